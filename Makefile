@@ -1,0 +1,43 @@
+# Berth — run `make help` for the targets.
+GO       ?= go
+export PATH := $(PATH):/usr/local/go/bin
+COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -s -w -X github.com/berth-project/berth/internal/version.GitCommit=$(COMMIT)
+GOBUILD  := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+
+.PHONY: build test test-unit test-integration bench deps demo docs vet help clean
+
+build: ## Build bin/berth, bin/berthd and bin/berth-monitor
+	$(GOBUILD) -o bin/berthd ./cmd/berthd
+	$(GOBUILD) -o bin/berth ./cmd/berth
+	$(GOBUILD) -o bin/berth-monitor ./cmd/berth-monitor
+
+deps: ## Install what Berth needs from Debian (root)
+	./scripts/install-deps.sh
+
+test: build test-unit test-integration ## Unit and integration tests (root)
+
+test-unit: ## Unit tests (package tests beside the code)
+	$(GO) test -count=1 ./internal/... ./cmd/...
+
+test-integration: build ## Integration tests: real berthd driven by berth and the docker CLI
+	$(GO) test -count=1 -timeout 20m ./tests/...
+
+bench: build ## Benchmarks side by side with dockerd when installed
+	$(GO) run ./bench
+
+demo: build ## Start berthd and run a container (see README)
+	./scripts/demo.sh
+
+docs: ## Regenerate the CLI reference
+	$(GO) run ./cmd/berth docs docs/cli-reference
+
+vet: ## gofmt and go vet
+	@test -z "$$(gofmt -l cmd internal tests bench 2>/dev/null)" || (gofmt -l cmd internal tests bench; exit 1)
+	$(GO) vet ./...
+
+clean: ## Remove build output
+	rm -rf bin
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-project/berth/internal/api"
+	"github.com/berth-project/berth/internal/daemon"
+	"github.com/berth-project/berth/internal/daemonconfig"
+	"github.com/berth-project/berth/internal/version"
+)
+
+func printVersion() {
+	fmt.Printf("Berth version %s, build %s\n", version.Version, version.GitCommit)
+}
+
+// run starts the daemon and serves until ctx is cancelled.
+func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error {
+	if cfg.Pidfile == "" {
+		cfg.Pidfile = filepath.Join(cfg.ExecRoot, "berthd.pid")
+	}
+	if len(cfg.Hosts) == 0 {
+		cfg.Hosts = []string{"unix://" + filepath.Join(cfg.ExecRoot, "berth.sock")}
+	}
+	if err := os.MkdirAll(cfg.ExecRoot, 0o711); err != nil {
+		return err
+	}
+	if err := writePidfile(cfg.Pidfile); err != nil {
+		return err
+	}
+	defer os.Remove(cfg.Pidfile)
+
+	runtimes := map[string]string{}
+	for name, rt := range cfg.Runtimes {
+		runtimes[name] = rt.Path
+	}
+	d, err := daemon.New(ctx, daemon.Config{
+		DataRoot:       cfg.DataRoot,
+		ExecRoot:       cfg.ExecRoot,
+		DefaultRuntime: cfg.DefaultRuntime,
+		Runtimes:       runtimes,
+		MonitorPath:    cfg.MonitorPath,
+		CgroupParent:   cfg.CgroupParent,
+		LogOpts:        cfg.LogOpts,
+		LogDriver:      cfg.LogDriver,
+		LiveRestore:    cfg.LiveRestore,
+		Logger:         log,
+	})
+	if err != nil {
+		return err
+	}
+	srv := api.NewServer(d, api.Options{Version: version.Version, GitCommit: version.GitCommit, Logger: log})
+	var listeners []net.Listener
+	for _, h := range cfg.Hosts {
+		l, err := listen(h, cfg, log)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			d.Shutdown(context.WithoutCancel(ctx))
+			return err
+		}
+		listeners = append(listeners, l)
+	}
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		log.Info("API listen on " + l.Addr().String())
+		go func(l net.Listener) { errc <- srv.Serve(ctx, l) }(l)
+	}
+	log.Info("Daemon has completed initialization", "version", version.Version, "data-root", cfg.DataRoot)
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	log.Info("Processing signal, shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	defer cancel()
+	d.Shutdown(sctx)
+	for _, h := range cfg.Hosts {
+		if p, ok := strings.CutPrefix(h, "unix://"); ok {
+			os.Remove(p)
+		}
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// writePidfile refuses to start over a live daemon's pid file.
+func writePidfile(path string) error {
+	if b, err := os.ReadFile(path); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+			if syscall.Kill(pid, 0) == nil {
+				if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+					return fmt.Errorf("pid file found, ensure berthd is not running or delete %s", path)
+				}
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())), 0o644)
+}
+
+// listen opens one -H address. Unix sockets are root:<group> 0660 so the
+// "run docker without sudo" recipe works with a berth group.
+func listen(addr string, cfg *daemonconfig.Config, log *slog.Logger) (net.Listener, error) {
+	proto, rest, ok := strings.Cut(addr, "://")
+	if !ok {
+		proto, rest = "unix", addr
+		if strings.Contains(addr, ":") && !strings.HasPrefix(addr, "/") {
+			proto = "tcp"
+		}
+	}
+	switch proto {
+	case "unix":
+		if err := os.MkdirAll(filepath.Dir(rest), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.Remove(rest); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		l, err := net.Listen("unix", rest)
+		if err != nil {
+			return nil, err
+		}
+		gid := 0
+		if g, err := user.LookupGroup(cfg.Group); err == nil {
+			gid, _ = strconv.Atoi(g.Gid)
+		} else if cfg.Group != "" && cfg.Group != "berth" {
+			l.Close()
+			return nil, fmt.Errorf("group %s not found", cfg.Group)
+		} else {
+			log.Warn("could not change group of the socket to berth: group berth not found", "socket", rest)
+		}
+		if err := os.Chown(rest, 0, gid); err != nil {
+			l.Close()
+			return nil, err
+		}
+		if err := os.Chmod(rest, 0o660); err != nil {
+			l.Close()
+			return nil, err
+		}
+		return l, nil
+	case "tcp":
+		l, err := net.Listen("tcp", rest)
+		if err != nil {
+			return nil, err
+		}
+		if !cfg.TLS && !cfg.TLSVerify {
+			log.Warn("API is accessible on tcp without encryption", "addr", rest)
+			return l, nil
+		}
+		tc, err := tlsConfig(cfg)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		return tls.NewListener(l, tc), nil
+	}
+	return nil, fmt.Errorf("invalid host %q: unsupported protocol %q", addr, proto)
+}
+
+func tlsConfig(cfg *daemonconfig.Config) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS key pair: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if cfg.TLSVerify {
+		ca, err := os.ReadFile(cfg.TLSCACert)
+		if err != nil {
+			return nil, fmt.Errorf("read CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(ca) {
+			return nil, errors.New("no certificates in CA file")
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}

@@ -1,0 +1,88 @@
+package daemon
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/berth-project/berth/internal/atomicfile"
+	"github.com/berth-project/berth/internal/monitor"
+	"github.com/moby/moby/api/types/container"
+)
+
+// State is a container's persisted run state.
+type State struct {
+	Status     container.ContainerState
+	Pid        int
+	ExitCode   int
+	Error      string
+	StartedAt  time.Time
+	FinishedAt time.Time
+	OOMKilled  bool
+	Paused     bool
+	Restarting bool
+	// StoppedByUser keeps restart policies from restarting a container the
+	// user stopped (Docker's HasBeenManuallyStopped).
+	StoppedByUser bool
+}
+
+// Container is one container's record. Fields below mu are guarded by it;
+// the record is written to <data-root>/containers/<id>/config.json on every
+// state change.
+type Container struct {
+	ID           string
+	Name         string // with the leading "/"
+	Created      time.Time
+	Path         string
+	Args         []string
+	Config       *container.Config
+	HostConfig   *container.HostConfig
+	ImageID      string
+	Mounts       []container.MountPoint
+	Runtime      string
+	RestartCount int
+	LogPath      string
+	State        State
+
+	mu       sync.Mutex       `json:"-"`
+	mon      *monitor.Monitor `json:"-"`
+	exitCh   chan struct{}    `json:"-"` // closed and replaced at every exit
+	removeCh chan struct{}    `json:"-"` // closed when the record is gone
+	pending  []*attachReq     `json:"-"` // attaches opened before start
+	removing bool             `json:"-"`
+	execs    map[string]bool  `json:"-"`
+}
+
+func newContainerRuntimeState(c *Container) {
+	c.exitCh = make(chan struct{})
+	c.removeCh = make(chan struct{})
+	c.execs = make(map[string]bool)
+}
+
+func (c *Container) running() bool {
+	return c.State.Status == container.StateRunning || c.State.Status == container.StatePaused
+}
+
+// save writes the record atomically. Callers hold c.mu.
+func (c *Container) save(dir string) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, "config.json"), b, 0o600)
+}
+
+func loadContainer(dir string) (*Container, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	c := &Container{}
+	if err := json.Unmarshal(b, c); err != nil {
+		return nil, err
+	}
+	newContainerRuntimeState(c)
+	return c, nil
+}

@@ -1,0 +1,302 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	goruntime "runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/logs"
+	"github.com/berth-project/berth/internal/oci"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+)
+
+var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// ContainerCreate validates the request, merges the image config and makes
+// the record and rw layer. On any error nothing is left behind.
+func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *container.CreateRequest) (resp container.CreateResponse, err error) {
+	if req == nil || req.Config == nil {
+		return resp, errdefs.Invalidf("config cannot be empty in order to create a container")
+	}
+	if name != "" && !validName.MatchString(name) {
+		return resp, errdefs.Invalidf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+	}
+	hc := req.HostConfig
+	if hc == nil {
+		hc = &container.HostConfig{}
+	}
+	if req.Config.Image == "" {
+		return resp, errdefs.Invalidf("no image specified")
+	}
+	img, err := d.images.Resolve(ctx, req.Config.Image)
+	if err != nil {
+		return resp, err
+	}
+	cfg := mergeImageConfig(req.Config, img)
+	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
+		return resp, errdefs.Invalidf("no command specified")
+	}
+	warnings, err := d.validateHostConfig(hc)
+	if err != nil {
+		return resp, err
+	}
+	mounts, err := oci.ParseMounts(hc)
+	if err != nil {
+		return resp, err
+	}
+	for _, m := range mounts {
+		if m.Type == mount.TypeVolume {
+			return resp, errdefs.NotImplemented(fmt.Errorf("named and anonymous volumes are not supported yet (mount %s)", m.Destination))
+		}
+	}
+	if _, _, err := logs.ParseOptions(d.logOpts(hc)); err != nil {
+		return resp, err
+	}
+
+	id := newID()
+	if cfg.Hostname == "" && !container.NetworkMode(hc.NetworkMode).IsHost() {
+		cfg.Hostname = id[:12]
+	}
+	if name == "" {
+		name = generateName(d.containers.nameTaken)
+	} else if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	if err := d.containers.reserveName(name, id); err != nil {
+		return resp, err
+	}
+	defer func() {
+		if err != nil {
+			d.containers.releaseName(name, id)
+		}
+	}()
+
+	c := &Container{
+		ID:         id,
+		Name:       name,
+		Created:    time.Now().UTC(),
+		Config:     cfg,
+		HostConfig: hc,
+		ImageID:    img.ID.String(),
+		Mounts:     mounts,
+		Runtime:    hc.Runtime,
+		State:      State{Status: container.StateCreated},
+	}
+	if c.Runtime == "" {
+		c.Runtime = d.cfg.DefaultRuntime
+	}
+	hc.Runtime = c.Runtime
+	argv := append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
+	c.Path, c.Args = argv[0], argv[1:]
+	newContainerRuntimeState(c)
+
+	dir := d.containerDir(id)
+	if err := os.MkdirAll(dir, 0o710); err != nil {
+		return resp, fmt.Errorf("create container dir: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	if d.logDriver(hc) == "json-file" {
+		c.LogPath = filepath.Join(dir, id+"-json.log")
+	}
+	if err := d.images.CreateRW(ctx, id, img); err != nil {
+		return resp, fmt.Errorf("create rw layer: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			d.images.RemoveRW(context.WithoutCancel(ctx), id)
+		}
+	}()
+	if err := c.save(dir); err != nil {
+		return resp, err
+	}
+	d.containers.add(c)
+	d.emit(c, events.ActionCreate, nil)
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return container.CreateResponse{ID: id, Warnings: warnings}, nil
+}
+
+// mergeImageConfig applies Docker's rules for what the image supplies when
+// the create request leaves it out.
+func mergeImageConfig(req *container.Config, img *image.Image) *container.Config {
+	cfg := *req
+	ic := img.Config.Config
+	if cfg.User == "" {
+		cfg.User = ic.User
+	}
+	if cfg.WorkingDir == "" {
+		cfg.WorkingDir = ic.WorkingDir
+	}
+	cfg.Env = mergeEnv(ic.Env, req.Env)
+	switch {
+	case len(cfg.Entrypoint) == 1 && cfg.Entrypoint[0] == "":
+		// --entrypoint "" clears the image's entrypoint.
+		cfg.Entrypoint = nil
+		if len(cfg.Cmd) == 0 {
+			cfg.Cmd = nil
+		}
+	case cfg.Entrypoint == nil:
+		cfg.Entrypoint = ic.Entrypoint
+		if len(cfg.Cmd) == 0 {
+			cfg.Cmd = ic.Cmd
+		}
+	}
+	if len(ic.ExposedPorts) > 0 {
+		ports := network.PortSet{}
+		for p := range ic.ExposedPorts {
+			if port, err := network.ParsePort(p); err == nil {
+				ports[port] = struct{}{}
+			}
+		}
+		for p := range cfg.ExposedPorts {
+			ports[p] = struct{}{}
+		}
+		cfg.ExposedPorts = ports
+	}
+	if len(ic.Volumes) > 0 {
+		vols := map[string]struct{}{}
+		for v := range ic.Volumes {
+			vols[v] = struct{}{}
+		}
+		for v := range cfg.Volumes {
+			vols[v] = struct{}{}
+		}
+		cfg.Volumes = vols
+	}
+	labels := map[string]string{}
+	for k, v := range ic.Labels {
+		labels[k] = v
+	}
+	for k, v := range req.Labels {
+		labels[k] = v
+	}
+	cfg.Labels = labels
+	if cfg.StopSignal == "" {
+		cfg.StopSignal = ic.StopSignal
+	}
+	if cfg.Healthcheck == nil && ic.Healthcheck != nil {
+		hc := *ic.Healthcheck
+		cfg.Healthcheck = &hc
+	}
+	if len(cfg.Shell) == 0 {
+		cfg.Shell = ic.Shell
+	}
+	if len(cfg.OnBuild) == 0 {
+		cfg.OnBuild = ic.OnBuild
+	}
+	return &cfg
+}
+
+// mergeEnv returns base overridden by over, keyed on the variable name.
+func mergeEnv(base, over []string) []string {
+	out := slices.Clone(base)
+	idx := map[string]int{}
+	for i, kv := range out {
+		k, _, _ := strings.Cut(kv, "=")
+		idx[k] = i
+	}
+	for _, kv := range over {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := idx[k]; ok {
+			out[i] = kv
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+func (d *Daemon) validateHostConfig(hc *container.HostConfig) ([]string, error) {
+	var warnings []string
+	if hc.Memory != 0 && hc.Memory < 6*1024*1024 {
+		return nil, errdefs.Invalidf("Minimum memory limit allowed is 6MB")
+	}
+	if hc.Memory > 0 && hc.MemorySwap > 0 && hc.MemorySwap < hc.Memory {
+		return nil, errdefs.Invalidf("Minimum memoryswap limit should be larger than memory limit, see usage")
+	}
+	ncpu := int64(goruntime.NumCPU())
+	if hc.NanoCPUs < 0 || hc.NanoCPUs > ncpu*1e9 {
+		return nil, errdefs.Invalidf("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", ncpu, ncpu)
+	}
+	if hc.NanoCPUs > 0 && (hc.CPUPeriod > 0 || hc.CPUQuota > 0) {
+		return nil, errdefs.Invalidf("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+	}
+	if hc.PidsLimit != nil && *hc.PidsLimit < -1 {
+		return nil, errdefs.Invalidf("invalid PIDs limit: %d", *hc.PidsLimit)
+	}
+	if err := container.ValidateRestartPolicy(hc.RestartPolicy); err != nil {
+		return nil, errdefs.Invalid(err)
+	}
+	if hc.AutoRemove && !hc.RestartPolicy.IsNone() {
+		return nil, errdefs.Invalidf("can't create 'AutoRemove' container with restart policy")
+	}
+	if _, err := d.runtimeFor(hc.Runtime); err != nil {
+		return nil, err
+	}
+	switch drv := d.logDriver(hc); drv {
+	case "json-file", "none":
+	default:
+		return nil, errdefs.Invalidf("failed to create logger: logger: no log driver named '%s' is registered", drv)
+	}
+	if err := d.validateNetworkMode(hc); err != nil {
+		return nil, err
+	}
+	return warnings, nil
+}
+
+// validateNetworkMode accepts the modes this engine has: none (also the
+// default until the bridge driver lands), host and container:<name>.
+func (d *Daemon) validateNetworkMode(hc *container.HostConfig) error {
+	nm := container.NetworkMode(hc.NetworkMode)
+	switch {
+	case nm == "" || nm.IsDefault():
+		hc.NetworkMode = "none"
+	case nm.IsNone(), nm.IsHost():
+	case nm.IsContainer():
+		ref := nm.ConnectedContainer()
+		other, err := d.containers.get(ref)
+		if err != nil {
+			return err
+		}
+		hc.NetworkMode = "container:" + other.ID
+	default:
+		return errdefs.NotFoundf("network %s not found", hc.NetworkMode)
+	}
+	return nil
+}
+
+func (d *Daemon) logDriver(hc *container.HostConfig) string {
+	if hc.LogConfig.Type != "" {
+		return hc.LogConfig.Type
+	}
+	return d.cfg.LogDriver
+}
+
+// logOpts merges daemon-wide defaults with the container's --log-opt.
+func (d *Daemon) logOpts(hc *container.HostConfig) map[string]string {
+	out := map[string]string{"max-size": "10m", "max-file": "3"}
+	for k, v := range d.cfg.LogOpts {
+		out[k] = v
+	}
+	for k, v := range hc.LogConfig.Config {
+		out[k] = v
+	}
+	return out
+}

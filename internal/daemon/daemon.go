@@ -1,0 +1,220 @@
+// Package daemon is Berth's engine core: it owns container records and their
+// lifecycle and implements api.Backend on top of the image store, the OCI
+// spec builder, the runtime wrapper and the per-container monitors.
+//
+// On disk (see docs/architecture.md):
+//
+//	<data-root>/containers/<id>/  config.json (the record), hostname, hosts, resolv.conf, <id>-json.log
+//	<exec-root>/<id>/             OCI bundle (config.json) and the monitor's socket, pid and exit files
+//	<exec-root>/runtime/<name>/   the runtime's --root
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/events"
+	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/runtime"
+	"github.com/berth-project/berth/internal/version"
+)
+
+// Config is what berthd's flags and daemon.json set.
+type Config struct {
+	DataRoot       string
+	ExecRoot       string
+	DefaultRuntime string
+	Runtimes       map[string]string // name -> binary path
+	MonitorPath    string            // berth-monitor binary; default: next to berthd
+	CgroupParent   string            // default derived from DataRoot
+	LogOpts        map[string]string // daemon-wide --log-opt defaults
+	LogDriver      string
+	LiveRestore    bool
+	Logger         *slog.Logger
+}
+
+// Daemon implements api.Backend.
+type Daemon struct {
+	cfg        Config
+	log        *slog.Logger
+	images     *image.Store
+	events     *events.Bus
+	containers *containerIndex
+	runtimes   map[string]*runtime.Runtime
+	execs      *execStore
+	started    time.Time
+	wg         sync.WaitGroup // exit watchers
+}
+
+// New prepares the state directories, loads images and containers, and
+// reconnects to the monitors of containers that kept running.
+func New(ctx context.Context, cfg Config) (*Daemon, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := fillDefaults(&cfg); err != nil {
+		return nil, err
+	}
+	for _, dir := range []string{cfg.DataRoot, filepath.Join(cfg.DataRoot, "containers"), cfg.ExecRoot} {
+		if err := os.MkdirAll(dir, 0o710); err != nil {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	imgs, err := image.New(ctx, cfg.DataRoot)
+	if err != nil {
+		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	d := &Daemon{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		images:     imgs,
+		events:     events.New(),
+		containers: newContainerIndex(),
+		runtimes:   map[string]*runtime.Runtime{},
+		execs:      newExecStore(),
+		started:    time.Now(),
+	}
+	for name, path := range cfg.Runtimes {
+		root := filepath.Join(cfg.ExecRoot, "runtime", name)
+		if err := os.MkdirAll(root, 0o700); err != nil {
+			return nil, err
+		}
+		d.runtimes[name] = &runtime.Runtime{Name: name, Path: path, Root: root}
+	}
+	if _, ok := d.runtimes[cfg.DefaultRuntime]; !ok {
+		return nil, fmt.Errorf("default runtime %q is not configured", cfg.DefaultRuntime)
+	}
+	if err := d.restore(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func fillDefaults(cfg *Config) error {
+	if cfg.DataRoot == "" {
+		cfg.DataRoot = "/var/lib/berth"
+	}
+	if cfg.ExecRoot == "" {
+		cfg.ExecRoot = "/run/berth"
+	}
+	var err error
+	if cfg.DataRoot, err = filepath.Abs(cfg.DataRoot); err != nil {
+		return err
+	}
+	if cfg.ExecRoot, err = filepath.Abs(cfg.ExecRoot); err != nil {
+		return err
+	}
+	if cfg.Runtimes == nil {
+		cfg.Runtimes = map[string]string{}
+	}
+	for _, name := range []string{"runc", "crun"} {
+		if _, ok := cfg.Runtimes[name]; ok {
+			continue
+		}
+		if p, err := exec.LookPath(name); err == nil {
+			cfg.Runtimes[name] = p
+		}
+	}
+	if cfg.DefaultRuntime == "" {
+		cfg.DefaultRuntime = "runc"
+	}
+	if cfg.MonitorPath == "" {
+		self, err := os.Executable()
+		if err == nil {
+			cfg.MonitorPath = filepath.Join(filepath.Dir(self), "berth-monitor")
+		}
+		if _, err := os.Stat(cfg.MonitorPath); err != nil {
+			p, lerr := exec.LookPath("berth-monitor")
+			if lerr != nil {
+				return errors.New("berth-monitor binary not found next to berthd or in PATH")
+			}
+			cfg.MonitorPath = p
+		}
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "berth"
+		if cfg.DataRoot != "/var/lib/berth" {
+			// Several daemons side by side must not share a cgroup parent.
+			sum := sha256.Sum256([]byte(cfg.DataRoot))
+			cfg.CgroupParent = "berth-" + hex.EncodeToString(sum[:4])
+		}
+	}
+	if cfg.LogDriver == "" {
+		cfg.LogDriver = "json-file"
+	}
+	return nil
+}
+
+// Shutdown stops running containers unless live restore is on, and waits
+// for the exit watchers to finish their bookkeeping.
+func (d *Daemon) Shutdown(ctx context.Context) {
+	if !d.cfg.LiveRestore {
+		var wg sync.WaitGroup
+		for _, c := range d.containers.list() {
+			c.mu.Lock()
+			run := c.running()
+			c.mu.Unlock()
+			if !run {
+				continue
+			}
+			wg.Add(1)
+			go func(c *Container) {
+				defer wg.Done()
+				if err := d.stopContainer(ctx, c, "", nil, false); err != nil {
+					d.log.Warn("stop on shutdown", "container", c.ID, "err", err)
+				}
+			}(c)
+		}
+		wg.Wait()
+		d.wg.Wait()
+	}
+	for _, c := range d.containers.list() {
+		c.mu.Lock()
+		if c.mon != nil {
+			c.mon.Close()
+		}
+		c.mu.Unlock()
+	}
+	d.removeCgroupParent()
+}
+
+// removeCgroupParent drops the (now empty) per-daemon cgroup directories.
+func (d *Daemon) removeCgroupParent() {
+	matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", d.cfg.CgroupParent))
+	for _, m := range matches {
+		os.Remove(m)
+	}
+	os.Remove(filepath.Join("/sys/fs/cgroup/unified", d.cfg.CgroupParent))
+}
+
+func (d *Daemon) containerDir(id string) string {
+	return filepath.Join(d.cfg.DataRoot, "containers", id)
+}
+
+func (d *Daemon) bundleDir(id string) string {
+	return filepath.Join(d.cfg.ExecRoot, id)
+}
+
+func (d *Daemon) runtimeFor(name string) (*runtime.Runtime, error) {
+	if name == "" {
+		name = d.cfg.DefaultRuntime
+	}
+	rt, ok := d.runtimes[name]
+	if !ok {
+		return nil, errdefs.Invalidf("unknown or invalid runtime name: %s", name)
+	}
+	return rt, nil
+}
+
+// Version reports the server version used in headers.
+func (d *Daemon) serverVersion() string { return version.Version }

@@ -1,0 +1,326 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/berth-project/berth/internal/api"
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/filters"
+	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/oci"
+	"github.com/berth-project/berth/internal/runtime"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+)
+
+// runningContainer returns c and its runtime when c is running.
+func (d *Daemon) runningContainer(name string) (*Container, *runtime.Runtime, error) {
+	c, err := d.containers.get(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.mu.Lock()
+	run := c.running()
+	c.mu.Unlock()
+	if !run {
+		return nil, nil, errdefs.Conflictf("Container %s is not running", c.ID)
+	}
+	rt, err := d.runtimeFor(c.Runtime)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, rt, nil
+}
+
+// ContainerTop lists the container's processes with the host's ps.
+func (d *Daemon) ContainerTop(ctx context.Context, name, psArgs string) (*container.TopResponse, error) {
+	c, rt, err := d.runningContainer(name)
+	if err != nil {
+		return nil, err
+	}
+	pids, err := rt.Ps(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := runtime.Top(ctx, pids, psArgs)
+	if err != nil {
+		return nil, err
+	}
+	d.emit(c, events.ActionTop, nil)
+	return resp, nil
+}
+
+// ContainerPause freezes the container's processes.
+func (d *Daemon) ContainerPause(ctx context.Context, name string) error {
+	c, rt, err := d.runningContainer(name)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.State.Paused {
+		return errdefs.Conflictf("Container %s is already paused", c.ID)
+	}
+	if err := rt.Pause(ctx, c.ID); err != nil {
+		return err
+	}
+	c.State.Paused = true
+	c.State.Status = container.StatePaused
+	c.save(d.containerDir(c.ID))
+	d.emit(c, events.ActionPause, nil)
+	return nil
+}
+
+// ContainerUnpause thaws a paused container.
+func (d *Daemon) ContainerUnpause(ctx context.Context, name string) error {
+	c, rt, err := d.runningContainer(name)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.State.Paused {
+		return errdefs.Conflictf("Container %s is not paused", c.ID)
+	}
+	if err := rt.Resume(ctx, c.ID); err != nil {
+		return err
+	}
+	c.State.Paused = false
+	c.State.Status = container.StateRunning
+	c.save(d.containerDir(c.ID))
+	d.emit(c, events.ActionUnPause, nil)
+	return nil
+}
+
+// ContainerUpdate changes resources (live when running) and the restart policy.
+func (d *Daemon) ContainerUpdate(ctx context.Context, name string, u *container.UpdateConfig) (*container.UpdateResponse, error) {
+	c, err := d.containers.get(name)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	hc := *c.HostConfig
+	applyResources(&hc.Resources, &u.Resources)
+	if u.RestartPolicy.Name != "" {
+		if hc.AutoRemove && !u.RestartPolicy.IsNone() {
+			return nil, errdefs.Invalidf("Restart policy cannot be updated because AutoRemove is enabled for the container")
+		}
+		hc.RestartPolicy = u.RestartPolicy
+	}
+	if _, err := d.validateHostConfig(&hc); err != nil {
+		return nil, err
+	}
+	if c.running() {
+		rt, err := d.runtimeFor(c.Runtime)
+		if err != nil {
+			return nil, err
+		}
+		if err := rt.Update(ctx, c.ID, oci.Resources(&hc.Resources)); err != nil {
+			return nil, fmt.Errorf("Cannot update container %s: %w", c.ID, err)
+		}
+	}
+	c.HostConfig = &hc
+	c.save(d.containerDir(c.ID))
+	d.emit(c, events.ActionUpdate, nil)
+	return &container.UpdateResponse{Warnings: []string{}}, nil
+}
+
+// applyResources copies the fields the update request set (non-zero).
+func applyResources(dst, src *container.Resources) {
+	if src.Memory != 0 {
+		dst.Memory = src.Memory
+	}
+	if src.MemorySwap != 0 {
+		dst.MemorySwap = src.MemorySwap
+	}
+	if src.MemoryReservation != 0 {
+		dst.MemoryReservation = src.MemoryReservation
+	}
+	if src.NanoCPUs != 0 {
+		dst.NanoCPUs = src.NanoCPUs
+	}
+	if src.CPUShares != 0 {
+		dst.CPUShares = src.CPUShares
+	}
+	if src.CPUPeriod != 0 {
+		dst.CPUPeriod = src.CPUPeriod
+	}
+	if src.CPUQuota != 0 {
+		dst.CPUQuota = src.CPUQuota
+	}
+	if src.CpusetCpus != "" {
+		dst.CpusetCpus = src.CpusetCpus
+	}
+	if src.CpusetMems != "" {
+		dst.CpusetMems = src.CpusetMems
+	}
+	if src.PidsLimit != nil {
+		dst.PidsLimit = src.PidsLimit
+	}
+	if src.BlkioWeight != 0 {
+		dst.BlkioWeight = src.BlkioWeight
+	}
+}
+
+// ContainerRename changes the name; the old one is free again at once.
+func (d *Daemon) ContainerRename(ctx context.Context, name, newName string) error {
+	c, err := d.containers.get(name)
+	if err != nil {
+		return err
+	}
+	if newName == "" || !validName.MatchString(newName) {
+		return errdefs.Invalidf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
+	}
+	newName = "/" + strings.TrimPrefix(newName, "/")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.Name
+	if old == newName {
+		return errdefs.Invalidf("Renaming a container with the same name as its current name")
+	}
+	if err := d.containers.reserveName(newName, c.ID); err != nil {
+		return err
+	}
+	c.Name = newName
+	if err := c.save(d.containerDir(c.ID)); err != nil {
+		c.Name = old
+		d.containers.releaseName(newName, c.ID)
+		return err
+	}
+	d.containers.releaseName(old, c.ID)
+	d.emit(c, events.ActionRename, map[string]string{"oldName": old})
+	return nil
+}
+
+// ContainerChanges lists the rw layer's changes (docker diff).
+func (d *Daemon) ContainerChanges(ctx context.Context, name string) ([]container.FilesystemChange, error) {
+	c, err := d.containers.get(name)
+	if err != nil {
+		return nil, err
+	}
+	return d.images.Changes(ctx, c.ID)
+}
+
+// ContainerExport streams the flattened rootfs.
+func (d *Daemon) ContainerExport(ctx context.Context, name string, w io.Writer) error {
+	c, err := d.containers.get(name)
+	if err != nil {
+		return err
+	}
+	if err := d.images.Export(ctx, c.ID, w); err != nil {
+		return err
+	}
+	d.emit(c, events.ActionExport, nil)
+	return nil
+}
+
+// ContainersPrune removes stopped containers matching label/until filters.
+func (d *Daemon) ContainersPrune(ctx context.Context, f filters.Args) (*container.PruneReport, error) {
+	for k := range f {
+		if k != "label" && k != "label!" && k != "until" {
+			return nil, errdefs.Invalidf("invalid filter '%s'", k)
+		}
+	}
+	var until time.Time
+	for v := range f["until"] {
+		t, err := parseTimeFilter(v)
+		if err != nil {
+			return nil, err
+		}
+		until = t
+	}
+	rep := &container.PruneReport{ContainersDeleted: []string{}}
+	for _, c := range d.containers.list() {
+		c.mu.Lock()
+		skip := c.running() || c.removing || !matchLabels(f["label"], c.Config.Labels) ||
+			(len(f["label!"]) > 0 && matchLabels(f["label!"], c.Config.Labels)) ||
+			(!until.IsZero() && !c.Created.Before(until))
+		c.mu.Unlock()
+		if skip {
+			continue
+		}
+		size, _ := d.images.RWSize(ctx, c.ID)
+		if err := d.removeContainer(ctx, c); err != nil {
+			d.log.Warn("prune", "id", c.ID, "err", err)
+			continue
+		}
+		rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
+		rep.SpaceReclaimed += uint64(size)
+	}
+	d.events.Publish(events.Message{Type: events.ContainerEventType, Action: events.ActionPrune,
+		Actor: events.Actor{Attributes: map[string]string{"reclaimed": fmt.Sprint(rep.SpaceReclaimed)}}})
+	return rep, nil
+}
+
+// ContainerCommit makes an image from the container's rw layer.
+func (d *Daemon) ContainerCommit(ctx context.Context, opts api.CommitOptions) (string, error) {
+	c, err := d.containers.get(opts.Container)
+	if err != nil {
+		return "", err
+	}
+	parent, err := d.images.Resolve(ctx, c.ImageID)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	cfg := *c.Config
+	run := c.running() && !c.State.Paused
+	c.mu.Unlock()
+	if opts.Config != nil {
+		cfg = *mergeCommitConfig(&cfg, opts.Config)
+	}
+	if opts.Pause && run {
+		if err := d.ContainerPause(ctx, c.ID); err == nil {
+			defer d.ContainerUnpause(context.WithoutCancel(ctx), c.ID)
+		}
+	}
+	img, err := d.images.Commit(ctx, c.ID, parent, image.CommitOptions{
+		Config: &cfg, Comment: opts.Comment, Author: opts.Author, Changes: opts.Changes, ContainerID: c.ID,
+	})
+	if err != nil {
+		return "", err
+	}
+	if opts.Repo != "" {
+		ref := opts.Repo
+		if opts.Tag != "" {
+			ref += ":" + opts.Tag
+		}
+		if err := d.images.Tag(ctx, img.ID, ref); err != nil {
+			return "", err
+		}
+	}
+	d.emit(c, events.ActionCommit, nil)
+	return img.ID.String(), nil
+}
+
+// mergeCommitConfig lets fields the commit request sets win over the container's.
+func mergeCommitConfig(base, over *container.Config) *container.Config {
+	out := *base
+	if len(over.Cmd) > 0 {
+		out.Cmd = over.Cmd
+	}
+	if len(over.Entrypoint) > 0 {
+		out.Entrypoint = over.Entrypoint
+	}
+	if len(over.Env) > 0 {
+		out.Env = mergeEnv(out.Env, over.Env)
+	}
+	if over.User != "" {
+		out.User = over.User
+	}
+	if over.WorkingDir != "" {
+		out.WorkingDir = over.WorkingDir
+	}
+	for k, v := range over.Labels {
+		if out.Labels == nil {
+			out.Labels = map[string]string{}
+		}
+		out.Labels[k] = v
+	}
+	return &out
+}

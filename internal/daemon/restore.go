@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-project/berth/internal/monitor"
+	"github.com/moby/moby/api/types/container"
+)
+
+// restore loads every container record. Containers that were running are
+// reattached to their monitor (live restore); if the monitor is gone, its
+// exit file (or, failing that, code 255) closes the run. Afterwards restart
+// policies "always" and "unless-stopped" start what should be running.
+func (d *Daemon) restore(ctx context.Context) error {
+	dirs, err := os.ReadDir(filepath.Join(d.cfg.DataRoot, "containers"))
+	if err != nil {
+		return err
+	}
+	var toStart []*Container
+	for _, de := range dirs {
+		if !de.IsDir() {
+			continue
+		}
+		c, err := loadContainer(filepath.Join(d.cfg.DataRoot, "containers", de.Name()))
+		if err != nil {
+			d.log.Warn("skip unreadable container record", "id", de.Name(), "err", err)
+			continue
+		}
+		d.containers.add(c)
+		if !c.running() && c.State.Status != container.StateRestarting {
+			if shouldStartOnBoot(c) {
+				toStart = append(toStart, c)
+			}
+			continue
+		}
+		if mon, err := monitor.Reconnect(ctx, d.bundleDir(c.ID)); err == nil {
+			c.mon = mon
+			d.wg.Add(1)
+			go d.watchExit(c, mon)
+			continue
+		}
+		st, err := monitor.ReadExit(d.bundleDir(c.ID))
+		if err != nil {
+			st = &monitor.ExitStatus{Code: 255, ExitedAt: time.Now()}
+		}
+		d.handleExit(c, st)
+		if shouldStartOnBoot(c) {
+			toStart = append(toStart, c)
+		}
+	}
+	for _, c := range toStart {
+		c.mu.Lock()
+		if !c.running() {
+			if err := d.startLocked(ctx, c); err != nil {
+				d.log.Warn("restart on boot", "id", c.ID, "err", err)
+			}
+		}
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+func shouldStartOnBoot(c *Container) bool {
+	rp := c.HostConfig.RestartPolicy
+	return rp.IsAlways() || (rp.IsUnlessStopped() && !c.State.StoppedByUser)
+}

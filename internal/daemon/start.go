@@ -1,0 +1,328 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/berth-project/berth/internal/atomicfile"
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/etcfiles"
+	"github.com/berth-project/berth/internal/logs"
+	"github.com/berth-project/berth/internal/monitor"
+	"github.com/berth-project/berth/internal/oci"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+)
+
+// ContainerStart starts a created or exited container.
+func (d *Daemon) ContainerStart(ctx context.Context, name string) error {
+	c, err := d.containers.get(name)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.removing:
+		return errdefs.Conflictf("container is marked for removal and cannot be started")
+	case c.State.Paused:
+		return errdefs.Conflictf("cannot start a paused container, try unpause instead")
+	case c.running():
+		return errdefs.NotModified(fmt.Errorf("container %s is already started", c.ID))
+	}
+	return d.startLocked(ctx, c)
+}
+
+// startLocked brings c from created/exited to running. Everything it makes
+// (rootfs mount, bundle, monitor) is undone if a later step fails. c.mu is held.
+func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
+	// A client that hangs up mid-start must not leave a half-started container.
+	ctx = context.WithoutCancel(ctx)
+	defer func() {
+		if err != nil {
+			c.State.Error = err.Error()
+			c.State.ExitCode = exitCodeFor(err)
+			c.save(d.containerDir(c.ID))
+			d.failPending(c, err)
+		}
+	}()
+	rt, err := d.runtimeFor(c.Runtime)
+	if err != nil {
+		return err
+	}
+	in, err := d.specInput(c)
+	if err != nil {
+		return err
+	}
+	rootfs, err := d.images.Mount(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("mount rootfs: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			d.images.Unmount(ctx, c.ID)
+		}
+	}()
+	in.Rootfs = rootfs
+	if err := d.writeEtcFiles(c, in); err != nil {
+		return err
+	}
+	bundle := d.bundleDir(c.ID)
+	if err := os.MkdirAll(bundle, 0o700); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(bundle)
+		}
+	}()
+	spec, err := oci.Generate(ctx, in)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
+		return err
+	}
+	maxSize, maxFiles, err := logs.ParseOptions(d.logOpts(c.HostConfig))
+	if err != nil {
+		return err
+	}
+	var h, w uint
+	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
+		h, w = cs[0], cs[1]
+	}
+	mon, err := monitor.Create(ctx, monitor.Config{
+		ID:               c.ID,
+		Dir:              bundle,
+		Bundle:           bundle,
+		MonitorPath:      d.cfg.MonitorPath,
+		RuntimePath:      rt.Path,
+		RuntimeRoot:      rt.Root,
+		LogPath:          c.LogPath,
+		LogMaxSize:       maxSize,
+		LogMaxFiles:      maxFiles,
+		Tty:              c.Config.Tty,
+		OpenStdin:        c.Config.OpenStdin,
+		StdinOnce:        c.Config.StdinOnce,
+		ConsoleHeight:    h,
+		ConsoleWidth:     w,
+		CgroupMemoryPath: filepath.Join("/sys/fs/cgroup/memory", in.CgroupsPath),
+	})
+	if err != nil {
+		return runtimeError(err)
+	}
+	// Attaches opened before start (docker run) connect now, while the
+	// process still waits in the runtime's init: no output can be missed.
+	for _, r := range c.pending {
+		a, aerr := mon.Attach(ctx, r.stdin, r.stdout, r.stderr)
+		r.ch <- attachResult{a: a, err: aerr}
+	}
+	c.pending = nil
+	if err := mon.Start(ctx); err != nil {
+		rt.Kill(ctx, c.ID, 9, true)
+		mon.Wait(ctx)
+		mon.Close()
+		return runtimeError(err)
+	}
+	c.mon = mon
+	c.State = State{
+		Status:     container.StateRunning,
+		Pid:        mon.Pid(),
+		StartedAt:  time.Now().UTC(),
+		FinishedAt: c.State.FinishedAt,
+	}
+	if err := c.save(d.containerDir(c.ID)); err != nil {
+		d.log.Warn("save container", "id", c.ID, "err", err)
+	}
+	d.emit(c, events.ActionStart, nil)
+	d.wg.Add(1)
+	go d.watchExit(c, mon)
+	return nil
+}
+
+// runtimeError keeps the runtime's own words (docker CLI maps "executable
+// file not found" to 127 and "permission denied" to 126) and classes the
+// error as bad input when the user's command is at fault, like dockerd.
+func runtimeError(err error) error {
+	msg := "failed to create task for container: OCI runtime create failed: " + err.Error() + ": unknown"
+	if exitCodeFor(err) != 128 {
+		return errdefs.Invalid(errors.New(msg))
+	}
+	return errors.New(msg)
+}
+
+func exitCodeFor(err error) int {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "executable file not found"), strings.Contains(s, "no such file or directory"):
+		return 127
+	case strings.Contains(s, "permission denied"):
+		return 126
+	}
+	return 128
+}
+
+func (d *Daemon) failPending(c *Container, err error) {
+	for _, r := range c.pending {
+		r.ch <- attachResult{err: err}
+	}
+	c.pending = nil
+}
+
+// specInput resolves what the spec needs besides the rootfs: namespaces to
+// join and the /etc files' paths.
+func (d *Daemon) specInput(c *Container) (*oci.Input, error) {
+	dir := d.containerDir(c.ID)
+	in := &oci.Input{
+		ID:             c.ID,
+		Config:         c.Config,
+		HostConfig:     c.HostConfig,
+		Args:           append([]string{c.Path}, c.Args...),
+		HostnamePath:   filepath.Join(dir, "hostname"),
+		HostsPath:      filepath.Join(dir, "hosts"),
+		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
+		CgroupsPath:    d.cgroupsPath(c),
+		Mounts:         c.Mounts,
+	}
+	nm := container.NetworkMode(c.HostConfig.NetworkMode)
+	switch {
+	case nm.IsHost():
+		in.NetNS = "host"
+	case nm.IsContainer():
+		other, err := d.containers.get(nm.ConnectedContainer())
+		if err != nil {
+			return nil, err
+		}
+		pid := other.pid()
+		if pid == 0 {
+			return nil, errdefs.Conflictf("cannot join network namespace of a non running container: %s", strings.TrimPrefix(other.Name, "/"))
+		}
+		in.NetNS = fmt.Sprintf("/proc/%d/ns/net", pid)
+		odir := d.containerDir(other.ID)
+		in.HostnamePath = filepath.Join(odir, "hostname")
+		in.HostsPath = filepath.Join(odir, "hosts")
+		in.ResolvConfPath = filepath.Join(odir, "resolv.conf")
+	}
+	if pm := container.PidMode(c.HostConfig.PidMode); pm.IsHost() {
+		in.PidNS = "host"
+	} else if pm.IsContainer() {
+		other, err := d.containers.get(pm.Container())
+		if err != nil {
+			return nil, err
+		}
+		if pid := other.pid(); pid > 0 {
+			in.PidNS = fmt.Sprintf("/proc/%d/ns/pid", pid)
+		}
+	}
+	if im := container.IpcMode(c.HostConfig.IpcMode); im.IsHost() {
+		in.IpcNS = "host"
+	}
+	if um := container.UTSMode(c.HostConfig.UTSMode); um.IsHost() {
+		in.UtsNS = "host"
+	}
+	return in, nil
+}
+
+func (c *Container) pid() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.running() {
+		return 0
+	}
+	return c.State.Pid
+}
+
+func (d *Daemon) cgroupsPath(c *Container) string {
+	parent := c.HostConfig.CgroupParent
+	if parent == "" {
+		parent = d.cfg.CgroupParent
+	}
+	return "/" + strings.Trim(parent, "/") + "/" + c.ID
+}
+
+// writeEtcFiles writes hostname, hosts and resolv.conf unless the container
+// shares them with another container.
+func (d *Daemon) writeEtcFiles(c *Container, in *oci.Input) error {
+	if container.NetworkMode(c.HostConfig.NetworkMode).IsContainer() {
+		return nil
+	}
+	hostname := c.Config.Hostname
+	if container.NetworkMode(c.HostConfig.NetworkMode).IsHost() && hostname == "" {
+		hostname, _ = os.Hostname()
+	}
+	if err := etcfiles.WriteHostname(in.HostnamePath, hostname); err != nil {
+		return err
+	}
+	if err := etcfiles.WriteHosts(in.HostsPath, hostname, c.Config.Domainname, nil, c.HostConfig.ExtraHosts); err != nil {
+		return err
+	}
+	return etcfiles.WriteResolvConf(in.ResolvConfPath, "/etc/resolv.conf", c.HostConfig.DNS, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
+}
+
+// watchExit waits for the container's process and records its end.
+func (d *Daemon) watchExit(c *Container, mon *monitor.Monitor) {
+	defer d.wg.Done()
+	st, err := mon.Wait(context.Background())
+	if err != nil {
+		if st2, rerr := monitor.ReadExit(d.bundleDir(c.ID)); rerr == nil {
+			st = st2
+		} else {
+			st = &monitor.ExitStatus{Code: 255, ExitedAt: time.Now()}
+		}
+	}
+	d.handleExit(c, st)
+}
+
+// handleExit records an exit, releases the rootfs and bundle, wakes
+// waiters, and applies AutoRemove or the restart policy.
+func (d *Daemon) handleExit(c *Container, st *monitor.ExitStatus) {
+	ctx := context.Background()
+	c.mu.Lock()
+	if c.mon != nil {
+		c.mon.Close()
+		c.mon = nil
+	}
+	c.State.Status = container.StateExited
+	c.State.Pid = 0
+	c.State.Paused = false
+	c.State.ExitCode = st.Code
+	c.State.OOMKilled = st.OOMKilled
+	c.State.FinishedAt = st.ExitedAt.UTC()
+	if c.State.FinishedAt.IsZero() {
+		c.State.FinishedAt = time.Now().UTC()
+	}
+	if err := d.images.Unmount(ctx, c.ID); err != nil {
+		d.log.Warn("unmount rootfs", "id", c.ID, "err", err)
+	}
+	os.RemoveAll(d.bundleDir(c.ID))
+	if err := c.save(d.containerDir(c.ID)); err != nil {
+		d.log.Warn("save container", "id", c.ID, "err", err)
+	}
+	close(c.exitCh)
+	c.exitCh = make(chan struct{})
+	if st.OOMKilled {
+		d.emit(c, events.ActionOOM, nil)
+	}
+	d.emit(c, events.ActionDie, map[string]string{"exitCode": fmt.Sprint(st.Code)})
+	autoRemove := c.HostConfig.AutoRemove
+	restart := d.shouldRestart(c)
+	c.mu.Unlock()
+	switch {
+	case autoRemove:
+		if err := d.removeContainer(ctx, c); err != nil {
+			d.log.Warn("auto-remove", "id", c.ID, "err", err)
+		}
+	case restart:
+		d.scheduleRestart(c)
+	}
+}

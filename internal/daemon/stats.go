@@ -1,0 +1,65 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/berth-project/berth/internal/runtime"
+	"github.com/moby/moby/api/types/container"
+)
+
+// ContainerStats samples the container's cgroup through the runtime. A
+// stopped container yields one zeroed sample, like dockerd.
+func (d *Daemon) ContainerStats(ctx context.Context, name string, stream, oneShot bool, emit func(*container.StatsResponse) error) error {
+	c, err := d.containers.get(name)
+	if err != nil {
+		return err
+	}
+	rt, err := d.runtimeFor(c.Runtime)
+	if err != nil {
+		return err
+	}
+	var prev *container.StatsResponse
+	sample := func() (*container.StatsResponse, error) {
+		if c.pid() == 0 {
+			return &container.StatsResponse{ID: c.ID, Name: c.Name, Read: time.Now().UTC()}, nil
+		}
+		s, err := rt.Stats(ctx, c.ID)
+		if err != nil {
+			return &container.StatsResponse{ID: c.ID, Name: c.Name, Read: time.Now().UTC()}, nil
+		}
+		r := runtime.ToStatsResponse(s, prev, c.pid(), time.Now())
+		r.ID, r.Name = c.ID, c.Name
+		return r, nil
+	}
+	if !stream && !oneShot {
+		// Docker's non-stream stats carry a precpu sample one second older.
+		p, err := sample()
+		if err != nil {
+			return err
+		}
+		prev = p
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		s, err := sample()
+		if err != nil {
+			return err
+		}
+		if err := emit(s); err != nil || !stream {
+			return err
+		}
+		prev = s
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}

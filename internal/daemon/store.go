@@ -1,0 +1,102 @@
+package daemon
+
+import (
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/berth-project/berth/internal/errdefs"
+)
+
+// containerIndex finds containers by full ID, name or unique ID prefix, in
+// that order, like dockerd.
+type containerIndex struct {
+	mu    sync.RWMutex
+	byID  map[string]*Container
+	names map[string]string // "/name" -> id
+}
+
+func newContainerIndex() *containerIndex {
+	return &containerIndex{byID: map[string]*Container{}, names: map[string]string{}}
+}
+
+func (x *containerIndex) get(ref string) (*Container, error) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if ref == "" {
+		return nil, errdefs.NotFoundf("No such container: %s", ref)
+	}
+	if c, ok := x.byID[ref]; ok {
+		return c, nil
+	}
+	if id, ok := x.names["/"+strings.TrimPrefix(ref, "/")]; ok {
+		return x.byID[id], nil
+	}
+	var found *Container
+	for id, c := range x.byID {
+		if strings.HasPrefix(id, ref) {
+			if found != nil {
+				return nil, errdefs.Invalidf("multiple IDs found with provided prefix: %s", ref)
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, errdefs.NotFoundf("No such container: %s", ref)
+	}
+	return found, nil
+}
+
+// reserveName claims name for id, failing with Docker's conflict message.
+func (x *containerIndex) reserveName(name, id string) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if other, ok := x.names[name]; ok && other != id {
+		return errdefs.Conflictf("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", name, other)
+	}
+	x.names[name] = id
+	return nil
+}
+
+func (x *containerIndex) releaseName(name, id string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.names[name] == id {
+		delete(x.names, name)
+	}
+}
+
+func (x *containerIndex) add(c *Container) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.byID[c.ID] = c
+	x.names[c.Name] = c.ID
+}
+
+func (x *containerIndex) remove(c *Container) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delete(x.byID, c.ID)
+	if x.names[c.Name] == c.ID {
+		delete(x.names, c.Name)
+	}
+}
+
+// list returns all containers, newest first.
+func (x *containerIndex) list() []*Container {
+	x.mu.RLock()
+	out := make([]*Container, 0, len(x.byID))
+	for _, c := range x.byID {
+		out = append(out, c)
+	}
+	x.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out
+}
+
+func (x *containerIndex) nameTaken(name string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	_, ok := x.names[name]
+	return ok
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what Berth needs on a fresh Debian machine: the OCI runtimes, a
+# static busybox for the demo and test images, and the tools tests use.
+set -euo pipefail
+need=()
+for pkg in runc crun busybox-static iproute2 procps util-linux make git ca-certificates; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
+  echo "Go is missing: install Go 1.26 at /usr/local/go" >&2
+  exit 1
+fi
