@@ -1,0 +1,104 @@
+// Package console receives a pseudo-terminal master from an OCI runtime.
+//
+// runc (and crun) create the pty inside the container and send its master
+// end to the path given with --console-socket: one unix stream connection
+// carrying the fd as SCM_RIGHTS ancillary data. The receiver owns the master
+// from then on: it reads the container's output from it, writes stdin to it
+// and sets the window size on it.
+package console
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Socket is a listening console socket.
+type Socket struct {
+	l    *net.UnixListener
+	path string
+}
+
+// NewSocket listens on path. A stale socket file at path is replaced.
+func NewSocket(path string) (*Socket, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("console socket %s: %w", path, err)
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("console socket: %w", err)
+	}
+	// Close removes the file; Close is the only owner of it.
+	l.SetUnlinkOnClose(true)
+	return &Socket{l: l, path: path}, nil
+}
+
+// Path is where the socket listens (the value for --console-socket).
+func (s *Socket) Path() string { return s.path }
+
+// ReceiveMaster accepts one connection and returns the fd it carries.
+// It blocks until the runtime connects or the socket is closed.
+func (s *Socket) ReceiveMaster() (*os.File, error) {
+	conn, err := s.l.AcceptUnix()
+	if err != nil {
+		return nil, fmt.Errorf("console socket accept: %w", err)
+	}
+	defer conn.Close()
+	// runc sends the pty's name as the data bytes; the name is not needed
+	// but the buffer must hold it or the message is truncated.
+	name := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := conn.ReadMsgUnix(name, oob)
+	if err != nil {
+		return nil, fmt.Errorf("console socket receive: %w", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return nil, fmt.Errorf("console socket control message: %w", err)
+	}
+	var fds []int
+	for i := range msgs {
+		got, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			continue
+		}
+		fds = append(fds, got...)
+	}
+	if len(fds) == 0 {
+		return nil, errors.New("console socket: no file descriptor received")
+	}
+	// A sender should pass exactly one fd; close any extras so none leak.
+	for _, fd := range fds[1:] {
+		unix.Close(fd)
+	}
+	return os.NewFile(uintptr(fds[0]), string(name[:n])), nil
+}
+
+// Close stops listening and removes the socket file.
+func (s *Socket) Close() error {
+	return s.l.Close()
+}
+
+// Resize sets the terminal's window size (TIOCSWINSZ) on a pty master.
+func Resize(master *os.File, height, width uint) error {
+	ws := &unix.Winsize{Row: uint16(height), Col: uint16(width)}
+	// SyscallConn rather than Fd: Fd would switch the master to blocking
+	// mode, and a blocked Read could then no longer be woken by Close.
+	rc, err := master.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("resize console: %w", err)
+	}
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) {
+		ioErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, ws)
+	}); err != nil {
+		return fmt.Errorf("resize console: %w", err)
+	}
+	if ioErr != nil {
+		return fmt.Errorf("resize console: %w", ioErr)
+	}
+	return nil
+}
