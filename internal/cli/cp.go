@@ -1,0 +1,167 @@
+package cli
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/berth-project/berth/internal/client"
+	archive "github.com/moby/go-archive"
+	"github.com/moby/moby/api/types/container"
+	"github.com/spf13/cobra"
+)
+
+type cpOpts struct {
+	archive, followLink bool
+}
+
+func newCpCmd(a *app) *cobra.Command {
+	var o cpOpts
+	cmd := &cobra.Command{
+		Use:   "cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+		Short: "Copy files/folders between a container and the local filesystem",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			srcCtr, srcPath := splitCpArg(args[0])
+			dstCtr, dstPath := splitCpArg(args[1])
+			ctx := cmd.Context()
+			switch {
+			case srcCtr != "" && dstCtr != "":
+				return errors.New("copying between containers is not supported")
+			case srcCtr != "":
+				return a.copyFrom(ctx, o, srcCtr, srcPath, dstPath)
+			case dstCtr != "":
+				return a.copyTo(ctx, o, srcPath, dstCtr, dstPath)
+			}
+			return errors.New("must specify at least one container source")
+		},
+	}
+	cmd.Flags().BoolVarP(&o.archive, "archive", "a", false, "Archive mode (copy all uid/gid information)")
+	cmd.Flags().BoolVarP(&o.followLink, "follow-link", "L", false, "Always follow symbol link in SRC_PATH")
+	return cmd
+}
+
+// splitCpArg splits "ctr:path"; a local path that contains ':' must start
+// with '/' or '.' to be read as local, as in docker.
+func splitCpArg(arg string) (string, string) {
+	if filepath.IsAbs(arg) || strings.HasPrefix(arg, ".") {
+		return "", arg
+	}
+	ctr, p, ok := strings.Cut(arg, ":")
+	if !ok {
+		return "", arg
+	}
+	return ctr, p
+}
+
+func statHeader(h http.Header) (container.PathStat, error) {
+	var st container.PathStat
+	raw, err := base64.StdEncoding.DecodeString(h.Get("X-Docker-Container-Path-Stat"))
+	if err != nil {
+		return st, fmt.Errorf("unable to decode container path stat header: %w", err)
+	}
+	return st, json.Unmarshal(raw, &st)
+}
+
+func (a *app) statPath(ctx context.Context, c *client.Client, ctr, p string) (container.PathStat, error) {
+	resp, err := c.Do(ctx, client.Request{Method: http.MethodHead, Path: "/containers/" + ctr + "/archive", Query: url.Values{"path": {p}}})
+	if err != nil {
+		if client.StatusOf(err) == http.StatusNotFound {
+			return container.PathStat{}, err
+		}
+		return container.PathStat{}, err
+	}
+	resp.Body.Close()
+	return statHeader(resp.Header)
+}
+
+func (a *app) copyFrom(ctx context.Context, o cpOpts, ctr, srcPath, dstPath string) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	if o.followLink {
+		if st, err := a.statPath(ctx, c, ctr, srcPath); err == nil && st.Mode&os.ModeSymlink != 0 {
+			if st.LinkTarget != "" {
+				srcPath = st.LinkTarget
+			}
+		}
+	}
+	resp, err := c.Do(ctx, client.Request{Method: http.MethodGet, Path: "/containers/" + ctr + "/archive", Query: url.Values{"path": {srcPath}}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if dstPath == "-" {
+		_, err := io.Copy(a.Out, resp.Body)
+		return err
+	}
+	st, err := statHeader(resp.Header)
+	if err != nil {
+		return err
+	}
+	info := archive.CopyInfo{Path: srcPath, Exists: true, IsDir: st.Mode.IsDir()}
+	// The archive's root entry is named after the path's final element.
+	if base := filepath.Base(srcPath); st.Name != "" && base != st.Name {
+		info.RebaseName = base
+	}
+	preserved := archive.PreserveTrailingDotOrSeparator(filepath.Clean(dstPath), dstPath)
+	if err := archive.CopyTo(resp.Body, info, preserved); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (a *app) copyTo(ctx context.Context, o cpOpts, srcPath, ctr, dstPath string) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	dst := archive.CopyInfo{Path: dstPath}
+	if st, err := a.statPath(ctx, c, ctr, dstPath); err == nil {
+		if st.Mode&os.ModeSymlink != 0 && st.LinkTarget != "" {
+			dst.Path = st.LinkTarget
+		}
+		dst.Exists, dst.IsDir = true, st.Mode.IsDir()
+	} else if client.StatusOf(err) != http.StatusNotFound {
+		return err
+	}
+	var content io.Reader
+	dstDir := dst.Path
+	if srcPath == "-" {
+		if !dst.IsDir {
+			return fmt.Errorf("destination \"%s:%s\" must be a directory", ctr, dstPath)
+		}
+		content = a.In
+	} else {
+		src, err := archive.CopyInfoSourcePath(srcPath, o.followLink)
+		if err != nil {
+			return err
+		}
+		rc, err := archive.TarResource(src)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		d, prepared, err := archive.PrepareArchiveCopy(rc, src, dst)
+		if err != nil {
+			return err
+		}
+		defer prepared.Close()
+		dstDir, content = d, prepared
+	}
+	q := url.Values{"path": {dstDir}, "noOverwriteDirNonDir": {"true"}}
+	if o.archive {
+		q.Set("copyUIDGID", "true")
+	}
+	return c.Call(ctx, client.Request{Method: http.MethodPut, Path: "/containers/" + ctr + "/archive", Query: q, Body: content,
+		Headers: http.Header{"Content-Type": {"application/x-tar"}}}, nil)
+}

@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/berth-project/berth/internal/client"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/image"
+	"github.com/spf13/cobra"
+)
+
+// inspectKind is one object type inspect can look up.
+type inspectKind struct {
+	name  string
+	path  func(ref string) string
+	typed func() any // a wire struct for templates; raw JSON is the fallback
+}
+
+var inspectKinds = []inspectKind{
+	{"container", func(r string) string { return "/containers/" + r + "/json" }, func() any { return &container.InspectResponse{} }},
+	{"image", func(r string) string { return "/images/" + r + "/json" }, func() any { return &image.InspectResponse{} }},
+}
+
+func kindByName(n string) (inspectKind, bool) {
+	for _, k := range inspectKinds {
+		if k.name == n {
+			return k, true
+		}
+	}
+	return inspectKind{}, false
+}
+
+type inspectOpts struct {
+	format string
+	size   bool
+	kind   string
+}
+
+func newInspectCmd(a *app) *cobra.Command {
+	var o inspectOpts
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
+		Short: "Return low-level information on Docker objects",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kinds := inspectKinds
+			if o.kind != "" {
+				k, ok := kindByName(o.kind)
+				if !ok {
+					return fmt.Errorf("%q is not a valid value for --type", o.kind)
+				}
+				kinds = []inspectKind{k}
+			}
+			return a.inspect(cmd.Context(), args, kinds, o, "object")
+		},
+	}
+	addInspectFlags(cmd, &o)
+	cmd.Flags().StringVar(&o.kind, "type", "", "Only inspect objects of the given type")
+	return cmd
+}
+
+func addInspectFlags(cmd *cobra.Command, o *inspectOpts) {
+	cmd.Flags().StringVarP(&o.format, "format", "f", "", "Format output using a custom template")
+	cmd.Flags().BoolVarP(&o.size, "size", "s", false, "Display total file sizes if the type is container")
+}
+
+func newContainerInspectCmd(a *app) *cobra.Command {
+	var o inspectOpts
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Display detailed information on one or more containers",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.inspect(cmd.Context(), args, inspectKinds[:1], o, "container")
+		},
+	}
+	addInspectFlags(cmd, &o)
+	return cmd
+}
+
+func newImageInspectCmd(a *app) *cobra.Command {
+	var o inspectOpts
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] IMAGE [IMAGE...]",
+		Short: "Display detailed information on one or more images",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.inspect(cmd.Context(), args, inspectKinds[1:2], o, "image")
+		},
+	}
+	cmd.Flags().StringVarP(&o.format, "format", "f", "", "Format output using a custom template")
+	return cmd
+}
+
+// inspect prints the objects as an indented JSON array, or one template
+// result per object, like docker; missing objects are reported at the end.
+func (a *app) inspect(ctx context.Context, refs []string, kinds []inspectKind, o inspectOpts, what string) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var raws []json.RawMessage
+	var typed []any
+	var missing []string
+	for _, ref := range refs {
+		raw, k, err := fetchInspect(ctx, c, ref, kinds, o.size)
+		if err != nil {
+			if client.StatusOf(err) != http.StatusNotFound {
+				return err
+			}
+			missing = append(missing, fmt.Sprintf("No such %s: %s", what, ref))
+			continue
+		}
+		raws = append(raws, raw)
+		v := k.typed()
+		if json.Unmarshal(raw, v) != nil {
+			v = nil
+		}
+		typed = append(typed, v)
+	}
+	if o.format == "" {
+		if err := writeJSONArray(a.Out, raws); err != nil {
+			return err
+		}
+	} else {
+		for i, raw := range raws {
+			if err := execInspectTemplate(a.Out, o.format, typed[i], raw); err != nil {
+				return err
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return &StatusError{Status: "Error: " + strings.Join(missing, "\n"), Code: 1}
+	}
+	return nil
+}
+
+func fetchInspect(ctx context.Context, c *client.Client, ref string, kinds []inspectKind, size bool) (json.RawMessage, inspectKind, error) {
+	var lastErr error
+	for _, k := range kinds {
+		q := url.Values{}
+		if size && k.name == "container" {
+			q.Set("size", "1")
+		}
+		var raw json.RawMessage
+		err := c.Get(ctx, k.path(ref), q, &raw)
+		if err == nil {
+			return raw, k, nil
+		}
+		lastErr = err
+		if client.StatusOf(err) != http.StatusNotFound {
+			break
+		}
+	}
+	return nil, inspectKind{}, lastErr
+}
+
+func writeJSONArray(w io.Writer, raws []json.RawMessage) error {
+	if len(raws) == 0 {
+		_, err := io.WriteString(w, "[]\n")
+		return err
+	}
+	b, err := json.MarshalIndent(raws, "", "    ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// execInspectTemplate runs the template against the wire struct, and falls
+// back to the raw JSON as a map (numbers kept exact) when a field is not in
+// the struct, as docker does.
+func execInspectTemplate(w io.Writer, format string, typed any, raw json.RawMessage) error {
+	t, err := parseTemplate(format)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if typed != nil && t.Execute(&b, typed) == nil {
+		b.WriteByte('\n')
+		_, err := w.Write(b.Bytes())
+		return err
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return err
+	}
+	b.Reset()
+	if err := t.Execute(&b, m); err != nil {
+		return fmt.Errorf("template: %w", err)
+	}
+	b.WriteByte('\n')
+	_, err = w.Write(b.Bytes())
+	return err
+}

@@ -1,0 +1,276 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/spf13/cobra"
+)
+
+const psDefaultFormat = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+
+var psHeaders = map[string]string{
+	"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+	"RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES", "Size": "SIZE",
+	"Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS", "State": "STATE",
+	"LocalVolumes": "LOCAL VOLUMES",
+}
+
+// psRow is the template context of one `ps` line, with docker's field names.
+type psRow struct {
+	c     container.Summary
+	trunc bool
+	now   time.Time
+}
+
+func (r psRow) ID() string {
+	if r.trunc {
+		return truncID(r.c.ID)
+	}
+	return r.c.ID
+}
+
+func (r psRow) Image() string {
+	img := r.c.Image
+	if r.trunc && strings.HasPrefix(img, "sha256:") {
+		return truncID(img)
+	}
+	return img
+}
+
+func (r psRow) Command() string {
+	cmd := r.c.Command
+	if r.trunc {
+		cmd = ellipsis(cmd, 20)
+	}
+	return strconv.Quote(cmd)
+}
+
+func (r psRow) CreatedAt() string  { return time.Unix(r.c.Created, 0).String() }
+func (r psRow) RunningFor() string { return since(r.now, r.c.Created) }
+func (r psRow) Status() string     { return r.c.Status }
+func (r psRow) State() string      { return string(r.c.State) }
+func (r psRow) Ports() string      { return displayPorts(r.c.Ports) }
+
+func (r psRow) Names() string {
+	var names []string
+	for _, n := range r.c.Names {
+		n = strings.TrimPrefix(n, "/")
+		if r.trunc && strings.Contains(n, "/") {
+			continue // a link alias, shown only with --no-trunc
+		}
+		names = append(names, n)
+	}
+	return strings.Join(names, ",")
+}
+
+func (r psRow) Size() string {
+	s := humanSize(r.c.SizeRw)
+	if r.c.SizeRootFs > 0 {
+		s += fmt.Sprintf(" (virtual %s)", humanSize(r.c.SizeRootFs))
+	}
+	return s
+}
+
+func (r psRow) Labels() string { return joinLabels(r.c.Labels) }
+
+// Label returns one label's value.
+func (r psRow) Label(name string) string { return r.c.Labels[name] }
+
+func (r psRow) Mounts() string {
+	var ms []string
+	for _, m := range r.c.Mounts {
+		n := m.Name
+		if n == "" {
+			n = m.Source
+		}
+		if r.trunc && len(n) > 15 && m.Name != "" {
+			n = ellipsis(n, 15)
+		}
+		ms = append(ms, n)
+	}
+	return strings.Join(ms, ",")
+}
+
+func (r psRow) LocalVolumes() string {
+	n := 0
+	for _, m := range r.c.Mounts {
+		if m.Driver == "local" {
+			n++
+		}
+	}
+	return strconv.Itoa(n)
+}
+
+func (r psRow) Networks() string {
+	if r.c.NetworkSettings == nil {
+		return ""
+	}
+	var ns []string
+	for n := range r.c.NetworkSettings.Networks {
+		ns = append(ns, n)
+	}
+	sort.Strings(ns)
+	return strings.Join(ns, ",")
+}
+
+func (r psRow) fields() map[string]any {
+	return map[string]any{
+		"ID": r.ID(), "Image": r.Image(), "Command": r.Command(), "CreatedAt": r.CreatedAt(),
+		"RunningFor": r.RunningFor(), "Status": r.Status(), "State": r.State(), "Ports": r.Ports(),
+		"Names": r.Names(), "Size": r.Size(), "Labels": r.Labels(), "Mounts": r.Mounts(),
+		"Networks": r.Networks(), "LocalVolumes": r.LocalVolumes(),
+	}
+}
+
+func joinLabels(m map[string]string) string {
+	var ls []string
+	for k, v := range m {
+		ls = append(ls, k+"="+v)
+	}
+	sort.Strings(ls)
+	return strings.Join(ls, ",")
+}
+
+// displayPorts renders ports like docker: ranges of consecutive ports whose
+// host port equals the container port are merged ("0.0.0.0:80-81->80-81/tcp").
+func displayPorts(ports []container.PortSummary) string {
+	ps := append([]container.PortSummary(nil), ports...)
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		if a.PrivatePort != b.PrivatePort {
+			return a.PrivatePort < b.PrivatePort
+		}
+		if ipStr(a) != ipStr(b) {
+			return ipStr(a) < ipStr(b)
+		}
+		if a.PublicPort != b.PublicPort {
+			return a.PublicPort < b.PublicPort
+		}
+		return a.Type < b.Type
+	})
+	var order []string
+	open := map[string]*portGroup{}
+	var out, mapped []string
+	for _, p := range ps {
+		ip := ipStr(p)
+		if ip != "" && p.PublicPort != p.PrivatePort {
+			mapped = append(mapped, fmt.Sprintf("%s->%d/%s", net.JoinHostPort(ip, strconv.Itoa(int(p.PublicPort))), p.PrivatePort, p.Type))
+			continue
+		}
+		key := ip + "/" + p.Type
+		s := open[key]
+		switch {
+		case s == nil:
+			open[key] = &portGroup{ip, p.Type, p.PrivatePort, p.PrivatePort}
+			order = append(order, key)
+		case p.PrivatePort == s.hi+1:
+			s.hi = p.PrivatePort
+		default:
+			out = append(out, s.String())
+			open[key] = &portGroup{ip, p.Type, p.PrivatePort, p.PrivatePort}
+		}
+	}
+	for _, k := range order {
+		out = append(out, open[k].String())
+	}
+	return strings.Join(append(out, mapped...), ", ")
+}
+
+func ipStr(p container.PortSummary) string {
+	if !p.IP.IsValid() {
+		return ""
+	}
+	return p.IP.String()
+}
+
+// portGroup is a run of consecutive container ports on one ip/protocol.
+type portGroup struct {
+	ip, proto string
+	lo, hi    uint16
+}
+
+func (g *portGroup) String() string {
+	ports := strconv.Itoa(int(g.lo))
+	if g.hi != g.lo {
+		ports += "-" + strconv.Itoa(int(g.hi))
+	}
+	if g.ip != "" {
+		ports = net.JoinHostPort(g.ip, ports) + "->" + ports
+	}
+	return ports + "/" + g.proto
+}
+
+func newPsCmd(a *app) *cobra.Command {
+	var all, quiet, latest, size, noTrunc bool
+	var last int
+	var format string
+	var filters []string
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list", "ps"},
+		Short:   "List containers",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			q := filterQuery(filters)
+			if all || latest || last > 0 {
+				q.Set("all", "1")
+			}
+			if latest {
+				last = 1
+			}
+			if last > 0 {
+				q.Set("limit", strconv.Itoa(last))
+			}
+			if size {
+				q.Set("size", "1")
+			}
+			var list []container.Summary
+			if err := c.Get(cmd.Context(), "/containers/json", q, &list); err != nil {
+				return err
+			}
+			return renderPs(a, list, psFormat(format, quiet, size, noTrunc), !noTrunc)
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVarP(&all, "all", "a", false, "Show all containers (default shows just running)")
+	fs.BoolVarP(&quiet, "quiet", "q", false, "Only display container IDs")
+	fs.BoolVarP(&latest, "latest", "l", false, "Show the latest created container (includes all states)")
+	fs.BoolVarP(&size, "size", "s", false, "Display total file sizes")
+	fs.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
+	fs.IntVarP(&last, "last", "n", -1, "Show n last created containers (includes all states)")
+	fs.StringVar(&format, "format", "", "Format output using a custom template")
+	fs.StringArrayVarP(&filters, "filter", "f", nil, "Filter output based on conditions provided")
+	return cmd
+}
+
+func psFormat(format string, quiet, size, noTrunc bool) string {
+	switch {
+	case quiet:
+		return "{{.ID}}"
+	case format == "" || format == "table":
+		if size {
+			return psDefaultFormat + "\t{{.Size}}"
+		}
+		return psDefaultFormat
+	}
+	return format
+}
+
+func renderPs(a *app, list []container.Summary, format string, trunc bool) error {
+	now := time.Now()
+	rows := make([]any, len(list))
+	for i, c := range list {
+		rows[i] = psRow{c: c, trunc: trunc, now: now}
+	}
+	return table{format: format, headers: psHeaders}.render(a.Out, rows)
+}

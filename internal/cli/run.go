@@ -1,0 +1,285 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/berth-project/berth/internal/client"
+	"github.com/moby/moby/api/types/container"
+	"github.com/spf13/cobra"
+)
+
+// waitResult is the exit status read from a wait body.
+type waitResult struct {
+	code int
+	err  error
+}
+
+// startWait sends POST /containers/{id}/wait and returns once the daemon has
+// acknowledged it (headers), so a following start cannot outrun it.
+func startWait(ctx context.Context, c *client.Client, id, condition string) (<-chan waitResult, error) {
+	q := url.Values{}
+	if condition != "" {
+		q.Set("condition", condition)
+	}
+	resp, err := c.Do(ctx, client.Request{Method: http.MethodPost, Path: "/containers/" + id + "/wait", Query: q})
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan waitResult, 1)
+	go func() {
+		defer resp.Body.Close()
+		var w container.WaitResponse
+		if err := json.NewDecoder(resp.Body).Decode(&w); err != nil {
+			ch <- waitResult{code: 125, err: fmt.Errorf("wait: %w", err)}
+			return
+		}
+		if w.Error != nil && w.Error.Message != "" {
+			ch <- waitResult{code: 125, err: errors.New(w.Error.Message)}
+			return
+		}
+		ch <- waitResult{code: int(w.StatusCode)}
+	}()
+	return ch, nil
+}
+
+func newRunCmd(a *app) *cobra.Command {
+	var o runOpts
+	cmd := &cobra.Command{
+		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create and run a new container from an image",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			err := a.runContainer(cmd, &o, args)
+			return runExitError(cmd, err)
+		},
+	}
+	o.addFlags(cmd.Flags())
+	cmd.Flags().BoolVarP(&o.detach, "detach", "d", false, "Run container in background and print container ID")
+	cmd.Flags().BoolVar(&o.rm, "rm", false, "Automatically remove the container and its associated anonymous volumes when it exits")
+	cmd.Flags().BoolVar(&o.sigProxy, "sig-proxy", true, "Proxy received signals to the process")
+	return cmd
+}
+
+func newCreateCmd(a *app) *cobra.Command {
+	var o runOpts
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create a new container",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.detach = true
+			id, err := a.createContainer(cmd, &o, args)
+			if err != nil {
+				return runExitError(cmd, err)
+			}
+			fmt.Fprintln(a.Out, id)
+			return nil
+		},
+	}
+	o.addFlags(cmd.Flags())
+	return cmd
+}
+
+// runExitError maps a run/create failure to docker's exit codes: 127 for a
+// missing executable, 126 for one that cannot be run, 125 otherwise.
+func runExitError(cmd *cobra.Command, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return err
+	}
+	msg := err.Error()
+	code := 125
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		code = 127
+	case strings.Contains(msg, "permission denied"):
+		code = 126
+	}
+	return &StatusError{Code: code, Status: fmt.Sprintf("berth: %s\n\nRun '%s --help' for more information", msg, cmd.CommandPath())}
+}
+
+func (a *app) createContainer(cmd *cobra.Command, o *runOpts, args []string) (string, error) {
+	c, err := a.client()
+	if err != nil {
+		return "", err
+	}
+	req, err := o.build(cmd.Flags(), args[0], args[1:])
+	if err != nil {
+		return "", err
+	}
+	if o.tty {
+		req.HostConfig.ConsoleSize = a.consoleSize()
+	}
+	q := url.Values{}
+	if o.name != "" {
+		q.Set("name", o.name)
+	}
+	ctx := cmd.Context()
+	var resp container.CreateResponse
+	err = c.Post(ctx, "/containers/create", q, req, &resp)
+	if client.StatusOf(err) == http.StatusNotFound && strings.Contains(err.Error(), "No such image") {
+		fmt.Fprintf(a.Err, "Unable to find image '%s' locally\n", normalizeRef(args[0]))
+		if perr := a.pullImage(ctx, c, args[0]); perr != nil {
+			return "", perr
+		}
+		err = c.Post(ctx, "/containers/create", q, req, &resp)
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, w := range resp.Warnings {
+		fmt.Fprintf(a.Err, "WARNING: %s\n", w)
+	}
+	return resp.ID, nil
+}
+
+// normalizeRef adds ":latest" when the reference has neither tag nor digest.
+func normalizeRef(ref string) string {
+	if strings.Contains(ref, "@") {
+		return ref
+	}
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref
+	}
+	return ref + ":latest"
+}
+
+// pullImage asks the daemon to pull ref, printing its progress statuses.
+func (a *app) pullImage(ctx context.Context, c *client.Client, ref string) error {
+	name, tag := splitRepoTag(normalizeRef(ref))
+	resp, err := c.Do(ctx, client.Request{Method: http.MethodPost, Path: "/images/create",
+		Query: url.Values{"fromImage": {name}, "tag": {tag}}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return printJSONStream(resp.Body, a.Err)
+}
+
+func (a *app) runContainer(cmd *cobra.Command, o *runOpts, args []string) error {
+	ctx := cmd.Context()
+	if o.detach && o.rm {
+		o.rm = true // AutoRemove does the work on the daemon side
+	}
+	id, err := a.createContainer(cmd, o, args)
+	if err != nil {
+		return err
+	}
+	c, _ := a.client()
+	if o.detach {
+		if err := c.Post(ctx, "/containers/"+id+"/start", nil, nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.Out, id)
+		return nil
+	}
+	ao := attachOpts{tty: o.tty, detachKeys: o.detachKeys, stdout: true, stderr: true, stdin: o.interactive}
+	if len(o.attach) > 0 {
+		ao.stdin, ao.stdout, ao.stderr = hasStream(o.attach, "stdin"), hasStream(o.attach, "stdout"), hasStream(o.attach, "stderr")
+	}
+	return a.attachAndStart(ctx, c, id, ao, o.rm, o.sigProxy && !o.tty, true)
+}
+
+func hasStream(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// attachAndStart is docker's run/start -a sequence: attach, wait, start,
+// stream, then exit with the status from the wait body.
+func (a *app) attachAndStart(ctx context.Context, c *client.Client, id string, ao attachOpts, rm, sigProxy, start bool) error {
+	var conn *client.HijackedConn
+	var err error
+	if ao.stdin || ao.stdout || ao.stderr {
+		if conn, err = hijackAttach(ctx, c, id, ao); err != nil {
+			return err
+		}
+	}
+	cond := "next-exit"
+	if rm {
+		cond = "removed"
+	}
+	waitCh, err := startWait(ctx, c, id, cond)
+	if err != nil {
+		return err
+	}
+	if start {
+		if err := c.Post(ctx, "/containers/"+id+"/start", nil, nil, nil); err != nil {
+			if conn != nil {
+				conn.Close()
+			}
+			return err
+		}
+	}
+	if ao.tty {
+		defer a.startResize(ctx, c, "/containers/"+id+"/resize")()
+	}
+	if sigProxy {
+		defer proxySignals(ctx, c, id)()
+	}
+	if conn != nil {
+		res, err := a.pump(conn, ao)
+		if err != nil {
+			return err
+		}
+		if res.detached {
+			return nil
+		}
+	}
+	w := <-waitCh
+	if w.err != nil {
+		return &StatusError{Status: w.err.Error(), Code: w.code}
+	}
+	if w.code != 0 {
+		return &StatusError{Code: w.code}
+	}
+	return nil
+}
+
+// printJSONStream prints the "status" lines of a daemon JSON message stream
+// and returns the first error message in it.
+func printJSONStream(r io.Reader, w io.Writer) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m struct {
+			Status      string `json:"status"`
+			ID          string `json:"id"`
+			Stream      string `json:"stream"`
+			ErrorDetail *struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&m); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		switch {
+		case m.Error != "":
+			return errors.New(m.Error)
+		case m.ErrorDetail != nil:
+			return errors.New(m.ErrorDetail.Message)
+		case m.Stream != "":
+			fmt.Fprint(w, m.Stream)
+		case m.ID != "" && m.Status != "":
+			fmt.Fprintf(w, "%s: %s\n", m.ID, m.Status)
+		case m.Status != "":
+			fmt.Fprintln(w, m.Status)
+		}
+	}
+}

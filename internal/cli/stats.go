@@ -1,0 +1,242 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-project/berth/internal/client"
+	units "github.com/docker/go-units"
+	"github.com/moby/moby/api/types/container"
+	"github.com/spf13/cobra"
+)
+
+const statsDefaultFormat = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+
+var statsHeaders = map[string]string{
+	"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME", "CPUPerc": "CPU %",
+	"MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
+}
+
+// statsRow is one container's figures, computed like docker's stats.
+type statsRow struct {
+	container string
+	s         container.StatsResponse
+}
+
+func (r statsRow) Container() string { return r.container }
+func (r statsRow) Name() string      { return strings.TrimPrefix(r.s.Name, "/") }
+func (r statsRow) ID() string        { return truncID(r.s.ID) }
+
+func (r statsRow) CPUPerc() string {
+	cur, pre := r.s.CPUStats, r.s.PreCPUStats
+	cpuDelta := float64(cur.CPUUsage.TotalUsage) - float64(pre.CPUUsage.TotalUsage)
+	sysDelta := float64(cur.SystemUsage) - float64(pre.SystemUsage)
+	online := float64(cur.OnlineCPUs)
+	if online == 0 {
+		online = float64(len(cur.CPUUsage.PercpuUsage))
+	}
+	pct := 0.0
+	if sysDelta > 0 && cpuDelta > 0 {
+		pct = cpuDelta / sysDelta * online * 100
+	}
+	return fmt.Sprintf("%.2f%%", pct)
+}
+
+// memUsage excludes the page cache the way docker does (inactive_file).
+func (r statsRow) memUsage() float64 {
+	m := r.s.MemoryStats
+	for _, k := range []string{"total_inactive_file", "inactive_file"} {
+		if v, ok := m.Stats[k]; ok && v < m.Usage {
+			return float64(m.Usage - v)
+		}
+	}
+	return float64(m.Usage)
+}
+
+func (r statsRow) MemUsage() string {
+	return units.BytesSize(r.memUsage()) + " / " + units.BytesSize(float64(r.s.MemoryStats.Limit))
+}
+
+func (r statsRow) MemPerc() string {
+	pct := 0.0
+	if l := r.s.MemoryStats.Limit; l != 0 {
+		pct = r.memUsage() / float64(l) * 100
+	}
+	return fmt.Sprintf("%.2f%%", pct)
+}
+
+func (r statsRow) NetIO() string {
+	var rx, tx float64
+	for _, n := range r.s.Networks {
+		rx += float64(n.RxBytes)
+		tx += float64(n.TxBytes)
+	}
+	return units.HumanSizeWithPrecision(rx, 3) + " / " + units.HumanSizeWithPrecision(tx, 3)
+}
+
+func (r statsRow) BlockIO() string {
+	var rd, wr float64
+	for _, e := range r.s.BlkioStats.IoServiceBytesRecursive {
+		switch strings.ToLower(e.Op) {
+		case "read":
+			rd += float64(e.Value)
+		case "write":
+			wr += float64(e.Value)
+		}
+	}
+	return units.HumanSizeWithPrecision(rd, 3) + " / " + units.HumanSizeWithPrecision(wr, 3)
+}
+
+func (r statsRow) PIDs() string { return fmt.Sprint(r.s.PidsStats.Current) }
+
+func (r statsRow) fields() map[string]any {
+	return map[string]any{"Container": r.Container(), "Name": r.Name(), "ID": r.ID(), "CPUPerc": r.CPUPerc(),
+		"MemUsage": r.MemUsage(), "MemPerc": r.MemPerc(), "NetIO": r.NetIO(), "BlockIO": r.BlockIO(), "PIDs": r.PIDs()}
+}
+
+type statsOpts struct {
+	all, noStream, noTrunc bool
+	format                 string
+}
+
+func newStatsCmd(a *app) *cobra.Command {
+	var o statsOpts
+	cmd := &cobra.Command{
+		Use:   "stats [OPTIONS] [CONTAINER...]",
+		Short: "Display a live stream of container(s) resource usage statistics",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.format == "" {
+				o.format = statsDefaultFormat
+			}
+			if o.noStream {
+				return a.statsOnce(cmd.Context(), o, args)
+			}
+			return a.statsStream(cmd.Context(), o, args)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.all, "all", "a", false, "Show all containers (default shows just running)")
+	cmd.Flags().BoolVar(&o.noStream, "no-stream", false, "Disable streaming stats and only pull the first result")
+	cmd.Flags().BoolVar(&o.noTrunc, "no-trunc", false, "Do not truncate output")
+	cmd.Flags().StringVar(&o.format, "format", "", "Format output using a custom template")
+	return cmd
+}
+
+// statsTargets is the argument list, or the (running) containers.
+func (a *app) statsTargets(ctx context.Context, c *client.Client, o statsOpts, args []string) ([]string, error) {
+	if len(args) > 0 {
+		return args, nil
+	}
+	q := url.Values{}
+	if o.all {
+		q.Set("all", "1")
+	}
+	var list []container.Summary
+	if err := c.Get(ctx, "/containers/json", q, &list); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(list))
+	for i, s := range list {
+		ids[i] = s.ID
+	}
+	return ids, nil
+}
+
+func (a *app) statsOnce(ctx context.Context, o statsOpts, args []string) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	targets, err := a.statsTargets(ctx, c, o, args)
+	if err != nil {
+		return err
+	}
+	var rows []any
+	failed := false
+	for _, t := range targets {
+		var s container.StatsResponse
+		if err := c.Get(ctx, "/containers/"+t+"/stats", url.Values{"stream": {"0"}}, &s); err != nil {
+			fmt.Fprintln(a.Err, err)
+			failed = true
+			continue
+		}
+		rows = append(rows, statsRow{container: t, s: s})
+	}
+	if err := (table{format: o.format, headers: statsHeaders}).render(a.Out, rows); err != nil {
+		return err
+	}
+	if failed {
+		return &StatusError{Code: 1}
+	}
+	return nil
+}
+
+// statsStream keeps one stats stream per container and redraws the table
+// every second, picking up containers that start meanwhile.
+func (a *app) statsStream(ctx context.Context, o statsOpts, args []string) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	latest := map[string]statsRow{}
+	var order []string
+	follow := func(t string) {
+		resp, err := c.Do(ctx, client.Request{Method: http.MethodGet, Path: "/containers/" + t + "/stats", Query: url.Values{"stream": {"1"}}})
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		dec := json.NewDecoder(resp.Body)
+		for {
+			var s container.StatsResponse
+			if dec.Decode(&s) != nil {
+				mu.Lock()
+				delete(latest, t)
+				mu.Unlock()
+				return
+			}
+			mu.Lock()
+			latest[t] = statsRow{container: t, s: s}
+			mu.Unlock()
+		}
+	}
+	seen := map[string]bool{}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		targets, err := a.statsTargets(ctx, c, o, args)
+		if err != nil {
+			return err
+		}
+		for _, t := range targets {
+			if !seen[t] {
+				seen[t] = true
+				order = append(order, t)
+				go follow(t)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		mu.Lock()
+		var rows []any
+		for _, t := range order {
+			if r, ok := latest[t]; ok {
+				rows = append(rows, r)
+			}
+		}
+		mu.Unlock()
+		fmt.Fprint(a.Out, "\033[2J\033[H")
+		if err := (table{format: o.format, headers: statsHeaders}).render(a.Out, rows); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,223 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/berth-project/berth/internal/client"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+)
+
+const defaultDetachKeys = "ctrl-p,ctrl-q"
+
+// attachOpts says which streams to wire and how.
+type attachOpts struct {
+	stdin, stdout, stderr bool
+	tty                   bool
+	detachKeys            string
+}
+
+// attachQuery builds the attach query docker sends.
+func (o attachOpts) query() url.Values {
+	q := url.Values{"stream": {"1"}}
+	if o.stdin {
+		q.Set("stdin", "1")
+	}
+	if o.stdout {
+		q.Set("stdout", "1")
+	}
+	if o.stderr {
+		q.Set("stderr", "1")
+	}
+	if o.detachKeys != "" {
+		q.Set("detachKeys", o.detachKeys)
+	}
+	return q
+}
+
+// streamResult tells how a hijacked session ended.
+type streamResult struct {
+	detached bool // the user typed the detach sequence
+}
+
+// pump copies stdin to the connection and the connection to stdout/stderr
+// until the output ends. Stdin end half-closes the connection so the process
+// sees EOF while its output keeps flowing back.
+func (a *app) pump(conn *client.HijackedConn, o attachOpts) (streamResult, error) {
+	var res streamResult
+	if o.tty && o.stdin && isTerminal(a.In) {
+		fd := int(a.In.(*os.File).Fd())
+		if st, err := term.MakeRaw(fd); err == nil {
+			defer term.Restore(fd, st)
+		}
+	}
+	keys, _ := parseDetachKeys(orDefault(o.detachKeys, defaultDetachKeys))
+	var mu sync.Mutex
+	if o.stdin && a.In != nil {
+		go func() {
+			w := &detachWatcher{keys: keys, onDetach: func() {
+				mu.Lock()
+				res.detached = true
+				mu.Unlock()
+			}}
+			_, _ = io.Copy(io.MultiWriter(conn, w), a.In)
+			_ = conn.CloseWrite()
+		}()
+	}
+	var err error
+	if o.tty || !muxed(conn, o) {
+		_, err = io.Copy(a.Out, conn)
+	} else {
+		_, err = stdcopy.StdCopy(a.Out, a.Err, conn)
+	}
+	conn.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil && !isClosedErr(err) {
+		return res, fmt.Errorf("error reading attached stream: %w", err)
+	}
+	return res, nil
+}
+
+// muxed: without a TTY the stream is always stdcopy-framed.
+func muxed(_ *client.HijackedConn, o attachOpts) bool { return !o.tty }
+
+func isClosedErr(err error) bool {
+	return strings.Contains(err.Error(), "use of closed network connection")
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// parseDetachKeys turns "ctrl-p,ctrl-q" into bytes, as docker does.
+func parseDetachKeys(s string) ([]byte, error) {
+	var out []byte
+	for _, k := range strings.Split(s, ",") {
+		if len(k) == 1 {
+			out = append(out, k[0])
+			continue
+		}
+		c, ok := strings.CutPrefix(strings.ToLower(k), "ctrl-")
+		if !ok || len(c) != 1 {
+			return nil, fmt.Errorf("invalid detach keys (%s) provided", s)
+		}
+		switch b := c[0]; {
+		case b >= 'a' && b <= 'z':
+			out = append(out, b-'a'+1)
+		case b == '@':
+			out = append(out, 0)
+		case b >= '[' && b <= '_':
+			out = append(out, b-'['+27)
+		default:
+			return nil, fmt.Errorf("invalid detach keys (%s) provided", s)
+		}
+	}
+	return out, nil
+}
+
+// detachWatcher spots the detach sequence in what the user types; the
+// daemon acts on it, the CLI only needs to know not to wait for an exit.
+type detachWatcher struct {
+	keys     []byte
+	seen     []byte
+	onDetach func()
+}
+
+func (d *detachWatcher) Write(p []byte) (int, error) {
+	if len(d.keys) == 0 {
+		return len(p), nil
+	}
+	d.seen = append(d.seen, p...)
+	if bytes.Contains(d.seen, d.keys) {
+		d.onDetach()
+		d.seen = nil
+	}
+	if n := len(d.seen); n > len(d.keys) {
+		d.seen = d.seen[n-len(d.keys):]
+	}
+	return len(p), nil
+}
+
+// resizer sends the terminal size at start and on every SIGWINCH.
+func (a *app) startResize(ctx context.Context, c *client.Client, path string) func() {
+	out, ok := a.Out.(*os.File)
+	if !ok || !isTerminal(out) {
+		return func() {}
+	}
+	send := func() {
+		w, h, err := term.GetSize(int(out.Fd()))
+		if err != nil || w == 0 || h == 0 {
+			return
+		}
+		q := url.Values{"h": {strconv.Itoa(h)}, "w": {strconv.Itoa(w)}}
+		_ = c.Post(ctx, path, q, nil, nil)
+	}
+	send()
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, unix.SIGWINCH)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+				send()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}
+
+// consoleSize is the local terminal's [height, width], or zeros.
+func (a *app) consoleSize() [2]uint {
+	if out, ok := a.Out.(*os.File); ok && isTerminal(out) {
+		if w, h, err := term.GetSize(int(out.Fd())); err == nil {
+			return [2]uint{uint(h), uint(w)}
+		}
+	}
+	return [2]uint{0, 0}
+}
+
+// proxySignals forwards the signals the CLI receives to the container.
+func proxySignals(ctx context.Context, c *client.Client, id string) func() {
+	ch := make(chan os.Signal, 16)
+	signal.Notify(ch)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-ch:
+				sig, ok := s.(unix.Signal)
+				if !ok || sig == unix.SIGCHLD || sig == unix.SIGPIPE || sig == unix.SIGWINCH || sig == unix.SIGURG {
+					continue
+				}
+				name := strings.TrimPrefix(unix.SignalName(sig), "SIG")
+				_ = c.Post(ctx, "/containers/"+id+"/kill", url.Values{"signal": {name}}, nil, nil)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}
+
+// hijackAttach opens POST /containers/{id}/attach as a raw stream.
+func hijackAttach(ctx context.Context, c *client.Client, id string, o attachOpts) (*client.HijackedConn, error) {
+	return c.Hijack(ctx, client.Request{Method: http.MethodPost, Path: "/containers/" + id + "/attach", Query: o.query()})
+}
