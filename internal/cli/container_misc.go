@@ -19,7 +19,7 @@ import (
 )
 
 func newTopCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "top CONTAINER [ps OPTIONS]",
 		Short: "Display the running processes of a container",
 		Args:  minArgs(1),
@@ -44,6 +44,9 @@ func newTopCmd(a *app) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	// Everything after CONTAINER belongs to ps.
+	cmd.Flags().SetInterspersed(false)
+	return cmd
 }
 
 func newPortCmd(a *app) *cobra.Command {

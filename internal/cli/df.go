@@ -28,6 +28,9 @@ type dfRow struct {
 	Type, TotalCount, Active, Size, Reclaimable string
 }
 
+// MarshalJSON gives --format json and {{json .}} the row's fields.
+func (r dfRow) MarshalJSON() ([]byte, error) { return marshalRow(r.fields()) }
+
 func (r dfRow) fields() map[string]any {
 	return map[string]any{"Type": r.Type, "TotalCount": r.TotalCount, "Active": r.Active, "Size": r.Size, "Reclaimable": r.Reclaimable}
 }

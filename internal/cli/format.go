@@ -69,11 +69,9 @@ func execTemplate(w io.Writer, format string, v any) error {
 	return err
 }
 
-// row is one formatter context: a header for each field and the value getters.
-type row interface {
-	// fields maps template field names to values for the json format.
-	fields() map[string]any
-}
+// marshalRow is the JSON form of a formatter row: its field map, encoded
+// with json.Marshal's default HTML escaping as docker's output has it.
+func marshalRow(fields map[string]any) ([]byte, error) { return json.Marshal(fields) }
 
 // table renders rows with a docker-style format: "table ..." gives an aligned
 // table with a header, "json" one JSON object per row, anything else a
@@ -99,7 +97,7 @@ func (t table) render(w io.Writer, rows []any) error {
 	}
 	var buf bytes.Buffer
 	for _, r := range rows {
-		if err := tmpl.Execute(&buf, jsonAware{r}.value(t.format == "json")); err != nil {
+		if err := tmpl.Execute(&buf, r); err != nil {
 			return fmt.Errorf("template: %w", err)
 		}
 		buf.WriteByte('\n')
@@ -117,17 +115,6 @@ func (t table) render(w io.Writer, rows []any) error {
 	}
 	_, _ = tw.Write(buf.Bytes())
 	return tw.Flush()
-}
-
-// jsonAware lets "--format json" print the row's field map rather than the
-// Go struct, the way docker does.
-type jsonAware struct{ r any }
-
-func (j jsonAware) value(asJSON bool) any {
-	if r, ok := j.r.(row); ok && asJSON {
-		return r.fields()
-	}
-	return j.r
 }
 
 // humanDuration is go-units' HumanDuration (docker's "3 seconds", "About a minute").

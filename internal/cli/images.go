@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/image"
 	"github.com/spf13/cobra"
 )
@@ -70,10 +71,14 @@ func (r imageRow) UniqueSize() string {
 	return humanSize(r.img.Size - r.img.SharedSize)
 }
 
+// MarshalJSON gives --format json and {{json .}} the row's fields.
+func (r imageRow) MarshalJSON() ([]byte, error) { return marshalRow(r.fields()) }
+
 func (r imageRow) fields() map[string]any {
 	return map[string]any{"Repository": r.repo, "Tag": r.tag, "Digest": r.digest, "ID": r.ID(),
 		"CreatedSince": r.CreatedSince(), "CreatedAt": r.CreatedAt(), "Size": r.Size(),
-		"Containers": r.Containers(), "SharedSize": r.SharedSize(), "UniqueSize": r.UniqueSize()}
+		"Containers": r.Containers(), "SharedSize": r.SharedSize(), "UniqueSize": r.UniqueSize(),
+		"VirtualSize": units.HumanSize(float64(r.img.Size))}
 }
 
 // imageRows expands each image into one row per tag (or per digest when it
@@ -201,6 +206,9 @@ func (r historyRow) Size() string {
 
 func (r historyRow) Comment() string { return r.h.Comment }
 
+// MarshalJSON gives --format json and {{json .}} the row's fields.
+func (r historyRow) MarshalJSON() ([]byte, error) { return marshalRow(r.fields()) }
+
 func (r historyRow) fields() map[string]any {
 	return map[string]any{"ID": r.ID(), "CreatedSince": r.CreatedSince(), "CreatedAt": r.CreatedAt(),
 		"CreatedBy": r.CreatedBy(), "Size": r.Size(), "Comment": r.Comment()}
@@ -233,12 +241,17 @@ func newHistoryCmd(a *app) *cobra.Command {
 			for i, h := range hist {
 				rows[i] = historyRow{h: h, trunc: !noTrunc, human: human, now: now}
 			}
-			headers := map[string]string{"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+			created := "CREATED"
+			if !human {
+				created = "CREATED AT"
+			}
+			headers := map[string]string{"ID": "IMAGE", "CreatedSince": created, "CreatedAt": "CREATED AT",
 				"CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
 			return table{format: format, headers: headers}.render(a.Out, rows)
 		},
 	}
 	fs := cmd.Flags()
+	fs.Bool("help", false, "Print usage") // -H is --human, not help
 	fs.BoolVarP(&human, "human", "H", true, "Print sizes and dates in human readable format")
 	fs.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
 	fs.BoolVarP(&quiet, "quiet", "q", false, "Only show image IDs")

@@ -119,12 +119,15 @@ func (r psRow) Networks() string {
 	return strings.Join(ns, ",")
 }
 
+// MarshalJSON gives --format json and {{json .}} the row's fields.
+func (r psRow) MarshalJSON() ([]byte, error) { return marshalRow(r.fields()) }
+
 func (r psRow) fields() map[string]any {
 	return map[string]any{
 		"ID": r.ID(), "Image": r.Image(), "Command": r.Command(), "CreatedAt": r.CreatedAt(),
 		"RunningFor": r.RunningFor(), "Status": r.Status(), "State": r.State(), "Ports": r.Ports(),
 		"Names": r.Names(), "Size": r.Size(), "Labels": r.Labels(), "Mounts": r.Mounts(),
-		"Networks": r.Networks(), "LocalVolumes": r.LocalVolumes(),
+		"Networks": r.Networks(), "LocalVolumes": r.LocalVolumes(), "Platform": nil,
 	}
 }
 
@@ -231,7 +234,8 @@ func newPsCmd(a *app) *cobra.Command {
 			if last > 0 {
 				q.Set("limit", strconv.Itoa(last))
 			}
-			if size {
+			// docker also asks for sizes when a custom template reads them.
+			if size || (format != "json" && (strings.Contains(format, ".Size") || strings.Contains(format, "json ."))) {
 				q.Set("size", "1")
 			}
 			var list []container.Summary

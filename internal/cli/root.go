@@ -51,6 +51,7 @@ func (a *app) client() (*client.Client, error) {
 // Main runs the CLI with args (without the program name) and returns the exit code.
 func Main(ctx context.Context, args []string, s Streams) int {
 	a := &app{Streams: s}
+	a.host, args = globalHost(args)
 	root := newRoot(a)
 	root.SetArgs(args)
 	root.SetIn(s.In)
@@ -74,6 +75,31 @@ func Main(ctx context.Context, args []string, s Streams) int {
 	return 1
 }
 
+// globalHost takes -H/--host from the options before the command name, as
+// docker's global flags are parsed.
+func globalHost(args []string) (string, []string) {
+	host := ""
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if !strings.HasPrefix(arg, "-") {
+			return host, append(rest, args[i:]...)
+		}
+		switch {
+		case (arg == "-H" || arg == "--host") && i+1 < len(args):
+			host = args[i+1]
+			i++
+		case strings.HasPrefix(arg, "--host="):
+			host = strings.TrimPrefix(arg, "--host=")
+		case strings.HasPrefix(arg, "-H"):
+			host = strings.TrimPrefix(strings.TrimPrefix(arg, "-H"), "=")
+		default:
+			rest = append(rest, arg)
+		}
+	}
+	return host, rest
+}
+
 func newRoot(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:               "berth [OPTIONS] COMMAND [ARG...]",
@@ -83,8 +109,12 @@ func newRoot(a *app) *cobra.Command {
 		Version:           "dev",
 		DisableAutoGenTag: true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		Args:              unknownCommand,
+		RunE:              func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	root.PersistentFlags().StringVarP(&a.host, "host", "H", "", "Daemon socket to connect to")
+	// -H is taken before the command name (see globalHost); declaring it here
+	// documents it. It cannot be persistent: `history -H` means --human.
+	root.Flags().StringP("host", "H", "", "Daemon socket to connect to")
 	root.SetFlagErrorFunc(flagError)
 	root.SetVersionTemplate("Berth version {{.Version}}\n")
 
@@ -117,7 +147,7 @@ func newRoot(a *app) *cobra.Command {
 	}
 	for _, c := range systemCmds {
 		switch c.Name() {
-		case "info":
+		case "info", "events":
 			root.AddCommand(c)
 		}
 	}
@@ -137,9 +167,8 @@ func groupCommand(name, short string, subs []*cobra.Command) *cobra.Command {
 	g := &cobra.Command{
 		Use:   name,
 		Short: short,
-		Args:  noArgs,
+		Args:  unknownCommand,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cmd.SetOut(cmd.ErrOrStderr())
 			return cmd.Help()
 		},
 	}
@@ -147,24 +176,48 @@ func groupCommand(name, short string, subs []*cobra.Command) *cobra.Command {
 	return g
 }
 
+// unknownCommand rejects a command name that is not one of ours, in docker's words.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	usage := ""
+	if cmd.HasParent() {
+		usage = "\n\nUsage:  " + cmd.CommandPath()
+	}
+	return &StatusError{Status: fmt.Sprintf("%s: unknown command: %s %s%s\n\nRun '%s --help' for more information",
+		cmd.Root().Name(), cmd.CommandPath(), args[0], usage, cmd.CommandPath())}
+}
+
+// usageLine is "berth stop [OPTIONS] CONTAINER [CONTAINER...]".
+func usageLine(cmd *cobra.Command) string {
+	line := cmd.Use
+	if cmd.HasParent() {
+		line = cmd.Parent().CommandPath() + " " + cmd.Use
+	}
+	return line
+}
+
 // flagError reproduces docker's flag error text and its exit status 125.
 func flagError(cmd *cobra.Command, err error) error {
 	return &StatusError{
-		Status: fmt.Sprintf("%s\nSee '%s --help'.", err, cmd.CommandPath()),
+		Status: fmt.Sprintf("%s\n\nUsage:  %s\n\nRun '%s --help' for more information", err, usageLine(cmd), cmd.CommandPath()),
 		Code:   125,
 	}
 }
 
-func usageError(cmd *cobra.Command, msg string) error {
-	return &StatusError{Status: fmt.Sprintf("%q %s\nSee '%s --help'.\n\nUsage:  %s\n\n%s",
-		cmd.CommandPath(), msg, cmd.CommandPath(), cmd.UseLine(), cmd.Short)}
+// usageError is docker's wording for a wrong argument count (exit 1); verb
+// is "See" or "Run" as docker has it for each kind of check.
+func usageError(cmd *cobra.Command, msg, verb string) error {
+	return &StatusError{Status: fmt.Sprintf("%s: '%s' %s\n\nUsage:  %s\n\n%s '%s --help' for more information",
+		cmd.Root().Name(), cmd.CommandPath(), msg, usageLine(cmd), verb, cmd.CommandPath())}
 }
 
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) == 0 {
 		return nil
 	}
-	return usageError(cmd, "accepts no arguments.")
+	return usageError(cmd, "accepts no arguments", "Run")
 }
 
 func exactArgs(n int) cobra.PositionalArgs {
@@ -172,7 +225,7 @@ func exactArgs(n int) cobra.PositionalArgs {
 		if len(args) == n {
 			return nil
 		}
-		return usageError(cmd, fmt.Sprintf("requires exactly %d %s.", n, plural(n, "argument")))
+		return usageError(cmd, fmt.Sprintf("requires %d %s", n, plural(n, "argument")), "Run")
 	}
 }
 
@@ -181,7 +234,7 @@ func minArgs(n int) cobra.PositionalArgs {
 		if len(args) >= n {
 			return nil
 		}
-		return usageError(cmd, fmt.Sprintf("requires at least %d %s.", n, plural(n, "argument")))
+		return usageError(cmd, fmt.Sprintf("requires at least %d %s", n, plural(n, "argument")), "See")
 	}
 }
 
@@ -190,7 +243,10 @@ func rangeArgs(lo, hi int) cobra.PositionalArgs {
 		if len(args) >= lo && len(args) <= hi {
 			return nil
 		}
-		return usageError(cmd, fmt.Sprintf("requires at least %d and at most %d %s.", lo, hi, plural(hi, "argument")))
+		if lo == 0 {
+			return usageError(cmd, fmt.Sprintf("requires at most %d %s", hi, plural(hi, "argument")), "Run")
+		}
+		return usageError(cmd, fmt.Sprintf("requires at least %d and at most %d %s", lo, hi, plural(hi, "argument")), "Run")
 	}
 }
 

@@ -105,7 +105,7 @@ func runExitError(cmd *cobra.Command, err error) error {
 	case strings.Contains(msg, "permission denied"):
 		code = 126
 	}
-	return &StatusError{Code: code, Status: fmt.Sprintf("berth: %s\n\nRun '%s --help' for more information", msg, cmd.CommandPath())}
+	return &StatusError{Code: code, Status: fmt.Sprintf("%s: %s\n\nRun '%s --help' for more information", cmd.Root().Name(), msg, cmd.CommandPath())}
 }
 
 func (a *app) createContainer(cmd *cobra.Command, o *runOpts, args []string) (string, error) {

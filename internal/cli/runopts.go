@@ -40,6 +40,8 @@ func (o *runOpts) addFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&o.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
 	fs.StringVar(&o.entrypoint, "entrypoint", "", "Overwrite the default ENTRYPOINT of the image")
 	fs.StringVarP(&o.hostname, "hostname", "h", "", "Container host name")
+	// -h is --hostname here, as in docker, so help gets no shorthand.
+	fs.Bool("help", false, "Print usage")
 	fs.StringVar(&o.netMode, "network", "", "Connect a container to a network")
 	fs.StringVar(&o.netMode, "net", "", "Connect a container to a network")
 	_ = fs.MarkHidden("net")

@@ -95,6 +95,9 @@ func (r statsRow) BlockIO() string {
 
 func (r statsRow) PIDs() string { return fmt.Sprint(r.s.PidsStats.Current) }
 
+// MarshalJSON gives --format json and {{json .}} the row's fields.
+func (r statsRow) MarshalJSON() ([]byte, error) { return marshalRow(r.fields()) }
+
 func (r statsRow) fields() map[string]any {
 	return map[string]any{"Container": r.Container(), "Name": r.Name(), "ID": r.ID(), "CPUPerc": r.CPUPerc(),
 		"MemUsage": r.MemUsage(), "MemPerc": r.MemPerc(), "NetIO": r.NetIO(), "BlockIO": r.BlockIO(), "PIDs": r.PIDs()}
