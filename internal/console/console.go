@@ -74,6 +74,12 @@ func (s *Socket) ReceiveMaster() (*os.File, error) {
 	for _, fd := range fds[1:] {
 		unix.Close(fd)
 	}
+	// Non-blocking before NewFile: the file then uses Go's poller, so reads
+	// honour deadlines and Close wakes a blocked Read.
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		return nil, fmt.Errorf("console socket: %w", err)
+	}
 	return os.NewFile(uintptr(fds[0]), string(name[:n])), nil
 }
 

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berth-project/berth/internal/monitor/proto"
+	"golang.org/x/sys/unix"
+)
+
+// run serves clients and copies output until the container's init exits,
+// then records the exit, cleans up and tells every client.
+func (m *monitor) run() {
+	var clients sync.WaitGroup
+	go m.serve(&clients)
+	var pumps sync.WaitGroup
+	for _, o := range m.outputs {
+		pumps.Add(1)
+		go func(o output) {
+			defer pumps.Done()
+			m.pump(o)
+		}(o)
+	}
+	code := m.reap()
+	exitedAt := time.Now()
+	oom := readOOMKills(m.cfg.CgroupMemoryPath) > 0
+	setDrainDeadline(m.outputs)
+	pumps.Wait()
+	for _, o := range m.outputs {
+		o.r.Close()
+	}
+	m.closeStdin()
+	if m.log != nil {
+		m.log.Close()
+	}
+	e := proto.ExitInfo{Code: code, ExitedAt: exitedAt.UnixNano(), OOMKilled: oom}
+	m.writeExit(e)
+	m.runtimeDelete()
+	// Closing the listener removes monitor.sock, so a late Reconnect fails
+	// and the daemon reads exit.json instead.
+	m.ln.Close()
+	m.finish(e)
+	waitTimeout(&clients, 3*time.Second)
+	m.reapOrphans()
+}
+
+// reap waits for the container's init and returns Docker's exit code:
+// the status, or 128+signal.
+func (m *monitor) reap() int {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(m.pid, &ws, 0, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			// Not our child (should not happen with the subreaper bit):
+			// poll until it is gone and report an unknown status.
+			for unix.Kill(m.pid, 0) == nil {
+				time.Sleep(100 * time.Millisecond)
+			}
+			return 255
+		}
+		break
+	}
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return 255
+}
+
+// reapOrphans collects processes re-parented to us (a container sharing
+// the host's pid namespace can leave some) so none stay as zombies.
+func (m *monitor) reapOrphans() {
+	var ws unix.WaitStatus
+	for {
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
