@@ -1,0 +1,186 @@
+// Package layer keeps unpacked image layers and container read-write
+// layers on overlayfs under <root>/overlay:
+//
+//	overlay/<chainID hex>/diff     one image layer, unpacked once and shared
+//	                               read-only by every image and container
+//	                               whose stack contains it; whiteouts are in
+//	                               overlay form (0/0 char devices, opaque xattr)
+//	overlay/<chainID hex>/size     bytes of the unpacked layer (cached)
+//	overlay/<ctrID>/lower          chain IDs of the image layers, bottom first
+//	overlay/<ctrID>/{diff,work,merged}  upper, work and mount point
+//	overlay/<ctrID>/empty          lower dir for images with no layers
+//
+// A layer is named by its chain ID, not its diff ID, because the same diff
+// on top of different parents is a different filesystem.
+package layer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/moby/go-archive"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Store manages layer and container directories.
+type Store struct {
+	dir string
+
+	mu     sync.Mutex
+	mounts map[string]int // container id → mount refcount
+}
+
+// New creates <root>/overlay.
+func New(root string) (*Store, error) {
+	dir := filepath.Join(root, "overlay")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("layer store: %w", err)
+	}
+	return &Store{dir: dir, mounts: map[string]int{}}, nil
+}
+
+// ChainIDs turns diff IDs (bottom first) into chain IDs as the OCI image
+// spec defines them.
+func ChainIDs(diffIDs []digest.Digest) []digest.Digest {
+	out := make([]digest.Digest, len(diffIDs))
+	for i, d := range diffIDs {
+		if i == 0 {
+			out[i] = d
+			continue
+		}
+		out[i] = digest.FromString(out[i-1].String() + " " + d.String())
+	}
+	return out
+}
+
+func (s *Store) layerDir(chain digest.Digest) string {
+	return filepath.Join(s.dir, chain.Encoded())
+}
+
+// DiffDir is the unpacked content of layer chain.
+func (s *Store) DiffDir(chain digest.Digest) string {
+	return filepath.Join(s.layerDir(chain), "diff")
+}
+
+// Has reports whether layer chain is unpacked.
+func (s *Store) Has(chain digest.Digest) bool {
+	_, err := os.Stat(filepath.Join(s.layerDir(chain), "size"))
+	return err == nil
+}
+
+// Apply unpacks the uncompressed layer tar r as layer chain, unless it is
+// already there. The tar must have been checked for unsafe paths. The
+// layer is built in a temp dir and renamed, so a half-unpacked layer is
+// never visible under its real name.
+func (s *Store) Apply(ctx context.Context, chain digest.Digest, r io.Reader) error {
+	if s.Has(chain) {
+		return nil
+	}
+	tmp, err := os.MkdirTemp(s.dir, ".unpack-")
+	if err != nil {
+		return fmt.Errorf("unpack layer: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	diff := filepath.Join(tmp, "diff")
+	if err := os.Mkdir(diff, 0o755); err != nil {
+		return fmt.Errorf("unpack layer: %w", err)
+	}
+	opts := &archive.TarOptions{WhiteoutFormat: archive.OverlayWhiteoutFormat}
+	if err := archive.Unpack(ctxReader{ctx, r}, diff, opts); err != nil {
+		return fmt.Errorf("unpack layer %s: %w", chain, err)
+	}
+	size, err := DirSize(diff)
+	if err != nil {
+		return fmt.Errorf("unpack layer: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "size"), []byte(strconv.FormatInt(size, 10)), 0o600); err != nil {
+		return fmt.Errorf("unpack layer: %w", err)
+	}
+	if err := os.Rename(tmp, s.layerDir(chain)); err != nil {
+		if s.Has(chain) { // a concurrent unpack of the same layer won
+			return nil
+		}
+		return fmt.Errorf("unpack layer: %w", err)
+	}
+	return nil
+}
+
+// Size is the unpacked size of layer chain.
+func (s *Store) Size(chain digest.Digest) int64 {
+	b, err := os.ReadFile(filepath.Join(s.layerDir(chain), "size"))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}
+
+// Remove deletes layer chain. The caller makes sure nothing uses it.
+func (s *Store) Remove(chain digest.Digest) error {
+	if err := os.RemoveAll(s.layerDir(chain)); err != nil {
+		return fmt.Errorf("remove layer %s: %w", chain, err)
+	}
+	return nil
+}
+
+// Layers lists the chain IDs of all unpacked layers.
+func (s *Store) Layers() ([]digest.Digest, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("layer store: %w", err)
+	}
+	var out []digest.Digest
+	for _, e := range ents {
+		if _, err := os.Stat(filepath.Join(s.dir, e.Name(), "size")); err == nil {
+			out = append(out, digest.NewDigestFromEncoded(digest.SHA256, e.Name()))
+		}
+	}
+	return out, nil
+}
+
+// DirSize adds up the bytes of regular files under dir, counting a file
+// with several hard links once, like Docker's overlay2 driver.
+func DirSize(dir string) (int64, error) {
+	seen := map[uint64]bool{}
+	var size int64
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if !fi.Mode().IsRegular() {
+			return nil
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+			if seen[st.Ino] {
+				return nil
+			}
+			seen[st.Ino] = true
+		}
+		size += fi.Size()
+		return nil
+	})
+	return size, err
+}
+
+// ctxReader stops a long unpack when the request goes away.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,218 @@
+package image
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/moby/go-archive/compression"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// spooled is an archive read into a private temp dir: regular files are
+// stored under numbered names (never under archive-supplied paths) and
+// symlinks are resolved inside the archive only.
+type spooled struct {
+	dir   string
+	files map[string]string // clean archive path → temp file
+	links map[string]string // clean archive path → clean target path
+}
+
+func (s *Store) spool(ctx context.Context, r io.Reader) (*spooled, error) {
+	tmp := filepath.Join(s.root, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	dir, err := os.MkdirTemp(tmp, "load-")
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	sp := &spooled{dir: dir, files: map[string]string{}, links: map[string]string{}}
+	if err := sp.read(ctx, r); err != nil {
+		sp.close()
+		return nil, err
+	}
+	return sp, nil
+}
+
+func (sp *spooled) read(ctx context.Context, r io.Reader) error {
+	dec, err := compression.DecompressStream(r)
+	if err != nil {
+		return errdefs.Invalidf("invalid archive: %v", err)
+	}
+	defer dec.Close()
+	tr := tar.NewReader(dec)
+	chk := newPathChecker()
+	for n := 0; ; n++ {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return errdefs.Invalidf("invalid archive: %v", err)
+		}
+		if err := chk.check(hdr); err != nil {
+			return err
+		}
+		name := path.Clean(hdr.Name)
+		switch hdr.Typeflag {
+		case tar.TypeReg:
+			p := filepath.Join(sp.dir, strconv.Itoa(n))
+			if err := writeFile(ctx, p, tr); err != nil {
+				return err
+			}
+			sp.files[name] = p
+		case tar.TypeSymlink, tar.TypeLink:
+			target := hdr.Linkname
+			if hdr.Typeflag == tar.TypeSymlink {
+				if path.IsAbs(target) {
+					return errdefs.Invalidf("invalid archive: symlink %q points outside the archive", hdr.Name)
+				}
+				target = path.Join(path.Dir(name), target)
+			}
+			target = path.Clean(target)
+			if target == ".." || len(target) > 2 && target[:3] == "../" {
+				return errdefs.Invalidf("invalid archive: link %q points outside the archive", hdr.Name)
+			}
+			sp.links[name] = target
+		}
+	}
+}
+
+func writeFile(ctx context.Context, p string, r io.Reader) error {
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	_, err = io.Copy(f, ctxReader{ctx, r})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	return nil
+}
+
+// open opens the archive file at name, following links within the archive.
+func (sp *spooled) open(name string) (*os.File, error) {
+	name = path.Clean(name)
+	for i := 0; i < 16; i++ {
+		if p, ok := sp.files[name]; ok {
+			return os.Open(p)
+		}
+		t, ok := sp.links[name]
+		if !ok {
+			break
+		}
+		name = t
+	}
+	return nil, errdefs.Invalidf("invalid archive: %s not found", name)
+}
+
+func (sp *spooled) close() { os.RemoveAll(sp.dir) }
+
+// Load imports a docker-archive written by `docker save`: the legacy
+// layout of dockerd 20.10 and the OCI-based one of docker 25+ both carry
+// manifest.json, which is what is read. Each image is loaded all or
+// nothing; report gets "Loaded image: name:tag" or "Loaded image ID: id".
+func (s *Store) Load(ctx context.Context, r io.Reader, report func(msg string)) error {
+	sp, err := s.spool(ctx, r)
+	if err != nil {
+		return err
+	}
+	defer sp.close()
+	f, err := sp.open("manifest.json")
+	if err != nil {
+		return errdefs.Invalidf("invalid archive: manifest.json not found (only docker-archive is supported)")
+	}
+	var items []manifestItem
+	err = json.NewDecoder(f).Decode(&items)
+	f.Close()
+	if err != nil {
+		return errdefs.Invalidf("invalid archive: manifest.json: %v", err)
+	}
+	for _, it := range items {
+		if err := s.loadOne(ctx, sp, it, report); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) loadOne(ctx context.Context, sp *spooled, it manifestItem, report func(string)) error {
+	for _, t := range it.RepoTags {
+		if _, err := normalizeForTag(t); err != nil {
+			return err
+		}
+	}
+	cf, err := sp.open(it.Config)
+	if err != nil {
+		return err
+	}
+	raw, err := io.ReadAll(cf)
+	cf.Close()
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	img, err := parseConfig(digest.FromBytes(raw), raw)
+	if err != nil {
+		return err
+	}
+	if len(img.Layers) != len(it.Layers) {
+		return errdefs.Invalidf("invalid manifest, layers length mismatch: expected %d, got %d", len(img.Layers), len(it.Layers))
+	}
+	defer s.gc(ctx) // drops whatever a failed load left; a no-op otherwise
+	for i, l := range it.Layers {
+		if err := s.loadLayer(ctx, sp, l, img.Layers[i]); err != nil {
+			return err
+		}
+		defer s.release(img.Layers[i])
+	}
+	loaded, err := s.register(ctx, raw, "")
+	if err != nil {
+		return err
+	}
+	for _, t := range it.RepoTags {
+		if err := s.Tag(ctx, loaded.ID, t); err != nil {
+			return err
+		}
+		report("Loaded image: " + t)
+	}
+	if len(it.RepoTags) == 0 {
+		report("Loaded image ID: " + loaded.ID.String())
+	}
+	return nil
+}
+
+func (s *Store) loadLayer(ctx context.Context, sp *spooled, name string, diffID digest.Digest) error {
+	f, err := sp.open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dec, err := compression.DecompressStream(f)
+	if err != nil {
+		return errdefs.Invalidf("invalid layer %s: %v", name, err)
+	}
+	defer dec.Close()
+	if _, err := s.ingestLayer(ctx, dec, diffID); err != nil {
+		return fmt.Errorf("layer %s: %w", name, err)
+	}
+	return nil
+}
+
+// gc drops unused blobs and layers.
+func (s *Store) gc(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gcLocked(ctx)
+}

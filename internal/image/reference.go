@@ -1,0 +1,55 @@
+package image
+
+import (
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/distribution/reference"
+)
+
+// normalize turns a user reference into the key used in the refs map,
+// e.g. "busybox" → "docker.io/library/busybox:latest".
+func normalize(ref string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := named.(reference.Digested); ok {
+		return named.String(), nil
+	}
+	return reference.TagNameOnly(named).String(), nil
+}
+
+// normalizeForTag is normalize with Docker's rules for new tags.
+func normalizeForTag(ref string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", errdefs.Invalid(err)
+	}
+	if _, ok := named.(reference.Digested); ok {
+		return "", errdefs.Invalidf("refusing to create a tag with a digest reference")
+	}
+	if reference.FamiliarName(named) == "sha256" {
+		return "", errdefs.Invalidf("refusing to create an ambiguous tag using digest algorithm as name")
+	}
+	return reference.TagNameOnly(named).String(), nil
+}
+
+// familiar shortens a normalized reference for display
+// ("docker.io/library/busybox:latest" → "busybox:latest").
+func familiar(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref
+	}
+	return reference.FamiliarString(named)
+}
+
+// shortID is Docker's 12-character form of an ID.
+func shortID(id string) string {
+	if i := len("sha256:"); len(id) > i && id[:i] == "sha256:" {
+		id = id[i:]
+	}
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return id
+}
