@@ -1,0 +1,213 @@
+// Package testutil starts a private engine daemon (berthd or a real dockerd)
+// and drives it through a CLI, for the integration tests and the benchmarks.
+package testutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Target names accepted in BERTH_TEST_TARGET.
+const (
+	TargetBerthd  = "berthd"
+	TargetDockerd = "dockerd"
+)
+
+// Daemon is one engine daemon on a private data root, exec root and socket.
+type Daemon struct {
+	Target  string
+	Dir     string // temp dir holding everything the daemon owns
+	Root    string // --data-root
+	Exec    string // --exec-root
+	Sock    string // unix socket path
+	PidFile string
+	LogPath string
+	RepoDir string
+	cmd     *exec.Cmd
+	log     *os.File
+}
+
+// TargetFromEnv returns the daemon the tests should run against.
+func TargetFromEnv() string {
+	if v := os.Getenv("BERTH_TEST_TARGET"); v != "" {
+		return v
+	}
+	return TargetBerthd
+}
+
+// RepoRoot walks up from the working directory to the directory holding go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("getwd: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// StartDaemon starts target on a fresh short temp dir (socket paths are
+// limited to 108 bytes) and waits until it answers /_ping.
+func StartDaemon(ctx context.Context, target string) (*Daemon, error) {
+	repo, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	prefix := "bt"
+	if target == TargetDockerd {
+		prefix = "dt"
+	}
+	dir, err := os.MkdirTemp("/tmp", prefix)
+	if err != nil {
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	d := &Daemon{Target: target, Dir: dir, RepoDir: repo, Exec: filepath.Join(dir, "exec"),
+		LogPath: filepath.Join(dir, "daemon.log")}
+	var args []string
+	var bin string
+	switch target {
+	case TargetDockerd:
+		d.Root, d.Sock, d.PidFile = filepath.Join(dir, "root"), filepath.Join(dir, "d.sock"), filepath.Join(dir, "d.pid")
+		bin = "dockerd"
+		args = []string{"--data-root", d.Root, "--exec-root", d.Exec, "-H", "unix://" + d.Sock,
+			"--pidfile", d.PidFile, "--iptables=false", "--ip6tables=false", "--bridge=none"}
+	case TargetBerthd:
+		d.Root, d.Sock, d.PidFile = filepath.Join(dir, "data"), filepath.Join(dir, "berth.sock"), filepath.Join(dir, "berthd.pid")
+		bin = filepath.Join(repo, "bin", "berthd")
+		args = []string{"--data-root", d.Root, "--exec-root", d.Exec, "-H", "unix://" + d.Sock,
+			"--pidfile", d.PidFile, "--group", "root", "--bridge", "none"}
+	default:
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("unknown BERTH_TEST_TARGET %q (want berthd or dockerd)", target)
+	}
+	if err := d.spawn(bin, args); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := d.waitReady(ctx, 60*time.Second); err != nil {
+		d.Stop()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) spawn(bin string, args []string) error {
+	logf, err := os.Create(d.LogPath)
+	if err != nil {
+		return fmt.Errorf("daemon log: %w", err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Own process group so a test binary crash does not take the terminal's signals to it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", bin, err)
+	}
+	d.cmd, d.log = cmd, logf
+	go cmd.Wait() //nolint:errcheck // reaped here so Stop can poll for exit
+	return nil
+}
+
+func (d *Daemon) waitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.cmd.ProcessState != nil {
+			return fmt.Errorf("%s exited early; log:\n%s", d.Target, d.LogTail(4000))
+		}
+		if c, err := net.DialTimeout("unix", d.Sock, time.Second); err == nil {
+			fmt.Fprintf(c, "GET /_ping HTTP/1.0\r\nHost: x\r\n\r\n")
+			buf := make([]byte, 64)
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, _ := c.Read(buf)
+			c.Close()
+			if strings.Contains(string(buf[:n]), " 200 ") {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after %s; log:\n%s", d.Target, timeout, d.LogTail(4000))
+}
+
+// Pid is the daemon's pid from its pidfile, falling back to the one we started.
+func (d *Daemon) Pid() int {
+	if b, err := os.ReadFile(d.PidFile); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			return pid
+		}
+	}
+	if d.cmd != nil && d.cmd.Process != nil {
+		return d.cmd.Process.Pid
+	}
+	return 0
+}
+
+// LogTail returns the last n bytes of the daemon's log.
+func (d *Daemon) LogTail(n int) string {
+	b, _ := os.ReadFile(d.LogPath)
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// Stop sends SIGTERM to the pid in the pidfile, SIGKILL after 20s, then
+// removes leftovers (mounts under the temp dir) and the temp dir itself.
+func (d *Daemon) Stop() error {
+	var errs []error
+	if pid := d.Pid(); pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		if !waitGone(pid, 20*time.Second) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			waitGone(pid, 5*time.Second)
+		}
+	}
+	if d.log != nil {
+		d.log.Close()
+	}
+	if os.Getenv("BERTH_TEST_KEEP") != "" {
+		return nil
+	}
+	if err := UnmountUnder(d.Dir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(d.Dir); err != nil {
+		errs = append(errs, fmt.Errorf("remove %s: %w", d.Dir, err))
+	}
+	return errors.Join(errs...)
+}
+
+func waitGone(pid int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			return true
+		}
+		// A zombie child of ours still answers kill(0): check its state.
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err != nil || strings.Contains(string(b), ") Z ") {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}

@@ -1,0 +1,81 @@
+package testutil
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// DockerCLI is the real docker CLI 28 used as one of the two drivers.
+const DockerCLI = "/usr/local/bin/docker"
+
+// Driver runs a Docker-compatible CLI against one daemon.
+type Driver struct {
+	Name string
+	Bin  string
+	Args []string // global args before the subcommand
+	Env  []string
+}
+
+// Result is one finished CLI invocation.
+type Result struct {
+	Args   []string
+	Stdout string
+	Stderr string
+	Code   int
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("%q → exit %d\nstdout: %s\nstderr: %s", r.Args, r.Code, r.Stdout, r.Stderr)
+}
+
+// Out is stdout with surrounding whitespace trimmed.
+func (r Result) Out() string { return strings.TrimSpace(r.Stdout) }
+
+// Drivers returns the docker CLI and, when built, bin/berth, both pointed at d.
+func Drivers(d *Daemon, cfgDir string) []Driver {
+	env := append(os.Environ(), "DOCKER_HOST=unix://"+d.Sock, "DOCKER_CONFIG="+cfgDir,
+		"DOCKER_CLI_HINTS=false", "BERTH_HOST=", "DOCKER_CONTEXT=")
+	out := []Driver{{Name: "docker", Bin: DockerCLI, Env: env}}
+	berth := filepath.Join(d.RepoDir, "bin", "berth")
+	if _, err := os.Stat(berth); err == nil {
+		out = append(out, Driver{Name: "berth", Bin: berth, Args: []string{"-H", "unix://" + d.Sock}, Env: env})
+	}
+	return out
+}
+
+// Command builds the exec.Cmd for args.
+func (dr Driver) Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, dr.Bin, append(append([]string{}, dr.Args...), args...)...)
+	cmd.Env = dr.Env
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// Run runs the CLI with stdin from in (nil for none) and a 2 minute cap.
+func (dr Driver) Run(ctx context.Context, in io.Reader, args ...string) Result {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := dr.Command(ctx, args...)
+	var so, se bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, &so, &se
+	err := cmd.Run()
+	r := Result{Args: args, Stdout: so.String(), Stderr: se.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	default:
+		r.Code = -1
+		r.Stderr += "\n[harness] " + err.Error()
+	}
+	return r
+}
