@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/errdefs"
-	"github.com/moby/go-archive/compression"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/go-archive/compression"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )

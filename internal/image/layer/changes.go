@@ -10,7 +10,7 @@ import (
 
 	"github.com/moby/go-archive"
 	"github.com/moby/moby/api/types/container"
-	"golang.org/x/sys/unix"
+	"syscall"
 )
 
 // Changes lists what container id changed relative to its image, read from
@@ -67,7 +67,7 @@ func isWhiteout(fi os.FileInfo) bool {
 	if fi.Mode()&os.ModeCharDevice == 0 {
 		return false
 	}
-	st, ok := fi.Sys().(*unix.Stat_t)
+	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && st.Rdev == 0
 }
 
