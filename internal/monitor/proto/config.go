@@ -56,7 +56,7 @@ func appendKey(b []byte, k string) []byte {
 // UnmarshalConfig decodes what MarshalConfig wrote (any flat object of
 // strings, integers and booleans; unknown keys are ignored).
 func UnmarshalConfig(data []byte) (*Config, error) {
-	m, err := parseFlat(data)
+	m, err := ParseFlat(data)
 	if err != nil {
 		return nil, err
 	}
@@ -99,9 +99,9 @@ func UnmarshalConfig(data []byte) (*Config, error) {
 
 var errSyntax = errors.New("monitor config: JSON syntax error")
 
-// parseFlat reads {"k": "str" | number | true | false, ...}. Strings are
+// ParseFlat reads {"k": "str" | number | true | false, ...}. Strings are
 // unescaped; other values are kept as their literal text.
-func parseFlat(d []byte) (map[string]string, error) {
+func ParseFlat(d []byte) (map[string]string, error) {
 	m := map[string]string{}
 	i := skipWS(d, 0)
 	if i >= len(d) || d[i] != '{' {

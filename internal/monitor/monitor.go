@@ -1,0 +1,220 @@
+// Package monitor is berthd's side of the per-container monitor process
+// (cmd/berth-monitor).
+//
+// The monitor, not berthd, is the parent of the container's init, so the
+// daemon can restart while containers keep running. Create spawns it,
+// Reconnect finds it again after a daemon restart, and ReadExit reads the
+// exit status it recorded when nobody was connected. The files it keeps
+// in Config.Dir:
+//
+//	monitor.json  its Config (written by Create)
+//	monitor.sock  its control socket (protocol in package proto)
+//	init.pid      the container init's pid (written by the runtime)
+//	exit.json     {"code":N,"exited_at":"RFC3339Nano","oom_killed":bool}
+//	runtime.log   the runtime's JSON log
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/monitor/proto"
+)
+
+// Config describes the container a monitor runs.
+type Config struct {
+	ID, Dir, Bundle          string // Dir holds monitor.json, monitor.sock, init.pid, exit.json, runtime.log
+	MonitorPath              string // the berth-monitor binary
+	RuntimePath, RuntimeRoot string // e.g. /usr/sbin/runc, <exec-root>/runtime/runc
+	LogPath                  string // json-file log; "" for none
+	LogMaxSize               int64
+	LogMaxFiles              int
+	Tty, OpenStdin           bool
+	StdinOnce                bool
+	ConsoleHeight            uint
+	ConsoleWidth             uint
+	CgroupMemoryPath         string // v1 memory cgroup dir, for OOM detection
+}
+
+// ExitStatus is how the container's init ended.
+type ExitStatus struct {
+	Code      int
+	ExitedAt  time.Time
+	OOMKilled bool
+}
+
+// Monitor is a handle on a running monitor process. Close drops the
+// handle; the monitor keeps running.
+type Monitor struct {
+	dir     string
+	pid     int
+	sock    string
+	procPid int // the monitor process itself, when this handle spawned it
+
+	mu     sync.Mutex
+	exit   *ExitStatus
+	closed bool
+	conns  map[net.Conn]struct{} // open Wait connections, closed by Close
+}
+
+// Create spawns a monitor for cfg and waits until `runtime create` is
+// done. On failure the error carries the runtime's own message and no
+// monitor, runtime state or socket is left.
+func Create(ctx context.Context, cfg Config) (*Monitor, error) {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("monitor dir: %w", err)
+	}
+	cfgPath := filepath.Join(cfg.Dir, "monitor.json")
+	if err := writeFileSync(cfgPath, proto.MarshalConfig(cfg.wire())); err != nil {
+		return nil, fmt.Errorf("write monitor config: %w", err)
+	}
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("monitor sync pipe: %w", err)
+	}
+	defer syncR.Close()
+	cmd := exec.Command(cfg.MonitorPath, cfgPath)
+	cmd.ExtraFiles = []*os.File{syncW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = []string{"GOMAXPROCS=1", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	if err := cmd.Start(); err != nil {
+		syncW.Close()
+		return nil, fmt.Errorf("start monitor: %w", err)
+	}
+	syncW.Close()
+	// Reap the monitor whenever it ends so it never stays a zombie; after
+	// a daemon restart init adopts it instead.
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+
+	pid, err := readSync(ctx, syncR)
+	if err != nil {
+		if ctx.Err() != nil {
+			cmd.Process.Kill()
+			<-exited
+			cleanupRuntime(cfg)
+		} else {
+			<-exited
+		}
+		os.Remove(filepath.Join(cfg.Dir, "monitor.sock"))
+		return nil, err
+	}
+	return &Monitor{dir: cfg.Dir, pid: pid, sock: filepath.Join(cfg.Dir, "monitor.sock"), procPid: cmd.Process.Pid}, nil
+}
+
+func (c *Config) wire() *proto.Config {
+	return &proto.Config{
+		ID: c.ID, Dir: c.Dir, Bundle: c.Bundle, RuntimePath: c.RuntimePath, RuntimeRoot: c.RuntimeRoot,
+		LogPath: c.LogPath, LogMaxSize: c.LogMaxSize, LogMaxFiles: c.LogMaxFiles,
+		Tty: c.Tty, OpenStdin: c.OpenStdin, StdinOnce: c.StdinOnce,
+		ConsoleHeight: c.ConsoleHeight, ConsoleWidth: c.ConsoleWidth, CgroupMemoryPath: c.CgroupMemoryPath,
+	}
+}
+
+// readSync waits for the monitor's Created or Error frame.
+func readSync(ctx context.Context, r *os.File) (int, error) {
+	type res struct {
+		typ byte
+		p   []byte
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		typ, p, err := proto.ReadFrame(r, nil)
+		ch <- res{typ, p, err}
+	}()
+	var x res
+	select {
+	case x = <-ch:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	switch {
+	case x.err != nil:
+		return 0, fmt.Errorf("monitor exited before the container was created: %w", x.err)
+	case x.typ == proto.Error:
+		// The runtime's text alone: callers add Docker's prefix.
+		return 0, errors.New(string(x.p))
+	case x.typ == proto.Ok && len(x.p) == 4:
+		return int(proto.U32(x.p)), nil
+	}
+	return 0, errors.New("monitor: bad sync message")
+}
+
+// cleanupRuntime removes what a killed monitor may have left.
+func cleanupRuntime(cfg Config) {
+	exec.Command(cfg.RuntimePath, "--root", cfg.RuntimeRoot, "delete", "--force", cfg.ID).Run()
+}
+
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Reconnect returns a handle on the monitor serving dir, after a daemon
+// restart. It fails with a NotFound error when the monitor is gone.
+func Reconnect(ctx context.Context, dir string) (*Monitor, error) {
+	m := &Monitor{dir: dir, sock: filepath.Join(dir, "monitor.sock")}
+	st, err := m.State(ctx)
+	if err != nil {
+		return nil, errdefs.NotFound(fmt.Errorf("monitor in %s: %w", dir, err))
+	}
+	m.pid = st.Pid
+	return m, nil
+}
+
+// ReadExit reads exit.json, the status a monitor recorded before exiting.
+func ReadExit(dir string) (*ExitStatus, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "exit.json"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, errdefs.NotFound(fmt.Errorf("no exit status in %s: %w", dir, err))
+		}
+		return nil, err
+	}
+	var v struct {
+		Code      int       `json:"code"`
+		ExitedAt  time.Time `json:"exited_at"`
+		OOMKilled bool      `json:"oom_killed"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("read exit status: %w", err)
+	}
+	return &ExitStatus{Code: v.Code, ExitedAt: v.ExitedAt, OOMKilled: v.OOMKilled}, nil
+}
+
+// Pid is the container init's pid.
+func (m *Monitor) Pid() int { return m.pid }
+
+// Close drops the daemon's connections (and ends pending Waits with an
+// error); the monitor and the container keep running.
+func (m *Monitor) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	for c := range m.conns {
+		c.Close()
+	}
+	m.conns = nil
+	return nil
+}

@@ -1,0 +1,249 @@
+package monitor
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-project/berth/internal/errdefs"
+)
+
+func TestOutputLogAndExitCode(t *testing.T) {
+	e := newEnv(t, []string{"sh", "-c", "echo out; echo err >&2; printf partial; exit 3"}, opts{log: true})
+	ctx := testCtx(t)
+	m := e.create(ctx)
+	if m.Pid() <= 0 {
+		t.Fatalf("pid %d", m.Pid())
+	}
+	a, err := m.Attach(ctx, false, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var stdout, stderr bytes.Buffer
+	copied := make(chan error, 1)
+	go func() { copied <- a.CopyOutput(&stdout, &stderr) }()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Code != 3 || st.OOMKilled || st.ExitedAt.IsZero() {
+		t.Errorf("exit = %+v, want code 3", st)
+	}
+	if err := <-copied; err != nil {
+		t.Errorf("CopyOutput: %v", err)
+	}
+	if stdout.String() != "out\npartial" || stderr.String() != "err\n" {
+		t.Errorf("stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+	// Wait again: same answer, from the cache.
+	if st2, err := m.Wait(ctx); err != nil || st2.Code != 3 {
+		t.Errorf("second Wait = %+v, %v", st2, err)
+	}
+	log, err := os.ReadFile(e.cfg.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`{"log":"out\n","stream":"stdout","time":"`, `{"log":"err\n","stream":"stderr"`, `{"log":"partial","stream":"stdout"`} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("log lacks %s:\n%s", want, log)
+		}
+	}
+	rs, err := ReadExit(e.cfg.Dir)
+	if err != nil || rs.Code != 3 || !rs.ExitedAt.Equal(st.ExitedAt) {
+		t.Errorf("ReadExit = %+v, %v; Wait said %+v", rs, err, st)
+	}
+	assertNoRuntimeState(t, e)
+}
+
+func assertNoRuntimeState(t *testing.T, e *env) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "monitor socket removal", func() bool {
+		_, err := os.Stat(filepath.Join(e.cfg.Dir, "monitor.sock"))
+		return err != nil
+	})
+	out, err := e.runc("list", "-q")
+	if err != nil {
+		t.Fatalf("runc list: %v: %s", err, out)
+	}
+	if strings.Contains(string(out), e.cfg.ID) {
+		t.Errorf("runtime still lists %s", e.cfg.ID)
+	}
+	for _, m := range e.started {
+		if !waitProcGone(m.procPid, 5*time.Second) {
+			t.Errorf("monitor %d still running", m.procPid)
+		}
+	}
+}
+
+func TestStdinHalfClose(t *testing.T) {
+	e := newEnv(t, []string{"cat"}, opts{stdin: true, stdinOnce: true})
+	ctx := testCtx(t)
+	m := e.create(ctx)
+	a, err := m.Attach(ctx, true, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var out bytes.Buffer
+	copied := make(chan error, 1)
+	go func() { copied <- a.CopyOutput(&out, &out) }()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Stdin.Write([]byte("hi\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Stdin.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Wait(ctx)
+	if err != nil || st.Code != 0 {
+		t.Fatalf("Wait = %+v, %v", st, err)
+	}
+	<-copied
+	if out.String() != "hi\n" {
+		t.Errorf("output %q, want %q", out.String(), "hi\n")
+	}
+}
+
+func TestTTYAndResize(t *testing.T) {
+	e := newEnv(t, []string{"sh", "-c", "stty size; read x; stty size"}, opts{tty: true, stdin: true, log: true})
+	e.cfg.ConsoleHeight, e.cfg.ConsoleWidth = 24, 80
+	ctx := testCtx(t)
+	m := e.create(ctx)
+	a, err := m.Attach(ctx, true, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var out syncBuffer
+	go a.CopyOutput(&out, &out)
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "first stty size", func() bool { return strings.Contains(out.String(), "24 80") })
+	if err := m.Resize(ctx, 50, 132); err != nil {
+		t.Fatal(err)
+	}
+	a.Stdin.Write([]byte("\n"))
+	st, err := m.Wait(ctx)
+	if err != nil || st.Code != 0 {
+		t.Fatalf("Wait = %+v, %v", st, err)
+	}
+	waitFor(t, 5*time.Second, "second stty size", func() bool { return strings.Contains(out.String(), "50 132") })
+	// A pty turns "\n" into "\r\n": proof the output came through the tty.
+	if !strings.Contains(out.String(), "24 80\r\n") {
+		t.Errorf("output %q lacks tty line endings", out.String())
+	}
+	log, _ := os.ReadFile(e.cfg.LogPath)
+	if !strings.Contains(string(log), `"log":"50 132\r\n","stream":"stdout"`) {
+		t.Errorf("log lacks the resized size:\n%s", log)
+	}
+}
+
+func TestCreateFailureLeavesNothing(t *testing.T) {
+	e := newEnv(t, []string{"nosuch"}, opts{})
+	ctx := testCtx(t)
+	m, err := Create(ctx, e.cfg)
+	if err == nil {
+		e.started = append(e.started, m)
+		t.Fatal("Create succeeded for a missing executable")
+	}
+	if !strings.Contains(err.Error(), `exec: "nosuch": executable file not found in $PATH`) {
+		t.Errorf("error %q lacks the runtime's message", err)
+	}
+	out, lerr := e.runc("list", "-q")
+	if lerr != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("runc list after failure: %q %v", out, lerr)
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.Dir, "monitor.sock")); err == nil {
+		t.Error("monitor.sock left behind")
+	}
+	if pids := procsMentioning(e.cfg.Dir); len(pids) > 0 {
+		t.Errorf("processes still running for %s: %v", e.cfg.Dir, pids)
+	}
+}
+
+// procsMentioning lists pids whose command line contains s (a unique temp
+// path), to prove no monitor survived.
+func procsMentioning(s string) []string {
+	var pids []string
+	ents, _ := os.ReadDir("/proc")
+	for _, d := range ents {
+		cmd, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cmd, []byte(s)) {
+			pids = append(pids, d.Name())
+		}
+	}
+	return pids
+}
+
+func TestReconnectAndKill(t *testing.T) {
+	e := newEnv(t, []string{"sleep", "100"}, opts{})
+	ctx := testCtx(t)
+	m := e.create(ctx)
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pid := m.Pid()
+	m.Close()
+	if _, err := m.Wait(ctx); err == nil {
+		t.Error("Wait on a closed handle succeeded")
+	}
+	m2, err := Reconnect(ctx, e.cfg.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if m2.Pid() != pid {
+		t.Errorf("reconnected pid %d, want %d", m2.Pid(), pid)
+	}
+	st, err := m2.State(ctx)
+	if err != nil || !st.Running || st.StartedAt.IsZero() {
+		t.Errorf("State = %+v, %v", st, err)
+	}
+	if out, err := e.runc("kill", e.cfg.ID, "KILL"); err != nil {
+		t.Fatalf("runc kill: %v %s", err, out)
+	}
+	ex, err := m2.Wait(ctx)
+	if err != nil || ex.Code != 137 {
+		t.Fatalf("Wait = %+v, %v; want 137", ex, err)
+	}
+	assertNoRuntimeState(t, e)
+	if _, err := Reconnect(ctx, e.cfg.Dir); !errdefs.IsNotFound(err) {
+		t.Errorf("Reconnect after exit: %v, want NotFound", err)
+	}
+}
+
+func TestReadExitWhileDisconnected(t *testing.T) {
+	e := newEnv(t, []string{"sh", "-c", "exit 5"}, opts{})
+	ctx := testCtx(t)
+	m := e.create(ctx)
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Close() // the daemon "goes down"
+	waitFor(t, 10*time.Second, "exit.json", func() bool {
+		_, err := os.Stat(filepath.Join(e.cfg.Dir, "exit.json"))
+		return err == nil
+	})
+	assertNoRuntimeState(t, e)
+	if _, err := Reconnect(ctx, e.cfg.Dir); err == nil {
+		t.Fatal("Reconnect to an exited monitor succeeded")
+	}
+	st, err := ReadExit(e.cfg.Dir)
+	if err != nil || st.Code != 5 || st.ExitedAt.IsZero() {
+		t.Errorf("ReadExit = %+v, %v", st, err)
+	}
+	if _, err := ReadExit(t.TempDir()); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("ReadExit of empty dir: %v, want NotFound", err)
+	}
+}
