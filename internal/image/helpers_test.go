@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"compress/gzip"
 	"bytes"
 	"context"
 	"io"
@@ -115,3 +116,7 @@ func tarNames(t *testing.T, r io.Reader) map[string]bool {
 		out[filepath.Clean(h.Name)] = true
 	}
 }
+
+func newGzip(w io.Writer) *gzip.Writer { return gzip.NewWriter(w) }
+
+func readAll(r io.Reader) ([]byte, error) { return io.ReadAll(r) }
