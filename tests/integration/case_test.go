@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"crypto/rand"
 	"encoding/hex"
 	"io"
@@ -187,4 +188,21 @@ func lines(s string) []string {
 		return nil
 	}
 	return strings.Split(s, "\n")
+}
+
+// needAPI skips when the daemon's API version is older than min: used only
+// where dockerd 20.10 (API 1.41) predates behaviour current Docker documents.
+func (c *tcase) needAPI(min string) {
+	c.Helper()
+	v := c.ok("version", "--format", "{{.Server.APIVersion}}")
+	if versionLess(v, min) {
+		c.Skipf("daemon API %s < %s: behaviour added later in Docker", v, min)
+	}
+}
+
+func versionLess(a, b string) bool {
+	var am, an, bm, bn int
+	fmt.Sscanf(a, "%d.%d", &am, &an)
+	fmt.Sscanf(b, "%d.%d", &bm, &bn)
+	return am < bm || (am == bm && an < bn)
 }
