@@ -3,13 +3,13 @@ package main
 import (
 	"errors"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/berth-project/berth/internal/console"
 	"github.com/berth-project/berth/internal/monitor/proto"
+	"github.com/berth-project/berth/internal/monitor/unixsock"
 )
 
 // monitor is the state of one container's monitor process.
@@ -24,7 +24,7 @@ type monitor struct {
 	master  *os.File
 
 	log lineWriter
-	ln  net.Listener
+	ln  *unixsock.Listener
 
 	mu        sync.Mutex
 	stdinMu   sync.Mutex // serialises writes from several attached clients

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"net"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/berth-project/berth/internal/console"
 	"github.com/berth-project/berth/internal/monitor/proto"
+	"github.com/berth-project/berth/internal/monitor/unixsock"
 )
 
 // queueLen bounds the output frames buffered for one slow client; beyond
@@ -16,7 +16,7 @@ const queueLen = 256
 
 // client is one connection that waits for the exit (Wait and Attach).
 type client struct {
-	conn  net.Conn
+	conn  *os.File
 	flags byte
 	q     chan []byte
 	done  chan struct{} // closed once exit is set
@@ -25,9 +25,7 @@ type client struct {
 }
 
 func (m *monitor) listen() error {
-	p := m.path("monitor.sock")
-	os.Remove(p)
-	ln, err := net.Listen("unix", p)
+	ln, err := unixsock.Listen(m.path("monitor.sock"))
 	if err != nil {
 		return err
 	}
@@ -46,7 +44,7 @@ func (m *monitor) serve(wg *sync.WaitGroup) {
 }
 
 // handle serves one request.
-func (m *monitor) handle(conn net.Conn, wg *sync.WaitGroup) {
+func (m *monitor) handle(conn *os.File, wg *sync.WaitGroup) {
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	typ, payload, err := proto.ReadFrame(conn, nil)
 	if err != nil {
@@ -80,7 +78,7 @@ func (m *monitor) handle(conn net.Conn, wg *sync.WaitGroup) {
 	conn.Close()
 }
 
-func reply(conn net.Conn, err error) {
+func reply(conn *os.File, err error) {
 	if err != nil {
 		proto.WriteFrame(conn, proto.Error, []byte(err.Error()))
 		return
@@ -103,14 +101,14 @@ type errString string
 func (e errString) Error() string { return string(e) }
 
 // attach answers Ok and registers conn for output.
-func (m *monitor) attach(conn net.Conn, flags byte, wg *sync.WaitGroup) {
+func (m *monitor) attach(conn *os.File, flags byte, wg *sync.WaitGroup) {
 	proto.WriteFrame(conn, proto.Ok, nil)
 	m.addClient(conn, flags, wg)
 }
 
 // addClient starts conn's reader and writer. A client that arrives after
 // the exit gets the exit frame at once.
-func (m *monitor) addClient(conn net.Conn, flags byte, wg *sync.WaitGroup) {
+func (m *monitor) addClient(conn *os.File, flags byte, wg *sync.WaitGroup) {
 	c := &client{conn: conn, flags: flags, done: make(chan struct{}), gone: make(chan struct{})}
 	if flags&(proto.FlagStdout|proto.FlagStderr) != 0 {
 		c.q = make(chan []byte, queueLen)

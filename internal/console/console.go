@@ -10,62 +10,48 @@ package console
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 
+	"github.com/berth-project/berth/internal/monitor/unixsock"
 	"golang.org/x/sys/unix"
 )
 
 // Socket is a listening console socket.
 type Socket struct {
-	l    *net.UnixListener
-	path string
+	l *unixsock.Listener
 }
 
 // NewSocket listens on path. A stale socket file at path is replaced.
 func NewSocket(path string) (*Socket, error) {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("console socket %s: %w", path, err)
-	}
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	// unixsock rather than net: the monitor binary links this package and
+	// must stay small.
+	l, err := unixsock.Listen(path)
 	if err != nil {
 		return nil, fmt.Errorf("console socket: %w", err)
 	}
-	// Close removes the file; Close is the only owner of it.
-	l.SetUnlinkOnClose(true)
-	return &Socket{l: l, path: path}, nil
+	return &Socket{l: l}, nil
 }
 
 // Path is where the socket listens (the value for --console-socket).
-func (s *Socket) Path() string { return s.path }
+func (s *Socket) Path() string { return s.l.Path() }
 
 // ReceiveMaster accepts one connection and returns the fd it carries.
 // It blocks until the runtime connects or the socket is closed.
 func (s *Socket) ReceiveMaster() (*os.File, error) {
-	conn, err := s.l.AcceptUnix()
+	conn, err := s.l.Accept()
 	if err != nil {
-		return nil, fmt.Errorf("console socket accept: %w", err)
+		return nil, fmt.Errorf("console socket: %w", err)
 	}
 	defer conn.Close()
 	// runc sends the pty's name as the data bytes; the name is not needed
 	// but the buffer must hold it or the message is truncated.
 	name := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4))
-	n, oobn, _, _, err := conn.ReadMsgUnix(name, oob)
+	n, fds, err := unixsock.RecvFds(conn, name)
 	if err != nil {
-		return nil, fmt.Errorf("console socket receive: %w", err)
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil {
-		return nil, fmt.Errorf("console socket control message: %w", err)
-	}
-	var fds []int
-	for i := range msgs {
-		got, err := unix.ParseUnixRights(&msgs[i])
-		if err != nil {
-			continue
+		for _, fd := range fds {
+			unix.Close(fd)
 		}
-		fds = append(fds, got...)
+		return nil, fmt.Errorf("console socket receive: %w", err)
 	}
 	if len(fds) == 0 {
 		return nil, errors.New("console socket: no file descriptor received")

@@ -1,0 +1,98 @@
+package unixsock
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestEchoAndClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 16)
+		n, _ := c.Read(buf)
+		c.Write(buf[:n])
+	}()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("ping"))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 16)
+	n, err := c.Read(buf)
+	if err != nil || string(buf[:n]) != "ping" {
+		t.Fatalf("echo = %q, %v", buf[:n], err)
+	}
+	// Close must wake a blocked Accept and remove the file.
+	done := make(chan error, 1)
+	go func() { _, err := l.Accept(); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	l.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("Accept after Close succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not wake Accept")
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("socket file left behind")
+	}
+}
+
+func TestRecvFds(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fd.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	go func() {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.(*net.UnixConn).WriteMsgUnix([]byte("name"), unix.UnixRights(int(w.Fd())), nil)
+	}()
+	conn, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	buf := make([]byte, 64)
+	n, fds, err := RecvFds(conn, buf)
+	if err != nil || string(buf[:n]) != "name" || len(fds) != 1 {
+		t.Fatalf("RecvFds = %q %v %v", buf[:n], fds, err)
+	}
+	got := os.NewFile(uintptr(fds[0]), "w")
+	defer got.Close()
+	got.Write([]byte("x"))
+	b := make([]byte, 1)
+	if _, err := r.Read(b); err != nil || b[0] != 'x' {
+		t.Errorf("received fd is not the pipe: %q %v", b, err)
+	}
+}
