@@ -120,3 +120,16 @@ func tarNames(t *testing.T, r io.Reader) map[string]bool {
 func newGzip(w io.Writer) *gzip.Writer { return gzip.NewWriter(w) }
 
 func readAll(r io.Reader) ([]byte, error) { return io.ReadAll(r) }
+
+func tarHdr(name string) tar.Header {
+	return tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644}
+}
+
+func mustRead(t *testing.T, s *Store, img *Image) []byte {
+	t.Helper()
+	b, err := s.content.ReadAll(img.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
