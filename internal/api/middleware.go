@@ -1,0 +1,126 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/berth-project/berth/internal/errdefs"
+)
+
+type ctxKey int
+
+const versionKey ctxKey = iota
+
+// VersionFromContext returns the API version of the request ("1.50" for
+// unversioned paths).
+func VersionFromContext(ctx context.Context) string {
+	if v, ok := ctx.Value(versionKey).(string); ok {
+		return v
+	}
+	return MaxAPIVersion
+}
+
+// versionAtLeast reports whether the request's API version is >= v.
+func versionAtLeast(ctx context.Context, v string) bool {
+	return compareVersions(VersionFromContext(ctx), v) >= 0
+}
+
+// compareVersions compares dotted numeric versions ("1.9" < "1.10").
+func compareVersions(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) || i < len(bs); i++ {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+var versionPrefix = regexp.MustCompile(`^/v([0-9]+(?:\.[0-9]+)*)(/.*)$`)
+
+// respWriter remembers whether the response has started, so an error that
+// happens mid-stream is logged instead of corrupting the body.
+type respWriter struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (w *respWriter) WriteHeader(code int) {
+	w.started = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *respWriter) Write(p []byte) (int, error) {
+	w.started = true
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush lets streaming handlers push each message out.
+func (w *respWriter) Flush() {
+	w.started = true
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach Hijack on the real writer.
+func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// middleware sets dockerd's headers on every response, strips and checks the
+// /vX.Y prefix, routes, and maps a handler's error to a status.
+func (s *Server) middleware(rt *router) http.Handler {
+	server := fmt.Sprintf("Docker/%s (linux)", s.opts.Version)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Api-Version", MaxAPIVersion)
+		h.Set("Docker-Experimental", "false")
+		h.Set("Ostype", "linux")
+		h.Set("Server", server)
+		rw := &respWriter{ResponseWriter: w}
+
+		path, version := r.URL.Path, MaxAPIVersion
+		if m := versionPrefix.FindStringSubmatch(path); m != nil {
+			version, path = m[1], m[2]
+		}
+		if err := checkVersion(version); err != nil {
+			s.writeError(rw, r, err)
+			return
+		}
+		ctx := context.WithValue(r.Context(), versionKey, version)
+		r = r.WithContext(ctx)
+		handler, vars := rt.lookup(r.Method, path)
+		if handler == nil {
+			s.writeError(rw, r, errdefs.NotFoundf("page not found"))
+			return
+		}
+		if err := handler(ctx, rw, r, vars); err != nil {
+			if rw.started {
+				s.log.Warn("error after response started", "method", r.Method, "path", r.URL.Path, "err", err)
+				return
+			}
+			s.writeError(rw, r, err)
+		}
+	})
+}
+
+func checkVersion(v string) error {
+	if compareVersions(v, MaxAPIVersion) > 0 {
+		return errdefs.Invalidf("client version %s is too new. Maximum supported API version is %s", v, MaxAPIVersion)
+	}
+	if compareVersions(v, MinAPIVersion) < 0 {
+		return errdefs.Invalidf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", v, MinAPIVersion)
+	}
+	return nil
+}

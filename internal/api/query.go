@@ -1,0 +1,133 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/filters"
+)
+
+// boolValue reads a boolean query parameter. Besides Go's forms it takes
+// docker-py's Python spellings (True/False); empty or absent is false.
+func boolValue(r *http.Request, key string) (bool, error) {
+	s := strings.TrimSpace(r.URL.Query().Get(key))
+	switch strings.ToLower(s) {
+	case "", "0", "false", "no", "none":
+		return false, nil
+	case "1", "true", "yes":
+		return true, nil
+	}
+	return false, errdefs.Invalidf("invalid value for %s: %q is not a boolean", key, s)
+}
+
+// boolDefault is boolValue with a default for an absent parameter.
+func boolDefault(r *http.Request, key string, def bool) (bool, error) {
+	if !r.URL.Query().Has(key) {
+		return def, nil
+	}
+	return boolValue(r, key)
+}
+
+// intValue reads an integer query parameter; absent or empty is def.
+func intValue(r *http.Request, key string, def int) (int, error) {
+	s := strings.TrimSpace(r.URL.Query().Get(key))
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def, errdefs.Invalidf("invalid value for %s: %q is not an integer", key, s)
+	}
+	return n, nil
+}
+
+// uintValue reads a non-negative integer (terminal sizes).
+func uintValue(r *http.Request, key string) (uint, error) {
+	s := strings.TrimSpace(r.URL.Query().Get(key))
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, errdefs.Invalidf("invalid value for %s: %q", key, s)
+	}
+	return uint(n), nil
+}
+
+// filterArgs parses the `filters` query parameter in either form.
+func filterArgs(r *http.Request) (filters.Args, error) {
+	return filters.Parse(r.URL.Query().Get("filters"))
+}
+
+// stopTimeout reads `t` (docker CLI) or `timeout`; nil means the
+// container's own default.
+func stopTimeout(r *http.Request) (*int, error) {
+	q := r.URL.Query()
+	for _, k := range []string{"t", "timeout"} {
+		if q.Get(k) == "" {
+			continue
+		}
+		n, err := intValue(r, k, 0)
+		if err != nil {
+			return nil, err
+		}
+		return &n, nil
+	}
+	return nil, nil
+}
+
+// timeValue parses since/until: Unix seconds with an optional fraction
+// ("1795736309.000000000"), as docker clients send them, or RFC 3339.
+func timeValue(r *http.Request, key string) (time.Time, error) {
+	s := strings.TrimSpace(r.URL.Query().Get(key))
+	if s == "" {
+		return time.Time{}, nil
+	}
+	sec, frac, hasFrac := strings.Cut(s, ".")
+	if n, err := strconv.ParseInt(sec, 10, 64); err == nil {
+		var nsec int64
+		if hasFrac {
+			frac = (frac + "000000000")[:9]
+			if nsec, err = strconv.ParseInt(frac, 10, 64); err != nil {
+				return time.Time{}, errdefs.Invalidf("invalid value for %s: %q", key, s)
+			}
+		}
+		return time.Unix(n, nsec), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, errdefs.Invalidf("invalid value for %s: %q", key, s)
+}
+
+// decodeJSON reads a JSON request body into v. An empty body leaves v as
+// is when allowEmpty; a malformed one is a 400 with the decoder's reason.
+func decodeJSON(r *http.Request, v any, allowEmpty bool) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		if allowEmpty {
+			return nil
+		}
+		return errdefs.Invalidf("invalid JSON: got EOF while reading request body")
+	}
+	err := json.NewDecoder(r.Body).Decode(v)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, io.EOF):
+		if allowEmpty {
+			return nil
+		}
+		return errdefs.Invalidf("invalid JSON: got EOF while reading request body")
+	}
+	return errdefs.Invalid(fmt.Errorf("invalid JSON: %w", err))
+}
+
+// noContent answers 204.
+func noContent(w http.ResponseWriter) error {
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

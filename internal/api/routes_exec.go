@@ -1,0 +1,90 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/moby/moby/api/types/container"
+)
+
+// errLinks answers DELETE ?link=1: Berth has no legacy links to remove.
+var errLinks = errors.New("legacy container links are not supported")
+
+func (s *Server) registerExec(rt *router) {
+	rt.post("/containers/{name}/exec", s.execCreate)
+	rt.post("/exec/{id}/start", s.execStart)
+	rt.post("/exec/{id}/resize", s.execResize)
+	rt.get("/exec/{id}/json", s.execInspect)
+}
+
+func (s *Server) execCreate(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	var req container.ExecCreateRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	if len(req.Cmd) == 0 {
+		return errdefs.Invalidf("No exec command specified")
+	}
+	id, err := s.b.ExecCreate(ctx, v["name"], &req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, container.ExecCreateResponse{ID: id})
+}
+
+// execStart hijacks like attach unless Detach, which answers 200 with no body
+// once the process is started.
+func (s *Server) execStart(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	var req container.ExecStartRequest
+	if err := decodeJSON(r, &req, true); err != nil {
+		return err
+	}
+	if req.Detach {
+		err := s.b.ExecStart(ctx, v["id"], &req, &StreamConfig{GetStreams: noStreams})
+		if err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	h := newHijacker(ctx, w, r)
+	cfg := &StreamConfig{GetStreams: h.getStreams, UseStdin: true, UseStdout: true, UseStderr: true, Stream: true}
+	err := s.b.ExecStart(ctx, v["id"], &req, cfg)
+	if !h.hijacked() {
+		return err
+	}
+	h.finish(err)
+	return nil
+}
+
+// noStreams guards a detached exec: the request is answered with a plain 200.
+func noStreams(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
+	return nil, nil, nil, errdefs.Invalidf("a detached exec has no streams")
+}
+
+func (s *Server) execResize(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	h, err := uintValue(r, "h")
+	if err != nil {
+		return err
+	}
+	wd, err := uintValue(r, "w")
+	if err != nil {
+		return err
+	}
+	if err := s.b.ExecResize(ctx, v["id"], h, wd); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) execInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+	e, err := s.b.ExecInspect(ctx, v["id"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, e)
+}

@@ -1,0 +1,196 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/jsonstream"
+	"github.com/moby/moby/api/types/image"
+)
+
+func (s *Server) registerImages(rt *router) {
+	rt.get("/images/json", s.imageList)
+	rt.post("/images/create", s.imageCreate)
+	rt.post("/images/load", s.imageLoad)
+	rt.get("/images/get", s.imageSaveMany)
+	rt.post("/images/prune", s.imagesPrune)
+	rt.get("/images/search", notImplemented("image search"))
+	rt.get("/images/{name:.*}/json", s.imageInspect)
+	rt.get("/images/{name:.*}/history", s.imageHistory)
+	rt.get("/images/{name:.*}/get", s.imageSaveOne)
+	rt.post("/images/{name:.*}/tag", s.imageTag)
+	rt.post("/images/{name:.*}/push", notImplemented("image push"))
+	rt.del("/images/{name:.*}", s.imageDelete)
+}
+
+// notImplemented answers routes of features that come in later issues.
+func notImplemented(what string) handlerFunc {
+	return func(context.Context, http.ResponseWriter, *http.Request, map[string]string) error {
+		return errdefs.NotImplemented(fmt.Errorf("%s is not implemented by berthd yet", what))
+	}
+}
+
+func (s *Server) imageList(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	all, err := boolValue(r, "all")
+	if err != nil {
+		return err
+	}
+	f, err := filterArgs(r)
+	if err != nil {
+		return err
+	}
+	list, err := s.b.ImageList(ctx, all, f)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []image.Summary{}
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
+// imageInspectCompat adds the fields API 1.45 dropped. docker-compose 1.29
+// reads ContainerConfig when it recreates a container and fails with
+// KeyError without it, whatever API version it asked for.
+type imageInspectCompat struct {
+	*image.InspectResponse
+	ContainerConfig any   `json:"ContainerConfig"`
+	VirtualSize     int64 `json:"VirtualSize"`
+}
+
+func (s *Server) imageInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+	img, err := s.b.ImageInspect(ctx, v["name"])
+	if err != nil {
+		return err
+	}
+	out := imageInspectCompat{InspectResponse: img, VirtualSize: img.Size}
+	// compose calls .get() on it, so it must be an object, never null.
+	out.ContainerConfig = map[string]any{}
+	if img.Config != nil {
+		cc := *img.Config
+		out.ContainerConfig = &cc
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) imageHistory(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+	h, err := s.b.ImageHistory(ctx, v["name"])
+	if err != nil {
+		return err
+	}
+	if h == nil {
+		h = []image.HistoryResponseItem{}
+	}
+	return writeJSON(w, http.StatusOK, h)
+}
+
+func (s *Server) imageTag(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	q := r.URL.Query()
+	if err := s.b.ImageTag(ctx, v["name"], q.Get("repo"), q.Get("tag")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func (s *Server) imageDelete(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	force, err := boolValue(r, "force")
+	if err != nil {
+		return err
+	}
+	noPrune, err := boolValue(r, "noprune")
+	if err != nil {
+		return err
+	}
+	resp, err := s.b.ImageDelete(ctx, v["name"], force, noPrune)
+	if err != nil {
+		return err
+	}
+	if resp == nil {
+		resp = []image.DeleteResponse{}
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) imagesPrune(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	f, err := filterArgs(r)
+	if err != nil {
+		return err
+	}
+	rep, err := s.b.ImagesPrune(ctx, f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rep)
+}
+
+// progressStream runs fn with a JSON-lines writer on w. Until fn writes, an
+// error is an ordinary HTTP error; afterwards the 200 is gone, so it goes
+// into the stream as an errorDetail message.
+func progressStream(w http.ResponseWriter, fn func(*jsonstream.Writer) error) error {
+	w.Header().Set("Content-Type", "application/json")
+	js := jsonstream.NewWriter(w)
+	err := fn(js)
+	if err == nil {
+		if rw, ok := w.(*respWriter); ok && !rw.started {
+			w.WriteHeader(http.StatusOK)
+		}
+		return nil
+	}
+	if rw, ok := w.(*respWriter); ok && !rw.started {
+		return err
+	}
+	return js.Error(err)
+}
+
+// imageCreate is import (fromSrc) today; pull (fromImage) arrives with the
+// registry client.
+func (s *Server) imageCreate(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	q := r.URL.Query()
+	if q.Get("fromImage") != "" {
+		return errdefs.NotImplemented(fmt.Errorf("pulling images (fromImage) is not implemented by berthd yet"))
+	}
+	if q.Get("fromSrc") == "" {
+		return errdefs.Invalidf("either fromSrc or fromImage must be given")
+	}
+	opts := ImageImportOptions{
+		Source:   q.Get("fromSrc"),
+		Repo:     q.Get("repo"),
+		Tag:      q.Get("tag"),
+		Changes:  q["changes"],
+		Message:  q.Get("message"),
+		Platform: q.Get("platform"),
+	}
+	return progressStream(w, func(js *jsonstream.Writer) error {
+		_, err := s.b.ImageImport(ctx, opts, r.Body, js)
+		return err
+	})
+}
+
+func (s *Server) imageLoad(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	quiet, err := boolValue(r, "quiet")
+	if err != nil {
+		return err
+	}
+	return progressStream(w, func(js *jsonstream.Writer) error {
+		return s.b.ImageLoad(ctx, r.Body, quiet, js)
+	})
+}
+
+func (s *Server) imageSaveMany(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	return s.imageSave(ctx, w, r.URL.Query()["names"])
+}
+
+func (s *Server) imageSaveOne(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+	return s.imageSave(ctx, w, []string{v["name"]})
+}
+
+func (s *Server) imageSave(ctx context.Context, w http.ResponseWriter, names []string) error {
+	if len(names) == 0 {
+		return errdefs.Invalidf("no image names given")
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	return s.b.ImageSave(ctx, names, w)
+}

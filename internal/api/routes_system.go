@@ -1,0 +1,123 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+)
+
+func (s *Server) registerSystem(rt *router) {
+	rt.get("/_ping", s.ping)
+	rt.head("/_ping", s.ping)
+	rt.get("/version", s.version)
+	rt.get("/info", s.info)
+	rt.get("/system/df", s.diskUsage)
+	rt.get("/events", s.events)
+}
+
+// ping is what every CLI invocation sends first; it reads Api-Version from
+// the headers to pick the version for the following requests.
+func (s *Server) ping(_ context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	h := w.Header()
+	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
+	h.Set("Pragma", "no-cache")
+	h.Set("Builder-Version", "1")
+	h.Set("Swarm", "inactive")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	if r.Method == http.MethodHead {
+		h.Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write([]byte("OK"))
+	return err
+}
+
+func (s *Server) version(ctx context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) error {
+	return writeJSON(w, http.StatusOK, s.b.Version(ctx))
+}
+
+func (s *Server) info(ctx context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) error {
+	info, err := s.b.Info(ctx)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) diskUsage(ctx context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) error {
+	du, err := s.b.DiskUsage(ctx)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, du)
+}
+
+// events streams newline-delimited JSON: the stored events in the window
+// first, then live ones, until `until` passes or the client goes away.
+func (s *Server) events(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	since, err := timeValue(r, "since")
+	if err != nil {
+		return err
+	}
+	until, err := timeValue(r, "until")
+	if err != nil {
+		return err
+	}
+	f, err := filterArgs(r)
+	if err != nil {
+		return err
+	}
+	past, live, cancel, err := s.b.SubscribeEvents(ctx, since, until, f)
+	if err != nil {
+		return err
+	}
+	if cancel != nil {
+		defer cancel()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	fl := http.NewResponseController(w)
+	fl.Flush()
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, m := range past {
+		if err := enc.Encode(m); err != nil {
+			return err
+		}
+	}
+	fl.Flush()
+	if live == nil {
+		return nil
+	}
+	var deadline <-chan time.Time
+	if !until.IsZero() {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		deadline = t.C
+	}
+	return streamEvents(ctx, enc, fl, live, deadline)
+}
+
+func streamEvents(ctx context.Context, enc *json.Encoder, fl *http.ResponseController, live <-chan events.Message, deadline <-chan time.Time) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-deadline:
+			return nil
+		case m, ok := <-live:
+			if !ok {
+				return nil
+			}
+			if err := enc.Encode(m); err != nil {
+				return err
+			}
+			fl.Flush()
+		}
+	}
+}

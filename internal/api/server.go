@@ -1,0 +1,97 @@
+// Package api is berthd's HTTP layer: the Docker Engine API router, its
+// middleware (version window, response headers, error mapping) and one
+// handler per route. Handlers decode the request, call one Backend method
+// and encode the answer; all engine logic lives behind Backend.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// API versions this server speaks. 1.50 is docker CLI 28's own maximum, so
+// it talks to us without downgrading.
+const (
+	MaxAPIVersion = "1.50"
+	MinAPIVersion = "1.24"
+)
+
+// Options configure a Server.
+type Options struct {
+	Version   string // engine version, for the Server header
+	GitCommit string
+	Logger    *slog.Logger
+	// ShutdownTimeout bounds the graceful stop of plain requests when Serve's
+	// context ends (default 5s). Hijacked and streaming connections are not
+	// waited for.
+	ShutdownTimeout time.Duration
+}
+
+// Server serves the Engine API over a Backend.
+type Server struct {
+	b       Backend
+	opts    Options
+	log     *slog.Logger
+	handler http.Handler
+}
+
+// NewServer builds the router for b.
+func NewServer(b Backend, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = 5 * time.Second
+	}
+	s := &Server{b: b, opts: opts, log: opts.Logger}
+	rt := newRouter()
+	s.registerSystem(rt)
+	s.registerContainers(rt)
+	s.registerContainerIO(rt)
+	s.registerExec(rt)
+	s.registerImages(rt)
+	s.handler = s.middleware(rt)
+	return s
+}
+
+// Handler returns the full handler chain (for tests and custom listeners).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve answers requests on l until ctx ends, then shuts down gracefully.
+// Hijacked connections (attach, exec) are not tracked by http.Server, so the
+// daemon stops without waiting for them; the caller's teardown ends them.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
+		defer cancel()
+		if err := hs.Shutdown(sctx); err != nil {
+			// Long polls (logs -f, events, wait) never go idle; cut them.
+			hs.Close()
+		}
+	}()
+	err := hs.Serve(l)
+	close(done)
+	if errors.Is(err, http.ErrServerClosed) {
+		return ctx.Err()
+	}
+	return err
+}
