@@ -19,9 +19,10 @@ type monitor struct {
 
 	// Container stdio, our ends. stdin is nil unless OpenStdin; for a TTY
 	// stdin and the single output stream are both the pty master.
-	stdin   io.WriteCloser
-	outputs []output
-	master  *os.File
+	stdin     io.WriteCloser
+	stdinFile *os.File // stdin's fd, to unblock a stuck write at exit
+	outputs   []output
+	master    *os.File
 
 	log lineWriter
 	ln  *unixsock.Listener
@@ -98,7 +99,7 @@ func (m *monitor) createPipes(closers *[]io.Closer) error {
 		}
 		defer inR.Close()
 		*closers = append(*closers, inW)
-		m.stdin = inW
+		m.stdin, m.stdinFile = inW, inW
 	}
 	m.pid, err = m.runtimeCreate(inR, outW, errW, "")
 	if err != nil {
@@ -144,7 +145,7 @@ func (m *monitor) createTty(closers *[]io.Closer) error {
 		console.Resize(r.f, m.cfg.ConsoleHeight, m.cfg.ConsoleWidth)
 	}
 	if m.cfg.OpenStdin {
-		m.stdin = nopCloser{r.f}
+		m.stdin, m.stdinFile = nopCloser{r.f}, r.f
 	}
 	m.outputs = []output{{proto.Stdout, r.f}}
 	return nil
@@ -181,6 +182,14 @@ func (m *monitor) writeStdin(p []byte) {
 	defer m.stdinMu.Unlock()
 	if m.stdin != nil {
 		m.stdin.Write(p)
+	}
+}
+
+// unblockStdin makes a write stuck on a full stdin (a grandchild holding
+// the pipe but not reading) fail, so closeStdin cannot hang the exit.
+func (m *monitor) unblockStdin() {
+	if m.stdinFile != nil {
+		m.stdinFile.SetWriteDeadline(time.Now())
 	}
 }
 

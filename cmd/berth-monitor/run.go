@@ -27,10 +27,11 @@ func (m *monitor) run() {
 	oom := readOOMKills(m.cfg.CgroupMemoryPath) > 0
 	setDrainDeadline(m.outputs)
 	pumps.Wait()
+	m.unblockStdin()
+	m.closeStdin()
 	for _, o := range m.outputs {
 		o.r.Close()
 	}
-	m.closeStdin()
 	if m.log != nil {
 		m.log.Close()
 	}

@@ -75,6 +75,7 @@ type env struct {
 type opts struct {
 	tty, stdin, stdinOnce bool
 	log                   bool
+	memory                int64 // memory limit in bytes, 0 for none
 }
 
 // newEnv builds a busybox bundle running args and a Config for it. Cleanup
@@ -87,7 +88,7 @@ func newEnv(t *testing.T, args []string, o opts) *env {
 	e := &env{t: t, cgroup: "berth-test-" + randHex(4)}
 	bundle := filepath.Join(base, "bundle")
 	makeRootfs(t, filepath.Join(bundle, "rootfs"))
-	writeSpec(t, bundle, args, o.tty, "/"+e.cgroup+"/"+id)
+	writeSpec(t, bundle, args, o, "/"+e.cgroup+"/"+id)
 	e.cfg = Config{
 		ID: id, Dir: filepath.Join(base, "exec"), Bundle: bundle, MonitorPath: monitorBin,
 		RuntimePath: runcPath, RuntimeRoot: filepath.Join(base, "runc"),
@@ -168,14 +169,14 @@ func makeRootfs(t *testing.T, root string) {
 	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), bb, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"sh", "echo", "cat", "sleep", "stty", "true", "kill"} {
+	for _, n := range []string{"sh", "echo", "cat", "sleep", "stty", "true", "kill", "yes", "head"} {
 		if err := os.Symlink("busybox", filepath.Join(root, "bin", n)); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-func writeSpec(t *testing.T, bundle string, args []string, tty bool, cgroupsPath string) {
+func writeSpec(t *testing.T, bundle string, args []string, o opts, cgroupsPath string) {
 	t.Helper()
 	out, err := exec.Command(runcPath, "spec", "--rootless=false", "--bundle", bundle).CombinedOutput()
 	if err != nil {
@@ -191,7 +192,17 @@ func writeSpec(t *testing.T, bundle string, args []string, tty bool, cgroupsPath
 		t.Fatal(err)
 	}
 	s.Process.Args = args
-	s.Process.Terminal = tty
+	s.Process.Terminal = o.tty
+	if o.memory > 0 {
+		if s.Linux.Resources == nil {
+			s.Linux.Resources = &specs.LinuxResources{}
+		}
+		lim := o.memory
+		s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &lim}
+		if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err == nil {
+			s.Linux.Resources.Memory.Swap = &lim // no swap, so the limit ends in an OOM kill
+		}
+	}
 	s.Process.Env = []string{"PATH=/bin", "TERM=xterm"}
 	s.Root.Readonly = false
 	s.Linux.CgroupsPath = cgroupsPath

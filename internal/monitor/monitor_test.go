@@ -27,12 +27,22 @@ func TestOutputLogAndExitCode(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	copied := make(chan error, 1)
 	go func() { copied <- a.CopyOutput(&stdout, &stderr) }()
+	// A Wait opened before Start sees the first exit.
+	early := make(chan *ExitStatus, 1)
+	go func() {
+		st, _ := m.Wait(ctx)
+		early <- st
+	}()
+	time.Sleep(50 * time.Millisecond)
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	st, err := m.Wait(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if es := <-early; es == nil || es.Code != 3 {
+		t.Errorf("Wait before Start = %+v", es)
 	}
 	if st.Code != 3 || st.OOMKilled || st.ExitedAt.IsZero() {
 		t.Errorf("exit = %+v, want code 3", st)
@@ -245,5 +255,56 @@ func TestReadExitWhileDisconnected(t *testing.T) {
 	}
 	if _, err := ReadExit(t.TempDir()); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("ReadExit of empty dir: %v, want NotFound", err)
+	}
+}
+
+// TestSlowClientDoesNotBlock attaches a client that never reads while the
+// container writes far more than any buffer: the container must still run
+// to its end and the log must hold all of the output.
+func TestSlowClientDoesNotBlock(t *testing.T) {
+	const lines = 50000 // 50000 × 41 bytes ≈ 2 MB
+	e := newEnv(t, []string{"sh", "-c", "yes 0123456789012345678901234567890123456789 | head -n 50000; echo last"}, opts{log: true})
+	ctx := testCtx(t)
+	m := e.create(ctx)
+	a, err := m.Attach(ctx, false, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Wait(ctx)
+	if err != nil || st.Code != 0 {
+		t.Fatalf("Wait = %+v, %v", st, err)
+	}
+	log, err := os.ReadFile(e.cfg.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bytes.Count(log, []byte(`{"log":"0123456789`)); got != lines {
+		t.Errorf("log has %d lines of output, want %d", got, lines)
+	}
+	if !bytes.Contains(log, []byte(`{"log":"last\n"`)) {
+		t.Error("log lacks the last line")
+	}
+}
+
+func TestOOMKilled(t *testing.T) {
+	e := newEnv(t, []string{"sh", "-c", "x=$(yes | head -c 200000000); echo survived"}, opts{memory: 16 << 20})
+	ctx := testCtx(t)
+	m := e.create(ctx)
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.OOMKilled || st.Code != 137 {
+		t.Errorf("exit = %+v, want OOMKilled with code 137", st)
+	}
+	if rs, err := ReadExit(e.cfg.Dir); err != nil || !rs.OOMKilled {
+		t.Errorf("exit.json = %+v, %v; want oom_killed", rs, err)
 	}
 }
