@@ -32,7 +32,13 @@ func (s *Store) Unmount(ctx context.Context, ctrID string) error {
 
 // RemoveRW unmounts and deletes the container's layer.
 func (s *Store) RemoveRW(ctx context.Context, ctrID string) error {
-	return s.layers.RemoveRW(ctx, ctrID)
+	if err := s.layers.RemoveRW(ctx, ctrID); err != nil {
+		return err
+	}
+	// The container may have kept alive the layers of an image deleted
+	// with force while it existed.
+	s.gc(ctx)
+	return nil
 }
 
 // Changes lists the container's filesystem changes like `docker diff`.

@@ -81,13 +81,17 @@ func (s *Store) Save(ctx context.Context, refs []string, w io.Writer) error {
 		}
 		manifest = append(manifest, item)
 	}
-	for name, v := range map[string]any{"index.json": index, "manifest.json": manifest,
-		"oci-layout": ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion}, "repositories": repos} {
-		b, err := json.Marshal(v)
+	meta := []struct {
+		name string
+		v    any
+	}{{"index.json", index}, {"manifest.json", manifest},
+		{"oci-layout", ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion}}, {"repositories", repos}}
+	for _, m := range meta {
+		b, err := json.Marshal(m.v)
 		if err != nil {
 			return err
 		}
-		if err := tw.bytes(name, b); err != nil {
+		if err := tw.bytes(m.name, b); err != nil {
 			return err
 		}
 	}

@@ -96,6 +96,7 @@ func New(ctx context.Context, root string) (*Store, error) {
 	if err := os.MkdirAll(s.recordDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
 	}
+	removeLeftovers(root)
 	if err := s.loadIndex(); err != nil {
 		return nil, err
 	}
@@ -340,4 +341,15 @@ func removeFile(dir, name string) error {
 		return err
 	}
 	return nil
+}
+
+// removeLeftovers deletes temp files and dirs a crash left mid-write;
+// nothing is in flight while New runs.
+func removeLeftovers(root string) {
+	for _, pat := range []string{"content/blobs/sha256/.ingest-*", "overlay/.unpack-*", "tmp/load-*", "image/images/.*.tmp*", "image/.*.tmp*"} {
+		ms, _ := filepath.Glob(filepath.Join(root, pat))
+		for _, m := range ms {
+			os.RemoveAll(m)
+		}
+	}
 }
