@@ -76,10 +76,12 @@ func Create(ctx context.Context, cfg Config) (*Monitor, error) {
 	}
 	cfgPath := filepath.Join(cfg.Dir, "monitor.json")
 	if err := writeFileSync(cfgPath, proto.MarshalConfig(cfg.wire())); err != nil {
+		os.Remove(cfgPath)
 		return nil, fmt.Errorf("write monitor config: %w", err)
 	}
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
+		os.Remove(cfgPath)
 		return nil, fmt.Errorf("monitor sync pipe: %w", err)
 	}
 	defer syncR.Close()
@@ -89,6 +91,7 @@ func Create(ctx context.Context, cfg Config) (*Monitor, error) {
 	cmd.Env = []string{"GOMAXPROCS=1", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	if err := cmd.Start(); err != nil {
 		syncW.Close()
+		os.Remove(cfgPath)
 		return nil, fmt.Errorf("start monitor: %w", err)
 	}
 	syncW.Close()
@@ -106,7 +109,7 @@ func Create(ctx context.Context, cfg Config) (*Monitor, error) {
 		} else {
 			<-exited
 		}
-		os.Remove(filepath.Join(cfg.Dir, "monitor.sock"))
+		removeFiles(cfg.Dir)
 		return nil, err
 	}
 	return &Monitor{dir: cfg.Dir, pid: pid, sock: filepath.Join(cfg.Dir, "monitor.sock"), procPid: cmd.Process.Pid}, nil
@@ -149,6 +152,14 @@ func readSync(ctx context.Context, r *os.File) (int, error) {
 		return int(proto.U32(x.p)), nil
 	}
 	return 0, errors.New("monitor: bad sync message")
+}
+
+// removeFiles deletes what Create and the monitor put in dir, leaving
+// the caller's own files (the bundle may share the directory).
+func removeFiles(dir string) {
+	for _, f := range []string{"monitor.json", "monitor.sock", "console.sock", "init.pid", "exit.json", "exit.json.tmp", "runtime.log"} {
+		os.Remove(filepath.Join(dir, f))
+	}
 }
 
 // cleanupRuntime removes what a killed monitor may have left.

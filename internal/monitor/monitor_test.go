@@ -174,9 +174,17 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 	if lerr != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("runc list after failure: %q %v", out, lerr)
 	}
-	if _, err := os.Stat(filepath.Join(e.cfg.Dir, "monitor.sock")); err == nil {
-		t.Error("monitor.sock left behind")
+	if ents, _ := os.ReadDir(e.cfg.Dir); len(ents) > 0 {
+		var names []string
+		for _, d := range ents {
+			names = append(names, d.Name())
+		}
+		t.Errorf("files left in %s: %v", e.cfg.Dir, names)
 	}
+	if _, err := os.Stat(e.cfg.CgroupMemoryPath); err == nil {
+		t.Errorf("cgroup %s left behind", e.cfg.CgroupMemoryPath)
+	}
+	t.Logf("create error: %v", err)
 	if pids := procsMentioning(e.cfg.Dir); len(pids) > 0 {
 		t.Errorf("processes still running for %s: %v", e.cfg.Dir, pids)
 	}
