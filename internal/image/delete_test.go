@@ -188,3 +188,27 @@ func TestPrune(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestDeleteParentWithChild(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	s := newStore(t)
+	img := importBusybox(t, s)
+	createRW(t, s, "c", img)
+	child, err := s.Commit(ctx, "c", img, CommitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Delete(ctx, img.ID.String(), true, false, noContainers)
+	want := "conflict: unable to delete " + img.ID.Encoded()[:12] + " (cannot be forced) - image has dependent child images"
+	if err == nil || err.Error() != want || !errdefs.IsConflict(err) {
+		t.Errorf("err = %v", err)
+	}
+	// noPrune keeps the untagged parent.
+	if _, err := s.Delete(ctx, child.ID.String(), false, true, noContainers); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Resolve(ctx, img.ID.String()); err != nil {
+		t.Errorf("parent pruned despite noPrune: %v", err)
+	}
+}

@@ -2,8 +2,8 @@ package image
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"os"

@@ -27,7 +27,7 @@ func TestImportRejectsUnsafeTar(t *testing.T) {
 			{hdr: tar.Header{Name: "d/up", Typeflag: tar.TypeSymlink, Linkname: "../../../../../../.."}},
 			{hdr: tar.Header{Name: "d/up/tmp/pwned", Typeflag: tar.TypeReg}, body: []byte("x")}},
 		"hardlink outside": {{hdr: tar.Header{Name: "passwd", Typeflag: tar.TypeLink, Linkname: "/etc/passwd"}}},
-		"hardlink dotdot": {{hdr: tar.Header{Name: "passwd", Typeflag: tar.TypeLink, Linkname: "../../../../etc/passwd"}}},
+		"hardlink dotdot":  {{hdr: tar.Header{Name: "passwd", Typeflag: tar.TypeLink, Linkname: "../../../../etc/passwd"}}},
 	}
 	for name, es := range cases {
 		t.Run(name, func(t *testing.T) {
