@@ -30,7 +30,7 @@ func applyChanges(cfg *dockerspec.DockerOCIImageConfig, changes []string) error 
 		}
 		for _, node := range res.AST.Children {
 			if !validChanges[strings.ToLower(node.Value)] {
-				return errdefs.Invalidf("%s is not a valid change command", strings.ToUpper(node.Value))
+				return errdefs.Invalidf("%s is not a valid change command", node.Value)
 			}
 			cmd, err := instructions.ParseInstruction(node)
 			if err != nil {

@@ -165,11 +165,10 @@ func (s *Store) Prune(ctx context.Context, dangling bool, inUse func(digest.Dige
 	noUse := func(digest.Digest) (string, bool) { return "", false }
 	for {
 		progress := false
-		for id, img := range s.images {
+		for id := range s.images {
 			if inUse(id) || (dangling && len(s.refsOfLocked(id)) > 0) {
 				continue
 			}
-			_ = img
 			if s.conflictLocked(id, true, noUse) != nil {
 				continue // has children; they may go first
 			}

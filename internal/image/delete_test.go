@@ -14,88 +14,95 @@ import (
 
 func noContainers(digest.Digest) (string, bool) { return "", false }
 
+type deleteSetup struct {
+	tags   []string
+	usedBy func(digest.Digest) (string, bool)
+}
+
+type deleteCase struct {
+	name     string
+	setup    deleteSetup
+	ref      string // "ID" = the full id, "SHORT" = 12 chars
+	force    bool
+	wantErr  string // SHORT is replaced by the short id
+	untagged []string
+	deleted  bool
+}
+
+func stoppedUser(digest.Digest) (string, bool) { return "0123456789abcdef", false }
+func runningUser(digest.Digest) (string, bool) { return "0123456789abcdef", true }
+
+var deleteCases = []deleteCase{
+	{name: "by name, last tag", setup: deleteSetup{tags: []string{"busybox"}}, ref: "busybox",
+		untagged: []string{"busybox:latest"}, deleted: true},
+	{name: "by name, several tags", setup: deleteSetup{tags: []string{"busybox", "other:1"}}, ref: "busybox",
+		untagged: []string{"busybox:latest"}},
+	{name: "by id, one repo", setup: deleteSetup{tags: []string{"busybox:1", "busybox:2"}}, ref: "SHORT",
+		untagged: []string{"busybox:1", "busybox:2"}, deleted: true},
+	{name: "by id, several repos", setup: deleteSetup{tags: []string{"busybox", "other:1"}}, ref: "SHORT",
+		wantErr: "conflict: unable to delete SHORT (must be forced) - image is referenced in multiple repositories"},
+	{name: "by id, several repos, forced", setup: deleteSetup{tags: []string{"busybox", "other:1"}}, ref: "ID", force: true,
+		untagged: []string{"busybox:latest", "other:1"}, deleted: true},
+	{name: "stopped container", setup: deleteSetup{usedBy: stoppedUser}, ref: "ID",
+		wantErr: "conflict: unable to delete SHORT (must be forced) - image is being used by stopped container 0123456789ab"},
+	{name: "stopped container, forced", setup: deleteSetup{usedBy: stoppedUser}, ref: "ID", force: true, deleted: true},
+	{name: "running container, forced", setup: deleteSetup{usedBy: runningUser}, ref: "ID", force: true,
+		wantErr: "conflict: unable to delete SHORT (cannot be forced) - image is being used by running container 0123456789ab"},
+	{name: "name used by container", setup: deleteSetup{tags: []string{"busybox"}, usedBy: stoppedUser}, ref: "busybox",
+		wantErr: `conflict: unable to remove repository reference "busybox" (must force) - container 0123456789ab is using its referenced image SHORT`},
+	{name: "missing", ref: "nothere", wantErr: "No such image: nothere"},
+}
+
 func TestDelete(t *testing.T) {
 	needRoot(t)
-	ctx := context.Background()
 	bb := busyboxTar(t)
-	type setup struct {
-		tags   []string
-		usedBy func(digest.Digest) (string, bool)
+	for _, tc := range deleteCases {
+		t.Run(tc.name, func(t *testing.T) { runDeleteCase(t, bb, tc) })
 	}
-	stopped := func(digest.Digest) (string, bool) { return "0123456789abcdef", false }
-	running := func(digest.Digest) (string, bool) { return "0123456789abcdef", true }
-	cases := []struct {
-		name     string
-		setup    setup
-		ref      string // "ID" = the full id, "SHORT" = 12 chars
-		force    bool
-		wantErr  string
-		untagged []string
-		deleted  bool
-	}{
-		{name: "by name, last tag", setup: setup{tags: []string{"busybox"}}, ref: "busybox",
-			untagged: []string{"busybox:latest"}, deleted: true},
-		{name: "by name, several tags", setup: setup{tags: []string{"busybox", "other:1"}}, ref: "busybox",
-			untagged: []string{"busybox:latest"}},
-		{name: "by id, one repo", setup: setup{tags: []string{"busybox:1", "busybox:2"}}, ref: "SHORT",
-			untagged: []string{"busybox:1", "busybox:2"}, deleted: true},
-		{name: "by id, several repos", setup: setup{tags: []string{"busybox", "other:1"}}, ref: "SHORT",
-			wantErr: "conflict: unable to delete SHORT (must be forced) - image is referenced in multiple repositories"},
-		{name: "by id, several repos, forced", setup: setup{tags: []string{"busybox", "other:1"}}, ref: "ID", force: true,
-			untagged: []string{"busybox:latest", "other:1"}, deleted: true},
-		{name: "stopped container", setup: setup{usedBy: stopped}, ref: "ID",
-			wantErr: "conflict: unable to delete SHORT (must be forced) - image is being used by stopped container 0123456789ab"},
-		{name: "stopped container, forced", setup: setup{usedBy: stopped}, ref: "ID", force: true, deleted: true},
-		{name: "running container, forced", setup: setup{usedBy: running}, ref: "ID", force: true,
-			wantErr: "conflict: unable to delete SHORT (cannot be forced) - image is being used by running container 0123456789ab"},
-		{name: "name used by container", setup: setup{tags: []string{"busybox"}, usedBy: stopped}, ref: "busybox",
-			wantErr: `conflict: unable to remove repository reference "busybox" (must force) - container 0123456789ab is using its referenced image SHORT`},
-		{name: "missing", ref: "nothere", wantErr: "No such image: nothere"},
+}
+
+func runDeleteCase(t *testing.T, bb []byte, tc deleteCase) {
+	ctx := context.Background()
+	s := newStore(t)
+	img, err := s.Import(ctx, bytes.NewReader(bb), nil, "")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t)
-			img, err := s.Import(ctx, bytes.NewReader(bb), nil, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, tag := range tc.setup.tags {
-				if err := s.Tag(ctx, img.ID, tag); err != nil {
-					t.Fatal(err)
-				}
-			}
-			used := tc.setup.usedBy
-			if used == nil {
-				used = noContainers
-			}
-			short := img.ID.Encoded()[:12]
-			ref := map[string]string{"ID": img.ID.String(), "SHORT": short}[tc.ref]
-			if ref == "" {
-				ref = tc.ref
-			}
-			resp, err := s.Delete(ctx, ref, tc.force, false, used)
-			if tc.wantErr != "" {
-				want := bytesReplace(tc.wantErr, "SHORT", short)
-				if err == nil || err.Error() != want {
-					t.Fatalf("err = %v, want %s", err, want)
-				}
-				if !errdefs.IsConflict(err) && !errdefs.IsNotFound(err) {
-					t.Errorf("error class: %v", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkDeleteResponse(t, resp, tc.untagged, tc.deleted, img)
-			_, rerr := s.Resolve(ctx, img.ID.String())
-			if tc.deleted != errdefs.IsNotFound(rerr) {
-				t.Errorf("after delete: %v", rerr)
-			}
-			if tc.deleted {
-				assertEmptyStore(t, s)
-			}
-		})
+	for _, tag := range tc.setup.tags {
+		if err := s.Tag(ctx, img.ID, tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	used := tc.setup.usedBy
+	if used == nil {
+		used = noContainers
+	}
+	short := img.ID.Encoded()[:12]
+	ref := map[string]string{"ID": img.ID.String(), "SHORT": short}[tc.ref]
+	if ref == "" {
+		ref = tc.ref
+	}
+	resp, err := s.Delete(ctx, ref, tc.force, false, used)
+	if tc.wantErr != "" {
+		want := bytesReplace(tc.wantErr, "SHORT", short)
+		if err == nil || err.Error() != want {
+			t.Fatalf("err = %v, want %s", err, want)
+		}
+		if !errdefs.IsConflict(err) && !errdefs.IsNotFound(err) {
+			t.Errorf("error class: %v", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDeleteResponse(t, resp, tc.untagged, tc.deleted, img)
+	_, rerr := s.Resolve(ctx, img.ID.String())
+	if tc.deleted != errdefs.IsNotFound(rerr) {
+		t.Errorf("after delete: %v", rerr)
+	}
+	if tc.deleted {
+		assertEmptyStore(t, s)
 	}
 }
 

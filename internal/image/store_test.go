@@ -84,20 +84,8 @@ func TestCommitAndWhiteout(t *testing.T) {
 	if err := os.Remove(filepath.Join(root, "etc", "passwd")); err != nil {
 		t.Fatal(err)
 	}
-	ch, err := s.Changes(ctx, "c1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]container.ChangeType{"/hello": container.ChangeAdd, "/etc": container.ChangeModify,
-		"/etc/new": container.ChangeAdd, "/etc/passwd": container.ChangeDelete}
-	if len(ch) != len(want) {
-		t.Errorf("changes %+v", ch)
-	}
-	for _, c := range ch {
-		if k, ok := want[c.Path]; !ok || k != c.Kind {
-			t.Errorf("change %+v unexpected", c)
-		}
-	}
+	checkChanges(t, s, "c1", map[string]container.ChangeType{"/hello": container.ChangeAdd, "/etc": container.ChangeModify,
+		"/etc/new": container.ChangeAdd, "/etc/passwd": container.ChangeDelete})
 	if err := s.Unmount(ctx, "c1"); err != nil {
 		t.Fatal(err)
 	}
@@ -205,5 +193,21 @@ func TestScratchContainer(t *testing.T) {
 	ents, err := os.ReadDir(root)
 	if err != nil || len(ents) != 0 {
 		t.Errorf("scratch rootfs: %v %v", ents, err)
+	}
+}
+
+func checkChanges(t *testing.T, s *Store, id string, want map[string]container.ChangeType) {
+	t.Helper()
+	ch, err := s.Changes(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch) != len(want) {
+		t.Errorf("changes %+v", ch)
+	}
+	for _, c := range ch {
+		if k, ok := want[c.Path]; !ok || k != c.Kind {
+			t.Errorf("change %+v unexpected", c)
+		}
 	}
 }
