@@ -1,0 +1,113 @@
+// Package etcfiles writes the /etc/hostname, /etc/hosts and /etc/resolv.conf
+// each container gets. The daemon keeps them in the container's directory
+// and the runtime spec bind-mounts them; every write is atomic (temp file,
+// fsync, rename) so a container never sees a half-written file.
+package etcfiles
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/berth-project/berth/internal/errdefs"
+)
+
+// WriteHostname writes "hostname\n".
+func WriteHostname(path, hostname string) error {
+	return writeAtomic(path, []byte(hostname+"\n"))
+}
+
+// defaultHosts is the start of Docker's /etc/hosts.
+const defaultHosts = "127.0.0.1\tlocalhost\n" +
+	"::1\tlocalhost ip6-localhost ip6-loopback\n" +
+	"fe00::0\tip6-localnet\n" +
+	"ff00::0\tip6-mcastprefix\n" +
+	"ff02::1\tip6-allnodes\n" +
+	"ff02::2\tip6-allrouters\n"
+
+// WriteHosts writes Docker's layout: the loopback and IPv6 multicast names,
+// then --add-host entries ("name:ip", the API's form), then one
+// "<ip>\t<hostname>" line per container address (with the FQDN first when a
+// domain name is set).
+func WriteHosts(path string, hostname, domainname string, ips []string, extraHosts []string) error {
+	var b bytes.Buffer
+	b.WriteString(defaultHosts)
+	for _, eh := range extraHosts {
+		name, ip, err := ParseExtraHost(eh)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s\t%s\n", ip, name)
+	}
+	names := hostname
+	if domainname != "" && hostname != "" {
+		names = hostname + "." + domainname + " " + hostname
+	}
+	for _, ip := range ips {
+		if names == "" {
+			break
+		}
+		fmt.Fprintf(&b, "%s\t%s\n", ip, names)
+	}
+	return writeAtomic(path, b.Bytes())
+}
+
+// ParseExtraHost splits "name:ip" (also "name=ip" and "name:[v6]") at the
+// first separator, so IPv6 addresses keep their colons.
+func ParseExtraHost(s string) (name, ip string, err error) {
+	i := strings.IndexAny(s, ":=")
+	if i <= 0 {
+		return "", "", errdefs.Invalidf("invalid extra host: %s", s)
+	}
+	name, ip = s[:i], strings.TrimSuffix(strings.TrimPrefix(s[i+1:], "["), "]")
+	if ip == "host-gateway" {
+		// The daemon substitutes the gateway before writing.
+		return "", "", errdefs.Invalidf("invalid extra host: %s: host-gateway must be resolved by the daemon", s)
+	}
+	if _, perr := netip.ParseAddr(ip); perr != nil {
+		return "", "", errdefs.Invalidf("invalid IP address in add-host: %q", ip)
+	}
+	return name, ip, nil
+}
+
+// writeAtomic replaces path with data so that readers see the old or the
+// new content, never a mix, and the new content survives a crash.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	cleanup := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return cleanup(err)
+	}
+	// Files are bind-mounted into containers that may run as any user.
+	if err := f.Chmod(0o644); err != nil {
+		return cleanup(err)
+	}
+	if err := f.Sync(); err != nil {
+		return cleanup(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // best effort: makes the rename itself durable
+		d.Close()
+	}
+	return nil
+}

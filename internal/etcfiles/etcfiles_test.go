@@ -1,0 +1,104 @@
+package etcfiles
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-project/berth/internal/errdefs"
+)
+
+func read(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestWriteHostname(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "hostname")
+	if err := WriteHostname(p, "abc123"); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, p); got != "abc123\n" {
+		t.Errorf("hostname = %q", got)
+	}
+	st, err := os.Stat(p)
+	if err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v err %v", st.Mode(), err)
+	}
+	// Overwrite leaves no temp files behind.
+	if err := WriteHostname(p, "other"); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(p))
+	if len(ents) != 1 || read(t, p) != "other\n" {
+		t.Errorf("dir has %d entries, content %q", len(ents), read(t, p))
+	}
+}
+
+func TestWriteHosts(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "hosts")
+	err := WriteHosts(p, "abc123", "", []string{"172.17.0.2"}, []string{"db:10.0.0.5", "v6:2001:db8::1", "br=[fe80::1]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n" +
+		"ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n10.0.0.5\tdb\n2001:db8::1\tv6\nfe80::1\tbr\n172.17.0.2\tabc123\n"
+	if got := read(t, p); got != want {
+		t.Errorf("hosts =\n%s\nwant\n%s", got, want)
+	}
+	if err := WriteHosts(p, "web", "example.com", []string{"10.1.0.2"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, p); !strings.HasSuffix(got, "ff02::2\tip6-allrouters\n10.1.0.2\tweb.example.com web\n") {
+		t.Errorf("fqdn hosts =\n%s", got)
+	}
+	for _, bad := range []string{"noip", ":1.2.3.4", "x:notanip", "x:host-gateway"} {
+		if err := WriteHosts(p, "h", "", nil, []string{bad}); !errdefs.IsInvalid(err) {
+			t.Errorf("%q: err = %v, want Invalid", bad, err)
+		}
+	}
+}
+
+func TestWriteResolvConf(t *testing.T) {
+	dir := t.TempDir()
+	host := filepath.Join(dir, "host-resolv.conf")
+	if err := os.WriteFile(host, []byte("# host\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nnameserver ::1\nsearch corp.example\noptions edns0 trust-ad\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	localOnly := filepath.Join(dir, "local-only")
+	if err := os.WriteFile(localOnly, []byte("nameserver 127.0.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "resolv.conf")
+	tests := []struct {
+		name                 string
+		host                 string
+		dns, search, options []string
+		want                 string
+	}{
+		{"copy without loopback", host, nil, nil, nil, "# host\nsearch corp.example\nnameserver 10.0.0.1\noptions edns0 trust-ad\n"},
+		{"fallback", localOnly, nil, nil, nil, "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"},
+		{"missing host file", filepath.Join(dir, "none"), nil, nil, nil, "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"},
+		{"overrides", host, []string{"1.1.1.1", "9.9.9.9"}, []string{"a.example", "b.example"}, []string{"ndots:2"},
+			"# host\nsearch a.example b.example\nnameserver 1.1.1.1\nnameserver 9.9.9.9\noptions ndots:2\n"},
+		{"search dot clears", host, nil, []string{"."}, nil, "# host\nnameserver 10.0.0.1\noptions edns0 trust-ad\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := WriteResolvConf(out, tt.host, tt.dns, tt.search, tt.options); err != nil {
+				t.Fatal(err)
+			}
+			if got := read(t, out); got != tt.want {
+				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+	if err := WriteResolvConf(filepath.Join(dir, "no/such/dir/resolv.conf"), host, nil, nil, nil); err == nil {
+		t.Error("write into a missing directory succeeded")
+	}
+}
