@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -56,7 +57,12 @@ func (s *Store) Commit(ctx context.Context, ctrID string, parent *Image, opts Co
 	}
 	cf.RootFS.Type = "layers"
 	cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, diffID)
-	cf.History = append(cf.History, ocispec.History{Created: &created, Author: opts.Author, Comment: opts.Comment})
+	h := ocispec.History{Created: &created, Author: opts.Author, Comment: opts.Comment}
+	if opts.Config != nil {
+		// Docker records the container's command as what created the layer.
+		h.CreatedBy = strings.Join(opts.Config.Cmd, " ")
+	}
+	cf.History = append(cf.History, h)
 	raw, err := marshalConfig(&cf)
 	if err != nil {
 		return nil, err

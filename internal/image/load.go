@@ -182,6 +182,9 @@ func (s *Store) loadOne(ctx context.Context, sp *spooled, it manifestItem, repor
 		return err
 	}
 	for _, t := range it.RepoTags {
+		if old, err := s.Resolve(ctx, t); err == nil && old.ID != loaded.ID && !isIDPrefix(old.ID, t) {
+			report(fmt.Sprintf("The image %s already exists, renaming the old one with ID %s to empty string", t, old.ID))
+		}
 		if err := s.Tag(ctx, loaded.ID, t); err != nil {
 			return err
 		}
