@@ -27,6 +27,9 @@ type monitor struct {
 	log lineWriter
 	ln  *unixsock.Listener
 
+	cmdMu   sync.Mutex
+	cmdPids map[int]bool // runtime commands running now (see reaper.go)
+
 	mu        sync.Mutex
 	stdinMu   sync.Mutex // serialises writes from several attached clients
 	clients   map[*client]struct{}
@@ -42,7 +45,7 @@ type output struct {
 }
 
 func newMonitor(cfg *proto.Config) *monitor {
-	return &monitor{cfg: cfg, clients: map[*client]struct{}{}}
+	return &monitor{cfg: cfg, clients: map[*client]struct{}{}, cmdPids: map[int]bool{}}
 }
 
 // create sets up stdio, runs `runtime create` and opens the log. On error

@@ -14,6 +14,8 @@ import (
 func (m *monitor) run() {
 	var clients sync.WaitGroup
 	go m.serve(&clients)
+	stopReaper := make(chan struct{})
+	go m.reapStrays(stopReaper)
 	var pumps sync.WaitGroup
 	for _, o := range m.outputs {
 		pumps.Add(1)
@@ -23,6 +25,7 @@ func (m *monitor) run() {
 		}(o)
 	}
 	code := m.reap()
+	close(stopReaper)
 	exitedAt := time.Now()
 	oom := readOOMKills(m.cfg.CgroupMemoryPath) > 0
 	setDrainDeadline(m.outputs)

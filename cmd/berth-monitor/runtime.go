@@ -45,7 +45,7 @@ func (m *monitor) runtimeCreate(stdin, stdout, stderr *os.File, consoleSocket st
 		// then lands in that pipe; the caller reads it from there.
 		cmd.Stderr = stderr
 	}
-	if err := cmd.Run(); err != nil {
+	if err := m.runCmd(cmd); err != nil {
 		return 0, m.runtimeError("create", err, errBuf.Bytes())
 	}
 	b, err := os.ReadFile(m.path("init.pid"))
@@ -64,7 +64,7 @@ func (m *monitor) runtimeRun(cmd ...string) error {
 	var out bytes.Buffer
 	c := exec.Command(m.cfg.RuntimePath, m.runtimeArgs(cmd...)...)
 	c.Stdout, c.Stderr = &out, &out
-	if err := c.Run(); err != nil {
+	if err := m.runCmd(c); err != nil {
 		return m.runtimeError(cmd[0], err, out.Bytes())
 	}
 	return nil

@@ -76,6 +76,7 @@ type opts struct {
 	tty, stdin, stdinOnce bool
 	log                   bool
 	memory                int64 // memory limit in bytes, 0 for none
+	hostPID               bool  // share the host's pid namespace
 }
 
 // newEnv builds a busybox bundle running args and a Config for it. Cleanup
@@ -205,6 +206,15 @@ func writeSpec(t *testing.T, bundle string, args []string, o opts, cgroupsPath s
 	}
 	s.Process.Env = []string{"PATH=/bin", "TERM=xterm"}
 	s.Root.Readonly = false
+	if o.hostPID {
+		var ns []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.PIDNamespace {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = ns
+	}
 	s.Linux.CgroupsPath = cgroupsPath
 	if data, err = json.Marshal(&s); err != nil {
 		t.Fatal(err)
