@@ -6,6 +6,7 @@
 //	                               whose stack contains it; whiteouts are in
 //	                               overlay form (0/0 char devices, opaque xattr)
 //	overlay/<chainID hex>/size     bytes of the unpacked layer (cached)
+//	overlay/<chainID hex>/link     short name; overlay/l/<short> → ../<chainID hex>/diff
 //	overlay/<ctrID>/lower          chain IDs of the image layers, bottom first
 //	overlay/<ctrID>/{diff,work,merged}  upper, work and mount point
 //	overlay/<ctrID>/empty          lower dir for images with no layers
@@ -109,7 +110,8 @@ func (s *Store) Apply(ctx context.Context, chain digest.Digest, r io.Reader) err
 		}
 		return fmt.Errorf("unpack layer: %w", err)
 	}
-	return nil
+	_, err = s.ensureLink(chain)
+	return err
 }
 
 // Size is the unpacked size of layer chain.
@@ -124,6 +126,7 @@ func (s *Store) Size(chain digest.Digest) int64 {
 
 // Remove deletes layer chain. The caller makes sure nothing uses it.
 func (s *Store) Remove(chain digest.Digest) error {
+	s.removeLink(chain)
 	if err := os.RemoveAll(s.layerDir(chain)); err != nil {
 		return fmt.Errorf("remove layer %s: %w", chain, err)
 	}

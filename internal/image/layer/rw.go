@@ -128,14 +128,37 @@ func (s *Store) Mount(ctx context.Context, id string) (string, error) {
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(top, ":"),
 		s.UpperDir(id), filepath.Join(s.rwDir(id), "work"))
-	if len(opts) >= unix.Getpagesize() {
-		return "", fmt.Errorf("mount overlay for %s: too many layers (%d) for the mount options", id, len(lowers))
+	if len(opts) < unix.Getpagesize() {
+		err = unix.Mount("overlay", merged, "overlay", 0, opts)
+	} else {
+		err = s.mountShort(id)
 	}
-	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+	if err != nil {
 		return "", fmt.Errorf("mount overlay for %s: %w", id, err)
 	}
 	s.mounts[id] = 1
 	return merged, nil
+}
+
+// mountShort mounts a deep stack using the layers' short names.
+func (s *Store) mountShort(id string) error {
+	chains, err := s.Lowers(id)
+	if err != nil {
+		return err
+	}
+	var top []string
+	for i := len(chains) - 1; i >= 0; i-- {
+		short, err := s.ensureLink(chains[i])
+		if err != nil {
+			return err
+		}
+		top = append(top, "l/"+short)
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s/diff,workdir=%s/work", strings.Join(top, ":"), id, id)
+	if len(opts) >= unix.Getpagesize() {
+		return fmt.Errorf("too many layers (%d) for the mount options", len(chains))
+	}
+	return mountRelative(s.dir, filepath.Join(id, "merged"), opts)
 }
 
 // Unmount drops one reference and unmounts on the last one.
