@@ -1,0 +1,215 @@
+// Command bench measures berthd against dockerd side by side (when both are
+// available) through the real docker CLI and prints a table of medians.
+//
+//	go run ./bench            # both targets
+//	go run ./bench -target berthd
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/berth-project/berth/tests/testutil"
+)
+
+// result holds one target's numbers; zero means not measured.
+type result struct {
+	runRm, runD, exec time.Duration
+	memPerCtr         float64 // kB PSS per running container
+	base              int     // kB PSS of the engine with no containers
+}
+
+func main() {
+	targets := flag.String("target", "berthd,dockerd", "comma-separated targets to measure")
+	runs := flag.Int("n", 20, "iterations for run --rm and exec")
+	many := flag.Int("many", 50, "containers for the run -d measurement")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "bench: needs root")
+		os.Exit(1)
+	}
+	ctx := context.Background()
+	results := map[string]*result{}
+	var order []string
+	for _, t := range strings.Split(*targets, ",") {
+		if !available(t) {
+			fmt.Fprintf(os.Stderr, "bench: %s not available, skipped\n", t)
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "bench: measuring %s...\n", t)
+		r, err := measure(ctx, t, *runs, *many)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", t, err)
+			continue
+		}
+		results[t] = r
+		order = append(order, t)
+	}
+	printTable(order, results)
+}
+
+func available(target string) bool {
+	switch target {
+	case testutil.TargetDockerd:
+		_, err := exec.LookPath("dockerd")
+		return err == nil
+	case testutil.TargetBerthd:
+		repo, err := testutil.RepoRoot()
+		if err != nil {
+			return false
+		}
+		_, err = os.Stat(filepath.Join(repo, "bin", "berthd"))
+		return err == nil
+	}
+	return false
+}
+
+// session is one daemon plus the docker CLI pointed at it.
+type session struct {
+	d   *testutil.Daemon
+	cli testutil.Driver
+	net []string
+}
+
+func (s *session) run(ctx context.Context, args ...string) (string, error) {
+	r := s.cli.Run(ctx, nil, args...)
+	if r.Code != 0 {
+		return "", fmt.Errorf("%s", r)
+	}
+	return r.Out(), nil
+}
+
+func measure(ctx context.Context, target string, runs, many int) (*result, error) {
+	d, err := testutil.StartDaemon(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Stop()
+	s := &session{d: d, cli: testutil.Drivers(d, filepath.Join(d.Dir, "cfg"))[0]}
+	if target == testutil.TargetDockerd {
+		s.net = []string{"--network", "none"}
+	}
+	tarData, err := testutil.BusyboxTarBytes()
+	if err != nil {
+		return nil, err
+	}
+	if r := s.cli.Run(ctx, bytes.NewReader(tarData), "import", "-", "busybox:latest"); r.Code != 0 {
+		return nil, fmt.Errorf("import: %s", r)
+	}
+	defer removeAll(ctx, s)
+	res := &result{}
+	runArgs := append(append([]string{"run", "--rm"}, s.net...), "busybox", "true")
+	if res.runRm, err = median(runs, func() error { _, err := s.run(ctx, runArgs...); return err }); err != nil {
+		return nil, err
+	}
+	runD := append(append([]string{"run", "-d"}, s.net...), "busybox", "sleep", "600")
+	if res.runD, err = median(many, func() error { _, err := s.run(ctx, runD...); return err }); err != nil {
+		return nil, err
+	}
+	removeAll(ctx, s)
+	id, err := s.run(ctx, runD...)
+	if err != nil {
+		return nil, err
+	}
+	if res.exec, err = median(runs, func() error { _, err := s.run(ctx, "exec", id, "true"); return err }); err != nil {
+		return nil, err
+	}
+	removeAll(ctx, s)
+	if err := memory(ctx, s, res, runD); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// memory = (PSS of engine + per-container processes with 10 running − PSS with 0) / 10.
+func memory(ctx context.Context, s *session, res *result, runD []string) error {
+	time.Sleep(2 * time.Second) // let the daemon settle after the removals
+	base, err := enginePSS(s)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := s.run(ctx, runD...); err != nil {
+			return err
+		}
+	}
+	time.Sleep(2 * time.Second)
+	loaded, err := enginePSS(s)
+	if err != nil {
+		return err
+	}
+	res.base, res.memPerCtr = base, float64(loaded-base)/10
+	return nil
+}
+
+// enginePSS sums PSS (kB) over the daemon and the processes it runs per
+// container: berth-monitor for berthd; containerd and shims for dockerd.
+func enginePSS(s *session) (int, error) {
+	pids := []int{s.d.Pid()}
+	switch s.d.Target {
+	case testutil.TargetBerthd:
+		pids = append(pids, testutil.ProcsWithArg(filepath.Join(s.d.RepoDir, "bin", "berth-monitor"), "")...)
+		pids = append(pids, testutil.ProcsWithArg("", s.d.Exec+"/")...)
+	case testutil.TargetDockerd:
+		pids = append(pids, testutil.ProcsWithArg("", s.d.Exec+"/containerd/")...)
+	}
+	seen := map[int]bool{}
+	total := 0
+	for _, pid := range pids {
+		if seen[pid] || isContainerProcess(pid) {
+			continue
+		}
+		seen[pid] = true
+		kb, err := testutil.PSS(pid)
+		if err != nil {
+			continue // exited in between
+		}
+		total += kb
+	}
+	if total == 0 {
+		return 0, errors.New("no engine processes found")
+	}
+	return total, nil
+}
+
+// isContainerProcess excludes the containers' own processes (sleep 600),
+// which are workload, not engine overhead.
+func isContainerProcess(pid int) bool {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.HasPrefix(string(b), "sleep\x00")
+}
+
+func removeAll(ctx context.Context, s *session) {
+	ids := strings.Fields(s.cli.Run(ctx, nil, "ps", "-aq").Stdout)
+	if len(ids) > 0 {
+		s.cli.Run(ctx, nil, append([]string{"rm", "-f"}, ids...)...)
+	}
+}
+
+func median(n int, f func() error) (time.Duration, error) {
+	if err := f(); err != nil { // warm-up, not counted
+		return 0, err
+	}
+	ds := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		if err := f(); err != nil {
+			return 0, err
+		}
+		ds = append(ds, time.Since(start))
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	if n%2 == 1 {
+		return ds[n/2], nil
+	}
+	return (ds[n/2-1] + ds[n/2]) / 2, nil
+}

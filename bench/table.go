@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+)
+
+func printTable(order []string, res map[string]*result) {
+	if len(order) == 0 {
+		fmt.Println("no target measured")
+		return
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	defer w.Flush()
+	fmt.Fprint(w, "metric")
+	for _, t := range order {
+		fmt.Fprintf(w, "\t%s", t)
+	}
+	both := res["berthd"] != nil && res["dockerd"] != nil
+	if both {
+		fmt.Fprint(w, "\tberthd/dockerd")
+	}
+	fmt.Fprintln(w)
+	row := func(name string, get func(*result) float64, format func(float64) string) {
+		fmt.Fprint(w, name)
+		for _, t := range order {
+			fmt.Fprintf(w, "\t%s", format(get(res[t])))
+		}
+		if both && get(res["dockerd"]) != 0 {
+			fmt.Fprintf(w, "\t%.2fx", get(res["berthd"])/get(res["dockerd"]))
+		}
+		fmt.Fprintln(w)
+	}
+	ms := func(v float64) string { return fmt.Sprintf("%.1f ms", v) }
+	mb := func(v float64) string { return fmt.Sprintf("%.2f MB", v/1024) }
+	dur := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	row("run --rm busybox true (median)", func(r *result) float64 { return dur(r.runRm) }, ms)
+	row("run -d busybox sleep 600 (median of 50)", func(r *result) float64 { return dur(r.runD) }, ms)
+	row("exec <c> true (median)", func(r *result) float64 { return dur(r.exec) }, ms)
+	row("engine PSS, 0 containers", func(r *result) float64 { return float64(r.base) }, mb)
+	row("engine PSS per running container", func(r *result) float64 { return r.memPerCtr }, mb)
+}
