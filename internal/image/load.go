@@ -3,7 +3,6 @@ package image
 import (
 	"archive/tar"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -122,7 +121,8 @@ func (sp *spooled) close() { os.RemoveAll(sp.dir) }
 
 // Load imports a docker-archive written by `docker save`: the legacy
 // layout of dockerd 20.10 and the OCI-based one of docker 25+ both carry
-// manifest.json, which is what is read. Each image is loaded all or
+// manifest.json, which is what is read; a plain OCI layout without it is
+// read through index.json. Each image is loaded all or
 // nothing; report gets "Loaded image: name:tag" or "Loaded image ID: id".
 func (s *Store) Load(ctx context.Context, r io.Reader, report func(msg string)) error {
 	sp, err := s.spool(ctx, r)
@@ -130,15 +130,14 @@ func (s *Store) Load(ctx context.Context, r io.Reader, report func(msg string)) 
 		return err
 	}
 	defer sp.close()
-	f, err := sp.open("manifest.json")
-	if err != nil {
-		return errdefs.Invalidf("invalid archive: manifest.json not found (only docker-archive is supported)")
-	}
 	var items []manifestItem
-	err = json.NewDecoder(f).Decode(&items)
-	f.Close()
+	if _, ok := sp.files["manifest.json"]; ok {
+		err = sp.decode("manifest.json", &items)
+	} else {
+		items, err = sp.ociItems()
+	}
 	if err != nil {
-		return errdefs.Invalidf("invalid archive: manifest.json: %v", err)
+		return err
 	}
 	for _, it := range items {
 		if err := s.loadOne(ctx, sp, it, report); err != nil {
@@ -187,6 +186,9 @@ func (s *Store) loadOne(ctx context.Context, sp *spooled, it manifestItem, repor
 		}
 		if err := s.Tag(ctx, loaded.ID, t); err != nil {
 			return err
+		}
+		if n, err := normalize(t); err == nil {
+			t = familiar(n)
 		}
 		report("Loaded image: " + t)
 	}

@@ -1,9 +1,11 @@
 package image
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 )
@@ -82,5 +84,43 @@ func TestLoadRejectsBadArchives(t *testing.T) {
 			t.Errorf("%s: loaded", name)
 		}
 		assertEmptyStore(t, s2)
+	}
+}
+
+// A plain OCI layout (our save without manifest.json) loads via index.json.
+func TestLoadOCILayout(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	s := newStore(t)
+	img := importBusybox(t, s)
+	if err := s.Tag(ctx, img.ID, "oci/only:v2"); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.Save(ctx, []string{"oci/only:v2"}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	var kept bytes.Buffer
+	tr, tw := tar.NewReader(&buf), tar.NewWriter(&kept)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		if h.Name == "manifest.json" {
+			continue
+		}
+		tw.WriteHeader(h)
+		io.Copy(tw, tr)
+	}
+	tw.Close()
+	s2 := newStore(t)
+	var msgs []string
+	if err := s2.Load(ctx, &kept, func(m string) { msgs = append(msgs, m) }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s2.Resolve(ctx, "oci/only:v2")
+	if err != nil || got.ID != img.ID || len(msgs) != 1 || msgs[0] != "Loaded image: oci/only:v2" {
+		t.Errorf("loaded %v %v %q", got, err, msgs)
 	}
 }
