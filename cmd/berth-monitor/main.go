@@ -26,6 +26,8 @@ func main() {
 	debug.SetGCPercent(25)
 	debug.SetMemoryLimit(8 << 20)
 
+	// The sync pipe must not leak into the runtime commands we start.
+	unix.CloseOnExec(3)
 	sync := os.NewFile(3, "sync")
 	if len(os.Args) != 2 {
 		fail(sync, "usage: berth-monitor CONFIG")

@@ -91,7 +91,7 @@ func (m *monitor) resize(p []byte) error {
 		return errString("bad resize request")
 	}
 	if m.master == nil {
-		return errString("the container has no TTY")
+		return nil // like containerd: resizing a container without a TTY is a no-op
 	}
 	return console.Resize(m.master, uint(proto.U32(p)), uint(proto.U32(p[4:])))
 }

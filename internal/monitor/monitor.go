@@ -103,12 +103,14 @@ func Create(ctx context.Context, cfg Config) (*Monitor, error) {
 	pid, err := readSync(ctx, syncR)
 	if err != nil {
 		if ctx.Err() != nil {
-			cmd.Process.Kill()
-			<-exited
-			cleanupRuntime(cfg)
-		} else {
-			<-exited
+			// The whole process group (the monitor is its leader after
+			// Setsid): a runtime command it started must not outlive it.
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
+		<-exited
+		// The monitor deletes the runtime state itself unless it was
+		// killed or crashed; a second delete is harmless.
+		cleanupRuntime(cfg)
 		removeFiles(cfg.Dir)
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -228,6 +229,9 @@ func TestReconnectAndKill(t *testing.T) {
 	if err != nil || !st.Running || st.StartedAt.IsZero() {
 		t.Errorf("State = %+v, %v", st, err)
 	}
+	if err := m2.Resize(ctx, 10, 10); err != nil {
+		t.Errorf("Resize without a TTY: %v, want a no-op", err)
+	}
 	if out, err := e.runc("kill", e.cfg.ID, "KILL"); err != nil {
 		t.Fatalf("runc kill: %v %s", err, out)
 	}
@@ -314,5 +318,35 @@ func TestOOMKilled(t *testing.T) {
 	}
 	if rs, err := ReadExit(e.cfg.Dir); err != nil || !rs.OOMKilled {
 		t.Errorf("exit.json = %+v, %v; want oom_killed", rs, err)
+	}
+}
+
+// TestCreateCancelled: a daemon request that goes away mid-create must not
+// leave a monitor or runtime state behind, wherever the cancel lands.
+func TestCreateCancelled(t *testing.T) {
+	for _, d := range []time.Duration{time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond} {
+		t.Run(d.String(), func(t *testing.T) {
+			e := newEnv(t, []string{"sleep", "100"}, opts{})
+			ctx, cancel := context.WithTimeout(context.Background(), d)
+			defer cancel()
+			m, err := Create(ctx, e.cfg)
+			if err == nil {
+				e.started = append(e.started, m)
+				t.Skipf("create finished within %v; nothing to cancel", d)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("error %v, want the context's", err)
+			}
+			out, _ := e.runc("list", "-q")
+			if strings.TrimSpace(string(out)) != "" {
+				t.Errorf("runtime state left: %q", out)
+			}
+			if pids := procsMentioning(e.cfg.Dir); len(pids) > 0 {
+				t.Errorf("processes left for %s: %v", e.cfg.Dir, pids)
+			}
+			if pids := procsMentioning(e.cfg.ID); len(pids) > 0 {
+				t.Errorf("processes left for %s: %v", e.cfg.ID, pids)
+			}
+		})
 	}
 }
