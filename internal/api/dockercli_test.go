@@ -2,11 +2,14 @@ package api
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/api/types/container"
 )
 
 const dockerCLI = "/usr/local/bin/docker"
@@ -74,5 +77,40 @@ func TestDockerCLI(t *testing.T) {
 	fake.mu.Unlock()
 	if !got.All || !got.Filters.ExactMatch("status", "running") || got.Filters.Len() != 1 {
 		t.Fatalf("docker ps -a --filter reached the backend as %+v", got)
+	}
+}
+
+// TestDockerRunAttach drives create, attach (hijack with half-close), wait
+// and start through the real CLI: stdin reaches the backend, output comes
+// back demultiplexed, and the exit code comes from the wait body.
+func TestDockerRunAttach(t *testing.T) {
+	if _, err := os.Stat(dockerCLI); err != nil {
+		t.Skip("docker CLI not installed")
+	}
+	fake := &fakeBackend{waitCh: make(chan container.WaitResponse, 1)}
+	fake.waitCh <- container.WaitResponse{StatusCode: 3}
+	ts := startServer(t, fake)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, dockerCLI, "run", "--rm", "-i", "busybox", "cat")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+ts.sock, "DOCKER_CONFIG="+t.TempDir())
+	cmd.Stdin = strings.NewReader("hi there\n")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("docker run: err %v, stderr %q", err, stderr.String())
+	}
+	if stdout.String() != "got:hi there\n" || stderr.String() != "bye\n" {
+		t.Fatalf("stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+	fake.mu.Lock()
+	calls := strings.Join(fake.calls, "; ")
+	fake.mu.Unlock()
+	for _, want := range []string{"create  busybox", "wait " + strings.Repeat("c", 64) + " removed", "start " + strings.Repeat("c", 64)} {
+		if !strings.Contains(calls, want) {
+			t.Fatalf("calls %q lack %q", calls, want)
+		}
 	}
 }

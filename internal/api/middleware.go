@@ -13,7 +13,10 @@ import (
 
 type ctxKey int
 
-const versionKey ctxKey = iota
+const (
+	versionKey ctxKey = iota
+	stoppingKey
+)
 
 // VersionFromContext returns the API version of the request ("1.50" for
 // unversioned paths).

@@ -34,6 +34,8 @@ type waitBody struct {
 // containerWait sends the 200 header at once: docker run opens the wait
 // before start and only proceeds when the response head has arrived.
 func (s *Server) containerWait(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	ctx, cancel := longPoll(ctx)
+	defer cancel()
 	cond := container.WaitCondition(r.URL.Query().Get("condition"))
 	switch cond {
 	case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
@@ -88,6 +90,8 @@ func (s *Server) containerAttach(ctx context.Context, w http.ResponseWriter, r *
 }
 
 func (s *Server) containerLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	ctx, cancel := longPoll(ctx)
+	defer cancel()
 	opts := LogsOptions{Tail: r.URL.Query().Get("tail")}
 	for _, p := range []struct {
 		key string
@@ -164,6 +168,8 @@ func writeLogs(ctx context.Context, w io.Writer, fl *http.ResponseController, ms
 // containerStats answers one JSON document (stream=0) or one per line,
 // flushed, until the client goes away.
 func (s *Server) containerStats(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	ctx, cancel := longPoll(ctx)
+	defer cancel()
 	stream, err := boolDefault(r, "stream", true)
 	if err != nil {
 		return err

@@ -60,6 +60,8 @@ func (s *Server) diskUsage(ctx context.Context, w http.ResponseWriter, _ *http.R
 // events streams newline-delimited JSON: the stored events in the window
 // first, then live ones, until `until` passes or the client goes away.
 func (s *Server) events(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	ctx, cancel := longPoll(ctx)
+	defer cancel()
 	since, err := timeValue(r, "since")
 	if err != nil {
 		return err

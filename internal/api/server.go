@@ -68,12 +68,18 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Hijacked connections (attach, exec) are not tracked by http.Server, so the
 // daemon stops without waiting for them; the caller's teardown ends them.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	// Plain requests run to completion during a graceful shutdown; long
+	// polls (events, logs -f, wait, stats) watch stopping and end at once.
+	stopping, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	base := context.WithValue(context.WithoutCancel(ctx), stoppingKey, stopping)
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
+	hs.RegisterOnShutdown(stop)
 	done := make(chan struct{})
 	go func() {
 		select {
@@ -94,4 +100,15 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return ctx.Err()
 	}
 	return err
+}
+
+// longPoll derives a context for a request that may stay open indefinitely:
+// it also ends when the server starts shutting down.
+func longPoll(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	if stopping, ok := ctx.Value(stoppingKey).(context.Context); ok {
+		stopWatch := context.AfterFunc(stopping, cancel)
+		return ctx, func() { stopWatch(); cancel() }
+	}
+	return ctx, cancel
 }

@@ -3,7 +3,9 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -203,7 +205,7 @@ func TestStatsAndEvents(t *testing.T) {
 	resp, body = ts.do(t, http.MethodGet, "/v1.50/containers/missing/stats?stream=1", "")
 	expect(t, resp, body, 404, "")
 
-	until := time.Now().Add(300 * time.Millisecond).Unix() + 1
+	until := time.Now().Add(300*time.Millisecond).Unix() + 1
 	start := time.Now()
 	resp, body = ts.do(t, http.MethodGet, "/v1.50/events?until="+itoaTest(int(until))+`&filters={"type":{"container":true}}`, "")
 	expect(t, resp, body, 200, "")
@@ -212,5 +214,39 @@ func TestStatsAndEvents(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Fatal("events did not end at until")
+	}
+}
+
+// TestShutdownEndsLongPolls checks that a cancelled Serve returns promptly
+// even while a client holds an events stream open.
+func TestShutdownEndsLongPolls(t *testing.T) {
+	fake := &fakeBackend{waitCh: make(chan container.WaitResponse)}
+	sock := t.TempDir() + "/api.sock"
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := NewServer(fake, Options{ShutdownTimeout: 30 * time.Second})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	ts := &testServer{sock: sock}
+	_, br := rawRequest(t, ts, "POST /containers/c1/wait HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := http.ReadResponse(br, nil); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Serve returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve still waiting for a long poll")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown took %v", d)
 	}
 }
