@@ -18,6 +18,9 @@ type UsedBy func(digest.Digest) (containerID string, running bool)
 // containers and child images block removal (stopped ones and several
 // repositories only without force).
 func (s *Store) Delete(ctx context.Context, ref string, force, noPrune bool, usedBy UsedBy) ([]image.DeleteResponse, error) {
+	if usedBy == nil {
+		usedBy = func(digest.Digest) (string, bool) { return "", false }
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id, err := s.resolveLocked(ref)
