@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/berth-project/berth/internal/monitor/proto"
 )
@@ -49,7 +50,13 @@ func (m *Monitor) Attach(ctx context.Context, stdin, stdout, stderr bool) (*Atta
 	if err != nil {
 		return nil, err
 	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	typ, p, err := proto.ReadFrame(conn, nil)
+	if !stop() {
+		// ctx ended (a deadline may now be set on conn): give up.
+		conn.Close()
+		return nil, ctx.Err()
+	}
 	if err != nil || typ != proto.Ok {
 		conn.Close()
 		if err == nil {

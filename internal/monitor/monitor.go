@@ -74,6 +74,9 @@ func Create(ctx context.Context, cfg Config) (*Monitor, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("monitor dir: %w", err)
 	}
+	// A status left by an earlier run in the same dir must not be taken
+	// for this run's exit.
+	os.Remove(filepath.Join(cfg.Dir, "exit.json"))
 	cfgPath := filepath.Join(cfg.Dir, "monitor.json")
 	if err := writeFileSync(cfgPath, proto.MarshalConfig(cfg.wire())); err != nil {
 		os.Remove(cfgPath)
