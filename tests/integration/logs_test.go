@@ -12,12 +12,12 @@ func TestLogs(t *testing.T) { forEachDriver(t, logsScenarios) }
 
 var logsScenarios = []scenario{
 	{"tail-and-timestamps", func(c *tcase) {
-		n := c.detached("logs", nil, "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; echo err >&2")
+		n := c.detached("logs", nil, "sh", "-c", "echo err >&2; sleep 0.3; for i in 1 2 3 4 5; do echo line$i; done")
 		c.waitExit(n)
 		r := c.run("logs", n)
 		c.wantEq(strings.TrimSpace(r.Stdout), "line1\nline2\nline3\nline4\nline5", "stdout stream")
 		c.wantEq(strings.TrimSpace(r.Stderr), "err", "stderr stream kept apart")
-		c.wantEq(c.ok("logs", "--tail", "2", n), "line5", "--tail 2 (stdout part)")
+		c.wantEq(c.ok("logs", "--tail", "2", n), "line4\nline5", "--tail 2")
 		ts := lines(c.ok("logs", "-t", n))
 		if len(ts) != 5 {
 			c.Fatalf("want 5 stdout lines with -t: %q", ts)
