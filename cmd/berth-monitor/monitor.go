@@ -34,7 +34,8 @@ type monitor struct {
 	stdinMu   sync.Mutex // serialises writes from several attached clients
 	clients   map[*client]struct{}
 	startedAt int64
-	exited    bool
+	dead      bool // init reaped (exit not yet delivered)
+	exited    bool // exit recorded and delivered to clients
 	exit      proto.ExitInfo
 }
 

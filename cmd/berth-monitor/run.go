@@ -26,6 +26,9 @@ func (m *monitor) run() {
 	}
 	code := m.reap()
 	close(stopReaper)
+	m.mu.Lock()
+	m.dead = true
+	m.mu.Unlock()
 	exitedAt := time.Now()
 	oom := readOOMKills(m.cfg.CgroupMemoryPath) > 0
 	setDrainDeadline(m.outputs)

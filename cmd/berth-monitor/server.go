@@ -59,7 +59,7 @@ func (m *monitor) handle(conn *os.File, wg *sync.WaitGroup) {
 		reply(conn, m.resize(payload))
 	case proto.State:
 		m.mu.Lock()
-		st := proto.StateInfo{Pid: m.pid, Running: m.startedAt != 0 && !m.exited, StartedAt: m.startedAt}
+		st := proto.StateInfo{Pid: m.pid, Running: m.startedAt != 0 && !m.dead, StartedAt: m.startedAt}
 		m.mu.Unlock()
 		proto.WriteFrame(conn, proto.State, st.Encode())
 	case proto.Wait:
