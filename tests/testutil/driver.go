@@ -39,16 +39,31 @@ func (r Result) String() string {
 // Out is stdout with surrounding whitespace trimmed.
 func (r Result) Out() string { return strings.TrimSpace(r.Stdout) }
 
-// Drivers returns the docker CLI and, when built, bin/berth, both pointed at d.
+// Drivers returns the docker CLI and, when built, bin/berth (or the binary
+// named by BERTH_TEST_CLI), both pointed at d. BERTH_TEST_DRIVERS=docker or
+// =berth keeps only one of them.
 func Drivers(d *Daemon, cfgDir string) []Driver {
 	env := append(os.Environ(), "DOCKER_HOST=unix://"+d.Sock, "DOCKER_CONFIG="+cfgDir,
 		"DOCKER_CLI_HINTS=false", "BERTH_HOST=", "DOCKER_CONTEXT=")
 	out := []Driver{{Name: "docker", Bin: DockerCLI, Env: env}}
 	berth := filepath.Join(d.RepoDir, "bin", "berth")
+	if v := os.Getenv("BERTH_TEST_CLI"); v != "" {
+		berth = v
+	}
 	if _, err := os.Stat(berth); err == nil {
 		out = append(out, Driver{Name: "berth", Bin: berth, Args: []string{"-H", "unix://" + d.Sock}, Env: env})
 	}
-	return out
+	only := os.Getenv("BERTH_TEST_DRIVERS")
+	if only == "" {
+		return out
+	}
+	var kept []Driver
+	for _, dr := range out {
+		if strings.Contains(","+only+",", ","+dr.Name+",") {
+			kept = append(kept, dr)
+		}
+	}
+	return kept
 }
 
 // Command builds the exec.Cmd for args.
