@@ -94,7 +94,7 @@ func measure(ctx context.Context, target string, runs, many int) (*result, error
 		return nil, err
 	}
 	defer d.Stop()
-	s := &session{d: d, cli: testutil.Drivers(d, filepath.Join(d.Dir, "cfg"))[0]}
+	s := &session{d: d, cli: testutil.DockerDriver(d, filepath.Join(d.Dir, "cfg"))}
 	if target == testutil.TargetDockerd {
 		s.net = []string{"--network", "none"}
 	}

@@ -94,7 +94,7 @@ func prepareFixture(ctx context.Context, s *suite) error {
 	}
 	s.tarData = data
 	s.drivers = testutil.Drivers(s.daemon, s.cfgDir)
-	r := s.drivers[0].Run(ctx, bytes.NewReader(data), "import", "-c", `CMD ["sh"]`, "-", "busybox:latest")
+	r := testutil.DockerDriver(s.daemon, s.cfgDir).Run(ctx, bytes.NewReader(data), "import", "-c", `CMD ["sh"]`, "-", "busybox:latest")
 	if r.Code != 0 {
 		return fmt.Errorf("import fixture: %s", r)
 	}
@@ -104,10 +104,7 @@ func prepareFixture(ctx context.Context, s *suite) error {
 // cleanupAll removes every container left (tests remove their own; this is
 // the safety net) and any monitor process of this daemon, by pid.
 func cleanupAll(ctx context.Context, s *suite) {
-	if len(s.drivers) == 0 {
-		return
-	}
-	dr := s.drivers[0]
+	dr := testutil.DockerDriver(s.daemon, s.cfgDir)
 	if ids := strings.Fields(dr.Run(ctx, nil, "ps", "-aq").Stdout); len(ids) > 0 {
 		dr.Run(ctx, nil, append([]string{"rm", "-f"}, ids...)...)
 	}

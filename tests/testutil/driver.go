@@ -43,9 +43,9 @@ func (r Result) Out() string { return strings.TrimSpace(r.Stdout) }
 // named by BERTH_TEST_CLI), both pointed at d. BERTH_TEST_DRIVERS=docker or
 // =berth keeps only one of them.
 func Drivers(d *Daemon, cfgDir string) []Driver {
-	env := append(os.Environ(), "DOCKER_HOST=unix://"+d.Sock, "DOCKER_CONFIG="+cfgDir,
-		"DOCKER_CLI_HINTS=false", "BERTH_HOST=", "DOCKER_CONTEXT=")
-	out := []Driver{{Name: "docker", Bin: DockerCLI, Env: env}}
+	docker := DockerDriver(d, cfgDir)
+	env := docker.Env
+	out := []Driver{docker}
 	berth := filepath.Join(d.RepoDir, "bin", "berth")
 	if v := os.Getenv("BERTH_TEST_CLI"); v != "" {
 		berth = v
@@ -64,6 +64,14 @@ func Drivers(d *Daemon, cfgDir string) []Driver {
 		}
 	}
 	return kept
+}
+
+// DockerDriver is the real docker CLI pointed at d, used for fixtures and
+// cleanup whatever drivers the scenarios run with.
+func DockerDriver(d *Daemon, cfgDir string) Driver {
+	env := append(os.Environ(), "DOCKER_HOST=unix://"+d.Sock, "DOCKER_CONFIG="+cfgDir,
+		"DOCKER_CLI_HINTS=false", "BERTH_HOST=", "DOCKER_CONTEXT=")
+	return Driver{Name: "docker", Bin: DockerCLI, Env: env}
 }
 
 // Command builds the exec.Cmd for args.
