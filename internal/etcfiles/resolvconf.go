@@ -10,13 +10,13 @@ import (
 	"strings"
 )
 
-// DefaultDNS is what Docker falls back to when the host only lists local
+// defaultDNS is what Docker falls back to when the host only lists local
 // resolvers, which a container in its own network namespace cannot reach.
-var DefaultDNS = []string{"8.8.8.8", "8.8.4.4"}
+var defaultDNS = []string{"8.8.8.8", "8.8.4.4"}
 
 // WriteResolvConf writes the container's resolv.conf: the host's file
 // (hostResolvConf, missing = empty) without loopback nameservers, falling
-// back to DefaultDNS when none remain; --dns, --dns-search and --dns-option
+// back to 8.8.8.8 and 8.8.4.4 when none remain; --dns, --dns-search and --dns-option
 // replace the nameserver, search/domain and options lines. A --dns-search
 // of "." means no search domains, as in Docker.
 func WriteResolvConf(path, hostResolvConf string, dns, search, options []string) error {
@@ -53,7 +53,7 @@ func BuildResolvConf(host []byte, dns, search, options []string) []byte {
 	if len(dns) > 0 {
 		servers = dns
 	} else if len(servers) == 0 {
-		servers = DefaultDNS
+		servers = defaultDNS
 	}
 	if len(search) > 0 {
 		hostSearch = search

@@ -10,8 +10,12 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// DefaultCapabilities is Docker's default capability set.
-var DefaultCapabilities = []string{
+// DefaultCapabilities returns Docker's default capability set.
+func DefaultCapabilities() []string {
+	return append([]string(nil), defaultCapabilities...)
+}
+
+var defaultCapabilities = []string{
 	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
 	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
 	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
@@ -102,7 +106,7 @@ func Capabilities(privileged bool, add, drop []string) ([]string, error) {
 	case contains(d, "ALL"):
 		caps = a
 	default:
-		for _, c := range DefaultCapabilities {
+		for _, c := range defaultCapabilities {
 			if !contains(d, c) {
 				caps = append(caps, c)
 			}

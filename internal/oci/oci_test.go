@@ -53,7 +53,7 @@ func TestCapabilities(t *testing.T) {
 		wantNot    []string
 		wantLen    int // -1: don't check
 	}{
-		{name: "defaults", want: DefaultCapabilities, wantNot: []string{"CAP_NET_ADMIN", "CAP_SYS_ADMIN"}, wantLen: 14},
+		{name: "defaults", want: DefaultCapabilities(), wantNot: []string{"CAP_NET_ADMIN", "CAP_SYS_ADMIN"}, wantLen: 14},
 		{name: "drop all add net_admin", add: []string{"NET_ADMIN"}, drop: []string{"ALL"}, want: []string{"CAP_NET_ADMIN"}, wantLen: 1},
 		{name: "prefix and case", add: []string{"cap_sys_ptrace"}, drop: []string{"Chown"}, want: []string{"CAP_SYS_PTRACE"}, wantNot: []string{"CAP_CHOWN"}, wantLen: 14},
 		{name: "add all drop one", add: []string{"all"}, drop: []string{"CAP_MKNOD"}, want: []string{"CAP_SYS_ADMIN"}, wantNot: []string{"CAP_MKNOD"}, wantLen: len(hostCapabilities()) - 1},
@@ -168,7 +168,7 @@ func TestDefaultMountsAndMasks(t *testing.T) {
 	if m := findMount(s, "/sys"); !slices.Contains(m.Options, "ro") {
 		t.Errorf("sys must be ro: %v", m.Options)
 	}
-	if !slices.Equal(s.Linux.MaskedPaths, DefaultMaskedPaths) || !slices.Equal(s.Linux.ReadonlyPaths, DefaultReadonlyPaths) {
+	if !slices.Equal(s.Linux.MaskedPaths, DefaultMaskedPaths()) || !slices.Equal(s.Linux.ReadonlyPaths, DefaultReadonlyPaths()) {
 		t.Errorf("masks %v / %v", s.Linux.MaskedPaths, s.Linux.ReadonlyPaths)
 	}
 	if s.Linux.Seccomp == nil || s.Linux.Seccomp.DefaultAction != specs.ActErrno {
@@ -255,6 +255,11 @@ func TestProcessEnvCwdOomSysctlUlimit(t *testing.T) {
 	if len(rl) != 1 || rl[0].Type != "RLIMIT_NOFILE" || rl[0].Soft != 1024 || rl[0].Hard >= 1<<40 {
 		t.Errorf("rlimits %+v (hard must be clamped)", rl)
 	}
+	in.NetNS = "host"
+	if _, err := Generate(context.Background(), in); err == nil {
+		t.Error("net sysctl accepted with host network")
+	}
+	in.NetNS = ""
 	in.Config.Env = nil
 	in.Config.WorkingDir = "rel"
 	if _, err := Generate(context.Background(), in); err == nil {

@@ -118,9 +118,10 @@ func WithResources(_ context.Context, s *specs.Spec, in *Input) error {
 		v := hc.OomScoreAdj
 		s.Process.OOMScoreAdj = &v
 	}
-	if len(hc.Sysctls) > 0 {
-		s.Linux.Sysctl = copyMap(hc.Sysctls)
+	if err := checkSysctls(hc.Sysctls, in); err != nil {
+		return err
 	}
+	s.Linux.Sysctl = copyMap(hc.Sysctls)
 	rl, err := rlimits(hc.Ulimits)
 	if err != nil {
 		return err
@@ -160,6 +161,23 @@ func deviceRules(privileged bool) []specs.LinuxDeviceCgroup {
 		dev("c", 5, 2, "rwm"),    // /dev/ptmx
 		dev("c", 10, 200, "rwm"), // /dev/net/tun
 	}
+}
+
+// checkSysctls refuses sysctls that would change the host: network ones
+// when sharing the host's network namespace, IPC ones when sharing its IPC
+// namespace. runc refuses the others that are not namespaced.
+func checkSysctls(sysctls map[string]string, in *Input) error {
+	for k := range sysctls {
+		if in.NetNS == "host" && strings.HasPrefix(k, "net.") {
+			return errdefs.Invalidf("sysctl %q not allowed in host network namespace", k)
+		}
+		ipc := strings.HasPrefix(k, "fs.mqueue.") || strings.HasPrefix(k, "kernel.msg") ||
+			strings.HasPrefix(k, "kernel.sem") || strings.HasPrefix(k, "kernel.shm")
+		if in.IpcNS == "host" && ipc {
+			return errdefs.Invalidf("sysctl %q not allowed with host IPC namespace", k)
+		}
+	}
+	return nil
 }
 
 var rlimitNames = map[string]int{

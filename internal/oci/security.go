@@ -11,15 +11,20 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// DefaultMaskedPaths and DefaultReadonlyPaths are Docker's defaults.
+// DefaultMaskedPaths returns the paths Docker hides from containers.
+func DefaultMaskedPaths() []string { return append([]string(nil), defaultMaskedPaths...) }
+
+// DefaultReadonlyPaths returns the paths Docker makes read-only.
+func DefaultReadonlyPaths() []string { return append([]string(nil), defaultReadonlyPaths...) }
+
 var (
-	DefaultMaskedPaths = []string{
+	defaultMaskedPaths = []string{
 		"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",
 		"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
 		"/proc/sched_debug", "/proc/scsi", "/sys/firmware",
 		"/sys/devices/virtual/powercap",
 	}
-	DefaultReadonlyPaths = []string{
+	defaultReadonlyPaths = []string{
 		"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 	}
 )
@@ -83,8 +88,8 @@ func WithSecurity(_ context.Context, s *specs.Spec, in *Input) error {
 		return nil
 	}
 	if !so.unmaskPaths {
-		s.Linux.MaskedPaths = pick(hc.MaskedPaths, DefaultMaskedPaths)
-		s.Linux.ReadonlyPaths = pick(hc.ReadonlyPaths, DefaultReadonlyPaths)
+		s.Linux.MaskedPaths = pick(hc.MaskedPaths, defaultMaskedPaths)
+		s.Linux.ReadonlyPaths = pick(hc.ReadonlyPaths, defaultReadonlyPaths)
 	}
 	return withSeccomp(s, so.seccomp)
 }
