@@ -112,11 +112,29 @@ func parseBind(raw string) (container.MountPoint, error) {
 	if mp.Type == mount.TypeBind {
 		mp.Source = path.Clean(src)
 	} else {
+		if src != "" && !validVolumeName(src) {
+			return container.MountPoint{}, errdefs.Invalidf("create %s: %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", src, src)
+		}
 		mp.Name = src
 		mp.Driver = "local"
 		mp.Propagation = ""
 	}
 	return mp, nil
+}
+
+// validVolumeName is the local driver's rule: [a-zA-Z0-9][a-zA-Z0-9_.-]+.
+// It catches "./data", which users mean as a host path.
+func validVolumeName(n string) bool {
+	if len(n) < 2 {
+		return false
+	}
+	for i, c := range n {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || (c != '_' && c != '.' && c != '-')) {
+			return false
+		}
+	}
+	return true
 }
 
 func bindOrVolume(src string) mount.Type {
