@@ -67,7 +67,7 @@ func available(target string) bool {
 		if err != nil {
 			return false
 		}
-		_, err = os.Stat(filepath.Join(repo, "bin", "berthd"))
+		_, err = os.Stat(filepath.Join(testutil.BinDir(repo), "berthd"))
 		return err == nil
 	}
 	return false
@@ -157,7 +157,7 @@ func enginePSS(s *session) (int, error) {
 	pids := []int{s.d.Pid()}
 	switch s.d.Target {
 	case testutil.TargetBerthd:
-		pids = append(pids, testutil.ProcsWithArg(filepath.Join(s.d.RepoDir, "bin", "berth-monitor"), "")...)
+		pids = append(pids, testutil.ProcsWithArg(filepath.Join(testutil.BinDir(s.d.RepoDir), "berth-monitor"), "")...)
 		pids = append(pids, testutil.ProcsWithArg("", s.d.Exec+"/")...)
 	case testutil.TargetDockerd:
 		pids = append(pids, testutil.ProcsWithArg("", s.d.Exec+"/containerd/")...)

@@ -96,7 +96,7 @@ type leftoverProbe struct {
 
 func newLeftoverProbe(c *tcase, running string) *leftoverProbe {
 	c.Helper()
-	p := &leftoverProbe{monitor: filepath.Join(env.daemon.RepoDir, "bin", "berth-monitor")}
+	p := &leftoverProbe{monitor: filepath.Join(testutil.BinDir(env.daemon.RepoDir), "berth-monitor")}
 	pid, _ := strconv.Atoi(c.inspect(running, "{{.State.Pid}}"))
 	for _, ctrl := range []string{"memory", "pids"} {
 		if cg, err := testutil.CgroupOf(pid, ctrl); err == nil {

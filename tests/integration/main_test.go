@@ -47,7 +47,7 @@ func runMain(m *testing.M) int {
 	if target == testutil.TargetBerthd {
 		repo, err := testutil.RepoRoot()
 		if err == nil {
-			if _, err = os.Stat(filepath.Join(repo, "bin", "berthd")); err != nil {
+			if _, err = os.Stat(filepath.Join(testutil.BinDir(repo), "berthd")); err != nil {
 				err = fmt.Errorf("bin/berthd missing, run make build: %w", err)
 			}
 		}

@@ -89,7 +89,7 @@ func StartDaemon(ctx context.Context, target string) (*Daemon, error) {
 			"--pidfile", d.PidFile, "--iptables=false", "--ip6tables=false", "--bridge=none"}
 	case TargetBerthd:
 		d.Root, d.Sock, d.PidFile = filepath.Join(dir, "data"), filepath.Join(dir, "berth.sock"), filepath.Join(dir, "berthd.pid")
-		bin = filepath.Join(repo, "bin", "berthd")
+		bin = filepath.Join(BinDir(repo), "berthd")
 		args = []string{"--data-root", d.Root, "--exec-root", d.Exec, "-H", "unix://" + d.Sock,
 			"--pidfile", d.PidFile, "--group", "root", "--bridge", "none"}
 	default:
@@ -210,4 +210,13 @@ func waitGone(pid int, timeout time.Duration) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return false
+}
+
+// BinDir is where berthd, berth and berth-monitor are taken from: the repo's
+// bin/ (make build) unless BERTH_TEST_BINDIR names another build.
+func BinDir(repo string) string {
+	if v := os.Getenv("BERTH_TEST_BINDIR"); v != "" {
+		return v
+	}
+	return filepath.Join(repo, "bin")
 }

@@ -46,7 +46,7 @@ func Drivers(d *Daemon, cfgDir string) []Driver {
 	docker := DockerDriver(d, cfgDir)
 	env := docker.Env
 	out := []Driver{docker}
-	berth := filepath.Join(d.RepoDir, "bin", "berth")
+	berth := filepath.Join(BinDir(d.RepoDir), "berth")
 	if v := os.Getenv("BERTH_TEST_CLI"); v != "" {
 		berth = v
 	}
