@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -188,4 +189,22 @@ func TestRoundTrip(t *testing.T) {
 		t.Error("round trip lost content")
 	}
 	assertOutsideUntouched(t, outside)
+}
+
+func TestCancelledContext(t *testing.T) {
+	root, _ := fixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Extract(ctx, root, "/tmp", mkTar(t, tarEntry{name: "f", typ: tar.TypeReg, body: "x"}), false, false); !errors.Is(err, context.Canceled) {
+		t.Errorf("Extract: %v", err)
+	}
+	if _, err := os.Lstat(root + "/tmp/f"); err == nil {
+		t.Error("cancelled extract wrote a file")
+	}
+	rc, _, err := TarPath(ctx, root, "/etc")
+	must(t, err)
+	defer rc.Close()
+	if _, err := io.ReadAll(rc); !errors.Is(err, context.Canceled) {
+		t.Errorf("TarPath: %v", err)
+	}
 }
