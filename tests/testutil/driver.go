@@ -82,9 +82,9 @@ func (dr Driver) Command(ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// Run runs the CLI with stdin from in (nil for none) and a 2 minute cap.
+// Run runs the CLI with stdin from in (nil for none) and a 60 second cap.
 func (dr Driver) Run(ctx context.Context, in io.Reader, args ...string) Result {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	cmd := dr.Command(ctx, args...)
 	var so, se bytes.Buffer
