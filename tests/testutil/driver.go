@@ -82,9 +82,9 @@ func (dr Driver) Command(ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// Run runs the CLI with stdin from in (nil for none) and a 60 second cap.
+// Run runs the CLI with stdin from in (nil for none) and a 30 second cap.
 func (dr Driver) Run(ctx context.Context, in io.Reader, args ...string) Result {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cmd := dr.Command(ctx, args...)
 	var so, se bytes.Buffer
@@ -94,6 +94,9 @@ func (dr Driver) Run(ctx context.Context, in io.Reader, args ...string) Result {
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
+	case ctx.Err() != nil:
+		r.Code = -1
+		r.Stderr += "\n[harness] killed: " + ctx.Err().Error()
 	case errors.As(err, &ee):
 		r.Code = ee.ExitCode()
 	default:
