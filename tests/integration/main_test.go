@@ -9,8 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/berth-project/berth/tests/testutil"
@@ -62,10 +65,24 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	s := &suite{daemon: d, cfgDir: filepath.Join(d.Dir, "cfg"), tarPath: filepath.Join(d.Dir, "bb.tar")}
-	defer func() {
-		cleanupAll(ctx, s)
-		if err := d.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "integration: stop daemon:", err)
+	var once sync.Once
+	teardown := func() {
+		once.Do(func() {
+			cleanupAll(ctx, s)
+			if err := d.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "integration: stop daemon:", err)
+			}
+		})
+	}
+	defer teardown()
+	// An interrupted run (ctrl-c, SIGTERM) still stops its daemon and containers.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; ok {
+			teardown()
+			os.Exit(130)
 		}
 	}()
 	if err := prepareFixture(ctx, s); err != nil {
