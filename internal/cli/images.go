@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -62,13 +63,13 @@ func (r imageRow) SharedSize() string {
 	if r.img.SharedSize < 0 {
 		return "N/A"
 	}
-	return humanSize(r.img.SharedSize)
+	return units.HumanSize(float64(r.img.SharedSize))
 }
 func (r imageRow) UniqueSize() string {
 	if r.img.SharedSize < 0 {
 		return "N/A"
 	}
-	return humanSize(r.img.Size - r.img.SharedSize)
+	return units.HumanSize(float64(r.img.Size - r.img.SharedSize))
 }
 
 // MarshalJSON gives --format json and {{json .}} the row's fields.
@@ -152,6 +153,8 @@ func newImagesCmd(a *app) *cobra.Command {
 					format = imagesDigestFormat
 				}
 			}
+			// Newest first, as docker's CLI orders them.
+			sort.SliceStable(list, func(i, j int) bool { return list[i].Created > list[j].Created })
 			rows := imageRows(list, !noTrunc, time.Now())
 			return table{format: format, headers: imageHeaders}.render(a.Out, rows)
 		},

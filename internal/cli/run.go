@@ -74,7 +74,6 @@ func newCreateCmd(a *app) *cobra.Command {
 		Short: "Create a new container",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.detach = true
 			id, err := a.createContainer(cmd, &o, args)
 			if err != nil {
 				return runExitError(cmd, err)

@@ -145,7 +145,7 @@ func (a *app) statsTargets(ctx context.Context, c *client.Client, o statsOpts, a
 	}
 	ids := make([]string, len(list))
 	for i, s := range list {
-		ids[i] = s.ID
+		ids[i] = truncID(s.ID) // shown as .Container, like docker
 	}
 	return ids, nil
 }

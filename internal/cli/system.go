@@ -144,35 +144,14 @@ func newInfoCmd(a *app) *cobra.Command {
 				return execInspectTemplate(a.Out, format, &info, raw)
 			}
 			printInfo(a.Out, &info)
+			for _, w := range info.Warnings {
+				fmt.Fprintln(a.Err, w)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
 	return cmd
-}
-
-func printInfo(w io.Writer, i *system.Info) {
-	v, _, _ := buildVersion()
-	fmt.Fprintf(w, "Client:\n Version:    %s\n Context:    default\n Debug Mode: false\n\n", v)
-	fmt.Fprintf(w, "Server:\n Containers: %d\n  Running: %d\n  Paused: %d\n  Stopped: %d\n Images: %d\n",
-		i.Containers, i.ContainersRunning, i.ContainersPaused, i.ContainersStopped, i.Images)
-	fmt.Fprintf(w, " Server Version: %s\n Storage Driver: %s\n", i.ServerVersion, i.Driver)
-	for _, kv := range i.DriverStatus {
-		fmt.Fprintf(w, "  %s: %s\n", kv[0], kv[1])
-	}
-	fmt.Fprintf(w, " Logging Driver: %s\n Cgroup Driver: %s\n Cgroup Version: %s\n", i.LoggingDriver, i.CgroupDriver, i.CgroupVersion)
-	var rts []string
-	for n := range i.Runtimes {
-		rts = append(rts, n)
-	}
-	sort.Strings(rts)
-	fmt.Fprintf(w, " Runtimes: %s\n Default Runtime: %s\n", strings.Join(rts, " "), i.DefaultRuntime)
-	fmt.Fprintf(w, " Kernel Version: %s\n Operating System: %s\n OSType: %s\n Architecture: %s\n CPUs: %d\n Total Memory: %s\n Name: %s\n ID: %s\n Docker Root Dir: %s\n Debug Mode: %t\n Experimental: %t\n Live Restore Enabled: %t\n",
-		i.KernelVersion, i.OperatingSystem, i.OSType, i.Architecture, i.NCPU, bytesSize(i.MemTotal), i.Name, i.ID,
-		i.DockerRootDir, i.Debug, i.ExperimentalBuild, i.LiveRestoreEnabled)
-	for _, warn := range i.Warnings {
-		fmt.Fprintln(w, warn)
-	}
 }
 
 func newEventsCmd(a *app) *cobra.Command {
