@@ -1,0 +1,315 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/berth-project/berth/internal/console"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// ExecOpts describes a process to run in an existing container.
+type ExecOpts struct {
+	Process                     *specs.Process
+	Tty                         bool
+	Stdin                       io.Reader // nil = none
+	Stdout, Stderr              io.Writer // nil = discard; Stderr unused with Tty
+	ConsoleHeight, ConsoleWidth uint
+	PidFile                     string // default <Dir>/pid
+	Dir                         string // scratch dir for process.json, console socket, log
+}
+
+// Process is a running exec: the runtime stays in the foreground as our
+// child and exits with the process's status.
+type Process struct {
+	cmd    *exec.Cmd
+	pid    int
+	master *os.File // tty only
+
+	stdinW    io.Closer
+	stdinOnce sync.Once
+
+	exited   chan struct{} // closed once cmd.Wait returned
+	waitErr  error
+	copyDone chan struct{} // closed once the tty output is drained
+}
+
+// Exec starts the process and returns once it runs (its pid is known) or
+// with the runtime's error, e.g. `unable to start container process:
+// exec: "nosuch": executable file not found in $PATH`.
+func (r *Runtime) Exec(ctx context.Context, id string, opts ExecOpts) (*Process, error) {
+	if opts.Dir == "" || opts.Process == nil {
+		return nil, errors.New("exec: Dir and Process are required")
+	}
+	proc := *opts.Process
+	// With --process, runc takes the terminal setting from the file only.
+	proc.Terminal = opts.Tty
+	pj, err := json.Marshal(&proc)
+	if err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	procPath := filepath.Join(opts.Dir, "process.json")
+	if err := os.WriteFile(procPath, pj, 0o600); err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	pidFile := opts.PidFile
+	if pidFile == "" {
+		pidFile = filepath.Join(opts.Dir, "pid")
+	}
+	os.Remove(pidFile)
+	logPath := filepath.Join(opts.Dir, "log.json")
+	os.Remove(logPath)
+	args := []string{"--root", r.Root, "--log", logPath, "--log-format", "json",
+		"exec", "--process", procPath, "--pid-file", pidFile}
+
+	var sock *console.Socket
+	if opts.Tty {
+		if sock, err = console.NewSocket(socketPath(opts.Dir)); err != nil {
+			return nil, err
+		}
+		defer sock.Close()
+		args = append(args, "--console-socket", sock.Path(), "--tty")
+	}
+	watch, err := watchPidFile(pidFile)
+	if err != nil {
+		return nil, err
+	}
+	defer watch.close()
+
+	p := &Process{exited: make(chan struct{}), copyDone: make(chan struct{})}
+	p.cmd = exec.Command(r.Path, append(args, id)...)
+	errGate := &gate{w: opts.Stderr}
+	var stdinR *os.File
+	if !opts.Tty {
+		p.cmd.Stdout = opts.Stdout
+		if opts.Stderr != nil {
+			p.cmd.Stderr = errGate
+		}
+		if opts.Stdin != nil {
+			stdinR, p.stdinW, err = pipeFrom(opts.Stdin)
+			if err != nil {
+				return nil, err
+			}
+			p.cmd.Stdin = stdinR
+		}
+	}
+	var masterCh chan masterResult
+	if sock != nil {
+		masterCh = make(chan masterResult, 1)
+		go func() {
+			m, err := sock.ReceiveMaster()
+			masterCh <- masterResult{m, err}
+		}()
+	}
+	if err := p.cmd.Start(); err != nil {
+		p.CloseStdin()
+		return nil, fmt.Errorf("%s exec: %w", r.Name, err)
+	}
+	if stdinR != nil {
+		stdinR.Close() // the runtime holds its own copy
+	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
+	if err := p.awaitStart(ctx, watch, masterCh, sock); err != nil {
+		errGate.release(false)
+		p.CloseStdin()
+		<-p.exited
+		if msg := execMessage(logPath); msg != "" {
+			return nil, classify(msg)
+		}
+		return nil, fmt.Errorf("%s exec: %w", r.Name, err)
+	}
+	errGate.release(true)
+	if p.master != nil {
+		p.startTTYCopy(opts)
+	} else {
+		close(p.copyDone)
+	}
+	return p, nil
+}
+
+type masterResult struct {
+	f   *os.File
+	err error
+}
+
+// awaitStart waits for the pid file (and, with a tty, the pty master).
+// If the runtime exits first the exec failed, unless the pid file was
+// written: a short process like `true` may be gone already.
+func (p *Process) awaitStart(ctx context.Context, watch *pidWatch, masterCh chan masterResult, sock *console.Socket) error {
+	pid, err := watch.wait(ctx, p.exited)
+	if err != nil {
+		if masterCh != nil {
+			sock.Close()
+			if m := <-masterCh; m.f != nil {
+				m.f.Close()
+			}
+		}
+		if ctx.Err() != nil {
+			p.cmd.Process.Kill()
+		}
+		return err
+	}
+	p.pid = pid
+	if masterCh == nil {
+		return nil
+	}
+	// runc hands over the master before it reports the pid, so this
+	// does not block on a healthy start.
+	select {
+	case m := <-masterCh:
+		if m.err != nil {
+			return m.err
+		}
+		p.master = m.f
+		return nil
+	case <-p.exited:
+		sock.Close()
+		if m := <-masterCh; m.f != nil {
+			p.master = m.f
+			return nil
+		}
+		return errors.New("runtime exited without sending the console")
+	}
+}
+
+func (p *Process) startTTYCopy(opts ExecOpts) {
+	if opts.ConsoleHeight > 0 && opts.ConsoleWidth > 0 {
+		// Best effort: a size race with a process that exits at once is
+		// harmless.
+		_ = console.Resize(p.master, opts.ConsoleHeight, opts.ConsoleWidth)
+	}
+	if opts.Stdin != nil {
+		// A pty has no half-close: input simply stops with the master.
+		go io.Copy(p.master, opts.Stdin)
+	}
+	out := opts.Stdout
+	if out == nil {
+		out = io.Discard
+	}
+	go func() {
+		// Reading the master ends with EIO once every holder of the
+		// slave side is gone, i.e. the process and its children.
+		io.Copy(out, p.master)
+		close(p.copyDone)
+	}()
+}
+
+// pipeFrom feeds src into a new pipe whose read end becomes the
+// runtime's stdin; the returned closer ends it (CloseStdin).
+func pipeFrom(src io.Reader) (*os.File, io.Closer, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("exec stdin: %w", err)
+	}
+	go func() {
+		io.Copy(w, src)
+		w.Close()
+	}()
+	return r, w, nil
+}
+
+// socketPath keeps the console socket under the 108-byte sun_path limit;
+// deep scratch dirs fall back to the temp dir.
+func socketPath(dir string) string {
+	p := filepath.Join(dir, "c.sock")
+	if len(p) < 100 {
+		return p
+	}
+	f, err := os.CreateTemp("", "berth-console-*.sock")
+	if err != nil {
+		return p
+	}
+	f.Close()
+	return f.Name()
+}
+
+// execMessage reads the runtime's error from its log. runc prefixes exec
+// errors with "exec failed: ", which Docker's wording adds itself.
+func execMessage(logPath string) string {
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(runtimeMessage(b), "exec failed: ")
+}
+
+// Pid is the exec'd process's host pid.
+func (p *Process) Pid() int { return p.pid }
+
+// Resize sets the pty's window size.
+func (p *Process) Resize(h, w uint) error {
+	if p.master == nil {
+		return errors.New("exec has no tty")
+	}
+	return console.Resize(p.master, h, w)
+}
+
+// CloseStdin signals end of input to the process (non-tty).
+func (p *Process) CloseStdin() {
+	p.stdinOnce.Do(func() {
+		if p.stdinW != nil {
+			p.stdinW.Close()
+		}
+	})
+}
+
+// Wait blocks until the process has exited and its output is copied, and
+// returns its exit code (128+signal when it was killed by a signal).
+func (p *Process) Wait() (int, error) {
+	<-p.exited
+	<-p.copyDone
+	if p.master != nil {
+		p.master.Close()
+	}
+	st := p.cmd.ProcessState
+	if st == nil {
+		return -1, p.waitErr
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return st.ExitCode(), nil
+}
+
+// gate holds stderr until the exec is known to have started: before that
+// only the runtime writes there, and its failure text must not reach the
+// user's stream (it is returned as the error instead).
+type gate struct {
+	mu   sync.Mutex
+	w    io.Writer
+	buf  []byte
+	open bool
+}
+
+func (g *gate) Write(b []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.open {
+		g.buf = append(g.buf, b...)
+		return len(b), nil
+	}
+	return g.w.Write(b)
+}
+
+func (g *gate) release(pass bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !pass || g.w == nil {
+		g.w = io.Discard
+	} else if len(g.buf) > 0 {
+		g.w.Write(g.buf)
+	}
+	g.buf, g.open = nil, true
+}
