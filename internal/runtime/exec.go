@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/berth-project/berth/internal/console"
+	"github.com/creack/pty"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -50,34 +51,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts ExecOpts) (*Process,
 	if opts.Dir == "" || opts.Process == nil {
 		return nil, errors.New("exec: Dir and Process are required")
 	}
-	proc := *opts.Process
-	// With --process, runc takes the terminal setting from the file only.
-	proc.Terminal = opts.Tty
-	pj, err := json.Marshal(&proc)
+	pidFile, logPath, args, err := r.execArgs(id, opts)
 	if err != nil {
-		return nil, fmt.Errorf("exec: %w", err)
-	}
-	procPath := filepath.Join(opts.Dir, "process.json")
-	if err := os.WriteFile(procPath, pj, 0o600); err != nil {
-		return nil, fmt.Errorf("exec: %w", err)
-	}
-	pidFile := opts.PidFile
-	if pidFile == "" {
-		pidFile = filepath.Join(opts.Dir, "pid")
-	}
-	os.Remove(pidFile)
-	logPath := filepath.Join(opts.Dir, "log.json")
-	os.Remove(logPath)
-	args := []string{"--root", r.Root, "--log", logPath, "--log-format", "json",
-		"exec", "--process", procPath, "--pid-file", pidFile}
-
-	var sock *console.Socket
-	if opts.Tty {
-		if sock, err = console.NewSocket(socketPath(opts.Dir)); err != nil {
-			return nil, err
-		}
-		defer sock.Close()
-		args = append(args, "--console-socket", sock.Path(), "--tty")
+		return nil, err
 	}
 	watch, err := watchPidFile(pidFile)
 	if err != nil {
@@ -86,50 +62,44 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts ExecOpts) (*Process,
 	defer watch.close()
 
 	p := &Process{exited: make(chan struct{}), copyDone: make(chan struct{})}
-	p.cmd = exec.Command(r.Path, append(args, id)...)
+	p.cmd = exec.Command(r.Path, args...)
 	errGate := &gate{w: opts.Stderr}
-	var stdinR *os.File
-	if !opts.Tty {
-		p.cmd.Stdout = opts.Stdout
-		if opts.Stderr != nil {
-			p.cmd.Stderr = errGate
-		}
-		if opts.Stdin != nil {
-			stdinR, p.stdinW, err = pipeFrom(opts.Stdin)
-			if err != nil {
-				return nil, err
-			}
-			p.cmd.Stdin = stdinR
-		}
+	childEnd, err := p.setupStdio(opts, errGate)
+	if err != nil {
+		return nil, err
 	}
-	var masterCh chan masterResult
-	if sock != nil {
-		masterCh = make(chan masterResult, 1)
-		go func() {
-			m, err := sock.ReceiveMaster()
-			masterCh <- masterResult{m, err}
-		}()
+	err = p.cmd.Start()
+	if childEnd != nil {
+		childEnd.Close() // the runtime holds its own copy
 	}
-	if err := p.cmd.Start(); err != nil {
+	if err != nil {
 		p.CloseStdin()
+		if p.master != nil {
+			p.master.Close()
+		}
 		return nil, fmt.Errorf("%s exec: %w", r.Name, err)
-	}
-	if stdinR != nil {
-		stdinR.Close() // the runtime holds its own copy
 	}
 	go func() {
 		p.waitErr = p.cmd.Wait()
 		close(p.exited)
 	}()
-	if err := p.awaitStart(ctx, watch, masterCh, sock); err != nil {
+	pid, err := watch.wait(ctx, p.exited)
+	if err != nil {
+		if ctx.Err() != nil {
+			p.cmd.Process.Kill()
+		}
 		errGate.release(false)
 		p.CloseStdin()
 		<-p.exited
+		if p.master != nil {
+			p.master.Close()
+		}
 		if msg := execMessage(logPath); msg != "" {
 			return nil, classify(msg)
 		}
 		return nil, fmt.Errorf("%s exec: %w", r.Name, err)
 	}
+	p.pid = pid
 	errGate.release(true)
 	if p.master != nil {
 		p.startTTYCopy(opts)
@@ -139,57 +109,76 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts ExecOpts) (*Process,
 	return p, nil
 }
 
-type masterResult struct {
-	f   *os.File
-	err error
+// execArgs writes process.json and builds the runtime's argv.
+func (r *Runtime) execArgs(id string, opts ExecOpts) (pidFile, logPath string, args []string, err error) {
+	proc := *opts.Process
+	// With --process, runc takes the terminal setting from the file only.
+	proc.Terminal = opts.Tty
+	pj, err := json.Marshal(&proc)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("exec: %w", err)
+	}
+	procPath := filepath.Join(opts.Dir, "process.json")
+	if err := os.WriteFile(procPath, pj, 0o600); err != nil {
+		return "", "", nil, fmt.Errorf("exec: %w", err)
+	}
+	pidFile = opts.PidFile
+	if pidFile == "" {
+		pidFile = filepath.Join(opts.Dir, "pid")
+	}
+	os.Remove(pidFile)
+	logPath = filepath.Join(opts.Dir, "log.json")
+	os.Remove(logPath)
+	args = []string{"--root", r.Root, "--log", logPath, "--log-format", "json",
+		"exec", "--process", procPath, "--pid-file", pidFile, id}
+	return pidFile, logPath, args, nil
 }
 
-// awaitStart waits for the pid file (and, with a tty, the pty master).
-// If the runtime exits first the exec failed, unless the pid file was
-// written: a short process like `true` may be gone already.
-func (p *Process) awaitStart(ctx context.Context, watch *pidWatch, masterCh chan masterResult, sock *console.Socket) error {
-	pid, err := watch.wait(ctx, p.exited)
+// setupStdio wires the runtime's stdio. It returns our copy of the end
+// the child inherits (stdin pipe or pty slave), to close after start.
+func (p *Process) setupStdio(opts ExecOpts, errGate *gate) (childEnd *os.File, err error) {
+	if opts.Tty {
+		return p.setupTTY(opts)
+	}
+	p.cmd.Stdout = opts.Stdout
+	if opts.Stderr != nil {
+		p.cmd.Stderr = errGate
+	}
+	if opts.Stdin != nil {
+		childEnd, p.stdinW, err = pipeFrom(opts.Stdin)
+		if err != nil {
+			return nil, err
+		}
+		p.cmd.Stdin = childEnd
+	}
+	return childEnd, nil
+}
+
+// setupTTY gives the runtime a pty of ours as its stdio. runc refuses a
+// console socket unless it detaches, and a detached exec would no longer
+// be our child to wait for. In the foreground, runc allocates the
+// container's pty itself, puts our pty in raw mode and relays between the
+// two, and copies our window size on start and on every SIGWINCH, which
+// the kernel sends it because our pty is its controlling terminal.
+func (p *Process) setupTTY(opts ExecOpts) (slave *os.File, err error) {
+	master, slave, err := pty.Open()
 	if err != nil {
-		if masterCh != nil {
-			sock.Close()
-			if m := <-masterCh; m.f != nil {
-				m.f.Close()
-			}
-		}
-		if ctx.Err() != nil {
-			p.cmd.Process.Kill()
-		}
-		return err
+		return nil, fmt.Errorf("exec tty: %w", err)
 	}
-	p.pid = pid
-	if masterCh == nil {
-		return nil
-	}
-	// runc hands over the master before it reports the pid, so this
-	// does not block on a healthy start.
-	select {
-	case m := <-masterCh:
-		if m.err != nil {
-			return m.err
+	if opts.ConsoleHeight > 0 && opts.ConsoleWidth > 0 {
+		if err := console.Resize(master, opts.ConsoleHeight, opts.ConsoleWidth); err != nil {
+			master.Close()
+			slave.Close()
+			return nil, err
 		}
-		p.master = m.f
-		return nil
-	case <-p.exited:
-		sock.Close()
-		if m := <-masterCh; m.f != nil {
-			p.master = m.f
-			return nil
-		}
-		return errors.New("runtime exited without sending the console")
 	}
+	p.master = master
+	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = slave, slave, slave
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	return slave, nil
 }
 
 func (p *Process) startTTYCopy(opts ExecOpts) {
-	if opts.ConsoleHeight > 0 && opts.ConsoleWidth > 0 {
-		// Best effort: a size race with a process that exits at once is
-		// harmless.
-		_ = console.Resize(p.master, opts.ConsoleHeight, opts.ConsoleWidth)
-	}
 	if opts.Stdin != nil {
 		// A pty has no half-close: input simply stops with the master.
 		go io.Copy(p.master, opts.Stdin)
@@ -199,8 +188,8 @@ func (p *Process) startTTYCopy(opts ExecOpts) {
 		out = io.Discard
 	}
 	go func() {
-		// Reading the master ends with EIO once every holder of the
-		// slave side is gone, i.e. the process and its children.
+		// Reading the master ends with EIO once the runtime, the only
+		// holder of the slave, has exited after relaying everything.
 		io.Copy(out, p.master)
 		close(p.copyDone)
 	}()
@@ -218,21 +207,6 @@ func pipeFrom(src io.Reader) (*os.File, io.Closer, error) {
 		w.Close()
 	}()
 	return r, w, nil
-}
-
-// socketPath keeps the console socket under the 108-byte sun_path limit;
-// deep scratch dirs fall back to the temp dir.
-func socketPath(dir string) string {
-	p := filepath.Join(dir, "c.sock")
-	if len(p) < 100 {
-		return p
-	}
-	f, err := os.CreateTemp("", "berth-console-*.sock")
-	if err != nil {
-		return p
-	}
-	f.Close()
-	return f.Name()
 }
 
 // execMessage reads the runtime's error from its log. runc prefixes exec
