@@ -139,6 +139,7 @@ func TestExecTty(t *testing.T) {
 		t.Fatalf("exit %d %v", code, err)
 	}
 	got := out.String()
+	t.Logf("tty output %q", got)
 	// A pty turns \n into \r\n.
 	if !strings.Contains(got, "/dev/pts/") || !strings.Contains(got, "30 100\r\n") {
 		t.Fatalf("tty output %q", got)
