@@ -120,7 +120,11 @@ func (p *leftoverProbe) snapshot(c *tcase) map[string][]string {
 	if err != nil {
 		c.Fatal(err)
 	}
-	st["mounts"] = mounts
+	for _, m := range mounts {
+		if m != d.Root { // dockerd makes its data root a mount of its own
+			st["mounts"] = append(st["mounts"], m)
+		}
+	}
 	if d.Target == testutil.TargetBerthd {
 		for _, pid := range testutil.ProcsWithArg(p.monitor, d.Exec) {
 			st["monitors"] = append(st["monitors"], strconv.Itoa(pid))
