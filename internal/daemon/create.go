@@ -47,6 +47,13 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
 		return resp, errdefs.Invalidf("no command specified")
 	}
+	if hc.Memory > 0 && hc.MemorySwap == 0 {
+		// dockerd's default: as much swap as memory.
+		hc.MemorySwap = hc.Memory * 2
+	}
+	if hc.ShmSize == 0 {
+		hc.ShmSize = oci.DefaultShmSize
+	}
 	warnings, err := d.validateHostConfig(hc)
 	if err != nil {
 		return resp, err
@@ -275,7 +282,7 @@ func (d *Daemon) validateNetworkMode(hc *container.HostConfig) error {
 		if err != nil {
 			return err
 		}
-		hc.NetworkMode = "container:" + other.ID
+		hc.NetworkMode = container.NetworkMode("container:" + other.ID)
 	default:
 		return errdefs.NotFoundf("network %s not found", hc.NetworkMode)
 	}

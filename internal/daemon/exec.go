@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/berth-project/berth/internal/api"
@@ -256,3 +257,5 @@ func (d *Daemon) ExecResize(ctx context.Context, id string, height, width uint) 
 	}
 	return p.Resize(height, width)
 }
+
+func joinCmd(cmd []string) string { return strings.Join(cmd, " ") }

@@ -65,11 +65,7 @@ func (d *Daemon) ImageList(ctx context.Context, all bool, f filters.Args) ([]ima
 		if refs := f["reference"]; len(refs) > 0 && !matchReference(refs, img.RepoTags) {
 			continue
 		}
-		n, ok := counts[img.ID]
-		if !ok {
-			n = 0
-		}
-		out = append(out, d.images.Summary(img, n))
+		out = append(out, d.images.Summary(img, int(counts[img.ID])))
 	}
 	return out, nil
 }

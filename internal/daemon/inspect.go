@@ -94,7 +94,7 @@ func (c *Container) inspectState() *container.State {
 
 func (c *Container) networkSettings() *container.NetworkSettings {
 	ns := &container.NetworkSettings{Ports: network.PortMap{}, Networks: map[string]*network.EndpointSettings{}}
-	mode := c.HostConfig.NetworkMode
+	mode := string(c.HostConfig.NetworkMode)
 	if mode == "host" || mode == "none" {
 		ns.Networks[mode] = &network.EndpointSettings{}
 	}
@@ -195,7 +195,7 @@ func (d *Daemon) summary(ctx context.Context, c *Container, size bool) container
 	if c.removing {
 		s.State = container.StateRemoving
 	}
-	s.HostConfig.NetworkMode = c.HostConfig.NetworkMode
+	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
 	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: c.networkSettings().Networks}
 	if size {
 		s.SizeRw, _ = d.images.RWSize(ctx, c.ID)

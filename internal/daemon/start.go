@@ -27,16 +27,28 @@ func (d *Daemon) ContainerStart(ctx context.Context, name string) error {
 		return err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	switch {
 	case c.removing:
+		c.mu.Unlock()
 		return errdefs.Conflictf("container is marked for removal and cannot be started")
 	case c.State.Paused:
+		c.mu.Unlock()
 		return errdefs.Conflictf("cannot start a paused container, try unpause instead")
 	case c.running():
+		c.mu.Unlock()
 		return errdefs.NotModified(fmt.Errorf("container %s is already started", c.ID))
 	}
-	return d.startLocked(ctx, c)
+	err = d.startLocked(ctx, c)
+	autoRemove := c.HostConfig.AutoRemove
+	c.mu.Unlock()
+	if err != nil && autoRemove {
+		// Like dockerd: a --rm container that cannot start is removed, and
+		// the client's wait?condition=removed returns.
+		if rerr := d.removeContainer(ctx, c); rerr != nil {
+			d.log.Warn("auto-remove after failed start", "id", c.ID, "err", rerr)
+		}
+	}
+	return err
 }
 
 // startLocked brings c from created/exited to running. Everything it makes
@@ -70,6 +82,9 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		}
 	}()
 	in.Rootfs = rootfs
+	if err := oci.EnsureBindSources(c.Mounts); err != nil {
+		return err
+	}
 	if err := d.writeEtcFiles(c, in); err != nil {
 		return err
 	}
@@ -263,10 +278,19 @@ func (d *Daemon) writeEtcFiles(c *Container, in *oci.Input) error {
 	if err := etcfiles.WriteHostname(in.HostnamePath, hostname); err != nil {
 		return err
 	}
-	if err := etcfiles.WriteHosts(in.HostsPath, hostname, c.Config.Domainname, nil, c.HostConfig.ExtraHosts); err != nil {
+	if container.NetworkMode(c.HostConfig.NetworkMode).IsHost() {
+		// Docker gives host-network containers the host's own hosts file.
+		if err := copyFile("/etc/hosts", in.HostsPath); err != nil {
+			return err
+		}
+	} else if err := etcfiles.WriteHosts(in.HostsPath, hostname, c.Config.Domainname, nil, c.HostConfig.ExtraHosts); err != nil {
 		return err
 	}
-	return etcfiles.WriteResolvConf(in.ResolvConfPath, "/etc/resolv.conf", c.HostConfig.DNS, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
+	dns := make([]string, 0, len(c.HostConfig.DNS))
+	for _, a := range c.HostConfig.DNS {
+		dns = append(dns, a.String())
+	}
+	return etcfiles.WriteResolvConf(in.ResolvConfPath, "/etc/resolv.conf", dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
 }
 
 // watchExit waits for the container's process and records its end.
@@ -325,4 +349,12 @@ func (d *Daemon) handleExit(c *Container, st *monitor.ExitStatus) {
 	case restart:
 		d.scheduleRestart(c)
 	}
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(dst, b, 0o644)
 }

@@ -199,10 +199,9 @@ func (d *Daemon) ContainerWait(ctx context.Context, name string, cond container.
 		select {
 		case <-ch:
 			c.mu.Lock()
+			// No Error field: a failed start is already reported by the
+			// start call, and the CLI would print it a second time.
 			resp := container.WaitResponse{StatusCode: int64(c.State.ExitCode)}
-			if c.State.Error != "" {
-				resp.Error = &container.WaitExitError{Message: c.State.Error}
-			}
 			c.mu.Unlock()
 			out <- resp
 		case <-ctx.Done():
