@@ -125,8 +125,14 @@ func (e *env) cleanup() {
 	e.runc("delete", "--force", e.cfg.ID)
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + e.cgroup)
 	for _, d := range dirs {
-		os.Remove(filepath.Join(d, e.cfg.ID))
-		os.Remove(d)
+		// A process killed a moment ago may still hold the cgroup: retry.
+		for i := 0; i < 40; i++ {
+			os.Remove(filepath.Join(d, e.cfg.ID))
+			if err := os.Remove(d); err == nil || os.IsNotExist(err) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -167,9 +168,26 @@ func removeFiles(dir string) {
 	}
 }
 
-// cleanupRuntime removes what a killed monitor may have left.
+// cleanupRuntime removes what a killed monitor may have left: the
+// runtime's state and, when `runtime create` died before recording any
+// state, the container's (empty) cgroups.
 func cleanupRuntime(cfg Config) {
 	exec.Command(cfg.RuntimePath, "--root", cfg.RuntimeRoot, "delete", "--force", cfg.ID).Run()
+	rel, ok := strings.CutPrefix(cfg.CgroupMemoryPath, "/sys/fs/cgroup/memory/")
+	if !ok || rel == "" {
+		return
+	}
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", rel))
+	// A killed process leaves its cgroup only once it is fully gone;
+	// rmdir fails (EBUSY) until then, and always on a non-empty cgroup.
+	for _, d := range dirs {
+		for i := 0; i < 20; i++ {
+			if err := os.Remove(d); err == nil || errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 func writeFileSync(path string, data []byte) error {

@@ -92,6 +92,9 @@ func assertNoRuntimeState(t *testing.T, e *env) {
 			t.Errorf("monitor %d still running", m.procPid)
 		}
 	}
+	if _, err := os.Stat(e.cfg.CgroupMemoryPath); err == nil {
+		t.Errorf("cgroup %s left after the exit", e.cfg.CgroupMemoryPath)
+	}
 }
 
 func TestStdinHalfClose(t *testing.T) {
@@ -346,6 +349,9 @@ func TestCreateCancelled(t *testing.T) {
 			}
 			if pids := procsMentioning(e.cfg.ID); len(pids) > 0 {
 				t.Errorf("processes left for %s: %v", e.cfg.ID, pids)
+			}
+			if _, err := os.Stat(e.cfg.CgroupMemoryPath); err == nil {
+				t.Errorf("cgroup %s left behind", e.cfg.CgroupMemoryPath)
 			}
 		})
 	}
