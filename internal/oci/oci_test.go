@@ -327,7 +327,7 @@ func TestUserResolution(t *testing.T) {
 				t.Fatal(err)
 			}
 			u := s.Process.User
-			if u.UID != tt.uid || u.GID != tt.gid || !slices.Equal(u.AdditionalGids, tt.sgids) {
+			if u.UID != tt.uid || u.GID != tt.gid || !slices.Equal(u.AdditionalGids, withPrimaryGid(tt.gid, tt.sgids)) {
 				t.Errorf("user = %+v", u)
 			}
 			if !slices.Contains(s.Process.Env, "HOME="+tt.home) {

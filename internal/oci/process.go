@@ -32,7 +32,7 @@ func WithProcess(_ context.Context, s *specs.Spec, in *Input) error {
 	p.Cwd = cwd
 	p.Terminal = cfg.Tty
 	p.Env = withHome(Env(cfg.Hostname, cfg.Tty, cfg.Env), u.home)
-	p.User = specs.User{UID: u.uid, GID: u.gid, AdditionalGids: u.sgids, Umask: hc.Umask}
+	p.User = specs.User{UID: u.uid, GID: u.gid, AdditionalGids: withPrimaryGid(u.gid, u.sgids), Umask: hc.Umask}
 	if cfg.Tty && hc.ConsoleSize[0] > 0 && hc.ConsoleSize[1] > 0 {
 		p.ConsoleSize = &specs.Box{Height: hc.ConsoleSize[0], Width: hc.ConsoleSize[1]}
 	}

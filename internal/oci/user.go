@@ -185,3 +185,15 @@ func appendUniq(list []uint32, v uint32) []uint32 {
 	}
 	return append(list, v)
 }
+
+// withPrimaryGid puts the primary group first in the supplementary list:
+// what `id` shows in a Docker container (containerd adds it the same way).
+func withPrimaryGid(gid uint32, sgids []uint32) []uint32 {
+	out := []uint32{gid}
+	for _, g := range sgids {
+		if g != gid {
+			out = append(out, g)
+		}
+	}
+	return out
+}
