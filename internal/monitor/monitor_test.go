@@ -126,6 +126,7 @@ func TestStdinHalfClose(t *testing.T) {
 	if out.String() != "hi\n" {
 		t.Errorf("output %q, want %q", out.String(), "hi\n")
 	}
+	assertNoRuntimeState(t, e)
 }
 
 func TestTTYAndResize(t *testing.T) {
@@ -161,6 +162,7 @@ func TestTTYAndResize(t *testing.T) {
 	if !strings.Contains(string(log), `"log":"50 132\r\n","stream":"stdout"`) {
 		t.Errorf("log lacks the resized size:\n%s", log)
 	}
+	assertNoRuntimeState(t, e)
 }
 
 func TestCreateFailureLeavesNothing(t *testing.T) {
