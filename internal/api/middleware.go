@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/berth-project/berth/internal/errdefs"
 )
@@ -60,20 +61,30 @@ var versionPrefix = regexp.MustCompile(`^/v([0-9]+(?:\.[0-9]+)*)(/.*)$`)
 type respWriter struct {
 	http.ResponseWriter
 	started bool
+	status  int
 }
 
 func (w *respWriter) WriteHeader(code int) {
+	if !w.started {
+		w.status = code
+	}
 	w.started = true
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *respWriter) Write(p []byte) (int, error) {
+	if !w.started {
+		w.status = http.StatusOK
+	}
 	w.started = true
 	return w.ResponseWriter.Write(p)
 }
 
 // Flush lets streaming handlers push each message out.
 func (w *respWriter) Flush() {
+	if !w.started {
+		w.status = http.StatusOK
+	}
 	w.started = true
 	http.NewResponseController(w.ResponseWriter).Flush()
 }
@@ -92,6 +103,11 @@ func (s *Server) middleware(rt *router) http.Handler {
 		h.Set("Ostype", "linux")
 		h.Set("Server", server)
 		rw := &respWriter{ResponseWriter: w}
+		start := time.Now()
+		defer func() {
+			// Hijacked streams never set a status through the writer.
+			s.log.Debug("api request", "method", r.Method, "path", r.URL.Path, "status", rw.status, "duration", time.Since(start))
+		}()
 
 		path, version := r.URL.Path, MaxAPIVersion
 		if m := versionPrefix.FindStringSubmatch(path); m != nil {

@@ -84,7 +84,8 @@ func stopTimeout(r *http.Request) (*int, error) {
 // ("1795736309.000000000"), as docker clients send them, or RFC 3339.
 func timeValue(r *http.Request, key string) (time.Time, error) {
 	s := strings.TrimSpace(r.URL.Query().Get(key))
-	if s == "" {
+	// docker-py sends 0 for "not set".
+	if s == "" || s == "0" {
 		return time.Time{}, nil
 	}
 	sec, frac, hasFrac := strings.Cut(s, ".")

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"regexp"
 
@@ -28,6 +29,9 @@ func (s *Server) registerContainers(rt *router) {
 	rt.del("/containers/{name}", s.containerRemove)
 	rt.post("/commit", s.commit)
 }
+
+// errLinks answers DELETE ?link=1: Berth has no legacy links to remove.
+var errLinks = errors.New("legacy container links are not supported")
 
 // validName is dockerd's rule for container names.
 var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)

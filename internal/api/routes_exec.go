@@ -2,16 +2,12 @@ package api
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/moby/moby/api/types/container"
 )
-
-// errLinks answers DELETE ?link=1: Berth has no legacy links to remove.
-var errLinks = errors.New("legacy container links are not supported")
 
 func (s *Server) registerExec(rt *router) {
 	rt.post("/containers/{name}/exec", s.execCreate)
