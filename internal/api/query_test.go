@@ -51,7 +51,10 @@ func TestRouterGreedy(t *testing.T) {
 	rt := newRouter()
 	hit := ""
 	mk := func(name string) handlerFunc {
-		return func(_ context.Context, _ http.ResponseWriter, _ *http.Request, v map[string]string) error { hit = name + ":" + v["name"]; return nil }
+		return func(_ context.Context, _ http.ResponseWriter, _ *http.Request, v map[string]string) error {
+			hit = name + ":" + v["name"]
+			return nil
+		}
 	}
 	rt.get("/images/json", mk("list"))
 	rt.get("/images/{name:.*}/json", mk("inspect"))
