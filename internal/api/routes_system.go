@@ -88,7 +88,7 @@ func (s *Server) events(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for _, m := range past {
-		if err := enc.Encode(m); err != nil {
+		if err := enc.Encode(compatEvent(m)); err != nil {
 			return err
 		}
 	}
@@ -116,10 +116,31 @@ func streamEvents(ctx context.Context, enc *json.Encoder, fl *http.ResponseContr
 			if !ok {
 				return nil
 			}
-			if err := enc.Encode(m); err != nil {
+			if err := enc.Encode(compatEvent(m)); err != nil {
 				return err
 			}
 			fl.Flush()
 		}
 	}
+}
+
+// eventJSON adds the fields API 1.52 dropped from events. Every version we
+// serve is older, and docker-compose 1.29 reads event["status"] and
+// event["id"]; dockerd sent them first, in this order.
+type eventJSON struct {
+	Status string `json:"status,omitempty"`
+	ID     string `json:"id,omitempty"`
+	From   string `json:"from,omitempty"`
+	events.Message
+}
+
+func compatEvent(m events.Message) eventJSON {
+	e := eventJSON{Message: m}
+	switch m.Type {
+	case events.ContainerEventType:
+		e.Status, e.ID, e.From = string(m.Action), m.Actor.ID, m.Actor.Attributes["image"]
+	case events.ImageEventType:
+		e.Status, e.ID = string(m.Action), m.Actor.ID
+	}
+	return e
 }

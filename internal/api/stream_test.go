@@ -15,6 +15,7 @@ import (
 
 	mobystdcopy "github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 )
 
 // rawRequest opens a connection and sends a request by hand, as the docker
@@ -191,7 +192,10 @@ func TestWaitFlushesHeadersFirst(t *testing.T) {
 }
 
 func TestStatsAndEvents(t *testing.T) {
-	ts := startServer(t, &fakeBackend{})
+	ts := startServer(t, &fakeBackend{events: []events.Message{{
+		Type: events.ContainerEventType, Action: events.ActionDie, Scope: "local", Time: 1795736309, TimeNano: 1795736309000000001,
+		Actor: events.Actor{ID: "old", Attributes: map[string]string{"image": "busybox", "exitCode": "0"}},
+	}}})
 	resp, body := ts.do(t, http.MethodGet, "/v1.50/containers/c1/stats?stream=0", "")
 	expect(t, resp, body, 200, "")
 	if resp.Header.Get("Content-Length") == "" || strings.Count(body, "\n") != 1 {
@@ -209,7 +213,11 @@ func TestStatsAndEvents(t *testing.T) {
 	start := time.Now()
 	resp, body = ts.do(t, http.MethodGet, "/v1.50/events?until="+itoaTest(int(until))+`&filters={"type":{"container":true}}`, "")
 	expect(t, resp, body, 200, "")
-	if !strings.Contains(body, `"Action":"start"`) || !strings.Contains(body, `"ID":"live"`) {
+	past := `{"status":"die","id":"old","from":"busybox","Type":"container","Action":"die","Actor":{"ID":"old","Attributes":{"exitCode":"0","image":"busybox"}},"scope":"local","time":1795736309,"timeNano":1795736309000000001}` + "\n"
+	if !strings.HasPrefix(body, past) {
+		t.Fatalf("past event: %q", body)
+	}
+	if !strings.Contains(body, `{"status":"start","id":"live","Type":"container","Action":"start","Actor":{"ID":"live","Attributes":null}}`+"\n") {
 		t.Fatalf("events body %q", body)
 	}
 	if time.Since(start) > 5*time.Second {
