@@ -28,6 +28,9 @@ func (m *monitor) runCmd(cmd *exec.Cmd) error {
 	if err != nil {
 		return err
 	}
+	// Wait for the exit on the poller first: cmd.Wait alone would block an
+	// OS thread, and the runtime keeps every thread it ever made.
+	awaitExit(cmd.Process.Pid)
 	err = cmd.Wait()
 	m.cmdMu.Lock()
 	delete(m.cmdPids, cmd.Process.Pid)
@@ -79,4 +82,24 @@ func children() []int {
 		}
 	}
 	return pids
+}
+
+// awaitExit returns once pid has exited, without reaping it (WNOWAIT), so
+// the owner's own wait still gets the status.
+func awaitExit(pid int) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Read(func(uintptr) bool {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		return err != nil || info.Signo != 0
+	})
 }

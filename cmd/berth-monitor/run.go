@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -55,21 +56,17 @@ func (m *monitor) run() {
 // reap waits for the container's init and returns Docker's exit code:
 // the status, or 128+signal.
 func (m *monitor) reap() int {
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(m.pid, &ws, 0, nil)
-		if err == syscall.EINTR {
-			continue
+	ws, err := waitPoll(m.pid)
+	if err != nil {
+		ws, err = waitBlocking(m.pid)
+	}
+	if err != nil {
+		// Not our child (should not happen with the subreaper bit): poll
+		// until it is gone and report an unknown status.
+		for unix.Kill(m.pid, 0) == nil {
+			time.Sleep(100 * time.Millisecond)
 		}
-		if err != nil {
-			// Not our child (should not happen with the subreaper bit):
-			// poll until it is gone and report an unknown status.
-			for unix.Kill(m.pid, 0) == nil {
-				time.Sleep(100 * time.Millisecond)
-			}
-			return 255
-		}
-		break
+		return 255
 	}
 	switch {
 	case ws.Exited():
@@ -78,6 +75,43 @@ func (m *monitor) reap() int {
 		return 128 + int(ws.Signal())
 	}
 	return 255
+}
+
+// waitPoll waits through a pidfd on the runtime poller, so no OS thread
+// sits blocked in wait4 for the container's whole life (each thread is
+// resident memory, per container).
+func waitPoll(pid int) (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return ws, err
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return ws, err
+	}
+	var werr error
+	err = rc.Read(func(uintptr) bool {
+		var got int
+		got, werr = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		return got == pid || (werr != nil && werr != syscall.EINTR)
+	})
+	if err == nil {
+		err = werr
+	}
+	return ws, err
+}
+
+func waitBlocking(pid int) (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err != syscall.EINTR {
+			return ws, err
+		}
+	}
 }
 
 // reapOrphans collects processes re-parented to us (a container sharing
