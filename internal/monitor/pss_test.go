@@ -3,6 +3,7 @@ package monitor
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,6 +55,11 @@ func TestMonitorPSS(t *testing.T) {
 		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", mons[0].procPid))
 		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", mons[0].procPid))
 		t.Logf("%s\n%s", data, st)
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/syscall", mons[0].procPid))
+		for _, f := range tasks {
+			sc, _ := os.ReadFile(f)
+			t.Logf("%s: %.40s", f, sc)
+		}
 	}
 	avg := total / n
 	t.Logf("berth-monitor PSS: %d kB average over %d running containers (%d kB total)", avg, n, total)
