@@ -105,7 +105,7 @@ var runScenarios = []scenario{
 	}},
 }
 
-func TestRunBadTTYAndDetach(t *testing.T) {
+func TestRunDetach(t *testing.T) {
 	forEachDriver(t, []scenario{
 		{"detach-prints-id", func(c *tcase) {
 			n := c.name("det")
