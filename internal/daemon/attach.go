@@ -161,7 +161,14 @@ func (d *Daemon) ContainerResize(ctx context.Context, name string, height, width
 	if !run || mon == nil {
 		return errdefs.Conflictf("Container %s is not running", c.ID)
 	}
-	return mon.Resize(ctx, height, width)
+	if err := mon.Resize(ctx, height, width); err != nil {
+		if c.pid() == 0 {
+			// The process exited between the check and the resize.
+			return errdefs.Conflictf("Container %s is not running", c.ID)
+		}
+		return err
+	}
+	return nil
 }
 
 // parseDetachKeys turns "ctrl-p,ctrl-q" into bytes; empty means Docker's default.
