@@ -162,16 +162,25 @@ func fetchInspect(ctx context.Context, c *client.Client, ref string, kinds []ins
 	return nil, inspectKind{}, lastErr
 }
 
+// writeJSONArray prints the objects as docker does: a 4-space indented
+// array, the daemon's key order kept and no HTML escaping.
 func writeJSONArray(w io.Writer, raws []json.RawMessage) error {
 	if len(raws) == 0 {
 		_, err := io.WriteString(w, "[]\n")
 		return err
 	}
-	b, err := json.MarshalIndent(raws, "", "    ")
-	if err != nil {
-		return err
+	var b bytes.Buffer
+	b.WriteString("[\n    ")
+	for i, raw := range raws {
+		if i > 0 {
+			b.WriteString(",\n    ")
+		}
+		if err := json.Indent(&b, raw, "    ", "    "); err != nil {
+			return fmt.Errorf("indent inspect output: %w", err)
+		}
 	}
-	_, err = w.Write(append(b, '\n'))
+	b.WriteString("\n]\n")
+	_, err := w.Write(b.Bytes())
 	return err
 }
 
