@@ -23,6 +23,7 @@ func TestAgainstDockerd(t *testing.T) {
 	t.Run("run", func(t *testing.T) { runCommands(t, d) })
 	t.Run("lifecycle", func(t *testing.T) { lifecycleCommands(t, d) })
 	t.Run("files", func(t *testing.T) { fileCommands(t, d) })
+	t.Run("interactive", func(t *testing.T) { interactiveCommands(t, d) })
 }
 
 func readOnlyCommands(t *testing.T, d *dockerd) {
