@@ -24,6 +24,7 @@ func TestAgainstDockerd(t *testing.T) {
 	t.Run("lifecycle", func(t *testing.T) { lifecycleCommands(t, d) })
 	t.Run("files", func(t *testing.T) { fileCommands(t, d) })
 	t.Run("interactive", func(t *testing.T) { interactiveCommands(t, d) })
+	t.Run("streaming", func(t *testing.T) { streamingCommands(t, d) })
 }
 
 func readOnlyCommands(t *testing.T, d *dockerd) {

@@ -150,3 +150,42 @@ func interactiveCommands(t *testing.T, d *dockerd) {
 		}
 	})
 }
+
+// streamingCommands checks the commands that keep running: stats redraws
+// its table and events prints what happens while it listens.
+func streamingCommands(t *testing.T, d *dockerd) {
+	if _, e, c := d.berth(t, "", "run", "-d", "--name", "st", "--network", "none", "busybox", "sleep", "3000"); c != 0 {
+		t.Fatalf("run: %s", e)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stats := d.berthCmd(ctx, t, "stats", "st")
+	var sout bytes.Buffer
+	stats.Stdout = &sout
+	events := d.berthCmd(ctx, t, "events", "--format", "{{.Action}} {{.Actor.Attributes.name}}", "-f", "container=st")
+	var eout bytes.Buffer
+	events.Stdout = &eout
+	for _, c := range []*exec.Cmd{stats, events} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	if _, e, c := d.berth(t, "", "restart", "-t", "0", "st"); c != 0 {
+		t.Fatalf("restart: %s", e)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	for _, c := range []*exec.Cmd{stats, events} {
+		_ = c.Process.Kill()
+		_ = c.Wait()
+	}
+	if n := strings.Count(sout.String(), "\033[2J\033[H"); n < 2 {
+		t.Errorf("stats redrew %d times: %q", n, sout.String())
+	}
+	if !strings.Contains(sout.String(), "CONTAINER ID   NAME") || !strings.Contains(sout.String(), " st ") {
+		t.Errorf("stats table missing: %q", sout.String())
+	}
+	if !strings.Contains(eout.String(), "restart st\n") {
+		t.Errorf("events output %q lacks the restart", eout.String())
+	}
+}
