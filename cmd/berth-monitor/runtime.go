@@ -73,7 +73,9 @@ func (m *monitor) runtimeRun(cmd ...string) error {
 // runtimeDelete removes the runtime's state; it is idempotent enough to be
 // called on every exit path.
 func (m *monitor) runtimeDelete() {
-	m.runtimeRun("delete", "--force", m.cfg.ID)
+	// No --log: the daemon may already have removed Dir after the exit.
+	c := exec.Command(m.cfg.RuntimePath, "--root", m.cfg.RuntimeRoot, "delete", "--force", m.cfg.ID)
+	m.runCmd(c)
 }
 
 // runtimeError prefers the runtime's last error-level log message (runc

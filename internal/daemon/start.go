@@ -16,6 +16,7 @@ import (
 	"github.com/berth-project/berth/internal/logs"
 	"github.com/berth-project/berth/internal/monitor"
 	"github.com/berth-project/berth/internal/oci"
+	"github.com/berth-project/berth/internal/runtime"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 )
@@ -105,9 +106,11 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
+	// The bundle lives on the exec root, lost at reboot anyway: no fsync.
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
 		return err
 	}
+	clearStaleRuntimeState(ctx, rt, c.ID)
 	maxSize, maxFiles, err := logs.ParseOptions(d.logOpts(c.HostConfig))
 	if err != nil {
 		return err
@@ -357,4 +360,21 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return atomicfile.Write(dst, b, 0o644)
+}
+
+// clearStaleRuntimeState removes what the runtime still holds for id: the
+// previous run's monitor deletes it after reporting the exit, so a quick
+// restart can get here first.
+func clearStaleRuntimeState(ctx context.Context, rt *runtime.Runtime, id string) {
+	state := filepath.Join(rt.Root, id)
+	if _, err := os.Stat(state); err != nil {
+		return
+	}
+	rt.Delete(ctx, id, true)
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(state); err != nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
