@@ -15,3 +15,5 @@ if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
   echo "Go is missing: install Go 1.26 at /usr/local/go" >&2
   exit 1
 fi
+# The socket's group: members run berth and docker without sudo.
+getent group berth >/dev/null || groupadd --system berth
