@@ -188,4 +188,27 @@ func streamingCommands(t *testing.T, d *dockerd) {
 	if !strings.Contains(eout.String(), "restart st\n") {
 		t.Errorf("events output %q lacks the restart", eout.String())
 	}
+	followLogs(t, d)
+}
+
+// followLogs: logs -f keeps printing lines written after it started.
+func followLogs(t *testing.T, d *dockerd) {
+	if _, e, c := d.berth(t, "", "run", "-d", "--name", "lf", "--network", "none", "busybox", "sh", "-c",
+		"echo one; sleep 1; echo two >&2; sleep 3000"); c != 0 {
+		t.Fatalf("run: %s", e)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := d.berthCmd(ctx, t, "logs", "-f", "lf")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if out.String() != "one\n" || errOut.String() != "two\n" {
+		t.Errorf("logs -f: stdout %q stderr %q", out.String(), errOut.String())
+	}
 }

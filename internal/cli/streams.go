@@ -76,7 +76,8 @@ func (a *app) pump(conn *client.HijackedConn, o attachOpts) (streamResult, error
 		}()
 	}
 	var err error
-	if o.tty || !muxed(conn, o) {
+	// Without a TTY the daemon stdcopy-frames stdout and stderr.
+	if o.tty {
 		_, err = io.Copy(a.Out, conn)
 	} else {
 		_, err = stdcopy.StdCopy(a.Out, a.Err, conn)
@@ -89,9 +90,6 @@ func (a *app) pump(conn *client.HijackedConn, o attachOpts) (streamResult, error
 	}
 	return res, nil
 }
-
-// muxed: without a TTY the stream is always stdcopy-framed.
-func muxed(_ *client.HijackedConn, o attachOpts) bool { return !o.tty }
 
 func isClosedErr(err error) bool {
 	return strings.Contains(err.Error(), "use of closed network connection")
