@@ -77,6 +77,9 @@ func newExecCmd(a *app) *cobra.Command {
 }
 
 func (a *app) runExec(ctx context.Context, o *execOpts, target string, argv []string) error {
+	if !o.detach && o.tty && o.interactive && !isTerminal(a.In) {
+		return errNotTTY
+	}
 	c, err := a.client()
 	if err != nil {
 		return err

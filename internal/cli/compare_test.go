@@ -50,6 +50,7 @@ func readOnlyCommands(t *testing.T, d *dockerd) {
 		d.same(t, "", c...)
 	}
 	d.same(t, "abc\n", "exec", "-i", "c1", "cat")
+	d.same(t, "", "exec", "-it", "c1", "true")
 }
 
 func runCommands(t *testing.T, d *dockerd) {
@@ -74,6 +75,9 @@ func runCommands(t *testing.T, d *dockerd) {
 			"-p", "8080:80", "--expose", "90", "--dns", "1.1.1.1", "--add-host", "h:1.2.3.4", "-l", "x=y",
 			"busybox", "sh", "-c", "ulimit -n"},
 		{"--privileged", "busybox", "true"},
+		{"-it", "busybox", "true"},
+		{"--restart", "sometimes", "busybox", "true"},
+		{"-e", "Q", "--env-file", "/dev/null", "busybox", "sh", "-c", "echo ${Q:-unset}"},
 		{"--foo", "busybox"},
 	}
 	for _, c := range cmds {

@@ -15,6 +15,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// errNotTTY is docker's refusal to run -it with piped stdin.
+var errNotTTY = &StatusError{Status: "the input device is not a TTY", Code: 1}
+
 // waitResult is the exit status read from a wait body.
 type waitResult struct {
 	code int
@@ -167,8 +170,8 @@ func (a *app) pullImage(ctx context.Context, c *client.Client, ref string) error
 
 func (a *app) runContainer(cmd *cobra.Command, o *runOpts, args []string) error {
 	ctx := cmd.Context()
-	if o.detach && o.rm {
-		o.rm = true // AutoRemove does the work on the daemon side
+	if !o.detach && o.tty && o.interactive && !isTerminal(a.In) {
+		return errNotTTY
 	}
 	id, err := a.createContainer(cmd, o, args)
 	if err != nil {
