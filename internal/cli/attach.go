@@ -37,6 +37,9 @@ func newAttachCmd(a *app) *cobra.Command {
 			}
 			ao := attachOpts{stdout: true, stderr: true, stdin: !noStdin && ct.Config.OpenStdin,
 				tty: ct.Config.Tty, detachKeys: detachKeys}
+			if ao.tty && ao.stdin && !isTerminal(a.In) {
+				return errNotTTY
+			}
 			return a.attachAndStart(ctx, c, ct.ID, ao, false, sigProxy && !ct.Config.Tty, false)
 		},
 	}

@@ -51,6 +51,9 @@ func newStartCmd(a *app) *cobra.Command {
 			}
 			ao := attachOpts{stdout: attach, stderr: attach, stdin: interactive && ct.Config.OpenStdin,
 				tty: ct.Config.Tty, detachKeys: detachKeys}
+			if ao.tty && ao.stdin && !isTerminal(a.In) {
+				return errNotTTY
+			}
 			return a.attachAndStart(ctx, c, ct.ID, ao, false, attach && !ct.Config.Tty, true)
 		},
 	}
