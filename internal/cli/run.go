@@ -129,7 +129,7 @@ func (a *app) createContainer(cmd *cobra.Command, o *runOpts, args []string) (st
 	ctx := cmd.Context()
 	var resp container.CreateResponse
 	err = c.Post(ctx, "/containers/create", q, req, &resp)
-	if client.StatusOf(err) == http.StatusNotFound && strings.Contains(err.Error(), "No such image") {
+	if client.StatusOf(err) == http.StatusNotFound && strings.Contains(err.Error(), "No such image") && o.pull != "never" {
 		fmt.Fprintf(a.Err, "Unable to find image '%s' locally\n", normalizeRef(args[0]))
 		if perr := a.pullImage(ctx, c, args[0]); perr != nil {
 			return "", perr
@@ -172,6 +172,24 @@ func (a *app) runContainer(cmd *cobra.Command, o *runOpts, args []string) error 
 	ctx := cmd.Context()
 	if !o.detach && o.tty && o.interactive && !isTerminal(a.In) {
 		return errNotTTY
+	}
+	if o.rm && o.restart != "" && o.restart != "no" {
+		return &StatusError{Code: 125, Status: fmt.Sprintf("%s: conflicting options: cannot specify both --restart and --rm\n\nRun '%s --help' for more information",
+			cmd.Root().Name(), cmd.CommandPath())}
+	}
+	switch o.pull {
+	case "missing", "always", "never":
+	default:
+		return &StatusError{Code: 125, Status: fmt.Sprintf("%s: invalid pull option: '%s': must be one of \"always\", \"missing\" or \"never\"", cmd.Root().Name(), o.pull)}
+	}
+	if o.pull == "always" {
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		if err := a.pullImage(ctx, c, args[0]); err != nil {
+			return err
+		}
 	}
 	id, err := a.createContainer(cmd, o, args)
 	if err != nil {
@@ -239,6 +257,11 @@ func (a *app) attachAndStart(ctx context.Context, c *client.Client, id string, a
 			return err
 		}
 		if res.detached {
+			if !start {
+				// docker attach exits 1 after the detach keys ("read
+				// escape sequence"); docker run -it exits 0.
+				return &StatusError{Code: 1}
+			}
 			return nil
 		}
 	}

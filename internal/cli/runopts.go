@@ -22,6 +22,7 @@ type runOpts struct {
 	name, workdir, user, entrypoint, hostname, netMode string
 	restart, memory, memorySwap, shmSize, stopSignal   string
 	logDriver, runtime, detachKeys, cpus               string
+	pull                                               string
 	env, envFile, labels, volumes, mounts, tmpfs       []string
 	capAdd, capDrop, securityOpt, ulimits, logOpts     []string
 	attach, publish, expose, dns, addHost              []string
@@ -46,6 +47,7 @@ func (o *runOpts) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.netMode, "net", "", "Connect a container to a network")
 	_ = fs.MarkHidden("net")
 	fs.StringVar(&o.restart, "restart", "no", "Restart policy to apply when a container exits")
+	fs.StringVar(&o.pull, "pull", "missing", `Pull image before running ("always", "missing", "never")`)
 	fs.StringVarP(&o.memory, "memory", "m", "", "Memory limit")
 	fs.StringVar(&o.memorySwap, "memory-swap", "", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
 	fs.StringVar(&o.shmSize, "shm-size", "", "Size of /dev/shm")

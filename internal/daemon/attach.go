@@ -206,10 +206,11 @@ func parseDetachKeys(s string) ([]byte, error) {
 // detachReader passes bytes through until the detach sequence is typed.
 // A partial match is held back and released if the next byte breaks it.
 type detachReader struct {
-	r       io.Reader
-	keys    []byte
-	matched int
-	buf     bytes.Buffer
+	r        io.Reader
+	keys     []byte
+	matched  int
+	buf      bytes.Buffer
+	detached bool
 }
 
 func newDetachReader(r io.Reader, keys []byte) io.Reader {
@@ -223,12 +224,20 @@ func (d *detachReader) Read(p []byte) (int, error) {
 	if d.buf.Len() > 0 {
 		return d.buf.Read(p)
 	}
+	if d.detached {
+		return 0, errDetached
+	}
 	tmp := make([]byte, len(p))
 	n, err := d.r.Read(tmp)
 	for _, b := range tmp[:n] {
 		if b == d.keys[d.matched] {
 			d.matched++
 			if d.matched == len(d.keys) {
+				// Deliver what came before the keys, then detach.
+				d.detached = true
+				if d.buf.Len() > 0 {
+					return d.buf.Read(p)
+				}
 				return 0, errDetached
 			}
 			continue

@@ -80,9 +80,19 @@ func assertNoRuntimeState(t *testing.T, e *env) {
 		_, err := os.Stat(filepath.Join(e.cfg.Dir, "monitor.sock"))
 		return err != nil
 	})
-	out, err := e.runc("list", "-q")
-	if err != nil {
-		t.Fatalf("runc list: %v: %s", err, out)
+	// The monitor deletes the runtime state just after reporting the exit.
+	var out []byte
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var err error
+		out, err = e.runc("list", "-q")
+		if err != nil {
+			t.Fatalf("runc list: %v: %s", err, out)
+		}
+		if !strings.Contains(string(out), e.cfg.ID) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if strings.Contains(string(out), e.cfg.ID) {
 		t.Errorf("runtime still lists %s", e.cfg.ID)
