@@ -1,0 +1,224 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-project/berth/tests/testutil"
+)
+
+// ownDaemon is a berthd of the test's own, on a dir it can restart on.
+type ownDaemon struct {
+	t   *testing.T
+	dir string
+	d   *testutil.Daemon
+	dr  testutil.Driver
+}
+
+func newOwnDaemon(t *testing.T, extra ...string) *ownDaemon {
+	t.Helper()
+	if env == nil || env.daemon.Target != testutil.TargetBerthd {
+		t.Skip("berthd-only: restarts and flags of the daemon itself")
+	}
+	dir, err := os.MkdirTemp("/tmp", "bo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &ownDaemon{t: t, dir: dir}
+	t.Cleanup(func() {
+		if o.d != nil {
+			ids := strings.Fields(o.dr.Run(context.Background(), nil, "ps", "-aq").Stdout)
+			if len(ids) > 0 {
+				o.dr.Run(context.Background(), nil, append([]string{"rm", "-f"}, ids...)...)
+			}
+			if err := o.d.Shutdown(); err != nil {
+				o.d.Kill()
+			}
+		}
+		if err := testutil.RemoveDir(dir); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	o.start(extra...)
+	if r := o.dr.Run(context.Background(), strings.NewReader(string(env.tarData)), "import", "-c", `CMD ["sh"]`, "-", "busybox:latest"); r.Code != 0 {
+		t.Fatalf("import: %s", r)
+	}
+	return o
+}
+
+func (o *ownDaemon) start(extra ...string) {
+	o.t.Helper()
+	d, err := testutil.StartBerthdIn(context.Background(), o.dir, extra...)
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	o.d = d
+	o.dr = testutil.DockerDriver(d, filepath.Join(o.dir, "cfg"))
+}
+
+func (o *ownDaemon) ok(args ...string) string {
+	o.t.Helper()
+	r := o.dr.Run(context.Background(), nil, args...)
+	if r.Code != 0 {
+		o.t.Fatalf("%s\ndaemon log:\n%s", r, o.d.LogTail(2000))
+	}
+	return r.Out()
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err == nil && !strings.Contains(string(b), ") Z ")
+}
+
+// A crashed daemon leaves its containers running; the next one reconnects
+// to their monitors and can exec into and stop them.
+func TestDaemonCrashKeepsContainers(t *testing.T) {
+	o := newOwnDaemon(t)
+	o.ok("run", "-d", "--name", "keep", "busybox", "sleep", "300")
+	pid, _ := strconv.Atoi(o.ok("inspect", "-f", "{{.State.Pid}}", "keep"))
+	o.d.Kill()
+	if !alive(pid) {
+		t.Fatalf("container process %d died with the daemon", pid)
+	}
+	o.start()
+	if got := o.ok("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "keep"); got != fmt.Sprintf("running %d", pid) {
+		t.Fatalf("after restart: %q", got)
+	}
+	if got := o.ok("exec", "keep", "echo", "still-here"); got != "still-here" {
+		t.Fatalf("exec after restart: %q", got)
+	}
+	o.ok("stop", "-t", "1", "keep")
+	if got := o.ok("inspect", "-f", "{{.State.Status}}", "keep"); got != "exited" {
+		t.Fatalf("after stop: %q", got)
+	}
+	if alive(pid) {
+		t.Fatalf("process %d survived stop", pid)
+	}
+}
+
+// A container that exits while no daemon runs has its exit code recorded
+// by its monitor and picked up by the next daemon.
+func TestDaemonPicksUpExitWhileDown(t *testing.T) {
+	o := newOwnDaemon(t)
+	o.ok("run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 1; exit 7")
+	o.d.Kill()
+	time.Sleep(2 * time.Second)
+	o.start()
+	if got := o.ok("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "quitter"); got != "exited 7" {
+		t.Fatalf("got %q", got)
+	}
+	if m, _ := testutil.MountsUnder(o.dir); len(m) != 0 {
+		t.Fatalf("rootfs still mounted after the exit was processed: %v", m)
+	}
+}
+
+// A clean shutdown stops containers (dockerd without live-restore); a
+// restart policy "always" brings them back on the next start.
+func TestDaemonShutdownAndRestartPolicy(t *testing.T) {
+	o := newOwnDaemon(t)
+	o.ok("run", "-d", "--name", "plain", "busybox", "sleep", "300")
+	o.ok("run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "300")
+	pid, _ := strconv.Atoi(o.ok("inspect", "-f", "{{.State.Pid}}", "plain"))
+	if err := o.d.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if alive(pid) {
+		t.Fatalf("container %d still running after a clean shutdown", pid)
+	}
+	o.start()
+	if got := o.ok("inspect", "-f", "{{.State.Status}}", "plain"); got != "exited" {
+		t.Fatalf("plain: %q", got)
+	}
+	if got := o.ok("inspect", "-f", "{{.State.Status}}", "always"); got != "running" {
+		t.Fatalf("always: %q", got)
+	}
+}
+
+// With --live-restore a clean shutdown leaves containers running too.
+func TestDaemonLiveRestoreFlag(t *testing.T) {
+	o := newOwnDaemon(t, "--live-restore")
+	o.ok("run", "-d", "--name", "lr", "busybox", "sleep", "300")
+	pid, _ := strconv.Atoi(o.ok("inspect", "-f", "{{.State.Pid}}", "lr"))
+	if err := o.d.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if !alive(pid) {
+		t.Fatal("container stopped despite --live-restore")
+	}
+	o.start("--live-restore")
+	if got := o.ok("inspect", "-f", "{{.State.Running}}", "lr"); got != "true" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// Two daemons side by side: separate containers, cgroup parents and sockets.
+func TestTwoDaemonsSideBySide(t *testing.T) {
+	a := newOwnDaemon(t)
+	b := newOwnDaemon(t)
+	a.ok("run", "-d", "--name", "same", "busybox", "sleep", "300")
+	b.ok("run", "-d", "--name", "same", "busybox", "sleep", "300")
+	pa, _ := strconv.Atoi(a.ok("inspect", "-f", "{{.State.Pid}}", "same"))
+	pb, _ := strconv.Atoi(b.ok("inspect", "-f", "{{.State.Pid}}", "same"))
+	ca, _ := testutil.CgroupOf(pa, "memory")
+	cb, _ := testutil.CgroupOf(pb, "memory")
+	if ca == "" || filepath.Dir(ca) == filepath.Dir(cb) {
+		t.Fatalf("cgroup parents must differ: %q vs %q", ca, cb)
+	}
+	if got := a.ok("ps", "-q"); len(strings.Fields(got)) != 1 {
+		t.Fatalf("daemon a lists %q", got)
+	}
+	b.ok("rm", "-f", "same")
+	if !alive(pa) {
+		t.Fatal("removing b's container touched a's")
+	}
+}
+
+// The socket is root:<group> 0660, and daemon.json keys apply unless a flag
+// sets the same thing (then berthd refuses to start, like dockerd).
+func TestDaemonSocketAndConfigFile(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "daemon.json")
+	os.WriteFile(cfg, []byte(`{"log-opts":{"max-size":"1k","max-file":"2"},"default-runtime":"runc"}`), 0o644)
+	o := newOwnDaemon(t, "--config-file", cfg, "--group", "root")
+	var st syscall.Stat_t
+	if err := syscall.Stat(o.d.Sock, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode&0o777 != 0o660 || st.Gid != 0 {
+		t.Fatalf("socket mode %o gid %d", st.Mode&0o777, st.Gid)
+	}
+	o.ok("run", "--name", "chatty", "busybox", "sh", "-c", "for i in $(seq 200); do echo line-$i; done")
+	logPath := o.ok("inspect", "-f", "{{.LogPath}}", "chatty")
+	if _, err := os.Stat(logPath + ".1"); err != nil {
+		t.Fatalf("daemon.json log-opts not applied (no rotation): %v", err)
+	}
+	// Same key as flag and in the file: refused.
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"data-root":"/tmp/elsewhere"}`), 0o644)
+	d2 := t.TempDir()
+	_, err := testutil.StartBerthdIn(context.Background(), d2, "--config-file", bad)
+	if err == nil || !strings.Contains(err.Error(), "specified both as a flag and in the configuration file") {
+		t.Fatalf("conflict not reported: %v", err)
+	}
+}
+
+// --runtime picks the OCI runtime; an unknown name is a 400 with Docker's words.
+func TestRuntimeSelection(t *testing.T) {
+	o := newOwnDaemon(t)
+	r := o.dr.Run(context.Background(), nil, "run", "--rm", "--runtime", "nosuch", "busybox", "true")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "unknown or invalid runtime name: nosuch") {
+		t.Fatalf("%s", r)
+	}
+	if got := o.ok("run", "--rm", "--runtime", "runc", "busybox", "echo", "ok"); got != "ok" {
+		t.Fatalf("runc: %q", got)
+	}
+	if got := o.ok("info", "-f", "{{.DefaultRuntime}}"); got != "runc" {
+		t.Fatalf("default runtime %q", got)
+	}
+}
