@@ -188,13 +188,30 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 	d.removeCgroupParent()
 }
 
-// removeCgroupParent drops the (now empty) per-daemon cgroup directories.
+// removeCgroupParent drops the per-daemon cgroup directories. Monitors
+// delete their container's cgroups just after reporting the exit, so empty
+// child cgroups may still be there: they are removed here (rmdir only
+// succeeds on a cgroup with no processes), retrying briefly.
 func (d *Daemon) removeCgroupParent() {
-	matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", d.cfg.CgroupParent))
-	for _, m := range matches {
-		os.Remove(m)
+	for _, c := range d.containers.list() {
+		if c.pid() != 0 {
+			return // live restore: running containers still live under it
+		}
 	}
-	os.Remove(filepath.Join("/sys/fs/cgroup/unified", d.cfg.CgroupParent))
+	matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", d.cfg.CgroupParent))
+	deadline := time.Now().Add(3 * time.Second)
+	for _, m := range matches {
+		for {
+			children, _ := filepath.Glob(filepath.Join(m, "*", "cgroup.procs"))
+			for _, c := range children {
+				os.Remove(filepath.Dir(c))
+			}
+			if err := os.Remove(m); err == nil || errors.Is(err, os.ErrNotExist) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
 
 func (d *Daemon) containerDir(id string) string {

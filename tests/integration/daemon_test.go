@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,6 +42,14 @@ func newOwnDaemon(t *testing.T, extra ...string) *ownDaemon {
 			}
 			if err := o.d.Shutdown(); err != nil {
 				o.d.Kill()
+			}
+			// A clean shutdown with no running containers leaves no cgroups.
+			sum := sha256.Sum256([]byte(o.d.Root))
+			if left, _ := filepath.Glob("/sys/fs/cgroup/*/berth-" + hex.EncodeToString(sum[:4])); len(left) > 0 {
+				t.Errorf("cgroups left after shutdown: %v", left)
+				for _, l := range left {
+					os.Remove(l)
+				}
 			}
 		}
 		if err := testutil.RemoveDir(dir); err != nil {
