@@ -2,7 +2,9 @@
 GO       ?= go
 export PATH := $(PATH):/usr/local/go/bin
 COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS  := -s -w -X github.com/berth-project/berth/internal/version.GitCommit=$(COMMIT)
+BUILT    := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS  := -s -w -X github.com/berth-project/berth/internal/version.GitCommit=$(COMMIT) \
+            -X github.com/berth-project/berth/internal/version.BuildTime=$(BUILT)
 GOBUILD  := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
 .PHONY: build test test-unit test-integration bench deps demo docs vet help clean

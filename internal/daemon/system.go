@@ -75,6 +75,7 @@ func (d *Daemon) Version(ctx context.Context) system.VersionResponse {
 	comps := []system.ComponentVersion{{Name: "Engine", Version: version.Version, Details: map[string]string{
 		"ApiVersion": version.APIVersion, "MinAPIVersion": version.MinAPIVersion, "GitCommit": version.GitCommit,
 		"GoVersion": goruntime.Version(), "Os": "linux", "Arch": goruntime.GOARCH, "KernelVersion": kernel,
+		"Experimental": "false", "BuildTime": version.BuildTime,
 	}}}
 	if rt, err := d.runtimeFor(""); err == nil {
 		if v, err := rt.Version(ctx); err == nil {
@@ -92,7 +93,7 @@ func (d *Daemon) Version(ctx context.Context) system.VersionResponse {
 		Os:            "linux",
 		Arch:          goruntime.GOARCH,
 		KernelVersion: kernel,
-		BuildTime:     "",
+		BuildTime:     version.BuildTime,
 	}
 }
 

@@ -6,6 +6,8 @@ var (
 	Version = "0.1.0-dev"
 	// GitCommit is the commit the binaries were built from.
 	GitCommit = "unknown"
+	// BuildTime is when the binaries were built (RFC 3339).
+	BuildTime = ""
 )
 
 // APIVersion is the newest Engine API version Berth speaks (docker CLI 28's own).
