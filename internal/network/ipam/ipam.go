@@ -1,0 +1,145 @@
+// Package ipam hands out IPv4 addresses from a network's subnet and picks
+// subnets for new networks that collide neither with the host's routes nor
+// with other networks. A Pool is plain data so its owner persists it as JSON
+// together with the network record (one file per network, written atomically).
+package ipam
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/berth-project/berth/internal/errdefs"
+)
+
+// Pool is one network's IPv4 address space.
+type Pool struct {
+	Subnet  netip.Prefix
+	Gateway netip.Addr
+	// Range limits dynamic allocation (--ip-range); zero means the subnet.
+	Range netip.Prefix `json:",omitzero"`
+	// Allocated maps an address to its owner (an endpoint ID).
+	Allocated map[netip.Addr]string
+}
+
+// NewPool validates subnet, gateway and range and reserves the gateway.
+// A zero gateway means the subnet's first host address.
+func NewPool(subnet netip.Prefix, gateway netip.Addr, ipRange netip.Prefix) (*Pool, error) {
+	if !subnet.IsValid() || !subnet.Addr().Is4() {
+		return nil, errdefs.Invalidf("invalid subnet %s: only IPv4 subnets are supported", subnet)
+	}
+	if subnet.Bits() > 30 {
+		return nil, errdefs.Invalidf("invalid subnet %s: too small", subnet)
+	}
+	subnet = subnet.Masked()
+	if !gateway.IsValid() {
+		gateway = subnet.Addr().Next()
+	}
+	if !subnet.Contains(gateway) {
+		return nil, errdefs.Invalidf("no matching subnet for gateway %s", gateway)
+	}
+	if ipRange.IsValid() {
+		if !subnet.Contains(ipRange.Addr()) || ipRange.Bits() < subnet.Bits() {
+			return nil, errdefs.Invalidf("invalid ip-range %s: not within subnet %s", ipRange, subnet)
+		}
+		ipRange = ipRange.Masked()
+	}
+	p := &Pool{Subnet: subnet, Gateway: gateway, Range: ipRange, Allocated: map[netip.Addr]string{}}
+	p.Allocated[gateway] = "gateway"
+	return p, nil
+}
+
+// ErrExhausted is returned when no address is left.
+var ErrExhausted = errors.New("no available IPv4 addresses on this network's address pools")
+
+// Allocate reserves want for owner, or the first free address when want is
+// zero. The network and broadcast addresses are never handed out.
+func (p *Pool) Allocate(owner string, want netip.Addr) (netip.Addr, error) {
+	if p.Allocated == nil {
+		p.Allocated = map[netip.Addr]string{}
+	}
+	if want.IsValid() {
+		if !p.Subnet.Contains(want) || !p.usable(want) {
+			return netip.Addr{}, errdefs.Invalidf("invalid address %s: it does not belong to any of this network's subnets", want)
+		}
+		if o, ok := p.Allocated[want]; ok && o != owner {
+			return netip.Addr{}, errdefs.Conflictf("Address already in use")
+		}
+		p.Allocated[want] = owner
+		return want, nil
+	}
+	r := p.Subnet
+	if p.Range.IsValid() {
+		r = p.Range
+	}
+	for a := r.Addr(); r.Contains(a); a = a.Next() {
+		if _, used := p.Allocated[a]; used || !p.usable(a) {
+			continue
+		}
+		p.Allocated[a] = owner
+		return a, nil
+	}
+	return netip.Addr{}, errdefs.Unavailable(ErrExhausted)
+}
+
+// usable excludes the subnet's network and broadcast addresses.
+func (p *Pool) usable(a netip.Addr) bool {
+	return a != p.Subnet.Addr() && a != Broadcast(p.Subnet)
+}
+
+// Release frees a; releasing a free address is a no-op.
+func (p *Pool) Release(a netip.Addr) {
+	if a != p.Gateway {
+		delete(p.Allocated, a)
+	}
+}
+
+// InUse reports the addresses held by endpoints (not the gateway).
+func (p *Pool) InUse() int {
+	n := 0
+	for _, o := range p.Allocated {
+		if o != "gateway" {
+			n++
+		}
+	}
+	return n
+}
+
+// Broadcast is the last address of an IPv4 prefix.
+func Broadcast(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// Overlaps reports whether two prefixes share any address.
+func Overlaps(a, b netip.Prefix) bool { return a.Overlaps(b) }
+
+// Candidates are tried in order for networks without --subnet, like
+// dockerd's default address pools: 172.17-31/16, 192.168.x/20, then 10.x/24.
+func Candidates() []netip.Prefix {
+	var out []netip.Prefix
+	for i := 17; i <= 31; i++ {
+		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(i), 0, 0}), 16))
+	}
+	for i := 0; i < 256; i += 16 {
+		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 168, byte(i), 0}), 20))
+	}
+	for i := 0; i < 256; i++ {
+		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 210, byte(i), 0}), 24))
+	}
+	return out
+}
+
+// Choose returns the first candidate overlapping none of used (host routes
+// and other networks' subnets).
+func Choose(candidates, used []netip.Prefix) (netip.Prefix, error) {
+	for _, c := range candidates {
+		if !slices.ContainsFunc(used, func(u netip.Prefix) bool { return u.IsValid() && u.Overlaps(c) }) {
+			return c, nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
+}
