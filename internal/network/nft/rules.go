@@ -1,0 +1,77 @@
+package nft
+
+import (
+	"net/netip"
+
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// NetworkRules are the rules one bridge network needs: masquerade of its
+// subnet going anywhere but its own bridge (none when internal), masquerade
+// of DNATed traffic from the host (localhost via route_localnet) or from a
+// container to its own network (hairpin), and forwarding.
+func NetworkRules(owner, bridge string, subnet netip.Prefix, internal bool) []Rule {
+	accept := &expr.Verdict{Kind: expr.VerdictAccept}
+	drop := &expr.Verdict{Kind: expr.VerdictDrop}
+	masq := &expr.Masq{}
+	rules := []Rule{
+		// Host-sourced (e.g. 127.0.0.1) connections DNATed into the bridge:
+		// the container must answer to an address it can route back to.
+		{chainPostrouting, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), localAddrType(true), []expr.Any{masq})},
+		// Hairpin: a container reaching a published port on its own network.
+		{chainPostrouting, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), prefixMatch(12, subnet), ctStatusDNAT(), []expr.Any{masq})},
+	}
+	if internal {
+		// --internal: nothing enters or leaves the bridge except between
+		// its own ports.
+		return append(rules,
+			Rule{chainForward, owner, join(metaIf(expr.MetaKeyIIFNAME, expr.CmpOpEq, bridge), metaIf(expr.MetaKeyOIFNAME, expr.CmpOpNeq, bridge), []expr.Any{drop})},
+			Rule{chainForward, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), metaIf(expr.MetaKeyIIFNAME, expr.CmpOpNeq, bridge), []expr.Any{drop})},
+		)
+	}
+	return append(rules,
+		Rule{chainPostrouting, owner, join(prefixMatch(12, subnet), metaIf(expr.MetaKeyOIFNAME, expr.CmpOpNeq, bridge), []expr.Any{masq})},
+		Rule{chainForward, owner, join(metaIf(expr.MetaKeyIIFNAME, expr.CmpOpEq, bridge), []expr.Any{accept})},
+		Rule{chainForward, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), ctStateEstablished(), []expr.Any{accept})},
+		Rule{chainForward, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), ctStatusDNAT(), []expr.Any{accept})},
+	)
+}
+
+// PortMapping is one published port.
+type PortMapping struct {
+	Proto         string     // "tcp" or "udp"
+	HostIP        netip.Addr // zero or unspecified = every local address
+	HostPort      uint16
+	ContainerIP   netip.Addr
+	ContainerPort uint16
+}
+
+// PortRules DNATs host port traffic to the container, in prerouting (from
+// other hosts and containers) and output (from the host itself).
+func PortRules(owner string, m PortMapping) []Rule {
+	proto := byte(unix.IPPROTO_TCP)
+	if m.Proto == "udp" {
+		proto = unix.IPPROTO_UDP
+	}
+	var match []expr.Any
+	if m.HostIP.IsValid() && !m.HostIP.IsUnspecified() {
+		match = prefixMatch(16, netip.PrefixFrom(m.HostIP, 32))
+	} else {
+		match = localAddrType(false)
+	}
+	ca := m.ContainerIP.As4()
+	exprs := join(match,
+		[]expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: be16(m.HostPort)},
+			&expr.Immediate{Register: 1, Data: ca[:]},
+			&expr.Immediate{Register: 2, Data: be16(m.ContainerPort)},
+			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+		})
+	return []Rule{{chainPrerouting, owner, exprs}, {chainOutput, owner, exprs}}
+}
+
+func be16(v uint16) []byte { return []byte{byte(v >> 8), byte(v)} }
