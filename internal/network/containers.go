@@ -1,0 +1,253 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/network/portmap"
+	"github.com/moby/moby/api/types/network"
+)
+
+// Container is one container's networking record: what it asked for and,
+// while it runs, its sandbox.
+type Container struct {
+	ID      string
+	Name    string // without the leading "/"
+	Primary string // network ID of the NetworkMode network
+	// Networks maps network ID to the requested endpoint settings.
+	Networks map[string]*EndpointConfig
+	Sandbox  *Sandbox `json:",omitempty"`
+}
+
+// EndpointConfig is what a container asks of one network.
+type EndpointConfig struct {
+	Aliases []string
+	IPv4    netip.Addr `json:",omitzero"`
+	MAC     string     `json:",omitempty"`
+}
+
+// Sandbox is a running container's network namespace and what is in it.
+type Sandbox struct {
+	NSPath    string
+	Endpoints map[string]*Endpoint // by network ID
+	Ports     []portmap.Mapping
+}
+
+// Endpoint is a container's interface on one network.
+type Endpoint struct {
+	ID      string
+	HostIf  string
+	IfName  string
+	IP      netip.Addr
+	MAC     string
+	Aliases []string
+}
+
+type ctrEndpoint struct {
+	ctr *Container
+	ep  *Endpoint
+}
+
+// endpointsOn lists the live endpoints on a network.
+func (m *Manager) endpointsOn(netID string) []ctrEndpoint {
+	var out []ctrEndpoint
+	for _, c := range m.ctrs {
+		if c.Sandbox == nil {
+			continue
+		}
+		if ep := c.Sandbox.Endpoints[netID]; ep != nil {
+			out = append(out, ctrEndpoint{c, ep})
+		}
+	}
+	slices.SortFunc(out, func(a, b ctrEndpoint) int { return strings.Compare(a.ctr.Name, b.ctr.Name) })
+	return out
+}
+
+// Register records the networks a bridge-mode container is created with:
+// primary is its NetworkMode ("bridge", "default" or a user network) and
+// endpoints the request's EndpointsConfig (keyed by network name or ID).
+// Only containers on bridge networks are registered; host, none and
+// container: modes have no endpoints of ours.
+func (m *Manager) Register(containerID, name, primary string, endpoints map[string]*network.EndpointSettings) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if primary == "" || primary == "default" {
+		primary = "bridge"
+	}
+	pn, err := m.find(primary)
+	if err != nil {
+		return err
+	}
+	c := &Container{ID: containerID, Name: strings.TrimPrefix(name, "/"), Primary: pn.ID, Networks: map[string]*EndpointConfig{}}
+	c.Networks[pn.ID] = &EndpointConfig{}
+	for ref, es := range endpoints {
+		n, err := m.find(ref)
+		if err != nil {
+			return err
+		}
+		cfg, err := m.endpointConfig(n, es)
+		if err != nil {
+			return err
+		}
+		c.Networks[n.ID] = cfg
+	}
+	m.ctrs[c.ID] = c
+	return m.saveContainer(c)
+}
+
+// endpointConfig validates the settings a container asks of network n.
+func (m *Manager) endpointConfig(n *Network, es *network.EndpointSettings) (*EndpointConfig, error) {
+	cfg := &EndpointConfig{}
+	if es == nil {
+		return cfg, nil
+	}
+	if n.Driver != "bridge" {
+		return nil, errdefs.Invalidf("container cannot be connected to network %s", n.Name)
+	}
+	cfg.Aliases = slices.Clone(es.Aliases)
+	if len(cfg.Aliases) > 0 && n.Default {
+		return nil, errdefs.Invalidf("network-scoped alias is supported only for containers in user defined networks")
+	}
+	if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
+		ip := es.IPAMConfig.IPv4Address
+		if n.Default {
+			return nil, errdefs.Invalidf("user specified IP address is supported on user defined networks only")
+		}
+		if !n.Pool.Subnet.Contains(ip) {
+			return nil, errdefs.Invalidf("no configured subnet or ip-range contain the IP address %s", ip)
+		}
+		cfg.IPv4 = ip
+	}
+	if len(es.MacAddress) > 0 {
+		cfg.MAC = net.HardwareAddr(es.MacAddress).String()
+	}
+	return cfg, nil
+}
+
+// Rename follows a container rename (DNS answers the new name).
+func (m *Manager) Rename(containerID, newName string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.ctrs[containerID]
+	if c == nil {
+		return nil
+	}
+	c.Name = strings.TrimPrefix(newName, "/")
+	return m.saveContainer(c)
+}
+
+// Forget releases a removed container's sandbox and record.
+func (m *Manager) Forget(ctx context.Context, containerID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.ctrs[containerID]
+	if c == nil {
+		return nil
+	}
+	var err error
+	if c.Sandbox != nil {
+		err = m.releaseLocked(c)
+	}
+	delete(m.ctrs, containerID)
+	return errors.Join(err, removeFile(m.ctrDir(), containerID+".json"))
+}
+
+// Connect adds a network to a container; when it runs, the endpoint is
+// made at once.
+func (m *Manager) Connect(ctx context.Context, containerID, netRef string, es *network.EndpointSettings) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.ctrs[containerID]
+	if c == nil {
+		return errdefs.Invalidf("container %s is not on a bridge network and cannot be connected", containerID)
+	}
+	n, err := m.find(netRef)
+	if err != nil {
+		return err
+	}
+	if _, ok := c.Networks[n.ID]; ok {
+		return errdefs.Forbidden(errorString("endpoint with name " + c.Name + " already exists in network " + n.Name))
+	}
+	cfg, err := m.endpointConfig(n, es)
+	if err != nil {
+		return err
+	}
+	if n.Driver != "bridge" {
+		return errdefs.Invalidf("container cannot be disconnected from host network or connected to host network")
+	}
+	c.Networks[n.ID] = cfg
+	if c.Sandbox != nil {
+		if err := m.addEndpoint(c, n, cfg); err != nil {
+			delete(c.Networks, n.ID)
+			return err
+		}
+	}
+	return m.saveContainer(c)
+}
+
+// Disconnect removes a network from a container (and its live endpoint).
+func (m *Manager) Disconnect(ctx context.Context, containerID, netRef string, force bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.find(netRef)
+	if err != nil {
+		if force {
+			return nil
+		}
+		return err
+	}
+	c := m.ctrs[containerID]
+	if c == nil || c.Networks[n.ID] == nil {
+		if force {
+			return nil
+		}
+		return errdefs.Forbidden(errorString("container " + containerID + " is not connected to network " + n.Name))
+	}
+	var rerr error
+	if c.Sandbox != nil {
+		if ep := c.Sandbox.Endpoints[n.ID]; ep != nil {
+			rerr = m.removeEndpoint(c, n, ep)
+		}
+	}
+	delete(c.Networks, n.ID)
+	if c.Primary == n.ID {
+		c.Primary = ""
+	}
+	return errors.Join(rerr, m.saveContainer(c))
+}
+
+func removeFile(dir, name string) error {
+	if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func mustMAC(s string) network.HardwareAddr {
+	hw, _ := net.ParseMAC(s)
+	return network.HardwareAddr(hw)
+}
+
+// lookupFunc answers DNS for one network from its live endpoints: the
+// container's name, its short ID, and its aliases on that network.
+func (m *Manager) lookupFunc(netID string) func(string) ([]netip.Addr, bool) {
+	return func(name string) ([]netip.Addr, bool) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		var out []netip.Addr
+		for _, e := range m.endpointsOn(netID) {
+			names := append([]string{e.ctr.Name, e.ctr.ID[:min(12, len(e.ctr.ID))]}, e.ep.Aliases...)
+			if slices.ContainsFunc(names, func(s string) bool { return strings.EqualFold(s, name) }) {
+				out = append(out, e.ep.IP)
+			}
+		}
+		return out, len(out) > 0
+	}
+}

@@ -1,0 +1,275 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/network/bridge"
+	"github.com/berth-project/berth/internal/network/dns"
+	"github.com/berth-project/berth/internal/network/nettest"
+	"github.com/moby/moby/api/types/network"
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+// newTestManager starts a Manager on private roots with a --bip and a user
+// network subnet that collide with no host route; t.Cleanup closes it and
+// checks that bridges and table are gone.
+func newTestManager(t *testing.T) (*Manager, netip.Prefix) {
+	t.Helper()
+	nettest.RequireRoot(t)
+	routes, err := bridge.HostRoutes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bip, err := nettest.FreeSubnet(routes, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := nettest.FreeSubnet(append(routes, bip), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	m, err := New(context.Background(), Config{
+		DataRoot: filepath.Join(root, "data"), ExecRoot: filepath.Join(root, "exec"),
+		BIP: netip.PrefixFrom(bip.Addr().Next(), 24).String(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		var bridges []string
+		for _, n := range m.networks {
+			if n.Bridge != "" {
+				bridges = append(bridges, n.Bridge)
+			}
+		}
+		if err := m.Close(context.Background(), false); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		for _, b := range bridges {
+			if bridge.Exists(b) {
+				t.Errorf("bridge %s left after Close", b)
+				bridge.Delete(b)
+			}
+		}
+		if m.table.Exists() {
+			t.Errorf("nft table %s left after Close", m.table.Name)
+			m.table.Delete()
+		}
+	})
+	return m, user
+}
+
+func TestManagerEndToEnd(t *testing.T) {
+	m, userSubnet := newTestManager(t)
+	ctx := context.Background()
+	names := map[string]bool{}
+	for _, n := range m.List() {
+		names[n.Name] = true
+	}
+	if !names["bridge"] || !names["host"] || !names["none"] {
+		t.Fatalf("predefined networks: %v", names)
+	}
+	resp, err := m.Create(ctx, network.CreateRequest{Name: "bt-net", IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: userSubnet}}}, Labels: map[string]string{"a": "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Create(ctx, network.CreateRequest{Name: "bt-other", IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: userSubnet}}}})
+	if !errors.Is(err, errdefs.ErrForbidden) || !strings.Contains(err.Error(), "bt-net") {
+		t.Fatalf("overlap: %v", err)
+	}
+	if _, err := m.Create(ctx, network.CreateRequest{Name: "bt-net"}); !errdefs.IsConflict(err) {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	if err := m.Register("aaaaaaaaaaaa1", "/web", "bt-net", map[string]*network.EndpointSettings{"bt-net": {Aliases: []string{"www"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Register("bbbbbbbbbbbb2", "/client", "bt-net", nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Forget(ctx, "aaaaaaaaaaaa1"); m.Forget(ctx, "bbbbbbbbbbbb2") })
+	hostPort := freePort(t)
+	ra, err := m.Setup(ctx, "aaaaaaaaaaaa1", SetupOptions{PortBindings: network.PortMap{network.MustParsePort("8080/tcp"): {{HostPort: strconv.Itoa(hostPort)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := m.Setup(ctx, "bbbbbbbbbbbb2", SetupOptions{Links: []string{"/web:/client/db"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := userSubnet.Addr().Next()
+	if rb.Nameserver != gw || len(ra.IPs) != 1 || !userSubnet.Contains(ra.IPs[0]) {
+		t.Fatalf("results %+v %+v", ra, rb)
+	}
+	if want := "db:" + ra.IPs[0].String(); len(rb.HostEntries) == 0 || rb.HostEntries[0] != want {
+		t.Fatalf("link hosts %v, want %s", rb.HostEntries, want)
+	}
+	serveIn(t, ra.NSPath, "8080", "web says hi\n")
+	if got := fetch(t, "127.0.0.1:"+strconv.Itoa(hostPort)); got != "web says hi\n" {
+		t.Fatalf("published port: %q", got)
+	}
+	// From the client's namespace: by bridge address, and names over DNS.
+	err = nettest.InNS(rb.NSPath, func() error {
+		if got := fetch(t, net.JoinHostPort(ra.IPs[0].String(), "8080")); got != "web says hi\n" {
+			t.Errorf("by address: %q", got)
+		}
+		for _, name := range []string{"web", "www", "aaaaaaaaaaaa"} {
+			if got := resolve(t, gw, name); got != ra.IPs[0] {
+				t.Errorf("dns %s = %v, want %s", name, got, ra.IPs[0])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := m.Inspect("bt-net")
+	if err != nil || len(in.Containers) != 2 || in.Containers["aaaaaaaaaaaa1"].IPv4Address != netip.PrefixFrom(ra.IPs[0], 24) || in.ID != resp.ID {
+		t.Fatalf("inspect %+v %v", in, err)
+	}
+	nets, ports, key := m.Settings("aaaaaaaaaaaa1", nil)
+	if nets["bt-net"] == nil || nets["bt-net"].IPAddress != ra.IPs[0] || len(ports) != 1 || key != ra.NSPath {
+		t.Fatalf("settings %+v %v %s", nets, ports, key)
+	}
+	if err := m.Remove(ctx, "bt-net"); !errdefs.IsConflict(err) {
+		t.Fatalf("remove with endpoints: %v", err)
+	}
+	if err := m.Teardown(ctx, "aaaaaaaaaaaa1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(ra.NSPath); !os.IsNotExist(err) {
+		t.Fatalf("netns file left: %v", err)
+	}
+	if n, _ := m.table.Count("ctr:aaaaaaaaaaaa1"); n != 0 {
+		t.Fatalf("%d port rules left", n)
+	}
+	m.Teardown(ctx, "bbbbbbbbbbbb2")
+	m.Forget(ctx, "aaaaaaaaaaaa1")
+	m.Forget(ctx, "bbbbbbbbbbbb2")
+	if err := m.Remove(ctx, "bt-net"); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+}
+
+// TestPortInUseLeavesNothing: a host port held by someone else fails Setup
+// with dockerd's words and leaves no namespace, veth, address or rule.
+func TestPortInUseLeavesNothing(t *testing.T) {
+	m, _ := newTestManager(t)
+	ctx := context.Background()
+	l, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := m.Register("cccccccccccc3", "/busy", "bridge", nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Forget(ctx, "cccccccccccc3") })
+	_, err = m.Setup(ctx, "cccccccccccc3", SetupOptions{PortBindings: network.PortMap{network.MustParsePort("80/tcp"): {{HostPort: strconv.Itoa(port)}}}})
+	want := "Bind for 0.0.0.0:" + strconv.Itoa(port) + " failed: port is already allocated"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+	if _, serr := os.Stat(m.NetNSPath("cccccccccccc3")); !os.IsNotExist(serr) {
+		t.Fatalf("netns left: %v", serr)
+	}
+	br := m.byName("bridge")
+	if br.Pool.InUse() != 0 {
+		t.Fatalf("addresses held: %v", br.Pool.Allocated)
+	}
+	links, _ := net.Interfaces()
+	for _, li := range links {
+		if strings.HasPrefix(li.Name, "veth") {
+			if ifs, _ := li.Addrs(); len(ifs) == 0 && bridge.Exists(li.Name) {
+				// Other veths may exist on a shared host; ours would be master of our bridge.
+				if master, _ := net.InterfaceByName(br.Bridge); master != nil && isPort(li.Name, br.Bridge) {
+					t.Fatalf("veth %s left on %s", li.Name, br.Bridge)
+				}
+			}
+		}
+	}
+	if n, _ := m.table.Count("ctr:cccccccccccc3"); n != 0 {
+		t.Fatalf("rules left: %d", n)
+	}
+}
+
+func isPort(ifName, br string) bool {
+	target, err := os.Readlink(filepath.Join("/sys/class/net", ifName, "master"))
+	return err == nil && filepath.Base(target) == br
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func serveIn(t *testing.T, nsPath, port, msg string) {
+	var ln net.Listener
+	if err := nettest.InNS(nsPath, func() (err error) {
+		ln, err = net.Listen("tcp4", ":"+port)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, msg)
+			c.Close()
+		}
+	}()
+}
+
+func fetch(t *testing.T, addr string) string {
+	c, err := net.DialTimeout("tcp4", addr, 3*time.Second)
+	if err != nil {
+		t.Errorf("dial %s: %v", addr, err)
+		return ""
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
+func resolve(t *testing.T, server netip.Addr, name string) netip.Addr {
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 7, RecursionDesired: true})
+	b.StartQuestions()
+	b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName(name + "."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET})
+	q, _ := b.Finish()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	resp, err := dns.Exchange(ctx, netip.AddrPortFrom(server, 53), q, "udp")
+	if err != nil {
+		t.Errorf("dns %s: %v", name, err)
+		return netip.Addr{}
+	}
+	var p dnsmessage.Parser
+	p.Start(resp)
+	p.SkipAllQuestions()
+	if _, err := p.AnswerHeader(); err != nil {
+		return netip.Addr{}
+	}
+	a, _ := p.AResource()
+	return netip.AddrFrom4(a.A)
+}

@@ -1,0 +1,269 @@
+package network
+
+import (
+	"context"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/network/ipam"
+	"github.com/moby/moby/api/types/network"
+)
+
+// Network is one network's persisted record.
+type Network struct {
+	ID         string
+	Name       string
+	Driver     string // bridge, host or null
+	Created    time.Time
+	Bridge     string `json:",omitempty"`
+	Internal   bool
+	Attachable bool
+	Predefined bool // bridge, host, none: cannot be removed
+	Default    bool // the default bridge: no DNS, legacy links
+	Options    map[string]string
+	Labels     map[string]string
+	Pool       *ipam.Pool `json:",omitempty"`
+}
+
+func (m *Manager) byName(name string) *Network {
+	for _, n := range m.networks {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// find resolves a full ID, a name, or a unique ID prefix, like dockerd.
+func (m *Manager) find(ref string) (*Network, error) {
+	if n, ok := m.networks[ref]; ok {
+		return n, nil
+	}
+	if n := m.byName(ref); n != nil {
+		return n, nil
+	}
+	var match []*Network
+	for id, n := range m.networks {
+		if ref != "" && strings.HasPrefix(id, ref) {
+			match = append(match, n)
+		}
+	}
+	switch len(match) {
+	case 1:
+		return match[0], nil
+	case 0:
+		return nil, errdefs.NotFoundf("network %s not found", ref)
+	}
+	return nil, errdefs.Invalidf("network %s is ambiguous (%d matches found based on ID prefix)", ref, len(match))
+}
+
+// Resolve returns a network's ID and name (for validating --network).
+func (m *Manager) Resolve(ref string) (id, name string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.find(ref)
+	if err != nil {
+		return "", "", err
+	}
+	return n.ID, n.Name, nil
+}
+
+// Create makes a user-defined bridge network.
+func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
+	if req.Name == "" {
+		return network.CreateResponse{}, errdefs.Invalidf("invalid name: name is empty")
+	}
+	if req.Driver == "" {
+		req.Driver = "bridge"
+	}
+	if req.Driver != "bridge" {
+		return network.CreateResponse{}, errdefs.NotFoundf("plugin %q not found", req.Driver)
+	}
+	if req.EnableIPv6 != nil && *req.EnableIPv6 {
+		return network.CreateResponse{}, errdefs.NotImplemented(errorString("IPv6 networks are not supported"))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.byName(req.Name) != nil {
+		return network.CreateResponse{}, errdefs.Conflictf("network with name %s already exists", req.Name)
+	}
+	pool, err := m.poolFor(req.IPAM)
+	if err != nil {
+		return network.CreateResponse{}, err
+	}
+	n := &Network{
+		ID: newID(), Name: req.Name, Driver: "bridge", Created: time.Now(), Internal: req.Internal,
+		Attachable: req.Attachable, Options: maps.Clone(req.Options), Labels: maps.Clone(req.Labels), Pool: pool,
+	}
+	if n.Options == nil {
+		n.Options = map[string]string{}
+	}
+	if n.Labels == nil {
+		n.Labels = map[string]string{}
+	}
+	n.Bridge = n.Options["com.docker.network.bridge.name"]
+	if n.Bridge == "" {
+		n.Bridge = "br-" + n.ID[:12]
+	} else if len(n.Bridge) > 15 {
+		return network.CreateResponse{}, errdefs.Invalidf("invalid bridge name %s: too long", n.Bridge)
+	}
+	for _, o := range m.networks {
+		if o.Bridge == n.Bridge {
+			return network.CreateResponse{}, errdefs.Conflictf("bridge name %s is already used by network %s", n.Bridge, o.Name)
+		}
+	}
+	if err := m.activate(n); err != nil {
+		m.deactivate(n)
+		return network.CreateResponse{}, err
+	}
+	if err := m.saveNetwork(n); err != nil {
+		m.deactivate(n)
+		return network.CreateResponse{}, err
+	}
+	m.networks[n.ID] = n
+	return network.CreateResponse{ID: n.ID}, nil
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// poolFor validates --subnet/--gateway/--ip-range, refusing overlaps with
+// other networks, or picks a free subnet.
+func (m *Manager) poolFor(cfg *network.IPAM) (*ipam.Pool, error) {
+	if cfg == nil || len(cfg.Config) == 0 {
+		return m.autoPool("")
+	}
+	if cfg.Driver != "" && cfg.Driver != "default" {
+		return nil, errdefs.NotFoundf("plugin %q not found", cfg.Driver)
+	}
+	if len(cfg.Config) > 1 {
+		return nil, errdefs.NotImplemented(errorString("only one IPv4 subnet per network is supported"))
+	}
+	c := cfg.Config[0]
+	if !c.Subnet.IsValid() {
+		if c.Gateway.IsValid() || c.IPRange.IsValid() {
+			return nil, errdefs.Invalidf("invalid pool request: gateway or ip-range given without a subnet")
+		}
+		return m.autoPool("")
+	}
+	if c.Subnet != c.Subnet.Masked() {
+		return nil, errdefs.Invalidf("invalid subnet %s: it should be %s", c.Subnet, c.Subnet.Masked())
+	}
+	for _, o := range m.networks {
+		if o.Pool != nil && o.Pool.Subnet.Overlaps(c.Subnet) {
+			return nil, errdefs.Forbidden(errorString("invalid pool request: Pool overlaps with other one on this address space: " +
+				c.Subnet.String() + " overlaps with network " + o.Name + " (" + o.Pool.Subnet.String() + ")"))
+		}
+	}
+	return ipam.NewPool(c.Subnet, c.Gateway, c.IPRange)
+}
+
+// Remove deletes a user-defined network without running endpoints.
+func (m *Manager) Remove(ctx context.Context, ref string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.find(ref)
+	if err != nil {
+		return err
+	}
+	if n.Predefined {
+		return errdefs.Forbidden(errorString(n.Name + " is a pre-defined network and cannot be removed"))
+	}
+	if len(m.endpointsOn(n.ID)) > 0 {
+		return errdefs.Conflictf("error while removing network: network %s has active endpoints", n.Name)
+	}
+	return m.removeLocked(n)
+}
+
+func (m *Manager) removeLocked(n *Network) error {
+	if err := m.deactivate(n); err != nil {
+		return err
+	}
+	delete(m.networks, n.ID)
+	return removeFile(m.netDir(), n.ID+".json")
+}
+
+// Prune removes user-defined networks that no container refers to and that
+// keep(n) accepts (the filters). It returns the removed names.
+func (m *Manager) Prune(ctx context.Context, keep func(network.Inspect) bool) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	used := map[string]bool{}
+	for _, c := range m.ctrs {
+		for id := range c.Networks {
+			used[id] = true
+		}
+	}
+	var out []string
+	for _, n := range m.sorted() {
+		if n.Predefined || used[n.ID] || len(m.endpointsOn(n.ID)) > 0 || (keep != nil && !keep(m.inspect(n))) {
+			continue
+		}
+		if err := m.removeLocked(n); err != nil {
+			return out, err
+		}
+		out = append(out, n.Name)
+	}
+	return out, nil
+}
+
+func (m *Manager) sorted() []*Network {
+	out := slices.Collect(maps.Values(m.networks))
+	slices.SortFunc(out, func(a, b *Network) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Inspect renders one network like dockerd.
+func (m *Manager) Inspect(ref string) (*network.Inspect, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.find(ref)
+	if err != nil {
+		return nil, err
+	}
+	in := m.inspect(n)
+	return &in, nil
+}
+
+// List renders every network, sorted by name.
+func (m *Manager) List() []network.Inspect {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []network.Inspect
+	for _, n := range m.sorted() {
+		out = append(out, m.inspect(n))
+	}
+	return out
+}
+
+func (m *Manager) inspect(n *Network) network.Inspect {
+	in := network.Inspect{
+		Network: network.Network{
+			Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver, EnableIPv4: n.Driver == "bridge",
+			IPAM: network.IPAM{Driver: "default", Config: []network.IPAMConfig{}}, Internal: n.Internal, Attachable: n.Attachable,
+			Options: maps.Clone(n.Options), Labels: maps.Clone(n.Labels),
+		},
+		Containers: map[string]network.EndpointResource{},
+	}
+	if in.Options == nil {
+		in.Options = map[string]string{}
+	}
+	if in.Labels == nil {
+		in.Labels = map[string]string{}
+	}
+	if n.Pool != nil {
+		in.IPAM.Config = append(in.IPAM.Config, network.IPAMConfig{Subnet: n.Pool.Subnet, Gateway: n.Pool.Gateway, IPRange: n.Pool.Range})
+	}
+	for _, e := range m.endpointsOn(n.ID) {
+		in.Containers[e.ctr.ID] = network.EndpointResource{
+			Name: e.ctr.Name, EndpointID: e.ep.ID, MacAddress: mustMAC(e.ep.MAC),
+			IPv4Address: netip.PrefixFrom(e.ep.IP, n.Pool.Subnet.Bits()),
+		}
+	}
+	return in
+}

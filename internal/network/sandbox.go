@@ -1,0 +1,343 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/network/bridge"
+	"github.com/berth-project/berth/internal/network/nft"
+	"github.com/berth-project/berth/internal/network/portmap"
+	"github.com/moby/moby/api/types/network"
+)
+
+// SetupOptions is what a starting container publishes and links to.
+type SetupOptions struct {
+	PortBindings network.PortMap
+	PublishAll   bool
+	Exposed      network.PortSet
+	// Links are HostConfig.Links ("/other:/me/alias" or "other:alias").
+	Links []string
+}
+
+// SetupResult is what the daemon needs to write the container's /etc
+// files and spec.
+type SetupResult struct {
+	NSPath string
+	// IPs are the container's addresses, primary network first.
+	IPs []netip.Addr
+	// Nameserver is the embedded DNS address when the container is on a
+	// user-defined network (zero otherwise: use the host's resolvers).
+	Nameserver netip.Addr
+	// HostEntries are extra /etc/hosts lines in "name:ip" form (links).
+	HostEntries []string
+}
+
+// Setup makes the container's namespace, endpoints and published ports.
+// On error nothing is left: no namespace, veth, address, port or rule.
+func (m *Manager) Setup(ctx context.Context, containerID string, opts SetupOptions) (res *SetupResult, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.ctrs[containerID]
+	if c == nil {
+		return nil, errdefs.NotFoundf("no network configuration for container %s", containerID)
+	}
+	if c.Sandbox != nil {
+		m.releaseLocked(c) // a leftover of a run that ended while we were down
+	}
+	reqs, err := portmap.Requests(opts.PortBindings, opts.PublishAll, opts.Exposed)
+	if err != nil {
+		return nil, err
+	}
+	sb := &Sandbox{NSPath: m.NetNSPath(c.ID), Endpoints: map[string]*Endpoint{}}
+	if err := bridge.NewNetNS(sb.NSPath); err != nil {
+		return nil, err
+	}
+	c.Sandbox = sb
+	defer func() {
+		if err != nil {
+			m.releaseLocked(c)
+		}
+	}()
+	for _, id := range m.order(c) {
+		if err := m.addEndpoint(c, m.networks[id], c.Networks[id]); err != nil {
+			return nil, err
+		}
+	}
+	if len(reqs) > 0 {
+		if err := m.publish(c, reqs); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.saveContainer(c); err != nil {
+		return nil, err
+	}
+	return m.result(c, opts.Links), nil
+}
+
+// order lists the container's networks, primary first, then by name.
+func (m *Manager) order(c *Container) []string {
+	var ids []string
+	for id := range c.Networks {
+		if m.networks[id] != nil && id != c.Primary {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b string) int { return strings.Compare(m.networks[a].Name, m.networks[b].Name) })
+	if m.networks[c.Primary] != nil && c.Networks[c.Primary] != nil {
+		ids = append([]string{c.Primary}, ids...)
+	}
+	return ids
+}
+
+func (m *Manager) publish(c *Container, reqs []portmap.Request) error {
+	var primary *Endpoint
+	for _, id := range m.order(c) {
+		primary = c.Sandbox.Endpoints[id]
+		break
+	}
+	if primary == nil {
+		return errdefs.Invalidf("cannot publish ports of a container without a bridge network")
+	}
+	ms, err := m.ports.Allocate(c.ID, reqs)
+	if err != nil {
+		return err
+	}
+	c.Sandbox.Ports = ms
+	var rules []nft.Rule
+	for _, p := range ms {
+		if p.Proto == "sctp" {
+			continue
+		}
+		rules = append(rules, nft.PortRules("ctr:"+c.ID, nft.PortMapping{
+			Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, ContainerIP: primary.IP, ContainerPort: p.ContainerPort,
+		})...)
+	}
+	return m.table.Add(rules...)
+}
+
+func (m *Manager) result(c *Container, links []string) *SetupResult {
+	res := &SetupResult{NSPath: c.Sandbox.NSPath}
+	for _, id := range m.order(c) {
+		ep := c.Sandbox.Endpoints[id]
+		if ep == nil {
+			continue
+		}
+		res.IPs = append(res.IPs, ep.IP)
+		if n := m.networks[id]; !n.Default && !res.Nameserver.IsValid() {
+			res.Nameserver = n.Pool.Gateway
+		}
+	}
+	for _, l := range links {
+		target, alias := parseLink(l)
+		ip := m.linkIP(c, target)
+		if !ip.IsValid() {
+			continue
+		}
+		if alias != "" && alias != target {
+			res.HostEntries = append(res.HostEntries, alias+":"+ip.String())
+		}
+		res.HostEntries = append(res.HostEntries, target+":"+ip.String())
+	}
+	return res
+}
+
+// parseLink reads "/db:/web/alias" (the API's stored form) or "db:alias".
+func parseLink(l string) (target, alias string) {
+	t, a, _ := strings.Cut(l, ":")
+	target = strings.TrimPrefix(t, "/")
+	if i := strings.LastIndex(a, "/"); i >= 0 {
+		a = a[i+1:]
+	}
+	return target, a
+}
+
+// linkIP is target's address on a network c shares with it.
+func (m *Manager) linkIP(c *Container, target string) netip.Addr {
+	for _, o := range m.ctrs {
+		if o.Sandbox == nil || (o.Name != target && o.ID != target) {
+			continue
+		}
+		for id := range c.Sandbox.Endpoints {
+			if ep := o.Sandbox.Endpoints[id]; ep != nil {
+				return ep.IP
+			}
+		}
+	}
+	return netip.Addr{}
+}
+
+// addEndpoint allocates an address and plugs a veth into the sandbox.
+func (m *Manager) addEndpoint(c *Container, n *Network, cfg *EndpointConfig) (err error) {
+	if n == nil || n.Driver != "bridge" {
+		return nil
+	}
+	if cfg == nil {
+		cfg = &EndpointConfig{}
+	}
+	ep := &Endpoint{ID: newID(), Aliases: slices.Clone(cfg.Aliases)}
+	ep.HostIf = "veth" + ep.ID[:7]
+	if ep.IP, err = n.Pool.Allocate(ep.ID, cfg.IPv4); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			n.Pool.Release(ep.IP)
+		}
+	}()
+	ep.MAC = cfg.MAC
+	if ep.MAC == "" {
+		a := ep.IP.As4()
+		ep.MAC = net.HardwareAddr{0x02, 0x42, a[0], a[1], a[2], a[3]}.String()
+	}
+	mac, err := net.ParseMAC(ep.MAC)
+	if err != nil {
+		return errdefs.Invalidf("invalid MAC address: %s", ep.MAC)
+	}
+	if ep.IfName, err = bridge.NextIfName(c.Sandbox.NSPath); err != nil {
+		return err
+	}
+	var gw netip.Addr
+	if len(c.Sandbox.Endpoints) == 0 && !n.Internal {
+		gw = n.Pool.Gateway
+	}
+	if err := bridge.AddEndpoint(c.Sandbox.NSPath, bridge.Endpoint{
+		HostIfName: ep.HostIf, IfName: ep.IfName, Bridge: n.Bridge,
+		Addr: netip.PrefixFrom(ep.IP, n.Pool.Subnet.Bits()), Gateway: gw, MAC: mac,
+	}); err != nil {
+		return err
+	}
+	if err := m.saveNetwork(n); err != nil {
+		bridge.Delete(ep.HostIf)
+		return err
+	}
+	c.Sandbox.Endpoints[n.ID] = ep
+	return nil
+}
+
+func (m *Manager) removeEndpoint(c *Container, n *Network, ep *Endpoint) error {
+	err := bridge.Delete(ep.HostIf)
+	n.Pool.Release(ep.IP)
+	delete(c.Sandbox.Endpoints, n.ID)
+	return errors.Join(err, m.saveNetwork(n))
+}
+
+// Teardown releases a stopped container's sandbox.
+func (m *Manager) Teardown(ctx context.Context, containerID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.ctrs[containerID]
+	if c == nil || c.Sandbox == nil {
+		return nil
+	}
+	return m.releaseLocked(c)
+}
+
+// releaseLocked undoes Setup: rules, ports, veths, addresses, namespace.
+func (m *Manager) releaseLocked(c *Container) error {
+	errs := []error{m.table.RemoveOwner("ctr:" + c.ID)}
+	m.ports.Release(c.ID)
+	for id, ep := range c.Sandbox.Endpoints {
+		if n := m.networks[id]; n != nil {
+			errs = append(errs, m.removeEndpoint(c, n, ep))
+		} else {
+			errs = append(errs, bridge.Delete(ep.HostIf))
+		}
+	}
+	errs = append(errs, bridge.DeleteNetNS(c.Sandbox.NSPath))
+	c.Sandbox = nil
+	errs = append(errs, m.saveContainer(c))
+	return errors.Join(errs...)
+}
+
+// restoreContainers keeps the sandboxes whose namespace is still mounted
+// (containers that kept running) and re-installs their port rules, which
+// went with the recreated table. The daemon calls Teardown for containers
+// it finds stopped.
+func (m *Manager) restoreContainers(ctx context.Context) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.ctrs {
+		if c.Sandbox == nil {
+			continue
+		}
+		if _, err := os.Stat(c.Sandbox.NSPath); err != nil {
+			m.releaseLocked(c)
+			continue
+		}
+		m.ports.Reserve(c.ID, c.Sandbox.Ports)
+		var primary *Endpoint
+		for _, id := range m.order(c) {
+			if primary = c.Sandbox.Endpoints[id]; primary != nil {
+				break
+			}
+		}
+		if primary == nil {
+			continue
+		}
+		var rules []nft.Rule
+		for _, p := range c.Sandbox.Ports {
+			rules = append(rules, nft.PortRules("ctr:"+c.ID, nft.PortMapping{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, ContainerIP: primary.IP, ContainerPort: p.ContainerPort})...)
+		}
+		if err := m.table.Add(rules...); err != nil {
+			m.log.Warn("restore port rules", "container", c.ID, "err", err)
+		}
+	}
+}
+
+// Settings renders a container's NetworkSettings parts: the Networks map
+// (keyed by network name), Ports and the sandbox path.
+func (m *Manager) Settings(containerID string, exposed network.PortSet) (map[string]*network.EndpointSettings, network.PortMap, string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.ctrs[containerID]
+	if c == nil {
+		return nil, nil, ""
+	}
+	nets := map[string]*network.EndpointSettings{}
+	var ports network.PortMap
+	key := ""
+	for id, cfg := range c.Networks {
+		n := m.networks[id]
+		if n == nil {
+			continue
+		}
+		es := &network.EndpointSettings{NetworkID: n.ID, Aliases: slices.Clone(cfg.Aliases), DNSNames: nil}
+		if cfg.IPv4.IsValid() {
+			es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: cfg.IPv4}
+		}
+		if c.Sandbox != nil {
+			if ep := c.Sandbox.Endpoints[id]; ep != nil {
+				es.EndpointID, es.IPAddress, es.Gateway = ep.ID, ep.IP, n.Pool.Gateway
+				es.IPPrefixLen, es.MacAddress = n.Pool.Subnet.Bits(), mustMAC(ep.MAC)
+				if !n.Default {
+					es.DNSNames = append([]string{c.Name, c.ID[:min(12, len(c.ID))]}, ep.Aliases...)
+				}
+			}
+		}
+		nets[n.Name] = es
+	}
+	if c.Sandbox != nil {
+		ports = portmap.PortMap(c.Sandbox.Ports, exposed)
+		key = c.Sandbox.NSPath
+	}
+	return nets, ports, key
+}
+
+// HostGateway is the address "host-gateway" in --add-host stands for: the
+// default bridge's gateway, like dockerd.
+func (m *Manager) HostGateway() (netip.Addr, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.byName("bridge")
+	if n == nil || n.Pool == nil {
+		return netip.Addr{}, fmt.Errorf("no default bridge network")
+	}
+	return n.Pool.Gateway, nil
+}
