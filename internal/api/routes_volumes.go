@@ -1,0 +1,98 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/berth-project/berth/internal/filters"
+	"github.com/moby/moby/api/types/volume"
+)
+
+// VolumeBackend serves /volumes/...
+type VolumeBackend interface {
+	VolumeCreate(ctx context.Context, req *volume.CreateRequest) (*volume.Volume, error)
+	VolumeInspect(ctx context.Context, name string) (*volume.Volume, error)
+	VolumeList(ctx context.Context, f filters.Args) (*volume.ListResponse, error)
+	// VolumeRemove refuses a volume in use (Conflict); force only makes a
+	// missing volume not an error.
+	VolumeRemove(ctx context.Context, name string, force bool) error
+	// VolumesPrune removes unused anonymous volumes, or all unused ones when
+	// f has all=true.
+	VolumesPrune(ctx context.Context, f filters.Args) (*volume.PruneReport, error)
+}
+
+// registerVolumes adds the volume routes when the backend has volumes.
+func (s *Server) registerVolumes(rt *router) {
+	vb, ok := s.b.(VolumeBackend)
+	if !ok {
+		return
+	}
+	h := volumeHandlers{vb}
+	rt.get("/volumes", h.list)
+	rt.post("/volumes/create", h.create)
+	rt.post("/volumes/prune", h.prune)
+	rt.get("/volumes/{name}", h.inspect)
+	rt.del("/volumes/{name}", h.remove)
+}
+
+type volumeHandlers struct{ b VolumeBackend }
+
+func (h volumeHandlers) list(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	f, err := filterArgs(r)
+	if err != nil {
+		return err
+	}
+	resp, err := h.b.VolumeList(ctx, f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+func (h volumeHandlers) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	var req volume.CreateRequest
+	if err := decodeJSON(r, &req, true); err != nil {
+		return err
+	}
+	v, err := h.b.VolumeCreate(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, v)
+}
+
+func (h volumeHandlers) inspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, vars map[string]string) error {
+	v, err := h.b.VolumeInspect(ctx, vars["name"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (h volumeHandlers) remove(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	force, err := boolValue(r, "force")
+	if err != nil {
+		return err
+	}
+	if err := h.b.VolumeRemove(ctx, vars["name"], force); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+// prune keeps the old meaning for clients before API 1.42, which pruned
+// named volumes too, by adding all=true for them as dockerd does.
+func (h volumeHandlers) prune(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	f, err := filterArgs(r)
+	if err != nil {
+		return err
+	}
+	if !versionAtLeast(ctx, "1.42") && !f.Contains("all") {
+		f.Add("all", "true")
+	}
+	rep, err := h.b.VolumesPrune(ctx, f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rep)
+}

@@ -1,0 +1,428 @@
+//go:build berth_volumes
+
+// The build constraint above keeps this file out of the build until the lead
+// adds the Daemon.volumes field (see the volumes helper's report); delete it
+// then.
+
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/filters"
+	"github.com/berth-project/berth/internal/volume"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/mount"
+	volumetypes "github.com/moby/moby/api/types/volume"
+)
+
+// apiVolume is a volume as the Engine API shows it.
+func apiVolume(v *volume.Volume) *volumetypes.Volume {
+	labels := v.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	return &volumetypes.Volume{
+		CreatedAt:  v.CreatedAt.Format(time.RFC3339),
+		Driver:     v.Driver,
+		Labels:     labels,
+		Mountpoint: v.Mountpoint,
+		Name:       v.Name,
+		Options:    v.Options,
+		Scope:      "local",
+	}
+}
+
+func (d *Daemon) emitVolume(name string, action events.Action, attrs map[string]string) {
+	a := map[string]string{"driver": volume.LocalDriver}
+	for k, v := range attrs {
+		a[k] = v
+	}
+	d.events.Publish(events.Message{Type: events.VolumeEventType, Action: action, Actor: events.Actor{ID: name, Attributes: a}})
+}
+
+// VolumeCreate serves POST /volumes/create.
+func (d *Daemon) VolumeCreate(ctx context.Context, req *volumetypes.CreateRequest) (*volumetypes.Volume, error) {
+	if req == nil {
+		req = &volumetypes.CreateRequest{}
+	}
+	v, _, err := d.getOrCreateVolume(ctx, req.Name, req.Driver, req.DriverOpts, req.Labels)
+	if err != nil {
+		return nil, err
+	}
+	return apiVolume(v), nil
+}
+
+// getOrCreateVolume returns the named volume, making it (and announcing it)
+// when it does not exist yet; an empty name always makes an anonymous one.
+func (d *Daemon) getOrCreateVolume(ctx context.Context, name, driver string, opts, labels map[string]string) (*volume.Volume, bool, error) {
+	if name != "" {
+		if v, err := d.volumes.Get(ctx, name); err == nil {
+			return v, false, nil
+		}
+	}
+	v, err := d.volumes.Create(ctx, name, driver, opts, labels)
+	if err != nil {
+		return nil, false, err
+	}
+	d.emitVolume(v.Name, events.ActionCreate, nil)
+	return v, true, nil
+}
+
+// VolumeInspect serves GET /volumes/{name}.
+func (d *Daemon) VolumeInspect(ctx context.Context, name string) (*volumetypes.Volume, error) {
+	v, err := d.volumes.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return apiVolume(v), nil
+}
+
+// VolumeList serves GET /volumes.
+func (d *Daemon) VolumeList(ctx context.Context, f filters.Args) (*volumetypes.ListResponse, error) {
+	match, err := volume.ListFilter(f)
+	if err != nil {
+		return nil, err
+	}
+	out := &volumetypes.ListResponse{Volumes: []volumetypes.Volume{}}
+	for _, v := range d.volumes.List(ctx, match) {
+		out.Volumes = append(out.Volumes, *apiVolume(v))
+	}
+	return out, nil
+}
+
+// VolumeRemove serves DELETE /volumes/{name}.
+func (d *Daemon) VolumeRemove(ctx context.Context, name string, force bool) error {
+	if _, err := d.volumes.Get(ctx, name); err != nil {
+		if force && errdefs.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if err := d.volumes.Remove(ctx, name, force); err != nil {
+		return err
+	}
+	d.emitVolume(name, events.ActionDestroy, nil)
+	return nil
+}
+
+// VolumesPrune serves POST /volumes/prune. The API layer adds all=true for
+// clients older than 1.42, which pruned named volumes too.
+func (d *Daemon) VolumesPrune(ctx context.Context, f filters.Args) (*volumetypes.PruneReport, error) {
+	match, err := volume.PruneFilter(f)
+	if err != nil {
+		return nil, err
+	}
+	names, space, err := d.volumes.Prune(ctx, match)
+	for _, n := range names {
+		d.emitVolume(n, events.ActionDestroy, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if names == nil {
+		names = []string{}
+	}
+	d.events.Publish(events.Message{Type: events.VolumeEventType, Action: events.ActionPrune,
+		Actor: events.Actor{Attributes: map[string]string{"reclaimed": fmt.Sprint(space)}}})
+	return &volumetypes.PruneReport{VolumesDeleted: names, SpaceReclaimed: space}, nil
+}
+
+// volumeDiskUsage is /system/df's Volumes: every volume with its size and
+// the number of containers using it.
+func (d *Daemon) volumeDiskUsage(ctx context.Context) ([]any, error) {
+	out := []any{}
+	for _, v := range d.volumes.List(ctx, nil) {
+		size, err := d.volumes.Size(ctx, v.Name)
+		if err != nil {
+			size = -1
+		}
+		av := apiVolume(v)
+		av.UsageData = &volumetypes.UsageData{RefCount: int64(d.volumes.RefCount(v.Name)), Size: size}
+		out = append(out, av)
+	}
+	return out, nil
+}
+
+// createVolumeMounts runs at container create: it adds --volumes-from and
+// the image's VOLUMEs to c.Mounts, creates missing named and anonymous
+// volumes, takes a reference on each for c and fills in Name and Source.
+// On error, everything it took or made is given back.
+func (d *Daemon) createVolumeMounts(ctx context.Context, c *Container) (err error) {
+	var made []string
+	defer func() {
+		if err != nil {
+			d.releaseVolumes(context.WithoutCancel(ctx), c, false)
+			for _, n := range made {
+				if d.volumes.Remove(context.WithoutCancel(ctx), n, false) == nil {
+					d.emitVolume(n, events.ActionDestroy, nil)
+				}
+			}
+		}
+	}()
+	from, err := d.volumesFrom(c)
+	if err != nil {
+		return err
+	}
+	c.Mounts = append(c.Mounts, from...)
+	c.Mounts = append(c.Mounts, imageVolumes(c)...)
+	for i := range c.Mounts {
+		mp := &c.Mounts[i]
+		if mp.Type != mount.TypeVolume {
+			continue
+		}
+		driver, opts, labels := volumeOptions(c.HostConfig, mp.Destination)
+		v, created, err := d.getOrCreateVolume(ctx, mp.Name, driver, opts, labels)
+		if err != nil {
+			return err
+		}
+		if created && (mp.Name == "" || v.Anonymous()) {
+			made = append(made, v.Name)
+		}
+		if err := d.volumes.Acquire(v.Name, c.ID); err != nil {
+			return err
+		}
+		mp.Name, mp.Driver = v.Name, v.Driver
+		if mp.Source, err = volumeSource(v.Mountpoint, subpath(c.HostConfig, mp.Destination)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// imageVolumes turns the image's (and Config.Volumes') paths that no mount
+// covers into anonymous volumes, as Docker's VOLUME does.
+func imageVolumes(c *Container) []container.MountPoint {
+	have := map[string]bool{}
+	for _, mp := range c.Mounts {
+		have[path.Clean(mp.Destination)] = true
+	}
+	for dst := range c.HostConfig.Tmpfs {
+		have[path.Clean(dst)] = true
+	}
+	var dsts []string
+	for dst := range c.Config.Volumes {
+		if dst = path.Clean(dst); path.IsAbs(dst) && !have[dst] {
+			have[dst] = true
+			dsts = append(dsts, dst)
+		}
+	}
+	sort.Strings(dsts)
+	var out []container.MountPoint
+	for _, dst := range dsts {
+		out = append(out, container.MountPoint{Type: mount.TypeVolume, Driver: volume.LocalDriver, Destination: dst, RW: true})
+	}
+	return out
+}
+
+// volumesFrom copies the mounts of HostConfig.VolumesFrom ("ctr[:ro|rw]")
+// that the container does not mount something else over.
+func (d *Daemon) volumesFrom(c *Container) ([]container.MountPoint, error) {
+	have := map[string]bool{}
+	for _, mp := range c.Mounts {
+		have[path.Clean(mp.Destination)] = true
+	}
+	var out []container.MountPoint
+	for _, spec := range c.HostConfig.VolumesFrom {
+		ref, mode, _ := strings.Cut(spec, ":")
+		if mode != "" && mode != "ro" && mode != "rw" {
+			return nil, errdefs.Invalidf("invalid mode: %s", mode)
+		}
+		other, err := d.containers.get(ref)
+		if err != nil {
+			return nil, err
+		}
+		other.mu.Lock()
+		mps := append([]container.MountPoint(nil), other.Mounts...)
+		other.mu.Unlock()
+		for _, mp := range mps {
+			if have[mp.Destination] || (mp.Type != mount.TypeVolume && mp.Type != mount.TypeBind) {
+				continue
+			}
+			have[mp.Destination] = true
+			if mode != "" {
+				mp.RW, mp.Mode = mode == "rw", mode
+			}
+			out = append(out, mp)
+		}
+	}
+	return out, nil
+}
+
+// volumeOptions finds the --mount entry for dst and returns the volume
+// driver, driver options and labels it asks for.
+func volumeOptions(hc *container.HostConfig, dst string) (string, map[string]string, map[string]string) {
+	for _, m := range hc.Mounts {
+		if m.Type != mount.TypeVolume || path.Clean(m.Target) != dst || m.VolumeOptions == nil {
+			continue
+		}
+		vo := m.VolumeOptions
+		if vo.DriverConfig != nil {
+			return vo.DriverConfig.Name, vo.DriverConfig.Options, vo.Labels
+		}
+		return "", nil, vo.Labels
+	}
+	return "", nil, nil
+}
+
+func mountSpecFor(hc *container.HostConfig, dst string) *mount.Mount {
+	for i := range hc.Mounts {
+		if m := &hc.Mounts[i]; m.Type == mount.TypeVolume && path.Clean(m.Target) == dst {
+			return m
+		}
+	}
+	return nil
+}
+
+func subpath(hc *container.HostConfig, dst string) string {
+	if m := mountSpecFor(hc, dst); m != nil && m.VolumeOptions != nil {
+		return m.VolumeOptions.Subpath
+	}
+	return ""
+}
+
+// volumeSource is the host path to bind: the volume's data directory or a
+// subpath inside it, which must exist and may not leave the volume.
+func volumeSource(mountpoint, sub string) (string, error) {
+	if sub == "" {
+		return mountpoint, nil
+	}
+	rel := path.Clean(sub)
+	if path.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", errdefs.Invalidf("subpath must be a relative path within the volume")
+	}
+	p := filepath.Join(mountpoint, rel)
+	if _, err := os.Lstat(p); err != nil {
+		return "", errdefs.Invalid(fmt.Errorf("cannot access path %s: %w", p, err))
+	}
+	return p, nil
+}
+
+// copyData reports whether the mount wants Docker's copy-up (not "nocopy").
+func copyData(hc *container.HostConfig, mp container.MountPoint) bool {
+	for _, o := range strings.Split(mp.Mode, ",") {
+		if o == "nocopy" {
+			return false
+		}
+	}
+	if m := mountSpecFor(hc, mp.Destination); m != nil && m.VolumeOptions != nil && (m.VolumeOptions.NoCopy || m.VolumeOptions.Subpath != "") {
+		return false
+	}
+	return true
+}
+
+// prepareVolumeMounts runs at start, with the container's root mounted at
+// rootfs: it mounts volumes that have driver options, fills each volume
+// mount's Source, and on the first start copies the image's content into
+// new (empty) volumes. Callers hold c.mu.
+func (d *Daemon) prepareVolumeMounts(ctx context.Context, c *Container, rootfs string) (err error) {
+	defer func() {
+		if err != nil {
+			d.unmountVolumes(context.WithoutCancel(ctx), c)
+		}
+	}()
+	firstStart := c.State.StartedAt.IsZero()
+	for i := range c.Mounts {
+		mp := &c.Mounts[i]
+		if mp.Type != mount.TypeVolume {
+			continue
+		}
+		if mp.Name == "" {
+			// A record made before volumes existed: create it now.
+			v, _, err := d.getOrCreateVolume(ctx, "", "", nil, nil)
+			if err != nil {
+				return err
+			}
+			mp.Name = v.Name
+		}
+		if err := d.volumes.Acquire(mp.Name, c.ID); err != nil {
+			return err
+		}
+		dir, err := d.volumes.Mount(ctx, mp.Name, c.ID)
+		if err != nil {
+			return err
+		}
+		if mp.Source, err = volumeSource(dir, subpath(c.HostConfig, mp.Destination)); err != nil {
+			return err
+		}
+		d.emitVolume(mp.Name, events.ActionMount, map[string]string{"container": c.ID, "destination": mp.Destination,
+			"propagation": string(mp.Propagation), "read/write": fmt.Sprint(mp.RW)})
+		if firstStart && copyData(c.HostConfig, *mp) {
+			if _, err := d.volumes.CopyUp(ctx, mp.Name, rootfs, mp.Destination); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// unmountVolumes runs when the container stops (and when a start fails):
+// volumes with driver options are unmounted after their last user.
+func (d *Daemon) unmountVolumes(ctx context.Context, c *Container) {
+	for _, mp := range c.Mounts {
+		if mp.Type != mount.TypeVolume || mp.Name == "" {
+			continue
+		}
+		if err := d.volumes.Unmount(ctx, mp.Name, c.ID); err != nil {
+			d.log.Warn("unmount volume", "volume", mp.Name, "container", c.ID, "err", err)
+		}
+		d.emitVolume(mp.Name, events.ActionUnmount, map[string]string{"container": c.ID})
+	}
+}
+
+// releaseVolumes runs when the container is removed: it drops c's
+// references and, for rm -v and --rm, removes the anonymous volumes nothing
+// else uses. Named volumes are never removed here.
+func (d *Daemon) releaseVolumes(ctx context.Context, c *Container, removeAnonymous bool) {
+	for _, mp := range c.Mounts {
+		if mp.Type != mount.TypeVolume || mp.Name == "" {
+			continue
+		}
+		if err := d.volumes.Release(ctx, mp.Name, c.ID); err != nil {
+			d.log.Warn("release volume", "volume", mp.Name, "container", c.ID, "err", err)
+		}
+		if !removeAnonymous {
+			continue
+		}
+		v, err := d.volumes.Get(ctx, mp.Name)
+		if err != nil || !v.Anonymous() || d.volumes.RefCount(v.Name) > 0 {
+			continue
+		}
+		if err := d.volumes.Remove(ctx, v.Name, false); err != nil {
+			if !errdefs.IsConflict(err) && !errors.Is(err, os.ErrNotExist) {
+				d.log.Warn("remove anonymous volume", "volume", v.Name, "err", err)
+			}
+			continue
+		}
+		d.emitVolume(v.Name, events.ActionDestroy, nil)
+	}
+}
+
+// restoreVolumeRefs rebuilds c's references (and mount users for running
+// containers) when the daemon loads its records.
+func (d *Daemon) restoreVolumeRefs(ctx context.Context, c *Container) {
+	for _, mp := range c.Mounts {
+		if mp.Type != mount.TypeVolume || mp.Name == "" {
+			continue
+		}
+		if err := d.volumes.Acquire(mp.Name, c.ID); err != nil {
+			d.log.Warn("container uses a missing volume", "container", c.ID, "volume", mp.Name)
+			continue
+		}
+		if c.running() {
+			if _, err := d.volumes.Mount(ctx, mp.Name, c.ID); err != nil {
+				d.log.Warn("remount volume", "volume", mp.Name, "container", c.ID, "err", err)
+			}
+		}
+	}
+}
