@@ -1,0 +1,390 @@
+//go:build berth_networks
+
+// The build constraint above keeps this file out of the build until the lead
+// adds the Daemon.networks field (see the network helper's report); delete
+// it then.
+
+package daemon
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/etcfiles"
+	"github.com/berth-project/berth/internal/filters"
+	bnet "github.com/berth-project/berth/internal/network"
+	"github.com/berth-project/berth/internal/oci"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
+)
+
+func (d *Daemon) emitNetwork(id, name string, action events.Action, extra map[string]string) {
+	attrs := map[string]string{"name": name, "type": "bridge"}
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	d.events.Publish(events.Message{Type: events.NetworkEventType, Action: action, Actor: events.Actor{ID: id, Attributes: attrs}})
+}
+
+// NetworkCreate serves POST /networks/create.
+func (d *Daemon) NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
+	switch req.Name {
+	case "bridge", "host", "none", "default":
+		return network.CreateResponse{}, errdefs.Forbidden(errorf(req.Name + " is a pre-defined network and cannot be created"))
+	}
+	resp, err := d.networks.Create(ctx, req)
+	if err != nil {
+		return resp, err
+	}
+	d.emitNetwork(resp.ID, req.Name, events.ActionCreate, nil)
+	return resp, nil
+}
+
+// NetworkInspect serves GET /networks/{id}.
+func (d *Daemon) NetworkInspect(ctx context.Context, ref string) (*network.Inspect, error) {
+	return d.networks.Inspect(ref)
+}
+
+// NetworkList serves GET /networks with filters driver, id, name, label,
+// label! and type (builtin/custom), like dockerd.
+func (d *Daemon) NetworkList(ctx context.Context, f filters.Args) ([]network.Summary, error) {
+	if err := f.Validate("driver", "id", "name", "label", "label!", "type", "scope", "dangling"); err != nil {
+		return nil, err
+	}
+	for _, t := range f.Get("type") {
+		if t != "builtin" && t != "custom" {
+			return nil, errdefs.Invalidf("invalid filter: 'type'='%s'", t)
+		}
+	}
+	out := []network.Summary{}
+	for _, n := range d.networks.List() {
+		if networkMatches(n, f) {
+			out = append(out, network.Summary{Network: n.Network})
+		}
+	}
+	return out, nil
+}
+
+func networkMatches(n network.Inspect, f filters.Args) bool {
+	builtin := n.Name == "bridge" || n.Name == "host" || n.Name == "none"
+	kind := "custom"
+	if builtin {
+		kind = "builtin"
+	}
+	if !f.ExactMatch("driver", n.Driver) || !f.FuzzyMatch("id", n.ID) || !f.Match("name", n.Name) ||
+		!f.MatchKVList("label", n.Labels) || !f.ExactMatch("type", kind) || !f.ExactMatch("scope", n.Scope) {
+		return false
+	}
+	if f.Contains("label!") {
+		for _, v := range f.Get("label!") {
+			k, want, hasValue := strings.Cut(v, "=")
+			if got, ok := n.Labels[k]; ok && (!hasValue || got == want) {
+				return false
+			}
+		}
+	}
+	if dangling, err := f.GetBoolOrDefault("dangling", false); err == nil && f.Contains("dangling") {
+		if dangling != (len(n.Containers) == 0 && !builtin) {
+			return false
+		}
+	}
+	return true
+}
+
+// NetworkRemove serves DELETE /networks/{id}.
+func (d *Daemon) NetworkRemove(ctx context.Context, ref string) error {
+	n, err := d.networks.Inspect(ref)
+	if err != nil {
+		return err
+	}
+	if err := d.networks.Remove(ctx, n.ID); err != nil {
+		return err
+	}
+	d.emitNetwork(n.ID, n.Name, events.ActionDestroy, nil)
+	return nil
+}
+
+// NetworksPrune serves POST /networks/prune (filters until, label, label!).
+func (d *Daemon) NetworksPrune(ctx context.Context, f filters.Args) (*network.PruneReport, error) {
+	if err := f.Validate("until", "label", "label!"); err != nil {
+		return nil, err
+	}
+	var until time.Time
+	for _, v := range f.Get("until") {
+		t, err := parseTimeFilter(v)
+		if err != nil {
+			return nil, errdefs.Invalidf("invalid filter 'until=%s'", v)
+		}
+		until = t
+	}
+	keep := func(n network.Inspect) bool {
+		if !until.IsZero() && !n.Created.Before(until) {
+			return false
+		}
+		labels := filters.Args{}
+		for _, v := range f.Get("label") {
+			labels.Add("label", v)
+		}
+		for _, v := range f.Get("label!") {
+			labels.Add("label!", v)
+		}
+		return networkMatches(n, labels)
+	}
+	names, err := d.networks.Prune(ctx, keep)
+	for _, name := range names {
+		d.emitNetwork("", name, events.ActionDestroy, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if names == nil {
+		names = []string{}
+	}
+	d.events.Publish(events.Message{Type: events.NetworkEventType, Action: events.ActionPrune, Actor: events.Actor{Attributes: map[string]string{}}})
+	return &network.PruneReport{NetworksDeleted: names}, nil
+}
+
+// NetworkConnect serves POST /networks/{id}/connect.
+func (d *Daemon) NetworkConnect(ctx context.Context, ref string, req network.ConnectRequest) error {
+	c, err := d.containers.get(req.Container)
+	if err != nil {
+		return err
+	}
+	nm := container.NetworkMode(c.HostConfig.NetworkMode)
+	switch {
+	case nm.IsHost():
+		return errdefs.Forbidden(errorf("container cannot be disconnected from host network or connected to host network"))
+	case nm.IsNone():
+		return errdefs.Forbidden(errorf("container cannot be connected to multiple networks with one of the networks in private (none) mode"))
+	case nm.IsContainer():
+		return errdefs.Forbidden(errorf("container sharing network namespace with another container or host cannot be connected to any other network"))
+	}
+	n, err := d.networks.Inspect(ref)
+	if err != nil {
+		return err
+	}
+	if err := d.networks.Connect(ctx, c.ID, n.ID, req.EndpointConfig); err != nil {
+		return err
+	}
+	d.emitNetwork(n.ID, n.Name, events.ActionConnect, map[string]string{"container": c.ID})
+	return nil
+}
+
+// NetworkDisconnect serves POST /networks/{id}/disconnect.
+func (d *Daemon) NetworkDisconnect(ctx context.Context, ref string, req network.DisconnectRequest) error {
+	c, err := d.containers.get(req.Container)
+	if err != nil {
+		if req.Force && errdefs.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	n, err := d.networks.Inspect(ref)
+	if err != nil {
+		return err
+	}
+	if container.NetworkMode(c.HostConfig.NetworkMode).IsHost() || n.Name == "host" {
+		return errdefs.Forbidden(errorf("container cannot be disconnected from host network or connected to host network"))
+	}
+	if err := d.networks.Disconnect(ctx, c.ID, n.ID, req.Force); err != nil {
+		return err
+	}
+	d.emitNetwork(n.ID, n.Name, events.ActionDisconnect, map[string]string{"container": c.ID})
+	return nil
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+func errorf(s string) error { return errorString(s) }
+
+// resolveNetworkMode replaces validateNetworkMode: "" and "default" become
+// "bridge", a user network is checked to exist and kept by name (as
+// dockerd stores it). Idempotent (ContainerUpdate calls it again).
+func (d *Daemon) resolveNetworkMode(hc *container.HostConfig) error {
+	nm := container.NetworkMode(hc.NetworkMode)
+	switch {
+	case nm == "" || nm.IsDefault():
+		hc.NetworkMode = network.NetworkBridge
+	case nm.IsNone(), nm.IsHost(), nm.IsBridge():
+	case nm.IsContainer():
+		other, err := d.containers.get(nm.ConnectedContainer())
+		if err != nil {
+			return err
+		}
+		hc.NetworkMode = container.NetworkMode("container:" + other.ID)
+	default:
+		if _, _, err := d.networks.Resolve(string(nm)); err != nil {
+			return err
+		}
+	}
+	if !container.NetworkMode(hc.NetworkMode).IsBridge() && !container.NetworkMode(hc.NetworkMode).IsUserDefined() {
+		if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
+			// dockerd drops published ports silently for host mode; none and
+			// container: modes cannot publish at all.
+			if !container.NetworkMode(hc.NetworkMode).IsHost() {
+				return errdefs.Invalidf("conflicting options: port publishing and the container type network mode")
+			}
+		}
+	}
+	return nil
+}
+
+// usesBridge reports whether c gets endpoints from the network manager.
+func usesBridge(hc *container.HostConfig) bool {
+	nm := container.NetworkMode(hc.NetworkMode)
+	return nm.IsBridge() || nm.IsUserDefined()
+}
+
+// registerNetworks records a new container's networks (create, after
+// resolveNetworkMode). nc is the request's NetworkingConfig (may be nil).
+func (d *Daemon) registerNetworks(c *Container, nc *network.NetworkingConfig) error {
+	if !usesBridge(c.HostConfig) {
+		return nil
+	}
+	var eps map[string]*network.EndpointSettings
+	if nc != nil {
+		eps = nc.EndpointsConfig
+	}
+	return d.networks.Register(c.ID, c.Name, string(c.HostConfig.NetworkMode), eps)
+}
+
+// networkSetup is what setupNetwork made, for the spec and the /etc files.
+type networkSetup struct {
+	NetNS       string   // path for oci.Input.NetNS
+	IPs         []string // container addresses, primary first
+	Nameservers []string // embedded DNS on user networks, else the --dns list
+	ExtraHosts  []string // --add-host (host-gateway resolved) and links, "name:ip"
+}
+
+// setupNetwork runs in start before oci.Generate for bridge and
+// user-network containers: it makes the netns with its endpoints and
+// published ports. nil, nil for other modes.
+func (d *Daemon) setupNetwork(ctx context.Context, c *Container) (*networkSetup, error) {
+	if !usesBridge(c.HostConfig) {
+		return nil, nil
+	}
+	res, err := d.networks.Setup(ctx, c.ID, bnet.SetupOptions{
+		PortBindings: c.HostConfig.PortBindings,
+		PublishAll:   c.HostConfig.PublishAllPorts,
+		Exposed:      c.Config.ExposedPorts,
+		Links:        c.HostConfig.Links,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ns := &networkSetup{NetNS: res.NSPath}
+	for _, ip := range res.IPs {
+		ns.IPs = append(ns.IPs, ip.String())
+	}
+	if res.Nameserver.IsValid() && len(c.HostConfig.DNS) == 0 {
+		ns.Nameservers = []string{res.Nameserver.String()}
+	}
+	hosts, err := d.resolveExtraHosts(c.HostConfig.ExtraHosts)
+	if err != nil {
+		d.networks.Teardown(ctx, c.ID)
+		return nil, err
+	}
+	ns.ExtraHosts = append(hosts, res.HostEntries...)
+	return ns, nil
+}
+
+// resolveExtraHosts substitutes host-gateway with the default bridge's
+// gateway address, like dockerd.
+func (d *Daemon) resolveExtraHosts(in []string) ([]string, error) {
+	out := make([]string, 0, len(in))
+	for _, h := range in {
+		i := strings.IndexAny(h, ":=")
+		if i > 0 && h[i+1:] == "host-gateway" {
+			gw, err := d.networks.HostGateway()
+			if err != nil {
+				return nil, err
+			}
+			h = h[:i+1] + gw.String()
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// writeNetworkEtcFiles is writeEtcFiles for bridge/user-network containers:
+// hosts gets the container's addresses, links and --add-host entries, and
+// resolv.conf the embedded DNS on user networks.
+func (d *Daemon) writeNetworkEtcFiles(c *Container, in *oci.Input, ns *networkSetup) error {
+	if err := etcfiles.WriteHostname(in.HostnamePath, c.Config.Hostname); err != nil {
+		return err
+	}
+	if err := etcfiles.WriteHosts(in.HostsPath, c.Config.Hostname, c.Config.Domainname, ns.IPs, ns.ExtraHosts); err != nil {
+		return err
+	}
+	dns := ns.Nameservers
+	for _, a := range c.HostConfig.DNS {
+		dns = append(dns, a.String())
+	}
+	return etcfiles.WriteResolvConf(in.ResolvConfPath, "/etc/resolv.conf", dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
+}
+
+// teardownNetwork releases c's namespace, endpoints and ports (on exit, on
+// a failed start, and for stopped containers found at daemon start).
+func (d *Daemon) teardownNetwork(ctx context.Context, c *Container) {
+	if err := d.networks.Teardown(ctx, c.ID); err != nil {
+		d.log.Warn("release container network", "id", c.ID, "err", err)
+	}
+}
+
+// forgetNetwork drops a removed container's network record.
+func (d *Daemon) forgetNetwork(ctx context.Context, c *Container) {
+	if err := d.networks.Forget(ctx, c.ID); err != nil {
+		d.log.Warn("forget container network", "id", c.ID, "err", err)
+	}
+}
+
+// networkSettings renders NetworkSettings for inspect and ps.
+func (d *Daemon) networkSettings(c *Container) *container.NetworkSettings {
+	ns := &container.NetworkSettings{Ports: network.PortMap{}, Networks: map[string]*network.EndpointSettings{}}
+	mode := string(c.HostConfig.NetworkMode)
+	if mode == "host" || mode == "none" {
+		ns.Networks[mode] = &network.EndpointSettings{}
+		return ns
+	}
+	nets, ports, key := d.networks.Settings(c.ID, c.Config.ExposedPorts)
+	if nets != nil {
+		ns.Networks = nets
+	}
+	if ports != nil {
+		ns.Ports = ports
+	}
+	ns.SandboxKey = key
+	if key != "" {
+		ns.SandboxID = c.ID
+	}
+	return ns
+}
+
+// portSummaries is ps's Ports column data.
+func portSummaries(ns *container.NetworkSettings) []container.PortSummary {
+	out := []container.PortSummary{}
+	for p, bs := range ns.Ports {
+		if len(bs) == 0 {
+			out = append(out, container.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
+			continue
+		}
+		for _, b := range bs {
+			pub, _ := strconv.ParseUint(b.HostPort, 10, 16)
+			out = append(out, container.PortSummary{IP: b.HostIP, PrivatePort: p.Num(), PublicPort: uint16(pub), Type: string(p.Proto())})
+		}
+	}
+	slices.SortFunc(out, func(a, b container.PortSummary) int {
+		if a.PrivatePort != b.PrivatePort {
+			return int(a.PrivatePort) - int(b.PrivatePort)
+		}
+		return strings.Compare(a.Type, b.Type)
+	})
+	return out
+}
