@@ -1,0 +1,126 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/filters"
+	"github.com/moby/moby/api/types/network"
+)
+
+// NetworkBackend serves /networks/...
+type NetworkBackend interface {
+	NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)
+	NetworkInspect(ctx context.Context, ref string) (*network.Inspect, error)
+	// NetworkList applies filters driver, id, name, label, label!, type.
+	NetworkList(ctx context.Context, f filters.Args) ([]network.Summary, error)
+	// NetworkRemove refuses a network with running endpoints (Conflict) and
+	// the predefined ones (Forbidden).
+	NetworkRemove(ctx context.Context, ref string) error
+	NetworksPrune(ctx context.Context, f filters.Args) (*network.PruneReport, error)
+	NetworkConnect(ctx context.Context, ref string, req network.ConnectRequest) error
+	NetworkDisconnect(ctx context.Context, ref string, req network.DisconnectRequest) error
+}
+
+// registerNetworks adds the network routes when the backend has networks.
+func (s *Server) registerNetworks(rt *router) {
+	nb, ok := s.b.(NetworkBackend)
+	if !ok {
+		return
+	}
+	h := networkHandlers{nb}
+	rt.get("/networks", h.list)
+	rt.post("/networks/create", h.create)
+	rt.post("/networks/prune", h.prune)
+	rt.get("/networks/{id}", h.inspect)
+	rt.del("/networks/{id}", h.remove)
+	rt.post("/networks/{id}/connect", h.connect)
+	rt.post("/networks/{id}/disconnect", h.disconnect)
+}
+
+type networkHandlers struct{ b NetworkBackend }
+
+func (h networkHandlers) list(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	f, err := filterArgs(r)
+	if err != nil {
+		return err
+	}
+	out, err := h.b.NetworkList(ctx, f)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		out = []network.Summary{}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (h networkHandlers) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	var req network.CreateRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	if req.Scope != "" && req.Scope != "local" {
+		return errdefs.Invalidf("%s scope is not supported: only local networks can be created", req.Scope)
+	}
+	resp, err := h.b.NetworkCreate(ctx, req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, resp)
+}
+
+func (h networkHandlers) inspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+	n, err := h.b.NetworkInspect(ctx, v["id"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, n)
+}
+
+func (h networkHandlers) remove(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+	if err := h.b.NetworkRemove(ctx, v["id"]); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (h networkHandlers) prune(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	f, err := filterArgs(r)
+	if err != nil {
+		return err
+	}
+	rep, err := h.b.NetworksPrune(ctx, f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rep)
+}
+
+func (h networkHandlers) connect(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	var req network.ConnectRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	if req.Container == "" {
+		return errdefs.Invalidf("container is required")
+	}
+	if err := h.b.NetworkConnect(ctx, v["id"], req); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (h networkHandlers) disconnect(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	var req network.DisconnectRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	if err := h.b.NetworkDisconnect(ctx, v["id"], req); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
