@@ -245,7 +245,7 @@ func (m *Manager) inspect(n *Network) network.Inspect {
 	in := network.Inspect{
 		Network: network.Network{
 			Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver, EnableIPv4: n.Driver == "bridge",
-			IPAM: network.IPAM{Driver: "default", Config: []network.IPAMConfig{}}, Internal: n.Internal, Attachable: n.Attachable,
+			IPAM: network.IPAM{Driver: "default", Options: map[string]string{}, Config: []network.IPAMConfig{}}, Internal: n.Internal, Attachable: n.Attachable,
 			Options: maps.Clone(n.Options), Labels: maps.Clone(n.Labels),
 		},
 		Containers: map[string]network.EndpointResource{},
