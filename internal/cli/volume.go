@@ -214,7 +214,8 @@ func newVolumeInspectCmd(a *app) *cobra.Command {
 }
 
 // inspectVolumes prints the volumes like inspect; a missing one is reported
-// at the end in the daemon's words ("get x: no such volume").
+// at the end as docker CLI does ("Error response from daemon: get x: no such
+// volume").
 func (a *app) inspectVolumes(ctx context.Context, names []string, format string) error {
 	c, err := a.client()
 	if err != nil {
@@ -227,7 +228,7 @@ func (a *app) inspectVolumes(ctx context.Context, names []string, format string)
 		if err := c.Get(ctx, "/volumes/"+url.PathEscape(n), nil, &raw); err != nil {
 			var ce *client.Error
 			if errors.As(err, &ce) && ce.StatusCode == http.StatusNotFound {
-				missing = append(missing, ce.Message)
+				missing = append(missing, ce.Error())
 				continue
 			}
 			return err
@@ -250,7 +251,7 @@ func (a *app) inspectVolumes(ctx context.Context, names []string, format string)
 		}
 	}
 	if len(missing) > 0 {
-		return &StatusError{Status: "Error: " + strings.Join(missing, "\n"), Code: 1}
+		return &StatusError{Status: strings.Join(missing, "\n"), Code: 1}
 	}
 	return nil
 }

@@ -143,7 +143,7 @@ func TestVolumeRmAndInspect(t *testing.T) {
 		t.Fatalf("rm request: %s", f.reqs[0])
 	}
 	out, errOut, code = runVolume(t, f, "", "inspect", "-f", "{{.Name}}/{{.Driver}}", "vol1", "nope")
-	if code != 1 || out != "vol1/local\n" || errOut != "Error: get nope: no such volume\n" {
+	if code != 1 || out != "vol1/local\n" || errOut != "Error response from daemon: get nope: no such volume\n" {
 		t.Fatalf("inspect: %d %q %q", code, out, errOut)
 	}
 }
