@@ -28,7 +28,7 @@ func volumeCommands(a *app) []*cobra.Command {
 	return []*cobra.Command{newVolumeCreateCmd(a), newVolumeLsCmd(a), newVolumeInspectCmd(a), newVolumeRmCmd(a), newVolumePruneCmd(a)}
 }
 
-// NewVolumeCommand is the `volume` group for the root command.
+// newVolumeCommand is the `volume` group for the root command.
 func newVolumeCommand(a *app) *cobra.Command {
 	return groupCommand("volume", "Manage volumes", volumeCommands(a))
 }
