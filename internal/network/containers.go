@@ -88,6 +88,9 @@ func (m *Manager) Register(containerID, name, primary string, endpoints map[stri
 	c := &Container{ID: containerID, Name: strings.TrimPrefix(name, "/"), Primary: pn.ID, Networks: map[string]*EndpointConfig{}}
 	c.Networks[pn.ID] = &EndpointConfig{}
 	for ref, es := range endpoints {
+		if ref == "default" {
+			ref = "bridge" // docker CLI keys the endpoint by the NetworkMode it sent
+		}
 		n, err := m.find(ref)
 		if err != nil {
 			return err

@@ -173,7 +173,8 @@ func TestPortInUseLeavesNothing(t *testing.T) {
 	}
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	if err := m.Register("cccccccccccc3", "/busy", "bridge", nil); err != nil {
+	// The docker CLI keys the endpoint config by the NetworkMode it sent.
+	if err := m.Register("cccccccccccc3", "/busy", "default", map[string]*network.EndpointSettings{"default": {}}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Forget(ctx, "cccccccccccc3") })
