@@ -77,7 +77,8 @@ func (r networkRow) MarshalJSON() ([]byte, error) {
 // renderNetworks prints networks sorted by name, as docker's CLI does.
 func renderNetworks(a *app, list []network.Summary, format string, quiet, noTrunc bool) error {
 	switch {
-	case quiet:
+	case quiet && format == "":
+		// docker lets --format win over -q (api-captures/34-network).
 		format = "{{.ID}}"
 	case format == "" || format == "table":
 		format = networksDefaultFormat

@@ -23,7 +23,7 @@ func TestNetworkLsFormats(t *testing.T) {
 	}{
 		{"", false, false, "NETWORK ID     NAME      DRIVER    SCOPE\n9738624f8832   bridge    bridge    local\n33116f1e5815   n1        bridge    local\n211f9c45e9cb   none      null      local\n"},
 		{"", true, false, "9738624f8832\n33116f1e5815\n211f9c45e9cb\n"},
-		{"{{.Name}}", false, false, "bridge\nn1\nnone\n"},
+		{"{{.Name}}", true, false, "bridge\nn1\nnone\n"},
 		{"{{.ID}} {{.Labels}} {{.Label \"k\"}}", false, true, "9738624f8832aaaa  \n33116f1e5815d303974f1bfc2445064581e360dff97dbcc4fd0ac336945df5b5 a=b,k=v v\n211f9c45e9cbbbbb  \n"},
 		{"table {{.Name}}\t{{.Internal}}\t{{.CreatedAt}}", false, false, "NAME      INTERNAL   CREATED AT\nbridge    false      2026-11-26 23:40:19 +0000 UTC\nn1        false      2026-11-26 23:40:19 +0000 UTC\nnone      true       2026-11-26 23:40:19 +0000 UTC\n"},
 	}
