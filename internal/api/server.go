@@ -57,6 +57,7 @@ func NewServer(b Backend, opts Options) *Server {
 	s.registerContainerIO(rt)
 	s.registerExec(rt)
 	s.registerImages(rt)
+	s.registerVolumes(rt)
 	s.handler = s.middleware(rt)
 	return s
 }

@@ -135,6 +135,7 @@ func newRoot(a *app) *cobra.Command {
 	root.AddCommand(groupCommand("container", "Manage containers", containerCommands(a)))
 	root.AddCommand(groupCommand("image", "Manage images", imageCommands(a)))
 	root.AddCommand(groupCommand("system", "Manage Docker", systemCommands(a)))
+	root.AddCommand(newVolumeCommand(a))
 	for _, c := range imageCmds {
 		switch c.Name() {
 		case "ls":

@@ -94,6 +94,11 @@ func (o *runOpts) build(fs *pflag.FlagSet, image string, cmd []string) (*contain
 		Env: env, Tty: o.tty, OpenStdin: o.interactive, Labels: parseLabels(o.labels),
 		StopSignal: o.stopSignal, Volumes: map[string]struct{}{},
 	}
+	for _, v := range o.volumes {
+		if !strings.Contains(v, ":") {
+			cfg.Volumes[v] = struct{}{} // -v /path: an anonymous volume, as docker sends it
+		}
+	}
 	if fs.Changed("stop-timeout") {
 		cfg.StopTimeout = &o.stopTimeout
 	}

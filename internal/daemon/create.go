@@ -17,7 +17,6 @@ import (
 	"github.com/berth-project/berth/internal/oci"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 )
 
@@ -61,11 +60,6 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 	mounts, err := oci.ParseMounts(hc)
 	if err != nil {
 		return resp, err
-	}
-	for _, m := range mounts {
-		if m.Type == mount.TypeVolume {
-			return resp, errdefs.NotImplemented(fmt.Errorf("named and anonymous volumes are not supported yet (mount %s)", m.Destination))
-		}
 	}
 	if _, _, err := logs.ParseOptions(d.logOpts(hc)); err != nil {
 		return resp, err
@@ -126,6 +120,14 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 	defer func() {
 		if err != nil {
 			d.images.RemoveRW(context.WithoutCancel(ctx), id)
+		}
+	}()
+	if err := d.createVolumeMounts(ctx, c); err != nil {
+		return resp, err
+	}
+	defer func() {
+		if err != nil {
+			d.releaseVolumes(context.WithoutCancel(ctx), c, true)
 		}
 	}()
 	if err := c.save(dir); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/berth-project/berth/internal/image"
 	"github.com/berth-project/berth/internal/runtime"
 	"github.com/berth-project/berth/internal/version"
+	"github.com/berth-project/berth/internal/volume"
 )
 
 // Config is what berthd's flags and daemon.json set.
@@ -49,6 +50,7 @@ type Daemon struct {
 	log        *slog.Logger
 	images     *image.Store
 	events     *events.Bus
+	volumes    *volume.Store
 	containers *containerIndex
 	runtimes   map[string]*runtime.Runtime
 	execs      *execStore
@@ -74,11 +76,16 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
 	}
+	vols, err := volume.New(ctx, filepath.Join(cfg.DataRoot, "volumes"))
+	if err != nil {
+		return nil, fmt.Errorf("open volume store: %w", err)
+	}
 	d := &Daemon{
 		cfg:        cfg,
 		log:        cfg.Logger,
 		images:     imgs,
 		events:     events.New(),
+		volumes:    vols,
 		containers: newContainerIndex(),
 		runtimes:   map[string]*runtime.Runtime{},
 		execs:      newExecStore(),

@@ -245,7 +245,7 @@ func (d *Daemon) ContainersPrune(ctx context.Context, f filters.Args) (*containe
 			continue
 		}
 		size, _ := d.images.RWSize(ctx, c.ID)
-		if err := d.removeContainer(ctx, c); err != nil {
+		if err := d.removeContainer(ctx, c, false); err != nil {
 			d.log.Warn("prune", "id", c.ID, "err", err)
 			continue
 		}

@@ -45,7 +45,7 @@ func (d *Daemon) ContainerStart(ctx context.Context, name string) error {
 	if err != nil && autoRemove {
 		// Like dockerd: a --rm container that cannot start is removed, and
 		// the client's wait?condition=removed returns.
-		if rerr := d.removeContainer(ctx, c); rerr != nil {
+		if rerr := d.removeContainer(ctx, c, true); rerr != nil {
 			d.log.Warn("auto-remove after failed start", "id", c.ID, "err", rerr)
 		}
 	}
@@ -83,6 +83,15 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		}
 	}()
 	in.Rootfs = rootfs
+	if err := d.prepareVolumeMounts(ctx, c, rootfs); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			d.unmountVolumes(ctx, c)
+		}
+	}()
+	in.Mounts = c.Mounts
 	if err := oci.EnsureBindSources(c.Mounts); err != nil {
 		return err
 	}
@@ -331,6 +340,7 @@ func (d *Daemon) handleExit(c *Container, st *monitor.ExitStatus) {
 	if err := d.images.Unmount(ctx, c.ID); err != nil {
 		d.log.Warn("unmount rootfs", "id", c.ID, "err", err)
 	}
+	d.unmountVolumes(ctx, c)
 	os.RemoveAll(d.bundleDir(c.ID))
 	if err := c.save(d.containerDir(c.ID)); err != nil {
 		d.log.Warn("save container", "id", c.ID, "err", err)
@@ -346,7 +356,7 @@ func (d *Daemon) handleExit(c *Container, st *monitor.ExitStatus) {
 	c.mu.Unlock()
 	switch {
 	case autoRemove:
-		if err := d.removeContainer(ctx, c); err != nil {
+		if err := d.removeContainer(ctx, c, true); err != nil {
 			d.log.Warn("auto-remove", "id", c.ID, "err", err)
 		}
 	case restart:

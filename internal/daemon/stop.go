@@ -240,12 +240,12 @@ func (d *Daemon) ContainerRemove(ctx context.Context, name string, force, remove
 			return fmt.Errorf("could not kill running container %s, cannot remove", c.ID)
 		}
 	}
-	return d.removeContainer(ctx, c)
+	return d.removeContainer(ctx, c, removeVolumes)
 }
 
 // removeContainer deletes the record, rw layer and directories. Concurrent
 // callers (force rm racing AutoRemove) wait for the first to finish.
-func (d *Daemon) removeContainer(ctx context.Context, c *Container) error {
+func (d *Daemon) removeContainer(ctx context.Context, c *Container, removeVolumes bool) error {
 	ctx = context.WithoutCancel(ctx)
 	c.mu.Lock()
 	if c.removing {
@@ -272,6 +272,7 @@ func (d *Daemon) removeContainer(ctx context.Context, c *Container) error {
 	}
 	d.containers.remove(c)
 	d.execs.dropContainer(c.ID)
+	d.releaseVolumes(ctx, c, removeVolumes)
 	c.mu.Lock()
 	close(c.removeCh)
 	c.mu.Unlock()

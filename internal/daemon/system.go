@@ -222,5 +222,9 @@ func (d *Daemon) DiskUsage(ctx context.Context) (*api.DiskUsage, error) {
 	if ctrs == nil {
 		ctrs = []container.Summary{}
 	}
-	return &api.DiskUsage{LayersSize: layers, Images: imgs, Containers: ctrs, Volumes: []any{}, BuildCache: []any{}}, nil
+	vols, err := d.volumeDiskUsage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &api.DiskUsage{LayersSize: layers, Images: imgs, Containers: ctrs, Volumes: vols, BuildCache: []any{}}, nil
 }

@@ -1,9 +1,3 @@
-//go:build berth_volumes
-
-// The build constraint above keeps this file out of the build until the lead
-// adds the Daemon.volumes field (see the volumes helper's report); delete it
-// then.
-
 package daemon
 
 import (

@@ -1,5 +1,3 @@
-//go:build berth_volumes
-
 package daemon
 
 import (
