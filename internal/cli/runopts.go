@@ -23,6 +23,7 @@ type runOpts struct {
 	restart, memory, memorySwap, shmSize, stopSignal   string
 	logDriver, runtime, detachKeys, cpus               string
 	pull                                               string
+	volumesFrom                                        []string
 	env, envFile, labels, volumes, mounts, tmpfs       []string
 	capAdd, capDrop, securityOpt, ulimits, logOpts     []string
 	attach, publish, expose, dns, addHost              []string
@@ -64,6 +65,7 @@ func (o *runOpts) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.envFile, "env-file", nil, "Read in a file of environment variables")
 	fs.StringArrayVarP(&o.labels, "label", "l", nil, "Set meta data on a container")
 	fs.StringArrayVarP(&o.volumes, "volume", "v", nil, "Bind mount a volume")
+	fs.StringArrayVar(&o.volumesFrom, "volumes-from", nil, "Mount volumes from the specified container(s)")
 	fs.StringArrayVar(&o.mounts, "mount", nil, "Attach a filesystem mount to the container")
 	fs.StringArrayVar(&o.tmpfs, "tmpfs", nil, "Mount a tmpfs directory")
 	fs.StringArrayVar(&o.capAdd, "cap-add", nil, "Add Linux capabilities")
@@ -199,6 +201,7 @@ func (o *runOpts) hostConfig(fs *pflag.FlagSet) (*container.HostConfig, error) {
 }
 
 func (o *runOpts) storage(hc *container.HostConfig) error {
+	hc.VolumesFrom = o.volumesFrom
 	for _, v := range o.volumes {
 		parts := strings.Split(v, ":")
 		if len(parts) == 1 {
