@@ -224,14 +224,9 @@ func (d *Daemon) resolveNetworkMode(hc *container.HostConfig) error {
 			return err
 		}
 	}
-	if !container.NetworkMode(hc.NetworkMode).IsBridge() && !container.NetworkMode(hc.NetworkMode).IsUserDefined() {
-		if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
-			// dockerd drops published ports silently for host mode; none and
-			// container: modes cannot publish at all.
-			if !container.NetworkMode(hc.NetworkMode).IsHost() {
-				return errdefs.Invalidf("conflicting options: port publishing and the container type network mode")
-			}
-		}
+	if container.NetworkMode(hc.NetworkMode).IsContainer() && (len(hc.PortBindings) > 0 || hc.PublishAllPorts) {
+		// Host and none modes ignore published ports, as in dockerd.
+		return errdefs.Invalidf("conflicting options: port publishing and the container type network mode")
 	}
 	return nil
 }
@@ -269,6 +264,13 @@ type networkSetup struct {
 func (d *Daemon) setupNetwork(ctx context.Context, c *Container) (*networkSetup, error) {
 	if !usesBridge(c.HostConfig) {
 		return nil, nil
+	}
+	if !d.networks.Registered(c.ID) {
+		// A record made before networking existed, or one whose network
+		// record was lost: register with the defaults.
+		if err := d.registerNetworks(c, nil); err != nil {
+			return nil, err
+		}
 	}
 	res, err := d.networks.Setup(ctx, c.ID, bnet.SetupOptions{
 		PortBindings: c.HostConfig.PortBindings,

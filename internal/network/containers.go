@@ -105,6 +105,13 @@ func (m *Manager) Register(containerID, name, primary string, endpoints map[stri
 	return m.saveContainer(c)
 }
 
+// Registered reports whether the container has a network record.
+func (m *Manager) Registered(containerID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ctrs[containerID] != nil
+}
+
 // endpointConfig validates the settings a container asks of network n.
 func (m *Manager) endpointConfig(n *Network, es *network.EndpointSettings) (*EndpointConfig, error) {
 	cfg := &EndpointConfig{}

@@ -51,6 +51,11 @@ func (m *Manager) Setup(ctx context.Context, containerID string, opts SetupOptio
 	if c.Sandbox != nil {
 		m.releaseLocked(c) // a leftover of a run that ended while we were down
 	}
+	for id := range c.Networks {
+		if m.networks[id] == nil {
+			return nil, errdefs.NotFoundf("network %s not found", id)
+		}
+	}
 	reqs, err := portmap.Requests(opts.PortBindings, opts.PublishAll, opts.Exposed)
 	if err != nil {
 		return nil, err
