@@ -206,3 +206,9 @@ func versionLess(a, b string) bool {
 	fmt.Sscanf(b, "%d.%d", &bm, &bn)
 	return am < bm || (am == bm && an < bn)
 }
+
+// apiAtLeast reports whether the daemon speaks API min or newer.
+func (c *tcase) apiAtLeast(min string) bool {
+	c.Helper()
+	return !versionLess(c.ok("version", "--format", "{{.Server.APIVersion}}"), min)
+}
