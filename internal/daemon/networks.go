@@ -277,6 +277,7 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *Container) (*networkSetup,
 		PublishAll:   c.HostConfig.PublishAllPorts,
 		Exposed:      c.Config.ExposedPorts,
 		Links:        c.HostConfig.Links,
+		DNS:          c.HostConfig.DNS,
 	})
 	if err != nil {
 		return nil, err
@@ -285,7 +286,8 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *Container) (*networkSetup,
 	for _, ip := range res.IPs {
 		ns.IPs = append(ns.IPs, ip.String())
 	}
-	if res.Nameserver.IsValid() && len(c.HostConfig.DNS) == 0 {
+	if res.Nameserver.IsValid() {
+		// The embedded DNS forwards to --dns servers itself.
 		ns.Nameservers = []string{res.Nameserver.String()}
 	}
 	hosts, err := d.resolveExtraHosts(c.HostConfig.ExtraHosts)
@@ -326,8 +328,10 @@ func (d *Daemon) writeNetworkEtcFiles(c *Container, in *oci.Input, ns *networkSe
 		return err
 	}
 	dns := ns.Nameservers
-	for _, a := range c.HostConfig.DNS {
-		dns = append(dns, a.String())
+	if len(dns) == 0 {
+		for _, a := range c.HostConfig.DNS {
+			dns = append(dns, a.String())
+		}
 	}
 	return etcfiles.WriteResolvConf(in.ResolvConfPath, "/etc/resolv.conf", dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
 }

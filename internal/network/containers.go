@@ -23,7 +23,10 @@ type Container struct {
 	Primary string // network ID of the NetworkMode network
 	// Networks maps network ID to the requested endpoint settings.
 	Networks map[string]*EndpointConfig
-	Sandbox  *Sandbox `json:",omitempty"`
+	// DNS are the container's --dns servers, which the embedded DNS
+	// forwards its queries to instead of the host's.
+	DNS     []netip.Addr `json:",omitempty"`
+	Sandbox *Sandbox     `json:",omitempty"`
 }
 
 // EndpointConfig is what a container asks of one network.
@@ -243,6 +246,27 @@ func removeFile(dir, name string) error {
 func mustMAC(s string) network.HardwareAddr {
 	hw, _ := net.ParseMAC(s)
 	return network.HardwareAddr(hw)
+}
+
+// clientUpstreams finds the --dns servers of the container at addr.
+func (m *Manager) clientUpstreams(addr netip.Addr) []netip.AddrPort {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.ctrs {
+		if c.Sandbox == nil || len(c.DNS) == 0 {
+			continue
+		}
+		for _, ep := range c.Sandbox.Endpoints {
+			if ep.IP == addr {
+				out := make([]netip.AddrPort, 0, len(c.DNS))
+				for _, a := range c.DNS {
+					out = append(out, netip.AddrPortFrom(a, 53))
+				}
+				return out
+			}
+		}
+	}
+	return nil
 }
 
 // lookupFunc answers DNS for one network from its live endpoints: the

@@ -24,6 +24,9 @@ type SetupOptions struct {
 	Exposed      network.PortSet
 	// Links are HostConfig.Links ("/other:/me/alias" or "other:alias").
 	Links []string
+	// DNS are the container's --dns servers: on user-defined networks the
+	// embedded DNS forwards to them.
+	DNS []netip.Addr
 }
 
 // SetupResult is what the daemon needs to write the container's /etc
@@ -60,6 +63,7 @@ func (m *Manager) Setup(ctx context.Context, containerID string, opts SetupOptio
 	if err != nil {
 		return nil, err
 	}
+	c.DNS = opts.DNS
 	sb := &Sandbox{NSPath: m.NetNSPath(c.ID), Endpoints: map[string]*Endpoint{}}
 	if err := bridge.NewNetNS(sb.NSPath); err != nil {
 		return nil, err

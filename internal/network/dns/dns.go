@@ -95,7 +95,10 @@ type Server struct {
 	Port      uint16 // 0 means 53
 	Lookup    Lookup
 	Upstreams []netip.AddrPort
-	Log       *slog.Logger
+	// ClientUpstreams, when set and non-empty for a client, replaces
+	// Upstreams for that client (a container's --dns servers).
+	ClientUpstreams func(client netip.Addr) []netip.AddrPort
+	Log             *slog.Logger
 
 	udp *net.UDPConn
 	tcp *net.TCPListener
@@ -147,7 +150,7 @@ func (s *Server) serveUDP() {
 		}
 		q := append([]byte(nil), buf[:n]...)
 		go func() {
-			if resp := s.handle(q, "udp"); resp != nil {
+			if resp := s.handle(q, "udp", from.Addr()); resp != nil {
 				s.udp.WriteToUDPAddrPort(resp, from)
 			}
 		}()
@@ -177,7 +180,7 @@ func (s *Server) serveConn(c net.Conn) {
 		if _, err := io.ReadFull(c, q); err != nil {
 			return
 		}
-		resp := s.handle(q, "tcp")
+		resp := s.handle(q, "tcp", remoteAddr(c))
 		if resp == nil {
 			return
 		}
@@ -188,7 +191,14 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 }
 
-func (s *Server) handle(q []byte, proto string) []byte {
+func remoteAddr(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr()
+	}
+	return netip.Addr{}
+}
+
+func (s *Server) handle(q []byte, proto string, client netip.Addr) []byte {
 	resp, forward, err := Answer(q, s.Lookup)
 	if err != nil {
 		return nil
@@ -198,7 +208,13 @@ func (s *Server) handle(q []byte, proto string) []byte {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	for _, up := range s.Upstreams {
+	ups := s.Upstreams
+	if s.ClientUpstreams != nil {
+		if own := s.ClientUpstreams(client.Unmap()); len(own) > 0 {
+			ups = own
+		}
+	}
+	for _, up := range ups {
 		if r, err := Exchange(ctx, up, q, proto); err == nil {
 			return r
 		}

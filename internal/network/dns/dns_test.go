@@ -111,3 +111,40 @@ func TestServerLoopback(t *testing.T) {
 		t.Fatalf("rcode %v", h.RCode)
 	}
 }
+
+// TestClientUpstreams forwards an unknown name to the client's own
+// upstream (another server of ours on loopback) instead of the default.
+func TestClientUpstreams(t *testing.T) {
+	up := &Server{Addr: netip.MustParseAddr("127.0.0.1"), Port: 35354, Lookup: func(n string) ([]netip.Addr, bool) {
+		if n == "only.upstream" {
+			return []netip.Addr{netip.MustParseAddr("10.213.9.77")}, true
+		}
+		return nil, false
+	}}
+	if err := up.Start(); err != nil {
+		t.Skipf("cannot bind test port: %v", err)
+	}
+	t.Cleanup(func() { up.Close() })
+	s := &Server{Addr: netip.MustParseAddr("127.0.0.1"), Port: 35355, Lookup: table,
+		ClientUpstreams: func(c netip.Addr) []netip.AddrPort {
+			if c == netip.MustParseAddr("127.0.0.1") {
+				return []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:35354")}
+			}
+			return nil
+		}}
+	if err := s.Start(); err != nil {
+		t.Skipf("cannot bind test port: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for _, proto := range []string{"udp", "tcp"} {
+		resp, err := Exchange(ctx, netip.MustParseAddrPort("127.0.0.1:35355"), query(t, "only.upstream.", dnsmessage.TypeA), proto)
+		if err != nil {
+			t.Fatalf("%s: %v", proto, err)
+		}
+		if _, addrs := parseAnswers(t, resp); len(addrs) != 1 || addrs[0] != netip.MustParseAddr("10.213.9.77") {
+			t.Fatalf("%s: forwarded answer %v", proto, addrs)
+		}
+	}
+}
