@@ -172,8 +172,14 @@ func (m *monitor) abort() {
 // start runs `runtime start`.
 func (m *monitor) start() error {
 	m.truncateLog()
-	if err := m.runtimeRun("start", m.cfg.ID); err != nil {
+	started, err := m.startViaExecFifo()
+	if err != nil {
 		return err
+	}
+	if !started {
+		if err := m.runtimeRun("start", m.cfg.ID); err != nil {
+			return err
+		}
 	}
 	m.mu.Lock()
 	m.startedAt = time.Now().UnixNano()
