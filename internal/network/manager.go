@@ -36,9 +36,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -265,9 +267,9 @@ func (m *Manager) deactivate(n *Network) error {
 	return errors.Join(m.table.RemoveOwner("net:"+n.ID), bridge.Delete(n.Bridge))
 }
 
-// Close stops the DNS servers. Unless keep is set (live restore with
-// running containers), it releases every sandbox, deletes the bridges and
-// the nft table: nothing berthd made remains.
+// Close stops the DNS servers. Unless keep is set (live restore) and some
+// container still has its sandbox, it releases every sandbox, deletes the
+// bridges and the nft table: nothing berthd made remains.
 func (m *Manager) Close(ctx context.Context, keep bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -276,7 +278,7 @@ func (m *Manager) Close(ctx context.Context, keep bool) error {
 		errs = append(errs, s.Close())
 		delete(m.dns, id)
 	}
-	if keep {
+	if keep && slices.ContainsFunc(slices.Collect(maps.Values(m.ctrs)), func(c *Container) bool { return c.Sandbox != nil }) {
 		return errors.Join(errs...)
 	}
 	for _, c := range m.ctrs {

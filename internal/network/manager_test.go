@@ -274,3 +274,16 @@ func resolve(t *testing.T, server netip.Addr, name string) netip.Addr {
 	a, _ := p.AResource()
 	return netip.AddrFrom4(a.A)
 }
+
+// TestCloseKeepOnlyWithSandboxes: live restore keeps the bridges and table
+// only while a container still has its namespace.
+func TestCloseKeepOnlyWithSandboxes(t *testing.T) {
+	m, _ := newTestManager(t)
+	br, tbl := m.bridge0, m.table.Name
+	if err := m.Close(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if bridge.Exists(br) || m.table.Exists() {
+		t.Fatalf("live-restore close without containers left bridge %s or table %s", br, tbl)
+	}
+}
