@@ -71,8 +71,10 @@ func newTestManager(t *testing.T) (*Manager, netip.Prefix) {
 	return m, user
 }
 
-func TestManagerEndToEnd(t *testing.T) {
-	m, userSubnet := newTestManager(t)
+// checkCreateRules creates "bt-net" on userSubnet and checks the predefined
+// networks and the create errors (overlap names the other network).
+func checkCreateRules(t *testing.T, m *Manager, userSubnet netip.Prefix) network.CreateResponse {
+	t.Helper()
 	ctx := context.Background()
 	names := map[string]bool{}
 	for _, n := range m.List() {
@@ -92,6 +94,13 @@ func TestManagerEndToEnd(t *testing.T) {
 	if _, err := m.Create(ctx, network.CreateRequest{Name: "bt-net"}); !errdefs.IsConflict(err) {
 		t.Fatalf("duplicate name: %v", err)
 	}
+	return resp
+}
+
+func TestManagerEndToEnd(t *testing.T) {
+	m, userSubnet := newTestManager(t)
+	ctx := context.Background()
+	resp := checkCreateRules(t, m, userSubnet)
 	if err := m.Register("aaaaaaaaaaaa1", "/web", "bt-net", map[string]*network.EndpointSettings{"bt-net": {Aliases: []string{"www"}}}); err != nil {
 		t.Fatal(err)
 	}

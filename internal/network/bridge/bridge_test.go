@@ -42,6 +42,12 @@ func TestBridgeDNAT(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	addrs := makeNamespaces(t, dir, br, subnet, gw)
+	testTraffic(t, tbl, dir, addrs)
+}
+
+// makeNamespaces makes netns "a" and "b" under dir, each with a veth on br.
+func makeNamespaces(t *testing.T, dir, br string, subnet netip.Prefix, gw netip.Addr) map[string]netip.Addr {
 	addrs := map[string]netip.Addr{}
 	for i, name := range []string{"a", "b"} {
 		path := filepath.Join(dir, name)
@@ -58,6 +64,12 @@ func TestBridgeDNAT(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return addrs
+}
+
+// testTraffic serves in "a" and reaches it through a published port on
+// 127.0.0.1 and from "b" by address; removing the rules closes the port.
+func testTraffic(t *testing.T, tbl *nft.Table, dir string, addrs map[string]netip.Addr) {
 	var ln net.Listener
 	if err := nettest.InNS(filepath.Join(dir, "a"), func() (err error) {
 		ln, err = net.Listen("tcp4", ":8080")
