@@ -77,6 +77,7 @@ type Manager struct {
 	networks map[string]*Network   // by ID
 	ctrs     map[string]*Container // by container ID
 	dns      map[string]*dns.Server
+	closed   bool // after Close: no new sandboxes (a restart racing shutdown)
 }
 
 // DefaultNames derives the default bridge's and the nft table's names from
@@ -273,6 +274,7 @@ func (m *Manager) deactivate(n *Network) error {
 func (m *Manager) Close(ctx context.Context, keep bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.closed = true
 	var errs []error
 	for id, s := range m.dns {
 		errs = append(errs, s.Close())

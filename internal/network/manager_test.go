@@ -296,3 +296,32 @@ func TestCloseKeepOnlyWithSandboxes(t *testing.T) {
 		t.Fatalf("live-restore close without containers left bridge %s or table %s", br, tbl)
 	}
 }
+
+// TestStaleNetNSSwept: a namespace without a sandbox record (a setup cut
+// short by the daemon's exit) is removed at start, and Setup replaces one
+// left at its path.
+func TestStaleNetNSSwept(t *testing.T) {
+	m, _ := newTestManager(t)
+	ctx := context.Background()
+	stale := m.NetNSPath("dddddddddddd4")
+	if err := bridge.NewNetNS(stale); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bridge.DeleteNetNS(stale) })
+	m.mu.Lock()
+	m.sweepNetNS()
+	m.mu.Unlock()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale netns kept: %v", err)
+	}
+	if err := bridge.NewNetNS(stale); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Register("dddddddddddd4", "/again", "bridge", nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Forget(ctx, "dddddddddddd4") })
+	if _, err := m.Setup(ctx, "dddddddddddd4", SetupOptions{}); err != nil {
+		t.Fatalf("setup over a leftover namespace: %v", err)
+	}
+}

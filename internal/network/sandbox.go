@@ -47,6 +47,9 @@ type SetupResult struct {
 func (m *Manager) Setup(ctx context.Context, containerID string, opts SetupOptions) (res *SetupResult, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return nil, errdefs.Unavailable(errorString("networking is shut down"))
+	}
 	c := m.ctrs[containerID]
 	if c == nil {
 		return nil, errdefs.NotFoundf("no network configuration for container %s", containerID)
@@ -65,6 +68,8 @@ func (m *Manager) Setup(ctx context.Context, containerID string, opts SetupOptio
 	}
 	c.DNS = opts.DNS
 	sb := &Sandbox{NSPath: m.NetNSPath(c.ID), Endpoints: map[string]*Endpoint{}}
+	// A namespace left by a setup that the daemon's exit interrupted.
+	bridge.DeleteNetNS(sb.NSPath)
 	if err := bridge.NewNetNS(sb.NSPath); err != nil {
 		return nil, err
 	}
@@ -296,6 +301,21 @@ func (m *Manager) restoreContainers(ctx context.Context) {
 		}
 		if err := m.table.Add(rules...); err != nil {
 			m.log.Warn("restore port rules", "container", c.ID, "err", err)
+		}
+	}
+	m.sweepNetNS()
+}
+
+// sweepNetNS removes namespaces no sandbox record owns (a setup cut short
+// by the daemon's exit); unmounting the last reference frees its veths.
+func (m *Manager) sweepNetNS() {
+	entries, _ := os.ReadDir(m.nsDir())
+	for _, e := range entries {
+		if c := m.ctrs[e.Name()]; c != nil && c.Sandbox != nil {
+			continue
+		}
+		if err := bridge.DeleteNetNS(m.NetNSPath(e.Name())); err != nil {
+			m.log.Warn("remove stale netns", "name", e.Name(), "err", err)
 		}
 	}
 }
