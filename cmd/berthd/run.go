@@ -56,6 +56,7 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 		LogOpts:        cfg.LogOpts,
 		LogDriver:      cfg.LogDriver,
 		LiveRestore:    cfg.LiveRestore,
+		BIP:            cfg.Bip,
 		Logger:         log,
 	})
 	if err != nil {

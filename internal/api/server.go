@@ -58,6 +58,7 @@ func NewServer(b Backend, opts Options) *Server {
 	s.registerExec(rt)
 	s.registerImages(rt)
 	s.registerVolumes(rt)
+	s.registerNetworks(rt)
 	s.handler = s.middleware(rt)
 	return s
 }

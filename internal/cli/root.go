@@ -136,6 +136,7 @@ func newRoot(a *app) *cobra.Command {
 	root.AddCommand(groupCommand("image", "Manage images", imageCommands(a)))
 	root.AddCommand(groupCommand("system", "Manage Docker", systemCommands(a)))
 	root.AddCommand(newVolumeCommand(a))
+	root.AddCommand(newNetworkCommand(a))
 	for _, c := range imageCmds {
 		switch c.Name() {
 		case "ls":

@@ -130,6 +130,14 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 			d.releaseVolumes(context.WithoutCancel(ctx), c, true)
 		}
 	}()
+	if err := d.registerNetworks(c, req.NetworkingConfig); err != nil {
+		return resp, err
+	}
+	defer func() {
+		if err != nil {
+			d.forgetNetwork(context.WithoutCancel(ctx), c)
+		}
+	}()
 	if err := c.save(dir); err != nil {
 		return resp, err
 	}
@@ -270,25 +278,9 @@ func (d *Daemon) validateHostConfig(hc *container.HostConfig) ([]string, error) 
 	return warnings, nil
 }
 
-// validateNetworkMode accepts the modes this engine has: none (also the
-// default until the bridge driver lands), host and container:<name>.
+// validateNetworkMode: see resolveNetworkMode (networks.go).
 func (d *Daemon) validateNetworkMode(hc *container.HostConfig) error {
-	nm := container.NetworkMode(hc.NetworkMode)
-	switch {
-	case nm == "" || nm.IsDefault():
-		hc.NetworkMode = "none"
-	case nm.IsNone(), nm.IsHost():
-	case nm.IsContainer():
-		ref := nm.ConnectedContainer()
-		other, err := d.containers.get(ref)
-		if err != nil {
-			return err
-		}
-		hc.NetworkMode = container.NetworkMode("container:" + other.ID)
-	default:
-		return errdefs.NotFoundf("network %s not found", hc.NetworkMode)
-	}
-	return nil
+	return d.resolveNetworkMode(hc)
 }
 
 func (d *Daemon) logDriver(hc *container.HostConfig) string {

@@ -25,6 +25,7 @@ import (
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/events"
 	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/internal/runtime"
 	"github.com/berth-project/berth/internal/version"
 	"github.com/berth-project/berth/internal/volume"
@@ -41,6 +42,7 @@ type Config struct {
 	LogOpts        map[string]string // daemon-wide --log-opt defaults
 	LogDriver      string
 	LiveRestore    bool
+	BIP            string // default bridge address/prefix (--bip); empty: pick a free subnet
 	Logger         *slog.Logger
 }
 
@@ -51,6 +53,7 @@ type Daemon struct {
 	images     *image.Store
 	events     *events.Bus
 	volumes    *volume.Store
+	networks   *network.Manager
 	containers *containerIndex
 	runtimes   map[string]*runtime.Runtime
 	execs      *execStore
@@ -101,7 +104,13 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if _, ok := d.runtimes[cfg.DefaultRuntime]; !ok {
 		return nil, fmt.Errorf("default runtime %q is not configured", cfg.DefaultRuntime)
 	}
+	nets, err := network.New(ctx, network.Config{DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot, BIP: cfg.BIP, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("init networks: %w", err)
+	}
+	d.networks = nets
 	if err := d.restore(ctx); err != nil {
+		d.networks.Close(ctx, d.cfg.LiveRestore)
 		return nil, err
 	}
 	return d, nil
@@ -191,6 +200,9 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 			c.mon.Close()
 		}
 		c.mu.Unlock()
+	}
+	if err := d.networks.Close(ctx, d.cfg.LiveRestore); err != nil {
+		d.log.Warn("release networks", "err", err)
 	}
 	d.removeCgroupParent()
 }

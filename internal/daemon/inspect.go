@@ -13,7 +13,6 @@ import (
 	"github.com/berth-project/berth/internal/filters"
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 )
 
@@ -62,7 +61,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		}},
 		Mounts:          nonNilMounts(c.Mounts),
 		Config:          &cfg,
-		NetworkSettings: c.networkSettings(),
+		NetworkSettings: d.networkSettings(c),
 	}
 	if size {
 		rw, _ := d.images.RWSize(ctx, c.ID)
@@ -90,15 +89,6 @@ func (c *Container) inspectState() *container.State {
 		StartedAt:  fmtTime(c.State.StartedAt),
 		FinishedAt: fmtTime(c.State.FinishedAt),
 	}
-}
-
-func (c *Container) networkSettings() *container.NetworkSettings {
-	ns := &container.NetworkSettings{Ports: network.PortMap{}, Networks: map[string]*network.EndpointSettings{}}
-	mode := string(c.HostConfig.NetworkMode)
-	if mode == "host" || mode == "none" {
-		ns.Networks[mode] = &network.EndpointSettings{}
-	}
-	return ns
 }
 
 func nonNil(s []string) []string {
@@ -196,7 +186,9 @@ func (d *Daemon) summary(ctx context.Context, c *Container, size bool) container
 		s.State = container.StateRemoving
 	}
 	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
-	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: c.networkSettings().Networks}
+	ns := d.networkSettings(c)
+	s.Ports = portSummaries(ns)
+	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: ns.Networks}
 	if size {
 		s.SizeRw, _ = d.images.RWSize(ctx, c.ID)
 		s.SizeRootFs = s.SizeRw

@@ -1,9 +1,3 @@
-//go:build berth_networks
-
-// The build constraint above keeps this file out of the build until the lead
-// adds the Daemon.networks field (see the network helper's report); delete
-// it then.
-
 package daemon
 
 import (

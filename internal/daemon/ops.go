@@ -193,6 +193,9 @@ func (d *Daemon) ContainerRename(ctx context.Context, name, newName string) erro
 		return err
 	}
 	d.containers.releaseName(old, c.ID)
+	if err := d.networks.Rename(c.ID, newName); err != nil {
+		d.log.Warn("rename in network records", "id", c.ID, "err", err)
+	}
 	d.emit(c, events.ActionRename, map[string]string{"oldName": old})
 	return nil
 }

@@ -32,6 +32,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 		d.containers.add(c)
 		d.restoreVolumeRefs(ctx, c)
 		if !c.running() && c.State.Status != container.StateRestarting {
+			d.teardownNetwork(ctx, c)
 			if shouldStartOnBoot(c) {
 				toStart = append(toStart, c)
 			}

@@ -95,7 +95,22 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	if err := oci.EnsureBindSources(c.Mounts); err != nil {
 		return err
 	}
-	if err := d.writeEtcFiles(c, in); err != nil {
+	netSetup, err := d.setupNetwork(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil && netSetup != nil {
+			d.teardownNetwork(ctx, c)
+		}
+	}()
+	if netSetup != nil {
+		in.NetNS = netSetup.NetNS
+		err = d.writeNetworkEtcFiles(c, in, netSetup)
+	} else {
+		err = d.writeEtcFiles(c, in)
+	}
+	if err != nil {
 		return err
 	}
 	bundle := d.bundleDir(c.ID)
@@ -340,6 +355,7 @@ func (d *Daemon) handleExit(c *Container, st *monitor.ExitStatus) {
 	if err := d.images.Unmount(ctx, c.ID); err != nil {
 		d.log.Warn("unmount rootfs", "id", c.ID, "err", err)
 	}
+	d.teardownNetwork(ctx, c)
 	d.unmountVolumes(ctx, c)
 	os.RemoveAll(d.bundleDir(c.ID))
 	if err := c.save(d.containerDir(c.ID)); err != nil {

@@ -270,6 +270,7 @@ func (d *Daemon) removeContainer(ctx context.Context, c *Container, removeVolume
 	if err := os.RemoveAll(d.containerDir(c.ID)); err != nil {
 		d.log.Warn("remove container dir", "id", c.ID, "err", err)
 	}
+	d.forgetNetwork(ctx, c)
 	d.containers.remove(c)
 	d.execs.dropContainer(c.ID)
 	d.releaseVolumes(ctx, c, removeVolumes)
