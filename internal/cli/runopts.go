@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -23,7 +24,8 @@ type runOpts struct {
 	restart, memory, memorySwap, shmSize, stopSignal   string
 	logDriver, runtime, detachKeys, cpus               string
 	pull                                               string
-	volumesFrom                                        []string
+	volumesFrom, aliases, links                        []string
+	ipv4, mac                                          string
 	env, envFile, labels, volumes, mounts, tmpfs       []string
 	capAdd, capDrop, securityOpt, ulimits, logOpts     []string
 	attach, publish, expose, dns, addHost              []string
@@ -46,6 +48,12 @@ func (o *runOpts) addFlags(fs *pflag.FlagSet) {
 	fs.Bool("help", false, "Print usage")
 	fs.StringVar(&o.netMode, "network", "", "Connect a container to a network")
 	fs.StringVar(&o.netMode, "net", "", "Connect a container to a network")
+	fs.StringArrayVar(&o.aliases, "network-alias", nil, "Add network-scoped alias for the container")
+	fs.StringArrayVar(&o.aliases, "net-alias", nil, "Add network-scoped alias for the container")
+	fs.Lookup("net-alias").Hidden = true
+	fs.StringArrayVar(&o.links, "link", nil, "Add link to another container")
+	fs.StringVar(&o.ipv4, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	fs.StringVar(&o.mac, "mac-address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
 	_ = fs.MarkHidden("net")
 	fs.StringVar(&o.restart, "restart", "no", "Restart policy to apply when a container exits")
 	fs.StringVar(&o.pull, "pull", "missing", `Pull image before running ("always", "missing", "never")`)
@@ -125,10 +133,48 @@ func (o *runOpts) build(fs *pflag.FlagSet, image string, cmd []string) (*contain
 		cfg.ExposedPorts = ports
 	}
 	hc.PortBindings = bindings
-	return &container.CreateRequest{
-		Config: cfg, HostConfig: hc,
-		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}},
-	}, nil
+	hc.Links = o.links
+	nc, err := o.networkingConfig()
+	if err != nil {
+		return nil, err
+	}
+	return &container.CreateRequest{Config: cfg, HostConfig: hc, NetworkingConfig: nc}, nil
+}
+
+// networkingConfig carries --network-alias, --ip and --mac-address for the
+// network named by --network, as docker sends them.
+func (o *runOpts) networkingConfig() (*network.NetworkingConfig, error) {
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
+	if len(o.aliases) == 0 && o.ipv4 == "" && o.mac == "" {
+		return nc, nil
+	}
+	nm := container.NetworkMode(o.netMode)
+	if o.netMode == "" || nm.IsDefault() || nm.IsHost() || nm.IsNone() || nm.IsContainer() {
+		if len(o.aliases) > 0 {
+			return nil, fmt.Errorf("network-scoped aliases are only supported for user-defined networks")
+		}
+	}
+	ep := &network.EndpointSettings{Aliases: o.aliases}
+	if o.ipv4 != "" {
+		addr, err := netip.ParseAddr(o.ipv4)
+		if err != nil || !addr.Is4() {
+			return nil, fmt.Errorf("invalid IPv4 address: %s", o.ipv4)
+		}
+		ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: addr}
+	}
+	if o.mac != "" {
+		hw, err := net.ParseMAC(o.mac)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not a valid mac address", o.mac)
+		}
+		ep.MacAddress = network.HardwareAddr(hw)
+	}
+	name := o.netMode
+	if name == "" {
+		name = "default"
+	}
+	nc.EndpointsConfig[name] = ep
+	return nc, nil
 }
 
 func (o *runOpts) attachFlags(cfg *container.Config) error {

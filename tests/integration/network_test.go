@@ -1,0 +1,124 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-project/berth/tests/testutil"
+)
+
+// Network scenarios need the daemon's bridge: the dockerd the harness
+// starts runs with --bridge=none --iptables=false, so they are berthd's.
+func TestNetworks(t *testing.T) {
+	if env == nil || env.daemon.Target != testutil.TargetBerthd {
+		t.Skip("needs the daemon's own bridge networking")
+	}
+	forEachDriver(t, networkScenarios)
+}
+
+// web starts busybox httpd serving "hello-<name>" on port 80.
+func (c *tcase) web(prefix string, extra ...string) string {
+	c.Helper()
+	n := c.name(prefix)
+	script := fmt.Sprintf("mkdir -p /www && echo hello-%s > /www/index.html && exec httpd -f -p 80 -h /www", n)
+	c.ok(append(append([]string{"run", "-d", "--name", n}, extra...), "busybox", "sh", "-c", script)...)
+	return n
+}
+
+func (c *tcase) network(prefix string, extra ...string) string {
+	c.Helper()
+	n := prefix + "-" + c.dr.Name + "-" + randHex(4)
+	c.ok(append(append([]string{"network", "create"}, extra...), n)...)
+	c.Cleanup(func() { c.dr.Run(context.Background(), nil, "network", "rm", n) })
+	return n
+}
+
+// httpGet fetches url from the host, retrying while the server starts.
+func (c *tcase) httpGet(url string) string {
+	c.Helper()
+	cl := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for i := 0; i < 50; i++ {
+		resp, err := cl.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return strings.TrimSpace(string(b))
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.Fatalf("GET %s: %v", url, last)
+	return ""
+}
+
+// freePort returns a loopback TCP port nothing listens on now.
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+const ncGet = `printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 nc %s 80 | tail -n 1`
+
+var networkScenarios = []scenario{
+	{"published-port-fixed-and-random", func(c *tcase) {
+		p := freePort(c.T)
+		n := c.web("pub", "-p", fmt.Sprintf("127.0.0.1:%d:80", p))
+		c.wantEq(c.httpGet(fmt.Sprintf("http://127.0.0.1:%d/", p)), "hello-"+n, "fixed host port")
+		r := c.web("rnd", "-p", "127.0.0.1::80")
+		hostPort := c.ok("port", r, "80/tcp")
+		c.wantContains(hostPort, "127.0.0.1:", "docker port")
+		c.wantEq(c.httpGet("http://"+strings.TrimSpace(strings.Split(hostPort, "\n")[0])+"/"), "hello-"+r, "random host port")
+		c.wantContains(c.ok("ps", "-f", "name="+r, "--format", "{{.Ports}}"), "->80/tcp", "ps ports column")
+	}},
+	{"containers-by-name-on-a-user-network", func(c *tcase) {
+		nw := c.network("app", "--subnet", "10.231.7.0/24")
+		srv := c.web("srv", "--network", nw, "--network-alias", "backend")
+		ip := c.inspect(srv, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
+		c.wantContains(ip, "10.231.7.", "address from the subnet")
+		for _, name := range []string{srv, "backend"} {
+			out := c.ok("run", "--rm", "--network", nw, "busybox", "nslookup", name)
+			c.wantContains(out, ip, "embedded DNS answers "+name)
+		}
+		out := c.ok("run", "--rm", "--network", nw, "busybox", "sh", "-c", fmt.Sprintf(ncGet, ip))
+		c.wantEq(out, "hello-"+srv, "container to container")
+		r := c.run("network", "rm", nw)
+		if r.Code == 0 {
+			c.Fatalf("network rm with a running endpoint must fail: %s", r)
+		}
+	}},
+	{"network-host-none-container", func(c *tcase) {
+		host, _ := os.Hostname()
+		c.wantEq(c.ok("run", "--rm", "--network", "host", "busybox", "hostname"), host, "--network host")
+		out := c.ok("run", "--rm", "--network", "none", "busybox", "sh", "-c", "ls /sys/class/net")
+		c.wantEq(out, "lo", "--network none has only lo")
+		srv := c.web("shared")
+		out = c.ok("run", "--rm", "--network", "container:"+srv, "busybox", "sh", "-c", fmt.Sprintf(ncGet, "127.0.0.1"))
+		c.wantEq(out, "hello-"+srv, "--network container: shares localhost")
+	}},
+	{"port-already-allocated", func(c *tcase) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			c.Fatal(err)
+		}
+		defer l.Close()
+		p := l.Addr().(*net.TCPAddr).Port
+		n := c.name("clash")
+		r := c.run("run", "-d", "--name", n, "-p", fmt.Sprintf("127.0.0.1:%d:80", p), "busybox", "sleep", "60")
+		if r.Code == 0 {
+			c.Fatalf("publishing a busy port must fail: %s", r)
+		}
+		c.wantEq(c.inspect(n, "{{.State.Running}}"), "false", "container did not start")
+	}},
+}
