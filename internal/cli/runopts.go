@@ -24,7 +24,7 @@ type runOpts struct {
 	restart, memory, memorySwap, shmSize, stopSignal   string
 	logDriver, runtime, detachKeys, cpus               string
 	pull                                               string
-	volumesFrom, aliases, links                        []string
+	volumesFrom, aliases, links, dnsSearch, dnsOptions []string
 	ipv4, mac                                          string
 	env, envFile, labels, volumes, mounts, tmpfs       []string
 	capAdd, capDrop, securityOpt, ulimits, logOpts     []string
@@ -84,6 +84,8 @@ func (o *runOpts) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.publish, "publish", "p", nil, "Publish a container's port(s) to the host")
 	fs.StringArrayVar(&o.expose, "expose", nil, "Expose a port or a range of ports")
 	fs.StringArrayVar(&o.dns, "dns", nil, "Set custom DNS servers")
+	fs.StringArrayVar(&o.dnsSearch, "dns-search", nil, "Set custom DNS search domains")
+	fs.StringArrayVar(&o.dnsOptions, "dns-option", nil, "Set DNS options")
 	fs.StringArrayVar(&o.addHost, "add-host", nil, "Add a custom host-to-IP mapping (host:ip)")
 	fs.BoolVarP(&o.interactive, "interactive", "i", false, "Keep STDIN open even if not attached")
 	fs.BoolVarP(&o.tty, "tty", "t", false, "Allocate a pseudo-TTY")
@@ -212,7 +214,7 @@ func (o *runOpts) hostConfig(fs *pflag.FlagSet) (*container.HostConfig, error) {
 		NetworkMode: container.NetworkMode(o.netMode), RestartPolicy: restart, AutoRemove: o.rm,
 		CapAdd: o.capAdd, CapDrop: o.capDrop, Privileged: o.privileged, ReadonlyRootfs: o.readOnly,
 		SecurityOpt: o.securityOpt, Runtime: o.runtime, PublishAllPorts: o.publishAll,
-		ExtraHosts: o.addHost, DNS: []netip.Addr{}, DNSOptions: []string{}, DNSSearch: []string{},
+		ExtraHosts: o.addHost, DNS: []netip.Addr{}, DNSOptions: nonNilStrings(o.dnsOptions), DNSSearch: nonNilStrings(o.dnsSearch),
 		LogConfig: container.LogConfig{Type: o.logDriver, Config: map[string]string{}},
 	}
 	if hc.NetworkMode == "" {
@@ -450,11 +452,18 @@ func parsePorts(publish, expose []string) (network.PortSet, network.PortMap, err
 	set := network.PortSet{}
 	bind := network.PortMap{}
 	for _, e := range expose {
-		p, err := network.ParsePort(withProto(e))
+		num, proto, _ := strings.Cut(e, "/")
+		lo, hi, err := parsePortRange(num)
 		if err != nil {
 			return nil, nil, fmt.Errorf("invalid range format for --expose: %s", e)
 		}
-		set[p] = struct{}{}
+		for n := lo; n <= hi; n++ {
+			p, err := network.ParsePort(withProto(strconv.Itoa(n) + protoSuffix(proto)))
+			if err != nil {
+				return nil, nil, fmt.Errorf("invalid range format for --expose: %s", e)
+			}
+			set[p] = struct{}{}
+		}
 	}
 	for _, spec := range publish {
 		var ip, host, ctr string
@@ -469,18 +478,38 @@ func parsePorts(publish, expose []string) (network.PortSet, network.PortMap, err
 		default:
 			return nil, nil, fmt.Errorf("invalid publish opts format (should be name=value but no = sign found): %s", spec)
 		}
-		p, err := network.ParsePort(withProto(ctr))
+		num, proto, _ := strings.Cut(ctr, "/")
+		clo, chi, err := parsePortRange(num)
 		if err != nil {
 			return nil, nil, fmt.Errorf("invalid containerPort: %s", ctr)
 		}
-		b := network.PortBinding{HostPort: host}
+		hlo, hhi := 0, 0
+		if host != "" {
+			if hlo, hhi, err = parsePortRange(host); err != nil {
+				return nil, nil, fmt.Errorf("invalid hostPort: %s", host)
+			}
+			if chi > clo && hhi-hlo != chi-clo {
+				return nil, nil, fmt.Errorf("invalid ranges specified for container and host Ports: %s and %s", num, host)
+			}
+		}
+		var hostIP netip.Addr
 		if ip != "" {
-			if b.HostIP, err = netip.ParseAddr(strings.Trim(ip, "[]")); err != nil {
+			if hostIP, err = netip.ParseAddr(strings.Trim(ip, "[]")); err != nil {
 				return nil, nil, fmt.Errorf("invalid IP address: %s", ip)
 			}
 		}
-		set[p] = struct{}{}
-		bind[p] = append(bind[p], b)
+		for i := 0; i <= chi-clo; i++ {
+			p, err := network.ParsePort(withProto(strconv.Itoa(clo+i) + protoSuffix(proto)))
+			if err != nil {
+				return nil, nil, fmt.Errorf("invalid containerPort: %s", ctr)
+			}
+			hp := host
+			if host != "" && chi > clo {
+				hp = strconv.Itoa(hlo + i) // a range maps port for port
+			}
+			set[p] = struct{}{}
+			bind[p] = append(bind[p], network.PortBinding{HostIP: hostIP, HostPort: hp})
+		}
 	}
 	if len(bind) == 0 {
 		bind = nil
@@ -504,4 +533,34 @@ func splitHostPort(s string) []string {
 		}
 	}
 	return strings.Split(s, ":")
+}
+
+// parsePortRange accepts "80" or "8000-8010".
+func parsePortRange(s string) (int, int, error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	l, err := strconv.ParseUint(lo, 10, 16)
+	if err != nil {
+		return 0, 0, err
+	}
+	h := l
+	if isRange {
+		if h, err = strconv.ParseUint(hi, 10, 16); err != nil || h < l {
+			return 0, 0, fmt.Errorf("invalid port range %s", s)
+		}
+	}
+	return int(l), int(h), nil
+}
+
+func protoSuffix(proto string) string {
+	if proto == "" {
+		return ""
+	}
+	return "/" + proto
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
