@@ -5,7 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -231,4 +235,64 @@ func TestRuntimeSelection(t *testing.T) {
 	if got := o.ok("info", "-f", "{{.DefaultRuntime}}"); got != "runc" {
 		t.Fatalf("default runtime %q", got)
 	}
+}
+
+// Published ports survive a daemon crash (the rules are restored), and a
+// clean shutdown removes the daemon's bridge, nft table and netns files.
+func TestDaemonNetworkRestoreAndCleanup(t *testing.T) {
+	o := newOwnDaemon(t)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	p := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	o.ok("run", "-d", "--name", "web", "-p", fmt.Sprintf("127.0.0.1:%d:80", p), "busybox", "sh", "-c",
+		"mkdir -p /www && echo up > /www/index.html && exec httpd -f -p 80 -h /www")
+	get := func() string {
+		cl := &http.Client{Timeout: time.Second}
+		for i := 0; i < 50; i++ {
+			if resp, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/", p)); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return strings.TrimSpace(string(b))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return ""
+	}
+	if got := get(); got != "up" {
+		t.Fatalf("before crash: %q", got)
+	}
+	o.d.Kill()
+	o.start()
+	if got := get(); got != "up" {
+		t.Fatalf("after restart: %q\n%s", got, o.d.LogTail(2000))
+	}
+	links := func() []string {
+		out, _ := exec.Command("ip", "-o", "link").Output()
+		var names []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) > 1 {
+				names = append(names, strings.TrimSuffix(strings.Split(f[1], "@")[0], ":"))
+			}
+		}
+		return names
+	}
+	tables := func() string {
+		out, _ := exec.Command("nft", "list", "tables").Output()
+		return string(out)
+	}
+	beforeLinks, beforeTables := links(), tables()
+	o.ok("rm", "-f", "web")
+	if err := o.d.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if after := links(); len(after) >= len(beforeLinks) {
+		t.Errorf("no link went away on shutdown: before %v after %v", beforeLinks, after)
+	}
+	if after := tables(); after == beforeTables || strings.Count(after, "\n") >= strings.Count(beforeTables, "\n") {
+		t.Errorf("nft table left after shutdown:\n%s", after)
+	}
+	if m, _ := testutil.MountsUnder(o.dir); len(m) != 0 {
+		t.Errorf("mounts left after shutdown: %v", m)
+	}
+	o.d = nil // shut down already
 }
