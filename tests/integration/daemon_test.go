@@ -296,3 +296,15 @@ func TestDaemonNetworkRestoreAndCleanup(t *testing.T) {
 	}
 	o.d = nil // shut down already
 }
+
+// --bip sets the default bridge's address and subnet.
+func TestDaemonBip(t *testing.T) {
+	o := newOwnDaemon(t, "--bip", "10.231.77.1/24")
+	out := o.ok("run", "--rm", "busybox", "sh", "-c", "ip -4 -o addr show eth0; ip route")
+	if !strings.Contains(out, "10.231.77.") || !strings.Contains(out, "default via 10.231.77.1") {
+		t.Fatalf("container not on the --bip subnet:\n%s", out)
+	}
+	if got := o.ok("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}", "bridge"); got != "10.231.77.0/24 10.231.77.1" {
+		t.Fatalf("bridge network: %q", got)
+	}
+}

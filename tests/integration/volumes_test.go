@@ -85,3 +85,22 @@ var volumeScenarios = []scenario{
 		}
 	}},
 }
+
+// Listing filters and formats, through both CLIs.
+var volumeListScenarios = []scenario{
+	{"ls-filters-and-format", func(c *tcase) {
+		used := c.volume("used")
+		free := c.volume("free")
+		c.ok("volume", "create", used)
+		c.ok("volume", "create", free)
+		c.sleeper("vl", "-v", used+":/u")
+		dangling := c.ok("volume", "ls", "-q", "-f", "dangling=true")
+		if !strings.Contains(dangling, free) || strings.Contains(dangling, used) {
+			c.Errorf("dangling=true: %q", dangling)
+		}
+		c.wantEq(c.ok("volume", "ls", "-q", "-f", "name="+free), free, "name filter")
+		c.wantContains(c.ok("volume", "ls", "--format", "{{.Name}}:{{.Driver}}"), free+":local", "--format")
+	}},
+}
+
+func TestVolumeList(t *testing.T) { forEachDriver(t, volumeListScenarios) }
