@@ -24,6 +24,7 @@ import (
 // result holds one target's numbers; zero means not measured.
 type result struct {
 	runRm, runD, exec time.Duration
+	runRmBridge       time.Duration // berthd only: run --rm on its default bridge
 	memPerCtr         float64 // kB PSS per running container
 	base              int     // kB PSS of the engine with no containers
 }
@@ -94,10 +95,9 @@ func measure(ctx context.Context, target string, runs, many int) (*result, error
 		return nil, err
 	}
 	defer d.Stop()
-	s := &session{d: d, cli: testutil.DockerDriver(d, filepath.Join(d.Dir, "cfg"))}
-	if target == testutil.TargetDockerd {
-		s.net = []string{"--network", "none"}
-	}
+	// Both engines run without networking so the figures compare the same
+	// work: the harness's dockerd has no bridge (--bridge=none, no iptables).
+	s := &session{d: d, cli: testutil.DockerDriver(d, filepath.Join(d.Dir, "cfg")), net: []string{"--network", "none"}}
 	tarData, err := testutil.BusyboxTarBytes()
 	if err != nil {
 		return nil, err
@@ -110,6 +110,12 @@ func measure(ctx context.Context, target string, runs, many int) (*result, error
 	runArgs := append(append([]string{"run", "--rm"}, s.net...), "busybox", "true")
 	if res.runRm, err = median(runs, func() error { _, err := s.run(ctx, runArgs...); return err }); err != nil {
 		return nil, err
+	}
+	if target == testutil.TargetBerthd {
+		bridged := []string{"run", "--rm", "busybox", "true"}
+		if res.runRmBridge, err = median(runs, func() error { _, err := s.run(ctx, bridged...); return err }); err != nil {
+			return nil, err
+		}
 	}
 	runD := append(append([]string{"run", "-d"}, s.net...), "busybox", "sleep", "600")
 	if res.runD, err = median(many, func() error { _, err := s.run(ctx, runD...); return err }); err != nil {

@@ -33,11 +33,17 @@ func printTable(order []string, res map[string]*result) {
 		}
 		fmt.Fprintln(w)
 	}
-	ms := func(v float64) string { return fmt.Sprintf("%.1f ms", v) }
+	ms := func(v float64) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f ms", v)
+	}
 	mb := func(v float64) string { return fmt.Sprintf("%.2f MB", v/1024) }
 	dur := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	row("run --rm busybox true (median)", func(r *result) float64 { return dur(r.runRm) }, ms)
-	row("run -d busybox sleep 600 (median of 50)", func(r *result) float64 { return dur(r.runD) }, ms)
+	row("run --rm --network none busybox true (median)", func(r *result) float64 { return dur(r.runRm) }, ms)
+	row("run --rm busybox true on the bridge (median)", func(r *result) float64 { return dur(r.runRmBridge) }, ms)
+	row("run -d --network none busybox sleep 600 (median of 50)", func(r *result) float64 { return dur(r.runD) }, ms)
 	row("exec <c> true (median)", func(r *result) float64 { return dur(r.exec) }, ms)
 	row("engine PSS, 0 containers", func(r *result) float64 { return float64(r.base) }, mb)
 	row("engine PSS per running container", func(r *result) float64 { return r.memPerCtr }, mb)
