@@ -25,8 +25,8 @@ import (
 type result struct {
 	runRm, runD, exec time.Duration
 	runRmBridge       time.Duration // berthd only: run --rm on its default bridge
-	memPerCtr         float64 // kB PSS per running container
-	base              int     // kB PSS of the engine with no containers
+	memPerCtr         float64       // kB PSS per running container
+	base              int           // kB PSS of the engine with no containers
 }
 
 func main() {
