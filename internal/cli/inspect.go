@@ -13,6 +13,8 @@ import (
 	"github.com/berth-project/berth/internal/client"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/volume"
 	"github.com/spf13/cobra"
 )
 
@@ -21,12 +23,28 @@ type inspectKind struct {
 	name  string
 	path  func(ref string) string
 	typed func() any // a wire struct for templates; raw JSON is the fallback
+	// missing words a 404 for this kind's own inspect command (docker
+	// repeats the daemon's message there); nil: "Error: No such <what>: ref".
+	missing func(err error) string
 }
 
-var inspectKinds = []inspectKind{
-	{"container", func(r string) string { return "/containers/" + r + "/json" }, func() any { return &container.InspectResponse{} }},
-	{"image", func(r string) string { return "/images/" + r + "/json" }, func() any { return &image.InspectResponse{} }},
-}
+var (
+	networkKind = inspectKind{name: "network", path: func(r string) string { return "/networks/" + url.PathEscape(r) },
+		typed: func() any { return &network.Inspect{} },
+		missing: daemonWords}
+	volumeKind = inspectKind{name: "volume", path: func(r string) string { return "/volumes/" + url.PathEscape(r) },
+		typed: func() any { return &volume.Volume{} }, missing: daemonWords}
+	inspectKinds = []inspectKind{
+		{name: "container", path: func(r string) string { return "/containers/" + r + "/json" }, typed: func() any { return &container.InspectResponse{} }},
+		{name: "image", path: func(r string) string { return "/images/" + r + "/json" }, typed: func() any { return &image.InspectResponse{} }},
+		networkKind,
+		volumeKind,
+	}
+)
+
+// daemonWords reports a missing object as the daemon worded it, as docker's
+// per-type inspect commands do.
+func daemonWords(err error) string { return err.Error() }
 
 func kindByName(n string) (inspectKind, bool) {
 	for _, k := range inspectKinds {
@@ -115,7 +133,11 @@ func (a *app) inspect(ctx context.Context, refs []string, kinds []inspectKind, o
 			if client.StatusOf(err) != http.StatusNotFound {
 				return err
 			}
-			missing = append(missing, fmt.Sprintf("No such %s: %s", what, ref))
+			if len(kinds) == 1 && kinds[0].missing != nil {
+				missing = append(missing, kinds[0].missing(err))
+			} else {
+				missing = append(missing, fmt.Sprintf("Error: No such %s: %s", what, ref))
+			}
 			continue
 		}
 		raws = append(raws, raw)
@@ -137,7 +159,7 @@ func (a *app) inspect(ctx context.Context, refs []string, kinds []inspectKind, o
 		}
 	}
 	if len(missing) > 0 {
-		return &StatusError{Status: "Error: " + strings.Join(missing, "\n"), Code: 1}
+		return &StatusError{Status: strings.Join(missing, "\n"), Code: 1}
 	}
 	return nil
 }

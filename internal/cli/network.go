@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -238,7 +237,7 @@ func newNetworkInspectCmd(a *app) *cobra.Command {
 		Short: "Display detailed information on one or more networks",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.inspectNetworks(cmd.Context(), args, format)
+			return a.inspect(cmd.Context(), args, []inspectKind{networkKind}, inspectOpts{format: format}, "network")
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
@@ -246,47 +245,6 @@ func newNetworkInspectCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// inspectNetworks prints the networks like docker; missing ones are
-// reported at the end in the daemon's words.
-func (a *app) inspectNetworks(ctx context.Context, refs []string, format string) error {
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	var raws []json.RawMessage
-	var missing []string
-	for _, n := range refs {
-		var raw json.RawMessage
-		if err := c.Get(ctx, "/networks/"+url.PathEscape(n), nil, &raw); err != nil {
-			var ce *client.Error
-			if errors.As(err, &ce) && ce.StatusCode == http.StatusNotFound {
-				missing = append(missing, ce.Message)
-				continue
-			}
-			return err
-		}
-		raws = append(raws, raw)
-	}
-	if format == "" {
-		if err := writeJSONArray(a.Out, raws); err != nil {
-			return err
-		}
-	} else {
-		for _, raw := range raws {
-			v := &network.Inspect{}
-			if json.Unmarshal(raw, v) != nil {
-				v = nil
-			}
-			if err := execInspectTemplate(a.Out, format, v, raw); err != nil {
-				return err
-			}
-		}
-	}
-	if len(missing) > 0 {
-		return &StatusError{Status: "Error: " + strings.Join(missing, "\n"), Code: 1}
-	}
-	return nil
-}
 
 func newNetworkRmCmd(a *app) *cobra.Command {
 	var force bool

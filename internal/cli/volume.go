@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -206,55 +204,13 @@ func newVolumeInspectCmd(a *app) *cobra.Command {
 		Short: "Display detailed information on one or more volumes",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.inspectVolumes(cmd.Context(), args, format)
+			return a.inspect(cmd.Context(), args, []inspectKind{volumeKind}, inspectOpts{format: format}, "volume")
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
 	return cmd
 }
 
-// inspectVolumes prints the volumes like inspect; a missing one is reported
-// at the end as docker CLI does ("Error response from daemon: get x: no such
-// volume").
-func (a *app) inspectVolumes(ctx context.Context, names []string, format string) error {
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	var raws []json.RawMessage
-	var missing []string
-	for _, n := range names {
-		var raw json.RawMessage
-		if err := c.Get(ctx, "/volumes/"+url.PathEscape(n), nil, &raw); err != nil {
-			var ce *client.Error
-			if errors.As(err, &ce) && ce.StatusCode == http.StatusNotFound {
-				missing = append(missing, ce.Error())
-				continue
-			}
-			return err
-		}
-		raws = append(raws, raw)
-	}
-	if format == "" {
-		if err := writeJSONArray(a.Out, raws); err != nil {
-			return err
-		}
-	} else {
-		for _, raw := range raws {
-			v := &volume.Volume{}
-			if json.Unmarshal(raw, v) != nil {
-				v = nil
-			}
-			if err := execInspectTemplate(a.Out, format, v, raw); err != nil {
-				return err
-			}
-		}
-	}
-	if len(missing) > 0 {
-		return &StatusError{Status: strings.Join(missing, "\n"), Code: 1}
-	}
-	return nil
-}
 
 func newVolumeRmCmd(a *app) *cobra.Command {
 	var force bool
