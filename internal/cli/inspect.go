@@ -30,7 +30,7 @@ type inspectKind struct {
 
 var (
 	networkKind = inspectKind{name: "network", path: func(r string) string { return "/networks/" + url.PathEscape(r) },
-		typed: func() any { return &network.Inspect{} },
+		typed:   func() any { return &network.Inspect{} },
 		missing: daemonWords}
 	volumeKind = inspectKind{name: "volume", path: func(r string) string { return "/volumes/" + url.PathEscape(r) },
 		typed: func() any { return &volume.Volume{} }, missing: daemonWords}

@@ -245,7 +245,6 @@ func newNetworkInspectCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-
 func newNetworkRmCmd(a *app) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{

@@ -211,7 +211,6 @@ func newVolumeInspectCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-
 func newVolumeRmCmd(a *app) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
