@@ -257,12 +257,18 @@ func (m *Manager) Teardown(ctx context.Context, containerID string) error {
 func (m *Manager) releaseLocked(c *Container) error {
 	errs := []error{m.table.RemoveOwner("ctr:" + c.ID)}
 	m.ports.Release(c.ID)
+	// The veths are not deleted one by one: deleting a veth waits for the
+	// kernel's RCU grace periods (15-30 ms here, on the exit path of every
+	// container). Dropping the namespace's last reference destroys its veth
+	// ends, and with them their peers on the bridge, in the background.
+	// Host-side names are random per endpoint, so a quick restart cannot
+	// clash with a peer still being destroyed.
 	for id, ep := range c.Sandbox.Endpoints {
 		if n := m.networks[id]; n != nil {
-			errs = append(errs, m.removeEndpoint(c, n, ep))
-		} else {
-			errs = append(errs, bridge.Delete(ep.HostIf))
+			n.Pool.Release(ep.IP)
+			errs = append(errs, m.saveNetwork(n))
 		}
+		delete(c.Sandbox.Endpoints, id)
 	}
 	errs = append(errs, bridge.DeleteNetNS(c.Sandbox.NSPath))
 	c.Sandbox = nil
