@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -115,10 +116,29 @@ var networkScenarios = []scenario{
 		defer l.Close()
 		p := l.Addr().(*net.TCPAddr).Port
 		n := c.name("clash")
+		vethsBefore, rulesBefore := countVeths(), countNftRules()
 		r := c.run("run", "-d", "--name", n, "-p", fmt.Sprintf("127.0.0.1:%d:80", p), "busybox", "sleep", "60")
-		if r.Code == 0 {
-			c.Fatalf("publishing a busy port must fail: %s", r)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "already allocated") {
+			c.Fatalf("publishing a busy port must fail saying so: %s", r)
 		}
 		c.wantEq(c.inspect(n, "{{.State.Running}}"), "false", "container did not start")
+		if v := countVeths(); v != vethsBefore {
+			c.Errorf("veths %d -> %d after the failed start", vethsBefore, v)
+		}
+		if n := countNftRules(); n != rulesBefore {
+			c.Errorf("nft rules %d -> %d after the failed start", rulesBefore, n)
+		}
 	}},
+}
+
+// countVeths counts veth interfaces on the host.
+func countVeths() int {
+	out, _ := exec.Command("ip", "-o", "link", "show", "type", "veth").Output()
+	return strings.Count(string(out), "\n")
+}
+
+// countNftRules counts the rules in every nft table on the host.
+func countNftRules() int {
+	out, _ := exec.Command("nft", "-a", "list", "ruleset").Output()
+	return strings.Count(string(out), "# handle") - strings.Count(string(out), "chain ") - strings.Count(string(out), "table ")
 }
