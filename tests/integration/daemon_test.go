@@ -308,3 +308,20 @@ func TestDaemonBip(t *testing.T) {
 		t.Fatalf("bridge network: %q", got)
 	}
 }
+
+// -H tcp://ADDR serves the API on TCP next to the unix socket.
+func TestDaemonTCPHost(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	o := newOwnDaemon(t, "-H", "tcp://"+addr)
+	tcp := o.dr
+	tcp.Env = append(append([]string{}, o.dr.Env...), "DOCKER_HOST=tcp://"+addr)
+	r := tcp.Run(context.Background(), nil, "run", "--rm", "busybox", "echo", "over-tcp")
+	if r.Code != 0 || r.Out() != "over-tcp" {
+		t.Fatalf("%s", r)
+	}
+}
