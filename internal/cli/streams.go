@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/berth-project/berth/internal/detachkeys"
 	"io"
 	"net/http"
 	"net/url"
@@ -19,7 +20,7 @@ import (
 	"golang.org/x/term"
 )
 
-const defaultDetachKeys = "ctrl-p,ctrl-q"
+const defaultDetachKeys = detachkeys.Default
 
 // attachOpts says which streams to wire and how.
 type attachOpts struct {
@@ -104,28 +105,11 @@ func orDefault(s, d string) string {
 
 // parseDetachKeys turns "ctrl-p,ctrl-q" into bytes, as docker does.
 func parseDetachKeys(s string) ([]byte, error) {
-	var out []byte
-	for _, k := range strings.Split(s, ",") {
-		if len(k) == 1 {
-			out = append(out, k[0])
-			continue
-		}
-		c, ok := strings.CutPrefix(strings.ToLower(k), "ctrl-")
-		if !ok || len(c) != 1 {
-			return nil, fmt.Errorf("invalid detach keys (%s) provided", s)
-		}
-		switch b := c[0]; {
-		case b >= 'a' && b <= 'z':
-			out = append(out, b-'a'+1)
-		case b == '@':
-			out = append(out, 0)
-		case b >= '[' && b <= '_':
-			out = append(out, b-'['+27)
-		default:
-			return nil, fmt.Errorf("invalid detach keys (%s) provided", s)
-		}
+	keys, err := detachkeys.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("invalid detach keys (%s) provided", s)
 	}
-	return out, nil
+	return keys, nil
 }
 
 // detachWatcher spots the detach sequence in what the user types; the

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/berth-project/berth/internal/api"
+	"github.com/berth-project/berth/internal/detachkeys"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/logs"
 	"github.com/berth-project/berth/internal/monitor"
@@ -174,33 +174,13 @@ func (d *Daemon) ContainerResize(ctx context.Context, name string, height, width
 // parseDetachKeys turns "ctrl-p,ctrl-q" into bytes; empty means Docker's default.
 func parseDetachKeys(s string) ([]byte, error) {
 	if s == "" {
-		s = "ctrl-p,ctrl-q"
+		s = detachkeys.Default
 	}
-	var out []byte
-	for _, k := range strings.Split(s, ",") {
-		k = strings.TrimSpace(k)
-		switch {
-		case len(k) == 1:
-			out = append(out, k[0])
-		case strings.HasPrefix(strings.ToLower(k), "ctrl-") && len(k) == 6:
-			ch := k[5]
-			switch {
-			case ch >= 'a' && ch <= 'z':
-				out = append(out, ch-'a'+1)
-			case ch >= 'A' && ch <= 'Z':
-				out = append(out, ch-'A'+1)
-			case ch == '@':
-				out = append(out, 0)
-			case ch >= '[' && ch <= '_':
-				out = append(out, ch-'['+27)
-			default:
-				return nil, errdefs.Invalidf("Invalid escape keys (%s) provided", s)
-			}
-		default:
-			return nil, errdefs.Invalidf("Invalid escape keys (%s) provided", s)
-		}
+	keys, err := detachkeys.Parse(s)
+	if err != nil {
+		return nil, errdefs.Invalid(err)
 	}
-	return out, nil
+	return keys, nil
 }
 
 // detachReader passes bytes through until the detach sequence is typed.
