@@ -1,0 +1,56 @@
+package daemon
+
+import (
+	"context"
+	"io"
+
+	"github.com/berth-project/berth/internal/distribution"
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/events"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// ImagePull serves POST /images/create?fromImage=. tag may be a tag or a
+// digest (the CLI sends "sha256:..." there for name@digest); auth is the
+// X-Registry-Auth header as sent.
+func (d *Daemon) ImagePull(ctx context.Context, ref, tag, platform string, auth string, progress io.Writer) error {
+	full, err := pullRef(ref, tag)
+	if err != nil {
+		return err
+	}
+	a, err := distribution.DecodeAuth(auth)
+	if err != nil {
+		return err
+	}
+	res, err := distribution.Pull(ctx, d.images, full, distribution.PullOptions{Platform: platform, Auth: a}, progress)
+	if err != nil {
+		return err
+	}
+	d.emitImage(res.Image.ID.String(), full, events.ActionPull)
+	return nil
+}
+
+// pullRef joins fromImage and tag as the engine does: a tag that parses as
+// a digest makes a digest reference; no tag at all means "latest".
+func pullRef(ref, tag string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", errdefs.Invalid(err)
+	}
+	if tag == "" {
+		return reference.TagNameOnly(named).String(), nil
+	}
+	if dg, err := digest.Parse(tag); err == nil {
+		withDigest, err := reference.WithDigest(reference.TrimNamed(named), dg)
+		if err != nil {
+			return "", errdefs.Invalid(err)
+		}
+		return withDigest.String(), nil
+	}
+	withTag, err := reference.WithTag(reference.TrimNamed(named), tag)
+	if err != nil {
+		return "", errdefs.Invalid(err)
+	}
+	return withTag.String(), nil
+}

@@ -1,0 +1,96 @@
+package image
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/image/layer"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Ingest receives an image that arrives piece by piece (a registry pull):
+// uncompressed layer tars, possibly in parallel, then the config. Everything
+// it has written is held against GC until Close, which drops whatever no
+// registered image ended up using.
+type Ingest struct {
+	s    *Store
+	mu   sync.Mutex
+	held []digest.Digest
+}
+
+// NewIngest starts an ingest. The caller must Close it.
+func (s *Store) NewIngest() *Ingest { return &Ingest{s: s} }
+
+// HasLayer reports whether the uncompressed layer diffID is already stored,
+// so a pull can skip downloading it ("Already exists").
+func (in *Ingest) HasLayer(diffID digest.Digest) bool {
+	if !in.s.content.Has(diffID) {
+		return false
+	}
+	in.s.hold(diffID)
+	in.track(diffID)
+	return true
+}
+
+// Layer stores the uncompressed layer tar read from r, which must hash to
+// diffID (the config's rootfs.diff_ids entry). Safe for concurrent use.
+func (in *Ingest) Layer(ctx context.Context, r io.Reader, diffID digest.Digest) error {
+	d, err := in.s.ingestLayer(ctx, r, diffID)
+	if err != nil {
+		return err
+	}
+	in.track(d)
+	return nil
+}
+
+func (in *Ingest) track(ds ...digest.Digest) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.held = append(in.held, ds...)
+}
+
+// Commit unpacks the layers named by the config raw, bottom first, calling
+// extracted(i) after layer i is on disk, and indexes the image. Every layer
+// must have been given to Layer (or found by HasLayer) first.
+func (in *Ingest) Commit(ctx context.Context, raw []byte, extracted func(i int)) (*Image, error) {
+	id := digest.FromBytes(raw)
+	img, err := parseConfig(id, raw)
+	if err != nil {
+		return nil, err
+	}
+	chains := layer.ChainIDs(img.Layers)
+	in.s.hold(chains...)
+	in.track(chains...)
+	for i, c := range chains {
+		if !in.s.content.Has(img.Layers[i]) && !in.s.layers.Has(c) {
+			return nil, errdefs.Invalidf("layer %s of image %s was not downloaded", img.Layers[i], id)
+		}
+		if err := in.s.unpack(ctx, c, img.Layers[i]); err != nil {
+			return nil, fmt.Errorf("extract layer %s: %w", img.Layers[i], err)
+		}
+		if extracted != nil {
+			extracted(i)
+		}
+	}
+	return in.s.register(ctx, raw, "")
+}
+
+// Close releases what the ingest held and collects what is now unused.
+func (in *Ingest) Close(ctx context.Context) {
+	in.mu.Lock()
+	held := in.held
+	in.held = nil
+	in.mu.Unlock()
+	in.s.release(held...)
+	in.s.gc(ctx)
+}
+
+// Has reports whether an image with this ID (config digest) is stored.
+func (s *Store) Has(id digest.Digest) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.images[id] != nil
+}
