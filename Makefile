@@ -13,6 +13,7 @@ build: ## Build bin/berth, bin/berthd and bin/berth-monitor
 	$(GOBUILD) -o bin/berthd ./cmd/berthd
 	$(GOBUILD) -o bin/berth ./cmd/berth
 	$(GOBUILD) -o bin/berth-monitor ./cmd/berth-monitor
+	$(GOBUILD) -o bin/berth-registry ./cmd/berth-registry
 
 deps: ## Install what Berth needs from Debian (root)
 	./scripts/install-deps.sh

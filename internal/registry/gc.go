@@ -1,0 +1,41 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/storage"
+	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
+)
+
+// GCOptions select how garbage collection runs.
+type GCOptions struct {
+	DryRun         bool // report what would go, remove nothing
+	RemoveUntagged bool // also delete manifests no tag points at
+	Quiet          bool // no per-blob output
+}
+
+// GarbageCollect removes blobs no manifest references from cfg's storage,
+// with distribution's mark-and-sweep. The registry must not take pushes
+// while it runs (distribution's own rule): a blob uploaded during the mark
+// phase could be swept.
+func GarbageCollect(ctx context.Context, cfg *configuration.Configuration, opts GCOptions) error {
+	driver, err := factory.Create(ctx, cfg.Storage.Type(), cfg.Storage.Parameters())
+	if err != nil {
+		return fmt.Errorf("storage driver %s: %w", cfg.Storage.Type(), err)
+	}
+	ns, err := storage.NewRegistry(ctx, driver)
+	if err != nil {
+		return fmt.Errorf("open storage: %w", err)
+	}
+	err = storage.MarkAndSweep(ctx, driver, ns, storage.GCOpts{
+		DryRun:         opts.DryRun,
+		RemoveUntagged: opts.RemoveUntagged,
+		Quiet:          opts.Quiet,
+	})
+	if err != nil {
+		return fmt.Errorf("garbage collect: %w", err)
+	}
+	return nil
+}

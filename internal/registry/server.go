@@ -1,0 +1,116 @@
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+)
+
+// Server is one registry instance: distribution's application mounted at
+// /v2/ on an http.Server we own, so listening, TLS and shutdown are ours.
+type Server struct {
+	cfg *configuration.Configuration
+	app *handlers.App
+	srv *http.Server
+	ln  net.Listener
+	tls bool
+}
+
+// New builds the registry application for cfg. distribution reports bad
+// configurations by panicking inside NewApp; those become errors here.
+func New(ctx context.Context, cfg *configuration.Configuration) (s *Server, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("registry configuration: %v", r)
+		}
+	}()
+	app := handlers.NewApp(ctx, cfg)
+	mux := http.NewServeMux()
+	mux.Handle("/v2/", app)
+	mux.Handle("/v2", app)
+	s = &Server{
+		cfg: cfg,
+		app: app,
+		srv: &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			BaseContext:       func(net.Listener) context.Context { return ctx },
+		},
+	}
+	return s, nil
+}
+
+// Listen opens the configured address (tcp or unix) and prepares TLS, so
+// callers learn about a busy port before serving; with port 0 Addr then
+// tells which port was chosen.
+func (s *Server) Listen(ctx context.Context) error {
+	network := s.cfg.HTTP.Net
+	if network == "" {
+		network = "tcp"
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, network, s.cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.HTTP.Addr, err)
+	}
+	t := s.cfg.HTTP.TLS
+	if t.Certificate != "" {
+		cert, err := tls.LoadX509KeyPair(t.Certificate, t.Key)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		s.srv.TLSConfig = &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{cert},
+			NextProtos:   []string{"h2", "http/1.1"},
+		}
+		ln = tls.NewListener(ln, s.srv.TLSConfig)
+		s.tls = true
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the listening address, valid after Listen.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// URL is the base URL clients use to reach this registry.
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.tls {
+		scheme = "https"
+	}
+	return scheme + "://" + s.ln.Addr().String()
+}
+
+// Serve answers requests until Shutdown; it returns nil after a clean
+// shutdown.
+func (s *Server) Serve() error {
+	if s.ln == nil {
+		return errors.New("registry: Serve before Listen")
+	}
+	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections, lets requests in flight finish until
+// ctx expires, then stops the application's background work (upload
+// purging, the proxy's expiry scheduler).
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if aerr := s.app.Shutdown(); aerr != nil && err == nil {
+		err = fmt.Errorf("registry shutdown: %w", aerr)
+	}
+	return err
+}
