@@ -1,50 +1,42 @@
 package distribution
 
 import (
-	"encoding/json"
 	"io"
-	"net/http"
-	"sync"
 	"time"
 
-	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/berth-project/berth/internal/jsonstream"
 )
 
-// reporter writes Docker JSON progress messages; layers report from
-// several goroutines, so writes are serialized.
+// reporter writes Docker JSON progress messages. jsonstream.Writer
+// serializes writes, so layers may report from several goroutines.
 type reporter struct {
-	mu sync.Mutex
-	w  io.Writer
+	js *jsonstream.Writer
 }
 
-func (r *reporter) send(m jsonstream.Message) {
-	if r == nil || r.w == nil {
-		return
+func newReporter(w io.Writer) *reporter {
+	if w == nil {
+		w = io.Discard
 	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return
+	if js, ok := w.(*jsonstream.Writer); ok {
+		return &reporter{js: js}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.w.Write(append(b, '\r', '\n'))
-	if f, ok := r.w.(http.Flusher); ok {
-		f.Flush()
-	}
+	return &reporter{js: jsonstream.NewWriter(w)}
 }
 
-func (r *reporter) status(s string) { r.send(jsonstream.Message{Status: s}) }
+// status sends {"status":s,"id":id} (id may be empty).
+func (r *reporter) status(id, s string) { r.js.Status(id, s) }
 
 // layer sends a per-layer status with an empty progressDetail, as Docker does.
 func (r *reporter) layer(id, s string) {
-	r.send(jsonstream.Message{Status: s, ID: id, Progress: &jsonstream.Progress{}})
+	r.js.WriteMessage(jsonstream.Message{Status: s, ID: id, Progress: &jsonstream.ProgressDetail{}})
 }
 
 func (r *reporter) bytes(id, s string, cur, total int64) {
-	r.send(jsonstream.Message{Status: s, ID: id, Progress: &jsonstream.Progress{Current: cur, Total: total}})
+	r.js.Progress(id, s, cur, total, "")
 }
 
-// progressReader reports "Downloading" as bytes flow, at most every 100ms.
+// progressReader reports "Downloading" as bytes flow, at most every 100ms
+// and once at the end.
 type progressReader struct {
 	r     io.Reader
 	rep   *reporter

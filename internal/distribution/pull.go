@@ -16,7 +16,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/go-archive/compression"
-	"github.com/moby/moby/api/types/jsonstream"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 )
@@ -68,13 +67,13 @@ func Pull(ctx context.Context, store *image.Store, ref string, opts PullOptions,
 	if err != nil {
 		return nil, translate(named, err)
 	}
-	rep := &reporter{w: progress}
+	rep := newReporter(progress)
 	p := &puller{store: store, rep: rep, img: img}
 	tagged, isTagged := named.(reference.Tagged)
 	if isTagged {
-		rep.send(msg("Pulling from "+reference.FamiliarName(named), tagged.Tag()))
+		rep.status(tagged.Tag(), "Pulling from "+reference.Path(named))
 	} else {
-		rep.send(msg("Pulling from "+reference.FamiliarName(named), digestOf(named)))
+		rep.status(digestOf(named), "Pulling from "+reference.Path(named))
 	}
 	stored, err := p.run(ctx)
 	if err != nil {
@@ -88,11 +87,11 @@ func Pull(ctx context.Context, store *image.Store, ref string, opts PullOptions,
 			return nil, err
 		}
 	}
-	rep.status("Digest: " + res.Digest.String())
+	rep.status("", "Digest: "+res.Digest.String())
 	if res.UpToDate {
-		rep.status("Status: Image is up to date for " + reference.FamiliarString(named))
+		rep.status("", "Status: Image is up to date for "+reference.FamiliarString(named))
 	} else {
-		rep.status("Status: Downloaded newer image for " + reference.FamiliarString(named))
+		rep.status("", "Status: Downloaded newer image for "+reference.FamiliarString(named))
 	}
 	return res, nil
 }
@@ -240,5 +239,3 @@ func (p *puller) fetchLayer(ctx context.Context, in *image.Ingest, desc v1.Descr
 	p.rep.layer(id, "Download complete")
 	return nil
 }
-
-func msg(status, id string) jsonstream.Message { return jsonstream.Message{Status: status, ID: id} }
