@@ -1,11 +1,9 @@
 package registry
 
 import (
-	"context"
 	"io"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -24,37 +22,7 @@ func TestMain(m *testing.M) {
 // ends.
 func startServer(t *testing.T, o Options) *Server {
 	t.Helper()
-	if o.Root == "" {
-		o.Root = t.TempDir()
-	}
-	o.Addr = "127.0.0.1:0"
-	cfg, err := o.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := New(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	if err := srv.Listen(ctx); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve() }()
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		cancel()
-	})
+	srv, _ := startStoppable(t, o)
 	return srv
 }
 
