@@ -1,10 +1,8 @@
 package registry
 
 import (
-	"context"
 	"io"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -68,47 +66,4 @@ func pullAll(t *testing.T, srv *Server, repoTag string) string {
 		t.Fatal(err)
 	}
 	return digestOf(t, img).String()
-}
-
-// startStoppable is startServer with an early stop; the stop function is
-// safe to call more than once and runs at cleanup anyway.
-func startStoppable(t *testing.T, o Options) (*Server, func()) {
-	t.Helper()
-	if o.Root == "" {
-		o.Root = t.TempDir()
-	}
-	o.Addr = "127.0.0.1:0"
-	cfg, err := o.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := New(ctx, cfg)
-	if err == nil {
-		err = srv.Listen(ctx)
-	}
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		cancel()
-	}
-	t.Cleanup(stop)
-	return srv, stop
 }
