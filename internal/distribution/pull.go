@@ -80,10 +80,10 @@ func Pull(ctx context.Context, store *image.Store, ref string, opts PullOptions,
 		return nil, err
 	}
 	res := &Result{Image: stored, Ref: named.String(), Digest: digest.Digest(desc.Digest.String())}
-	if isTagged {
-		if cur, err := store.Resolve(ctx, named.String()); err == nil && cur.ID == stored.ID && p.reused {
-			res.UpToDate = true
-		} else if err := store.Tag(ctx, stored.ID, named.String()); err != nil {
+	if cur, err := store.Resolve(ctx, named.String()); err == nil && cur.ID == stored.ID && p.reused {
+		res.UpToDate = true
+	} else if isTagged {
+		if err := store.Tag(ctx, stored.ID, named.String()); err != nil {
 			return nil, err
 		}
 	}
