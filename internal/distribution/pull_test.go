@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/berth-project/berth/internal/errdefs"
@@ -320,5 +322,62 @@ func TestInsecureHost(t *testing.T) {
 		if got := insecureHost(host); got != want {
 			t.Errorf("insecureHost(%q) = %v, want %v", host, got, want)
 		}
+	}
+}
+
+// corruptLayers serves the blobs named in bad with their last byte flipped.
+func corruptLayers(next http.Handler, bad *sync.Map) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := strings.LastIndex(r.URL.Path, "/blobs/")
+		if _, ok := bad.Load(r.URL.Path[i+1:]); i < 0 || !ok || r.Method != http.MethodGet {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		b := rec.Body.Bytes()
+		if len(b) > 0 {
+			b[len(b)-1] ^= 0xff
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(b)
+	})
+}
+
+func TestPullRejectsCorruptLayer(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	var bad sync.Map
+	host := newRegistry(t, func(h http.Handler) http.Handler { return corruptLayers(h, &bad) })
+	src := randomImage(t, 2)
+	push(t, host+"/demo/bad:v1", src)
+	layers, err := src.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := layers[1].Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Store("blobs/"+d.String(), true)
+	root := t.TempDir()
+	store, err := image.New(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Pull(ctx, store, host+"/demo/bad:v1", PullOptions{}, nil)
+	if err == nil || !strings.Contains(err.Error(), d.String()) {
+		t.Fatalf("pull of a corrupt layer: %v", err)
+	}
+	t.Logf("error: %v", err)
+	if imgs, _ := store.List(ctx); len(imgs) != 0 {
+		t.Errorf("images after a failed pull: %d", len(imgs))
+	}
+	blobs, _ := os.ReadDir(filepath.Join(root, "content", "blobs", "sha256"))
+	if len(blobs) != 0 {
+		t.Errorf("blobs left after a failed pull: %d", len(blobs))
 	}
 }
