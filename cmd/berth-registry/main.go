@@ -85,9 +85,7 @@ func serveCmd() *cobra.Command {
 }
 
 func serve(ctx context.Context, cfg *configuration.Configuration) error {
-	if lvl, err := logrus.ParseLevel(string(cfg.Log.Level)); err == nil {
-		logrus.SetLevel(lvl)
-	}
+	configureLogging(cfg)
 	// The registry's background work must outlive the signal so Shutdown
 	// can drain it; only the listener follows ctx.
 	srv, err := registry.New(context.WithoutCancel(ctx), cfg)
@@ -116,6 +114,20 @@ func serve(ctx context.Context, cfg *configuration.Configuration) error {
 		return err
 	}
 	return <-done
+}
+
+// configureLogging applies the config's log level and formatter to logrus,
+// which distribution logs through.
+func configureLogging(cfg *configuration.Configuration) {
+	if lvl, err := logrus.ParseLevel(string(cfg.Log.Level)); err == nil {
+		logrus.SetLevel(lvl)
+	}
+	switch cfg.Log.Formatter {
+	case "json", "logstash":
+		logrus.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
+	default:
+		logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: cfg.Log.Formatter == "text"})
+	}
 }
 
 func gcCmd() *cobra.Command {

@@ -116,3 +116,43 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleConfig serves the shipped example configuration (with its
+// root and address overridden the documented way, by environment).
+func TestExampleConfig(t *testing.T) {
+	bin := buildBinary(t)
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "serve", "config-example.yml")
+	cmd.Env = append(os.Environ(),
+		"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="+t.TempDir(),
+		"REGISTRY_HTTP_ADDR="+addr,
+		"REGISTRY_LOG_LEVEL=error")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var resp *http.Response
+		if resp, err = http.Get("http://" + addr + "/v2/_catalog"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("catalog: %d", resp.StatusCode)
+			}
+			return
+		}
+	}
+	t.Fatalf("registry from the example config never answered: %v\n%s", err, logs.String())
+}

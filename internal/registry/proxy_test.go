@@ -2,6 +2,7 @@ package registry
 
 import (
 	"io"
+	"net/http"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -26,6 +27,9 @@ func TestProxy(t *testing.T) {
 	if pulled != digestOf(t, img).String() {
 		t.Fatalf("mirror served %s, upstream has %s", pulled, digestOf(t, img))
 	}
+	// What the upstream lacks, the mirror reports as Docker does.
+	_, err := remote.Image(ref(t, mirror, "lib/nothere:1"))
+	assertStatus(t, err, http.StatusNotFound, "MANIFEST_UNKNOWN")
 	// A mirror is read-only: pushes are refused.
 	if err := remote.Write(ref(t, mirror, "lib/other:1"), randomImage(t, 1)); err == nil {
 		t.Fatal("push to a pull-through cache accepted")

@@ -5,12 +5,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/sirupsen/logrus"
 )
 
 // Server is one registry instance: distribution's application mounted at
@@ -21,6 +24,9 @@ type Server struct {
 	srv *http.Server
 	ln  net.Listener
 	tls bool
+	// errlog carries net/http's own messages (TLS handshake failures,
+	// mostly from scanners) into the registry's log at debug level.
+	errlog *io.PipeWriter
 }
 
 // New builds the registry application for cfg. distribution reports bad
@@ -35,11 +41,14 @@ func New(ctx context.Context, cfg *configuration.Configuration) (s *Server, err 
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", app)
 	mux.Handle("/v2", app)
+	errlog := logrus.StandardLogger().WriterLevel(logrus.DebugLevel)
 	s = &Server{
-		cfg: cfg,
-		app: app,
+		cfg:    cfg,
+		app:    app,
+		errlog: errlog,
 		srv: &http.Server{
 			Handler:           mux,
+			ErrorLog:          log.New(errlog, "", 0),
 			ReadHeaderTimeout: 30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -112,5 +121,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if aerr := s.app.Shutdown(); aerr != nil && err == nil {
 		err = fmt.Errorf("registry shutdown: %w", aerr)
 	}
+	s.errlog.Close()
 	return err
 }
