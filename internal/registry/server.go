@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"path"
 	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
@@ -38,9 +39,11 @@ func New(ctx context.Context, cfg *configuration.Configuration) (s *Server, err 
 		}
 	}()
 	app := handlers.NewApp(ctx, cfg)
+	// The app routes on the full path, http.prefix included.
+	base := path.Join("/", cfg.HTTP.Prefix, "v2")
 	mux := http.NewServeMux()
-	mux.Handle("/v2/", app)
-	mux.Handle("/v2", app)
+	mux.Handle(base+"/", app)
+	mux.Handle(base, app)
 	errlog := logrus.StandardLogger().WriterLevel(logrus.DebugLevel)
 	s = &Server{
 		cfg:    cfg,
@@ -71,18 +74,14 @@ func (s *Server) Listen(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.HTTP.Addr, err)
 	}
 	t := s.cfg.HTTP.TLS
-	if t.Certificate != "" {
-		cert, err := tls.LoadX509KeyPair(t.Certificate, t.Key)
+	if t.Certificate != "" || t.LetsEncrypt.CacheFile != "" {
+		conf, err := tlsConfig(t)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("TLS certificate: %w", err)
+			return err
 		}
-		s.srv.TLSConfig = &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{cert},
-			NextProtos:   []string{"h2", "http/1.1"},
-		}
-		ln = tls.NewListener(ln, s.srv.TLSConfig)
+		s.srv.TLSConfig = conf
+		ln = tls.NewListener(ln, conf)
 		s.tls = true
 	}
 	s.ln = ln

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/distribution/distribution/v3/configuration"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -35,7 +37,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 		NotAfter:              time.Now().Add(time.Hour),
 		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
@@ -109,5 +111,59 @@ func TestTLS(t *testing.T) {
 func TestTLSOptionsValidated(t *testing.T) {
 	if _, err := (Options{Root: t.TempDir(), TLSCert: "c.pem"}).Config(); err == nil {
 		t.Fatal("--tls-cert without --tls-key accepted")
+	}
+	cert, key, _ := selfSigned(t)
+	for _, bad := range []configuration.TLS{
+		{Certificate: cert, Key: key, MinimumTLS: "tls1.0"},
+		{Certificate: cert, Key: key, CipherSuites: []string{"TLS_RSA_WITH_RC4_128_SHA"}},
+		{Certificate: cert, Key: key, ClientCAs: []string{cert}, ClientAuth: "sometimes"},
+		{LetsEncrypt: configuration.LetsEncrypt{CacheFile: "/tmp/le"}},
+	} {
+		if _, err := tlsConfig(bad); !errdefs.IsInvalid(err) {
+			t.Errorf("%+v: %v, want invalid", bad, err)
+		}
+	}
+	good := configuration.TLS{Certificate: cert, Key: key, CipherSuites: []string{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}}
+	if _, err := tlsConfig(good); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMutualTLS: with http.tls.clientcas the registry demands a client
+// certificate signed by one of them.
+func TestMutualTLS(t *testing.T) {
+	cert, key, pool := selfSigned(t)
+	clientCert, clientKey, _ := selfSigned(t)
+	cfg, err := Options{Root: t.TempDir(), Addr: "127.0.0.1:0", TLSCert: cert, TLSKey: key}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTP.TLS.ClientCAs = []string{clientCert}
+	cfg.HTTP.Prefix = "/mirror/"
+	srv, _ := serveStoppable(t, cfg)
+
+	pair, err := tls.LoadX509KeyPair(clientCert, clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(certs []tls.Certificate, path string) (int, error) {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr}).Get(srv.URL() + path)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := get(nil, "/mirror/v2/"); err == nil {
+		t.Fatalf("no client certificate: HTTP %d, want a handshake failure", code)
+	}
+	if code, err := get([]tls.Certificate{pair}, "/mirror/v2/"); err != nil || code != http.StatusOK {
+		t.Fatalf("with a client certificate: %d %v", code, err)
+	}
+	// http.prefix moves the API; the bare /v2/ is not served.
+	if code, err := get([]tls.Certificate{pair}, "/v2/"); err != nil || code != http.StatusNotFound {
+		t.Fatalf("/v2/ outside the prefix: %d %v", code, err)
 	}
 }
