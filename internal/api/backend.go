@@ -164,5 +164,10 @@ type ImageBackend interface {
 	// loaded image ("Loaded image: x") through progress as JSON messages.
 	ImageLoad(ctx context.Context, body io.Reader, quiet bool, progress io.Writer) error
 	ImageSave(ctx context.Context, names []string, w io.Writer) error
+	// ImagePull fetches ref (with tag, which may be a digest) from its
+	// registry. auth is the X-Registry-Auth header as sent. It writes
+	// nothing to progress before the manifest is found, so a missing image
+	// is still a plain HTTP error.
+	ImagePull(ctx context.Context, ref, tag, platform string, auth string, progress io.Writer) error
 	ImagesPrune(ctx context.Context, f filters.Args) (*image.PruneReport, error)
 }

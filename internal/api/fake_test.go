@@ -33,6 +33,7 @@ type fakeBackend struct {
 	lastStop  *int
 	lastImage string
 	lastTag   [3]string
+	lastPull  [4]string // ref, tag, platform, X-Registry-Auth
 	lastDel   string
 	events    []events.Message
 }
@@ -325,6 +326,15 @@ func (f *fakeBackend) ImageImport(_ context.Context, opts ImageImportOptions, bo
 	}
 	f.record("import %s %s %q", opts.Source, opts.Repo, opts.Changes)
 	return id, nil
+}
+
+func (f *fakeBackend) ImagePull(_ context.Context, ref, tag, platform, auth string, progress io.Writer) error {
+	if tag == "nope" {
+		return errdefs.NotFoundf("manifest for %s:%s not found: manifest unknown: manifest unknown", ref, tag)
+	}
+	f.lastPull = [4]string{ref, tag, platform, auth}
+	fmt.Fprintf(progress, "{\"status\":\"Pulling from %s\",\"id\":%q}\r\n", ref, tag)
+	return nil
 }
 
 func (f *fakeBackend) ImageLoad(_ context.Context, body io.Reader, quiet bool, progress io.Writer) error {

@@ -145,12 +145,14 @@ func progressStream(w http.ResponseWriter, fn func(*jsonstream.Writer) error) er
 	return js.Error(err)
 }
 
-// imageCreate is import (fromSrc) today; pull (fromImage) arrives with the
-// registry client.
+// imageCreate is pull (fromImage) or import (fromSrc).
 func (s *Server) imageCreate(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	q := r.URL.Query()
-	if q.Get("fromImage") != "" {
-		return errdefs.NotImplemented(fmt.Errorf("pulling images (fromImage) is not implemented by berthd yet"))
+	if img := q.Get("fromImage"); img != "" {
+		auth := r.Header.Get("X-Registry-Auth")
+		return progressStream(w, func(js *jsonstream.Writer) error {
+			return s.b.ImagePull(ctx, img, q.Get("tag"), q.Get("platform"), auth, js)
+		})
 	}
 	if q.Get("fromSrc") == "" {
 		return errdefs.Invalidf("either fromSrc or fromImage must be given")

@@ -280,8 +280,13 @@ func TestImageRoutes(t *testing.T) {
 	}
 	resp, body = ts.do(t, http.MethodPost, "/v1.50/images/127.0.0.1:15000/demo/bb/push?tag=v1", "")
 	expect(t, resp, body, 501, "")
-	resp, body = ts.do(t, http.MethodPost, "/v1.50/images/create?fromImage=busybox&tag=latest", "")
-	expect(t, resp, body, 501, "")
+	resp, body = ts.do(t, http.MethodPost, "/v1.50/images/create?fromImage=busybox&tag=latest&platform=linux%2Famd64", "")
+	expect(t, resp, body, 200, "{\"status\":\"Pulling from busybox\",\"id\":\"latest\"}\r\n")
+	if fake.lastPull != [4]string{"busybox", "latest", "linux/amd64", ""} {
+		t.Fatalf("pull %q", fake.lastPull)
+	}
+	resp, body = ts.do(t, http.MethodPost, "/v1.50/images/create?fromImage=busybox&tag=nope", "")
+	expect(t, resp, body, 404, "")
 	resp, body = ts.do(t, http.MethodGet, "/images/json", "")
 	expect(t, resp, body, 200, "[]\n")
 	resp, body = ts.do(t, http.MethodGet, "/images/get?names=busybox%3Alatest&names=rb%3Adir", "")

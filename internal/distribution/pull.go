@@ -87,6 +87,13 @@ func Pull(ctx context.Context, store *image.Store, ref string, opts PullOptions,
 			return nil, err
 		}
 	}
+	withDigest, err := reference.WithDigest(reference.TrimNamed(named), res.Digest)
+	if err != nil {
+		return nil, errdefs.Invalid(err)
+	}
+	if err := store.AddDigest(ctx, stored.ID, withDigest.String()); err != nil {
+		return nil, err
+	}
 	rep.status("", "Digest: "+res.Digest.String())
 	if res.UpToDate {
 		rep.status("", "Status: Image is up to date for "+reference.FamiliarString(named))

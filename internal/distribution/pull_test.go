@@ -156,6 +156,9 @@ func TestPullByTagAndDigest(t *testing.T) {
 	if err != nil || got.ID != res.Image.ID || len(got.Layers) != 3 {
 		t.Fatalf("resolve after pull: %v %+v", err, got)
 	}
+	if len(got.RepoDigests) != 1 || got.RepoDigests[0] != host+"/demo/bb@"+mdig.String() {
+		t.Errorf("RepoDigests %v", got.RepoDigests)
+	}
 
 	// Same tag again: nothing downloaded.
 	buf.Reset()
@@ -180,8 +183,8 @@ func TestPullByTagAndDigest(t *testing.T) {
 	if ms := messages(t, buf.Bytes()); ms[0].ID != mdig.String() {
 		t.Errorf("by digest: first message %+v", ms[0])
 	}
-	if _, err := fresh.Resolve(ctx, res.Image.ID.String()); err != nil {
-		t.Fatal(err)
+	if got, err := fresh.Resolve(ctx, host+"/demo/bb@"+mdig.String()); err != nil || len(got.RepoTags) != 0 {
+		t.Fatalf("resolve by digest: %v %+v", err, got)
 	}
 }
 

@@ -38,11 +38,14 @@ func (s *Store) Delete(ctx context.Context, ref string, force, noPrune bool, use
 			}
 		}
 		delete(s.refs, name)
+		out = append(out, image.DeleteResponse{Untagged: familiar(name)})
+		// Removing a repository's last tag also drops the digests it was
+		// pulled by, as Docker does; other repositories' names stay.
+		out = append(out, s.untagDigestsLocked(id, name)...)
 		if err := s.saveRefsLocked(); err != nil {
 			return nil, err
 		}
-		out = append(out, image.DeleteResponse{Untagged: familiar(name)})
-		if len(refs) > 1 {
+		if len(s.refsOfLocked(id)) > 0 {
 			return out, nil
 		}
 	} else if sameRepo(refs) {
@@ -55,6 +58,31 @@ func (s *Store) Delete(ctx context.Context, ref string, force, noPrune bool, use
 		}
 	}
 	return s.deleteImageLocked(ctx, id, force, !noPrune, out, usedBy)
+}
+
+// untagDigestsLocked removes id's digest references in removed's repository
+// when removed was a tag and no other tag of that repository names id.
+func (s *Store) untagDigestsLocked(id digest.Digest, removed string) []image.DeleteResponse {
+	if isDigestRef(removed) {
+		return nil
+	}
+	repo := repoOf(removed)
+	var digests []string
+	for _, r := range s.refsOfLocked(id) {
+		if repoOf(r) != repo {
+			continue
+		}
+		if !isDigestRef(r) {
+			return nil
+		}
+		digests = append(digests, r)
+	}
+	var out []image.DeleteResponse
+	for _, r := range digests {
+		delete(s.refs, r)
+		out = append(out, image.DeleteResponse{Untagged: familiar(r)})
+	}
+	return out
 }
 
 func isIDPrefix(id digest.Digest, ref string) bool {
@@ -75,10 +103,7 @@ func (s *Store) refsOfLocked(id digest.Digest) []string {
 func sameRepo(refs []string) bool {
 	repo := ""
 	for _, r := range refs {
-		name := r
-		if i := strings.LastIndex(r, ":"); i > strings.LastIndex(r, "/") {
-			name = r[:i]
-		}
+		name := repoOf(r)
 		if repo != "" && repo != name {
 			return false
 		}

@@ -94,3 +94,23 @@ func (s *Store) Has(id digest.Digest) bool {
 	defer s.mu.Unlock()
 	return s.images[id] != nil
 }
+
+// AddDigest records ref (name@digest, the manifest a pull fetched) as a
+// repo digest of image id, so the image can be found by it and shows it in
+// RepoDigests.
+func (s *Store) AddDigest(ctx context.Context, id digest.Digest, ref string) error {
+	name, err := normalize(ref)
+	if err != nil {
+		return errdefs.Invalid(err)
+	}
+	if !isDigestRef(name) {
+		return errdefs.Invalidf("%s is not a digest reference", ref)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.images[id] == nil {
+		return errdefs.NotFoundf("No such image: %s", id)
+	}
+	s.refs[name] = id
+	return s.saveRefsLocked()
+}

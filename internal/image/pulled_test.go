@@ -96,3 +96,42 @@ func TestIngestCloseDropsUnused(t *testing.T) {
 		t.Errorf("records left: %v", ents)
 	}
 }
+
+func TestAddDigest(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	s := newStore(t)
+	img := importBusybox(t, s)
+	dg := "sha256:" + digest.FromString("manifest").Encoded()
+	if err := s.Tag(ctx, img.ID, "demo/bb:v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Tag(ctx, img.ID, "other/bb:v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddDigest(ctx, img.ID, "demo/bb@"+dg); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddDigest(ctx, img.ID, "demo/bb:v2"); !errdefs.IsInvalid(err) {
+		t.Errorf("tag given as digest: %v", err)
+	}
+	got, err := s.Resolve(ctx, "demo/bb@"+dg)
+	if err != nil || got.ID != img.ID {
+		t.Fatalf("resolve by digest: %v", err)
+	}
+	if len(got.RepoTags) != 2 || len(got.RepoDigests) != 1 || got.RepoDigests[0] != "demo/bb@"+dg {
+		t.Fatalf("names: tags %v digests %v", got.RepoTags, got.RepoDigests)
+	}
+	// The repository's last tag takes its digest with it; the image stays
+	// because another repository still names it.
+	resp, err := s.Delete(ctx, "demo/bb:v1", false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp) != 2 || resp[0].Untagged != "demo/bb:v1" || resp[1].Untagged != "demo/bb@"+dg {
+		t.Fatalf("delete: %+v", resp)
+	}
+	if got, err := s.Resolve(ctx, "other/bb:v1"); err != nil || len(got.RepoDigests) != 0 {
+		t.Fatalf("after untag: %v %+v", err, got)
+	}
+}

@@ -1,6 +1,8 @@
 package image
 
 import (
+	"strings"
+
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/distribution/reference"
 )
@@ -52,4 +54,18 @@ func shortID(id string) string {
 		id = id[:12]
 	}
 	return id
+}
+
+// isDigestRef reports whether a normalized reference is name@digest.
+func isDigestRef(ref string) bool { return strings.Contains(ref, "@") }
+
+// repoOf strips the tag or digest from a normalized reference.
+func repoOf(ref string) string {
+	if i := strings.Index(ref, "@"); i >= 0 {
+		return ref[:i]
+	}
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref[:i]
+	}
+	return ref
 }

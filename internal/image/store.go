@@ -211,11 +211,16 @@ func (s *Store) view(img *Image) *Image {
 	out.RepoTags = []string{}
 	out.RepoDigests = []string{}
 	for r, id := range s.refs {
-		if id == img.ID {
+		switch {
+		case id != img.ID:
+		case isDigestRef(r):
+			out.RepoDigests = append(out.RepoDigests, familiar(r))
+		default:
 			out.RepoTags = append(out.RepoTags, familiar(r))
 		}
 	}
 	sort.Strings(out.RepoTags)
+	sort.Strings(out.RepoDigests)
 	out.Layers = append([]digest.Digest(nil), img.Layers...)
 	return &out
 }
