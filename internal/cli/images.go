@@ -28,7 +28,7 @@ var imageHeaders = map[string]string{
 func imageCommands(a *app) []*cobra.Command {
 	return []*cobra.Command{
 		newImagesCmd(a), newImageInspectCmd(a), newHistoryCmd(a), newTagCmd(a), newRmiCmd(a),
-		newImportCmd(a), newLoadCmd(a), newSaveCmd(a), newImagePruneCmd(a),
+		newImportCmd(a), newLoadCmd(a), newSaveCmd(a), newImagePruneCmd(a), newPullCmd(a),
 	}
 }
 

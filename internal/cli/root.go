@@ -143,7 +143,7 @@ func newRoot(a *app) *cobra.Command {
 			root.AddCommand(withName(c, "images", nil))
 		case "rm":
 			root.AddCommand(withName(c, "rmi", nil))
-		case "history", "tag", "import", "load", "save":
+		case "history", "tag", "import", "load", "save", "pull":
 			root.AddCommand(c)
 		}
 	}

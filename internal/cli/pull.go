@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/berth-project/berth/internal/client"
+	"github.com/spf13/cobra"
+)
+
+func newPullCmd(a *app) *cobra.Command {
+	var platform string
+	var quiet, allTags bool
+	cmd := &cobra.Command{
+		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
+		Short: "Download an image from a registry",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if allTags {
+				return fmt.Errorf("pull --all-tags is not supported by berth yet")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ref := normalizeRef(args[0])
+			name, tag := splitRepoTag(ref)
+			q := url.Values{"fromImage": {name}, "tag": {tag}}
+			if platform != "" {
+				q.Set("platform", platform)
+			}
+			resp, err := c.Do(cmd.Context(), client.Request{Method: http.MethodPost, Path: "/images/create", Query: q})
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			out := a.Out
+			if quiet {
+				out = io.Discard
+			}
+			if err := printJSONStream(resp.Body, out); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.Out, ref)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&platform, "platform", "", "Set platform if server is multi-platform capable")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress verbose output")
+	cmd.Flags().BoolVarP(&allTags, "all-tags", "a", false, "Download all tagged images in the repository (not supported yet)")
+	return cmd
+}

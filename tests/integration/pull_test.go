@@ -1,0 +1,82 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/berth-project/berth/tests/testutil"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	ggcrempty "github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// pushFixture serves an in-process registry on loopback and pushes the
+// busybox fixture to it as <host>/demo/bb:v1.
+func pushFixture(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(env.tarData)), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(ggcrempty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.Config.Cmd = []string{"sh"}
+	cf.OS, cf.Architecture = "linux", "amd64"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(host+"/demo/bb:v1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	return host
+}
+
+// docker pull from a registry, then run the image by tag and by digest.
+func TestPull(t *testing.T) {
+	if env == nil || env.daemon.Target != testutil.TargetBerthd {
+		t.Skip("the harness's dockerd would need this registry in its insecure list")
+	}
+	host := pushFixture(t)
+	forEachDriver(t, []scenario{
+		{"pull-run-by-tag-and-digest", func(c *tcase) {
+			ref := host + "/demo/bb:v1"
+			c.Cleanup(func() { c.dr.Run(c.ctx, nil, "rmi", "-f", ref) })
+			out := c.ok("pull", ref)
+			c.wantContains(out, "Digest: sha256:", "pull output")
+			c.wantContains(out, "Status: Downloaded newer image for "+ref, "pull status")
+			c.wantContains(c.ok("pull", ref), "Image is up to date for "+ref, "second pull")
+			c.wantEq(c.ok("run", "--rm", ref, "echo", "pulled"), "pulled", "run by tag")
+			digest := c.ok("image", "inspect", "-f", "{{range .RepoDigests}}{{.}}{{end}}", ref)
+			if !strings.HasPrefix(digest, host+"/demo/bb@sha256:") {
+				c.Fatalf("RepoDigests = %q", digest)
+			}
+			c.wantEq(c.ok("run", "--rm", digest, "echo", "by-digest"), "by-digest", "run by digest")
+			r := c.run("pull", host+"/demo/bb:nosuch")
+			if r.Code == 0 || !strings.Contains(r.Stderr, "manifest unknown") {
+				c.Errorf("missing tag: %s", r)
+			}
+			c.wantContains(c.ok("rmi", ref), fmt.Sprintf("Untagged: %s", ref), "rmi")
+		}},
+	})
+}
