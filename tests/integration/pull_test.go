@@ -77,6 +77,11 @@ func TestPull(t *testing.T) {
 				c.Errorf("missing tag: %s", r)
 			}
 			c.wantContains(c.ok("rmi", ref), fmt.Sprintf("Untagged: %s", ref), "rmi")
+			// run pulls a missing image first.
+			r = c.run("run", "--rm", ref, "echo", "auto-pulled")
+			if r.Code != 0 || r.Out() != "auto-pulled" || !strings.Contains(r.Stderr, "Unable to find image") {
+				c.Errorf("run of a missing image: %s", r)
+			}
 		}},
 	})
 }
