@@ -2,12 +2,18 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/berth-project/berth/tests/testutil"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -25,6 +31,13 @@ func pushFixture(t *testing.T) string {
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
+	pushImage(t, host)
+	return host
+}
+
+// pushImage pushes the busybox fixture to host as demo/bb:v1.
+func pushImage(t *testing.T, host string) {
+	t.Helper()
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(env.tarData)), nil
 	})
@@ -49,7 +62,6 @@ func pushFixture(t *testing.T) string {
 	if err := remote.Write(ref, img); err != nil {
 		t.Fatal(err)
 	}
-	return host
 }
 
 // docker pull from a registry, then run the image by tag and by digest.
@@ -84,4 +96,52 @@ func TestPull(t *testing.T) {
 			}
 		}},
 	})
+}
+
+// startBerthRegistry runs bin/berth-registry on a free loopback port with a
+// temp root, stopped by its pid at cleanup.
+func startBerthRegistry(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	bin := filepath.Join(testutil.BinDir(env.daemon.RepoDir), "berth-registry")
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--root", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Skipf("berth-registry: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("berth-registry did not listen on %s", addr)
+	return ""
+}
+
+// Pull through berthd from our own registry server.
+func TestPullFromBerthRegistry(t *testing.T) {
+	if env == nil || env.daemon.Target != testutil.TargetBerthd {
+		t.Skip("the harness's dockerd would need this registry in its insecure list")
+	}
+	host := startBerthRegistry(t)
+	pushImage(t, host)
+	dr := testutil.DockerDriver(env.daemon, env.cfgDir)
+	ref := host + "/demo/bb:v1"
+	t.Cleanup(func() { dr.Run(context.Background(), nil, "rmi", "-f", ref) })
+	if r := dr.Run(context.Background(), nil, "pull", ref); r.Code != 0 {
+		t.Fatalf("%s", r)
+	}
+	if r := dr.Run(context.Background(), nil, "run", "--rm", ref, "echo", "from-berth-registry"); r.Out() != "from-berth-registry" {
+		t.Fatalf("%s", r)
+	}
 }
