@@ -3,7 +3,7 @@
 # static busybox for the demo and test images, and the tools tests use.
 set -euo pipefail
 need=()
-for pkg in runc crun busybox-static iproute2 procps util-linux make git ca-certificates; do
+for pkg in runc crun busybox-static iproute2 nftables procps util-linux make git ca-certificates; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
