@@ -283,20 +283,5 @@ func newContainerPruneCmd(a *app) *cobra.Command {
 }
 
 func (a *app) pruneContainers(ctx context.Context, filters []string) (int64, error) {
-	c, err := a.client()
-	if err != nil {
-		return 0, err
-	}
-	var rep container.PruneReport
-	if err := c.Post(ctx, "/containers/prune", filterQuery(filters), nil, &rep); err != nil {
-		return 0, err
-	}
-	if len(rep.ContainersDeleted) > 0 {
-		fmt.Fprintln(a.Out, "Deleted Containers:")
-		for _, id := range rep.ContainersDeleted {
-			fmt.Fprintln(a.Out, id)
-		}
-		fmt.Fprintln(a.Out)
-	}
-	return int64(rep.SpaceReclaimed), nil
+	return a.postPrune(ctx, "/containers/prune", filters, "ContainersDeleted", "Deleted Containers:")
 }

@@ -282,22 +282,8 @@ func newNetworkPruneCmd(a *app) *cobra.Command {
 			if !force && !a.confirm("WARNING! This will remove all custom networks not used by at least one container.") {
 				return nil
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			var rep network.PruneReport
-			if err := c.Post(cmd.Context(), "/networks/prune", filterQuery(filters), nil, &rep); err != nil {
-				return err
-			}
-			if len(rep.NetworksDeleted) > 0 {
-				fmt.Fprintln(a.Out, "Deleted Networks:")
-				for _, n := range rep.NetworksDeleted {
-					fmt.Fprintln(a.Out, n)
-				}
-				fmt.Fprintln(a.Out)
-			}
-			return nil
+			_, err := a.postPrune(cmd.Context(), "/networks/prune", filters, "NetworksDeleted", "Deleted Networks:")
+			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")

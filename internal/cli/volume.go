@@ -274,22 +274,6 @@ func newVolumePruneCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// pruneVolumes posts /volumes/prune and lists what went, as docker does.
 func (a *app) pruneVolumes(ctx context.Context, filters []string) (int64, error) {
-	c, err := a.client()
-	if err != nil {
-		return 0, err
-	}
-	var rep volume.PruneReport
-	if err := c.Post(ctx, "/volumes/prune", filterQuery(filters), nil, &rep); err != nil {
-		return 0, err
-	}
-	if len(rep.VolumesDeleted) > 0 {
-		fmt.Fprintln(a.Out, "Deleted Volumes:")
-		for _, n := range rep.VolumesDeleted {
-			fmt.Fprintln(a.Out, n)
-		}
-		fmt.Fprintln(a.Out)
-	}
-	return int64(rep.SpaceReclaimed), nil
+	return a.postPrune(ctx, "/volumes/prune", filters, "VolumesDeleted", "Deleted Volumes:")
 }
