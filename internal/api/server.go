@@ -59,6 +59,7 @@ func NewServer(b Backend, opts Options) *Server {
 	s.registerImages(rt)
 	s.registerVolumes(rt)
 	s.registerNetworks(rt)
+	s.registerAuth(rt)
 	s.handler = s.middleware(rt)
 	return s
 }

@@ -36,7 +36,7 @@ func pushFixture(t *testing.T) string {
 }
 
 // pushImage pushes the busybox fixture to host as demo/bb:v1.
-func pushImage(t *testing.T, host string) {
+func pushImage(t *testing.T, host string, opts ...remote.Option) {
 	t.Helper()
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(env.tarData)), nil
@@ -59,7 +59,7 @@ func pushImage(t *testing.T, host string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(ref, img); err != nil {
+	if err := remote.Write(ref, img, opts...); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -100,7 +100,7 @@ func TestPull(t *testing.T) {
 
 // startBerthRegistry runs bin/berth-registry on a free loopback port with a
 // temp root, stopped by its pid at cleanup.
-func startBerthRegistry(t *testing.T) string {
+func startBerthRegistry(t *testing.T, extra ...string) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -109,7 +109,7 @@ func startBerthRegistry(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	bin := filepath.Join(testutil.BinDir(env.daemon.RepoDir), "berth-registry")
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--root", t.TempDir())
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--root", t.TempDir()}, extra...)...)
 	if err := cmd.Start(); err != nil {
 		t.Skipf("berth-registry: %v", err)
 	}
