@@ -31,7 +31,11 @@ func newPullCmd(a *app) *cobra.Command {
 			if platform != "" {
 				q.Set("platform", platform)
 			}
-			resp, err := c.Do(cmd.Context(), client.Request{Method: http.MethodPost, Path: "/images/create", Query: q})
+			req := client.Request{Method: http.MethodPost, Path: "/images/create", Query: q, Headers: http.Header{}}
+			if h := registryAuthHeader(ref); h != "" {
+				req.Headers.Set("X-Registry-Auth", h)
+			}
+			resp, err := c.Do(cmd.Context(), req)
 			if err != nil {
 				return err
 			}

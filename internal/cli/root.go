@@ -153,7 +153,7 @@ func newRoot(a *app) *cobra.Command {
 			root.AddCommand(c)
 		}
 	}
-	root.AddCommand(newInspectCmd(a), newVersionCmd(a), newDocsCmd(root))
+	root.AddCommand(newInspectCmd(a), newVersionCmd(a), newDocsCmd(root), newLoginCmd(a), newLogoutCmd(a))
 	return root
 }
 
@@ -285,4 +285,13 @@ func isTerminal(v any) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func maxArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) <= n {
+			return nil
+		}
+		return usageError(cmd, fmt.Sprintf("requires at most %d %s", n, plural(n, "argument")), "See")
+	}
 }

@@ -159,8 +159,12 @@ func normalizeRef(ref string) string {
 // pullImage asks the daemon to pull ref, printing its progress statuses.
 func (a *app) pullImage(ctx context.Context, c *client.Client, ref string) error {
 	name, tag := splitRepoTag(normalizeRef(ref))
-	resp, err := c.Do(ctx, client.Request{Method: http.MethodPost, Path: "/images/create",
-		Query: url.Values{"fromImage": {name}, "tag": {tag}}})
+	req := client.Request{Method: http.MethodPost, Path: "/images/create",
+		Query: url.Values{"fromImage": {name}, "tag": {tag}}, Headers: http.Header{}}
+	if h := registryAuthHeader(normalizeRef(ref)); h != "" {
+		req.Headers.Set("X-Registry-Auth", h)
+	}
+	resp, err := c.Do(ctx, req)
 	if err != nil {
 		return err
 	}

@@ -29,8 +29,16 @@ func TestLoginAndAuthenticatedPull(t *testing.T) {
 	host := startBerthRegistry(t, "--htpasswd", htpasswd)
 	pushImage(t, host, remote.WithAuth(&authn.Basic{Username: "alice", Password: "s3cret"}))
 
-	cfgDir := t.TempDir()
-	dr := testutil.DockerDriver(env.daemon, cfgDir)
+	for _, dr := range testutil.Drivers(env.daemon, t.TempDir()) {
+		t.Run(dr.Name, func(t *testing.T) {
+			cfgDir := t.TempDir()
+			dr.Env = append(append([]string{}, dr.Env...), "DOCKER_CONFIG="+cfgDir)
+			loginScenario(t, dr, cfgDir, host)
+		})
+	}
+}
+
+func loginScenario(t *testing.T, dr testutil.Driver, cfgDir, host string) {
 	ctx := context.Background()
 	ref := host + "/demo/bb:v1"
 	t.Cleanup(func() { dr.Run(ctx, nil, "rmi", "-f", ref) })
@@ -55,5 +63,11 @@ func TestLoginAndAuthenticatedPull(t *testing.T) {
 	}
 	if r := dr.Run(ctx, nil, "run", "--rm", ref, "echo", "authed"); r.Out() != "authed" {
 		t.Fatalf("%s", r)
+	}
+	if r := dr.Run(ctx, nil, "logout", host); r.Code != 0 {
+		t.Fatalf("logout: %s", r)
+	}
+	if b, _ := os.ReadFile(filepath.Join(cfgDir, "config.json")); strings.Contains(string(b), `"auth"`) {
+		t.Fatalf("credentials left after logout: %s", b)
 	}
 }
