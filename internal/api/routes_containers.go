@@ -167,6 +167,11 @@ func (s *Server) containerUpdate(ctx context.Context, w http.ResponseWriter, r *
 }
 
 func (s *Server) containerResize(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	return resize(w, r, func(h, wd uint) error { return s.b.ContainerResize(ctx, v["name"], h, wd) })
+}
+
+// resize reads ?h= and ?w= and applies them (containers and execs alike).
+func resize(w http.ResponseWriter, r *http.Request, apply func(h, wd uint) error) error {
 	h, err := uintValue(r, "h")
 	if err != nil {
 		return err
@@ -175,7 +180,7 @@ func (s *Server) containerResize(ctx context.Context, w http.ResponseWriter, r *
 	if err != nil {
 		return err
 	}
-	if err := s.b.ContainerResize(ctx, v["name"], h, wd); err != nil {
+	if err := apply(h, wd); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

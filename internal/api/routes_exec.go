@@ -62,19 +62,7 @@ func noStreams(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 }
 
 func (s *Server) execResize(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	h, err := uintValue(r, "h")
-	if err != nil {
-		return err
-	}
-	wd, err := uintValue(r, "w")
-	if err != nil {
-		return err
-	}
-	if err := s.b.ExecResize(ctx, v["id"], h, wd); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return resize(w, r, func(h, wd uint) error { return s.b.ExecResize(ctx, v["id"], h, wd) })
 }
 
 func (s *Server) execInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
