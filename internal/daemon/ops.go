@@ -132,38 +132,26 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, name string, u *container.
 
 // applyResources copies the fields the update request set (non-zero).
 func applyResources(dst, src *container.Resources) {
-	if src.Memory != 0 {
-		dst.Memory = src.Memory
-	}
-	if src.MemorySwap != 0 {
-		dst.MemorySwap = src.MemorySwap
-	}
-	if src.MemoryReservation != 0 {
-		dst.MemoryReservation = src.MemoryReservation
-	}
-	if src.NanoCPUs != 0 {
-		dst.NanoCPUs = src.NanoCPUs
-	}
-	if src.CPUShares != 0 {
-		dst.CPUShares = src.CPUShares
-	}
-	if src.CPUPeriod != 0 {
-		dst.CPUPeriod = src.CPUPeriod
-	}
-	if src.CPUQuota != 0 {
-		dst.CPUQuota = src.CPUQuota
-	}
-	if src.CpusetCpus != "" {
-		dst.CpusetCpus = src.CpusetCpus
-	}
-	if src.CpusetMems != "" {
-		dst.CpusetMems = src.CpusetMems
-	}
+	setIf(&dst.Memory, src.Memory)
+	setIf(&dst.MemorySwap, src.MemorySwap)
+	setIf(&dst.MemoryReservation, src.MemoryReservation)
+	setIf(&dst.NanoCPUs, src.NanoCPUs)
+	setIf(&dst.CPUShares, src.CPUShares)
+	setIf(&dst.CPUPeriod, src.CPUPeriod)
+	setIf(&dst.CPUQuota, src.CPUQuota)
+	setIf(&dst.CpusetCpus, src.CpusetCpus)
+	setIf(&dst.CpusetMems, src.CpusetMems)
+	setIf(&dst.BlkioWeight, src.BlkioWeight)
 	if src.PidsLimit != nil {
 		dst.PidsLimit = src.PidsLimit
 	}
-	if src.BlkioWeight != 0 {
-		dst.BlkioWeight = src.BlkioWeight
+}
+
+// setIf stores v in *dst unless v is the zero value ("not set").
+func setIf[T comparable](dst *T, v T) {
+	var zero T
+	if v != zero {
+		*dst = v
 	}
 }
 
