@@ -60,6 +60,7 @@ func NewServer(b Backend, opts Options) *Server {
 	s.registerVolumes(rt)
 	s.registerNetworks(rt)
 	s.registerAuth(rt)
+	s.registerBuild(rt)
 	s.handler = s.middleware(rt)
 	return s
 }

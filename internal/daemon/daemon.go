@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-project/berth/internal/builder"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/events"
 	"github.com/berth-project/berth/internal/image"
@@ -57,6 +58,7 @@ type Daemon struct {
 	containers *containerIndex
 	runtimes   map[string]*runtime.Runtime
 	execs      *execStore
+	builder    *builder.Builder
 	started    time.Time
 	wg         sync.WaitGroup // exit watchers
 }
@@ -109,6 +111,10 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("init networks: %w", err)
 	}
 	d.networks = nets
+	if err := d.initBuilder(ctx); err != nil {
+		d.networks.Close(ctx, d.cfg.LiveRestore)
+		return nil, err
+	}
 	if err := d.restore(ctx); err != nil {
 		d.networks.Close(ctx, d.cfg.LiveRestore)
 		return nil, err

@@ -226,5 +226,5 @@ func (d *Daemon) DiskUsage(ctx context.Context) (*api.DiskUsage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &api.DiskUsage{LayersSize: layers, Images: imgs, Containers: ctrs, Volumes: vols, BuildCache: []any{}}, nil
+	return &api.DiskUsage{LayersSize: layers, Images: imgs, Containers: ctrs, Volumes: vols, BuildCache: d.buildCacheRecords(ctx)}, nil
 }

@@ -73,3 +73,9 @@ func IsNotFound(err error) bool    { return errors.Is(err, ErrNotFound) }
 func IsInvalid(err error) bool     { return errors.Is(err, ErrInvalid) }
 func IsConflict(err error) bool    { return errors.Is(err, ErrConflict) }
 func IsNotModified(err error) bool { return errors.Is(err, ErrNotModified) }
+
+// IsClassified reports whether err already carries a class.
+func IsClassified(err error) bool {
+	var c *classed
+	return errors.As(err, &c)
+}

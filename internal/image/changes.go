@@ -36,7 +36,7 @@ func applyChanges(cfg *dockerspec.DockerOCIImageConfig, changes []string) error 
 			if err != nil {
 				return errdefs.Invalid(err)
 			}
-			if err := applyInstruction(cfg, cmd); err != nil {
+			if err := ApplyInstruction(cfg, cmd); err != nil {
 				return err
 			}
 		}
@@ -56,7 +56,9 @@ func shellForm(cfg *dockerspec.DockerOCIImageConfig, c instructions.ShellDependa
 	return append(append([]string(nil), sh...), strings.Join(c.CmdLine, " "))
 }
 
-func applyInstruction(cfg *dockerspec.DockerOCIImageConfig, cmd any) error {
+// ApplyInstruction applies one parsed metadata instruction (CMD, ENV,
+// LABEL, ...) to cfg, as a Dockerfile step or a commit/import change does.
+func ApplyInstruction(cfg *dockerspec.DockerOCIImageConfig, cmd any) error {
 	switch c := cmd.(type) {
 	case *instructions.CmdCommand:
 		cfg.Cmd = shellForm(cfg, c.ShellDependantCmdLine)

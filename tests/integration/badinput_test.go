@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -134,6 +135,13 @@ func (p *leftoverProbe) snapshot(c *tcase) map[string][]string {
 				st["bundles"] = append(st["bundles"], n)
 			}
 		}
+		// Layers and contexts of builds in progress.
+		for _, n := range testutil.SubdirsOf(filepath.Join(d.Root, "overlay")) {
+			if strings.HasPrefix(n, "build-") || idDir.MatchString(n) && isRWLayer(filepath.Join(d.Root, "overlay", n)) {
+				st["rw-layers"] = append(st["rw-layers"], n)
+			}
+		}
+		st["build-tmp"] = testutil.SubdirsOf(filepath.Join(d.Root, "builder", "tmp"))
 	}
 	for _, parent := range p.cgParents {
 		for _, n := range testutil.SubdirsOf(parent) {
@@ -144,6 +152,13 @@ func (p *leftoverProbe) snapshot(c *tcase) map[string][]string {
 		sort.Strings(st[k])
 	}
 	return st
+}
+
+// isRWLayer tells a container's (or build step's) rw layer from an image
+// layer: only rw layers have a lower file.
+func isRWLayer(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "lower"))
+	return err == nil
 }
 
 func diffState(before, after map[string][]string) string {

@@ -1,0 +1,229 @@
+// Package builder executes Dockerfiles: POST /build with the classic
+// builder's semantics and output (one step per instruction, one image per
+// step, "Step N/M", " ---> id"), plus what users ask of BuildKit (skipped
+// and parallel stages, RUN --mount=type=cache|bind|tmpfs, heredocs).
+//
+// Parsing is BuildKit's (frontend/dockerfile/parser, instructions, shell);
+// execution is ours. A RUN step runs in an ordinary container of the
+// daemon and its rw layer is committed; COPY and ADD write into a scratch
+// overlay of the parent image, never through the host's view of a path.
+//
+// On disk, under <data-root>/builder:
+//
+//	cache.json          the layer cache: step key → image ID (see cache.go)
+//	mounts/<hash>/      RUN --mount=type=cache directories
+//	tmp/<random>/       build contexts being used (removed after the build)
+package builder
+
+import (
+	"context"
+	"encoding/json"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/jsonstream"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/registry"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Options is one build request (POST /build's query and headers).
+type Options struct {
+	Tags        []string
+	Dockerfile  string // path inside the context; "" means Dockerfile
+	BuildArgs   map[string]*string
+	Labels      map[string]string
+	Target      string
+	NoCache     bool
+	Pull        bool
+	Remove      bool // remove intermediate containers after a successful step
+	ForceRemove bool
+	Quiet       bool
+	NetworkMode string
+	Platform    string
+	ExtraHosts  []string
+	ShmSize     int64
+	Resources   container.Resources
+	CacheFrom   []string
+	Remote      string // git or tarball URL to fetch the context from
+	AuthConfigs map[string]registry.AuthConfig
+}
+
+// RunRequest is one RUN step's container.
+type RunRequest struct {
+	Config *container.Config
+	Host   *container.HostConfig
+}
+
+// Backend is what the builder needs from the daemon.
+type Backend interface {
+	// PullImage fetches ref into the image store, writing Docker's JSON
+	// progress to out.
+	PullImage(ctx context.Context, ref, platform string, auths map[string]registry.AuthConfig, out io.Writer) (*image.Image, error)
+	// RunContainer creates and runs a container to completion, copying
+	// its output. The container is kept (its rw layer holds the changes)
+	// and its ID returned even when it fails to start.
+	RunContainer(ctx context.Context, req RunRequest, stdout, stderr io.Writer, created func(id string)) (id string, exitCode int, err error)
+	// RemoveContainer removes a container and its anonymous volumes.
+	RemoveContainer(ctx context.Context, id string) error
+	// ImageInUse reports whether a container uses the image.
+	ImageInUse(id digest.Digest) bool
+}
+
+// ExitError is a RUN step that exited non-zero. Docker's CLI exits with
+// Code, so the API reports it in errorDetail.
+type ExitError struct {
+	Cmd  string
+	Code int
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("The command '%s' returned a non-zero code: %d", e.Cmd, e.Code)
+}
+
+// Builder runs builds. It is safe for concurrent use.
+type Builder struct {
+	root   string
+	store  *image.Store
+	be     Backend
+	cache  *Cache
+	logger *slog.Logger
+}
+
+// New opens the builder's state under root (<data-root>/builder) and
+// removes contexts left by a build that a crash interrupted.
+func New(ctx context.Context, root string, store *image.Store, be Backend, logger *slog.Logger) (*Builder, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "tmp"), 0o700); err != nil {
+		return nil, fmt.Errorf("builder: %w", err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(root, "tmp")); err == nil {
+		for _, e := range ents {
+			os.RemoveAll(filepath.Join(root, "tmp", e.Name()))
+		}
+	}
+	store.RemoveRWWithPrefix(ctx, "build-")
+	c, err := openCache(filepath.Join(root, "cache.json"))
+	if err != nil {
+		return nil, err
+	}
+	return &Builder{root: root, store: store, be: be, cache: c, logger: logger}, nil
+}
+
+// Cache returns the layer cache, for system df and prune.
+func (b *Builder) Cache() *Cache { return b.cache }
+
+// Build runs one build, writing the JSON stream to out. It returns the
+// image ID; on error nothing of the failed step is left behind (the
+// images of the steps that succeeded stay, as cache).
+func (b *Builder) Build(ctx context.Context, opts Options, body io.Reader, out io.Writer) (digest.Digest, error) {
+	w := jsonstream.NewWriter(out)
+	tmp, err := os.MkdirTemp(filepath.Join(b.root, "tmp"), "ctx-")
+	if err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	ctxDir := filepath.Join(tmp, "context")
+	dockerfile, err := b.prepareContext(ctx, opts, body, ctxDir)
+	if err != nil {
+		return "", err
+	}
+	df, err := parseDockerfile(dockerfile.name, dockerfile.data)
+	if err != nil {
+		return "", err
+	}
+	run := &buildRun{b: b, opts: opts, ctxDir: ctxDir, df: df, usedArgs: map[string]bool{}}
+	img, err := run.execute(ctx, w)
+	if err != nil {
+		return "", err
+	}
+	if unused := run.unusedArgs(); len(unused) > 0 && !opts.Quiet {
+		w.Stream(fmt.Sprintf("[Warning] One or more build-args %v were not consumed\n", unused))
+	}
+	if err := b.cache.save(); err != nil {
+		b.logger.Warn("build cache not saved", "err", err)
+	}
+	aux := json.RawMessage(`{"ID":"` + img.ID.String() + `"}`)
+	w.WriteMessage(jsonstream.Message{Aux: &aux})
+	if opts.Quiet {
+		w.Stream(img.ID.String() + "\n")
+	} else {
+		w.Stream("Successfully built " + shortID(img.ID) + "\n")
+	}
+	for _, t := range opts.Tags {
+		if err := b.store.Tag(ctx, img.ID, t); err != nil {
+			return "", err
+		}
+		if !opts.Quiet {
+			w.Stream("Successfully tagged " + familiarTag(t) + "\n")
+		}
+	}
+	return img.ID, nil
+}
+
+// ValidateTags checks -t values before anything is read, so a bad tag is
+// a plain 400 like dockerd's.
+func ValidateTags(tags []string) error {
+	for _, t := range tags {
+		if err := image.ValidateTag(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *buildRun) unusedArgs() []string {
+	var out []string
+	for k := range r.opts.BuildArgs {
+		if !r.usedArgs[k] && !builtinArgs[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func shortID(id digest.Digest) string {
+	e := id.Encoded()
+	if len(e) > 12 {
+		return e[:12]
+	}
+	return e
+}
+
+// familiarTag prints a tag as the CLI gave it, with ":latest" added.
+func familiarTag(t string) string {
+	last := t[strings.LastIndex(t, "/")+1:]
+	if !strings.Contains(last, ":") && !strings.Contains(t, "@") {
+		return t + ":latest"
+	}
+	return t
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// invalid classes an error as bad input (400) unless it already has a class.
+func invalid(err error) error {
+	if errdefs.IsClassified(err) {
+		return err
+	}
+	return errdefs.Invalid(err)
+}
+
+var errSkip = errors.New("skip")

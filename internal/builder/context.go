@@ -1,0 +1,301 @@
+package builder
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/berth-project/berth/internal/archive"
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/moby/go-archive/compression"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+)
+
+// maxDockerfile bounds what is read as a Dockerfile.
+const maxDockerfile = 10 << 20
+
+// remoteTimeout bounds fetching a remote context.
+const remoteTimeout = 5 * time.Minute
+
+type dockerfileSource struct {
+	name string // as the user named it, for messages
+	data []byte
+}
+
+// prepareContext fills ctxDir with the build context (the request body, or
+// the remote URL) and returns the Dockerfile. Files matched by
+// .dockerignore are removed after the Dockerfile is read, as dockerd does.
+func (b *Builder) prepareContext(ctx context.Context, opts Options, body io.Reader, ctxDir string) (*dockerfileSource, error) {
+	if err := os.Mkdir(ctxDir, 0o755); err != nil {
+		return nil, fmt.Errorf("build context: %w", err)
+	}
+	name := opts.Dockerfile
+	if name == "" {
+		name = "Dockerfile"
+	}
+	var err error
+	switch {
+	case opts.Remote != "" && isGitURL(opts.Remote):
+		err = cloneGit(ctx, opts.Remote, ctxDir)
+	case opts.Remote != "" && isURL(opts.Remote):
+		var df []byte
+		df, err = fetchURL(ctx, opts.Remote, ctxDir)
+		if err == nil && df != nil {
+			// A plain Dockerfile at the URL: an empty context around it.
+			return &dockerfileSource{name: name, data: df}, nil
+		}
+	case opts.Remote != "":
+		return nil, errdefs.Invalidf("unable to prepare context: unsupported remote %q: it is neither a git URL nor an http(s) URL", opts.Remote)
+	default:
+		var df []byte
+		df, err = extractContext(ctx, body, ctxDir)
+		if err == nil && df != nil {
+			return &dockerfileSource{name: name, data: df}, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	df, err := readDockerfile(ctxDir, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyDockerignore(ctxDir); err != nil {
+		return nil, err
+	}
+	return df, nil
+}
+
+// extractContext unpacks a (possibly compressed) tar into dir. A body
+// that is not a tar is taken as the Dockerfile itself, like dockerd.
+func extractContext(ctx context.Context, body io.Reader, dir string) ([]byte, error) {
+	if body == nil {
+		return nil, errdefs.Invalidf("the build context is empty")
+	}
+	rc, err := compression.DecompressStream(body)
+	if err != nil {
+		return nil, errdefs.Invalid(fmt.Errorf("unable to read the build context: %w", err))
+	}
+	defer rc.Close()
+	br := bufio.NewReaderSize(rc, 1024)
+	head, _ := br.Peek(512)
+	if len(head) == 0 {
+		// An empty body is an empty context (docker-py sends one with a
+		// Dockerfile named in the query, which then is not found).
+		return nil, nil
+	}
+	if !looksLikeTar(head) {
+		data, err := io.ReadAll(io.LimitReader(br, maxDockerfile))
+		return data, err
+	}
+	if err := archive.Extract(ctx, dir, "/", br, false, false); err != nil {
+		return nil, errdefs.Invalid(fmt.Errorf("unable to extract the build context: %w", err))
+	}
+	return nil, nil
+}
+
+// looksLikeTar checks the ustar magic or a valid v7 header checksum.
+func looksLikeTar(h []byte) bool {
+	if len(h) < 512 {
+		return false
+	}
+	if bytes.Equal(h[257:262], []byte("ustar")) {
+		return true
+	}
+	var sum int64
+	for i, c := range h {
+		if i >= 148 && i < 156 {
+			c = ' '
+		}
+		sum += int64(c)
+	}
+	field := strings.TrimRight(strings.TrimSpace(string(h[148:156])), "\x00 ")
+	var want int64
+	if _, err := fmt.Sscanf(field, "%o", &want); err != nil {
+		return false
+	}
+	return sum == want
+}
+
+func readDockerfile(ctxDir, name string) (*dockerfileSource, error) {
+	r, err := os.OpenRoot(ctxDir)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	clean := path.Clean(strings.TrimPrefix(filepath.ToSlash(name), "/"))
+	try := []string{clean}
+	if clean == "Dockerfile" {
+		try = append(try, "dockerfile")
+	}
+	for _, p := range try {
+		f, err := r.Open(p)
+		if err != nil {
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(f, maxDockerfile))
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		return &dockerfileSource{name: name, data: data}, nil
+	}
+	return nil, errdefs.Invalidf("Cannot locate specified Dockerfile: %s", name)
+}
+
+// applyDockerignore removes what .dockerignore excludes from the context.
+// The docker CLI already left those files out; this covers other clients
+// and remote contexts.
+func applyDockerignore(ctxDir string) error {
+	f, err := os.Open(filepath.Join(ctxDir, ".dockerignore"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	patterns, err := ignorefile.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return errdefs.Invalid(fmt.Errorf("parse .dockerignore: %w", err))
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return errdefs.Invalid(fmt.Errorf("parse .dockerignore: %w", err))
+	}
+	var remove []string
+	err = filepath.WalkDir(ctxDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(ctxDir, p)
+		if rel == "." {
+			return nil
+		}
+		m, err := pm.MatchesOrParentMatches(rel)
+		if err != nil {
+			return err
+		}
+		if m {
+			if d.IsDir() && !pm.Exclusions() {
+				remove = append(remove, p)
+				return filepath.SkipDir
+			}
+			if !d.IsDir() {
+				remove = append(remove, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("apply .dockerignore: %w", err)
+	}
+	for _, p := range remove {
+		os.RemoveAll(p)
+	}
+	return nil
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+// isGitURL follows Docker's rules: git://, git@, github.com/ and http(s)
+// URLs whose path ends in .git (a #ref:dir fragment allowed).
+func isGitURL(s string) bool {
+	if strings.HasPrefix(s, "git://") || strings.HasPrefix(s, "git@") || strings.HasPrefix(s, "github.com/") {
+		return true
+	}
+	if !isURL(s) {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && strings.HasSuffix(u.Path, ".git")
+}
+
+// cloneGit clones a git URL (with an optional #ref:subdir fragment) and
+// makes subdir the context.
+func cloneGit(ctx context.Context, remote, dir string) error {
+	repo, frag, _ := strings.Cut(remote, "#")
+	ref, sub, _ := strings.Cut(frag, ":")
+	if strings.HasPrefix(repo, "github.com/") {
+		repo = "https://" + repo
+	}
+	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	defer cancel()
+	src := dir + ".git"
+	defer os.RemoveAll(src)
+	args := []string{"clone", "--quiet", "--recurse-submodules", "--depth", "1"}
+	if ref != "" {
+		args = append(args, "--branch", ref)
+	}
+	if out, err := git(ctx, append(args, "--", repo, src)...); err != nil {
+		if ref == "" {
+			return errdefs.Invalid(fmt.Errorf("unable to prepare context: unable to 'git clone' to temporary context directory: %v: %s", err, out))
+		}
+		// A commit rather than a branch or tag: full clone and checkout.
+		os.RemoveAll(src)
+		if out, err := git(ctx, "clone", "--quiet", "--", repo, src); err != nil {
+			return errdefs.Invalid(fmt.Errorf("unable to prepare context: unable to 'git clone' to temporary context directory: %v: %s", err, out))
+		}
+		if out, err := git(ctx, "-C", src, "checkout", "--quiet", ref); err != nil {
+			return errdefs.Invalid(fmt.Errorf("unable to prepare context: unable to checkout git reference %s: %v: %s", ref, err, out))
+		}
+	}
+	os.RemoveAll(filepath.Join(src, ".git"))
+	root, err := os.OpenRoot(src)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	subClean := path.Clean("/" + sub)[1:]
+	if subClean == "" {
+		subClean = "."
+	}
+	fi, err := root.Stat(subClean)
+	if err != nil || !fi.IsDir() {
+		return errdefs.Invalidf("unable to prepare context: subdirectory %s not found in the git repository", sub)
+	}
+	os.Remove(dir)
+	return os.Rename(filepath.Join(src, filepath.FromSlash(subClean)), dir)
+}
+
+func git(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// fetchURL downloads a remote context. A tar (possibly compressed) is
+// unpacked into dir; anything else is returned as the Dockerfile.
+func fetchURL(ctx context.Context, u, dir string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, errdefs.Invalid(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, errdefs.Invalid(fmt.Errorf("unable to prepare context: unable to download remote context %s: %w", u, err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return nil, errdefs.Invalidf("unable to prepare context: unable to download remote context %s: %s", u, resp.Status)
+	}
+	return extractContext(ctx, resp.Body, dir)
+}

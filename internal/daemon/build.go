@@ -1,0 +1,236 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/berth-project/berth/internal/api"
+	"github.com/berth-project/berth/internal/builder"
+	"github.com/berth-project/berth/internal/distribution"
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/filters"
+	"github.com/berth-project/berth/internal/image"
+	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/registry"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// initBuilder opens the Dockerfile builder under <data-root>/builder.
+func (d *Daemon) initBuilder(ctx context.Context) error {
+	b, err := builder.New(ctx, filepath.Join(d.cfg.DataRoot, "builder"), d.images, d, d.log)
+	if err != nil {
+		return fmt.Errorf("init builder: %w", err)
+	}
+	d.builder = b
+	return nil
+}
+
+// Build serves POST /build.
+func (d *Daemon) Build(ctx context.Context, opts builder.Options, body io.Reader, out io.Writer) error {
+	id, err := d.builder.Build(ctx, opts, body, out)
+	if err != nil {
+		return err
+	}
+	for _, t := range opts.Tags {
+		d.emitImage(id.String(), t, events.ActionTag)
+	}
+	return nil
+}
+
+// PullImage implements builder.Backend: FROM of an image that is not here.
+func (d *Daemon) PullImage(ctx context.Context, ref, platform string, auths map[string]registry.AuthConfig, out io.Writer) (*image.Image, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return nil, errdefs.Invalid(err)
+	}
+	full := reference.TagNameOnly(named).String()
+	res, err := distribution.Pull(ctx, d.images, full, distribution.PullOptions{Platform: platform, Auth: authFor(reference.Domain(named), auths)}, out)
+	if err != nil {
+		return nil, err
+	}
+	d.emitImage(res.Image.ID.String(), full, events.ActionPull)
+	return res.Image, nil
+}
+
+// authFor picks the credentials for a registry host out of the
+// X-Registry-Config map, whose keys may be URLs.
+func authFor(host string, auths map[string]registry.AuthConfig) authn.Authenticator {
+	for k, a := range auths {
+		h := strings.TrimPrefix(strings.TrimPrefix(k, "https://"), "http://")
+		h, _, _ = strings.Cut(h, "/")
+		if h == host || (host == "docker.io" && (h == "index.docker.io" || h == "registry-1.docker.io")) {
+			cfg := authn.AuthConfig{Username: a.Username, Password: a.Password, Auth: a.Auth,
+				IdentityToken: a.IdentityToken, RegistryToken: a.RegistryToken}
+			if cfg != (authn.AuthConfig{}) {
+				return authn.FromConfig(cfg)
+			}
+		}
+	}
+	return authn.Anonymous
+}
+
+// RunContainer implements builder.Backend: one RUN step.
+func (d *Daemon) RunContainer(ctx context.Context, req builder.RunRequest, stdout, stderr io.Writer, created func(id string)) (string, int, error) {
+	resp, err := d.ContainerCreate(ctx, "", &container.CreateRequest{Config: req.Config, HostConfig: req.Host})
+	if err != nil {
+		return "", 0, err
+	}
+	id := resp.ID
+	created(id)
+	waitCh, err := d.ContainerWait(ctx, id, container.WaitConditionNextExit)
+	if err != nil {
+		return id, 0, err
+	}
+	ready := make(chan struct{})
+	attached := make(chan error, 1)
+	go func() {
+		attached <- d.ContainerAttach(ctx, id, &api.StreamConfig{
+			GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
+				close(ready) // the attach is registered: output from the first byte is ours
+				return nil, stdout, stderr, nil
+			},
+			UseStdout: true, UseStderr: true, Stream: true,
+		})
+	}()
+	select {
+	case <-ready:
+	case err := <-attached:
+		return id, 0, fmt.Errorf("attach to build container: %w", err)
+	}
+	if err := d.ContainerStart(ctx, id); err != nil {
+		return id, 0, err
+	}
+	select {
+	case w := <-waitCh:
+		select {
+		case <-attached:
+		case <-time.After(10 * time.Second):
+		}
+		if w.Error != nil && w.Error.Message != "" {
+			return id, int(w.StatusCode), fmt.Errorf("build container: %s", w.Error.Message)
+		}
+		return id, int(w.StatusCode), nil
+	case <-ctx.Done():
+		// The client went away: stop the step's container now.
+		_ = d.ContainerKill(context.WithoutCancel(ctx), id, "KILL")
+		return id, 0, ctx.Err()
+	}
+}
+
+// RemoveContainer implements builder.Backend.
+func (d *Daemon) RemoveContainer(ctx context.Context, id string) error {
+	return d.ContainerRemove(ctx, id, true, true)
+}
+
+// ImageInUse implements builder.Backend.
+func (d *Daemon) ImageInUse(id digest.Digest) bool { return d.imageUse()[id] > 0 }
+
+// buildCacheRecords describes the cache for system df. An entry whose
+// image is tagged, has children or is used by a container is Shared: a
+// prune would keep its bytes, so the CLI does not count it reclaimable.
+func (d *Daemon) buildCacheRecords(ctx context.Context) []any {
+	recs := d.builder.Cache().Records(d.images.Has)
+	keep := d.imagesKept(ctx)
+	out := []any{}
+	for _, r := range recs {
+		last := r.LastUsed
+		out = append(out, build.CacheRecord{ID: r.ID, Type: "regular", Description: r.Description,
+			InUse: d.ImageInUse(r.Image), Shared: keep[r.Image], Size: r.Size, CreatedAt: r.Created,
+			LastUsedAt: &last, UsageCount: r.UsageCount})
+	}
+	return out
+}
+
+// imagesKept lists images a cache prune must not delete: tagged ones,
+// those used by containers, and every ancestor of those.
+func (d *Daemon) imagesKept(ctx context.Context) map[digest.Digest]bool {
+	imgs, _ := d.images.List(ctx)
+	byID := map[digest.Digest]*image.Image{}
+	for _, img := range imgs {
+		byID[img.ID] = img
+	}
+	use := d.imageUse()
+	keep := map[digest.Digest]bool{}
+	for _, img := range imgs {
+		if len(img.RepoTags) == 0 && len(img.RepoDigests) == 0 && use[img.ID] == 0 {
+			continue
+		}
+		for p := img; p != nil && !keep[p.ID]; p = byID[p.Parent] {
+			keep[p.ID] = true
+		}
+	}
+	return keep
+}
+
+// BuildCachePrune serves POST /build/prune: it deletes the images of cache
+// entries nothing else keeps and reports the bytes that left the disk.
+// With all, every entry is dropped from the cache.
+func (d *Daemon) BuildCachePrune(ctx context.Context, all bool, keepStorage int64, f filters.Args) (*build.CachePruneReport, error) {
+	var until time.Time
+	for _, v := range f.Get("until") {
+		t, err := parseTimeFilter(v)
+		if err != nil {
+			return nil, errdefs.Invalidf("invalid filter 'until=%s'", v)
+		}
+		until = t
+	}
+	before, err := d.images.LayersSize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recs := d.builder.Cache().Records(d.images.Has)
+	eligible := map[digest.Digest]bool{}
+	for _, r := range recs {
+		if until.IsZero() || r.LastUsed.Before(until) {
+			eligible[r.Image] = true
+		}
+	}
+	keep := d.imagesKept(ctx)
+	deleted := map[digest.Digest]bool{}
+	// Delete leaves first: an image with children is kept until they go.
+	for progress := true; progress; {
+		progress = false
+		imgs, _ := d.images.List(ctx)
+		parents := map[digest.Digest]bool{}
+		for _, img := range imgs {
+			parents[img.Parent] = true
+		}
+		for _, img := range imgs {
+			if !eligible[img.ID] || keep[img.ID] || parents[img.ID] || deleted[img.ID] {
+				continue
+			}
+			if _, err := d.images.Delete(ctx, img.ID.String(), false, true, d.usedBy); err != nil {
+				continue
+			}
+			deleted[img.ID] = true
+			progress = true
+		}
+	}
+	rep := &build.CachePruneReport{}
+	err = d.builder.Cache().Remove(func(r builder.CacheRecord) bool {
+		drop := deleted[r.Image] || !d.images.Has(r.Image) || (all && eligible[r.Image])
+		if drop {
+			rep.CachesDeleted = append(rep.CachesDeleted, r.ID)
+		}
+		return drop
+	})
+	if err != nil {
+		return nil, err
+	}
+	after, err := d.images.LayersSize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if before > after {
+		rep.SpaceReclaimed = uint64(before - after)
+	}
+	return rep, nil
+}
