@@ -27,6 +27,9 @@ type result struct {
 	runRmBridge       time.Duration // berthd only: run --rm on its default bridge
 	memPerCtr         float64       // kB PSS per running container
 	base              int           // kB PSS of the engine with no containers
+	buildCold         time.Duration // 3 RUN + 50 MB COPY, --no-cache
+	buildCached       time.Duration // the same, fully cached
+	buildChanged      time.Duration // after changing the file copied last
 }
 
 func main() {
@@ -132,6 +135,10 @@ func measure(ctx context.Context, target string, runs, many int) (*result, error
 	removeAll(ctx, s)
 	if err := memory(ctx, s, res, runD); err != nil {
 		return nil, err
+	}
+	removeAll(ctx, s)
+	if res.buildCold, res.buildCached, res.buildChanged, err = measureBuild(ctx, s, 5); err != nil {
+		return nil, fmt.Errorf("build: %w", err)
 	}
 	return res, nil
 }

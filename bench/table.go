@@ -45,6 +45,9 @@ func printTable(order []string, res map[string]*result) {
 	row("run --rm busybox true on the bridge (median)", func(r *result) float64 { return dur(r.runRmBridge) }, ms)
 	row("run -d --network none busybox sleep 600 (median of 50)", func(r *result) float64 { return dur(r.runD) }, ms)
 	row("exec <c> true (median)", func(r *result) float64 { return dur(r.exec) }, ms)
+	row("build, 3 RUN + 50 MB COPY, cold (median of 3)", func(r *result) float64 { return dur(r.buildCold) }, ms)
+	row("build, fully cached rebuild (median)", func(r *result) float64 { return dur(r.buildCached) }, ms)
+	row("build, rebuild after changing the last COPY (median)", func(r *result) float64 { return dur(r.buildChanged) }, ms)
 	row("engine PSS, 0 containers", func(r *result) float64 { return float64(r.base) }, mb)
 	row("engine PSS per running container", func(r *result) float64 { return r.memPerCtr }, mb)
 }

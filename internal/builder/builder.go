@@ -16,6 +16,7 @@
 package builder
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"crypto/rand"
@@ -128,15 +129,27 @@ func (b *Builder) Cache() *Cache { return b.cache }
 // Build runs one build, writing the JSON stream to out. It returns the
 // image ID; on error nothing of the failed step is left behind (the
 // images of the steps that succeeded stay, as cache).
-func (b *Builder) Build(ctx context.Context, opts Options, body io.Reader, out io.Writer) (digest.Digest, error) {
+func (b *Builder) Build(ctx context.Context, opts Options, body io.Reader, out io.Writer) (_ digest.Digest, err error) {
 	w := jsonstream.NewWriter(out)
+	if opts.Quiet {
+		// Like dockerd: -q holds the step output back and shows it only
+		// if the build fails.
+		var held bytes.Buffer
+		w = jsonstream.NewWriter(&held)
+		defer func() {
+			if err != nil && held.Len() > 0 {
+				out.Write(held.Bytes())
+			}
+		}()
+	}
 	tmp, err := os.MkdirTemp(filepath.Join(b.root, "tmp"), "ctx-")
 	if err != nil {
 		return "", fmt.Errorf("build: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	ctxDir := filepath.Join(tmp, "context")
-	dockerfile, err := b.prepareContext(ctx, opts, body, ctxDir)
+	sums := map[string]fileSum{}
+	dockerfile, err := b.prepareContext(ctx, opts, body, ctxDir, sums)
 	if err != nil {
 		return "", err
 	}
@@ -144,16 +157,19 @@ func (b *Builder) Build(ctx context.Context, opts Options, body io.Reader, out i
 	if err != nil {
 		return "", err
 	}
-	run := &buildRun{b: b, opts: opts, ctxDir: ctxDir, df: df, usedArgs: map[string]bool{}}
+	run := &buildRun{b: b, opts: opts, ctxDir: ctxDir, sums: sums, df: df, usedArgs: map[string]bool{}}
 	img, err := run.execute(ctx, w)
 	if err != nil {
 		return "", err
 	}
-	if unused := run.unusedArgs(); len(unused) > 0 && !opts.Quiet {
+	if unused := run.unusedArgs(); len(unused) > 0 {
 		w.Stream(fmt.Sprintf("[Warning] One or more build-args %v were not consumed\n", unused))
 	}
 	if err := b.cache.save(); err != nil {
 		b.logger.Warn("build cache not saved", "err", err)
+	}
+	if opts.Quiet {
+		w = jsonstream.NewWriter(out)
 	}
 	aux := json.RawMessage(`{"ID":"` + img.ID.String() + `"}`)
 	w.WriteMessage(jsonstream.Message{Aux: &aux})
@@ -163,8 +179,11 @@ func (b *Builder) Build(ctx context.Context, opts Options, body io.Reader, out i
 		w.Stream("Successfully built " + shortID(img.ID) + "\n")
 	}
 	for _, t := range opts.Tags {
-		if err := b.store.Tag(ctx, img.ID, t); err != nil {
-			return "", err
+		// A cached rebuild leaves the tag where it is: no write at all.
+		if cur, err := b.store.Resolve(ctx, t); err != nil || cur.ID != img.ID || !hasTag(cur, t) {
+			if err := b.store.Tag(ctx, img.ID, t); err != nil {
+				return "", err
+			}
 		}
 		if !opts.Quiet {
 			w.Stream("Successfully tagged " + familiarTag(t) + "\n")
@@ -182,6 +201,18 @@ func ValidateTags(tags []string) error {
 		}
 	}
 	return nil
+}
+
+// hasTag reports whether the image carries tag t by name (not only
+// matching it as an ID prefix).
+func hasTag(img *image.Image, t string) bool {
+	want := familiarTag(t)
+	for _, rt := range img.RepoTags {
+		if rt == want || "docker.io/library/"+rt == want || "docker.io/"+rt == want {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *buildRun) unusedArgs() []string {

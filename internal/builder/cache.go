@@ -23,7 +23,8 @@ type Cache struct {
 	path    string
 	mu      sync.Mutex
 	entries map[string]cacheEntry
-	dirty   bool
+	dirty   bool // an entry was added or removed: save durably
+	touched bool // only usage counters changed: a lost update is harmless
 }
 
 type cacheEntry struct {
@@ -77,7 +78,7 @@ func (c *Cache) used(key string) {
 		e.LastUsed = time.Now().UTC()
 		e.UsageCount++
 		c.entries[key] = e
-		c.dirty = true
+		c.touched = true
 	}
 }
 
@@ -94,17 +95,27 @@ func (c *Cache) put(key string, e cacheEntry) {
 func (c *Cache) save() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.dirty {
+	if !c.dirty && !c.touched {
 		return nil
 	}
 	b, err := json.Marshal(c.entries)
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(c.path, b, 0o600); err != nil {
+	if c.dirty {
+		err = atomicfile.Write(c.path, b, 0o600)
+	} else {
+		// Usage counters only: replace atomically, skip the fsyncs a
+		// cached rebuild would otherwise wait for.
+		tmp := c.path + ".tmp"
+		if err = os.WriteFile(tmp, b, 0o600); err == nil {
+			err = os.Rename(tmp, c.path)
+		}
+	}
+	if err != nil {
 		return err
 	}
-	c.dirty = false
+	c.dirty, c.touched = false, false
 	return nil
 }
 

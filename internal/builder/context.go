@@ -1,7 +1,9 @@
 package builder
 
 import (
+	"archive/tar"
 	"bufio"
+	"crypto/sha256"
 	"bytes"
 	"context"
 	"errors"
@@ -38,7 +40,7 @@ type dockerfileSource struct {
 // prepareContext fills ctxDir with the build context (the request body, or
 // the remote URL) and returns the Dockerfile. Files matched by
 // .dockerignore are removed after the Dockerfile is read, as dockerd does.
-func (b *Builder) prepareContext(ctx context.Context, opts Options, body io.Reader, ctxDir string) (*dockerfileSource, error) {
+func (b *Builder) prepareContext(ctx context.Context, opts Options, body io.Reader, ctxDir string, sums map[string]fileSum) (*dockerfileSource, error) {
 	if err := os.Mkdir(ctxDir, 0o755); err != nil {
 		return nil, fmt.Errorf("build context: %w", err)
 	}
@@ -61,7 +63,7 @@ func (b *Builder) prepareContext(ctx context.Context, opts Options, body io.Read
 		return nil, errdefs.Invalidf("unable to prepare context: unsupported remote %q: it is neither a git URL nor an http(s) URL", opts.Remote)
 	default:
 		var df []byte
-		df, err = extractContext(ctx, body, ctxDir)
+		df, err = extractContext(ctx, body, ctxDir, sums)
 		if err == nil && df != nil {
 			return &dockerfileSource{name: name, data: df}, nil
 		}
@@ -81,7 +83,7 @@ func (b *Builder) prepareContext(ctx context.Context, opts Options, body io.Read
 
 // extractContext unpacks a (possibly compressed) tar into dir. A body
 // that is not a tar is taken as the Dockerfile itself, like dockerd.
-func extractContext(ctx context.Context, body io.Reader, dir string) ([]byte, error) {
+func extractContext(ctx context.Context, body io.Reader, dir string, sums map[string]fileSum) ([]byte, error) {
 	if body == nil {
 		return nil, errdefs.Invalidf("the build context is empty")
 	}
@@ -101,10 +103,65 @@ func extractContext(ctx context.Context, body io.Reader, dir string) ([]byte, er
 		data, err := io.ReadAll(io.LimitReader(br, maxDockerfile))
 		return data, err
 	}
-	if err := archive.Extract(ctx, dir, "/", br, false, false); err != nil {
+	if err := extractHashing(ctx, br, dir, sums); err != nil {
 		return nil, errdefs.Invalid(fmt.Errorf("unable to extract the build context: %w", err))
 	}
 	return nil, nil
+}
+
+// fileSum is a context file's content digest taken while it was unpacked,
+// so COPY's cache key does not read the file again.
+type fileSum struct {
+	size int64
+	sum  [sha256.Size]byte
+}
+
+// extractHashing unpacks a tar into dir (safely, through archive.Extract)
+// and records the sha256 of every regular file as it streams by.
+func extractHashing(ctx context.Context, r io.Reader, dir string, sums map[string]fileSum) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := archive.Extract(ctx, dir, "/", pr, false, false)
+		pr.CloseWithError(err)
+		done <- err
+	}()
+	err := retar(r, pw, sums)
+	pw.CloseWithError(err)
+	if xerr := <-done; xerr != nil {
+		return xerr
+	}
+	return err
+}
+
+func retar(r io.Reader, w io.Writer, sums map[string]fileSum) error {
+	tr := tar.NewReader(r)
+	tw := tar.NewWriter(w)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return tw.Close()
+		}
+		if err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA {
+			continue
+		}
+		h := sha256.New()
+		n, err := io.Copy(io.MultiWriter(tw, h), tr)
+		if err != nil {
+			return err
+		}
+		name := path.Clean(strings.TrimLeft(hdr.Name, "/"))
+		var fs fileSum
+		fs.size = n
+		copy(fs.sum[:], h.Sum(nil))
+		sums[name] = fs
+	}
 }
 
 // looksLikeTar checks the ustar magic or a valid v7 header checksum.
@@ -297,5 +354,5 @@ func fetchURL(ctx context.Context, u, dir string) ([]byte, error) {
 	if resp.StatusCode >= 400 {
 		return nil, errdefs.Invalidf("unable to prepare context: unable to download remote context %s: %s", u, resp.Status)
 	}
-	return extractContext(ctx, resp.Body, dir)
+	return extractContext(ctx, resp.Body, dir, map[string]fileSum{})
 }

@@ -108,7 +108,7 @@ func (s *stageRun) copy(ctx context.Context, st *state, c copySpec) error {
 	if len(srcs) > 1 && !strings.HasSuffix(dest, "/") {
 		return errdefs.Invalidf("When using %s with more than one source file, the destination must be a directory and end with a /", c.name)
 	}
-	sum, err := checksum(srcs)
+	sum, err := checksum(srcs, s.r.ctxDir, s.r.sums)
 	if err != nil {
 		return err
 	}
@@ -313,7 +313,7 @@ func download(ctx context.Context, rawURL, want, dir string) (source, error) {
 
 // checksum hashes what the sources hold: names, modes, link targets and
 // contents (not times), so an unchanged file keeps its cache hit.
-func checksum(srcs []source) (string, error) {
+func checksum(srcs []source, ctxDir string, sums map[string]fileSum) (string, error) {
 	h := sha256.New()
 	for _, sr := range srcs {
 		fmt.Fprintf(h, "src %s %v %v\n", sr.base, sr.archive, sr.remote)
@@ -323,10 +323,15 @@ func checksum(srcs []source) (string, error) {
 		}
 		err = walkSource(r, sr, func(rel string, fi fs.FileInfo, link string) error {
 			fmt.Fprintf(h, "%s %o %s %d\n", rel, fi.Mode(), link, fi.Size())
-			if fi.Mode().IsRegular() {
-				return hashFile(h, r, path.Join(sr.rel, rel))
+			if !fi.Mode().IsRegular() {
+				return nil
 			}
-			return nil
+			full := path.Join(sr.rel, rel)
+			if known, ok := sums[full]; ok && sr.root == ctxDir && known.size == fi.Size() {
+				h.Write(known.sum[:])
+				return nil
+			}
+			return hashFile(h, r, full)
 		})
 		r.Close()
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,6 +55,7 @@ type buildRun struct {
 	b      *Builder
 	opts   Options
 	ctxDir string
+	sums   map[string]fileSum // digests of context files, taken while unpacking
 	df     *dockerfile
 	lex    *shell.Lex
 
@@ -326,18 +326,11 @@ func (o *orderedSink) finish() {
 
 // stepLine is the "Step N/M : INSTRUCTION" header.
 func (s *stageRun) stepLine(n, total int, text string) {
-	if s.r.opts.Quiet {
-		return
-	}
 	s.out.Stream(fmt.Sprintf("Step %d/%d : %s", n, total, text))
 	s.out.Stream("\n")
 }
 
 func (s *stageRun) say(format string, a ...any) {
-	if s.r.opts.Quiet {
-		return
-	}
 	s.out.Stream(fmt.Sprintf(format, a...))
 }
 
-var _ = slices.Clone[[]string]

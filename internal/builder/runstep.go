@@ -290,9 +290,6 @@ func (b *Builder) mountImage(ctx context.Context, img *image.Image) (string, fun
 type streamWriter struct{ s *stageRun }
 
 func (w streamWriter) Write(p []byte) (int, error) {
-	if w.s.r.opts.Quiet {
-		return len(p), nil
-	}
 	if err := w.s.out.Stream(string(p)); err != nil {
 		return 0, err
 	}

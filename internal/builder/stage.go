@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path"
 	"runtime"
@@ -389,4 +388,3 @@ func cloneConfig(c dockerspec.DockerOCIImageConfig) dockerspec.DockerOCIImageCon
 	return out
 }
 
-var _ = errors.New
