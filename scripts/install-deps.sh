@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what Berth needs on a fresh Debian machine: the OCI runtimes, a
-# static busybox for the demo and test images, and the tools tests use.
+# static busybox for the test images, debootstrap for the demo's Debian base,
+# and the tools tests use.
 set -euo pipefail
 need=()
-for pkg in runc crun busybox-static iproute2 nftables procps util-linux make git ca-certificates; do
+for pkg in runc crun busybox-static iproute2 nftables procps util-linux make git ca-certificates curl debootstrap docker-compose; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

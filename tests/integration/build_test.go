@@ -6,8 +6,11 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -378,5 +381,63 @@ func TestBuildCacheSurvivesRestart(t *testing.T) {
 	r := o.dr.Run(context.Background(), nil, "build", "-t", "cached:1", dir)
 	if r.Code != 0 || strings.Count(r.Stdout, "Using cache") != 2 {
 		t.Fatalf("rebuild after restart should hit the cache twice: %s", r)
+	}
+}
+
+// POST /build?remote= as docker-py and compose v1 send it: the daemon
+// fetches a tarball or a plain Dockerfile itself and applies .dockerignore.
+func TestBuildRemoteParam(t *testing.T) {
+	if env == nil {
+		t.Skip("no daemon")
+	}
+	ctxTar := tarGz(t, map[string]string{
+		"Dockerfile":    "FROM busybox\nCOPY . /ctx/\nRUN ls /ctx | tr '\\n' ' ' > /listing\n",
+		"keep.txt":      "k",
+		"secret.txt":    "s",
+		".dockerignore": "secret.txt\n",
+	})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ctx.tar.gz":
+			w.Write(ctxTar)
+		case "/Dockerfile":
+			fmt.Fprint(w, "FROM busybox\nRUN echo from-remote-dockerfile > /r\n")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	cl := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", env.daemon.Sock)
+	}}}
+	dr := env.drivers[0]
+	build := func(remote, tag string) string {
+		t.Helper()
+		q := url.Values{"remote": {remote}, "t": {tag}}
+		resp, err := cl.Post("http://d/v1.41/build?"+q.Encode(), "application/x-tar", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || strings.Contains(string(b), "errorDetail") {
+			t.Fatalf("build remote=%s: %d %s", remote, resp.StatusCode, b)
+		}
+		t.Cleanup(func() { dr.Run(context.Background(), nil, "rmi", "-f", tag) })
+		return string(b)
+	}
+	build(srv.URL+"/ctx.tar.gz", "remote-tar:t")
+	want := "Dockerfile keep.txt"
+	if env.daemon.Target != testutil.TargetBerthd {
+		// dockerd trusts the client to apply .dockerignore; berthd, like
+		// BuildKit, applies it to every context.
+		want = "Dockerfile keep.txt secret.txt"
+	}
+	if got := dr.Run(context.Background(), nil, runArgs("--rm", "remote-tar:t", "cat", "/listing")...).Out(); got != want {
+		t.Errorf("remote tarball context: /ctx holds %q, want the Dockerfile and keep.txt (secret.txt is in .dockerignore)", got)
+	}
+	build(srv.URL+"/Dockerfile", "remote-df:t")
+	if got := dr.Run(context.Background(), nil, runArgs("--rm", "remote-df:t", "cat", "/r")...).Out(); got != "from-remote-dockerfile" {
+		t.Errorf("remote Dockerfile: got %q", got)
 	}
 }
