@@ -133,7 +133,7 @@ func newRoot(a *app) *cobra.Command {
 		}
 	}
 	root.AddCommand(groupCommand("container", "Manage containers", containerCommands(a)))
-	root.AddCommand(groupCommand("image", "Manage images", imageCommands(a)))
+	root.AddCommand(groupCommand("image", "Manage images", append(imageCommands(a), newBuildCmd(a))))
 	root.AddCommand(groupCommand("system", "Manage Docker", systemCommands(a)))
 	root.AddCommand(newVolumeCommand(a))
 	root.AddCommand(newNetworkCommand(a))
@@ -153,7 +153,8 @@ func newRoot(a *app) *cobra.Command {
 			root.AddCommand(c)
 		}
 	}
-	root.AddCommand(newInspectCmd(a), newVersionCmd(a), newDocsCmd(root), newLoginCmd(a), newLogoutCmd(a))
+	root.AddCommand(newInspectCmd(a), newVersionCmd(a), newDocsCmd(root), newLoginCmd(a), newLogoutCmd(a), newBuildCmd(a))
+	root.AddCommand(newBuilderCommand(a))
 	return root
 }
 

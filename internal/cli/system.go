@@ -245,7 +245,7 @@ func newSystemPruneCmd(a *app) *cobra.Command {
 			if all {
 				images = "all images without at least one container associated to them"
 			}
-			warning := "WARNING! This will remove:\n  - all stopped containers\n  - " + images + "\n"
+			warning := "WARNING! This will remove:\n  - all stopped containers\n  - " + images + "\n  - unused build cache\n"
 			if !force && !a.confirm(warning) {
 				return nil
 			}
@@ -257,7 +257,11 @@ func newSystemPruneCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(a.Out, "Total reclaimed space:", humanSize(n1+n2))
+			n3, err := a.pruneBuildCache(cmd.Context(), all, "", filters)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.Out, "Total reclaimed space:", humanSize(n1+n2+n3))
 			return nil
 		},
 	}

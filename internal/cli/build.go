@@ -1,0 +1,347 @@
+package cli
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-project/berth/internal/buildcontext"
+	"github.com/berth-project/berth/internal/client"
+	"github.com/moby/go-archive/compression"
+	"github.com/moby/moby/api/types/registry"
+	"github.com/spf13/cobra"
+)
+
+// buildOpts are the flags of `berth build`, docker CLI 28's legacy builder set.
+type buildOpts struct {
+	file, target, network, platform, iidfile        string
+	cgroupParent, cpusetCPUs, cpusetMems, isolation string
+	tags, buildArgs, labels, addHosts               listValue
+	ulimits                                         ulimitValue
+	cacheFrom, securityOpt                          []string
+	memory, memorySwap, shmSize                     bytesValue
+	cpuShares, cpuPeriod, cpuQuota                  int64
+	quiet, noCache, pull, rm, forceRm               bool
+	compress, squash                                bool
+}
+
+func newBuildCmd(a *app) *cobra.Command {
+	o := &buildOpts{
+		tags:       listValue{validate: validateTag},
+		buildArgs:  listValue{validate: validateBuildArg},
+		labels:     listValue{validate: validateLabel},
+		addHosts:   listValue{validate: validateExtraHost},
+		memorySwap: bytesValue{allowUnlimited: true},
+	}
+	cmd := &cobra.Command{
+		Use:   "build [OPTIONS] PATH | URL | -",
+		Short: "Build an image from a Dockerfile",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.build(cmd.Context(), o, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.VarP(&o.tags, "tag", "t", `Name and optionally a tag in the "name:tag" format`)
+	f.Var(&o.buildArgs, "build-arg", "Set build-time variables")
+	f.Var(&o.ulimits, "ulimit", "Ulimit options")
+	f.StringVarP(&o.file, "file", "f", "", `Name of the Dockerfile (Default is "PATH/Dockerfile")`)
+	f.VarP(&o.memory, "memory", "m", "Memory limit")
+	f.Var(&o.memorySwap, "memory-swap", `Swap limit equal to memory plus swap: -1 to enable unlimited swap`)
+	f.Var(&o.shmSize, "shm-size", `Size of "/dev/shm"`)
+	f.Int64VarP(&o.cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
+	f.Int64Var(&o.cpuPeriod, "cpu-period", 0, "Limit the CPU CFS (Completely Fair Scheduler) period")
+	f.Int64Var(&o.cpuQuota, "cpu-quota", 0, "Limit the CPU CFS (Completely Fair Scheduler) quota")
+	f.StringVar(&o.cpusetCPUs, "cpuset-cpus", "", "CPUs in which to allow execution (0-3, 0,1)")
+	f.StringVar(&o.cpusetMems, "cpuset-mems", "", "MEMs in which to allow execution (0-3, 0,1)")
+	f.StringVar(&o.cgroupParent, "cgroup-parent", "", `Set the parent cgroup for the "RUN" instructions during build`)
+	f.StringVar(&o.isolation, "isolation", "", "Container isolation technology")
+	f.Var(&o.labels, "label", "Set metadata for an image")
+	f.BoolVar(&o.noCache, "no-cache", false, "Do not use cache when building the image")
+	f.BoolVar(&o.rm, "rm", true, "Remove intermediate containers after a successful build")
+	f.BoolVar(&o.forceRm, "force-rm", false, "Always remove intermediate containers")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
+	f.BoolVar(&o.pull, "pull", false, "Always attempt to pull a newer version of the image")
+	f.StringSliceVar(&o.cacheFrom, "cache-from", []string{}, "Images to consider as cache sources")
+	f.BoolVar(&o.compress, "compress", false, "Compress the build context using gzip")
+	f.StringSliceVar(&o.securityOpt, "security-opt", []string{}, "Security options")
+	f.StringVar(&o.network, "network", "default", "Set the networking mode for the RUN instructions during build")
+	f.Var(&o.addHosts, "add-host", `Add a custom host-to-IP mapping ("host:ip")`)
+	f.StringVar(&o.target, "target", "", "Set the target build stage to build.")
+	f.StringVar(&o.iidfile, "iidfile", "", "Write the image ID to the file")
+	f.StringVar(&o.platform, "platform", os.Getenv("DOCKER_DEFAULT_PLATFORM"), "Set platform if server is multi-platform capable")
+	f.BoolVar(&o.squash, "squash", false, "Squash newly built layers into a single new layer")
+	// Accepted for scripts written for docker; berth has no content trust.
+	f.Bool("disable-content-trust", true, "Skip image verification")
+	return cmd
+}
+
+// buildOutputs says where a build's output goes: the context transfer
+// lines (prog) and the daemon's stream. With -q both are kept in buffers
+// and shown on stderr only if the build fails.
+type buildOutputs struct {
+	tty               bool
+	prog, stream      io.Writer
+	progBuf, buildBuf *syncBuffer // -q only
+}
+
+func (a *app) buildOutputs(quiet bool) *buildOutputs {
+	if quiet {
+		b := &buildOutputs{progBuf: &syncBuffer{}, buildBuf: &syncBuffer{}}
+		b.prog, b.stream = b.progBuf, b.buildBuf
+		return b
+	}
+	out := &lockedWriter{w: a.Out}
+	return &buildOutputs{tty: isTerminal(a.Out), prog: out, stream: out}
+}
+
+// showQuiet prints what -q held back (docker does so on failure).
+func (b *buildOutputs) showQuiet(w io.Writer) {
+	if b.progBuf != nil {
+		fmt.Fprint(w, b.progBuf.String()+b.buildBuf.String())
+	}
+}
+
+// build runs one build: prepare the context client side, POST /build, and
+// render the stream.
+func (a *app) build(ctx context.Context, o *buildOpts, spec string) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	if o.iidfile != "" {
+		// A failed build must not leave the previous build's ID behind.
+		if err := os.Remove(o.iidfile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing image ID file: %w", err)
+		}
+	}
+	outs := a.buildOutputs(o.quiet)
+	bctx, err := buildcontext.New(ctx, spec, buildcontext.Options{
+		Dockerfile: o.file,
+		Stdin:      a.In,
+		Download:   progressLine(outs.prog, "Downloading build context from remote url: "+spec, outs.tty),
+	})
+	if err != nil {
+		outs.showQuiet(a.Err)
+		return err
+	}
+	defer bctx.Close()
+
+	var body io.Reader = bctx.Tar
+	if o.compress {
+		body = gzipStream(bctx.Tar)
+	}
+	body = &countingReader{r: body, fn: progressLine(outs.prog, "Sending build context to Docker daemon", outs.tty)}
+	req := client.Request{
+		Method: http.MethodPost, Path: "/build", Query: o.query(bctx.Dockerfile, c.Host()), Body: body,
+		Headers: http.Header{"Content-Type": {"application/x-tar"}, "X-Registry-Config": {registryConfigHeader()}},
+	}
+	resp, err := c.Do(ctx, req)
+	if err != nil {
+		outs.showQuiet(a.Err)
+		return err
+	}
+	defer resp.Body.Close()
+	id, err := a.renderBuild(resp.Body, outs)
+	if err != nil {
+		return err
+	}
+	return writeIIDFile(o.iidfile, id)
+}
+
+// renderBuild prints the daemon's stream and returns the built image's ID.
+// On a terminal the full output also goes to a log file it names.
+func (a *app) renderBuild(r io.Reader, outs *buildOutputs) (string, error) {
+	s := &buildStreamer{out: outs.stream, errOut: a.Err, compact: outs.tty, now: time.Now}
+	logPath := ""
+	if outs.tty {
+		s.log = io.Discard
+		if f, path, err := newBuildLog(); err == nil {
+			defer f.Close()
+			s.log, logPath = f, path
+		}
+	}
+	err := s.run(r)
+	if logPath != "" {
+		fmt.Fprintf(outs.stream, "Build log: %s\n", logPath)
+	}
+	var be *buildError
+	if errors.As(err, &be) {
+		outs.showQuiet(a.Err)
+		return "", &StatusError{Status: be.Message, Code: max(be.Code, 1)}
+	}
+	if err != nil {
+		return "", err
+	}
+	if outs.buildBuf != nil {
+		// With q=1 the daemon sends the ID as text (and no aux); docker
+		// prints and stores that text as is.
+		id := outs.buildBuf.String()
+		fmt.Fprint(a.Out, id)
+		return id, nil
+	}
+	return s.imageID, nil
+}
+
+// writeIIDFile stores the built image's ID for --iidfile.
+func writeIIDFile(path, id string) error {
+	if path == "" {
+		return nil
+	}
+	if id == "" {
+		return fmt.Errorf("server did not provide an image ID. Cannot write %s", path)
+	}
+	return os.WriteFile(path, []byte(id), 0o666)
+}
+
+// query is POST /build's query string, parameter for parameter what docker
+// CLI 28 sends (defaults are left out, rm only when turned off).
+func (o *buildOpts) query(dockerfile, daemonHost string) url.Values {
+	q := url.Values{}
+	if len(o.tags.vals) > 0 {
+		q["t"] = o.tags.vals
+	}
+	if len(o.securityOpt) > 0 {
+		q["securityopt"] = o.securityOpt
+	}
+	if len(o.addHosts.vals) > 0 {
+		q["extrahosts"] = o.addHosts.vals
+	}
+	setFlag(q, "q", o.quiet)
+	setFlag(q, "nocache", o.noCache)
+	if !o.rm {
+		q.Set("rm", "0")
+	}
+	setFlag(q, "forcerm", o.forceRm)
+	setFlag(q, "pull", o.pull)
+	setFlag(q, "squash", o.squash)
+	setStr := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	setInt := func(k string, v int64) {
+		if v != 0 {
+			q.Set(k, strconv.FormatInt(v, 10))
+		}
+	}
+	if o.isolation != "default" {
+		setStr("isolation", o.isolation)
+	}
+	setStr("cpusetcpus", o.cpusetCPUs)
+	if o.network != "default" {
+		setStr("networkmode", o.network)
+	}
+	setStr("cpusetmems", o.cpusetMems)
+	setInt("cpushares", o.cpuShares)
+	setInt("cpuquota", o.cpuQuota)
+	setInt("cpuperiod", o.cpuPeriod)
+	setInt("memory", o.memory.n)
+	setInt("memswap", o.memorySwap.n)
+	setStr("cgroupparent", o.cgroupParent)
+	setInt("shmsize", o.shmSize.n)
+	setStr("dockerfile", dockerfile)
+	setStr("target", o.target)
+	if len(o.ulimits.vals) > 0 {
+		setJSON(q, "ulimits", o.ulimits.vals)
+	}
+	if args := proxyBuildArgs(daemonHost, kvMapWithNil(o.buildArgs.vals)); len(args) > 0 {
+		setJSON(q, "buildargs", args)
+	}
+	if len(o.labels.vals) > 0 {
+		setJSON(q, "labels", kvMap(o.labels.vals))
+	}
+	if len(o.cacheFrom) > 0 {
+		setJSON(q, "cachefrom", o.cacheFrom)
+	}
+	setStr("platform", strings.ToLower(o.platform))
+	q.Set("version", "1") // the classic builder; BuildKit's session protocol is not spoken
+	return q
+}
+
+func setJSON(q url.Values, k string, v any) {
+	b, _ := json.Marshal(v) // maps and slices of strings always encode
+	q.Set(k, string(b))
+}
+
+// proxyBuildArgs adds the proxies of config.json ("proxies", for the daemon
+// host or "default") as build args the user did not set, upper and lower
+// case, as docker does.
+func proxyBuildArgs(daemonHost string, args map[string]*string) map[string]*string {
+	cfg, err := loadConfig()
+	if err != nil {
+		return args
+	}
+	proxies, _ := cfg["proxies"].(map[string]any)
+	p, ok := proxies[daemonHost].(map[string]any)
+	if !ok {
+		p, _ = proxies["default"].(map[string]any)
+	}
+	for key, name := range map[string]string{"httpProxy": "HTTP_PROXY", "httpsProxy": "HTTPS_PROXY",
+		"noProxy": "NO_PROXY", "ftpProxy": "FTP_PROXY", "allProxy": "ALL_PROXY"} {
+		v, _ := p[key].(string)
+		if v == "" {
+			continue
+		}
+		for _, k := range []string{name, strings.ToLower(name)} {
+			if _, set := args[k]; !set {
+				args[k] = &v
+			}
+		}
+	}
+	return args
+}
+
+// registryConfigHeader is X-Registry-Config: every credential stored for
+// docker (config.json's auths and credential helpers), keyed by registry,
+// so FROM can pull private images. base64 of "{}" when there are none.
+func registryConfigHeader() string {
+	all := map[string]registry.AuthConfig{}
+	if cfg, err := loadConfig(); err == nil {
+		servers := map[string]bool{}
+		for s := range auths(cfg) {
+			servers[s] = true
+		}
+		if helpers, ok := cfg["credHelpers"].(map[string]any); ok {
+			for s := range helpers {
+				servers[s] = true
+			}
+		}
+		for s := range servers {
+			// A helper that fails is skipped: docker sends what it can.
+			if c, err := getCreds(cfg, s); err == nil && c != (creds{}) {
+				all[s] = registry.AuthConfig{Username: c.user, Password: c.pass, IdentityToken: c.token, ServerAddress: s}
+			}
+		}
+	}
+	b, _ := json.Marshal(all)
+	return base64.URLEncoding.EncodeToString(b)
+}
+
+// gzipStream compresses r on the fly (--compress).
+func gzipStream(r io.Reader) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		zw, err := compression.CompressStream(pw, compression.Gzip)
+		if err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		if _, err := io.Copy(zw, r); err != nil {
+			zw.Close()
+			pw.CloseWithError(fmt.Errorf("failed to compress context: %w", err))
+			return
+		}
+		pw.CloseWithError(zw.Close())
+	}()
+	return pr
+}
