@@ -164,6 +164,63 @@ COPY --from=unused /etc/passwd /nope
 			c.Errorf("unknown target: %s", r)
 		}
 	}},
+	{"more-forms", func(c *tcase) {
+		img := c.image("bmf")
+		dir := c.buildDir(map[string]string{
+			"Dockerfile": "# syntax=docker/dockerfile:1\n# escape=`\nFROM busybox\nENV LEGACY legacy form value\nRUN echo one `\n    two > /escaped\n" +
+				"RUN echo \"proxy=$HTTP_PROXY\" > /proxy\nCOPY --from=busybox /bin/busybox /copied-from-image\nCOPY stamp.txt /stamp.txt\n",
+			"stamp.txt": "s",
+		})
+		stamp := time.Date(2020, 2, 3, 4, 5, 6, 0, time.UTC)
+		os.Chtimes(filepath.Join(dir, "stamp.txt"), stamp, stamp)
+		c.buildOK(dir, "-t", img, "--build-arg", "HTTP_PROXY=http://proxy.invalid:3128")
+		c.wantEq(c.ok(runArgs("--rm", img, "sh", "-c", "echo $LEGACY; cat /escaped /proxy")...),
+			"legacy form value\none two\nproxy=http://proxy.invalid:3128", "ENV legacy form, escape directive, proxy build arg")
+		if h := c.ok("history", "--no-trunc", img); strings.Contains(h, "proxy.invalid") {
+			c.Errorf("a proxy build arg leaked into the history:\n%s", h)
+		}
+		c.wantEq(c.ok(runArgs("--rm", img, "sh", "-c", "cmp /bin/busybox /copied-from-image && echo same")...), "same", "COPY --from=<image>")
+		c.wantEq(c.ok(runArgs("--rm", img, "date", "-u", "-r", "/stamp.txt", "+%Y-%m-%d %H:%M:%S")...), "2020-02-03 04:05:06", "COPY keeps mtime")
+	}},
+	{"symlinks-stay-inside", func(c *tcase) {
+		img := c.image("bsl")
+		host := c.tempDir()
+		dir := c.buildDir(map[string]string{
+			"Dockerfile": "FROM busybox\nRUN ln -s /../../../../.." + host + " /escape\nCOPY f.txt /escape/f.txt\nCOPY linkdir/ /linkdir/\n",
+			"f.txt":      "inside",
+		})
+		os.MkdirAll(filepath.Join(dir, "linkdir"), 0o755)
+		os.Symlink("/etc/hostname", filepath.Join(dir, "linkdir", "abs"))
+		c.buildOK(dir, "-t", img)
+		if _, err := os.Stat(filepath.Join(host, "f.txt")); err == nil {
+			c.Fatalf("COPY through a symlink in the image wrote to the host's %s", host)
+		}
+		c.wantEq(c.ok(runArgs("--rm", img, "cat", host+"/f.txt")...), "inside", "the write stayed in the image")
+		c.wantEq(c.ok(runArgs("--rm", img, "readlink", "/linkdir/abs")...), "/etc/hostname", "a symlink is copied as a symlink")
+		bad := c.buildDir(map[string]string{"Dockerfile": "FROM busybox\nCOPY hostfile /x\n"})
+		os.Symlink("/etc/hostname", filepath.Join(bad, "hostfile"))
+		r := c.run("build", bad)
+		if r.Code == 0 {
+			c.Errorf("COPY of a symlink to a host file outside the context succeeded: %s", r)
+		}
+	}},
+	{"parallel-stages", func(c *tcase) {
+		berthdOnly(c)
+		// Each stage waits for the other's marker in a shared cache mount:
+		// built one after the other, the first would give up and fail.
+		key := randHex(8)
+		wait := func(me, other string) string {
+			return "RUN --mount=type=cache,id=" + key + ",target=/sync touch /sync/" + me + " && for i in $(seq 300); do [ -e /sync/" + other + " ] && exit 0; sleep 0.1; done; exit 1\n"
+		}
+		img := c.image("bpa")
+		dir := c.buildDir(map[string]string{"Dockerfile": "FROM busybox AS a\n" + wait("a", "b") + "RUN echo a > /a\n\nFROM busybox AS b\n" + wait("b", "a") +
+			"RUN echo b > /b\n\nFROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n"})
+		out := c.buildOK(dir, "-t", img)
+		c.wantEq(c.ok(runArgs("--rm", img, "cat", "/a", "/b")...), "a\nb", "both stages")
+		if i, j := strings.Index(out, "Step 2/"), strings.Index(out, "Step 4/"); i < 0 || j < i {
+			c.Errorf("stage output is not in Dockerfile order:\n%s", out)
+		}
+	}},
 	{"from-scratch-only", func(c *tcase) {
 		img := c.image("bsc")
 		dir := c.buildDir(map[string]string{"Dockerfile": "FROM scratch\nCOPY hello /hello\n", "hello": "hi"})
