@@ -26,6 +26,22 @@ var ErrExtractPointNotDirectory = errdefs.Invalid(errors.New("extraction point i
 // container's semantics, so writes through them stay inside the root.
 // Without copyUIDGID files belong to the container's root (0:0).
 func Extract(ctx context.Context, root, dstDir string, r io.Reader, noOverwriteDirNonDir bool, copyUIDGID bool) error {
+	return ExtractWith(ctx, root, dstDir, r, ExtractOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, CopyUIDGID: copyUIDGID})
+}
+
+// ExtractOptions tune ExtractWith.
+type ExtractOptions struct {
+	NoOverwriteDirNonDir bool
+	CopyUIDGID           bool
+	// FileHook, when set, is called for each regular file (its cleaned
+	// name relative to the destination); the returned writer sees the
+	// file's bytes as they are written. The builder hashes contexts so.
+	FileHook func(name string) io.Writer
+}
+
+// ExtractWith is Extract with options.
+func ExtractWith(ctx context.Context, root, dstDir string, r io.Reader, o ExtractOptions) error {
+	noOverwriteDirNonDir, copyUIDGID := o.NoOverwriteDirNonDir, o.CopyUIDGID
 	rt, err := openRoot(root)
 	if err != nil {
 		return err
@@ -42,7 +58,7 @@ func Extract(ctx context.Context, root, dstDir string, r io.Reader, noOverwriteD
 	if !fi.IsDir() {
 		return ErrExtractPointNotDirectory
 	}
-	x := &extractor{r: rt, dst: dst, noOverwrite: noOverwriteDirNonDir, copyIDs: copyUIDGID}
+	x := &extractor{r: rt, dst: dst, noOverwrite: noOverwriteDirNonDir, copyIDs: copyUIDGID, hook: o.FileHook}
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -72,6 +88,7 @@ type extractor struct {
 	dst         string // root-relative, symlink-free
 	noOverwrite bool
 	copyIDs     bool
+	hook        func(name string) io.Writer
 	dirs        []dirTime
 }
 

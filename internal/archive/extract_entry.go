@@ -29,7 +29,13 @@ func (x *extractor) create(target, parent, name string, hdr *tar.Header, body io
 		if err != nil {
 			return fmt.Errorf("extract %s: %w", hdr.Name, err)
 		}
-		_, err = io.Copy(f, body)
+		var w io.Writer = f
+		if x.hook != nil {
+			if hw := x.hook(name); hw != nil {
+				w = io.MultiWriter(f, hw)
+			}
+		}
+		_, err = io.Copy(w, body)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/image"
@@ -148,11 +149,13 @@ func (b *Builder) Build(ctx context.Context, opts Options, body io.Reader, out i
 	}
 	defer os.RemoveAll(tmp)
 	ctxDir := filepath.Join(tmp, "context")
+	start := time.Now()
 	sums := map[string]fileSum{}
 	dockerfile, err := b.prepareContext(ctx, opts, body, ctxDir, sums)
 	if err != nil {
 		return "", err
 	}
+	ctxDone := time.Now()
 	df, err := parseDockerfile(dockerfile.name, dockerfile.data)
 	if err != nil {
 		return "", err
@@ -165,9 +168,13 @@ func (b *Builder) Build(ctx context.Context, opts Options, body io.Reader, out i
 	if unused := run.unusedArgs(); len(unused) > 0 {
 		w.Stream(fmt.Sprintf("[Warning] One or more build-args %v were not consumed\n", unused))
 	}
+	stepsDone := time.Now()
 	if err := b.cache.save(); err != nil {
 		b.logger.Warn("build cache not saved", "err", err)
 	}
+	defer func() {
+		b.logger.Debug("build timing", "context", ctxDone.Sub(start), "steps", stepsDone.Sub(ctxDone), "finish", time.Since(stepsDone))
+	}()
 	if opts.Quiet {
 		w = jsonstream.NewWriter(out)
 	}

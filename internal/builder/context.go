@@ -1,13 +1,13 @@
 package builder
 
 import (
-	"archive/tar"
 	"bufio"
 	"crypto/sha256"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"net/http"
@@ -116,52 +116,39 @@ type fileSum struct {
 	sum  [sha256.Size]byte
 }
 
-// extractHashing unpacks a tar into dir (safely, through archive.Extract)
-// and records the sha256 of every regular file as it streams by.
+// extractHashing unpacks a tar into dir (safely, through archive) and
+// records the sha256 of every regular file as it streams by.
 func extractHashing(ctx context.Context, r io.Reader, dir string, sums map[string]fileSum) error {
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := archive.Extract(ctx, dir, "/", pr, false, false)
-		pr.CloseWithError(err)
-		done <- err
-	}()
-	err := retar(r, pw, sums)
-	pw.CloseWithError(err)
-	if xerr := <-done; xerr != nil {
-		return xerr
+	var cur *hashing
+	var curName string
+	flush := func() {
+		if cur != nil {
+			var fs fileSum
+			fs.size = cur.n
+			copy(fs.sum[:], cur.h.Sum(nil))
+			sums[curName] = fs
+			cur = nil
+		}
 	}
+	err := archive.ExtractWith(ctx, dir, "/", r, archive.ExtractOptions{FileHook: func(name string) io.Writer {
+		// Files are written one after the other: the previous one is complete.
+		flush()
+		cur, curName = &hashing{h: sha256.New()}, name
+		return cur
+	}})
+	flush()
 	return err
 }
 
-func retar(r io.Reader, w io.Writer, sums map[string]fileSum) error {
-	tr := tar.NewReader(r)
-	tw := tar.NewWriter(w)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return tw.Close()
-		}
-		if err != nil {
-			return err
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA {
-			continue
-		}
-		h := sha256.New()
-		n, err := io.Copy(io.MultiWriter(tw, h), tr)
-		if err != nil {
-			return err
-		}
-		name := path.Clean(strings.TrimLeft(hdr.Name, "/"))
-		var fs fileSum
-		fs.size = n
-		copy(fs.sum[:], h.Sum(nil))
-		sums[name] = fs
-	}
+// hashing counts and hashes what is written to it.
+type hashing struct {
+	h hash.Hash
+	n int64
+}
+
+func (h *hashing) Write(p []byte) (int, error) {
+	h.n += int64(len(p))
+	return h.h.Write(p)
 }
 
 // looksLikeTar checks the ustar magic or a valid v7 header checksum.

@@ -341,14 +341,20 @@ func checksum(srcs []source, ctxDir string, sums map[string]fileSum) (string, er
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// hashFile adds the file's sha256 to h: the same bytes the digests taken
+// while unpacking the context contribute.
 func hashFile(h hash.Hash, r *os.Root, name string) error {
 	f, err := r.Open(name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	_, err = io.Copy(h, f)
-	return err
+	fh := sha256.New()
+	if _, err = io.Copy(fh, f); err != nil {
+		return err
+	}
+	h.Write(fh.Sum(nil))
+	return nil
 }
 
 // walkSource calls fn for a source file ("" rel) or for every entry under

@@ -174,6 +174,14 @@ func (d *Daemon) imagesKept(ctx context.Context) map[digest.Digest]bool {
 // entries nothing else keeps and reports the bytes that left the disk.
 // With all, every entry is dropped from the cache.
 func (d *Daemon) BuildCachePrune(ctx context.Context, all bool, keepStorage int64, f filters.Args) (*build.CachePruneReport, error) {
+	if err := f.Validate("until", "label", "label!", "id", "type", "description", "inuse", "shared", "private"); err != nil {
+		return nil, err
+	}
+	// Cache entries carry no labels: label=x (as `system prune --filter
+	// label=x` passes it on) matches none of them, label!=x all.
+	if len(f.Get("label")) > 0 {
+		return &build.CachePruneReport{}, nil
+	}
 	var until time.Time
 	for _, v := range f.Get("until") {
 		t, err := parseTimeFilter(v)
