@@ -498,3 +498,24 @@ func TestBuildRemoteParam(t *testing.T) {
 		t.Errorf("remote Dockerfile: got %q", got)
 	}
 }
+
+// FROM an image that is only in a registry pulls it, with X-Registry-Config
+// from the client; --pull fetches it again.
+func TestBuildPullsBase(t *testing.T) {
+	if env == nil || env.daemon.Target != testutil.TargetBerthd {
+		t.Skip("the harness's dockerd would need this registry in its insecure list")
+	}
+	host := pushFixture(t)
+	forEachDriver(t, []scenario{{"from-registry", func(c *tcase) {
+		base := host + "/demo/bb:v1"
+		c.Cleanup(func() { c.dr.Run(c.ctx, nil, "rmi", "-f", base) })
+		c.run("rmi", "-f", base)
+		img := c.image("bpl")
+		dir := c.buildDir(map[string]string{"Dockerfile": "FROM " + base + "\nRUN echo pulled > /p\n"})
+		out := c.buildOK(dir, "-t", img)
+		c.wantContains(out, "Pulling from demo/bb", "FROM pulls the missing base")
+		c.wantEq(c.ok(runArgs("--rm", img, "cat", "/p")...), "pulled", "built on the pulled base")
+		out = c.buildOK(dir, "-t", img, "--pull")
+		c.wantContains(out, "Image is up to date", "--pull checks the registry again")
+	}}})
+}
