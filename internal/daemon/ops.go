@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -120,8 +122,20 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, name string, u *container.
 		if err != nil {
 			return nil, err
 		}
-		if err := rt.Update(ctx, c.ID, oci.Resources(&hc.Resources)); err != nil {
+		res := oci.Resources(&hc.Resources)
+		unlimitPids := u.PidsLimit != nil && *u.PidsLimit <= 0
+		if u.PidsLimit == nil || unlimitPids {
+			// Leave pids.max to us: crun cannot write an unlimited -1.
+			res.Pids = nil
+		}
+		if err := rt.Update(ctx, c.ID, res); err != nil {
 			return nil, fmt.Errorf("Cannot update container %s: %w", c.ID, err)
+		}
+		if unlimitPids {
+			p := filepath.Join("/sys/fs/cgroup/pids", d.cgroupsPath(c), "pids.max")
+			if err := os.WriteFile(p, []byte("max"), 0); err != nil && !os.IsNotExist(err) {
+				return nil, fmt.Errorf("Cannot update container %s: %w", c.ID, err)
+			}
 		}
 	}
 	c.HostConfig = &hc

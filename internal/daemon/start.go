@@ -65,6 +65,14 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 			d.failPending(c, err)
 		}
 	}()
+	t0 := time.Now()
+	var tMount, tNet, tSpec, tCreate, tStart time.Time
+	defer func() {
+		if err == nil {
+			d.log.Debug("start timing", "id", c.ID[:12], "mount", tMount.Sub(t0), "net", tNet.Sub(tMount),
+				"spec", tSpec.Sub(tNet), "monitor-create", tCreate.Sub(tSpec), "monitor-start", tStart.Sub(tCreate), "save", time.Since(tStart))
+		}
+	}()
 	rt, err := d.runtimeFor(c.Runtime)
 	if err != nil {
 		return err
@@ -95,6 +103,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	if err := oci.EnsureBindSources(c.Mounts); err != nil {
 		return err
 	}
+	tMount = time.Now()
 	netSetup, err := d.setupNetwork(ctx, c)
 	if err != nil {
 		return err
@@ -113,6 +122,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	if err != nil {
 		return err
 	}
+	tNet = time.Now()
 	bundle := d.bundleDir(c.ID)
 	if err := os.MkdirAll(bundle, 0o700); err != nil {
 		return err
@@ -143,6 +153,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 		h, w = cs[0], cs[1]
 	}
+	tSpec = time.Now()
 	mon, err := monitor.Create(ctx, monitor.Config{
 		ID:               c.ID,
 		Dir:              bundle,
@@ -170,12 +181,14 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		r.ch <- attachResult{a: a, err: aerr}
 	}
 	c.pending = nil
+	tCreate = time.Now()
 	if err := mon.Start(ctx); err != nil {
 		rt.Kill(ctx, c.ID, 9, true)
 		mon.Wait(ctx)
 		mon.Close()
 		return runtimeError(err)
 	}
+	tStart = time.Now()
 	c.mon = mon
 	c.State = State{
 		Status:     container.StateRunning,
@@ -196,6 +209,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 // file not found" to 127 and "permission denied" to 126) and classes the
 // error as bad input when the user's command is at fault, like dockerd.
 func runtimeError(err error) error {
+	err = errors.New(runtime.DockerWording(err.Error()))
 	msg := "failed to create task for container: OCI runtime create failed: " + err.Error() + ": unknown"
 	if exitCodeFor(err) != 128 {
 		return errdefs.Invalid(errors.New(msg))

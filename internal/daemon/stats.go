@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/berth-project/berth/internal/runtime"
@@ -24,7 +25,12 @@ func (d *Daemon) ContainerStats(ctx context.Context, name string, stream, oneSho
 		if c.pid() == 0 {
 			return &container.StatsResponse{ID: c.ID, Name: c.Name, Read: time.Now().UTC()}, nil
 		}
-		s, err := rt.Stats(ctx, c.ID)
+		// The cgroup files directly where the host has v1 hierarchies: no
+		// runtime process per sample, and the same for runc and crun.
+		s, err := runtime.CgroupV1Stats("/sys/fs/cgroup", d.cgroupsPath(c))
+		if errors.Is(err, runtime.ErrNoCgroupV1) {
+			s, err = rt.Stats(ctx, c.ID)
+		}
 		if err != nil {
 			return &container.StatsResponse{ID: c.ID, Name: c.Name, Read: time.Now().UTC()}, nil
 		}

@@ -63,7 +63,7 @@ func Flags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.ExecRoot, "exec-root", "/run/berth", "Root directory for execution state files")
 	fs.StringVarP(&c.Pidfile, "pidfile", "p", "", "Path to use for the daemon PID file (default <exec-root>/berthd.pid)")
 	fs.StringVar(&c.ConfigFile, "config-file", DefaultConfigFile, "Daemon configuration file")
-	fs.StringVar(&c.DefaultRuntime, "default-runtime", "runc", "Default OCI runtime for containers")
+	fs.StringVar(&c.DefaultRuntime, "default-runtime", "", "Default OCI runtime for containers (default: crun when installed, else runc)")
 	fs.StringVarP(&c.Group, "group", "G", "berth", "Group for the unix socket")
 	fs.StringVarP(&c.LogLevel, "log-level", "l", "info", `Logging level ("debug"|"info"|"warn"|"error"|"fatal")`)
 	fs.BoolVarP(&c.Debug, "debug", "D", false, "Enable debug mode")

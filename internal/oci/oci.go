@@ -67,10 +67,15 @@ func Generate(ctx context.Context, in *Input) (*specs.Spec, error) {
 	return s, nil
 }
 
+// SpecVersion is the ociVersion written into bundles.
+const SpecVersion = "1.1.0"
+
 // baseSpec is the part of the spec that does not depend on options.
 func baseSpec(in *Input) *specs.Spec {
 	return &specs.Spec{
-		Version: specs.Version,
+		// The newest version both runtimes accept: crun 1.8.1 refuses
+		// "unknown version" 1.2 and later; the fields we use are 1.1's.
+		Version: SpecVersion,
 		Root: &specs.Root{
 			Path:     in.Rootfs,
 			Readonly: in.HostConfig.ReadonlyRootfs,

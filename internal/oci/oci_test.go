@@ -106,7 +106,7 @@ func TestResources(t *testing.T) {
 		}},
 		{"cpuset", container.Resources{CpusetCpus: "0-1", CpusetMems: "0"}, func(r *specs.LinuxResources) bool { return r.CPU.Cpus == "0-1" && r.CPU.Mems == "0" }},
 		{"pids", container.Resources{PidsLimit: &pids}, func(r *specs.LinuxResources) bool { return *r.Pids.Limit == 100 }},
-		{"pids unlimited", container.Resources{PidsLimit: &unlimited}, func(r *specs.LinuxResources) bool { return *r.Pids.Limit == -1 }},
+		{"pids unlimited", container.Resources{PidsLimit: &unlimited}, func(r *specs.LinuxResources) bool { return r.Pids == nil || *r.Pids.Limit == -1 }},
 		{"blkio", container.Resources{BlkioWeight: 300}, func(r *specs.LinuxResources) bool { return *r.BlockIO.Weight == 300 }},
 		{"empty", container.Resources{}, func(r *specs.LinuxResources) bool {
 			return r.Memory == nil && r.CPU == nil && r.Pids == nil && r.BlockIO == nil

@@ -112,6 +112,11 @@ func WithResources(_ context.Context, s *specs.Spec, in *Input) error {
 		return errdefs.Invalidf("Conflicting options: Nano CPUs and CPU Period cannot both be set")
 	}
 	res := Resources(&hc.Resources)
+	if res.Pids != nil && *res.Pids.Limit < 0 {
+		// A fresh cgroup is unlimited already; crun would write "-1"
+		// to pids.max, which the kernel refuses.
+		res.Pids = nil
+	}
 	res.Devices = deviceRules(hc.Privileged)
 	s.Linux.Resources = res
 	if hc.OomScoreAdj != 0 {

@@ -101,9 +101,9 @@ func runtimeMessage(out []byte) string {
 		plain = string(line)
 	}
 	if jsonMsg != "" {
-		return jsonMsg
+		return DockerWording(jsonMsg)
 	}
-	return strings.TrimPrefix(plain, "Error: ")
+	return DockerWording(strings.TrimPrefix(plain, "Error: "))
 }
 
 // State reports the container's state.

@@ -137,3 +137,16 @@ container "x" does not exist
 		t.Fatalf("plain: %q", got)
 	}
 }
+
+func TestDockerWording(t *testing.T) {
+	for in, want := range map[string]string{
+		"executable file `nosuchcmd` not found in $PATH: No such file or directory": `exec: "nosuchcmd": executable file not found in $PATH`,
+		"open executable: Permission denied":                                        "exec: permission denied",
+		"chdir to `/x`: No such file or directory":                                  "chdir to `/x`: no such file or directory",
+		`exec: "x": executable file not found in $PATH`:                             `exec: "x": executable file not found in $PATH`,
+	} {
+		if got := DockerWording(in); got != want {
+			t.Errorf("DockerWording(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -232,8 +232,17 @@ func TestRuntimeSelection(t *testing.T) {
 	if got := o.ok("run", "--rm", "--runtime", "runc", "busybox", "echo", "ok"); got != "ok" {
 		t.Fatalf("runc: %q", got)
 	}
-	if got := o.ok("info", "-f", "{{.DefaultRuntime}}"); got != "runc" {
+	if got := o.ok("run", "--rm", "--runtime", "crun", "busybox", "echo", "ok"); got != "ok" {
+		t.Fatalf("crun: %q", got)
+	}
+	// crun is the default where it is installed (it is, by install-deps).
+	if got := o.ok("info", "-f", "{{.DefaultRuntime}}"); got != "crun" {
 		t.Fatalf("default runtime %q", got)
+	}
+	o.d.Shutdown()
+	o.start("--default-runtime", "runc")
+	if got := o.ok("info", "-f", "{{.DefaultRuntime}}"); got != "runc" {
+		t.Fatalf("--default-runtime runc: default runtime %q", got)
 	}
 }
 

@@ -92,6 +92,10 @@ func StartDaemon(ctx context.Context, target string) (*Daemon, error) {
 		bin = filepath.Join(BinDir(repo), "berthd")
 		args = []string{"--data-root", d.Root, "--exec-root", d.Exec, "-H", "unix://" + d.Sock,
 			"--pidfile", d.PidFile, "--group", "root", "--bridge", "none"}
+		if rt := os.Getenv("BERTH_TEST_RUNTIME"); rt != "" {
+			// Run the whole table on another runtime (e.g. crun).
+			args = append(args, "--default-runtime", rt)
+		}
 	default:
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("unknown BERTH_TEST_TARGET %q (want berthd or dockerd)", target)
