@@ -30,10 +30,11 @@ type result struct {
 	buildCold         time.Duration // 3 RUN + 50 MB COPY, --no-cache
 	buildCached       time.Duration // the same, fully cached
 	buildChanged      time.Duration // after changing the file copied last
+	compose           composeTimes  // up -d / down of a 10-service project
 }
 
 func main() {
-	targets := flag.String("target", "berthd,dockerd", "comma-separated targets to measure")
+	targets := flag.String("target", "berthd,berthd-crun,dockerd", "comma-separated targets to measure (berthd-crun: berthd with --default-runtime crun)")
 	runs := flag.Int("n", 20, "iterations for run --rm and exec")
 	many := flag.Int("many", 50, "containers for the run -d measurement")
 	flag.Parse()
@@ -62,6 +63,10 @@ func main() {
 }
 
 func available(target string) bool {
+	if target == targetBerthdCrun {
+		_, err := exec.LookPath("crun")
+		return err == nil && available(testutil.TargetBerthd)
+	}
 	switch target {
 	case testutil.TargetDockerd:
 		_, err := exec.LookPath("dockerd")
@@ -92,7 +97,15 @@ func (s *session) run(ctx context.Context, args ...string) (string, error) {
 	return r.Out(), nil
 }
 
+// targetBerthdCrun is berthd running its containers with crun.
+const targetBerthdCrun = "berthd-crun"
+
 func measure(ctx context.Context, target string, runs, many int) (*result, error) {
+	if target == targetBerthdCrun {
+		os.Setenv("BERTH_TEST_RUNTIME", "crun")
+		defer os.Unsetenv("BERTH_TEST_RUNTIME")
+		target = testutil.TargetBerthd
+	}
 	d, err := testutil.StartDaemon(ctx, target)
 	if err != nil {
 		return nil, err
@@ -139,6 +152,9 @@ func measure(ctx context.Context, target string, runs, many int) (*result, error
 	removeAll(ctx, s)
 	if res.buildCold, res.buildCached, res.buildChanged, err = measureBuild(ctx, s, 5); err != nil {
 		return nil, fmt.Errorf("build: %w", err)
+	}
+	if res.compose, err = measureCompose(ctx, s, 5); err != nil {
+		return nil, fmt.Errorf("compose: %w", err)
 	}
 	return res, nil
 }

@@ -18,9 +18,15 @@ func printTable(order []string, res map[string]*result) {
 	for _, t := range order {
 		fmt.Fprintf(w, "\t%s", t)
 	}
-	both := res["berthd"] != nil && res["dockerd"] != nil
-	if both {
-		fmt.Fprint(w, "\tberthd/dockerd")
+	// One ratio column per berthd variant measured beside dockerd.
+	var ratios []string
+	if res["dockerd"] != nil {
+		for _, t := range order {
+			if t != "dockerd" {
+				ratios = append(ratios, t)
+				fmt.Fprintf(w, "\t%s/dockerd", t)
+			}
+		}
 	}
 	fmt.Fprintln(w)
 	row := func(name string, get func(*result) float64, format func(float64) string) {
@@ -28,8 +34,12 @@ func printTable(order []string, res map[string]*result) {
 		for _, t := range order {
 			fmt.Fprintf(w, "\t%s", format(get(res[t])))
 		}
-		if both && get(res["dockerd"]) != 0 {
-			fmt.Fprintf(w, "\t%.2fx", get(res["berthd"])/get(res["dockerd"]))
+		for _, t := range ratios {
+			if get(res["dockerd"]) != 0 {
+				fmt.Fprintf(w, "\t%.2fx", get(res[t])/get(res["dockerd"]))
+			} else {
+				fmt.Fprint(w, "\t-")
+			}
 		}
 		fmt.Fprintln(w)
 	}
@@ -48,6 +58,10 @@ func printTable(order []string, res map[string]*result) {
 	row("build, 3 RUN + 50 MB COPY, cold (median of 3)", func(r *result) float64 { return dur(r.buildCold) }, ms)
 	row("build, fully cached rebuild (median)", func(r *result) float64 { return dur(r.buildCached) }, ms)
 	row("build, rebuild after changing the last COPY (median)", func(r *result) float64 { return dur(r.buildChanged) }, ms)
+	row("berth compose up -d, 10 services (median of 5)", func(r *result) float64 { return dur(r.compose.berthUp) }, ms)
+	row("berth compose down, 10 services (median of 5)", func(r *result) float64 { return dur(r.compose.berthDown) }, ms)
+	row("docker-compose v1 up -d, 10 services (median of 5)", func(r *result) float64 { return dur(r.compose.v1Up) }, ms)
+	row("docker-compose v1 down, 10 services (median of 5)", func(r *result) float64 { return dur(r.compose.v1Down) }, ms)
 	row("engine PSS, 0 containers", func(r *result) float64 { return float64(r.base) }, mb)
 	row("engine PSS per running container", func(r *result) float64 { return r.memPerCtr }, mb)
 }

@@ -4,7 +4,7 @@
 # and the tools tests use.
 set -euo pipefail
 need=()
-for pkg in runc crun busybox-static iproute2 nftables procps util-linux make git ca-certificates curl debootstrap docker-compose; do
+for pkg in runc crun busybox-static iproute2 nftables procps util-linux make git ca-certificates curl debootstrap tini docker-compose; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

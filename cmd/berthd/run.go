@@ -19,6 +19,7 @@ import (
 	"github.com/berth-project/berth/internal/api"
 	"github.com/berth-project/berth/internal/daemon"
 	"github.com/berth-project/berth/internal/daemonconfig"
+	"github.com/berth-project/berth/internal/distribution"
 	"github.com/berth-project/berth/internal/version"
 )
 
@@ -58,6 +59,8 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 		LiveRestore:    cfg.LiveRestore,
 		BIP:            cfg.Bip,
 		Logger:         log,
+		Registry: distribution.RegistryConfig{Mirrors: cfg.RegistryMirrors, Insecure: cfg.InsecureRegistries,
+			MaxDownloads: cfg.MaxConcurrentDownloads, MaxUploads: cfg.MaxConcurrentUploads},
 	})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 )
 
@@ -148,9 +149,16 @@ type ImageImportOptions struct {
 	Platform string
 }
 
+// ImageListOptions is GET /images/json's query.
+type ImageListOptions struct {
+	All        bool // intermediate images too
+	SharedSize bool // fill in SharedSize (otherwise -1)
+	Filters    filters.Args
+}
+
 // ImageBackend serves /images/...
 type ImageBackend interface {
-	ImageList(ctx context.Context, all bool, f filters.Args) ([]image.Summary, error)
+	ImageList(ctx context.Context, opts ImageListOptions) ([]image.Summary, error)
 	// ImageInspect returns moby's InspectResponse; the API layer adds the
 	// compat fields (ContainerConfig) that old clients read.
 	ImageInspect(ctx context.Context, name string) (*image.InspectResponse, error)
@@ -170,4 +178,7 @@ type ImageBackend interface {
 	// is still a plain HTTP error.
 	ImagePull(ctx context.Context, ref, tag, platform string, auth string, progress io.Writer) error
 	ImagesPrune(ctx context.Context, f filters.Args) (*image.PruneReport, error)
+	// ImageSearch asks term's registry (Docker Hub unless term names one)
+	// through its v1 search API; auth is the X-Registry-Auth header.
+	ImageSearch(ctx context.Context, term string, limit int, f filters.Args, auth string) ([]registry.SearchResult, error)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -275,7 +276,11 @@ func (f *fakeBackend) ExecInspect(context.Context, string) (*container.ExecInspe
 }
 func (f *fakeBackend) ExecResize(context.Context, string, uint, uint) error { return nil }
 
-func (f *fakeBackend) ImageList(context.Context, bool, filters.Args) ([]image.Summary, error) {
+func (f *fakeBackend) ImageList(context.Context, ImageListOptions) ([]image.Summary, error) {
+	return nil, nil
+}
+
+func (f *fakeBackend) ImageSearch(context.Context, string, int, filters.Args, string) ([]registry.SearchResult, error) {
 	return nil, nil
 }
 

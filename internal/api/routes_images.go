@@ -3,11 +3,13 @@ package api
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/jsonstream"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
 )
 
 func (s *Server) registerImages(rt *router) {
@@ -16,12 +18,12 @@ func (s *Server) registerImages(rt *router) {
 	rt.post("/images/load", s.imageLoad)
 	rt.get("/images/get", s.imageSaveMany)
 	rt.post("/images/prune", s.imagesPrune)
-	rt.get("/images/search", notImplemented("image search"))
+	rt.get("/images/search", s.imageSearch)
 	rt.get("/images/{name:.*}/json", s.imageInspect)
 	rt.get("/images/{name:.*}/history", s.imageHistory)
 	rt.get("/images/{name:.*}/get", s.imageSaveOne)
 	rt.post("/images/{name:.*}/tag", s.imageTag)
-	rt.post("/images/{name:.*}/push", notImplemented("image push"))
+	rt.post("/images/{name:.*}/push", s.imagePush)
 	rt.del("/images/{name:.*}", s.imageDelete)
 }
 
@@ -37,18 +39,36 @@ func (s *Server) imageList(ctx context.Context, w http.ResponseWriter, r *http.R
 	if err != nil {
 		return err
 	}
+	shared, err := boolValue(r, "shared-size")
+	if err != nil {
+		return err
+	}
 	f, err := filterArgs(r)
 	if err != nil {
 		return err
 	}
-	list, err := s.b.ImageList(ctx, all, f)
+	list, err := s.b.ImageList(ctx, ImageListOptions{All: all, SharedSize: shared, Filters: f})
 	if err != nil {
 		return err
 	}
 	if list == nil {
 		list = []image.Summary{}
 	}
+	if !versionAtLeast(ctx, "1.43") {
+		adaptImageListBefore143(list)
+	}
 	return writeJSON(w, http.StatusOK, list)
+}
+
+// adaptImageListBefore143 names unnamed images "<none>:<none>" and
+// "<none>@<none>", as API versions before 1.43 did.
+func adaptImageListBefore143(list []image.Summary) {
+	for i := range list {
+		if len(list[i].RepoTags) == 0 && len(list[i].RepoDigests) == 0 {
+			list[i].RepoTags = []string{"<none>:<none>"}
+			list[i].RepoDigests = []string{"<none>@<none>"}
+		}
+	}
 }
 
 // imageInspectCompat adds the fields API 1.45 dropped. docker-compose 1.29
@@ -171,6 +191,27 @@ func (s *Server) imageCreate(ctx context.Context, w http.ResponseWriter, r *http
 	})
 }
 
+// PushBackend serves POST /images/{name}/push; without it the route
+// answers 501.
+type PushBackend interface {
+	// ImagePush uploads name (tag, or every tag when tag is empty) to its
+	// registry. auth is the X-Registry-Auth header as sent. Nothing is
+	// written to progress before the local image is found.
+	ImagePush(ctx context.Context, name, tag, auth string, progress io.Writer) error
+}
+
+// imagePush streams a push's progress; an empty tag pushes every tag.
+func (s *Server) imagePush(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	pb, ok := s.b.(PushBackend)
+	if !ok {
+		return notImplemented("image push")(ctx, w, r, v)
+	}
+	auth := r.Header.Get("X-Registry-Auth")
+	return progressStream(w, func(js *jsonstream.Writer) error {
+		return pb.ImagePush(ctx, v["name"], r.URL.Query().Get("tag"), auth, js)
+	})
+}
+
 func (s *Server) imageLoad(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	quiet, err := boolValue(r, "quiet")
 	if err != nil {
@@ -195,4 +236,23 @@ func (s *Server) imageSave(ctx context.Context, w http.ResponseWriter, names []s
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	return s.b.ImageSave(ctx, names, w)
+}
+
+func (s *Server) imageSearch(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	limit, err := intValue(r, "limit", 0)
+	if err != nil || limit < 0 {
+		return errdefs.Invalidf("invalid limit specified")
+	}
+	f, err := filterArgs(r)
+	if err != nil {
+		return err
+	}
+	res, err := s.b.ImageSearch(ctx, r.URL.Query().Get("term"), limit, f, r.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		return err
+	}
+	if res == nil {
+		res = []registry.SearchResult{}
+	}
+	return writeJSON(w, http.StatusOK, res)
 }

@@ -2,9 +2,9 @@ package builder
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"

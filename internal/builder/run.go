@@ -333,4 +333,3 @@ func (s *stageRun) stepLine(n, total int, text string) {
 func (s *stageRun) say(format string, a ...any) {
 	s.out.Stream(fmt.Sprintf(format, a...))
 }
-

@@ -387,4 +387,3 @@ func cloneConfig(c dockerspec.DockerOCIImageConfig) dockerspec.DockerOCIImageCon
 	}
 	return out
 }
-

@@ -130,11 +130,25 @@ func newDfCmd(a *app) *cobra.Command {
 	return cmd
 }
 
+// dfImageRows is one row per image under its first tag, as docker's
+// df -v shows them (images lists every tag).
+func dfImageRows(list []image.Summary, now time.Time) []any {
+	rows := make([]any, 0, len(list))
+	for _, img := range list {
+		repo, tag := "<none>", "<none>"
+		if len(img.RepoTags) > 0 && img.RepoTags[0] != "<none>:<none>" {
+			repo, tag = splitRepoTag(img.RepoTags[0])
+		}
+		rows = append(rows, imageRow{img: img, repo: repo, tag: tag, digest: "<none>", trunc: true, now: now})
+	}
+	return rows
+}
+
 func printDfVerbose(w io.Writer, du *diskUsage) error {
 	now := time.Now()
 	fmt.Fprintf(w, "Images space usage:\n\n")
 	imgFmt := "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}"
-	if err := (table{format: imgFmt, headers: imageHeaders}).render(w, imageRows(du.Images, true, now)); err != nil {
+	if err := (table{format: imgFmt, headers: imageHeaders}).render(w, dfImageRows(du.Images, now)); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\nContainers space usage:\n\n")

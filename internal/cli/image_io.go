@@ -2,16 +2,20 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/berth-project/berth/internal/client"
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/image"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -21,22 +25,43 @@ func newTagCmd(a *app) *cobra.Command {
 		Short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			q, err := tagQuery(args[0], args[1])
+			if err != nil {
+				return err
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			repo, tag := splitRepoTag(args[1])
-			if tag == "" {
-				tag = "latest"
-			}
-			q := url.Values{"repo": {normalizeName(repo)}, "tag": {tag}}
 			return c.Post(cmd.Context(), "/images/"+args[0]+"/tag", q, nil, nil)
 		},
 	}
 }
 
+// tagQuery checks source and target as docker's client does and sends the
+// target fully qualified (docker.io/library/x), with its tag.
+func tagQuery(source, target string) (url.Values, error) {
+	if _, err := reference.ParseAnyReference(source); err != nil {
+		return nil, fmt.Errorf("Error parsing reference: %q is not a valid repository/tag: %w", source, err)
+	}
+	ref, err := reference.ParseNormalizedNamed(target)
+	if err != nil {
+		return nil, fmt.Errorf("Error parsing reference: %q is not a valid repository/tag: %w", target, err)
+	}
+	if _, ok := ref.(reference.Canonical); ok {
+		return nil, errors.New("refusing to create a tag with a digest reference")
+	}
+	ref = reference.TagNameOnly(ref)
+	q := url.Values{"repo": {ref.Name()}}
+	if t, ok := ref.(reference.Tagged); ok {
+		q.Set("tag", t.Tag())
+	}
+	return q, nil
+}
+
 func newRmiCmd(a *app) *cobra.Command {
 	var force, noPrune bool
+	var platforms []string
 	cmd := &cobra.Command{
 		Use:     "rm [OPTIONS] IMAGE [IMAGE...]",
 		Aliases: []string{"remove", "rmi"},
@@ -48,6 +73,11 @@ func newRmiCmd(a *app) *cobra.Command {
 				return err
 			}
 			q := url.Values{}
+			for _, p := range platforms {
+				if err := setPlatform(q, p); err != nil {
+					return err
+				}
+			}
 			setFlag(q, "force", force)
 			setFlag(q, "noprune", noPrune)
 			var errs []string
@@ -74,6 +104,7 @@ func newRmiCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force removal of the image")
 	cmd.Flags().BoolVar(&noPrune, "no-prune", false, "Do not delete untagged parents")
+	cmd.Flags().StringSliceVar(&platforms, "platform", nil, `Remove only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")`)
 	return cmd
 }
 
@@ -142,6 +173,7 @@ func (a *app) streamCall(ctx context.Context, c *client.Client, req client.Reque
 func newLoadCmd(a *app) *cobra.Command {
 	var input string
 	var quiet bool
+	var platform string
 	cmd := &cobra.Command{
 		Use:   "load [OPTIONS]",
 		Short: "Load an image from a tar archive or STDIN",
@@ -163,6 +195,9 @@ func newLoadCmd(a *app) *cobra.Command {
 				return errors.New("requested load from stdin, but stdin is empty")
 			}
 			q := url.Values{}
+			if err := setPlatform(q, platform); err != nil {
+				return err
+			}
 			if quiet || !isTerminal(a.Out) {
 				q.Set("quiet", "1")
 			}
@@ -172,21 +207,76 @@ func newLoadCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&input, "input", "i", "", "Read from tar archive file, instead of STDIN")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress the load output")
+	cmd.Flags().StringVar(&platform, "platform", "", `Load only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")`)
 	return cmd
 }
 
 func newSaveCmd(a *app) *cobra.Command {
-	var output string
+	var output, platform string
 	cmd := &cobra.Command{
 		Use:   "save [OPTIONS] IMAGE [IMAGE...]",
 		Short: "Save one or more images to a tar archive (streamed to STDOUT by default)",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.download(cmd, "/images/get", url.Values{"names": args}, output)
+			q := url.Values{"names": args}
+			if err := setPlatform(q, platform); err != nil {
+				return err
+			}
+			return a.saveImages(cmd.Context(), q, output)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")
+	cmd.Flags().StringVar(&platform, "platform", "", `Save only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")`)
 	return cmd
+}
+
+// saveImages writes the archive of names to output (stdout if empty). As
+// with docker, the file appears only once the whole archive is written,
+// so a failed save leaves nothing.
+func (a *app) saveImages(ctx context.Context, q url.Values, output string) error {
+	if output == "" && isTerminal(a.Out) {
+		return errors.New("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+	}
+	if output != "" {
+		if fi, err := os.Stat(filepath.Dir(output)); err != nil || !fi.IsDir() {
+			return fmt.Errorf("failed to save image: invalid output path: directory %q does not exist", filepath.Dir(output))
+		}
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(ctx, client.Request{Method: http.MethodGet, Path: "/images/get", Query: q})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if output == "" {
+		_, err := io.Copy(a.Out, resp.Body)
+		return err
+	}
+	return copyToFile(output, resp.Body)
+}
+
+// copyToFile writes r to a temp file beside path and renames it into place.
+func copyToFile(path string, r io.Reader) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".berth_temp_")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = io.Copy(tmp, r); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 func newImagePruneCmd(a *app) *cobra.Command {
@@ -216,4 +306,29 @@ func newImagePruneCmd(a *app) *cobra.Command {
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
 	cmd.Flags().StringArrayVar(&filters, "filter", nil, "Provide filter values (e.g. \"until=<timestamp>\")")
 	return cmd
+}
+
+// setPlatform puts --platform ("os[/arch[/variant]]") into q as the JSON
+// OCI platform docker's client sends to save, load, rmi and history.
+func setPlatform(q url.Values, platform string) error {
+	if platform == "" {
+		return nil
+	}
+	parts := strings.Split(strings.ToLower(platform), "/")
+	if len(parts) > 3 || parts[0] == "" {
+		return fmt.Errorf("invalid platform %q: expected os[/arch[/variant]]", platform)
+	}
+	p := ocispec.Platform{OS: parts[0]}
+	if len(parts) > 1 {
+		p.Architecture = parts[1]
+	}
+	if len(parts) > 2 {
+		p.Variant = parts[2]
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	q.Add("platform", string(b))
+	return nil
 }

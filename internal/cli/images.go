@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +29,7 @@ var imageHeaders = map[string]string{
 func imageCommands(a *app) []*cobra.Command {
 	return []*cobra.Command{
 		newImagesCmd(a), newImageInspectCmd(a), newHistoryCmd(a), newTagCmd(a), newRmiCmd(a),
-		newImportCmd(a), newLoadCmd(a), newSaveCmd(a), newImagePruneCmd(a), newPullCmd(a),
+		newImportCmd(a), newLoadCmd(a), newSaveCmd(a), newImagePruneCmd(a), newPullCmd(a), newPushCmd(a),
 	}
 }
 
@@ -219,7 +220,7 @@ func (r historyRow) fields() map[string]any {
 
 func newHistoryCmd(a *app) *cobra.Command {
 	var human, noTrunc, quiet bool
-	var format string
+	var format, platform string
 	cmd := &cobra.Command{
 		Use:   "history [OPTIONS] IMAGE",
 		Short: "Show the history of an image",
@@ -229,8 +230,12 @@ func newHistoryCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			q := url.Values{}
+			if err := setPlatform(q, platform); err != nil {
+				return err
+			}
 			var hist []image.HistoryResponseItem
-			if err := c.Get(cmd.Context(), "/images/"+args[0]+"/history", nil, &hist); err != nil {
+			if err := c.Get(cmd.Context(), "/images/"+args[0]+"/history", q, &hist); err != nil {
 				return err
 			}
 			switch {
@@ -259,20 +264,20 @@ func newHistoryCmd(a *app) *cobra.Command {
 	fs.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
 	fs.BoolVarP(&quiet, "quiet", "q", false, "Only show image IDs")
 	fs.StringVar(&format, "format", "", "Format output using a custom template")
+	fs.StringVar(&platform, "platform", "", `Show history for the given platform. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")`)
 	return cmd
 }
 
 // normalizeName makes a repository name fully qualified, as docker's CLI does
 // before tagging ("bb" -> "docker.io/library/bb").
 func normalizeName(repo string) string {
-	first, rest, hasSlash := strings.Cut(repo, "/")
+	first, _, hasSlash := strings.Cut(repo, "/")
 	if hasSlash && (strings.ContainsAny(first, ".:") || first == "localhost") {
 		return repo
 	}
 	if !hasSlash {
 		return "docker.io/library/" + repo
 	}
-	_ = rest
 	return "docker.io/" + repo
 }
 

@@ -88,14 +88,11 @@ func registryAuthHeader(ref string) string {
 		return ""
 	}
 	server := registryOf(ref)
-	entry, _ := auths(cfg)[server].(map[string]any)
-	enc, _ := entry["auth"].(string)
-	raw, err := base64.StdEncoding.DecodeString(enc)
-	if err != nil || len(raw) == 0 {
+	c, err := getCreds(cfg, server)
+	if err != nil || c == (creds{}) {
 		return ""
 	}
-	user, pass, _ := strings.Cut(string(raw), ":")
-	b, _ := json.Marshal(registry.AuthConfig{Username: user, Password: pass, ServerAddress: server})
+	b, _ := json.Marshal(registry.AuthConfig{Username: c.user, Password: c.pass, IdentityToken: c.token, ServerAddress: server})
 	return base64.URLEncoding.EncodeToString(b)
 }
 
@@ -143,7 +140,9 @@ func (a *app) login(ctx context.Context, server, user, pass string) error {
 	if err != nil {
 		return err
 	}
-	auths(cfg)[server] = map[string]any{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
+	if err := storeCreds(cfg, server, creds{user: user, pass: pass, token: resp.IdentityToken}); err != nil {
+		return err
+	}
 	if err := saveConfig(cfg); err != nil {
 		return err
 	}
@@ -169,8 +168,10 @@ func newLogoutCmd(a *app) *cobra.Command {
 				fmt.Fprintf(a.Out, "Not logged in to %s\n", server)
 				return nil
 			}
-			delete(auths(cfg), server)
 			fmt.Fprintf(a.Out, "Removing login credentials for %s\n", server)
+			if err := eraseCreds(cfg, server); err != nil {
+				fmt.Fprintf(a.Err, "WARNING: could not erase credentials: %s: %v\n", server, err)
+			}
 			return saveConfig(cfg)
 		},
 	}

@@ -18,9 +18,6 @@ func newPullCmd(a *app) *cobra.Command {
 		Short: "Download an image from a registry",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if allTags {
-				return fmt.Errorf("pull --all-tags is not supported by berth yet")
-			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -28,6 +25,16 @@ func newPullCmd(a *app) *cobra.Command {
 			ref := normalizeRef(args[0])
 			name, tag := splitRepoTag(ref)
 			q := url.Values{"fromImage": {name}, "tag": {tag}}
+			if allTags {
+				// No tag at all asks the daemon for every tag, as docker does.
+				if ref != args[0]+":latest" {
+					return fmt.Errorf("tag can't be used with --all-tags/-a")
+				}
+				ref = args[0]
+				q = url.Values{"fromImage": {args[0]}}
+			} else if ref == args[0]+":latest" && !quiet {
+				fmt.Fprintln(a.Out, "Using default tag: latest")
+			}
 			if platform != "" {
 				q.Set("platform", platform)
 			}
@@ -53,6 +60,6 @@ func newPullCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&platform, "platform", "", "Set platform if server is multi-platform capable")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress verbose output")
-	cmd.Flags().BoolVarP(&allTags, "all-tags", "a", false, "Download all tagged images in the repository (not supported yet)")
+	cmd.Flags().BoolVarP(&allTags, "all-tags", "a", false, "Download all tagged images in the repository")
 	return cmd
 }

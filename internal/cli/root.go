@@ -52,6 +52,7 @@ func (a *app) client() (*client.Client, error) {
 func Main(ctx context.Context, args []string, s Streams) int {
 	a := &app{Streams: s}
 	a.host, args = globalHost(args)
+	args = composeShorthands(args)
 	root := newRoot(a)
 	root.SetArgs(args)
 	root.SetIn(s.In)
@@ -143,7 +144,7 @@ func newRoot(a *app) *cobra.Command {
 			root.AddCommand(withName(c, "images", nil))
 		case "rm":
 			root.AddCommand(withName(c, "rmi", nil))
-		case "history", "tag", "import", "load", "save", "pull":
+		case "history", "tag", "import", "load", "save", "pull", "push":
 			root.AddCommand(c)
 		}
 	}
@@ -154,7 +155,9 @@ func newRoot(a *app) *cobra.Command {
 		}
 	}
 	root.AddCommand(newInspectCmd(a), newVersionCmd(a), newDocsCmd(root), newLoginCmd(a), newLogoutCmd(a), newBuildCmd(a))
+	root.AddCommand(newSearchCmd(a))
 	root.AddCommand(newBuilderCommand(a))
+	root.AddCommand(newComposeCmd(a))
 	return root
 }
 

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/builder"
+	"github.com/berth-project/berth/internal/distribution"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/events"
 	"github.com/berth-project/berth/internal/image"
@@ -39,12 +40,15 @@ type Config struct {
 	DefaultRuntime string
 	Runtimes       map[string]string // name -> binary path
 	MonitorPath    string            // berth-monitor binary; default: next to berthd
+	InitPath       string            // init for --init; default: docker-init or tini-static from PATH
 	CgroupParent   string            // default derived from DataRoot
 	LogOpts        map[string]string // daemon-wide --log-opt defaults
 	LogDriver      string
 	LiveRestore    bool
 	BIP            string // default bridge address/prefix (--bip); empty: pick a free subnet
 	Logger         *slog.Logger
+	// Registry is registry-mirrors, insecure-registries and the transfer limits.
+	Registry distribution.RegistryConfig
 }
 
 // Daemon implements api.Backend.
@@ -52,6 +56,7 @@ type Daemon struct {
 	cfg        Config
 	log        *slog.Logger
 	images     *image.Store
+	registries *distribution.Registries
 	events     *events.Bus
 	volumes    *volume.Store
 	networks   *network.Manager
@@ -81,6 +86,13 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
 	}
+	if cfg.Registry.StateDir == "" {
+		cfg.Registry.StateDir = filepath.Join(cfg.DataRoot, "image", "distribution")
+	}
+	regs, err := distribution.NewRegistries(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
 	vols, err := volume.New(ctx, filepath.Join(cfg.DataRoot, "volumes"))
 	if err != nil {
 		return nil, fmt.Errorf("open volume store: %w", err)
@@ -89,6 +101,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		images:     imgs,
+		registries: regs,
 		events:     events.New(),
 		volumes:    vols,
 		containers: newContainerIndex(),
@@ -167,6 +180,14 @@ func fillDefaults(cfg *Config) error {
 				return errors.New("berth-monitor binary not found next to berthd or in PATH")
 			}
 			cfg.MonitorPath = p
+		}
+	}
+	if cfg.InitPath == "" {
+		for _, name := range []string{"docker-init", "tini-static"} {
+			if p, err := exec.LookPath(name); err == nil {
+				cfg.InitPath = p
+				break
+			}
 		}
 	}
 	if cfg.CgroupParent == "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,73 +19,143 @@ import (
 	digest "github.com/opencontainers/go-digest"
 )
 
-// ImageList serves GET /images/json.
-func (d *Daemon) ImageList(ctx context.Context, all bool, f filters.Args) ([]image.Summary, error) {
-	for k := range f {
-		switch k {
-		case "dangling", "label", "before", "since", "reference", "until":
-		default:
-			return nil, errdefs.Invalidf("invalid filter '%s'", k)
-		}
+// ImageList serves GET /images/json with dockerd's rules: untagged images
+// with children (intermediate ones) only with All; a reference filter also
+// narrows the names shown; shared sizes and container counts only when
+// asked (system df does).
+func (d *Daemon) ImageList(ctx context.Context, opts api.ImageListOptions) ([]image.Summary, error) {
+	f := opts.Filters
+	if err := f.Validate("dangling", "label", "label!", "before", "since", "reference", "until"); err != nil {
+		return nil, err
+	}
+	danglingOnly, err := f.GetBoolOrDefault("dangling", false)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := d.imageSelector(ctx, f)
+	if err != nil {
+		return nil, err
 	}
 	imgs, err := d.images.List(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var before, since time.Time
-	for v := range f["before"] {
-		img, err := d.images.Resolve(ctx, v)
-		if err != nil {
-			return nil, err
-		}
-		before = img.Created
-	}
-	for v := range f["since"] {
-		img, err := d.images.Resolve(ctx, v)
-		if err != nil {
-			return nil, err
-		}
-		since = img.Created
-	}
-	counts := d.imageUse()
-	out := []image.Summary{}
+	var kept []*imagestore.Image
 	for _, img := range imgs {
-		dangling := len(img.RepoTags) == 0
-		if vs := f["dangling"]; len(vs) > 0 && (vs["true"] || vs["1"]) != dangling {
+		if !sel.match(img) {
 			continue
 		}
-		if !before.IsZero() && !img.Created.Before(before) {
+		img.RepoTags = matchingRefs(f["reference"], img.RepoTags)
+		img.RepoDigests = matchingRefs(f["reference"], img.RepoDigests)
+		if len(img.RepoTags) == 0 && len(img.RepoDigests) == 0 {
+			// Unnamed: intermediate images only with -a; none for a
+			// reference filter or dangling=false.
+			if (!opts.All && d.images.HasChildren(img.ID)) || f.Contains("reference") ||
+				(f.Contains("dangling") && !danglingOnly) {
+				continue
+			}
+		} else if danglingOnly && len(img.RepoTags) > 0 {
 			continue
 		}
-		if !since.IsZero() && !img.Created.After(since) {
-			continue
-		}
-		if !matchLabels(f["label"], img.Config.Config.Labels) {
-			continue
-		}
-		if refs := f["reference"]; len(refs) > 0 && !matchReference(refs, img.RepoTags) {
-			continue
-		}
-		out = append(out, d.images.Summary(img, int(counts[img.ID])))
+		kept = append(kept, img)
 	}
+	var counts map[digest.Digest]int64
+	if opts.SharedSize {
+		counts = d.imageUse()
+	}
+	out := d.images.Summaries(kept, counts, opts.SharedSize)
 	return out, nil
 }
 
-// matchReference applies `reference=` patterns (path.Match on the familiar
-// name, with or without the tag).
-func matchReference(patterns map[string]bool, tags []string) bool {
-	for p := range patterns {
-		for _, t := range tags {
-			repo, _, _ := strings.Cut(t, ":")
-			if i := strings.LastIndex(t, ":"); i > strings.LastIndex(t, "/") {
-				repo = t[:i]
-			}
-			if globMatch(p, t) || globMatch(p, repo) {
-				return true
+// resolveImage finds ref, failing with dockerd's "No such image: name:tag".
+func (d *Daemon) resolveImage(ctx context.Context, ref string) (*imagestore.Image, error) {
+	img, err := d.images.Resolve(ctx, ref)
+	if errdefs.IsNotFound(err) {
+		return nil, imagestore.NoSuchImage(ref)
+	}
+	return img, err
+}
+
+// imageSelector holds the filters that look at an image itself.
+type imageSelector struct {
+	before, since, until time.Time
+	labels               filters.Args
+}
+
+func (d *Daemon) imageSelector(ctx context.Context, f filters.Args) (*imageSelector, error) {
+	sel := &imageSelector{labels: filters.Args{}}
+	for _, k := range []string{"label", "label!"} {
+		for _, v := range f.Get(k) {
+			sel.labels.Add(k, v)
+		}
+	}
+	for _, v := range f.Get("before") {
+		img, err := d.resolveImage(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		sel.before = img.Created
+	}
+	for _, v := range f.Get("since") {
+		img, err := d.resolveImage(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		sel.since = img.Created
+	}
+	for _, v := range f.Get("until") {
+		t, err := parseTimeFilter(v)
+		if err != nil {
+			return nil, errdefs.Invalidf("invalid filter 'until=%s'", v)
+		}
+		sel.until = t
+	}
+	return sel, nil
+}
+
+func (sel *imageSelector) match(img *imagestore.Image) bool {
+	switch {
+	case !sel.before.IsZero() && !img.Created.Before(sel.before):
+		return false
+	case !sel.since.IsZero() && !img.Created.After(sel.since):
+		return false
+	case !sel.until.IsZero() && img.Created.After(sel.until):
+		return false
+	}
+	return labelsMatch(sel.labels, img.Config.Config.Labels)
+}
+
+// labelsMatch applies label= (all must hold) and label!= (none may hold).
+func labelsMatch(f filters.Args, labels map[string]string) bool {
+	if !f.MatchKVList("label", labels) {
+		return false
+	}
+	return !f.Contains("label!") || !f.MatchKVList("label!", labels)
+}
+
+// matchingRefs keeps the names (familiar form) that match one of the
+// reference= patterns, which docker matches against the whole reference
+// and against the name without tag or digest.
+func matchingRefs(patterns map[string]bool, refs []string) []string {
+	if len(patterns) == 0 {
+		return refs
+	}
+	out := []string{}
+	for _, r := range refs {
+		name := r
+		if i := strings.Index(name, "@"); i >= 0 {
+			name = name[:i]
+		} else if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+			name = name[:i]
+		}
+		for p := range patterns {
+			if globMatch(p, r) || globMatch(p, name) {
+				out = append(out, r)
+				break
 			}
 		}
 	}
-	return false
+	return out
 }
 
 // imageUse counts containers per image ID.
@@ -125,7 +196,7 @@ func (d *Daemon) ImageInspect(ctx context.Context, name string) (*image.InspectR
 
 // ImageHistory serves GET /images/{name}/history.
 func (d *Daemon) ImageHistory(ctx context.Context, name string) ([]image.HistoryResponseItem, error) {
-	img, err := d.images.Resolve(ctx, name)
+	img, err := d.resolveImage(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +205,7 @@ func (d *Daemon) ImageHistory(ctx context.Context, name string) ([]image.History
 
 // ImageTag serves POST /images/{name}/tag.
 func (d *Daemon) ImageTag(ctx context.Context, src, repo, tag string) error {
-	img, err := d.images.Resolve(ctx, src)
+	img, err := d.resolveImage(ctx, src)
 	if err != nil {
 		return err
 	}
@@ -232,21 +303,55 @@ func (d *Daemon) ImageLoad(ctx context.Context, body io.Reader, quiet bool, prog
 // ImageSave serves GET /images/get.
 func (d *Daemon) ImageSave(ctx context.Context, names []string, w io.Writer) error {
 	for _, n := range names {
-		if _, err := d.images.Resolve(ctx, n); err != nil {
+		if _, err := d.resolveImage(ctx, n); err != nil {
 			return err
 		}
 	}
 	return d.images.Save(ctx, names, w)
 }
 
-// ImagesPrune serves POST /images/prune.
+// ImagesPrune serves POST /images/prune: dangling images, or with
+// dangling=false all unused ones, filtered by until and label / label!.
 func (d *Daemon) ImagesPrune(ctx context.Context, f filters.Args) (*image.PruneReport, error) {
-	dangling := true
-	if vs := f["dangling"]; vs["false"] || vs["0"] {
-		dangling = false
+	if err := f.Validate("dangling", "until", "label", "label!"); err != nil {
+		return nil, err
 	}
-	counts := d.imageUse()
-	return d.images.Prune(ctx, dangling, func(id digest.Digest) bool { return counts[id] > 0 })
+	// As dockerd: any false value means all images, else a true value
+	// must be there (the CLI always sends one, -a sends false).
+	all := f.ExactMatch("dangling", "false") || f.ExactMatch("dangling", "0")
+	if f.Contains("dangling") && !all && !f.ExactMatch("dangling", "true") && !f.ExactMatch("dangling", "1") {
+		return nil, errdefs.Invalidf("invalid filter 'dangling=%s'", strings.Join(f.Get("dangling"), ","))
+	}
+	opts := imagestore.PruneOptions{All: all && f.Contains("dangling")}
+	for _, v := range f.Get("until") {
+		t, err := parseTimeFilter(v)
+		if err != nil {
+			return nil, errdefs.Invalidf("invalid filter 'until=%s'", v)
+		}
+		opts.Until = t
+	}
+	if f.Contains("label") || f.Contains("label!") {
+		labels := filters.Args{}
+		for _, k := range []string{"label", "label!"} {
+			for _, v := range f.Get(k) {
+				labels.Add(k, v)
+			}
+		}
+		opts.Labels = func(l map[string]string) bool { return labelsMatch(labels, l) }
+	}
+	rep, err := d.images.Prune(ctx, opts, d.usedBy)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rep.ImagesDeleted {
+		if r.Untagged != "" {
+			d.emitImage("", r.Untagged, events.ActionUnTag)
+		}
+		if r.Deleted != "" {
+			d.emitImage(r.Deleted, "", events.ActionDelete)
+		}
+	}
+	d.events.Publish(events.Message{Type: events.ImageEventType, Action: events.ActionPrune,
+		Actor: events.Actor{Attributes: map[string]string{"reclaimed": strconv.FormatUint(rep.SpaceReclaimed, 10)}}})
+	return rep, nil
 }
-
-var _ = imagestore.CommitOptions{}

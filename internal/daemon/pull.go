@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"io"
+	"strings"
 
 	"github.com/berth-project/berth/internal/distribution"
 	"github.com/berth-project/berth/internal/errdefs"
@@ -15,15 +16,24 @@ import (
 // digest (the CLI sends "sha256:..." there for name@digest); auth is the
 // X-Registry-Auth header as sent.
 func (d *Daemon) ImagePull(ctx context.Context, ref, tag, platform string, auth string, progress io.Writer) error {
-	full, err := pullRef(ref, tag)
-	if err != nil {
-		return err
-	}
 	a, err := distribution.DecodeAuth(auth)
 	if err != nil {
 		return err
 	}
-	res, err := distribution.Pull(ctx, d.images, full, distribution.PullOptions{Platform: platform, Auth: a}, progress)
+	opts := distribution.PullOptions{Platform: platform, Auth: a, Registries: d.registries}
+	if named, err := reference.ParseNormalizedNamed(strings.TrimSuffix(ref, ":")); err == nil && tag == "" && reference.IsNameOnly(named) {
+		// A bare repository name with no tag is docker pull -a, as in dockerd.
+		all, err := distribution.PullAll(ctx, d.images, named.String(), opts, progress)
+		for _, res := range all {
+			d.emitImage(res.Image.ID.String(), res.Ref, events.ActionPull)
+		}
+		return err
+	}
+	full, err := pullRef(ref, tag)
+	if err != nil {
+		return err
+	}
+	res, err := distribution.Pull(ctx, d.images, full, opts, progress)
 	if err != nil {
 		return err
 	}

@@ -163,6 +163,7 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 		OSType:             "linux",
 		Architecture:       "x86_64",
 		IndexServerAddress: "https://index.docker.io/v1/",
+		RegistryConfig:     d.registries.ServiceConfig(),
 		NCPU:               goruntime.NumCPU(),
 		MemTotal:           int64(si.Totalram) * int64(si.Unit),
 		DockerRootDir:      d.cfg.DataRoot,
@@ -207,7 +208,7 @@ func osName() string {
 
 // DiskUsage serves GET /system/df for containers and images.
 func (d *Daemon) DiskUsage(ctx context.Context) (*api.DiskUsage, error) {
-	imgs, err := d.ImageList(ctx, true, nil)
+	imgs, err := d.ImageList(ctx, api.ImageListOptions{All: true, SharedSize: true})
 	if err != nil {
 		return nil, err
 	}

@@ -43,8 +43,7 @@ type Config struct {
 	TLSCACert      string             `json:"tlscacert,omitempty"`
 	TLSCert        string             `json:"tlscert,omitempty"`
 	TLSKey         string             `json:"tlskey,omitempty"`
-	// Keys of later issues, accepted now so a daemon.json written for
-	// dockerd loads unchanged.
+	// Registry access (see distribution.RegistryConfig).
 	RegistryMirrors        []string `json:"registry-mirrors,omitempty"`
 	InsecureRegistries     []string `json:"insecure-registries,omitempty"`
 	MaxConcurrentDownloads int      `json:"max-concurrent-downloads,omitempty"`
@@ -77,12 +76,17 @@ func Flags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.TLSCACert, "tlscacert", "", "Trust certs signed only by this CA")
 	fs.StringVar(&c.TLSCert, "tlscert", "", "Path to TLS certificate file")
 	fs.StringVar(&c.TLSKey, "tlskey", "", "Path to TLS key file")
+	fs.StringArrayVar(&c.RegistryMirrors, "registry-mirror", nil, "Preferred registry mirror, tried before any registry (http(s)://host[:port])")
+	fs.StringArrayVar(&c.InsecureRegistries, "insecure-registry", nil, "Enable insecure registry communication (CIDR or host[:port])")
+	fs.IntVar(&c.MaxConcurrentDownloads, "max-concurrent-downloads", 3, "Set the max concurrent downloads")
+	fs.IntVar(&c.MaxConcurrentUploads, "max-concurrent-uploads", 5, "Set the max concurrent uploads")
 	fs.StringVar(&c.MonitorPath, "monitor-path", "", "Path of the berth-monitor binary (default: next to berthd)")
 	fs.Lookup("monitor-path").Hidden = true
 }
 
 // flagToKey maps flag names to daemon.json keys where they differ.
-var flagToKey = map[string]string{"host": "hosts"}
+var flagToKey = map[string]string{"host": "hosts",
+	"registry-mirror": "registry-mirrors", "insecure-registry": "insecure-registries"}
 
 // Load merges the config file into c. Flags the user set win, and a key
 // set both ways is an error, as with dockerd.

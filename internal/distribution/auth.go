@@ -1,11 +1,11 @@
 // Package distribution pulls images from OCI/Docker registries into the
-// image store, reporting progress as Docker's JSON message stream.
+// image store and pushes them back, reporting progress as Docker's JSON
+// message stream.
 package distribution
 
 import (
 	"encoding/base64"
 	"encoding/json"
-	"net"
 	"strings"
 
 	"github.com/berth-project/berth/internal/errdefs"
@@ -46,16 +46,9 @@ func DecodeAuth(header string) (authn.Authenticator, error) {
 	return authn.FromConfig(cfg), nil
 }
 
-// insecureHost reports whether host (with optional port) is plain HTTP:
-// loopback addresses, as Docker treats 127.0.0.0/8 by default.
+// insecureHost reports whether host (with optional port) is insecure with
+// no insecure-registries configured: loopback addresses, as Docker treats
+// 127.0.0.0/8 by default.
 func insecureHost(host string) bool {
-	h, _, err := net.SplitHostPort(host)
-	if err != nil {
-		h = host
-	}
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(h, "[]"))
-	return ip != nil && ip.IsLoopback()
+	return defaultRegistries().isInsecure(host)
 }

@@ -15,6 +15,9 @@ import (
 func translate(named reference.Named, err error) error {
 	var te *transport.Error
 	if !errors.As(err, &te) {
+		if errdefs.IsClassified(err) {
+			return err // already worded, e.g. an unreachable registry
+		}
 		if strings.Contains(err.Error(), "no child with platform") {
 			return errdefs.NotFoundf("no matching manifest for %s in the manifest list entries", platformOf(err))
 		}

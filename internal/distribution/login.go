@@ -21,6 +21,12 @@ const loginTimeout = 15 * time.Second
 // the registry's own auth flow (basic or bearer token). Nothing is stored:
 // the client keeps the credentials.
 func Login(ctx context.Context, server, username, password string) error {
+	return defaultRegistries().Login(ctx, server, username, password)
+}
+
+// Login is Login with the daemon's insecure-registries and timeouts.
+func (r *Registries) Login(ctx context.Context, server, username, password string) error {
+	r = registriesOr(r)
 	host := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://"), "/")
 	host, _, _ = strings.Cut(host, "/")
 	if host == "" || host == "index.docker.io" || host == "docker.io" {
@@ -28,8 +34,9 @@ func Login(ctx context.Context, server, username, password string) error {
 	}
 	var opts []name.Option
 	scheme := "https"
-	if insecureHost(host) {
-		opts, scheme = append(opts, name.Insecure), "http"
+	base := r.secure
+	if r.isInsecure(host) {
+		opts, scheme, base = append(opts, name.Insecure), "http", r.insecure
 	}
 	reg, err := name.NewRegistry(host, opts...)
 	if err != nil {
@@ -38,7 +45,7 @@ func Login(ctx context.Context, server, username, password string) error {
 	ctx, cancel := context.WithTimeout(ctx, loginTimeout)
 	defer cancel()
 	auth := authn.FromConfig(authn.AuthConfig{Username: username, Password: password})
-	rt, err := transport.NewWithContext(ctx, reg, auth, http.DefaultTransport, []string{reg.Scope(transport.PullScope)})
+	rt, err := transport.NewWithContext(ctx, reg, auth, base, []string{reg.Scope(transport.PullScope)})
 	if err != nil {
 		return loginError(scheme, host, err)
 	}

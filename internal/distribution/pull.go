@@ -1,6 +1,7 @@
 package distribution
 
 import (
+	"cmp"
 	"context"
 	_ "crypto/sha256" // registers sha256 for go-digest
 	"encoding/json"
@@ -15,18 +16,18 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/go-archive/compression"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 )
 
-// maxDownloads is Docker's default max-concurrent-downloads.
-const maxDownloads = 3
-
 // PullOptions says what to pull and how.
 type PullOptions struct {
-	Platform string // "os/arch[/variant]"; empty means this host
-	Auth     authn.Authenticator
+	Platform   string // "os/arch[/variant]"; empty means this host
+	Auth       authn.Authenticator
+	Registries *Registries // nil: Docker's defaults
 }
 
 // Result is what a pull stored.
@@ -35,6 +36,12 @@ type Result struct {
 	Ref      string        // normalized name:tag or name@digest
 	Digest   digest.Digest // manifest (or index) digest from the registry
 	UpToDate bool          // the reference already named this image
+}
+
+// source is where a pull reads from: a mirror or the image's own registry.
+type source struct {
+	repo  name.Repository
+	ropts []remote.Option
 }
 
 // Pull fetches ref (name[:tag] or name@digest) and stores it in store,
@@ -46,29 +53,132 @@ func Pull(ctx context.Context, store *image.Store, ref string, opts PullOptions,
 		return nil, errdefs.Invalid(err)
 	}
 	named = reference.TagNameOnly(named)
-	remoteRef, err := toRemote(named)
+	rep := newReporter(progress)
+	res, err := pullTag(ctx, store, named, opts, rep)
 	if err != nil {
 		return nil, err
 	}
+	writeStatus(rep, reference.FamiliarString(named), !res.UpToDate)
+	return res, nil
+}
+
+// PullAll pulls every tag of repository ref (docker pull -a), reporting
+// each tag as dockerd does and one status line at the end.
+func PullAll(ctx context.Context, store *image.Store, ref string, opts PullOptions, progress io.Writer) ([]*Result, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return nil, errdefs.Invalid(err)
+	}
+	if !reference.IsNameOnly(named) {
+		return nil, errdefs.Invalidf("tag can't be used with --all-tags/-a")
+	}
+	opts.Registries = registriesOr(opts.Registries)
+	var tags []string
+	err = eachSource(ctx, named, opts, func(src source) error {
+		tags, err = remote.List(src.repo, src.ropts...)
+		return err
+	})
+	if err != nil {
+		return nil, translate(named, err)
+	}
+	rep := newReporter(progress)
+	var out []*Result
+	newer := false
+	for _, t := range tags {
+		tagged, err := reference.WithTag(named, t)
+		if err != nil {
+			return out, errdefs.Invalid(err)
+		}
+		res, err := pullTag(ctx, store, tagged, opts, rep)
+		if err != nil {
+			return out, err
+		}
+		newer = newer || !res.UpToDate
+		out = append(out, res)
+	}
+	writeStatus(rep, reference.FamiliarString(named), newer)
+	return out, nil
+}
+
+func writeStatus(rep *reporter, ref string, newer bool) {
+	if newer {
+		rep.status("", "Status: Downloaded newer image for "+ref)
+	} else {
+		rep.status("", "Status: Image is up to date for "+ref)
+	}
+}
+
+// eachSource calls fn with the configured mirrors, then the origin, until
+// fn succeeds. A mirror's failure only moves on to the next source; the
+// origin's is returned. Mirrors get no credentials: those are for the
+// origin registry alone.
+func eachSource(ctx context.Context, named reference.Named, opts PullOptions, fn func(source) error) error {
+	regs := opts.Registries
 	plat, err := platform(opts.Platform)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	for _, m := range regs.mirrors {
+		repo, err := regs.mirrorRepository(m, named)
+		if err != nil {
+			continue
+		}
+		rt, err := regs.authTransport(ctx, repo.Registry, authn.Anonymous, repo.Scope(transport.PullScope))
+		if err != nil {
+			continue
+		}
+		src := source{repo: repo, ropts: []remote.Option{remote.WithContext(ctx), remote.WithTransport(rt), remote.WithPlatform(*plat)}}
+		if fn(src) == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	repo, err := regs.repository(named)
+	if err != nil {
+		return err
 	}
 	auth := opts.Auth
 	if auth == nil {
 		auth = authn.Anonymous
 	}
-	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithPlatform(*plat)}
-	desc, err := remote.Get(remoteRef, ropts...)
+	rt, err := regs.authTransport(ctx, repo.Registry, auth, repo.Scope(transport.PullScope))
+	if err != nil {
+		return err
+	}
+	return fn(source{repo: repo, ropts: []remote.Option{remote.WithContext(ctx), remote.WithTransport(rt), remote.WithPlatform(*plat)}})
+}
+
+// pullTag pulls one tag or digest and records it, writing everything but
+// the final status line.
+func pullTag(ctx context.Context, store *image.Store, named reference.Named, opts PullOptions, rep *reporter) (*Result, error) {
+	opts.Registries = registriesOr(opts.Registries)
+	var (
+		desc *remote.Descriptor
+		img  v1.Image
+		from name.Repository
+	)
+	err := eachSource(ctx, named, opts, func(src source) error {
+		ref, err := sourceRef(src.repo, named)
+		if err != nil {
+			return err
+		}
+		d, err := remote.Get(ref, src.ropts...)
+		if err != nil {
+			return err
+		}
+		i, err := d.Image() // resolves an index to the platform
+		if err != nil {
+			return err
+		}
+		desc, img, from = d, i, src.repo
+		return nil
+	})
 	if err != nil {
 		return nil, translate(named, err)
 	}
-	img, err := desc.Image() // resolves an index to plat
-	if err != nil {
-		return nil, translate(named, err)
-	}
-	rep := newReporter(progress)
-	p := &puller{store: store, rep: rep, img: img}
+	p := &puller{store: store, rep: rep, img: img, regs: opts.Registries, from: from}
 	tagged, isTagged := named.(reference.Tagged)
 	if isTagged {
 		rep.status(tagged.Tag(), "Pulling from "+reference.Path(named))
@@ -95,12 +205,18 @@ func Pull(ctx context.Context, store *image.Store, ref string, opts PullOptions,
 		return nil, err
 	}
 	rep.status("", "Digest: "+res.Digest.String())
-	if res.UpToDate {
-		rep.status("", "Status: Image is up to date for "+reference.FamiliarString(named))
-	} else {
-		rep.status("", "Status: Downloaded newer image for "+reference.FamiliarString(named))
-	}
 	return res, nil
+}
+
+// sourceRef is named's tag or digest in repository repo.
+func sourceRef(repo name.Repository, named reference.Named) (name.Reference, error) {
+	if d, ok := named.(reference.Digested); ok {
+		return repo.Digest(d.Digest().String()), nil
+	}
+	if t, ok := named.(reference.Tagged); ok {
+		return repo.Tag(t.Tag()), nil
+	}
+	return repo.Tag("latest"), nil
 }
 
 func digestOf(named reference.Named) string {
@@ -108,20 +224,6 @@ func digestOf(named reference.Named) string {
 		return d.Digest().String()
 	}
 	return ""
-}
-
-// toRemote converts a normalized Docker reference for go-containerregistry,
-// marking loopback registries as plain HTTP.
-func toRemote(named reference.Named) (name.Reference, error) {
-	var o []name.Option
-	if insecureHost(reference.Domain(named)) {
-		o = append(o, name.Insecure)
-	}
-	r, err := name.ParseReference(named.String(), o...)
-	if err != nil {
-		return nil, errdefs.Invalid(err)
-	}
-	return r, nil
 }
 
 func platform(s string) (*v1.Platform, error) {
@@ -143,7 +245,9 @@ type puller struct {
 	store  *image.Store
 	rep    *reporter
 	img    v1.Image
-	reused bool // every layer was already stored
+	regs   *Registries
+	from   name.Repository // where the layers come from, remembered for pushes
+	reused bool            // every layer was already stored
 }
 
 func (p *puller) run(ctx context.Context) (*image.Image, error) {
@@ -189,11 +293,13 @@ func (p *puller) run(ctx context.Context) (*image.Image, error) {
 	})
 }
 
-// fetchLayers downloads the layers not stored yet, up to maxDownloads at once.
+// fetchLayers downloads the layers not stored yet within the daemon's
+// download slots.
 func (p *puller) fetchLayers(ctx context.Context, in *image.Ingest, mf *v1.Manifest, diffIDs []digest.Digest, ids []string) error {
 	var todo []int
 	for i := range mf.Layers {
 		if in.HasLayer(diffIDs[i]) {
+			p.remember(mf.Layers[i], diffIDs[i])
 			p.rep.layer(ids[i], "Already exists")
 			continue
 		}
@@ -202,13 +308,13 @@ func (p *puller) fetchLayers(ctx context.Context, in *image.Ingest, mf *v1.Manif
 	}
 	p.reused = len(todo) == 0
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(maxDownloads)
-	for _, i := range todo {
-		g.Go(func() error {
+	serr := p.regs.downSlots.runInSlots(gctx, g, len(todo),
+		func(k int) { p.rep.layer(ids[todo[k]], "Waiting") },
+		func(k int) error {
+			i := todo[k]
 			return p.fetchLayer(gctx, in, mf.Layers[i], diffIDs[i], ids[i])
 		})
-	}
-	return g.Wait()
+	return cmp.Or(g.Wait(), serr)
 }
 
 func (p *puller) fetchLayer(ctx context.Context, in *image.Ingest, desc v1.Descriptor, diffID digest.Digest, id string) error {
@@ -244,5 +350,20 @@ func (p *puller) fetchLayer(ctx context.Context, in *image.Ingest, desc v1.Descr
 		return errdefs.Invalidf("filesystem layer verification failed for digest %s", desc.Digest)
 	}
 	p.rep.layer(id, "Download complete")
+	p.remember(desc, diffID)
 	return nil
+}
+
+// remember notes that p.from holds layer diffID as blob desc, so a push to
+// the same registry can skip or mount it. Only gzip blobs qualify: a push
+// writes Docker schema2 manifests, whose layers are gzip.
+func (p *puller) remember(desc v1.Descriptor, diffID digest.Digest) {
+	if desc.MediaType != types.DockerLayer && desc.MediaType != types.OCILayer {
+		return
+	}
+	d, err := digest.Parse(desc.Digest.String())
+	if err != nil {
+		return
+	}
+	p.regs.blobs.add(diffID, blobSource{Digest: d, Size: desc.Size, Repo: p.from.Name()})
 }

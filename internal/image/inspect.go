@@ -12,23 +12,55 @@ import (
 	digest "github.com/opencontainers/go-digest"
 )
 
-// Summary is img's entry in GET /images/json.
-func (s *Store) Summary(img *Image, containers int) image.Summary {
-	labels := img.Config.Config.Labels
-	if labels == nil {
-		labels = map[string]string{}
+// Summaries are imgs' entries in GET /images/json. counts (containers
+// per image) is nil unless asked for, which Docker shows as -1; shared
+// sizes count the layers imgs have in common, as dockerd computes them.
+func (s *Store) Summaries(imgs []*Image, counts map[digest.Digest]int64, shared bool) []image.Summary {
+	refs := map[digest.Digest]int{}
+	if shared {
+		for _, img := range imgs {
+			for _, c := range layer.ChainIDs(img.Layers) {
+				refs[c]++
+			}
+		}
 	}
-	return image.Summary{
-		Containers:  int64(containers),
-		Created:     img.Created.Unix(),
-		ID:          img.ID.String(),
-		Labels:      labels,
-		ParentID:    img.Parent.String(),
-		RepoDigests: nonNil(img.RepoDigests),
-		RepoTags:    nonNil(img.RepoTags),
-		SharedSize:  -1,
-		Size:        img.Size,
+	out := make([]image.Summary, 0, len(imgs))
+	for _, img := range imgs {
+		sum := image.Summary{
+			Containers:  -1,
+			Created:     img.Created.Unix(),
+			ID:          img.ID.String(),
+			Labels:      img.Config.Config.Labels,
+			ParentID:    img.Parent.String(),
+			RepoDigests: nonNil(img.RepoDigests),
+			RepoTags:    nonNil(img.RepoTags),
+			SharedSize:  -1,
+			Size:        img.Size,
+		}
+		if sum.Labels == nil {
+			sum.Labels = map[string]string{}
+		}
+		if counts != nil {
+			sum.Containers = counts[img.ID]
+		}
+		if shared {
+			sum.SharedSize = 0
+			for _, c := range layer.ChainIDs(img.Layers) {
+				if refs[c] > 1 {
+					sum.SharedSize += s.layers.Size(c)
+				}
+			}
+		}
+		out = append(out, sum)
 	}
+	return out
+}
+
+// HasChildren reports whether another image names id as its parent.
+func (s *Store) HasChildren(id digest.Digest) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hasChildrenLocked(id)
 }
 
 func nonNil(s []string) []string {

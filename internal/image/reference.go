@@ -5,6 +5,7 @@ import (
 
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/distribution/reference"
+	digest "github.com/opencontainers/go-digest"
 )
 
 // normalize turns a user reference into the key used in the refs map,
@@ -68,4 +69,23 @@ func repoOf(ref string) string {
 		return ref[:i]
 	}
 	return ref
+}
+
+// NoSuchImage is dockerd's error for a reference that names no image: a
+// name is shown in familiar form with its tag (":latest" added), as in
+// "No such image: busybox:latest"; anything else as given.
+func NoSuchImage(ref string) error {
+	if named, err := reference.ParseNormalizedNamed(ref); err == nil && !strings.HasPrefix(ref, "sha256:") {
+		ref = reference.FamiliarString(reference.TagNameOnly(named))
+	}
+	return errdefs.NotFoundf("No such image: %s", ref)
+}
+
+// resolveForDelete is resolveLocked with dockerd's wording for a miss.
+func (s *Store) resolveForDelete(ref string) (digest.Digest, error) {
+	id, err := s.resolveLocked(ref)
+	if errdefs.IsNotFound(err) {
+		return "", NoSuchImage(ref)
+	}
+	return id, err
 }

@@ -38,6 +38,9 @@ type Input struct {
 	// Mounts come from ParseMounts; volume mounts must have Source filled in
 	// by the daemon before Generate is called.
 	Mounts []container.MountPoint
+	// InitPath is the host's init binary (docker-init or tini-static),
+	// bind-mounted for HostConfig.Init.
+	InitPath string
 }
 
 // SpecOpt changes one area of the spec.
@@ -58,6 +61,7 @@ func Generate(ctx context.Context, in *Input) (*specs.Spec, error) {
 		WithSecurity,
 		WithResources,
 		WithProcess,
+		WithInit,
 	}
 	for _, o := range opts {
 		if err := o(ctx, s, in); err != nil {

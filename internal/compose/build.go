@@ -1,0 +1,137 @@
+package compose
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/berth-project/berth/internal/buildcontext"
+	"github.com/berth-project/berth/internal/client"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// BuildOptions are `compose build`'s options.
+type BuildOptions struct {
+	NoCache bool
+	Pull    bool
+	ForceRm bool
+	Quiet   bool
+}
+
+// Build builds the services that have a build section.
+func (s *Service) Build(ctx context.Context, p *types.Project, services []string, o BuildOptions) error {
+	sel, err := selectServices(p, services, true)
+	if err != nil {
+		return err
+	}
+	for _, n := range dependencyOrder(sel) {
+		svc := sel.Services[n]
+		if svc.Build == nil {
+			continue
+		}
+		if err := s.build(ctx, sel, svc, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// build sends the service's context to POST /build, tagged with the
+// service's image name.
+func (s *Service) build(ctx context.Context, p *types.Project, svc types.ServiceConfig, o BuildOptions) error {
+	b := svc.Build
+	img := ImageName(p, svc)
+	dockerfile := b.Dockerfile
+	if dockerfile != "" && !filepath.IsAbs(dockerfile) {
+		dockerfile = filepath.Join(b.Context, dockerfile)
+	}
+	bc, err := buildcontext.New(ctx, b.Context, buildcontext.Options{Dockerfile: dockerfile})
+	if err != nil {
+		return fmt.Errorf("service %q: %w", svc.Name, err)
+	}
+	defer bc.Close()
+	q := url.Values{"t": {img}, "rm": {"1"}}
+	for _, t := range b.Tags {
+		q.Add("t", t)
+	}
+	if bc.Dockerfile != "" {
+		q.Set("dockerfile", bc.Dockerfile)
+	}
+	if b.Target != "" {
+		q.Set("target", b.Target)
+	}
+	if o.NoCache || b.NoCache {
+		q.Set("nocache", "1")
+	}
+	if o.Pull || b.Pull {
+		q.Set("pull", "1")
+	}
+	if o.ForceRm {
+		q.Set("forcerm", "1")
+	}
+	if len(b.Args) > 0 {
+		args := map[string]*string{}
+		for k, v := range b.Args {
+			args[k] = v
+		}
+		j, _ := json.Marshal(args)
+		q.Set("buildargs", string(j))
+	}
+	labels := map[string]string{LabelProject: p.Name, LabelService: svc.Name}
+	for k, v := range b.Labels {
+		labels[k] = v
+	}
+	j, _ := json.Marshal(labels)
+	q.Set("labels", string(j))
+	if len(b.ExtraHosts) > 0 {
+		hosts := b.ExtraHosts.AsList(":")
+		sort.Strings(hosts)
+		q.Set("extrahosts", strings.Join(hosts, ","))
+	}
+	if b.Network != "" {
+		q.Set("networkmode", b.Network)
+	}
+	s.event("Service", svc.Name, "Building")
+	resp, err := s.e.c.Do(ctx, client.Request{Method: http.MethodPost, Path: "/build", Query: q, Body: bc.Tar,
+		Headers: http.Header{"Content-Type": {"application/x-tar"}}})
+	if err != nil {
+		return fmt.Errorf("service %q: build: %w", svc.Name, err)
+	}
+	defer resp.Body.Close()
+	progress := func(line string) {
+		if !o.Quiet && s.Progress != nil {
+			fmt.Fprint(s.Progress, line)
+			if !strings.HasSuffix(line, "\n") {
+				fmt.Fprintln(s.Progress)
+			}
+		}
+	}
+	if err := streamErr(resp.Body, progress); err != nil {
+		return fmt.Errorf("service %q: build: %w", svc.Name, err)
+	}
+	s.event("Service", svc.Name, "Built")
+	return nil
+}
+
+// push pushes name:tag with the registry auth header docker requires.
+func (s *Service) push(ctx context.Context, name, tag, ref string) error {
+	auth := ""
+	if s.RegistryAuth != nil {
+		auth = s.RegistryAuth(ref)
+	}
+	if auth == "" {
+		auth = "e30=" // "{}": dockerd wants the header even without credentials
+	}
+	resp, err := s.e.c.Do(ctx, client.Request{Method: http.MethodPost, Path: "/images/" + name + "/push",
+		Query: url.Values{"tag": {tag}}, Headers: http.Header{"X-Registry-Auth": {auth}}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return streamErr(resp.Body, nil)
+}

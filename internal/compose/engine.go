@@ -1,0 +1,279 @@
+// Package compose implements Docker Compose (v2 semantics) as a client of the
+// Engine API: it loads a project with compose-go, turns services into
+// container create requests labelled like Compose, and converges the engine
+// towards the project (create, recreate only what changed, scale, remove).
+// It talks to the daemon only through internal/client, so it works against
+// berthd and a real dockerd alike.
+package compose
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/berth-project/berth/internal/client"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/volume"
+)
+
+// Labels Compose puts on what it creates; docker compose and docker-compose
+// v1 find a project's resources by them.
+const (
+	LabelProject     = "com.docker.compose.project"
+	LabelService     = "com.docker.compose.service"
+	LabelNumber      = "com.docker.compose.container-number"
+	LabelOneoff      = "com.docker.compose.oneoff"
+	LabelConfigHash  = "com.docker.compose.config-hash"
+	LabelWorkingDir  = "com.docker.compose.project.working_dir"
+	LabelConfigFiles = "com.docker.compose.project.config_files"
+	LabelVersion     = "com.docker.compose.version"
+	LabelNetwork     = "com.docker.compose.network"
+	LabelVolume      = "com.docker.compose.volume"
+	LabelDependsOn   = "com.docker.compose.depends_on"
+	LabelImage       = "com.docker.compose.image"
+	LabelReplace     = "com.docker.compose.replace"
+)
+
+// ComposeVersion is what we write in com.docker.compose.version and print in
+// `compose version`: the Compose behaviour this package follows.
+const ComposeVersion = "2.29.0"
+
+// engine wraps the thin API client with the few calls Compose needs.
+type engine struct {
+	c *client.Client
+}
+
+func filtersQuery(f map[string][]string) url.Values {
+	m := map[string]map[string]bool{}
+	for k, vs := range f {
+		m[k] = map[string]bool{}
+		for _, v := range vs {
+			m[k][v] = true
+		}
+	}
+	b, _ := json.Marshal(m)
+	return url.Values{"filters": {string(b)}}
+}
+
+// containers lists the containers carrying every label in labels
+// ("key=value" or "key"); all includes stopped ones.
+func (e *engine) containers(ctx context.Context, all bool, labels ...string) ([]container.Summary, error) {
+	q := filtersQuery(map[string][]string{"label": labels})
+	if all {
+		q.Set("all", "1")
+	}
+	var list []container.Summary
+	if err := e.c.Get(ctx, "/containers/json", q, &list); err != nil {
+		return nil, err
+	}
+	sort.Slice(list, func(i, j int) bool {
+		a, b := list[i].Labels, list[j].Labels
+		if a[LabelService] != b[LabelService] {
+			return a[LabelService] < b[LabelService]
+		}
+		return number(list[i]) < number(list[j])
+	})
+	return list, nil
+}
+
+// number is the container-number label as an int (0 when absent).
+func number(c container.Summary) int {
+	n, _ := strconv.Atoi(c.Labels[LabelNumber])
+	return n
+}
+
+// name is the container's name without the leading slash.
+func name(c container.Summary) string {
+	if len(c.Names) == 0 {
+		return c.ID[:12]
+	}
+	// Linked containers show up as /other/alias; the canonical one has no
+	// second slash.
+	for _, n := range c.Names {
+		if strings.Count(n, "/") == 1 {
+			return strings.TrimPrefix(n, "/")
+		}
+	}
+	return strings.TrimPrefix(c.Names[0], "/")
+}
+
+func (e *engine) inspect(ctx context.Context, id string) (container.InspectResponse, error) {
+	var r container.InspectResponse
+	err := e.c.Get(ctx, "/containers/"+id+"/json", nil, &r)
+	return r, err
+}
+
+func (e *engine) create(ctx context.Context, nm string, req *container.CreateRequest) (string, error) {
+	var resp container.CreateResponse
+	if err := e.c.Post(ctx, "/containers/create", url.Values{"name": {nm}}, req, &resp); err != nil {
+		return "", err
+	}
+	return resp.ID, nil
+}
+
+func (e *engine) start(ctx context.Context, id string) error {
+	err := e.c.Post(ctx, "/containers/"+id+"/start", nil, nil, nil)
+	if client.StatusOf(err) == http.StatusNotModified {
+		return nil
+	}
+	return err
+}
+
+// stop stops id; timeout nil means the container's own stop timeout.
+func (e *engine) stop(ctx context.Context, id string, timeout *int) error {
+	q := url.Values{}
+	if timeout != nil {
+		q.Set("t", strconv.Itoa(*timeout))
+	}
+	err := e.c.Post(ctx, "/containers/"+id+"/stop", q, nil, nil)
+	if client.StatusOf(err) == http.StatusNotModified {
+		return nil
+	}
+	return err
+}
+
+func (e *engine) remove(ctx context.Context, id string, force, volumes bool) error {
+	q := url.Values{}
+	if force {
+		q.Set("force", "1")
+	}
+	if volumes {
+		q.Set("v", "1")
+	}
+	err := e.c.Call(ctx, client.Request{Method: http.MethodDelete, Path: "/containers/" + id, Query: q}, nil)
+	if client.StatusOf(err) == http.StatusNotFound {
+		return nil
+	}
+	return err
+}
+
+func (e *engine) post(ctx context.Context, path string, q url.Values) error {
+	return e.c.Post(ctx, path, q, nil, nil)
+}
+
+func (e *engine) networkInspect(ctx context.Context, nm string) (network.Inspect, error) {
+	var n network.Inspect
+	err := e.c.Get(ctx, "/networks/"+url.PathEscape(nm), nil, &n)
+	return n, err
+}
+
+func (e *engine) networks(ctx context.Context, labels ...string) ([]network.Summary, error) {
+	var list []network.Summary
+	err := e.c.Get(ctx, "/networks", filtersQuery(map[string][]string{"label": labels}), &list)
+	return list, err
+}
+
+func (e *engine) networkCreate(ctx context.Context, req network.CreateRequest) error {
+	return e.c.Post(ctx, "/networks/create", nil, req, nil)
+}
+
+func (e *engine) networkRemove(ctx context.Context, nm string) error {
+	err := e.c.Call(ctx, client.Request{Method: http.MethodDelete, Path: "/networks/" + url.PathEscape(nm)}, nil)
+	if client.StatusOf(err) == http.StatusNotFound {
+		return nil
+	}
+	return err
+}
+
+func (e *engine) networkConnect(ctx context.Context, nm, id string, ep *network.EndpointSettings) error {
+	body := network.ConnectRequest{Container: id, EndpointConfig: ep}
+	return e.c.Post(ctx, "/networks/"+url.PathEscape(nm)+"/connect", nil, body, nil)
+}
+
+func (e *engine) volumeInspect(ctx context.Context, nm string) (volume.Volume, error) {
+	var v volume.Volume
+	err := e.c.Get(ctx, "/volumes/"+url.PathEscape(nm), nil, &v)
+	return v, err
+}
+
+func (e *engine) volumes(ctx context.Context, labels ...string) ([]volume.Volume, error) {
+	var list volume.ListResponse
+	err := e.c.Get(ctx, "/volumes", filtersQuery(map[string][]string{"label": labels}), &list)
+	return list.Volumes, err
+}
+
+func (e *engine) volumeCreate(ctx context.Context, req volume.CreateRequest) error {
+	return e.c.Post(ctx, "/volumes/create", nil, req, nil)
+}
+
+func (e *engine) volumeRemove(ctx context.Context, nm string) error {
+	err := e.c.Call(ctx, client.Request{Method: http.MethodDelete, Path: "/volumes/" + url.PathEscape(nm)}, nil)
+	if client.StatusOf(err) == http.StatusNotFound {
+		return nil
+	}
+	return err
+}
+
+// imageExists reports whether ref is in the daemon's image store.
+func (e *engine) imageExists(ctx context.Context, ref string) (bool, error) {
+	err := e.c.Get(ctx, "/images/"+ref+"/json", nil, nil)
+	switch client.StatusOf(err) {
+	case 0:
+		return err == nil, err
+	case http.StatusNotFound:
+		return false, nil
+	}
+	return false, err
+}
+
+// imageID is ref's image ID, or "" when the engine does not have it.
+func (e *engine) imageID(ctx context.Context, ref string) string {
+	var img struct {
+		ID string `json:"Id"`
+	}
+	if err := e.c.Get(ctx, "/images/"+ref+"/json", nil, &img); err != nil {
+		return ""
+	}
+	return img.ID
+}
+
+func (e *engine) imageRemove(ctx context.Context, ref string) error {
+	err := e.c.Call(ctx, client.Request{Method: http.MethodDelete, Path: "/images/" + ref}, nil)
+	if client.StatusOf(err) == http.StatusNotFound {
+		return nil
+	}
+	return err
+}
+
+// streamErr reads a JSON message stream (pull, push, build) and returns the
+// first error in it; status lines go to progress when non-nil.
+func streamErr(r io.Reader, progress func(status string)) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m struct {
+			Status      string `json:"status"`
+			ID          string `json:"id"`
+			Stream      string `json:"stream"`
+			Error       string `json:"error"`
+			ErrorDetail *struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&m); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
+			return fmt.Errorf("%s", m.ErrorDetail.Message)
+		}
+		if m.Error != "" {
+			return fmt.Errorf("%s", m.Error)
+		}
+		if progress != nil {
+			switch {
+			case m.Stream != "":
+				progress(m.Stream)
+			case m.Status != "":
+				progress(strings.TrimSpace(m.ID + " " + m.Status))
+			}
+		}
+	}
+}
