@@ -33,6 +33,7 @@ type runOpts struct {
 	init                                               bool
 	pidsLimit, cpuShares                               int64
 	stopTimeout                                        int
+	health                                             healthOpts
 	// run only
 	detach, rm, sigProxy bool
 }
@@ -92,6 +93,7 @@ func (o *runOpts) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
 	fs.BoolVar(&o.privileged, "privileged", false, "Give extended privileges to this container")
 	fs.BoolVarP(&o.publishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
+	o.health.addFlags(fs)
 	fs.BoolVar(&o.init, "init", false, "Run an init inside the container that forwards signals and reaps processes")
 }
 
@@ -113,6 +115,9 @@ func (o *runOpts) build(fs *pflag.FlagSet, image string, cmd []string) (*contain
 	}
 	if fs.Changed("stop-timeout") {
 		cfg.StopTimeout = &o.stopTimeout
+	}
+	if cfg.Healthcheck, err = o.health.config(); err != nil {
+		return nil, err
 	}
 	if fs.Changed("entrypoint") {
 		cfg.Entrypoint = []string{o.entrypoint}

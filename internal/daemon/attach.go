@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 
 	"github.com/berth-project/berth/internal/api"
 	"github.com/berth-project/berth/internal/detachkeys"
@@ -48,9 +49,16 @@ func (d *Daemon) ContainerAttach(ctx context.Context, name string, cfg *api.Stre
 	useStdin := cfg.UseStdin && c.Config.OpenStdin
 	var att *monitor.Attachment
 	var req *attachReq
+	exited := false
 	if cfg.Stream {
 		if c.mon != nil && c.running() {
 			att, err = c.mon.Attach(ctx, useStdin, cfg.UseStdout, cfg.UseStderr)
+			if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+				// The container exited between the check and the dial (its
+				// monitor is gone): like dockerd, attach then replays the
+				// log if asked and ends.
+				att, err, exited = nil, nil, true
+			}
 			if err != nil {
 				c.mu.Unlock()
 				return fmt.Errorf("attach to container %s: %w", c.ID, err)
@@ -80,7 +88,7 @@ func (d *Daemon) ContainerAttach(ctx context.Context, name string, cfg *api.Stre
 	if cfg.Logs && logPath != "" {
 		replayLogs(ctx, logPath, stdout, stderr)
 	}
-	if !cfg.Stream {
+	if !cfg.Stream || exited {
 		return nil
 	}
 	d.emit(c, events.ActionAttach, nil)

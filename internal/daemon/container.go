@@ -26,6 +26,8 @@ type State struct {
 	// StoppedByUser keeps restart policies from restarting a container the
 	// user stopped (Docker's HasBeenManuallyStopped).
 	StoppedByUser bool
+	// Health is set while a container with a healthcheck runs.
+	Health *container.Health `json:",omitempty"`
 }
 
 // Container is one container's record. Fields below mu are guarded by it;

@@ -88,7 +88,28 @@ func (c *Container) inspectState() *container.State {
 		Error:      c.State.Error,
 		StartedAt:  fmtTime(c.State.StartedAt),
 		FinishedAt: fmtTime(c.State.FinishedAt),
+		Health:     cloneHealth(c.State.Health),
 	}
+}
+
+func cloneHealth(h *container.Health) *container.Health {
+	if h == nil {
+		return nil
+	}
+	out := *h
+	out.Log = append([]*container.HealthcheckResult{}, h.Log...)
+	return &out
+}
+
+// healthSuffix is ps's " (healthy)" / " (health: starting)" / " (unhealthy)".
+func (c *Container) healthSuffix() string {
+	if c.State.Health == nil {
+		return ""
+	}
+	if c.State.Health.Status == container.Starting {
+		return " (health: starting)"
+	}
+	return " (" + string(c.State.Health.Status) + ")"
 }
 
 func nonNil(s []string) []string {
@@ -114,7 +135,7 @@ func (c *Container) statusString() string {
 	case c.State.Paused:
 		return "Up " + units.HumanDuration(now.Sub(c.State.StartedAt)) + " (Paused)"
 	case c.running():
-		return "Up " + units.HumanDuration(now.Sub(c.State.StartedAt))
+		return "Up " + units.HumanDuration(now.Sub(c.State.StartedAt)) + c.healthSuffix()
 	case c.removing:
 		return "Removal In Progress"
 	case c.State.Status == container.StateExited:
@@ -286,6 +307,15 @@ func (m *psMatcher) match(c *Container) bool {
 	}
 	if m.ancestors != nil && !m.ancestors[c.ImageID] {
 		return false
+	}
+	if vs := f["health"]; len(vs) > 0 {
+		h := string(container.NoHealthcheck)
+		if c.State.Health != nil {
+			h = string(c.State.Health.Status)
+		}
+		if !vs[h] {
+			return false
+		}
 	}
 	return matchLabels(f["label"], c.Config.Labels)
 }

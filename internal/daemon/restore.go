@@ -42,6 +42,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			c.mon = mon
 			d.wg.Add(1)
 			go d.watchExit(c, mon)
+			d.startHealth(c)
 			continue
 		}
 		st, err := monitor.ReadExit(d.bundleDir(c.ID))

@@ -196,6 +196,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		StartedAt:  time.Now().UTC(),
 		FinishedAt: c.State.FinishedAt,
 	}
+	d.startHealth(c)
 	if err := c.save(d.containerDir(c.ID)); err != nil {
 		d.log.Warn("save container", "id", c.ID, "err", err)
 	}
@@ -249,6 +250,7 @@ func (d *Daemon) specInput(c *Container) (*oci.Input, error) {
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
 		CgroupsPath:    d.cgroupsPath(c),
 		Mounts:         c.Mounts,
+		InitPath:       d.cfg.InitPath,
 	}
 	nm := container.NetworkMode(c.HostConfig.NetworkMode)
 	switch {

@@ -129,6 +129,12 @@ func (d *Daemon) ContainerKill(ctx context.Context, name, signal string) error {
 	}
 	c.mu.Lock()
 	run, paused, exitCh := c.running(), c.State.Paused, c.exitCh
+	if run {
+		// Like dockerd: a killed container counts as stopped by the user,
+		// so its restart policy does not bring it back.
+		c.State.StoppedByUser = true
+		c.save(d.containerDir(c.ID))
+	}
 	c.mu.Unlock()
 	if !run {
 		return errdefs.Conflictf("Cannot kill container: %s: container %s is not running", name, c.ID)
