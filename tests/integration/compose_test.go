@@ -772,10 +772,6 @@ services:
         condition: service_healthy
 `)
 	r := p.compose("up", "-d", "--wait")
-	if r.Code != 0 && strings.Contains(r.Stderr, "does not report health") {
-		p.ok("down", "-t", "1")
-		t.Skipf("the engine does not run healthchecks: %s", r.Stderr)
-	}
 	if r.Code != 0 {
 		t.Fatalf("up --wait: %s", r)
 	}
