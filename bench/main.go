@@ -34,7 +34,7 @@ type result struct {
 }
 
 func main() {
-	targets := flag.String("target", "berthd,berthd-crun,dockerd", "comma-separated targets to measure (berthd-crun: berthd with --default-runtime crun)")
+	targets := flag.String("target", "berthd,berthd-runc,dockerd", "comma-separated targets to measure (berthd-runc: berthd with --default-runtime runc)")
 	runs := flag.Int("n", 20, "iterations for run --rm and exec")
 	many := flag.Int("many", 50, "containers for the run -d measurement")
 	flag.Parse()
@@ -63,8 +63,8 @@ func main() {
 }
 
 func available(target string) bool {
-	if target == targetBerthdCrun {
-		_, err := exec.LookPath("crun")
+	if target == targetBerthdRunc {
+		_, err := exec.LookPath("runc")
 		return err == nil && available(testutil.TargetBerthd)
 	}
 	switch target {
@@ -97,12 +97,13 @@ func (s *session) run(ctx context.Context, args ...string) (string, error) {
 	return r.Out(), nil
 }
 
-// targetBerthdCrun is berthd running its containers with crun.
-const targetBerthdCrun = "berthd-crun"
+// targetBerthdRunc is berthd running its containers with runc (the
+// default is crun where it is installed).
+const targetBerthdRunc = "berthd-runc"
 
 func measure(ctx context.Context, target string, runs, many int) (*result, error) {
-	if target == targetBerthdCrun {
-		os.Setenv("BERTH_TEST_RUNTIME", "crun")
+	if target == targetBerthdRunc {
+		os.Setenv("BERTH_TEST_RUNTIME", "runc")
 		defer os.Unsetenv("BERTH_TEST_RUNTIME")
 		target = testutil.TargetBerthd
 	}

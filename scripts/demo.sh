@@ -2,9 +2,10 @@
 # From nothing to a real app answering on a published port: install
 # dependencies, build Berth, start berthd with its defaults, make a Debian
 # base image locally (debootstrap from Debian's mirror, imported with
-# `berth import`), build examples/friendlyhello from its Dockerfile (Flask
-# installed from Debian's packages inside the build), run it with -p and
-# ask it for a page.
+# `berth import`), then build and run Docker's composetest app with
+# `berth compose`: a Flask web service (python3-flask, python3-redis from
+# Debian, installed inside the build) counting visits in a redis-server
+# service, and ask it for the page three times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
@@ -37,21 +38,17 @@ if ! $BERTH image inspect busybox:latest >/dev/null 2>&1; then
   ./scripts/mkbusybox.sh | $BERTH import -c 'CMD ["sh"]' - busybox:latest >/dev/null
 fi
 
-say "building examples/friendlyhello from its Dockerfile"
-$BERTH build -t friendlyhello examples/friendlyhello
-
-say "running it with port 4000 published"
-$BERTH rm -f friendlyhello >/dev/null 2>&1 || true
-$BERTH run -d --name friendlyhello -p 4000:80 friendlyhello
-$BERTH ps
-for _ in $(seq 50); do
-  if out=$(curl -fsS http://127.0.0.1:4000/ 2>/dev/null); then
-    say "curl http://127.0.0.1:4000/"
-    echo "$out"
-    break
-  fi
+say "building and starting examples/composetest (Flask web + Redis) with berth compose"
+$BERTH compose -f examples/composetest/compose.yaml up -d --build
+$BERTH compose -f examples/composetest/compose.yaml ps
+say "curl http://127.0.0.1:5000/ (three times: the count is kept in Redis)"
+ok=
+for _ in $(seq 100); do
+  if curl -fsS http://127.0.0.1:5000/ >/dev/null 2>&1; then ok=1; break; fi
   sleep 0.2
 done
-[ -n "${out:-}" ] || { echo "the app did not answer; see: $BERTH logs friendlyhello" >&2; exit 1; }
+[ -n "$ok" ] || { echo "the app did not answer; see: $BERTH compose -f examples/composetest/compose.yaml logs" >&2; exit 1; }
+for _ in 1 2 3; do curl -fsS http://127.0.0.1:5000/; done
 echo
-echo "berthd is running (log: /var/log/berthd.log); try: DOCKER_HOST=unix://$sock docker ps"
+echo "berthd is running (log: /var/log/berthd.log). Try: DOCKER_HOST=unix://$sock docker ps"
+echo "Stop the app with: $BERTH compose -f examples/composetest/compose.yaml down"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -103,15 +104,13 @@ func (s *Service) build(ctx context.Context, p *types.Project, svc types.Service
 		return fmt.Errorf("service %q: build: %w", svc.Name, err)
 	}
 	defer resp.Body.Close()
-	progress := func(line string) {
-		if !o.Quiet && s.Progress != nil {
-			fmt.Fprint(s.Progress, line)
-			if !strings.HasSuffix(line, "\n") {
-				fmt.Fprintln(s.Progress)
-			}
-		}
+	// Build output carries its own line breaks ("Step 1/5 : FROM x" and
+	// "\n" come as two messages): print it as it comes, like docker build.
+	var out io.Writer = io.Discard
+	if !o.Quiet && s.Progress != nil {
+		out = s.Progress
 	}
-	if err := streamErr(resp.Body, progress); err != nil {
+	if err := streamErr(resp.Body, func(line string) { fmt.Fprint(out, line) }); err != nil {
 		return fmt.Errorf("service %q: build: %w", svc.Name, err)
 	}
 	s.event("Service", svc.Name, "Built")

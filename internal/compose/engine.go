@@ -272,7 +272,7 @@ func streamErr(r io.Reader, progress func(status string)) error {
 			case m.Stream != "":
 				progress(m.Stream)
 			case m.Status != "":
-				progress(strings.TrimSpace(m.ID + " " + m.Status))
+				progress(strings.TrimSpace(m.ID+" "+m.Status) + "\n")
 			}
 		}
 	}

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
@@ -82,5 +84,21 @@ func TestContainerIndex(t *testing.T) {
 	}
 	if err := x.reserveName("/web", "other"); err == nil {
 		t.Fatal("name in use must conflict")
+	}
+}
+
+func TestCrunUsable(t *testing.T) {
+	dir := t.TempDir()
+	if !crunUsable(dir) {
+		t.Error("no unified mount: crun handles pure v1 and v2 hosts")
+	}
+	os.MkdirAll(filepath.Join(dir, "unified"), 0o755)
+	os.WriteFile(filepath.Join(dir, "unified", "cgroup.controllers"), []byte("\n"), 0o644)
+	if !crunUsable(dir) {
+		t.Error("hybrid with no controller on cgroup2: crun works")
+	}
+	os.WriteFile(filepath.Join(dir, "unified", "cgroup.controllers"), []byte("hugetlb\n"), 0o644)
+	if crunUsable(dir) {
+		t.Error("hybrid with hugetlb on cgroup2: crun refuses it")
 	}
 }

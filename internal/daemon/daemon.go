@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -165,7 +166,7 @@ func fillDefaults(cfg *Config) error {
 		// than runc and execs in a quarter of runc's time (make bench,
 		// docs/architecture.md). runc stays one --runtime away.
 		cfg.DefaultRuntime = "runc"
-		if _, ok := cfg.Runtimes["crun"]; ok {
+		if _, ok := cfg.Runtimes["crun"]; ok && crunUsable("/sys/fs/cgroup") {
 			cfg.DefaultRuntime = "crun"
 		}
 	}
@@ -202,6 +203,19 @@ func fillDefaults(cfg *Config) error {
 		cfg.LogDriver = "json-file"
 	}
 	return nil
+}
+
+// crunUsable reports whether crun can manage cgroups on this host. crun
+// handles a pure v1 or a pure v2 host, and a hybrid one only while no
+// controller sits on the cgroup2 mount: a fresh Debian host of ours keeps
+// hugetlb there and crun then refuses every container ("cgroups in hybrid
+// mode not supported").
+func crunUsable(root string) bool {
+	b, err := os.ReadFile(filepath.Join(root, "unified", "cgroup.controllers"))
+	if err != nil {
+		return true // no hybrid cgroup2 mount
+	}
+	return strings.TrimSpace(string(b)) == ""
 }
 
 // Shutdown stops running containers unless live restore is on, and waits
