@@ -232,20 +232,12 @@ func TestRuntimeSelection(t *testing.T) {
 	if got := o.ok("run", "--rm", "--runtime", "runc", "busybox", "echo", "ok"); got != "ok" {
 		t.Fatalf("runc: %q", got)
 	}
-	// crun is the default where it is installed (install-deps does) and can
-	// manage this host's cgroups: not on a hybrid host with a controller on
-	// the cgroup2 mount.
-	want := "crun"
-	if b, err := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil && strings.TrimSpace(string(b)) != "" {
-		want = "runc"
+	// crun is the default where it is installed (install-deps does).
+	if got := o.ok("info", "-f", "{{.DefaultRuntime}}"); got != "crun" {
+		t.Fatalf("default runtime %q, want crun", got)
 	}
-	if got := o.ok("info", "-f", "{{.DefaultRuntime}}"); got != want {
-		t.Fatalf("default runtime %q, want %q", got, want)
-	}
-	if want == "crun" {
-		if got := o.ok("run", "--rm", "--runtime", "crun", "busybox", "echo", "ok"); got != "ok" {
-			t.Fatalf("crun: %q", got)
-		}
+	if got := o.ok("run", "--rm", "--runtime", "crun", "busybox", "echo", "ok"); got != "ok" {
+		t.Fatalf("crun: %q", got)
 	}
 	o.d.Shutdown()
 	o.start("--default-runtime", "runc")
@@ -340,5 +332,32 @@ func TestDaemonTCPHost(t *testing.T) {
 	r := tcp.Run(context.Background(), nil, "run", "--rm", "busybox", "echo", "over-tcp")
 	if r.Code != 0 || r.Out() != "over-tcp" {
 		t.Fatalf("%s", r)
+	}
+}
+
+// On a hybrid host with a controller on cgroup2 crun runs through
+// berth-crun; BERTH_CRUN_NAMESPACE=1 takes that path here too. Limits are
+// enforced in the v1 hierarchies and the host keeps its cgroup2 mount.
+func TestCrunNamespaceWrapper(t *testing.T) {
+	t.Setenv("BERTH_CRUN_NAMESPACE", "1")
+	o := newOwnDaemon(t)
+	if got := o.ok("info", "-f", "{{(index .Runtimes \"crun\").Path}}"); !strings.HasSuffix(got, "/berth-crun") {
+		t.Fatalf("crun runtime path %q, want the berth-crun wrapper", got)
+	}
+	got := o.ok("run", "--rm", "--memory", "32m", "--pids-limit", "40", "busybox", "sh", "-c",
+		"cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max")
+	if got != "33554432\n40" {
+		t.Fatalf("limits inside the container: %q", got)
+	}
+	id := o.ok("run", "-d", "busybox", "sleep", "60")
+	if out := o.ok("exec", id, "echo", "exec-ok"); out != "exec-ok" {
+		t.Fatalf("exec: %q", out)
+	}
+	o.ok("pause", id)
+	o.ok("unpause", id)
+	o.ok("rm", "-f", id)
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if !strings.Contains(string(mounts), " /sys/fs/cgroup/unified ") {
+		t.Fatal("the host lost its cgroup2 mount")
 	}
 }
