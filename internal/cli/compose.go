@@ -128,6 +128,33 @@ func (o *composeOpts) service() (*compose.Service, error) {
 	return s, nil
 }
 
+// projectService is what most subcommands start with: the project (or
+// just its name) and a compose service on the daemon's client.
+func (o *composeOpts) projectService(ctx context.Context) (*types.Project, string, *compose.Service, error) {
+	p, name, err := o.project(ctx)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	s, err := o.service()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return p, name, s, nil
+}
+
+// loadService is projectService for commands that need the compose file.
+func (o *composeOpts) loadService(ctx context.Context) (*types.Project, *compose.Service, error) {
+	p, err := o.load(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := o.service()
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, s, nil
+}
+
 // noColor decides whether log prefixes are coloured.
 func (o *composeOpts) noColor(flag bool) bool {
 	switch {

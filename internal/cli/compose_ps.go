@@ -23,11 +23,7 @@ func newComposePsCmd(o *composeOpts) *cobra.Command {
 		Use:   "ps [OPTIONS] [SERVICE...]",
 		Short: "List containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, name, err := o.project(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := o.service()
+			_, name, s, err := o.projectService(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -142,11 +138,7 @@ func newComposeLogsCmd(o *composeOpts) *cobra.Command {
 		Use:   "logs [OPTIONS] [SERVICE...]",
 		Short: "View output from containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, name, err := o.project(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := o.service()
+			_, name, s, err := o.projectService(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -183,11 +175,7 @@ func newComposeTopCmd(o *composeOpts) *cobra.Command {
 		Use:   "top [SERVICES...]",
 		Short: "Display the running processes",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, name, err := o.project(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := o.service()
+			_, name, s, err := o.projectService(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -258,11 +246,7 @@ func newComposeImagesCmd(o *composeOpts) *cobra.Command {
 		Use:   "images [OPTIONS] [SERVICE...]",
 		Short: "List images used by the created containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, name, err := o.project(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := o.service()
+			_, name, s, err := o.projectService(cmd.Context())
 			if err != nil {
 				return err
 			}

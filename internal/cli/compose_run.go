@@ -127,11 +127,7 @@ func newComposePullCmd(o *composeOpts) *cobra.Command {
 		Use:   "pull [OPTIONS] [SERVICE...]",
 		Short: "Pull service images",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := o.load(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := o.service()
+			p, s, err := o.loadService(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -152,11 +148,7 @@ func newComposePushCmd(o *composeOpts) *cobra.Command {
 		Use:   "push [OPTIONS] [SERVICE...]",
 		Short: "Push service images",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := o.load(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := o.service()
+			p, s, err := o.loadService(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -173,11 +165,7 @@ func newComposeBuildCmd(o *composeOpts) *cobra.Command {
 		Use:   "build [OPTIONS] [SERVICE...]",
 		Short: "Build or rebuild services",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := o.load(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := o.service()
+			p, s, err := o.loadService(cmd.Context())
 			if err != nil {
 				return err
 			}

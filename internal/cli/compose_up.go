@@ -227,11 +227,7 @@ func newComposeStartCmd(o *composeOpts) *cobra.Command {
 		Use:   "start [SERVICE...]",
 		Short: "Start services",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := o.load(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := o.service()
+			p, s, err := o.loadService(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -248,11 +244,7 @@ func newComposeActionCmd(o *composeOpts, verb, short, done string, reverse bool)
 		Use:   verb + " [OPTIONS] [SERVICE...]",
 		Short: short,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, name, err := o.project(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := o.service()
+			p, name, s, err := o.projectService(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -276,11 +268,7 @@ func newComposeKillCmd(o *composeOpts) *cobra.Command {
 		Use:   "kill [OPTIONS] [SERVICE...]",
 		Short: "Force stop service containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, name, err := o.project(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := o.service()
+			p, name, s, err := o.projectService(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -299,11 +287,7 @@ func newComposeRmCmd(o *composeOpts) *cobra.Command {
 		Use:   "rm [OPTIONS] [SERVICE...]",
 		Short: "Removes stopped service containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, name, err := o.project(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := o.service()
+			_, name, s, err := o.projectService(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -332,11 +316,7 @@ func newComposeScaleCmd(o *composeOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := o.load(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := o.service()
+			p, s, err := o.loadService(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -73,7 +73,7 @@ func (a *app) push(ctx context.Context, ref string, opts pushOptions) error {
 	if opts.quiet {
 		out = io.Discard
 	}
-	if err := printProgress(resp.Body, out); err != nil {
+	if err := showProgress(resp.Body, out, printProgress); err != nil {
 		return err
 	}
 	if opts.quiet {

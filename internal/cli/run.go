@@ -169,7 +169,7 @@ func (a *app) pullImage(ctx context.Context, c *client.Client, ref string) error
 		return err
 	}
 	defer resp.Body.Close()
-	return printJSONStream(resp.Body, a.Err)
+	return showProgress(resp.Body, a.Err, printJSONStream)
 }
 
 func (a *app) runContainer(cmd *cobra.Command, o *runOpts, args []string) error {

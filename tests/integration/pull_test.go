@@ -145,3 +145,27 @@ func TestPullFromBerthRegistry(t *testing.T) {
 		t.Fatalf("%s", r)
 	}
 }
+
+// On a terminal pull draws docker's per-layer progress (a line per layer
+// redrawn in place); piped, it prints plain lines (TestPull).
+func TestPullProgressOnTTY(t *testing.T) {
+	if env == nil || env.daemon.Target != testutil.TargetBerthd {
+		t.Skip("the harness's dockerd would need this registry in its insecure list")
+	}
+	host := pushFixture(t)
+	forEachDriver(t, []scenario{{"tty-progress", func(c *tcase) {
+		ref := host + "/demo/bb:v1"
+		c.Cleanup(func() { c.dr.Run(c.ctx, nil, "rmi", "-f", ref) })
+		c.run("rmi", "-f", ref)
+		s := c.startPTY("pull", ref)
+		s.expect("Digest: sha256:")
+		if code := s.wait(); code != 0 {
+			c.Fatalf("pull on a pty: exit %d: %s", code, s.output())
+		}
+		out := s.output()
+		// The fixture's layer is stored already: its line says so, redrawn
+		// in place (cursor up, clear line) as docker does on a terminal.
+		c.wantContains(out, "\x1b[1A\x1b[2K\r", "a terminal redraws the layer lines")
+		c.wantContains(out, ": Already exists", "layer status")
+	}}})
+}
