@@ -271,6 +271,11 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions, usedBy UsedBy) (*i
 	defer s.mu.Unlock()
 	rep := &image.PruneReport{ImagesDeleted: []image.DeleteResponse{}}
 	before := s.layerBytesLocked()
+	if len(s.partial) > 0 {
+		// A prune also gives up the layers kept for resuming pulls.
+		s.dropPartialLocked()
+		s.gcLocked(ctx)
+	}
 	for _, id := range s.pruneCandidatesLocked(opts) {
 		if ctx.Err() != nil {
 			break // still report what went

@@ -181,6 +181,7 @@ func (s *Store) gcLocked(ctx context.Context) []digest.Digest {
 			usedChains[c] = true
 		}
 	}
+	s.partialInUseLocked(usedBlobs)
 	rw, err := s.layers.RWLayers()
 	if err != nil {
 		return nil // unsure what containers use: keep everything

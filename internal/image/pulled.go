@@ -43,6 +43,8 @@ func (in *Ingest) Layer(ctx context.Context, r io.Reader, diffID digest.Digest) 
 		return err
 	}
 	in.track(d)
+	// Verified and stored: a pull that fails later resumes from here.
+	in.s.keepPartial(d)
 	return nil
 }
 

@@ -88,12 +88,25 @@ func TestIngestCloseDropsUnused(t *testing.T) {
 		t.Fatalf("commit without its layer: %v", err)
 	}
 	in.Close(ctx)
-	if s.content.Has(digest.FromBytes(l)) {
-		t.Error("an abandoned pull left its layer behind")
+	// The verified layer stays for the next pull to resume from...
+	if !s.content.Has(digest.FromBytes(l)) {
+		t.Error("an abandoned pull lost the layer it had verified")
 	}
+	next := s.NewIngest()
+	if !next.HasLayer(digest.FromBytes(l)) {
+		t.Error("the next pull does not find the kept layer")
+	}
+	next.Close(ctx)
 	ents, _ := os.ReadDir(filepath.Join(s.root, "image", "images"))
 	if len(ents) != 0 {
 		t.Errorf("records left: %v", ents)
+	}
+	// ...until a prune gives it up.
+	if _, err := s.Prune(ctx, PruneOptions{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s.content.Has(digest.FromBytes(l)) {
+		t.Error("prune kept a layer no image uses")
 	}
 }
 

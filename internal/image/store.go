@@ -78,6 +78,8 @@ type Store struct {
 	// pending holds blobs and layers an unfinished import/load/commit has
 	// written but not yet indexed, so a concurrent GC leaves them alone.
 	pending map[digest.Digest]int
+	// partial: layers of unfinished pulls kept for resuming (partial.go).
+	partial map[digest.Digest]time.Time
 }
 
 // New opens (creating if needed) the store under root and loads the index.
@@ -100,6 +102,7 @@ func New(ctx context.Context, root string) (*Store, error) {
 	if err := s.loadIndex(); err != nil {
 		return nil, err
 	}
+	s.loadPartial()
 	return s, nil
 }
 

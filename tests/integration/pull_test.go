@@ -7,10 +7,12 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	ggcrempty "github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
@@ -168,4 +171,56 @@ func TestPullProgressOnTTY(t *testing.T) {
 		c.wantContains(out, "\x1b[1A\x1b[2K\r", "a terminal redraws the layer lines")
 		c.wantContains(out, ": Already exists", "layer status")
 	}}})
+}
+
+// A pull that fails part way resumes: the layers it had verified are not
+// downloaded again.
+func TestPullResumes(t *testing.T) {
+	if env == nil || env.daemon.Target != testutil.TargetBerthd {
+		t.Skip("berthd's resume; dockerd would need this registry in its insecure list")
+	}
+	img, err := random.Image(4096, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	failing, _ := layers[1].Digest()
+	var fails atomic.Int32
+	fails.Store(1)
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+failing.String()) && fails.Add(-1) >= 0 {
+			// After the other layer is through: the pull fails half way.
+			time.Sleep(300 * time.Millisecond)
+			http.Error(w, "injected failure", http.StatusInternalServerError)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ref := host + "/demo/two:v1"
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	dr := env.drivers[0]
+	t.Cleanup(func() { dr.Run(context.Background(), nil, "rmi", "-f", ref) })
+	first := dr.Run(context.Background(), nil, "pull", ref)
+	if first.Code == 0 {
+		t.Fatalf("the first pull should fail on the injected error: %s", first)
+	}
+	second := dr.Run(context.Background(), nil, "pull", ref)
+	if second.Code != 0 {
+		t.Fatalf("second pull: %s", second)
+	}
+	if got := strings.Count(second.Stdout, "Already exists"); got != 1 {
+		t.Errorf("the resumed pull should reuse the layer it had: %d layers reused:\n%s", got, second.Stdout)
+	}
+	if !strings.Contains(second.Stdout, "Pull complete") {
+		t.Errorf("the missing layer was not fetched:\n%s", second.Stdout)
+	}
 }

@@ -1,0 +1,77 @@
+package image
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-project/berth/internal/atomicfile"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// partialTTL is how long the layers of an unfinished pull are kept for
+// the next pull to resume from.
+const partialTTL = 24 * time.Hour
+
+// The layers a pull has downloaded and verified but no image uses yet
+// survive garbage collection for partialTTL, so an interrupted pull
+// resumes from them ("Already exists") instead of starting over. They are
+// listed in image/partial.json: layer diff ID → when it was stored.
+
+func (s *Store) partialPath() string { return filepath.Join(s.root, "image", "partial.json") }
+
+// loadPartial reads the list; a missing or damaged file means none.
+func (s *Store) loadPartial() {
+	s.partial = map[digest.Digest]time.Time{}
+	b, err := os.ReadFile(s.partialPath())
+	if err != nil {
+		return
+	}
+	json.Unmarshal(b, &s.partial)
+}
+
+// savePartialLocked writes the list. s.mu is held.
+func (s *Store) savePartialLocked() {
+	if len(s.partial) == 0 {
+		os.Remove(s.partialPath())
+		return
+	}
+	b, err := json.Marshal(s.partial)
+	if err == nil {
+		atomicfile.Write(s.partialPath(), b, 0o600)
+	}
+}
+
+// keepPartial records a layer an unfinished pull has stored.
+func (s *Store) keepPartial(d digest.Digest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.partial[d] = time.Now()
+	s.savePartialLocked()
+}
+
+// partialInUseLocked adds the layers still worth keeping to used and
+// forgets expired ones and those an image now uses. s.mu is held.
+func (s *Store) partialInUseLocked(used map[digest.Digest]bool) {
+	changed := false
+	for d, t := range s.partial {
+		if used[d] || time.Since(t) > partialTTL {
+			delete(s.partial, d)
+			changed = true
+			continue
+		}
+		used[d] = true
+	}
+	if changed {
+		s.savePartialLocked()
+	}
+}
+
+// dropPartialLocked lets GC take every kept layer (prune). s.mu is held.
+func (s *Store) dropPartialLocked() {
+	if len(s.partial) > 0 {
+		s.partial = map[digest.Digest]time.Time{}
+		s.savePartialLocked()
+	}
+}
