@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/image/layer"
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -307,17 +308,18 @@ func (p *puller) fetchLayers(ctx context.Context, in *image.Ingest, mf *v1.Manif
 		todo = append(todo, i)
 	}
 	p.reused = len(todo) == 0
+	chains := layer.ChainIDs(diffIDs)
 	g, gctx := errgroup.WithContext(ctx)
 	serr := p.regs.downSlots.runInSlots(gctx, g, len(todo),
 		func(k int) { p.rep.layer(ids[todo[k]], "Waiting") },
 		func(k int) error {
 			i := todo[k]
-			return p.fetchLayer(gctx, in, mf.Layers[i], diffIDs[i], ids[i])
+			return p.fetchLayer(gctx, in, mf.Layers[i], diffIDs[i], chains[i], ids[i])
 		})
 	return cmp.Or(g.Wait(), serr)
 }
 
-func (p *puller) fetchLayer(ctx context.Context, in *image.Ingest, desc v1.Descriptor, diffID digest.Digest, id string) error {
+func (p *puller) fetchLayer(ctx context.Context, in *image.Ingest, desc v1.Descriptor, diffID, chain digest.Digest, id string) error {
 	l, err := p.img.LayerByDigest(desc.Digest)
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", desc.Digest, err)
@@ -338,7 +340,7 @@ func (p *puller) fetchLayer(ctx context.Context, in *image.Ingest, desc v1.Descr
 		return errdefs.Invalidf("layer %s: %v", desc.Digest, err)
 	}
 	defer dec.Close()
-	if err := in.Layer(ctx, dec, diffID); err != nil {
+	if err := in.LayerAt(ctx, dec, diffID, chain); err != nil {
 		return fmt.Errorf("layer %s: %w", desc.Digest, err)
 	}
 	// Drain what the decompressor left (padding, trailers) into the verifier.

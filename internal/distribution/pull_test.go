@@ -379,8 +379,17 @@ func TestPullRejectsCorruptLayer(t *testing.T) {
 	if imgs, _ := store.List(ctx); len(imgs) != 0 {
 		t.Errorf("images after a failed pull: %d", len(imgs))
 	}
+	// Only verified layers stay (for the next pull to resume from): never
+	// the corrupt one.
+	badDiff, err := layers[1].DiffID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "content", "blobs", "sha256", badDiff.Hex)); err == nil {
+		t.Error("the corrupt layer was kept after the failed pull")
+	}
 	blobs, _ := os.ReadDir(filepath.Join(root, "content", "blobs", "sha256"))
-	if len(blobs) != 0 {
-		t.Errorf("blobs left after a failed pull: %d", len(blobs))
+	if len(blobs) > 1 {
+		t.Errorf("blobs left after a failed pull: %d, want at most the good layer", len(blobs))
 	}
 }

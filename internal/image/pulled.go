@@ -48,6 +48,33 @@ func (in *Ingest) Layer(ctx context.Context, r io.Reader, diffID digest.Digest) 
 	return nil
 }
 
+// LayerAt is Layer that also unpacks the layer, as chain, while it streams
+// in, so a pull extracts while it downloads instead of after. A layer or
+// blob that is already here goes the plain way.
+func (in *Ingest) LayerAt(ctx context.Context, r io.Reader, diffID, chain digest.Digest) error {
+	if in.s.layers.Has(chain) || in.s.content.Has(diffID) {
+		return in.Layer(ctx, r, diffID)
+	}
+	in.s.hold(chain) // until the image is registered (or the ingest closes)
+	in.track(chain)
+	pr, pw := io.Pipe()
+	applied := make(chan error, 1)
+	go func() {
+		err := in.s.layers.Apply(ctx, chain, pr)
+		// Apply stops at the tar's end marker: drain the rest so the
+		// download never blocks on it.
+		io.Copy(io.Discard, pr)
+		applied <- err
+	}()
+	err := in.Layer(ctx, io.TeeReader(r, pw), diffID)
+	pw.CloseWithError(err)
+	if aerr := <-applied; err == nil && aerr != nil {
+		err = aerr
+	}
+	// On failure the half-made layer is nobody's: Close collects it.
+	return err
+}
+
 func (in *Ingest) track(ds ...digest.Digest) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
