@@ -148,3 +148,35 @@ func TestAddDigest(t *testing.T) {
 		t.Fatalf("after untag: %v %+v", err, got)
 	}
 }
+
+// A store opened on a root with an unreferenced blob (a crash mid-load)
+// collects it; layers kept for resuming pulls stay.
+func TestNewCollectsGarbage(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	kept := makeTar(t, []entry{{hdr: tarHdr("k"), body: []byte("kept")}})
+	in := s.NewIngest()
+	if err := in.Layer(ctx, bytes.NewReader(kept), digest.FromBytes(kept)); err != nil {
+		t.Fatal(err)
+	}
+	in.Close(ctx)
+	stray := []byte("stray blob")
+	w, err := s.content.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(stray)
+	if _, err := w.Commit(""); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := New(ctx, s.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.content.Has(digest.FromBytes(stray)) {
+		t.Error("an unreferenced blob survived the restart")
+	}
+	if !s2.content.Has(digest.FromBytes(kept)) {
+		t.Error("a layer kept for resuming was collected")
+	}
+}

@@ -103,6 +103,9 @@ func New(ctx context.Context, root string) (*Store, error) {
 		return nil, err
 	}
 	s.loadPartial()
+	// Collect what an interrupted operation (a crash mid-load, mid-delete)
+	// left unreferenced; the layers kept for resuming pulls stay.
+	s.gc(ctx)
 	return s, nil
 }
 

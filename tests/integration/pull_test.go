@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/tests/testutil"
+	ggcrcompression "github.com/google/go-containerregistry/pkg/compression"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	ggcrempty "github.com/google/go-containerregistry/pkg/v1/empty"
@@ -25,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // pushFixture serves an in-process registry on loopback and pushes the
@@ -222,5 +224,41 @@ func TestPullResumes(t *testing.T) {
 	}
 	if !strings.Contains(second.Stdout, "Pull complete") {
 		t.Errorf("the missing layer was not fetched:\n%s", second.Stdout)
+	}
+}
+
+// zstd layers (OCI's layer.v1.tar+zstd) pull and run like gzip ones.
+func TestPullZstdLayer(t *testing.T) {
+	if env == nil || env.daemon.Target != testutil.TargetBerthd {
+		t.Skip("the harness's dockerd would need this registry in its insecure list")
+	}
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(env.tarData)), nil
+	}, tarball.WithCompression(ggcrcompression.ZStd), tarball.WithMediaType(types.OCILayerZStd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(mutate.MediaType(ggcrempty.Image, types.OCIManifestSchema1), layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/demo/zstd:v1"
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	dr := env.drivers[0]
+	t.Cleanup(func() { dr.Run(context.Background(), nil, "rmi", "-f", ref) })
+	if res := dr.Run(context.Background(), nil, "pull", ref); res.Code != 0 {
+		t.Fatalf("pull of a zstd image: %s", res)
+	}
+	if got := dr.Run(context.Background(), nil, runArgs("--rm", ref, "echo", "zstd-ok")...).Out(); got != "zstd-ok" {
+		t.Fatalf("run: %q", got)
 	}
 }
