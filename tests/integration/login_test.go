@@ -2,13 +2,20 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/berth-project/berth/tests/testutil"
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -70,4 +77,67 @@ func loginScenario(t *testing.T, dr testutil.Driver, cfgDir, host string) {
 	if b, _ := os.ReadFile(filepath.Join(cfgDir, "config.json")); strings.Contains(string(b), `"auth"`) {
 		t.Fatalf("credentials left after logout: %s", b)
 	}
+}
+
+// The same login → pull → run → logout against a registry that uses
+// bearer tokens: the client gets a token from the realm with the user's
+// password, then presents it (the Docker Hub flow).
+func TestLoginAndPullWithBearerToken(t *testing.T) {
+	if env == nil || env.daemon.Target != testutil.TargetBerthd {
+		t.Skip("the harness's dockerd would need this registry in its insecure list")
+	}
+	host := startTokenRegistry(t, "alice", "s3cret")
+	pushImage(t, host, remote.WithAuth(&authn.Basic{Username: "alice", Password: "s3cret"}))
+	for _, dr := range testutil.Drivers(env.daemon, t.TempDir()) {
+		t.Run(dr.Name, func(t *testing.T) {
+			cfgDir := t.TempDir()
+			dr.Env = append(append([]string{}, dr.Env...), "DOCKER_CONFIG="+cfgDir)
+			loginScenario(t, dr, cfgDir, host)
+		})
+	}
+}
+
+// startTokenRegistry serves go-containerregistry's registry behind a
+// token service: /v2/ answers 401 with a Bearer challenge unless the
+// request carries a token that /token issued for user:password.
+func startTokenRegistry(t *testing.T, user, password string) string {
+	t.Helper()
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	var mu sync.Mutex
+	issued := map[string]bool{}
+	var realm string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		if !ok || u != user || p != password {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
+			return
+		}
+		tok := randHex(16)
+		mu.Lock()
+		issued[tok] = true
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"token":%q,"access_token":%q,"expires_in":300}`, tok, tok)
+	})
+	mux.HandleFunc("/v2/", func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		mu.Lock()
+		valid := ok && issued[tok]
+		mu.Unlock()
+		if !valid {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="berth-test"`, realm))
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	realm = srv.URL + "/token"
+	return strings.TrimPrefix(srv.URL, "http://")
 }
