@@ -118,7 +118,7 @@ func (s *stageRun) copy(ctx context.Context, st *state, c copySpec) error {
 	}
 	createdBy := fmt.Sprintf("/bin/sh -c #(nop) %s %s:%s in %s ", c.name, kind, sum, dest)
 	key := cacheKey(st.parentID(), createdBy, fromDesc, c.chown, c.chmod, strings.Join(c.exclude, ","), strconv.FormatBool(c.unpack))
-	if s.probe(st, key) {
+	if s.probe(ctx, st, key, createdBy) {
 		return nil
 	}
 	rw := "build-" + randomID()[:24]

@@ -59,10 +59,11 @@ type buildRun struct {
 	df     *dockerfile
 	lex    *shell.Lex
 
-	meta     map[string]string // global ARGs (before the first FROM)
-	mu       sync.Mutex
-	usedArgs map[string]bool
-	stages   []*stageRun
+	meta      map[string]string // global ARGs (before the first FROM)
+	cacheFrom []*image.Image    // --cache-from images found here
+	mu        sync.Mutex
+	usedArgs  map[string]bool
+	stages    []*stageRun
 }
 
 // stageRun is one stage being built.
@@ -93,6 +94,7 @@ func (r *buildRun) markUsed(k string) {
 // sequential build.
 func (r *buildRun) execute(ctx context.Context, w *jsonstream.Writer) (*image.Image, error) {
 	r.lex = shell.NewLex(r.df.escape)
+	r.resolveCacheFrom(ctx)
 	if err := r.evalMetaArgs(); err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ func (s *stageRun) run(ctx context.Context, st *state, c *instructions.RunComman
 	mounts := instructions.GetMounts(c)
 	network := string(instructions.GetNetwork(c))
 	key := cacheKey(st.parentID(), "RUN", createdBy, fmt.Sprintf("%+v", mountKeys(mounts)), network)
-	if s.probe(st, key) {
+	if s.probe(ctx, st, key, createdBy) {
 		return nil
 	}
 	var releases []func()

@@ -306,24 +306,27 @@ func (s *stageRun) metadata(ctx context.Context, st *state, text string, apply f
 	}
 	createdBy := "/bin/sh -c #(nop)  " + text
 	key := cacheKey(st.parentID(), createdBy, string(cfgJSON))
-	if s.probe(st, key) {
+	if s.probe(ctx, st, key, createdBy) {
 		return nil
 	}
 	return s.commit(ctx, st, key, "", createdBy, text)
 }
 
-// probe looks a step up in the cache; on a hit st moves to the cached image.
-func (s *stageRun) probe(st *state, key string) bool {
+// probe looks a step up in the cache, then in the --cache-from images; on
+// a hit st moves to the cached image.
+func (s *stageRun) probe(ctx context.Context, st *state, key, createdBy string) bool {
 	if s.r.opts.NoCache {
 		return false
 	}
 	id, ok := s.r.b.cache.get(key)
-	if !ok {
-		return false
+	var img *image.Image
+	if ok {
+		img, ok = s.r.b.store.Get(id)
 	}
-	img, ok := s.r.b.store.Get(id)
 	if !ok {
-		return false
+		if img = s.fromCacheSources(ctx, st, key, createdBy); img == nil {
+			return false
+		}
 	}
 	args, cmdSet := st.args, st.cmdSet
 	*st = state{img: img, cfg: cloneConfig(img.Config.Config), author: img.Config.Author, args: args, cmdSet: cmdSet}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/image/layer"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	digest "github.com/opencontainers/go-digest"
@@ -17,7 +18,10 @@ import (
 type StepOptions struct {
 	// RW is the read-write layer (container or scratch ID) whose changes
 	// become the step's layer; empty for a step that only changes config.
-	RW      string
+	RW string
+	// Layer is an existing layer (diff ID) to add instead of RW's changes:
+	// a step found in a --cache-from image.
+	Layer   digest.Digest
 	Config  dockerspec.DockerOCIImageConfig
 	Author  string
 	History ocispec.History // CreatedBy and Comment; Created and EmptyLayer are set here
@@ -50,7 +54,14 @@ func (s *Store) CommitStep(ctx context.Context, parent *Image, opts StepOptions)
 	cf.RootFS.Type = "layers"
 	h := opts.History
 	h.Created = &created
-	if opts.RW != "" {
+	if opts.Layer != "" {
+		if !s.content.Has(opts.Layer) {
+			return nil, errdefs.NotFoundf("layer %s is not here", opts.Layer)
+		}
+		s.hold(opts.Layer)
+		defer s.release(opts.Layer)
+		cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, opts.Layer)
+	} else if opts.RW != "" {
 		rc, err := s.layers.DiffTar(ctx, opts.RW)
 		if err != nil {
 			return nil, err

@@ -221,6 +221,30 @@ COPY --from=unused /etc/passwd /nope
 			c.Errorf("stage output is not in Dockerfile order:\n%s", out)
 		}
 	}},
+	{"cache-from-a-loaded-image", func(c *tcase) {
+		src := c.image("bcf")
+		dir := c.buildDir(map[string]string{
+			"Dockerfile": "FROM busybox\nRUN echo " + randHex(6) + " > /r\nCOPY f.txt /f.txt\nENV X=1\nCMD [\"cat\", \"/f.txt\"]\n",
+			"f.txt":      "from-cache",
+		})
+		c.buildOK(dir, "-t", src)
+		id := c.ok("image", "inspect", "--format", "{{.Id}}", src)
+		// A copy as it would come from a registry: no parent chain, and
+		// the builder's own cache cannot serve it.
+		tarPath := filepath.Join(c.tempDir(), "src.tar")
+		c.ok("save", "-o", tarPath, src)
+		c.ok("rmi", src)
+		if env.daemon.Target == testutil.TargetBerthd {
+			c.ok("builder", "prune", "-a", "-f")
+		}
+		c.ok("load", "-i", tarPath)
+		out := c.buildOK(dir, "-t", src, "--cache-from", src)
+		if n := strings.Count(out, "Using cache"); n != 4 {
+			c.Errorf("--cache-from: %d steps from the cache, want 4:\n%s", n, out)
+		}
+		c.wantEq(c.ok("image", "inspect", "--format", "{{.Id}}", src), id, "a fully cached build reproduces the source image")
+		c.wantEq(c.ok(runArgs("--rm", src)...), "from-cache", "run")
+	}},
 	{"from-scratch-only", func(c *tcase) {
 		img := c.image("bsc")
 		dir := c.buildDir(map[string]string{"Dockerfile": "FROM scratch\nCOPY hello /hello\n", "hello": "hi"})
