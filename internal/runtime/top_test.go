@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/berth-project/berth/internal/errdefs"
 )
@@ -34,12 +35,21 @@ func TestTopFiltersContainerPids(t *testing.T) {
 			t.Fatalf("row %v not a container process (%v)", row, pids)
 		}
 	}
-	resp, err = Top(ctx, pids, "-o pid,comm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(resp.Titles, []string{"PID", "COMMAND"}) || len(resp.Processes) != 2 || resp.Processes[1][1] != "sleep" {
-		t.Fatalf("custom args: %+v", resp)
+	// The background sleep may still be between fork and exec (its comm
+	// is then the shell's or the runtime's): give it a moment.
+	for i := 0; ; i++ {
+		resp, err = Top(ctx, pids, "-o pid,comm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := slices.Equal(resp.Titles, []string{"PID", "COMMAND"}) && len(resp.Processes) == 2 && resp.Processes[1][1] == "sleep"
+		if ok {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("custom args: %+v", resp)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	_, err = Top(ctx, pids, "-o comm")
 	if err == nil || err.Error() != "Couldn't find PID field in ps output" || !errdefs.IsInvalid(err) {
