@@ -25,8 +25,11 @@ type Container struct {
 	Networks map[string]*EndpointConfig
 	// DNS are the container's --dns servers, which the embedded DNS
 	// forwards its queries to instead of the host's.
-	DNS     []netip.Addr `json:",omitempty"`
-	Sandbox *Sandbox     `json:",omitempty"`
+	DNS []netip.Addr `json:",omitempty"`
+	// Links are HostConfig.Links: their aliases resolve for this
+	// container alone, as with dockerd's embedded DNS.
+	Links   []string `json:",omitempty"`
+	Sandbox *Sandbox `json:",omitempty"`
 }
 
 // EndpointConfig is what a container asks of one network.
@@ -271,6 +274,29 @@ func (m *Manager) clientUpstreams(addr netip.Addr) []netip.AddrPort {
 
 // lookupFunc answers DNS for one network from its live endpoints: the
 // container's name, its short ID, and its aliases on that network.
+// linkLookupFunc resolves the link aliases of the container asking (by
+// its address on netID) to the linked container's address.
+func (m *Manager) linkLookupFunc(netID string) func(string, netip.Addr) ([]netip.Addr, bool) {
+	return func(name string, client netip.Addr) ([]netip.Addr, bool) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for _, e := range m.endpointsOn(netID) {
+			if e.ep.IP != client {
+				continue
+			}
+			for _, l := range e.ctr.Links {
+				target, alias := parseLink(l)
+				if strings.EqualFold(alias, name) || strings.EqualFold(target, name) {
+					if ip := m.linkIP(e.ctr, target); ip.IsValid() {
+						return []netip.Addr{ip}, true
+					}
+				}
+			}
+		}
+		return nil, false
+	}
+}
+
 func (m *Manager) lookupFunc(netID string) func(string) ([]netip.Addr, bool) {
 	return func(name string) ([]netip.Addr, bool) {
 		m.mu.Lock()

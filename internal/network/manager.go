@@ -248,7 +248,8 @@ func (m *Manager) activate(n *Network) error {
 		return nil
 	}
 	b, _ := os.ReadFile(m.cfg.ResolvConf)
-	s := &dns.Server{Addr: n.Pool.Gateway, Upstreams: dns.HostUpstreams(string(b)), Log: m.log, Lookup: m.lookupFunc(n.ID), ClientUpstreams: m.clientUpstreams}
+	s := &dns.Server{Addr: n.Pool.Gateway, Upstreams: dns.HostUpstreams(string(b)), Log: m.log, Lookup: m.lookupFunc(n.ID),
+		ClientLookup: m.linkLookupFunc(n.ID), ClientUpstreams: m.clientUpstreams}
 	if err := s.Start(); err != nil {
 		return err
 	}

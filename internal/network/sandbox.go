@@ -67,6 +67,7 @@ func (m *Manager) Setup(ctx context.Context, containerID string, opts SetupOptio
 		return nil, err
 	}
 	c.DNS = opts.DNS
+	c.Links = opts.Links
 	sb := &Sandbox{NSPath: m.NetNSPath(c.ID), Endpoints: map[string]*Endpoint{}}
 	// A namespace left by a setup that the daemon's exit interrupted.
 	bridge.DeleteNetNS(sb.NSPath)

@@ -22,6 +22,13 @@ var networkExtraScenarios = []scenario{
 		c.wantEq(c.inspect(srv, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"), "10.231.13.77", "run --ip")
 		out := c.ok("run", "--rm", "--network", nw, "--link", srv+":db", "busybox", "sh", "-c", fmt.Sprintf(ncGet, "db"))
 		c.wantEq(out, "hello-"+srv, "--link name:alias")
+		// The embedded DNS answers the alias too, but only to the container
+		// that has the link (nslookup asks DNS, not /etc/hosts).
+		c.wantContains(c.ok("run", "--rm", "--network", nw, "--link", srv+":db", "busybox", "nslookup", "db"),
+			"10.231.13.77", "link alias in the embedded DNS")
+		if r := c.run("run", "--rm", "--network", nw, "busybox", "nslookup", "db"); r.Code == 0 && strings.Contains(r.Stdout, "10.231.13.77") {
+			c.Errorf("a container without the link resolved its alias: %s", r)
+		}
 	}},
 	{"published-port-from-another-container", func(c *tcase) {
 		p := freePort(c.T)

@@ -91,10 +91,13 @@ func servfail(query []byte) []byte {
 
 // Server serves one network's names.
 type Server struct {
-	Addr      netip.Addr
-	Port      uint16 // 0 means 53
-	Lookup    Lookup
-	Upstreams []netip.AddrPort
+	Addr   netip.Addr
+	Port   uint16 // 0 means 53
+	Lookup Lookup
+	// ClientLookup, if set, answers names only some clients see (a
+	// container's link aliases) when Lookup does not know them.
+	ClientLookup func(name string, client netip.Addr) ([]netip.Addr, bool)
+	Upstreams    []netip.AddrPort
 	// ClientUpstreams, when set and non-empty for a client, replaces
 	// Upstreams for that client (a container's --dns servers).
 	ClientUpstreams func(client netip.Addr) []netip.AddrPort
@@ -199,7 +202,16 @@ func remoteAddr(c net.Conn) netip.Addr {
 }
 
 func (s *Server) handle(q []byte, proto string, client netip.Addr) []byte {
-	resp, forward, err := Answer(q, s.Lookup)
+	lookup := s.Lookup
+	if s.ClientLookup != nil {
+		lookup = func(name string) ([]netip.Addr, bool) {
+			if addrs, ok := s.Lookup(name); ok {
+				return addrs, ok
+			}
+			return s.ClientLookup(name, client.Unmap())
+		}
+	}
+	resp, forward, err := Answer(q, lookup)
 	if err != nil {
 		return nil
 	}
