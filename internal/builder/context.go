@@ -17,6 +17,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-project/berth/internal/archive"
@@ -117,38 +118,74 @@ type fileSum struct {
 }
 
 // extractHashing unpacks a tar into dir (safely, through archive) and
-// records the sha256 of every regular file as it streams by.
+// records the sha256 of every regular file as it streams by. The hashing
+// runs on its own goroutine, beside the file writes, so a large context
+// costs about the time of the slower of the two rather than their sum.
 func extractHashing(ctx context.Context, r io.Reader, dir string, sums map[string]fileSum) error {
-	var cur *hashing
-	var curName string
-	flush := func() {
-		if cur != nil {
-			var fs fileSum
-			fs.size = cur.n
-			copy(fs.sum[:], cur.h.Sum(nil))
-			sums[curName] = fs
-			cur = nil
+	work := make(chan hashJob, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var h hash.Hash
+		var n int64
+		for j := range work {
+			switch {
+			case j.start != "":
+				h, n = sha256.New(), 0
+			case j.end != "":
+				var fs fileSum
+				fs.size = n
+				copy(fs.sum[:], h.Sum(nil))
+				sums[j.end] = fs
+			default:
+				h.Write(*j.buf)
+				n += int64(len(*j.buf))
+				chunkPool.Put(j.buf)
+			}
+		}
+	}()
+	var cur string
+	endFile := func() {
+		if cur != "" {
+			work <- hashJob{end: cur}
+			cur = ""
 		}
 	}
 	err := archive.ExtractWith(ctx, dir, "/", r, archive.ExtractOptions{FileHook: func(name string) io.Writer {
 		// Files are written one after the other: the previous one is complete.
-		flush()
-		cur, curName = &hashing{h: sha256.New()}, name
-		return cur
+		endFile()
+		cur = name
+		work <- hashJob{start: name}
+		return chunkSender(work)
 	}})
-	flush()
+	endFile()
+	close(work)
+	<-done
 	return err
 }
 
-// hashing counts and hashes what is written to it.
-type hashing struct {
-	h hash.Hash
-	n int64
+// hashJob is one step for the hashing goroutine: a file starts, a chunk
+// of it, or it ends.
+type hashJob struct {
+	start, end string
+	buf        *[]byte
 }
 
-func (h *hashing) Write(p []byte) (int, error) {
-	h.n += int64(len(p))
-	return h.h.Write(p)
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// chunkSender hands copies of what is written to the hashing goroutine.
+type chunkSender chan<- hashJob
+
+func (c chunkSender) Write(p []byte) (int, error) {
+	total := len(p)
+	for len(p) > 0 {
+		b := chunkPool.Get().(*[]byte)
+		n := min(len(p), cap(*b))
+		*b = append((*b)[:0], p[:n]...)
+		c <- hashJob{buf: b}
+		p = p[n:]
+	}
+	return total, nil
 }
 
 // looksLikeTar checks the ustar magic or a valid v7 header checksum.
