@@ -30,6 +30,7 @@ type result struct {
 	buildCold         time.Duration // 3 RUN + 50 MB COPY, --no-cache
 	buildCached       time.Duration // the same, fully cached
 	buildChanged      time.Duration // after changing the file copied last
+	reg               registryTimes // pull/push/save/load of ~200 MB, 4 layers
 	compose           composeTimes  // up -d / down of a 10-service project
 }
 
@@ -154,6 +155,9 @@ func measure(ctx context.Context, target string, runs, many int) (*result, error
 	if res.buildCold, res.buildCached, res.buildChanged, err = measureBuild(ctx, s, 5); err != nil {
 		return nil, fmt.Errorf("build: %w", err)
 	}
+	if res.reg, err = measureRegistry(ctx, s, 3); err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
 	if res.compose, err = measureCompose(ctx, s, 5); err != nil {
 		return nil, fmt.Errorf("compose: %w", err)
 	}
@@ -237,9 +241,15 @@ func median(n int, f func() error) (time.Duration, error) {
 		}
 		ds = append(ds, time.Since(start))
 	}
+	return medianOf(ds), nil
+}
+
+// medianOf sorts ds and returns its median.
+func medianOf(ds []time.Duration) time.Duration {
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	n := len(ds)
 	if n%2 == 1 {
-		return ds[n/2], nil
+		return ds[n/2]
 	}
-	return (ds[n/2-1] + ds[n/2]) / 2, nil
+	return (ds[n/2-1] + ds[n/2]) / 2
 }

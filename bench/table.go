@@ -62,6 +62,16 @@ func printTable(order []string, res map[string]*result) {
 	row("berth compose down, 10 services (median of 5)", func(r *result) float64 { return dur(r.compose.berthDown) }, ms)
 	row("docker-compose v1 up -d, 10 services (median of 5)", func(r *result) float64 { return dur(r.compose.v1Up) }, ms)
 	row("docker-compose v1 down, 10 services (median of 5)", func(r *result) float64 { return dur(r.compose.v1Down) }, ms)
+	ms2 := func(v float64) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f ms", v)
+	}
+	row("pull ~200 MB, 4 layers, local registry (median of 3)", func(r *result) float64 { return dur(r.reg.pull) }, ms2)
+	row("push ~200 MB, 4 layers, fresh registry (median of 3)", func(r *result) float64 { return dur(r.reg.push) }, ms2)
+	row("save ~200 MB (median of 3)", func(r *result) float64 { return dur(r.reg.save) }, ms2)
+	row("load ~200 MB (median of 3)", func(r *result) float64 { return dur(r.reg.load) }, ms2)
 	row("engine PSS, 0 containers", func(r *result) float64 { return float64(r.base) }, mb)
 	row("engine PSS per running container", func(r *result) float64 { return r.memPerCtr }, mb)
 }
