@@ -167,7 +167,7 @@ func (a *app) streamCall(ctx context.Context, c *client.Client, req client.Reque
 		return err
 	}
 	defer resp.Body.Close()
-	return printJSONStream(resp.Body, a.Out)
+	return printStream(resp.Body, a.Out)
 }
 
 func newLoadCmd(a *app) *cobra.Command {

@@ -51,7 +51,7 @@ func newPullCmd(a *app) *cobra.Command {
 			if quiet {
 				out = io.Discard
 			}
-			if err := showProgress(resp.Body, out, printJSONStream); err != nil {
+			if err := showProgress(resp.Body, out); err != nil {
 				return err
 			}
 			fmt.Fprintln(a.Out, ref)

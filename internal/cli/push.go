@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -73,7 +72,7 @@ func (a *app) push(ctx context.Context, ref string, opts pushOptions) error {
 	if opts.quiet {
 		out = io.Discard
 	}
-	if err := showProgress(resp.Body, out, printProgress); err != nil {
+	if err := showProgress(resp.Body, out); err != nil {
 		return err
 	}
 	if opts.quiet {
@@ -84,41 +83,3 @@ func (a *app) push(ctx context.Context, ref string, opts pushOptions) error {
 
 // base64Empty is "{}" base64url-encoded: no credentials.
 const base64Empty = "e30="
-
-// printProgress prints a JSON progress stream the way the docker CLI does
-// when stdout is not a terminal: status lines, without the byte counts of
-// "Pushing"/"Downloading" updates; the first error ends it.
-func printProgress(r io.Reader, w io.Writer) error {
-	dec := json.NewDecoder(r)
-	for {
-		var m struct {
-			Status         string `json:"status"`
-			ID             string `json:"id"`
-			ProgressDetail *struct {
-				Current int64 `json:"current"`
-				Total   int64 `json:"total"`
-			} `json:"progressDetail"`
-			ErrorDetail *struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-			Error string `json:"error"`
-		}
-		if err := dec.Decode(&m); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		switch {
-		case m.ErrorDetail != nil:
-			return errors.New(m.ErrorDetail.Message)
-		case m.Error != "":
-			return errors.New(m.Error)
-		case m.ProgressDetail != nil && (m.ProgressDetail.Current > 0 || m.ProgressDetail.Total > 0):
-			continue
-		case m.ID != "" && m.Status != "":
-			fmt.Fprintf(w, "%s: %s\n", m.ID, m.Status)
-		case m.Status != "":
-			fmt.Fprintln(w, m.Status)
-		}
-	}
-}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -169,7 +168,7 @@ func (a *app) pullImage(ctx context.Context, c *client.Client, ref string) error
 		return err
 	}
 	defer resp.Body.Close()
-	return showProgress(resp.Body, a.Err, printJSONStream)
+	return showProgress(resp.Body, a.Err)
 }
 
 func (a *app) runContainer(cmd *cobra.Command, o *runOpts, args []string) error {
@@ -277,38 +276,4 @@ func (a *app) attachAndStart(ctx context.Context, c *client.Client, id string, a
 		return &StatusError{Code: w.code}
 	}
 	return nil
-}
-
-// printJSONStream prints the "status" lines of a daemon JSON message stream
-// and returns the first error message in it.
-func printJSONStream(r io.Reader, w io.Writer) error {
-	dec := json.NewDecoder(r)
-	for {
-		var m struct {
-			Status      string `json:"status"`
-			ID          string `json:"id"`
-			Stream      string `json:"stream"`
-			ErrorDetail *struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-			Error string `json:"error"`
-		}
-		if err := dec.Decode(&m); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		switch {
-		case m.Error != "":
-			return errors.New(m.Error)
-		case m.ErrorDetail != nil:
-			return errors.New(m.ErrorDetail.Message)
-		case m.Stream != "":
-			fmt.Fprint(w, m.Stream)
-		case m.ID != "" && m.Status != "":
-			fmt.Fprintf(w, "%s: %s\n", m.ID, m.Status)
-		case m.Status != "":
-			fmt.Fprintln(w, m.Status)
-		}
-	}
 }

@@ -9,7 +9,6 @@ package compose
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/berth-project/berth/internal/client"
+	"github.com/berth-project/berth/internal/jsonstream"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/volume"
@@ -243,37 +243,17 @@ func (e *engine) imageRemove(ctx context.Context, ref string) error {
 }
 
 // streamErr reads a JSON message stream (pull, push, build) and returns the
-// first error in it; status lines go to progress when non-nil.
+// first error in it; stream text and status lines go to progress when
+// non-nil.
 func streamErr(r io.Reader, progress func(status string)) error {
-	dec := json.NewDecoder(r)
-	for {
-		var m struct {
-			Status      string `json:"status"`
-			ID          string `json:"id"`
-			Stream      string `json:"stream"`
-			Error       string `json:"error"`
-			ErrorDetail *struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
+	return jsonstream.Decode(r, func(m jsonstream.Message) error {
+		switch {
+		case progress == nil:
+		case m.Stream != "":
+			progress(m.Stream)
+		case m.Status != "":
+			progress(strings.TrimSpace(m.ID+" "+m.Status) + "\n")
 		}
-		if err := dec.Decode(&m); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
-			return fmt.Errorf("%s", m.ErrorDetail.Message)
-		}
-		if m.Error != "" {
-			return fmt.Errorf("%s", m.Error)
-		}
-		if progress != nil {
-			switch {
-			case m.Stream != "":
-				progress(m.Stream)
-			case m.Status != "":
-				progress(strings.TrimSpace(m.ID+" "+m.Status) + "\n")
-			}
-		}
-	}
+		return nil
+	})
 }

@@ -129,8 +129,11 @@ func Decode(r io.Reader, fn func(Message) error) error {
 			}
 			return err
 		}
-		if m.Error != nil {
+		if m.Error != nil && m.Error.Message != "" {
 			return errors.New(m.Error.Message)
+		}
+		if m.ErrorMessage != "" {
+			return errors.New(m.ErrorMessage)
 		}
 		if fn != nil {
 			if err := fn(m); err != nil {
