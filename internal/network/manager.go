@@ -78,6 +78,7 @@ type Manager struct {
 	ctrs     map[string]*Container // by container ID
 	dns      map[string]*dns.Server
 	closed   bool // after Close: no new sandboxes (a restart racing shutdown)
+	reaping  sync.WaitGroup // background deletions of released veths
 }
 
 // DefaultNames derives the default bridge's and the nft table's names from
@@ -295,6 +296,7 @@ func (m *Manager) Close(ctx context.Context, keep bool) error {
 		}
 	}
 	errs = append(errs, m.table.Delete())
+	m.reaping.Wait()
 	return errors.Join(errs...)
 }
 

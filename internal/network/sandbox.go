@@ -258,20 +258,36 @@ func (m *Manager) Teardown(ctx context.Context, containerID string) error {
 func (m *Manager) releaseLocked(c *Container) error {
 	errs := []error{m.table.RemoveOwner("ctr:" + c.ID)}
 	m.ports.Release(c.ID)
-	// The veths are not deleted one by one: deleting a veth waits for the
+	// The veths are not deleted on this path: deleting a veth waits for the
 	// kernel's RCU grace periods (15-30 ms here, on the exit path of every
-	// container). Dropping the namespace's last reference destroys its veth
-	// ends, and with them their peers on the bridge, in the background.
-	// Host-side names are random per endpoint, so a quick restart cannot
-	// clash with a peer still being destroyed.
+	// container). Dropping the namespace's last reference usually destroys
+	// its veth ends, and with them their peers on the bridge. But sockets
+	// the container left behind (TIME_WAIT, orphans retrying a FIN) keep
+	// the namespace, and so the veth, for minutes; so the host ends are
+	// also deleted in the background, where the wait costs nobody. Host
+	// names are random per endpoint, so a quick restart cannot clash with
+	// one still going.
+	var hostIfs []string
 	for id, ep := range c.Sandbox.Endpoints {
 		if n := m.networks[id]; n != nil {
 			n.Pool.Release(ep.IP)
 			errs = append(errs, m.saveNetwork(n))
 		}
+		hostIfs = append(hostIfs, ep.HostIf)
 		delete(c.Sandbox.Endpoints, id)
 	}
 	errs = append(errs, bridge.DeleteNetNS(c.Sandbox.NSPath))
+	if len(hostIfs) > 0 {
+		m.reaping.Add(1)
+		go func() {
+			defer m.reaping.Done()
+			for _, h := range hostIfs {
+				if err := bridge.Delete(h); err != nil {
+					m.log.Debug("delete released veth", "veth", h, "err", err)
+				}
+			}
+		}()
+	}
 	c.Sandbox = nil
 	errs = append(errs, m.saveContainer(c))
 	return errors.Join(errs...)

@@ -2,8 +2,11 @@ package integration
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-project/berth/tests/testutil"
 )
@@ -29,6 +32,35 @@ var networkExtraScenarios = []scenario{
 		if r := c.run("run", "--rm", "--network", nw, "busybox", "nslookup", "db"); r.Code == 0 && strings.Contains(r.Stdout, "10.231.13.77") {
 			c.Errorf("a container without the link resolved its alias: %s", r)
 		}
+	}},
+	{"veth-goes-with-its-container", func(c *tcase) {
+		// Containers that talked to each other are removed one after the
+		// other; each one's host veth must be gone at once. (A namespace
+		// that a left-over socket keeps alive, as compose down of the demo
+		// app showed, no longer keeps its veth: the daemon deletes it too.)
+		a := c.name("peer")
+		c.ok("run", "-d", "--name", a, "busybox", "nc", "-l", "-p", "7777")
+		ip := c.inspect(a, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
+		b := c.name("linger")
+		c.ok("run", "-d", "--name", b, "busybox", "sh", "-c",
+			"cat /sys/class/net/eth0/iflink; (echo hello; sleep 600) | nc "+ip+" 7777")
+		c.eventually(20*time.Second, "B connected to A", func() bool { return strings.Contains(c.ok("logs", a), "hello") })
+		idx := strings.TrimSpace(c.ok("logs", b))
+		hostLink := func() bool {
+			ents, _ := os.ReadDir("/sys/class/net")
+			for _, e := range ents {
+				if v, err := os.ReadFile(filepath.Join("/sys/class/net", e.Name(), "ifindex")); err == nil && strings.TrimSpace(string(v)) == idx {
+					return true
+				}
+			}
+			return false
+		}
+		if !hostLink() {
+			c.Fatalf("no host link with index %q", idx)
+		}
+		c.ok("rm", "-f", a)
+		c.ok("rm", "-f", b)
+		c.eventually(10*time.Second, "B's host veth gone", func() bool { return !hostLink() })
 	}},
 	{"published-port-from-another-container", func(c *tcase) {
 		p := freePort(c.T)
