@@ -77,7 +77,7 @@ type Manager struct {
 	networks map[string]*Network   // by ID
 	ctrs     map[string]*Container // by container ID
 	dns      map[string]*dns.Server
-	closed   bool // after Close: no new sandboxes (a restart racing shutdown)
+	closed   bool           // after Close: no new sandboxes (a restart racing shutdown)
 	reaping  sync.WaitGroup // background deletions of released veths
 }
 
