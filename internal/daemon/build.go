@@ -182,13 +182,9 @@ func (d *Daemon) BuildCachePrune(ctx context.Context, all bool, keepStorage int6
 	if len(f.Get("label")) > 0 {
 		return &build.CachePruneReport{}, nil
 	}
-	var until time.Time
-	for _, v := range f.Get("until") {
-		t, err := parseTimeFilter(v)
-		if err != nil {
-			return nil, errdefs.Invalidf("invalid filter 'until=%s'", v)
-		}
-		until = t
+	until, err := untilFilter(f)
+	if err != nil {
+		return nil, err
 	}
 	before, err := d.images.LayersSize(ctx)
 	if err != nil {

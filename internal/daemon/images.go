@@ -103,12 +103,9 @@ func (d *Daemon) imageSelector(ctx context.Context, f filters.Args) (*imageSelec
 		}
 		sel.since = img.Created
 	}
-	for _, v := range f.Get("until") {
-		t, err := parseTimeFilter(v)
-		if err != nil {
-			return nil, errdefs.Invalidf("invalid filter 'until=%s'", v)
-		}
-		sel.until = t
+	var err error
+	if sel.until, err = untilFilter(f); err != nil {
+		return nil, err
 	}
 	return sel, nil
 }
@@ -323,12 +320,9 @@ func (d *Daemon) ImagesPrune(ctx context.Context, f filters.Args) (*image.PruneR
 		return nil, errdefs.Invalidf("invalid filter 'dangling=%s'", strings.Join(f.Get("dangling"), ","))
 	}
 	opts := imagestore.PruneOptions{All: all && f.Contains("dangling")}
-	for _, v := range f.Get("until") {
-		t, err := parseTimeFilter(v)
-		if err != nil {
-			return nil, errdefs.Invalidf("invalid filter 'until=%s'", v)
-		}
-		opts.Until = t
+	var err error
+	if opts.Until, err = untilFilter(f); err != nil {
+		return nil, err
 	}
 	if f.Contains("label") || f.Contains("label!") {
 		labels := filters.Args{}

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/etcfiles"
@@ -108,13 +107,9 @@ func (d *Daemon) NetworksPrune(ctx context.Context, f filters.Args) (*network.Pr
 	if err := f.Validate("until", "label", "label!"); err != nil {
 		return nil, err
 	}
-	var until time.Time
-	for _, v := range f.Get("until") {
-		t, err := parseTimeFilter(v)
-		if err != nil {
-			return nil, errdefs.Invalidf("invalid filter 'until=%s'", v)
-		}
-		until = t
+	until, err := untilFilter(f)
+	if err != nil {
+		return nil, err
 	}
 	keep := func(n network.Inspect) bool {
 		if !until.IsZero() && !n.Created.Before(until) {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/berth-project/berth/internal/api"
 	"github.com/berth-project/berth/internal/errdefs"
@@ -231,13 +230,9 @@ func (d *Daemon) ContainersPrune(ctx context.Context, f filters.Args) (*containe
 			return nil, errdefs.Invalidf("invalid filter '%s'", k)
 		}
 	}
-	var until time.Time
-	for v := range f["until"] {
-		t, err := parseTimeFilter(v)
-		if err != nil {
-			return nil, err
-		}
-		until = t
+	until, err := untilFilter(f)
+	if err != nil {
+		return nil, err
 	}
 	rep := &container.PruneReport{ContainersDeleted: []string{}}
 	for _, c := range d.containers.list() {

@@ -52,6 +52,20 @@ func (d *Daemon) SubscribeEvents(ctx context.Context, since, until time.Time, f 
 	return past, live, cancel, nil
 }
 
+// untilFilter reads a prune or list filter's "until" (the last one given);
+// zero when there is none.
+func untilFilter(f filters.Args) (time.Time, error) {
+	var until time.Time
+	for _, v := range f.Get("until") {
+		t, err := parseTimeFilter(v)
+		if err != nil {
+			return time.Time{}, errdefs.Invalidf("invalid filter 'until=%s'", v)
+		}
+		until = t
+	}
+	return until, nil
+}
+
 // parseTimeFilter accepts unix seconds (with fraction), RFC3339 and dates.
 func parseTimeFilter(v string) (time.Time, error) {
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
