@@ -27,6 +27,8 @@ type Runtime struct {
 	Name string // as in HostConfig.Runtime, e.g. "runc"
 	Path string // the binary
 	Root string // its --root: per daemon, <exec-root>/runtime/<name>
+
+	seccomp seccompMemo
 }
 
 // State is `runtime state`'s answer.
