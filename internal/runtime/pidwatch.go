@@ -38,7 +38,10 @@ func watchPidFile(path string) (*pidWatch, error) {
 	return &pidWatch{f: os.NewFile(uintptr(fd), "inotify"), path: path}, nil
 }
 
-func (w *pidWatch) close() { w.f.Close() }
+// close releases the watch in the background: closing an inotify instance
+// waits for an SRCU grace period in the kernel (fsnotify tears its marks
+// down that way), 10–20 ms here, which the exec must not wait for.
+func (w *pidWatch) close() { go w.f.Close() }
 
 // wait returns the pid once the file is written, or an error when exited
 // closes first (and the file is still missing) or ctx ends.
