@@ -138,7 +138,9 @@ func readOOMKills(dir string) int {
 	return 0
 }
 
-// writeExit records the exit status atomically: temp file, fsync, rename.
+// writeExit records the exit status atomically: temp file, rename. No
+// fsync: exit.json lives on the volatile exec root, and the daemon reads it
+// at once or, after a daemon restart, from the page cache.
 func (m *monitor) writeExit(e proto.ExitInfo) error {
 	b := []byte(`{"code":`)
 	b = strconv.AppendInt(b, int64(e.Code), 10)
@@ -154,9 +156,6 @@ func (m *monitor) writeExit(e proto.ExitInfo) error {
 		return err
 	}
 	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -166,10 +165,6 @@ func (m *monitor) writeExit(e proto.ExitInfo) error {
 	if err != nil {
 		os.Remove(tmp)
 		return err
-	}
-	if d, err := os.Open(m.cfg.Dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

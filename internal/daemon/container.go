@@ -76,6 +76,17 @@ func (c *Container) save(dir string) error {
 	return atomicfile.Write(filepath.Join(dir, "config.json"), b, 0o600)
 }
 
+// saveState records a change of run state (started, exited, health): it is
+// written on every start and exit, and after a machine crash every
+// container is stopped whatever the file says, so it skips the fsyncs.
+func (c *Container) saveState(dir string) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteNoSync(filepath.Join(dir, "config.json"), b, 0o600)
+}
+
 func loadContainer(dir string) (*Container, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
 	if err != nil {

@@ -120,7 +120,7 @@ func (d *Daemon) recordHealth(c *Container, res *container.HealthcheckResult, re
 		}
 	}
 	status := h.Status
-	c.save(d.containerDir(c.ID))
+	c.saveState(d.containerDir(c.ID))
 	c.mu.Unlock()
 	if status != old {
 		d.emit(c, events.Action("health_status: "+string(status)), nil)

@@ -133,7 +133,7 @@ func (d *Daemon) ContainerKill(ctx context.Context, name, signal string) error {
 		// Like dockerd: a killed container counts as stopped by the user,
 		// so its restart policy does not bring it back.
 		c.State.StoppedByUser = true
-		c.save(d.containerDir(c.ID))
+		c.saveState(d.containerDir(c.ID))
 	}
 	c.mu.Unlock()
 	if !run {

@@ -79,7 +79,9 @@ func Create(ctx context.Context, cfg Config) (*Monitor, error) {
 	// for this run's exit.
 	os.Remove(filepath.Join(cfg.Dir, "exit.json"))
 	cfgPath := filepath.Join(cfg.Dir, "monitor.json")
-	if err := writeFileSync(cfgPath, proto.MarshalConfig(cfg.wire())); err != nil {
+	// The exec root is volatile (tmpfs /run in production; a reboot ends
+	// every container anyway), so its files are not fsynced.
+	if err := os.WriteFile(cfgPath, proto.MarshalConfig(cfg.wire()), 0o600); err != nil {
 		os.Remove(cfgPath)
 		return nil, fmt.Errorf("write monitor config: %w", err)
 	}
@@ -188,21 +190,6 @@ func cleanupRuntime(cfg Config) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-}
-
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Reconnect returns a handle on the monitor serving dir, after a daemon
