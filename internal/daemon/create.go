@@ -28,6 +28,8 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 	if req == nil || req.Config == nil {
 		return resp, errdefs.Invalidf("config cannot be empty in order to create a container")
 	}
+	// A start usually follows within milliseconds (docker run).
+	d.cgWarm.Warm()
 	if name != "" && !validName.MatchString(name) {
 		return resp, errdefs.Invalidf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}

@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/berth-project/berth/internal/cgroupwarm"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -65,6 +66,7 @@ type Daemon struct {
 	runtimes   map[string]*runtime.Runtime
 	execs      *execStore
 	builder    *builder.Builder
+	cgWarm     *cgroupwarm.Warmer // nil where warming does not help
 	started    time.Time
 	wg         sync.WaitGroup // exit watchers
 }
@@ -109,6 +111,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		runtimes:   map[string]*runtime.Runtime{},
 		execs:      newExecStore(),
 		started:    time.Now(),
+		cgWarm:     cgroupwarm.New("/sys/fs/cgroup"),
 	}
 	for name, path := range cfg.Runtimes {
 		root := filepath.Join(cfg.ExecRoot, "runtime", name)

@@ -81,6 +81,8 @@ func (d *Daemon) ExecCreate(ctx context.Context, name string, req *container.Exe
 	if err != nil {
 		return "", err
 	}
+	// The exec's start, and its move into the container's cgroup, follow.
+	d.cgWarm.Warm()
 	if len(req.Cmd) == 0 {
 		return "", errdefs.Invalidf("No exec command specified")
 	}
@@ -108,6 +110,7 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, sreq *container.ExecS
 	if err != nil {
 		return err
 	}
+	d.cgWarm.Warm()
 	c, err := d.containers.get(e.containerID)
 	if err != nil {
 		return err

@@ -57,11 +57,12 @@ func (d *Daemon) ContainerStart(ctx context.Context, name string) error {
 func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	// A client that hangs up mid-start must not leave a half-started container.
 	ctx = context.WithoutCancel(ctx)
+	d.cgWarm.Warm()
 	defer func() {
 		if err != nil {
 			c.State.Error = err.Error()
 			c.State.ExitCode = exitCodeFor(err)
-			c.save(d.containerDir(c.ID))
+			c.saveState(d.containerDir(c.ID))
 			d.failPending(c, err)
 		}
 	}()
@@ -136,6 +137,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	if err != nil {
 		return err
 	}
+	seccompKey := rt.PrecompileSeccomp(spec)
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return err
@@ -174,6 +176,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	if err != nil {
 		return runtimeError(err)
 	}
+	rt.LearnSeccomp(seccompKey, c.ID)
 	// Attaches opened before start (docker run) connect now, while the
 	// process still waits in the runtime's init: no output can be missed.
 	for _, r := range c.pending {
@@ -197,7 +200,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		FinishedAt: c.State.FinishedAt,
 	}
 	d.startHealth(c)
-	if err := c.save(d.containerDir(c.ID)); err != nil {
+	if err := c.saveState(d.containerDir(c.ID)); err != nil {
 		d.log.Warn("save container", "id", c.ID, "err", err)
 	}
 	d.emit(c, events.ActionStart, nil)
@@ -374,7 +377,7 @@ func (d *Daemon) handleExit(c *Container, st *monitor.ExitStatus) {
 	d.teardownNetwork(ctx, c)
 	d.unmountVolumes(ctx, c)
 	os.RemoveAll(d.bundleDir(c.ID))
-	if err := c.save(d.containerDir(c.ID)); err != nil {
+	if err := c.saveState(d.containerDir(c.ID)); err != nil {
 		d.log.Warn("save container", "id", c.ID, "err", err)
 	}
 	close(c.exitCh)
