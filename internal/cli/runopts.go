@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net"
@@ -215,10 +217,14 @@ func (o *runOpts) hostConfig(fs *pflag.FlagSet) (*container.HostConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	secOpts, err := parseSecurityOpts(o.securityOpt)
+	if err != nil {
+		return nil, err
+	}
 	hc := &container.HostConfig{
 		NetworkMode: container.NetworkMode(o.netMode), RestartPolicy: restart, AutoRemove: o.rm,
 		CapAdd: o.capAdd, CapDrop: o.capDrop, Privileged: o.privileged, ReadonlyRootfs: o.readOnly,
-		SecurityOpt: o.securityOpt, Runtime: o.runtime, PublishAllPorts: o.publishAll,
+		SecurityOpt: secOpts, Runtime: o.runtime, PublishAllPorts: o.publishAll,
 		ExtraHosts: o.addHost, DNS: []netip.Addr{}, DNSOptions: nonNilStrings(o.dnsOptions), DNSSearch: nonNilStrings(o.dnsSearch),
 		LogConfig: container.LogConfig{Type: o.logDriver, Config: map[string]string{}},
 	}
@@ -568,4 +574,37 @@ func nonNilStrings(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// parseSecurityOpts sends a seccomp profile's content rather than its path,
+// like the docker CLI: the file is on the client's machine, not the
+// daemon's.
+func parseSecurityOpts(opts []string) ([]string, error) {
+	out := make([]string, 0, len(opts))
+	for _, opt := range opts {
+		if opt == "no-new-privileges" {
+			out = append(out, opt)
+			continue
+		}
+		k, v, ok := strings.Cut(opt, "=")
+		if !ok {
+			k, v, ok = strings.Cut(opt, ":")
+		}
+		if !ok {
+			return nil, fmt.Errorf("Invalid --security-opt: %q", opt)
+		}
+		if k == "seccomp" && v != "unconfined" && v != "builtin" {
+			raw, err := os.ReadFile(v)
+			if err != nil {
+				return nil, fmt.Errorf("opening seccomp profile (%s) failed: %w", v, err)
+			}
+			var b bytes.Buffer
+			if err := json.Compact(&b, raw); err != nil {
+				return nil, fmt.Errorf("compacting json for seccomp profile (%s) failed: %w", v, err)
+			}
+			opt = "seccomp=" + b.String()
+		}
+		out = append(out, opt)
+	}
+	return out, nil
 }
