@@ -38,7 +38,12 @@ func main() {
 	targets := flag.String("target", "berthd,berthd-runc,dockerd", "comma-separated targets to measure (berthd-runc: berthd with --default-runtime runc)")
 	runs := flag.Int("n", 20, "iterations for run --rm and exec")
 	many := flag.Int("many", 50, "containers for the run -d measurement")
+	sections := flag.String("sections", "core,build,registry,compose", "comma-separated parts to measure")
 	flag.Parse()
+	want := map[string]bool{}
+	for _, s := range strings.Split(*sections, ",") {
+		want[s] = true
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root")
 		os.Exit(1)
@@ -52,7 +57,7 @@ func main() {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "bench: measuring %s...\n", t)
-		r, err := measure(ctx, t, *runs, *many)
+		r, err := measure(ctx, t, *runs, *many, want)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", t, err)
 			continue
@@ -102,7 +107,7 @@ func (s *session) run(ctx context.Context, args ...string) (string, error) {
 // default is crun where it is installed).
 const targetBerthdRunc = "berthd-runc"
 
-func measure(ctx context.Context, target string, runs, many int) (*result, error) {
+func measure(ctx context.Context, target string, runs, many int, want map[string]bool) (*result, error) {
 	if target == targetBerthdRunc {
 		os.Setenv("BERTH_TEST_RUNTIME", "runc")
 		defer os.Unsetenv("BERTH_TEST_RUNTIME")
@@ -125,43 +130,60 @@ func measure(ctx context.Context, target string, runs, many int) (*result, error
 	}
 	defer removeAll(ctx, s)
 	res := &result{}
+	if want["core"] {
+		if err := measureCore(ctx, s, target, res, runs, many); err != nil {
+			return nil, err
+		}
+	}
+	if want["build"] {
+		if res.buildCold, res.buildCached, res.buildChanged, err = measureBuild(ctx, s, 5); err != nil {
+			return nil, fmt.Errorf("build: %w", err)
+		}
+	}
+	if want["registry"] {
+		if res.reg, err = measureRegistry(ctx, s, 3); err != nil {
+			return nil, fmt.Errorf("registry: %w", err)
+		}
+	}
+	if want["compose"] {
+		if res.compose, err = measureCompose(ctx, s, 5); err != nil {
+			return nil, fmt.Errorf("compose: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// measureCore times run --rm, run -d and exec, and the engine's memory per
+// running container.
+func measureCore(ctx context.Context, s *session, target string, res *result, runs, many int) (err error) {
 	runArgs := append(append([]string{"run", "--rm"}, s.net...), "busybox", "true")
 	if res.runRm, err = median(runs, func() error { _, err := s.run(ctx, runArgs...); return err }); err != nil {
-		return nil, err
+		return err
 	}
 	if target == testutil.TargetBerthd {
 		bridged := []string{"run", "--rm", "busybox", "true"}
 		if res.runRmBridge, err = median(runs, func() error { _, err := s.run(ctx, bridged...); return err }); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	runD := append(append([]string{"run", "-d"}, s.net...), "busybox", "sleep", "600")
 	if res.runD, err = median(many, func() error { _, err := s.run(ctx, runD...); return err }); err != nil {
-		return nil, err
+		return err
 	}
 	removeAll(ctx, s)
 	id, err := s.run(ctx, runD...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if res.exec, err = median(runs, func() error { _, err := s.run(ctx, "exec", id, "true"); return err }); err != nil {
-		return nil, err
+		return err
 	}
 	removeAll(ctx, s)
 	if err := memory(ctx, s, res, runD); err != nil {
-		return nil, err
+		return err
 	}
 	removeAll(ctx, s)
-	if res.buildCold, res.buildCached, res.buildChanged, err = measureBuild(ctx, s, 5); err != nil {
-		return nil, fmt.Errorf("build: %w", err)
-	}
-	if res.reg, err = measureRegistry(ctx, s, 3); err != nil {
-		return nil, fmt.Errorf("registry: %w", err)
-	}
-	if res.compose, err = measureCompose(ctx, s, 5); err != nil {
-		return nil, fmt.Errorf("compose: %w", err)
-	}
-	return res, nil
+	return nil
 }
 
 // memory = (PSS of engine + per-container processes with 10 running − PSS with 0) / 10.
