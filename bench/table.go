@@ -30,6 +30,13 @@ func printTable(order []string, res map[string]*result) {
 	}
 	fmt.Fprintln(w)
 	row := func(name string, get func(*result) float64, format func(float64) string) {
+		measured := false
+		for _, t := range order {
+			measured = measured || get(res[t]) != 0
+		}
+		if !measured { // a section left out with -sections
+			return
+		}
 		fmt.Fprint(w, name)
 		for _, t := range order {
 			fmt.Fprintf(w, "\t%s", format(get(res[t])))

@@ -34,9 +34,12 @@ type ExtractOptions struct {
 	NoOverwriteDirNonDir bool
 	CopyUIDGID           bool
 	// FileHook, when set, is called for each regular file (its cleaned
-	// name relative to the destination); the returned writer sees the
-	// file's bytes as they are written. The builder hashes contexts so.
-	FileHook func(name string) io.Writer
+	// name relative to the destination, and its size); the returned
+	// writer sees the file's bytes as they are written. The builder hashes
+	// contexts so. With deferData the bytes go to the writer only: the
+	// file is created at its full size but sparse, and its owner writes
+	// the content if it ever needs it.
+	FileHook func(name string, size int64) (w io.Writer, deferData bool)
 }
 
 // ExtractWith is Extract with options.
@@ -88,7 +91,7 @@ type extractor struct {
 	dst         string // root-relative, symlink-free
 	noOverwrite bool
 	copyIDs     bool
-	hook        func(name string) io.Writer
+	hook        func(name string, size int64) (io.Writer, bool)
 	dirs        []dirTime
 }
 

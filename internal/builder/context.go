@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -25,6 +24,7 @@ import (
 	"github.com/moby/go-archive/compression"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
+	"github.com/zeebo/blake3"
 )
 
 // maxDockerfile bounds what is read as a Dockerfile.
@@ -41,14 +41,11 @@ type dockerfileSource struct {
 // prepareContext fills ctxDir with the build context (the request body, or
 // the remote URL) and returns the Dockerfile. Files matched by
 // .dockerignore are removed after the Dockerfile is read, as dockerd does.
-func (b *Builder) prepareContext(ctx context.Context, opts Options, body io.Reader, ctxDir string, sums map[string]fileSum) (*dockerfileSource, error) {
+func (b *Builder) prepareContext(ctx context.Context, opts Options, body io.Reader, ctxDir string, sums map[string]fileSum, dc *deferredContent) (*dockerfileSource, error) {
 	if err := os.Mkdir(ctxDir, 0o755); err != nil {
 		return nil, fmt.Errorf("build context: %w", err)
 	}
-	name := opts.Dockerfile
-	if name == "" {
-		name = "Dockerfile"
-	}
+	name := dockerfileName(opts)
 	var err error
 	switch {
 	case opts.Remote != "" && isGitURL(opts.Remote):
@@ -64,7 +61,7 @@ func (b *Builder) prepareContext(ctx context.Context, opts Options, body io.Read
 		return nil, errdefs.Invalidf("unable to prepare context: unsupported remote %q: it is neither a git URL nor an http(s) URL", opts.Remote)
 	default:
 		var df []byte
-		df, err = extractContext(ctx, body, ctxDir, sums)
+		df, err = extractContext(ctx, body, ctxDir, sums, dc)
 		if err == nil && df != nil {
 			return &dockerfileSource{name: name, data: df}, nil
 		}
@@ -82,9 +79,17 @@ func (b *Builder) prepareContext(ctx context.Context, opts Options, body io.Read
 	return df, nil
 }
 
+// dockerfileName is the Dockerfile's path in the context.
+func dockerfileName(opts Options) string {
+	if opts.Dockerfile == "" {
+		return "Dockerfile"
+	}
+	return opts.Dockerfile
+}
+
 // extractContext unpacks a (possibly compressed) tar into dir. A body
 // that is not a tar is taken as the Dockerfile itself, like dockerd.
-func extractContext(ctx context.Context, body io.Reader, dir string, sums map[string]fileSum) ([]byte, error) {
+func extractContext(ctx context.Context, body io.Reader, dir string, sums map[string]fileSum, dc *deferredContent) ([]byte, error) {
 	if body == nil {
 		return nil, errdefs.Invalidf("the build context is empty")
 	}
@@ -104,7 +109,7 @@ func extractContext(ctx context.Context, body io.Reader, dir string, sums map[st
 		data, err := io.ReadAll(io.LimitReader(br, maxDockerfile))
 		return data, err
 	}
-	if err := extractHashing(ctx, br, dir, sums); err != nil {
+	if err := extractHashing(ctx, br, dir, sums, dc); err != nil {
 		return nil, errdefs.Invalid(fmt.Errorf("unable to extract the build context: %w", err))
 	}
 	return nil, nil
@@ -114,24 +119,37 @@ func extractContext(ctx context.Context, body io.Reader, dir string, sums map[st
 // so COPY's cache key does not read the file again.
 type fileSum struct {
 	size int64
-	sum  [sha256.Size]byte
+	sum  [32]byte
 }
 
+// newContentHash hashes file contents for COPY/ADD cache keys. BLAKE3 is
+// a cryptographic hash, so a crafted context cannot collide with a cached
+// layer, and runs at twice sha256's speed here even with SHA-NI (3.5 vs
+// 1.8 GB/s): the hash of a large context is most of a cached rebuild.
+func newContentHash() hash.Hash { return blake3.New() }
+
 // extractHashing unpacks a tar into dir (safely, through archive) and
-// records the sha256 of every regular file as it streams by. The hashing
-// runs on its own goroutine, beside the file writes, so a large context
-// costs about the time of the slower of the two rather than their sum.
-func extractHashing(ctx context.Context, r io.Reader, dir string, sums map[string]fileSum) error {
-	work := make(chan hashJob, 16)
+// records the content hash of every regular file as it streams by. The
+// hashing runs on its own goroutine, beside the file writes, so a large
+// context costs about the time of the slower of the two rather than their
+// sum. Large files are left sparse, their content kept in dc (nil: none).
+func extractHashing(ctx context.Context, r io.Reader, dir string, sums map[string]fileSum, dc *deferredContent) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	work := make(chan hashJob, 8)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		var h hash.Hash
 		var n int64
+		var keep *deferredFile
 		for j := range work {
 			switch {
 			case j.start != "":
-				h, n = sha256.New(), 0
+				h, n, keep = newContentHash(), 0, j.keep
 			case j.end != "":
 				var fs fileSum
 				fs.size = n
@@ -140,7 +158,11 @@ func extractHashing(ctx context.Context, r io.Reader, dir string, sums map[strin
 			default:
 				h.Write(*j.buf)
 				n += int64(len(*j.buf))
-				chunkPool.Put(j.buf)
+				if keep != nil {
+					keep.chunks = append(keep.chunks, j.buf)
+				} else {
+					chunkPool.Put(j.buf)
+				}
 			}
 		}
 	}()
@@ -151,12 +173,16 @@ func extractHashing(ctx context.Context, r io.Reader, dir string, sums map[strin
 			cur = ""
 		}
 	}
-	err := archive.ExtractWith(ctx, dir, "/", r, archive.ExtractOptions{FileHook: func(name string) io.Writer {
+	err = archive.ExtractWith(ctx, dir, "/", r, archive.ExtractOptions{FileHook: func(name string, size int64) (io.Writer, bool) {
 		// Files are written one after the other: the previous one is complete.
 		endFile()
 		cur = name
-		work <- hashJob{start: name}
-		return chunkSender(work)
+		var keep *deferredFile
+		if dc != nil {
+			keep = dc.take(root, name, size)
+		}
+		work <- hashJob{start: name, keep: keep}
+		return chunkSender(work), keep != nil
 	}})
 	endFile()
 	close(work)
@@ -168,10 +194,11 @@ func extractHashing(ctx context.Context, r io.Reader, dir string, sums map[strin
 // of it, or it ends.
 type hashJob struct {
 	start, end string
+	keep       *deferredFile // with start: keep the chunks, they are the content
 	buf        *[]byte
 }
 
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
 // chunkSender hands copies of what is written to the hashing goroutine.
 type chunkSender chan<- hashJob
@@ -378,5 +405,5 @@ func fetchURL(ctx context.Context, u, dir string) ([]byte, error) {
 	if resp.StatusCode >= 400 {
 		return nil, errdefs.Invalidf("unable to prepare context: unable to download remote context %s: %s", u, resp.Status)
 	}
-	return extractContext(ctx, resp.Body, dir, map[string]fileSum{})
+	return extractContext(ctx, resp.Body, dir, map[string]fileSum{}, nil)
 }

@@ -89,6 +89,12 @@ func (s *stageRun) copy(ctx context.Context, st *state, c copySpec) error {
 		srcRoot = dir
 		fromDesc = img.ID.String()
 	}
+	if c.from == "" && c.add {
+		// ADD looks into its sources (is it an archive?) to resolve them.
+		if err := s.r.deferred.materialize(); err != nil {
+			return err
+		}
+	}
 	tmp, err := os.MkdirTemp(filepath.Join(s.r.b.root, "tmp"), "copy-")
 	if err != nil {
 		return err
@@ -120,6 +126,12 @@ func (s *stageRun) copy(ctx context.Context, st *state, c copySpec) error {
 	key := cacheKey(st.parentID(), createdBy, fromDesc, c.chown, c.chmod, strings.Join(c.exclude, ","), strconv.FormatBool(c.unpack))
 	if s.probe(ctx, st, key, createdBy) {
 		return nil
+	}
+	if c.from == "" {
+		// A miss copies the files: their content must be on disk now.
+		if err := s.r.deferred.materialize(); err != nil {
+			return err
+		}
 	}
 	rw := "build-" + randomID()[:24]
 	if err := s.r.b.store.CreateRW(ctx, rw, st.img); err != nil {
@@ -341,15 +353,15 @@ func checksum(srcs []source, ctxDir string, sums map[string]fileSum) (string, er
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// hashFile adds the file's sha256 to h: the same bytes the digests taken
-// while unpacking the context contribute.
+// hashFile adds the file's content hash to h: the same bytes the digests
+// taken while unpacking the context contribute.
 func hashFile(h hash.Hash, r *os.Root, name string) error {
 	f, err := r.Open(name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fh := sha256.New()
+	fh := newContentHash()
 	if _, err = io.Copy(fh, f); err != nil {
 		return err
 	}

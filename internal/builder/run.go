@@ -56,8 +56,11 @@ type buildRun struct {
 	opts   Options
 	ctxDir string
 	sums   map[string]fileSum // digests of context files, taken while unpacking
-	df     *dockerfile
-	lex    *shell.Lex
+	// deferred holds the content of large context files left sparse;
+	// whatever reads context files calls deferred.materialize first.
+	deferred *deferredContent
+	df       *dockerfile
+	lex      *shell.Lex
 
 	meta      map[string]string // global ARGs (before the first FROM)
 	cacheFrom []*image.Image    // --cache-from images found here

@@ -193,6 +193,11 @@ func (s *stageRun) runMounts(ctx context.Context, st *state, ms []*instructions.
 				TmpfsOptions: &mount.TmpfsOptions{SizeBytes: m.SizeLimit}})
 		case instructions.MountTypeBind:
 			root := s.r.ctxDir
+			if m.From == "" {
+				if err := s.r.deferred.materialize(); err != nil {
+					return nil, err
+				}
+			}
 			if m.From != "" {
 				img, err := s.image(ctx, m.From)
 				if err != nil {
