@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -17,7 +18,11 @@ import (
 // fifo's absence then marks the container as running. Only for runc, and
 // only when the fifo is there; otherwise the caller runs `runtime start`.
 func (m *monitor) startViaExecFifo() (bool, error) {
-	if filepath.Base(m.cfg.RuntimePath) != "runc" {
+	switch filepath.Base(m.cfg.RuntimePath) {
+	case "crun", "berth-crun":
+		return m.startCrunViaExecFifo()
+	case "runc":
+	default:
 		return false, nil
 	}
 	fifo := filepath.Join(m.cfg.RuntimeRoot, m.cfg.ID, "exec.fifo")
@@ -62,4 +67,34 @@ func (m *monitor) startViaExecFifo() (bool, error) {
 			}
 		}
 	}
+}
+
+// startCrunViaExecFifo does what `crun start` does (3-5 ms of every
+// `docker run` for the crun process), in the other direction from runc:
+// crun's init waits to read one byte from <root>/<id>/exec.fifo, and the
+// fifo's absence marks the container as running. crun start also runs
+// poststart hooks; a spec with any is left to it.
+func (m *monitor) startCrunViaExecFifo() (bool, error) {
+	fifo := filepath.Join(m.cfg.RuntimeRoot, m.cfg.ID, "exec.fifo")
+	if _, err := os.Stat(fifo); err != nil {
+		return false, nil
+	}
+	if spec, err := os.ReadFile(filepath.Join(m.cfg.Bundle, "config.json")); err != nil || bytes.Contains(spec, []byte(`"poststart"`)) {
+		return false, nil
+	}
+	// Non-blocking: with no reader (the init died) the open fails at once
+	// instead of waiting for one.
+	f, err := os.OpenFile(fifo, os.O_WRONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		if unix.Kill(m.pid, 0) != nil {
+			return true, errors.New("container process is already dead")
+		}
+		return true, err
+	}
+	defer f.Close()
+	if err := os.Remove(fifo); err != nil {
+		return true, err
+	}
+	_, err = f.Write([]byte{0})
+	return true, err
 }

@@ -169,7 +169,8 @@ func (m *monitor) abort() {
 	m.runtimeDelete()
 }
 
-// start runs `runtime start`.
+// start starts the created container: through the exec fifo where we
+// know the runtime's protocol, else with `runtime start`.
 func (m *monitor) start() error {
 	m.truncateLog()
 	started, err := m.startViaExecFifo()
