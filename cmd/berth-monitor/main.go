@@ -40,6 +40,10 @@ func main() {
 	if err != nil {
 		fail(sync, err.Error())
 	}
+	if cfg.RuntimeFD > 0 {
+		// Executed through /proc/self/fd, never inherited past an exec.
+		unix.CloseOnExec(cfg.RuntimeFD)
+	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		fail(sync, "monitor: set child subreaper: "+err.Error())
 	}

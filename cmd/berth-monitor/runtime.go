@@ -21,6 +21,18 @@ func (m *monitor) runtimeArgs(cmd ...string) []string {
 
 func (m *monitor) path(name string) string { return filepath.Join(m.cfg.Dir, name) }
 
+// runtimeCmd is exec.Command for the runtime: its sealed copy when the
+// daemon passed one (resolved by the child's execve before close-on-exec
+// descriptors close, so it is not inherited further), else its path.
+func (m *monitor) runtimeCmd(args ...string) *exec.Cmd {
+	if m.cfg.RuntimeFD == 0 {
+		return exec.Command(m.cfg.RuntimePath, args...)
+	}
+	cmd := exec.Command("/proc/self/fd/"+strconv.Itoa(m.cfg.RuntimeFD), args...)
+	cmd.Args[0] = filepath.Base(m.cfg.RuntimePath)
+	return cmd
+}
+
 // runtimeCreate runs `runtime create` with the container's stdio and
 // returns the init pid.
 func (m *monitor) runtimeCreate(stdin, stdout, stderr *os.File, consoleSocket string) (int, error) {
@@ -29,7 +41,7 @@ func (m *monitor) runtimeCreate(stdin, stdout, stderr *os.File, consoleSocket st
 		args = append(args, "--console-socket", consoleSocket)
 	}
 	args = append(args, m.cfg.ID)
-	cmd := exec.Command(m.cfg.RuntimePath, m.runtimeArgs(args...)...)
+	cmd := m.runtimeCmd(m.runtimeArgs(args...)...)
 	// os/exec opens /dev/null for a nil stream.
 	if stdin != nil {
 		cmd.Stdin = stdin
@@ -62,7 +74,7 @@ func (m *monitor) runtimeCreate(stdin, stdout, stderr *os.File, consoleSocket st
 // runtimeRun runs a runtime command that needs no stdio.
 func (m *monitor) runtimeRun(cmd ...string) error {
 	var out bytes.Buffer
-	c := exec.Command(m.cfg.RuntimePath, m.runtimeArgs(cmd...)...)
+	c := m.runtimeCmd(m.runtimeArgs(cmd...)...)
 	c.Stdout, c.Stderr = &out, &out
 	if err := m.runCmd(c); err != nil {
 		return m.runtimeError(cmd[0], err, out.Bytes())
@@ -74,7 +86,7 @@ func (m *monitor) runtimeRun(cmd ...string) error {
 // called on every exit path.
 func (m *monitor) runtimeDelete() {
 	// No --log: the daemon may already have removed Dir after the exit.
-	c := exec.Command(m.cfg.RuntimePath, "--root", m.cfg.RuntimeRoot, "delete", "--force", m.cfg.ID)
+	c := m.runtimeCmd("--root", m.cfg.RuntimeRoot, "delete", "--force", m.cfg.ID)
 	m.runCmd(c)
 }
 

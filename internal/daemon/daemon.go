@@ -118,7 +118,11 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		if err := os.MkdirAll(root, 0o700); err != nil {
 			return nil, err
 		}
-		d.runtimes[name] = &runtime.Runtime{Name: name, Path: path, Root: root}
+		rt := &runtime.Runtime{Name: name, Path: path, Root: root}
+		if err := rt.UseSealedCopy(ctx); err != nil {
+			d.log.Warn("runtime runs from its path", "runtime", name, "err", err)
+		}
+		d.runtimes[name] = rt
 	}
 	if _, ok := d.runtimes[cfg.DefaultRuntime]; !ok {
 		return nil, fmt.Errorf("default runtime %q is not configured", cfg.DefaultRuntime)

@@ -162,6 +162,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		Bundle:           bundle,
 		MonitorPath:      d.cfg.MonitorPath,
 		RuntimePath:      rt.Path,
+		RuntimeExe:       rt.SealedCopy(),
 		RuntimeRoot:      rt.Root,
 		LogPath:          c.LogPath,
 		LogMaxSize:       maxSize,

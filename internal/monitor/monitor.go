@@ -37,14 +37,17 @@ type Config struct {
 	ID, Dir, Bundle          string // Dir holds monitor.json, monitor.sock, init.pid, exit.json, runtime.log
 	MonitorPath              string // the berth-monitor binary
 	RuntimePath, RuntimeRoot string // e.g. /usr/sbin/runc, <exec-root>/runtime/runc
-	LogPath                  string // json-file log; "" for none
-	LogMaxSize               int64
-	LogMaxFiles              int
-	Tty, OpenStdin           bool
-	StdinOnce                bool
-	ConsoleHeight            uint
-	ConsoleWidth             uint
-	CgroupMemoryPath         string // v1 memory cgroup dir, for OOM detection
+	// RuntimeExe, when set, is a sealed copy of the runtime binary
+	// (runtime.UseSealedCopy) that the monitor runs instead of RuntimePath.
+	RuntimeExe       *os.File
+	LogPath          string // json-file log; "" for none
+	LogMaxSize       int64
+	LogMaxFiles      int
+	Tty, OpenStdin   bool
+	StdinOnce        bool
+	ConsoleHeight    uint
+	ConsoleWidth     uint
+	CgroupMemoryPath string // v1 memory cgroup dir, for OOM detection
 }
 
 // ExitStatus is how the container's init ended.
@@ -93,6 +96,9 @@ func Create(ctx context.Context, cfg Config) (*Monitor, error) {
 	defer syncR.Close()
 	cmd := exec.Command(cfg.MonitorPath, cfgPath)
 	cmd.ExtraFiles = []*os.File{syncW}
+	if cfg.RuntimeExe != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, cfg.RuntimeExe) // fd 4
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Env = []string{"GOMAXPROCS=1", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	if err := cmd.Start(); err != nil {
@@ -124,12 +130,16 @@ func Create(ctx context.Context, cfg Config) (*Monitor, error) {
 }
 
 func (c *Config) wire() *proto.Config {
-	return &proto.Config{
+	w := &proto.Config{
 		ID: c.ID, Dir: c.Dir, Bundle: c.Bundle, RuntimePath: c.RuntimePath, RuntimeRoot: c.RuntimeRoot,
 		LogPath: c.LogPath, LogMaxSize: c.LogMaxSize, LogMaxFiles: c.LogMaxFiles,
 		Tty: c.Tty, OpenStdin: c.OpenStdin, StdinOnce: c.StdinOnce,
 		ConsoleHeight: c.ConsoleHeight, ConsoleWidth: c.ConsoleWidth, CgroupMemoryPath: c.CgroupMemoryPath,
 	}
+	if c.RuntimeExe != nil {
+		w.RuntimeFD = 4 // after the sync pipe in ExtraFiles
+	}
+	return w
 }
 
 // readSync waits for the monitor's Created or Error frame.

@@ -62,7 +62,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts ExecOpts) (*Process,
 	defer watch.close()
 
 	p := &Process{exited: make(chan struct{}), copyDone: make(chan struct{})}
-	p.cmd = exec.Command(r.Path, args...)
+	p.cmd = r.command(context.Background(), args...)
 	errGate := &gate{w: opts.Stderr}
 	childEnd, err := p.setupStdio(opts, errGate)
 	if err != nil {

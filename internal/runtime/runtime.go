@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ type Runtime struct {
 	Root string // its --root: per daemon, <exec-root>/runtime/<name>
 
 	seccomp seccompMemo
+	exe     *os.File // sealed copy of the binary (UseSealedCopy), or nil
 }
 
 // State is `runtime state`'s answer.
@@ -48,7 +50,7 @@ func (r *Runtime) globalArgs() []string {
 
 // run executes one subcommand and returns its stdout.
 func (r *Runtime) run(ctx context.Context, stdin io.Reader, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, r.Path, append(r.globalArgs(), args...)...)
+	cmd := r.command(ctx, append(r.globalArgs(), args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
 	if err := cmd.Run(); err != nil {

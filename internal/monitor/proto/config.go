@@ -12,14 +12,17 @@ import (
 type Config struct {
 	ID, Dir, Bundle          string
 	RuntimePath, RuntimeRoot string
-	LogPath                  string
-	LogMaxSize               int64
-	LogMaxFiles              int
-	Tty, OpenStdin           bool
-	StdinOnce                bool
-	ConsoleHeight            uint
-	ConsoleWidth             uint
-	CgroupMemoryPath         string
+	// RuntimeFD, when not 0, is the monitor's descriptor of a sealed copy
+	// of the runtime binary, to execute instead of RuntimePath.
+	RuntimeFD        int
+	LogPath          string
+	LogMaxSize       int64
+	LogMaxFiles      int
+	Tty, OpenStdin   bool
+	StdinOnce        bool
+	ConsoleHeight    uint
+	ConsoleWidth     uint
+	CgroupMemoryPath string
 }
 
 // MarshalConfig encodes c as a flat JSON object.
@@ -33,6 +36,7 @@ func MarshalConfig(c *Config) []byte {
 	str("Bundle", c.Bundle)
 	str("RuntimePath", c.RuntimePath)
 	str("RuntimeRoot", c.RuntimeRoot)
+	num("RuntimeFD", int64(c.RuntimeFD))
 	str("LogPath", c.LogPath)
 	num("LogMaxSize", c.LogMaxSize)
 	num("LogMaxFiles", int64(c.LogMaxFiles))
@@ -87,6 +91,11 @@ func UnmarshalConfig(data []byte) (*Config, error) {
 				return nil, errors.New("monitor config: bad " + f.k)
 			}
 			*f.p = uint(n)
+		}
+	}
+	if v, ok := m["RuntimeFD"]; ok {
+		if c.RuntimeFD, err = strconv.Atoi(v); err != nil || c.RuntimeFD < 0 {
+			return nil, errors.New("monitor config: bad RuntimeFD")
 		}
 	}
 	if v, ok := m["LogMaxFiles"]; ok {

@@ -8,7 +8,7 @@ import (
 
 func TestConfigRoundTrip(t *testing.T) {
 	in := &Config{
-		ID: "abc", Dir: "/run/x \"q\" \\ é", Bundle: "/b\n", RuntimePath: "/usr/sbin/runc",
+		ID: "abc", Dir: "/run/x \"q\" \\ é", Bundle: "/b\n", RuntimePath: "/usr/sbin/runc", RuntimeFD: 4,
 		RuntimeRoot: "/r", LogPath: "/l<>&", LogMaxSize: 1 << 40, LogMaxFiles: 3,
 		Tty: true, StdinOnce: true, ConsoleHeight: 40, ConsoleWidth: 120, CgroupMemoryPath: "/sys/fs/cgroup/memory/x",
 	}
