@@ -68,23 +68,19 @@ func (c *Container) running() bool {
 }
 
 // save writes the record atomically. Callers hold c.mu.
-func (c *Container) save(dir string) error {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return err
-	}
-	return atomicfile.Write(filepath.Join(dir, "config.json"), b, 0o600)
-}
+func (c *Container) save(dir string) error { return c.write(dir, atomicfile.Write) }
 
 // saveState records a change of run state (started, exited, health): it is
 // written on every start and exit, and after a machine crash every
 // container is stopped whatever the file says, so it skips the fsyncs.
-func (c *Container) saveState(dir string) error {
+func (c *Container) saveState(dir string) error { return c.write(dir, atomicfile.WriteNoSync) }
+
+func (c *Container) write(dir string, write func(string, []byte, os.FileMode) error) error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteNoSync(filepath.Join(dir, "config.json"), b, 0o600)
+	return write(filepath.Join(dir, "config.json"), b, 0o600)
 }
 
 func loadContainer(dir string) (*Container, error) {

@@ -15,7 +15,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/berth-project/berth/internal/cgroupwarm"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/builder"
+	"github.com/berth-project/berth/internal/cgroupwarm"
 	"github.com/berth-project/berth/internal/distribution"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/events"

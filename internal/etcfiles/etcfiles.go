@@ -8,10 +8,9 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 
+	"github.com/berth-project/berth/internal/atomicfile"
 	"github.com/berth-project/berth/internal/errdefs"
 )
 
@@ -76,33 +75,8 @@ func ParseExtraHost(s string) (name, ip string, err error) {
 // writeAtomic replaces path with data so that readers see the old or the
 // new content, never a mix. It does not fsync: the files are written anew
 // on every start, so a machine crash cannot make a stale one matter, and
-// six fsyncs were a millisecond or two of every container start.
+// six fsyncs were a millisecond or two of every container start. They are
+// bind-mounted into containers that may run as any user: 0644.
 func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	cleanup := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return cleanup(err)
-	}
-	// Files are bind-mounted into containers that may run as any user.
-	if err := f.Chmod(0o644); err != nil {
-		return cleanup(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteNoSync(path, data, 0o644)
 }
