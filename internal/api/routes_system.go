@@ -20,12 +20,12 @@ func (s *Server) registerSystem(rt *router) {
 
 // ping is what every CLI invocation sends first; it reads Api-Version from
 // the headers to pick the version for the following requests.
-func (s *Server) ping(_ context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+func (s *Server) ping(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	h := w.Header()
 	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 	h.Set("Pragma", "no-cache")
 	h.Set("Builder-Version", "1")
-	h.Set("Swarm", "inactive")
+	h.Set("Swarm", pingSwarmHeader(s.swarmInfo(ctx)))
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	if r.Method == http.MethodHead {
 		h.Set("Content-Length", "0")
@@ -45,6 +45,9 @@ func (s *Server) info(ctx context.Context, w http.ResponseWriter, _ *http.Reques
 	info, err := s.b.Info(ctx)
 	if err != nil {
 		return err
+	}
+	if s.swarm != nil {
+		info.Swarm = s.swarm.SwarmInfo(ctx)
 	}
 	return writeJSON(w, http.StatusOK, info)
 }

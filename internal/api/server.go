@@ -29,11 +29,15 @@ type Options struct {
 	// context ends (default 5s). Hijacked and streaming connections are not
 	// waited for.
 	ShutdownTimeout time.Duration
+	// Swarm serves the swarm endpoints; nil answers them as a node that
+	// is not in a swarm.
+	Swarm SwarmBackend
 }
 
 // Server serves the Engine API over a Backend.
 type Server struct {
 	b       Backend
+	swarm   SwarmBackend
 	opts    Options
 	log     *slog.Logger
 	handler http.Handler
@@ -50,7 +54,7 @@ func NewServer(b Backend, opts Options) *Server {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 5 * time.Second
 	}
-	s := &Server{b: b, opts: opts, log: opts.Logger}
+	s := &Server{b: b, swarm: opts.Swarm, opts: opts, log: opts.Logger}
 	rt := newRouter()
 	s.registerSystem(rt)
 	s.registerContainers(rt)
@@ -61,6 +65,7 @@ func NewServer(b Backend, opts Options) *Server {
 	s.registerNetworks(rt)
 	s.registerAuth(rt)
 	s.registerBuild(rt)
+	s.registerSwarm(rt)
 	s.handler = s.middleware(rt)
 	return s
 }

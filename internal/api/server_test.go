@@ -24,13 +24,18 @@ type testServer struct {
 
 func startServer(t *testing.T, fake *fakeBackend) *testServer {
 	t.Helper()
+	return startServerWith(t, fake, Options{Version: "0.0.1-test", GitCommit: "abc1234", ShutdownTimeout: time.Second})
+}
+
+func startServerWith(t *testing.T, fake *fakeBackend, opts Options) *testServer {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv := NewServer(fake, Options{Version: "0.0.1-test", GitCommit: "abc1234", ShutdownTimeout: time.Second})
+	srv := NewServer(fake, opts)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

@@ -1,0 +1,659 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/stdcopy"
+	"github.com/moby/moby/api/types/swarm"
+)
+
+// dockerd's answers for swarm calls on a node that cannot serve them
+// (checked against dockerd 20.10: 503 and these exact texts).
+var (
+	errNotSwarmManager = errdefs.Unavailable(errors.New(`This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`))
+	errNotInSwarm      = errdefs.Unavailable(errors.New("This node is not part of a swarm"))
+	errAlreadyInSwarm  = errdefs.Unavailable(errors.New(`This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.`))
+)
+
+func (s *Server) registerSwarm(rt *router) {
+	rt.get("/swarm", s.swarmInspect)
+	rt.post("/swarm/init", s.swarmInit)
+	rt.post("/swarm/join", s.swarmJoin)
+	rt.post("/swarm/leave", s.swarmLeave)
+	rt.post("/swarm/update", s.swarmUpdate)
+	rt.get("/swarm/unlockkey", s.swarmUnlockKey)
+	rt.post("/swarm/unlock", s.swarmUnlock)
+
+	rt.get("/nodes", s.nodeList)
+	rt.get("/nodes/{id}", s.nodeInspect)
+	rt.del("/nodes/{id}", s.nodeRemove)
+	rt.post("/nodes/{id}/update", s.nodeUpdate)
+
+	rt.get("/services", s.serviceList)
+	rt.post("/services/create", s.serviceCreate)
+	rt.get("/services/{id}", s.serviceInspect)
+	rt.del("/services/{id}", s.serviceRemove)
+	rt.post("/services/{id}/update", s.serviceUpdate)
+	rt.get("/services/{id}/logs", s.serviceLogs)
+
+	rt.get("/tasks", s.taskList)
+	rt.get("/tasks/{id}", s.taskInspect)
+	rt.get("/tasks/{id}/logs", s.taskLogs)
+
+	rt.get("/secrets", s.secretList)
+	rt.post("/secrets/create", s.secretCreate)
+	rt.get("/secrets/{id}", s.secretInspect)
+	rt.del("/secrets/{id}", s.secretRemove)
+	rt.post("/secrets/{id}/update", s.secretUpdate)
+
+	rt.get("/configs", s.configList)
+	rt.post("/configs/create", s.configCreate)
+	rt.get("/configs/{id}", s.configInspect)
+	rt.del("/configs/{id}", s.configRemove)
+	rt.post("/configs/{id}/update", s.configUpdate)
+}
+
+// swarmInfo is the node's swarm state; a daemon without a swarm front end
+// is an inactive node.
+func (s *Server) swarmInfo(ctx context.Context) swarm.Info {
+	if s.swarm == nil {
+		return swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive}
+	}
+	return s.swarm.SwarmInfo(ctx)
+}
+
+// manager returns the backend when this node is an active manager, else
+// dockerd's 503.
+func (s *Server) manager(ctx context.Context) (SwarmBackend, error) {
+	if s.swarm == nil {
+		return nil, errNotSwarmManager
+	}
+	if i := s.swarm.SwarmInfo(ctx); i.LocalNodeState != swarm.LocalNodeStateActive || !i.ControlAvailable {
+		return nil, errNotSwarmManager
+	}
+	return s.swarm, nil
+}
+
+// pingSwarmHeader is /_ping's Swarm header: "inactive", "pending",
+// "error", "locked", "active/worker" or "active/manager".
+func pingSwarmHeader(i swarm.Info) string {
+	if i.LocalNodeState == swarm.LocalNodeStateActive {
+		if i.ControlAvailable {
+			return "active/manager"
+		}
+		return "active/worker"
+	}
+	if i.LocalNodeState == "" {
+		return string(swarm.LocalNodeStateInactive)
+	}
+	return string(i.LocalNodeState)
+}
+
+// versionValue parses ?version= as dockerd does before anything else, so
+// a missing version is a 400 even on a node without a swarm.
+func versionValue(r *http.Request, kind string) (uint64, error) {
+	raw := r.URL.Query().Get("version")
+	v, err := strconv.ParseUint(raw, 10, 64)
+	if err != nil {
+		return 0, errdefs.Invalid(fmt.Errorf("invalid %s version '%s': %w", kind, raw, err))
+	}
+	return v, nil
+}
+
+func (s *Server) swarmInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	sw, err := b.SwarmInspect(ctx)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, sw)
+}
+
+func (s *Server) swarmInit(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	var req swarm.InitRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	if s.swarm == nil {
+		return errdefs.NotImplemented(errors.New("swarm mode is not available on this daemon"))
+	}
+	if s.swarmInfo(ctx).LocalNodeState != swarm.LocalNodeStateInactive {
+		return errAlreadyInSwarm
+	}
+	id, err := s.swarm.SwarmInit(ctx, req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, id)
+}
+
+func (s *Server) swarmJoin(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	var req swarm.JoinRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	if s.swarm == nil {
+		return errdefs.NotImplemented(errors.New("swarm mode is not available on this daemon"))
+	}
+	if s.swarmInfo(ctx).LocalNodeState != swarm.LocalNodeStateInactive {
+		return errAlreadyInSwarm
+	}
+	if err := s.swarm.SwarmJoin(ctx, req); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) swarmLeave(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	force, err := boolValue(r, "force")
+	if err != nil {
+		return err
+	}
+	if s.swarm == nil || s.swarmInfo(ctx).LocalNodeState == swarm.LocalNodeStateInactive {
+		return errNotInSwarm
+	}
+	if err := s.swarm.SwarmLeave(ctx, force); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) swarmUpdate(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	version, err := versionValue(r, "swarm")
+	if err != nil {
+		return err
+	}
+	var spec swarm.Spec
+	if err := decodeJSON(r, &spec, false); err != nil {
+		return err
+	}
+	var flags SwarmUpdateFlags
+	for key, dst := range map[string]*bool{"rotateWorkerToken": &flags.RotateWorkerToken, "rotateManagerToken": &flags.RotateManagerToken, "rotateManagerUnlockKey": &flags.RotateManagerUnlockKey} {
+		if *dst, err = boolValue(r, key); err != nil {
+			return err
+		}
+	}
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.SwarmUpdate(ctx, version, spec, flags); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) swarmUnlockKey(ctx context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	key, err := b.SwarmUnlockKey(ctx)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, swarm.UnlockKeyResponse{UnlockKey: key})
+}
+
+// swarmUnlock: a Kubernetes-backed swarm is never locked (its keys live in
+// the cluster's PKI), so an unlock only ever finds nothing to do.
+func (s *Server) swarmUnlock(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	if _, err := s.manager(ctx); err != nil {
+		return err
+	}
+	var req swarm.UnlockRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	return errdefs.Invalid(errors.New("swarm is not locked"))
+}
+
+func (s *Server) nodeList(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	f, err := filterArgs(r)
+	if err != nil {
+		return err
+	}
+	nodes, err := b.NodeList(ctx, f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, nonNil(nodes))
+}
+
+func (s *Server) nodeInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := b.NodeInspect(ctx, v["id"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, n)
+}
+
+func (s *Server) nodeRemove(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	force, err := boolValue(r, "force")
+	if err != nil {
+		return err
+	}
+	if err := b.NodeRemove(ctx, v["id"], force); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) nodeUpdate(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	version, err := versionValue(r, "node")
+	if err != nil {
+		return err
+	}
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	var spec swarm.NodeSpec
+	if err := decodeJSON(r, &spec, false); err != nil {
+		return err
+	}
+	if err := b.NodeUpdate(ctx, v["id"], version, spec); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) serviceList(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	f, err := filterArgs(r)
+	if err != nil {
+		return err
+	}
+	status, err := boolValue(r, "status")
+	if err != nil {
+		return err
+	}
+	svcs, err := b.ServiceList(ctx, f, status)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, nonNil(svcs))
+}
+
+func (s *Server) serviceCreate(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	var spec swarm.ServiceSpec
+	if err := decodeJSON(r, &spec, false); err != nil {
+		return err
+	}
+	resp, err := b.ServiceCreate(ctx, spec, r.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, resp)
+}
+
+func (s *Server) serviceInspect(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	defaults, err := boolValue(r, "insertDefaults")
+	if err != nil {
+		return err
+	}
+	svc, err := b.ServiceInspect(ctx, v["id"], defaults)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, svc)
+}
+
+func (s *Server) serviceRemove(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.ServiceRemove(ctx, v["id"]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) serviceUpdate(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	version, err := versionValue(r, "service")
+	if err != nil {
+		return err
+	}
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	var spec swarm.ServiceSpec
+	if err := decodeJSON(r, &spec, false); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	opts := ServiceUpdateOptions{RegistryAuthFrom: q.Get("registryAuthFrom"), Rollback: q.Get("rollback"), Auth: r.Header.Get("X-Registry-Auth")}
+	resp, err := b.ServiceUpdate(ctx, v["id"], version, spec, opts)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) taskList(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	f, err := filterArgs(r)
+	if err != nil {
+		return err
+	}
+	tasks, err := b.TaskList(ctx, f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, nonNil(tasks))
+}
+
+func (s *Server) taskInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	t, err := b.TaskInspect(ctx, v["id"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) serviceLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	return s.swarmLogs(ctx, w, r, v["id"], func(b SwarmBackend) func(context.Context, string, LogsOptions) (<-chan SwarmLogMessage, error) {
+		return b.ServiceLogs
+	})
+}
+
+func (s *Server) taskLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	return s.swarmLogs(ctx, w, r, v["id"], func(b SwarmBackend) func(context.Context, string, LogsOptions) (<-chan SwarmLogMessage, error) {
+		return b.TaskLogs
+	})
+}
+
+// swarmLogs serves service and task logs. dockerd checks the streams
+// before the swarm (a 500 there, as it sends), and always multiplexes.
+func (s *Server) swarmLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, id string, pick func(SwarmBackend) func(context.Context, string, LogsOptions) (<-chan SwarmLogMessage, error)) error {
+	ctx, cancel := longPoll(ctx)
+	defer cancel()
+	opts := LogsOptions{Tail: r.URL.Query().Get("tail")}
+	var details bool
+	for _, p := range []struct {
+		key string
+		dst *bool
+	}{{"stdout", &opts.Stdout}, {"stderr", &opts.Stderr}, {"follow", &opts.Follow}, {"timestamps", &opts.Timestamps}, {"details", &details}} {
+		b, err := boolValue(r, p.key)
+		if err != nil {
+			return err
+		}
+		*p.dst = b
+	}
+	if !opts.Stdout && !opts.Stderr {
+		return errors.New("Bad parameters: you must choose at least one stream")
+	}
+	if opts.Tail == "" {
+		opts.Tail = "all"
+	}
+	var err error
+	if opts.Since, err = timeValue(r, "since"); err != nil {
+		return err
+	}
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	msgs, err := pick(b)(ctx, id, opts)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", streamType(ctx, true))
+	w.WriteHeader(http.StatusOK)
+	fl := http.NewResponseController(w)
+	fl.Flush()
+	stdout, stderr := stdcopy.NewStreams(w)
+	var line []byte
+	for {
+		var m SwarmLogMessage
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return nil
+		case m, ok = <-msgs:
+			if !ok {
+				return nil
+			}
+		}
+		line = appendSwarmLogLine(line[:0], m, opts.Timestamps, details)
+		dst := stdout
+		if m.Stream == "stderr" {
+			dst = stderr
+		}
+		if _, err := dst.Write(line); err != nil {
+			return err
+		}
+		fl.Flush()
+	}
+}
+
+// appendSwarmLogLine formats a line as dockerd's log stream writer does:
+// [timestamp ][k=v,k=v ]line, the details' keys sorted and query-escaped.
+func appendSwarmLogLine(dst []byte, m SwarmLogMessage, timestamps, details bool) []byte {
+	if timestamps {
+		dst = m.Time.UTC().AppendFormat(dst, timestampFormat)
+		dst = append(dst, ' ')
+	}
+	if details {
+		attrs := append([]string(nil), m.Attrs...)
+		sort.Strings(attrs)
+		for i, a := range attrs {
+			k, v, _ := strings.Cut(a, "=")
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, url.QueryEscape(k)...)
+			dst = append(dst, '=')
+			dst = append(dst, url.QueryEscape(v)...)
+		}
+		dst = append(dst, ' ')
+	}
+	return append(dst, m.Line...)
+}
+
+func (s *Server) secretList(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	f, err := filterArgs(r)
+	if err != nil {
+		return err
+	}
+	l, err := b.SecretList(ctx, f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, nonNil(l))
+}
+
+func (s *Server) secretCreate(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	var spec swarm.SecretSpec
+	if err := decodeJSON(r, &spec, false); err != nil {
+		return err
+	}
+	id, err := b.SecretCreate(ctx, spec)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, swarm.SecretCreateResponse{ID: id})
+}
+
+func (s *Server) secretInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	sec, err := b.SecretInspect(ctx, v["id"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, sec)
+}
+
+func (s *Server) secretRemove(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.SecretRemove(ctx, v["id"]); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (s *Server) secretUpdate(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	version, err := strconv.ParseUint(r.URL.Query().Get("version"), 10, 64)
+	if err != nil {
+		return errdefs.Invalidf("invalid secret version")
+	}
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	var spec swarm.SecretSpec
+	if err := decodeJSON(r, &spec, false); err != nil {
+		return err
+	}
+	if err := b.SecretUpdate(ctx, v["id"], version, spec); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) configList(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	f, err := filterArgs(r)
+	if err != nil {
+		return err
+	}
+	l, err := b.ConfigList(ctx, f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, nonNil(l))
+}
+
+func (s *Server) configCreate(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	var spec swarm.ConfigSpec
+	if err := decodeJSON(r, &spec, false); err != nil {
+		return err
+	}
+	id, err := b.ConfigCreate(ctx, spec)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, swarm.ConfigCreateResponse{ID: id})
+}
+
+func (s *Server) configInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	c, err := b.ConfigInspect(ctx, v["id"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) configRemove(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.ConfigRemove(ctx, v["id"]); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (s *Server) configUpdate(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	version, err := strconv.ParseUint(r.URL.Query().Get("version"), 10, 64)
+	if err != nil {
+		return errdefs.Invalidf("invalid config version")
+	}
+	b, err := s.manager(ctx)
+	if err != nil {
+		return err
+	}
+	var spec swarm.ConfigSpec
+	if err := decodeJSON(r, &spec, false); err != nil {
+		return err
+	}
+	if err := b.ConfigUpdate(ctx, v["id"], version, spec); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// nonNil makes an empty list encode as [] rather than null, as dockerd's do.
+func nonNil[T any](l []T) []T {
+	if l == nil {
+		return []T{}
+	}
+	return l
+}
