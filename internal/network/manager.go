@@ -19,6 +19,9 @@
 //     per network, written atomically).
 //   - One nftables table per daemon holds all packet rules (see package nft);
 //     it is recreated at start and deleted on a clean shutdown.
+//   - Where another ruleset (Docker's FORWARD policy DROP) would drop our
+//     bridges' forwarded traffic, package hostfw accepts it in the
+//     iptables FORWARD path, per bridge, while the bridge exists.
 //   - Endpoints, with names and aliases, live here: the embedded DNS server
 //     of each user-defined network answers from them directly.
 //
@@ -47,6 +50,7 @@ import (
 	"github.com/berth-project/berth/internal/atomicfile"
 	"github.com/berth-project/berth/internal/network/bridge"
 	"github.com/berth-project/berth/internal/network/dns"
+	"github.com/berth-project/berth/internal/network/hostfw"
 	"github.com/berth-project/berth/internal/network/ipam"
 	"github.com/berth-project/berth/internal/network/nft"
 	"github.com/berth-project/berth/internal/network/portmap"
@@ -71,6 +75,7 @@ type Manager struct {
 	cfg      Config
 	log      *slog.Logger
 	table    *nft.Table
+	fw       *hostfw.Firewall // accepts our bridges in iptables' FORWARD path
 	ports    *portmap.Allocator
 	bridge0  string
 	mu       sync.Mutex
@@ -104,7 +109,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	br, tbl := DefaultNames(cfg.DataRoot)
 	m := &Manager{
-		cfg: cfg, log: cfg.Logger, table: &nft.Table{Name: tbl}, ports: portmap.NewAllocator(), bridge0: br,
+		cfg: cfg, log: cfg.Logger, table: &nft.Table{Name: tbl}, fw: hostfw.New(hostfw.ChainName(tbl)), ports: portmap.NewAllocator(), bridge0: br,
 		networks: map[string]*Network{}, ctrs: map[string]*Container{}, dns: map[string]*dns.Server{},
 	}
 	for _, d := range []string{m.netDir(), m.ctrDir(), m.nsDir()} {
@@ -115,6 +120,10 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := m.table.Create(); err != nil {
 		return nil, err
 	}
+	// A crashed daemon's iptables chain goes before the bridges come back.
+	if err := m.fw.Start(ctx); err != nil {
+		m.log.Warn("iptables: cannot remove the rules of an earlier daemon", "chain", m.fw.Chain(), "err", err)
+	}
 	if err := m.load(); err != nil {
 		return nil, err
 	}
@@ -122,7 +131,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	for _, n := range m.networks {
-		if err := m.activate(n); err != nil {
+		if err := m.activate(ctx, n); err != nil {
 			return nil, err
 		}
 	}
@@ -235,7 +244,7 @@ func (m *Manager) autoPool(exceptID string) (*ipam.Pool, error) {
 }
 
 // activate makes a network's bridge, rules and DNS server.
-func (m *Manager) activate(n *Network) error {
+func (m *Manager) activate(ctx context.Context, n *Network) error {
 	if n.Driver != "bridge" {
 		return nil
 	}
@@ -244,6 +253,13 @@ func (m *Manager) activate(n *Network) error {
 	}
 	if err := m.table.Add(nft.NetworkRules("net:"+n.ID, n.Bridge, n.Pool.Subnet, n.Internal)...); err != nil {
 		return err
+	}
+	// Not fatal: the rules only matter where another ruleset drops
+	// forwarding, and a host whose iptables state cannot be read or written
+	// must not lose its networks over it.
+	if err := m.fw.Allow(ctx, n.Bridge, n.Internal); err != nil {
+		m.log.Warn("iptables: cannot accept the bridge's forwarded traffic; containers may be cut off where FORWARD drops",
+			"bridge", n.Bridge, "err", err)
 	}
 	if n.Default {
 		return nil
@@ -267,7 +283,7 @@ func (m *Manager) deactivate(n *Network) error {
 	if n.Driver != "bridge" {
 		return nil
 	}
-	return errors.Join(m.table.RemoveOwner("net:"+n.ID), bridge.Delete(n.Bridge))
+	return errors.Join(m.fw.Revoke(context.Background(), n.Bridge), m.table.RemoveOwner("net:"+n.ID), bridge.Delete(n.Bridge))
 }
 
 // Close stops the DNS servers. Unless keep is set (live restore) and some
@@ -295,7 +311,10 @@ func (m *Manager) Close(ctx context.Context, keep bool) error {
 			errs = append(errs, bridge.Delete(n.Bridge))
 		}
 	}
-	errs = append(errs, m.table.Delete())
+	// The chain goes even when the shutdown's deadline has passed.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	errs = append(errs, m.fw.Close(fctx), m.table.Delete())
 	m.reaping.Wait()
 	return errors.Join(errs...)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/network/bridge"
 	"github.com/berth-project/berth/internal/network/dns"
+	"github.com/berth-project/berth/internal/network/hostfw"
 	"github.com/berth-project/berth/internal/network/nettest"
 	"github.com/moby/moby/api/types/network"
 	"golang.org/x/net/dns/dnsmessage"
@@ -66,6 +67,9 @@ func newTestManager(t *testing.T) (*Manager, netip.Prefix) {
 		if m.table.Exists() {
 			t.Errorf("nft table %s left after Close", m.table.Name)
 			m.table.Delete()
+		}
+		if left, err := hostfw.RulesMentioning(context.Background(), append(bridges, m.fw.Chain())...); err != nil || len(left) > 0 {
+			t.Errorf("iptables rules left after Close: %v %v", left, err)
 		}
 	})
 	return m, user

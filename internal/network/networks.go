@@ -116,7 +116,7 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (networ
 			return network.CreateResponse{}, errdefs.Conflictf("bridge name %s is already used by network %s", n.Bridge, o.Name)
 		}
 	}
-	if err := m.activate(n); err != nil {
+	if err := m.activate(ctx, n); err != nil {
 		m.deactivate(n)
 		return network.CreateResponse{}, err
 	}

@@ -142,6 +142,7 @@ func (p *leftoverProbe) snapshot(c *tcase) map[string][]string {
 			}
 		}
 		st["build-tmp"] = testutil.SubdirsOf(filepath.Join(d.Root, "builder", "tmp"))
+		st["iptables"] = staleIptablesRules(c)
 	}
 	for _, parent := range p.cgParents {
 		for _, n := range testutil.SubdirsOf(parent) {
@@ -175,4 +176,35 @@ func diffState(before, after map[string][]string) string {
 		}
 	}
 	return b.String()
+}
+
+// staleIptablesRules lists the rules in the daemon's iptables chain for
+// bridges that no network of the daemon has any more.
+func staleIptablesRules(c *tcase) []string {
+	c.Helper()
+	bridges := map[string]bool{}
+	if ids := lines(c.ok("network", "ls", "-q", "--no-trunc")); len(ids) > 0 {
+		f := `{{.ID}} {{index .Options "com.docker.network.bridge.name"}}`
+		for _, l := range lines(c.ok(append([]string{"network", "inspect", "-f", f}, ids...)...)) {
+			if id, name, _ := strings.Cut(l, " "); name != "" {
+				bridges[name] = true
+			} else if len(id) >= 12 {
+				bridges["br-"+id[:12]] = true
+			}
+		}
+	}
+	chain := env.daemon.FirewallChain()
+	rules, err := env.daemon.IptablesLeftovers()
+	if err != nil {
+		c.Fatal(err)
+	}
+	var out []string
+	for _, r := range rules {
+		f := strings.Fields(r)
+		// "<binary> -A <chain> -i|-o <bridge> ..."
+		if len(f) > 4 && f[1] == "-A" && f[2] == chain && (f[3] == "-i" || f[3] == "-o") && !bridges[f[4]] {
+			out = append(out, r)
+		}
+	}
+	return out
 }

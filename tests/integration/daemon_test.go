@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-project/berth/internal/network/hostfw"
 	"github.com/berth-project/berth/tests/testutil"
 )
 
@@ -46,6 +47,10 @@ func newOwnDaemon(t *testing.T, extra ...string) *ownDaemon {
 			}
 			if err := o.d.Shutdown(); err != nil {
 				o.d.Kill()
+				// A crashed daemon's rules stay until the next one starts: remove them.
+				hostfw.New(o.d.FirewallChain()).Close(context.Background())
+			} else if left, err := o.d.IptablesLeftovers(); err != nil || len(left) > 0 {
+				t.Errorf("iptables rules left after shutdown: %v %v", left, err)
 			}
 			// A clean shutdown with no running containers leaves no cgroups.
 			sum := sha256.Sum256([]byte(o.d.Root))

@@ -66,11 +66,12 @@ func runMain(m *testing.M) int {
 	}
 	s := &suite{daemon: d, cfgDir: filepath.Join(d.Dir, "cfg"), tarPath: filepath.Join(d.Dir, "bb.tar")}
 	var once sync.Once
+	var stopErr error
 	teardown := func() {
 		once.Do(func() {
 			cleanupAll(ctx, s)
-			if err := d.Stop(); err != nil {
-				fmt.Fprintln(os.Stderr, "integration: stop daemon:", err)
+			if stopErr = d.Stop(); stopErr != nil {
+				fmt.Fprintln(os.Stderr, "integration: stop daemon:", stopErr)
 			}
 		})
 	}
@@ -93,6 +94,10 @@ func runMain(m *testing.M) int {
 	code := m.Run()
 	if code != 0 && os.Getenv("BERTH_TEST_LOG") != "" {
 		fmt.Fprintln(os.Stderr, "daemon log tail:\n", d.LogTail(8000))
+	}
+	// What the daemon leaves behind when it stops fails the run.
+	if teardown(); stopErr != nil && code == 0 {
+		code = 1
 	}
 	return code
 }

@@ -189,8 +189,12 @@ func (d *Daemon) Stop() error {
 	if d.log != nil {
 		d.log.Close()
 	}
+	// A stopped berthd leaves no iptables rule behind.
+	if left, err := d.IptablesLeftovers(); err != nil || len(left) > 0 {
+		errs = append(errs, fmt.Errorf("iptables rules left after the daemon stopped: %v %v", left, err))
+	}
 	if os.Getenv("BERTH_TEST_KEEP") != "" {
-		return nil
+		return errors.Join(errs...)
 	}
 	if err := UnmountUnder(d.Dir); err != nil {
 		errs = append(errs, err)

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-project/berth/internal/network"
+	"github.com/berth-project/berth/internal/network/hostfw"
 	"golang.org/x/sys/unix"
 )
 
@@ -133,4 +136,28 @@ func PSS(pid int) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no Pss in smaps_rollup of %d", pid)
+}
+
+// FirewallChain is the iptables chain a berthd on d's data root keeps for
+// its bridges (empty for other targets).
+func (d *Daemon) FirewallChain() string {
+	if d.Target != TargetBerthd {
+		return ""
+	}
+	_, table := network.DefaultNames(d.Root)
+	return hostfw.ChainName(table)
+}
+
+// IptablesLeftovers lists the iptables and ip6tables rules and chains that
+// name the daemon's chain or any of bridges: after the daemon has stopped
+// there must be none.
+func (d *Daemon) IptablesLeftovers(bridges ...string) ([]string, error) {
+	words := bridges
+	if c := d.FirewallChain(); c != "" {
+		words = append(words, c)
+	}
+	if len(words) == 0 {
+		return nil, nil
+	}
+	return hostfw.RulesMentioning(context.Background(), words...)
 }

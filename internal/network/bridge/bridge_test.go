@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/network/bridge"
+	"github.com/berth-project/berth/internal/network/hostfw"
 	"github.com/berth-project/berth/internal/network/nettest"
 	"github.com/berth-project/berth/internal/network/nft"
 )
@@ -41,6 +43,12 @@ func TestBridgeDNAT(t *testing.T) {
 	if err := tbl.Add(nft.NetworkRules("net", br, subnet, false)...); err != nil {
 		t.Fatal(err)
 	}
+	// Where dockerd runs, its FORWARD policy drops bridged traffic too.
+	fw := hostfw.New(hostfw.ChainName(tbl.Name))
+	if err := fw.Allow(context.Background(), br, false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fw.Close(context.Background()) })
 	dir := t.TempDir()
 	addrs := makeNamespaces(t, dir, br, subnet, gw)
 	testTraffic(t, tbl, dir, addrs)
