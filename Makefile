@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X github.com/berth-project/berth/internal/version.GitCommit=$
             -X github.com/berth-project/berth/internal/version.BuildTime=$(BUILT)
 GOBUILD  := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: build test test-unit test-integration bench deps demo docs vet help clean
+.PHONY: build test test-unit test-integration test-cri bench deps demo docs vet help clean
 
 build: ## Build bin/berth, bin/berthd, bin/berth-monitor, bin/berth-crun and bin/berth-registry
 	$(GOBUILD) -o bin/berthd ./cmd/berthd
@@ -26,6 +26,9 @@ test-unit: ## Unit tests (package tests beside the code)
 
 test-integration: build ## Integration tests: real berthd driven by berth and the docker CLI
 	$(GO) test -count=1 -timeout 20m ./tests/...
+
+test-cri: build ## CRI tests: berthd's Kubernetes runtime socket through gRPC, crictl and critest (cri-tools from make kube)
+	$(GO) test -count=1 -timeout 30m -v ./tests/cri/
 
 bench: build ## Benchmarks side by side with dockerd when installed
 	$(GO) run ./bench

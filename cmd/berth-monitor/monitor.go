@@ -71,7 +71,7 @@ func (m *monitor) create() (err error) {
 		return err
 	}
 	if m.cfg.LogPath != "" {
-		m.log, err = newLogWriter(m.cfg.LogPath, m.cfg.LogMaxSize, m.cfg.LogMaxFiles)
+		m.log, err = newLogWriter(m.cfg.LogPath, m.cfg.LogFormat, m.cfg.LogMaxSize, m.cfg.LogMaxFiles)
 		if err != nil {
 			return errors.New("monitor: open log: " + err.Error())
 		}

@@ -57,6 +57,8 @@ func (m *monitor) handle(conn *os.File, wg *sync.WaitGroup) {
 		reply(conn, m.start())
 	case proto.Resize:
 		reply(conn, m.resize(payload))
+	case proto.ReopenLog:
+		reply(conn, m.reopenLog())
 	case proto.State:
 		m.mu.Lock()
 		st := proto.StateInfo{Pid: m.pid, Running: m.startedAt != 0 && !m.dead, StartedAt: m.startedAt}

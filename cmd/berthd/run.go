@@ -78,10 +78,26 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 		}
 		listeners = append(listeners, l)
 	}
-	errc := make(chan error, len(listeners))
+	criSrv, criL, err := startCRI(ctx, d, cfg, log)
+	if err != nil {
+		for _, l := range listeners {
+			l.Close()
+		}
+		d.Shutdown(context.WithoutCancel(ctx))
+		return fmt.Errorf("cri: %w", err)
+	}
+	errc := make(chan error, len(listeners)+1)
 	for _, l := range listeners {
 		log.Info("API listen on " + l.Addr().String())
 		go func(l net.Listener) { errc <- srv.Serve(ctx, l) }(l)
+	}
+	if criSrv != nil {
+		log.Info("CRI listen on " + criL.Addr().String())
+		go func() { errc <- criSrv.Serve(ctx, criL) }()
+		defer func() {
+			criSrv.Close()
+			os.Remove(criL.Addr().String())
+		}()
 	}
 	log.Info("Daemon has completed initialization", "version", version.Version, "data-root", cfg.DataRoot)
 	select {

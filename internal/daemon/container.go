@@ -47,6 +47,8 @@ type Container struct {
 	RestartCount int
 	LogPath      string
 	State        State
+	// Pod is set for the containers of a Kubernetes pod (CRI front end).
+	Pod *PodOptions `json:",omitempty"`
 
 	mu       sync.Mutex       `json:"-"`
 	mon      *monitor.Monitor `json:"-"`

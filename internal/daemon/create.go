@@ -25,6 +25,10 @@ var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 // ContainerCreate validates the request, merges the image config and makes
 // the record and rw layer. On any error nothing is left behind.
 func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *container.CreateRequest) (resp container.CreateResponse, err error) {
+	return d.createContainer(ctx, name, req, nil)
+}
+
+func (d *Daemon) createContainer(ctx context.Context, name string, req *container.CreateRequest, pod *PodOptions) (resp container.CreateResponse, err error) {
 	if req == nil || req.Config == nil {
 		return resp, errdefs.Invalidf("config cannot be empty in order to create a container")
 	}
@@ -95,6 +99,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 		Mounts:     mounts,
 		Runtime:    hc.Runtime,
 		State:      State{Status: container.StateCreated},
+		Pod:        pod,
 	}
 	if c.Runtime == "" {
 		c.Runtime = d.cfg.DefaultRuntime
@@ -113,7 +118,10 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 			os.RemoveAll(dir)
 		}
 	}()
-	if d.logDriver(hc) == "json-file" {
+	switch {
+	case pod != nil:
+		c.LogPath = pod.LogPath
+	case d.logDriver(hc) == "json-file":
 		c.LogPath = filepath.Join(dir, id+"-json.log")
 	}
 	if err := d.images.CreateRW(ctx, id, img); err != nil {

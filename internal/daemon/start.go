@@ -114,7 +114,10 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 			d.teardownNetwork(ctx, c)
 		}
 	}()
-	if netSetup != nil {
+	if c.Pod != nil {
+		// The pod's files, written by the CRI front end, shared by its containers.
+		err = nil
+	} else if netSetup != nil {
 		in.NetNS = netSetup.NetNS
 		err = d.writeNetworkEtcFiles(c, in, netSetup)
 	} else {
@@ -165,6 +168,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		RuntimeExe:       rt.SealedCopy(),
 		RuntimeRoot:      rt.Root,
 		LogPath:          c.LogPath,
+		LogFormat:        c.logFormat(),
 		LogMaxSize:       maxSize,
 		LogMaxFiles:      maxFiles,
 		Tty:              c.Config.Tty,
@@ -291,6 +295,9 @@ func (d *Daemon) specInput(c *Container) (*oci.Input, error) {
 	}
 	if um := container.UTSMode(c.HostConfig.UTSMode); um.IsHost() {
 		in.UtsNS = "host"
+	}
+	if c.Pod != nil {
+		c.Pod.apply(in)
 	}
 	return in, nil
 }

@@ -38,11 +38,15 @@ type Config struct {
 	Bip            string             `json:"bip,omitempty"`
 	Bridge         string             `json:"bridge,omitempty"`
 	CgroupParent   string             `json:"cgroup-parent,omitempty"`
-	TLS            bool               `json:"tls,omitempty"`
-	TLSVerify      bool               `json:"tlsverify,omitempty"`
-	TLSCACert      string             `json:"tlscacert,omitempty"`
-	TLSCert        string             `json:"tlscert,omitempty"`
-	TLSKey         string             `json:"tlskey,omitempty"`
+	// CRI front end (Kubernetes node runtime).
+	CRISocket  string   `json:"cri-socket,omitempty"`
+	CNIConfDir string   `json:"cni-conf-dir,omitempty"`
+	CNIBinDirs []string `json:"cni-bin-dirs,omitempty"`
+	TLS        bool     `json:"tls,omitempty"`
+	TLSVerify  bool     `json:"tlsverify,omitempty"`
+	TLSCACert  string   `json:"tlscacert,omitempty"`
+	TLSCert    string   `json:"tlscert,omitempty"`
+	TLSKey     string   `json:"tlskey,omitempty"`
 	// Registry access (see distribution.RegistryConfig).
 	RegistryMirrors        []string `json:"registry-mirrors,omitempty"`
 	InsecureRegistries     []string `json:"insecure-registries,omitempty"`
@@ -71,6 +75,9 @@ func Flags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.Bip, "bip", "", "IPv4 address/CIDR of the default bridge")
 	fs.StringVarP(&c.Bridge, "bridge", "b", "", "Attach containers to a network bridge")
 	fs.StringVar(&c.CgroupParent, "cgroup-parent", "", "Parent cgroup for all containers (default derived from --data-root)")
+	fs.StringVar(&c.CRISocket, "cri-socket", "", `Kubernetes CRI socket (unix://PATH; default unix://<exec-root>/cri.sock; "none" disables it)`)
+	fs.StringVar(&c.CNIConfDir, "cni-conf-dir", "/etc/cni/net.d", "Directory of the CNI network config for pods")
+	fs.StringArrayVar(&c.CNIBinDirs, "cni-bin-dir", []string{"/usr/lib/cni", "/opt/cni/bin"}, "Directory of CNI plugins (repeatable)")
 	fs.BoolVar(&c.TLS, "tls", false, "Use TLS; implied by --tlsverify")
 	fs.BoolVar(&c.TLSVerify, "tlsverify", false, "Use TLS and verify the remote")
 	fs.StringVar(&c.TLSCACert, "tlscacert", "", "Trust certs signed only by this CA")
@@ -85,7 +92,7 @@ func Flags(fs *pflag.FlagSet, c *Config) {
 }
 
 // flagToKey maps flag names to daemon.json keys where they differ.
-var flagToKey = map[string]string{"host": "hosts",
+var flagToKey = map[string]string{"host": "hosts", "cni-bin-dir": "cni-bin-dirs",
 	"registry-mirror": "registry-mirrors", "insecure-registry": "insecure-registries"}
 
 // Load merges the config file into c. Flags the user set win, and a key
@@ -165,6 +172,12 @@ func applyKey(dst, src *Config, key string) {
 		dst.Bridge = src.Bridge
 	case "cgroup-parent":
 		dst.CgroupParent = src.CgroupParent
+	case "cri-socket":
+		dst.CRISocket = src.CRISocket
+	case "cni-conf-dir":
+		dst.CNIConfDir = src.CNIConfDir
+	case "cni-bin-dirs":
+		dst.CNIBinDirs = src.CNIBinDirs
 	case "tls":
 		dst.TLS = src.TLS
 	case "tlsverify":

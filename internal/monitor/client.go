@@ -68,6 +68,13 @@ func (m *Monitor) Resize(ctx context.Context, height, width uint) error {
 	return err
 }
 
+// ReopenLog makes the monitor close and reopen its log file (the kubelet
+// renamed it for rotation).
+func (m *Monitor) ReopenLog(ctx context.Context) error {
+	_, _, err := m.call(ctx, proto.ReopenLog, nil)
+	return err
+}
+
 // State asks the monitor for the init pid and whether it runs.
 func (m *Monitor) State(ctx context.Context) (*State, error) {
 	typ, p, err := m.call(ctx, proto.State, nil)

@@ -41,6 +41,7 @@ type Config struct {
 	// (runtime.UseSealedCopy) that the monitor runs instead of RuntimePath.
 	RuntimeExe       *os.File
 	LogPath          string // json-file log; "" for none
+	LogFormat        string // "" (json-file) or "cri"
 	LogMaxSize       int64
 	LogMaxFiles      int
 	Tty, OpenStdin   bool
@@ -132,7 +133,7 @@ func Create(ctx context.Context, cfg Config) (*Monitor, error) {
 func (c *Config) wire() *proto.Config {
 	w := &proto.Config{
 		ID: c.ID, Dir: c.Dir, Bundle: c.Bundle, RuntimePath: c.RuntimePath, RuntimeRoot: c.RuntimeRoot,
-		LogPath: c.LogPath, LogMaxSize: c.LogMaxSize, LogMaxFiles: c.LogMaxFiles,
+		LogPath: c.LogPath, LogFormat: c.LogFormat, LogMaxSize: c.LogMaxSize, LogMaxFiles: c.LogMaxFiles,
 		Tty: c.Tty, OpenStdin: c.OpenStdin, StdinOnce: c.StdinOnce,
 		ConsoleHeight: c.ConsoleHeight, ConsoleWidth: c.ConsoleWidth, CgroupMemoryPath: c.CgroupMemoryPath,
 	}

@@ -14,8 +14,11 @@ type Config struct {
 	RuntimePath, RuntimeRoot string
 	// RuntimeFD, when not 0, is the monitor's descriptor of a sealed copy
 	// of the runtime binary, to execute instead of RuntimePath.
-	RuntimeFD        int
-	LogPath          string
+	RuntimeFD int
+	LogPath   string
+	// LogFormat is "" for Docker's json-file or "cri" for the Kubernetes
+	// container log format (CRI front end; the kubelet rotates those).
+	LogFormat        string
 	LogMaxSize       int64
 	LogMaxFiles      int
 	Tty, OpenStdin   bool
@@ -38,6 +41,9 @@ func MarshalConfig(c *Config) []byte {
 	str("RuntimeRoot", c.RuntimeRoot)
 	num("RuntimeFD", int64(c.RuntimeFD))
 	str("LogPath", c.LogPath)
+	if c.LogFormat != "" {
+		str("LogFormat", c.LogFormat)
+	}
 	num("LogMaxSize", c.LogMaxSize)
 	num("LogMaxFiles", int64(c.LogMaxFiles))
 	boo("Tty", c.Tty)
@@ -67,7 +73,7 @@ func UnmarshalConfig(data []byte) (*Config, error) {
 	c := &Config{
 		ID: m["ID"], Dir: m["Dir"], Bundle: m["Bundle"],
 		RuntimePath: m["RuntimePath"], RuntimeRoot: m["RuntimeRoot"],
-		LogPath: m["LogPath"], CgroupMemoryPath: m["CgroupMemoryPath"],
+		LogPath: m["LogPath"], LogFormat: m["LogFormat"], CgroupMemoryPath: m["CgroupMemoryPath"],
 		Tty: m["Tty"] == "true", OpenStdin: m["OpenStdin"] == "true", StdinOnce: m["StdinOnce"] == "true",
 	}
 	ints := []struct {

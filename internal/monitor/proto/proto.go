@@ -9,6 +9,7 @@
 //
 //	Start  'S' (empty)            → Ok 'K' or Error 'E' (message)
 //	Resize 'R' (h:u32, w:u32)     → Ok or Error
+//	Reopen 'L' (empty)            → Ok or Error once the log file is reopened
 //	State  'T' (empty)            → State 'T' (pid:u32, running:u8, started:i64 unix ns)
 //	Wait   'W' (empty)            → Exit 'X' once the container has exited
 //	Attach 'A' (flags:u8)         → Ok, then a stream of Output 'O' (stream:u8, data)
@@ -30,6 +31,7 @@ import (
 const (
 	Start      byte = 'S'
 	Resize     byte = 'R'
+	ReopenLog  byte = 'L'
 	State      byte = 'T'
 	Wait       byte = 'W'
 	Attach     byte = 'A'

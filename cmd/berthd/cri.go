@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+
+	"github.com/berth-project/berth/internal/cri"
+	"github.com/berth-project/berth/internal/daemon"
+	"github.com/berth-project/berth/internal/daemonconfig"
+	"github.com/berth-project/berth/internal/version"
+	"github.com/moby/moby/api/types/container"
+)
+
+// criEngine adapts the daemon to the CRI front end's Engine.
+type criEngine struct{ *daemon.Daemon }
+
+func (e criEngine) ContainerCreatePod(ctx context.Context, name string, req *container.CreateRequest, pod *cri.PodOptions) (container.CreateResponse, error) {
+	return e.Daemon.ContainerCreatePod(ctx, name, req, (*daemon.PodOptions)(pod))
+}
+
+// criSocketPath returns the CRI socket's path, "" when disabled.
+func criSocketPath(cfg *daemonconfig.Config) (string, error) {
+	switch addr := cfg.CRISocket; addr {
+	case "none":
+		return "", nil
+	case "":
+		return filepath.Join(cfg.ExecRoot, "cri.sock"), nil
+	default:
+		p, ok := strings.CutPrefix(addr, "unix://")
+		if !ok && strings.Contains(addr, "://") {
+			return "", fmt.Errorf("invalid cri-socket %q: only unix:// sockets are supported", addr)
+		}
+		return p, nil
+	}
+}
+
+// startCRI opens the CRI socket (root:<group> 0660, like the Engine API's)
+// and serves the kubelet's calls on it until ctx ends.
+func startCRI(ctx context.Context, d *daemon.Daemon, cfg *daemonconfig.Config, log *slog.Logger) (*cri.Server, net.Listener, error) {
+	path, err := criSocketPath(cfg)
+	if err != nil || path == "" {
+		return nil, nil, err
+	}
+	srv, err := cri.New(cri.Options{
+		Engine:         criEngine{d},
+		StateDir:       filepath.Join(cfg.DataRoot, "cri"),
+		RunDir:         filepath.Join(cfg.ExecRoot, "cri"),
+		DataRoot:       cfg.DataRoot,
+		CNIConfDir:     cfg.CNIConfDir,
+		CNIBinDirs:     cfg.CNIBinDirs,
+		RuntimeVersion: version.Version,
+		Logger:         log.With("api", "cri"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := listen("unix://"+path, cfg, log)
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	return srv, l, nil
+}
