@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/berth-project/berth/internal/api"
@@ -38,10 +37,16 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 	if err := os.MkdirAll(cfg.ExecRoot, 0o711); err != nil {
 		return err
 	}
-	if err := writePidfile(cfg.Pidfile); err != nil {
+	pid, err := acquirePidfile(cfg.Pidfile)
+	if err != nil {
 		return err
 	}
-	defer os.Remove(cfg.Pidfile)
+	defer pid.release()
+	rootLock, err := lockDataRoot(cfg.DataRoot)
+	if err != nil {
+		return err
+	}
+	defer rootLock.Close()
 
 	runtimes := map[string]string{}
 	for name, rt := range cfg.Runtimes {
@@ -117,23 +122,6 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 		return err
 	}
 	return nil
-}
-
-// writePidfile refuses to start over a live daemon's pid file.
-func writePidfile(path string) error {
-	if b, err := os.ReadFile(path); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-			if syscall.Kill(pid, 0) == nil {
-				if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-					return fmt.Errorf("pid file found, ensure berthd is not running or delete %s", path)
-				}
-			}
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())), 0o644)
 }
 
 // listen opens one -H address. Unix sockets are root:<group> 0660 so the
