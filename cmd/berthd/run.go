@@ -70,7 +70,10 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 	if err != nil {
 		return err
 	}
-	srv := api.NewServer(d, api.Options{Version: version.Version, GitCommit: version.GitCommit, Logger: log})
+	srv := api.NewServer(api.Backends{
+		System: d, Containers: d, Exec: d, Images: d,
+		Networks: d, Volumes: d, Auth: d, Build: d,
+	}, api.Options{Version: version.Version, GitCommit: version.GitCommit, Logger: log})
 	var listeners []net.Listener
 	for _, h := range cfg.Hosts {
 		l, err := listen(h, cfg, log)

@@ -2,12 +2,14 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/filters"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -28,9 +30,9 @@ type fakeBackend struct {
 
 	startErr  error
 	waitCh    chan container.WaitResponse
-	logs      []LogMessage
+	logs      []engine.LogMessage
 	logsTTY   bool
-	lastList  ContainerListOptions
+	lastList  engine.ContainerListOptions
 	lastStop  *int
 	lastImage string
 	lastTag   [3]string
@@ -71,8 +73,8 @@ func (f *fakeBackend) Version(context.Context) system.VersionResponse {
 	}
 }
 
-func (f *fakeBackend) DiskUsage(context.Context) (*DiskUsage, error) {
-	return &DiskUsage{Images: []image.Summary{}, Containers: []container.Summary{}, Volumes: []any{}, BuildCache: []any{}}, nil
+func (f *fakeBackend) DiskUsage(context.Context) (*engine.DiskUsage, error) {
+	return &engine.DiskUsage{Images: []image.Summary{}, Containers: []container.Summary{}, Volumes: []any{}, BuildCache: []any{}}, nil
 }
 
 func (f *fakeBackend) SubscribeEvents(ctx context.Context, since, until time.Time, fl filters.Args) ([]events.Message, <-chan events.Message, func(), error) {
@@ -122,7 +124,7 @@ func (f *fakeBackend) ContainerInspect(_ context.Context, name string, size bool
 	return &container.InspectResponse{ID: strings.Repeat("c", 64), Name: "/" + name, Config: &container.Config{}}, nil
 }
 
-func (f *fakeBackend) ContainerList(_ context.Context, opts ContainerListOptions) ([]container.Summary, error) {
+func (f *fakeBackend) ContainerList(_ context.Context, opts engine.ContainerListOptions) ([]container.Summary, error) {
 	f.mu.Lock()
 	f.lastList = opts
 	f.mu.Unlock()
@@ -147,7 +149,7 @@ func (f *fakeBackend) ContainerWait(_ context.Context, name string, cond contain
 
 // ContainerAttach echoes the whole of stdin back only after the client's
 // half-close, which proves output still flows after stdin EOF.
-func (f *fakeBackend) ContainerAttach(_ context.Context, name string, cfg *StreamConfig) error {
+func (f *fakeBackend) ContainerAttach(_ context.Context, name string, cfg *engine.StreamConfig) error {
 	if err := missing(name); err != nil {
 		return err
 	}
@@ -169,11 +171,11 @@ func (f *fakeBackend) ContainerResize(_ context.Context, name string, h, w uint)
 	return missing(name)
 }
 
-func (f *fakeBackend) ContainerLogs(_ context.Context, name string, opts LogsOptions) (<-chan LogMessage, bool, error) {
+func (f *fakeBackend) ContainerLogs(_ context.Context, name string, opts engine.LogsOptions) (<-chan engine.LogMessage, bool, error) {
 	if err := missing(name); err != nil {
 		return nil, false, err
 	}
-	ch := make(chan LogMessage, len(f.logs))
+	ch := make(chan engine.LogMessage, len(f.logs))
 	for _, m := range f.logs {
 		ch <- m
 	}
@@ -235,7 +237,7 @@ func (f *fakeBackend) ContainerArchive(ctx context.Context, name, path string) (
 	return io.NopCloser(strings.NewReader("tar")), st, nil
 }
 
-func (f *fakeBackend) ContainerExtract(_ context.Context, name string, opts ArchiveOptions, content io.Reader) error {
+func (f *fakeBackend) ContainerExtract(_ context.Context, name string, opts engine.ArchiveOptions, content io.Reader) error {
 	b, _ := io.ReadAll(content)
 	f.record("extract %s %s noOverwrite=%v %s", name, opts.Path, opts.NoOverwriteDirNonDir, b)
 	return missing(name)
@@ -245,7 +247,7 @@ func (f *fakeBackend) ContainersPrune(context.Context, filters.Args) (*container
 	return &container.PruneReport{}, nil
 }
 
-func (f *fakeBackend) ContainerCommit(_ context.Context, opts CommitOptions) (string, error) {
+func (f *fakeBackend) ContainerCommit(_ context.Context, opts engine.CommitOptions) (string, error) {
 	f.record("commit %s %s:%s pause=%v changes=%q", opts.Container, opts.Repo, opts.Tag, opts.Pause, opts.Changes)
 	return "sha256:" + strings.Repeat("d", 64), nil
 }
@@ -254,7 +256,7 @@ func (f *fakeBackend) ExecCreate(_ context.Context, name string, req *container.
 	return strings.Repeat("e", 64), missing(name)
 }
 
-func (f *fakeBackend) ExecStart(_ context.Context, id string, req *container.ExecStartRequest, cfg *StreamConfig) error {
+func (f *fakeBackend) ExecStart(_ context.Context, id string, req *container.ExecStartRequest, cfg *engine.StreamConfig) error {
 	if id == "missing" {
 		return errdefs.NotFoundf("No such exec instance: %s", id)
 	}
@@ -276,7 +278,7 @@ func (f *fakeBackend) ExecInspect(context.Context, string) (*container.ExecInspe
 }
 func (f *fakeBackend) ExecResize(context.Context, string, uint, uint) error { return nil }
 
-func (f *fakeBackend) ImageList(context.Context, ImageListOptions) ([]image.Summary, error) {
+func (f *fakeBackend) ImageList(context.Context, engine.ImageListOptions) ([]image.Summary, error) {
 	return nil, nil
 }
 
@@ -319,7 +321,7 @@ func (f *fakeBackend) ImageDelete(_ context.Context, name string, force, noPrune
 	return []image.DeleteResponse{{Untagged: name}}, nil
 }
 
-func (f *fakeBackend) ImageImport(_ context.Context, opts ImageImportOptions, body io.Reader, progress io.Writer) (string, error) {
+func (f *fakeBackend) ImageImport(_ context.Context, opts engine.ImageImportOptions, body io.Reader, progress io.Writer) (string, error) {
 	b, _ := io.ReadAll(body)
 	if string(b) == "bad" {
 		return "", errdefs.Invalidf("archive/tar: invalid tar header")
@@ -356,4 +358,13 @@ func (f *fakeBackend) ImagesPrune(context.Context, filters.Args) (*image.PruneRe
 	return &image.PruneReport{}, nil
 }
 
-var _ Backend = (*fakeBackend)(nil)
+// ImagePush: the fake has no registry, so push answers 501.
+func (f *fakeBackend) ImagePush(context.Context, string, string, string, io.Writer) error {
+	return errdefs.NotImplemented(errors.New("image push is not implemented"))
+}
+
+// backends hands the fake to the server as every required backend; the
+// optional ones (networks, volumes, auth, build) stay out.
+func (f *fakeBackend) backends() Backends {
+	return Backends{System: f, Containers: f, Exec: f, Images: f}
+}

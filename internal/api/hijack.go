@@ -52,7 +52,7 @@ func (h *hijacker) hijacked() bool {
 	return h.conn != nil
 }
 
-// getStreams implements StreamConfig.GetStreams.
+// getStreams implements engine.StreamConfig.GetStreams.
 func (h *hijacker) getStreams(multiplexed bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

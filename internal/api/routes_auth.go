@@ -7,17 +7,10 @@ import (
 	"github.com/moby/moby/api/types/registry"
 )
 
-// AuthBackend serves POST /auth (docker login).
-type AuthBackend interface {
-	// Login checks the credentials against the registry; the client
-	// stores them, the daemon does not.
-	Login(ctx context.Context, cfg *registry.AuthConfig) (*registry.AuthResponse, error)
-}
-
-// registerAuth adds POST /auth when the backend can log in.
+// registerAuth adds POST /auth when the server has an auth backend.
 func (s *Server) registerAuth(rt *router) {
-	ab, ok := s.b.(AuthBackend)
-	if !ok {
+	ab := s.be.Auth
+	if ab == nil {
 		return
 	}
 	rt.post("/auth", func(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {

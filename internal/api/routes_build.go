@@ -5,30 +5,22 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
-	"github.com/berth-project/berth/internal/builder"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
-	"github.com/berth-project/berth/internal/filters"
+	"github.com/berth-project/berth/internal/imageref"
 	"github.com/berth-project/berth/internal/jsonstream"
 	"github.com/docker/go-units"
-	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/registry"
 )
 
-// BuildBackend serves POST /build and POST /build/prune.
-type BuildBackend interface {
-	Build(ctx context.Context, opts builder.Options, body io.Reader, out io.Writer) error
-	BuildCachePrune(ctx context.Context, all bool, keep int64, f filters.Args) (*build.CachePruneReport, error)
-}
-
 func (s *Server) registerBuild(rt *router) {
-	bb, ok := s.b.(BuildBackend)
-	if !ok {
+	bb := s.be.Build
+	if bb == nil {
 		rt.post("/build", notImplemented("build"))
 		return
 	}
@@ -50,7 +42,7 @@ func (s *Server) registerBuild(rt *router) {
 			return err
 		}
 		msg := jsonstream.Message{Error: &jsonstream.ErrorDetail{Message: err.Error()}, ErrorMessage: err.Error()}
-		var ee *builder.ExitError
+		var ee *engine.ExitError
 		if errors.As(err, &ee) {
 			msg.Error.Code = ee.Code
 		}
@@ -86,9 +78,9 @@ func (s *Server) registerBuild(rt *router) {
 }
 
 // buildOptions decodes POST /build's query like dockerd's build router.
-func buildOptions(r *http.Request) (builder.Options, error) {
+func buildOptions(r *http.Request) (engine.BuildOptions, error) {
 	q := r.URL.Query()
-	var o builder.Options
+	var o engine.BuildOptions
 	var err error
 	bools := map[string]*bool{"nocache": &o.NoCache, "pull": &o.Pull, "forcerm": &o.ForceRemove, "q": &o.Quiet}
 	for k, p := range bools {
@@ -109,7 +101,7 @@ func buildOptions(r *http.Request) (builder.Options, error) {
 		return o, errdefs.Invalidf("invalid version %q", v)
 	}
 	o.Tags = q["t"]
-	if err := builder.ValidateTags(o.Tags); err != nil {
+	if err := imageref.ValidateTags(o.Tags); err != nil {
 		return o, err
 	}
 	o.Dockerfile = q.Get("dockerfile")

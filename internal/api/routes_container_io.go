@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/stdcopy"
 	"github.com/moby/moby/api/types/container"
@@ -45,7 +46,7 @@ func (s *Server) containerWait(ctx context.Context, w http.ResponseWriter, r *ht
 	if cond == "" {
 		cond = container.WaitConditionNotRunning
 	}
-	ch, err := s.b.ContainerWait(ctx, v["name"], cond)
+	ch, err := s.be.Containers.ContainerWait(ctx, v["name"], cond)
 	if err != nil {
 		return err
 	}
@@ -68,7 +69,7 @@ func (s *Server) containerWait(ctx context.Context, w http.ResponseWriter, r *ht
 }
 
 func (s *Server) containerAttach(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	cfg := &StreamConfig{DetachKeys: r.URL.Query().Get("detachKeys")}
+	cfg := &engine.StreamConfig{DetachKeys: r.URL.Query().Get("detachKeys")}
 	for _, p := range []struct {
 		key string
 		dst *bool
@@ -81,7 +82,7 @@ func (s *Server) containerAttach(ctx context.Context, w http.ResponseWriter, r *
 	}
 	h := newHijacker(ctx, w, r)
 	cfg.GetStreams = h.getStreams
-	err := s.b.ContainerAttach(ctx, v["name"], cfg)
+	err := s.be.Containers.ContainerAttach(ctx, v["name"], cfg)
 	if !h.hijacked() {
 		return err
 	}
@@ -92,7 +93,7 @@ func (s *Server) containerAttach(ctx context.Context, w http.ResponseWriter, r *
 func (s *Server) containerLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
 	ctx, cancel := longPoll(ctx)
 	defer cancel()
-	opts := LogsOptions{Tail: r.URL.Query().Get("tail")}
+	opts := engine.LogsOptions{Tail: r.URL.Query().Get("tail")}
 	for _, p := range []struct {
 		key string
 		dst *bool
@@ -116,7 +117,7 @@ func (s *Server) containerLogs(ctx context.Context, w http.ResponseWriter, r *ht
 	if opts.Until, err = timeValue(r, "until"); err != nil {
 		return err
 	}
-	msgs, tty, err := s.b.ContainerLogs(ctx, v["name"], opts)
+	msgs, tty, err := s.be.Containers.ContainerLogs(ctx, v["name"], opts)
 	if err != nil {
 		return err
 	}
@@ -131,14 +132,14 @@ func (s *Server) containerLogs(ctx context.Context, w http.ResponseWriter, r *ht
 // prefixes log lines, so columns line up.
 const timestampFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
-func writeLogs(ctx context.Context, w io.Writer, fl *http.ResponseController, msgs <-chan LogMessage, multiplexed, timestamps bool) error {
+func writeLogs(ctx context.Context, w io.Writer, fl *http.ResponseController, msgs <-chan engine.LogMessage, multiplexed, timestamps bool) error {
 	stdout, stderr := w, w
 	if multiplexed {
 		stdout, stderr = stdcopy.NewStreams(w)
 	}
 	var line []byte
 	for {
-		var m LogMessage
+		var m engine.LogMessage
 		var ok bool
 		select {
 		case <-ctx.Done():
@@ -202,7 +203,7 @@ func (s *Server) containerStats(ctx context.Context, w http.ResponseWriter, r *h
 		}
 		return fl.Flush()
 	}
-	err = s.b.ContainerStats(ctx, v["name"], stream, oneShot, emit)
+	err = s.be.Containers.ContainerStats(ctx, v["name"], stream, oneShot, emit)
 	if started && errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -211,7 +212,7 @@ func (s *Server) containerStats(ctx context.Context, w http.ResponseWriter, r *h
 
 func (s *Server) containerExport(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
 	w.Header().Set("Content-Type", "application/x-tar")
-	return s.b.ContainerExport(ctx, v["name"], w)
+	return s.be.Containers.ContainerExport(ctx, v["name"], w)
 }
 
 func archivePath(r *http.Request) (string, error) {
@@ -238,7 +239,7 @@ func (s *Server) archiveStat(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		return err
 	}
-	st, err := s.b.ContainerStatPath(ctx, v["name"], p)
+	st, err := s.be.Containers.ContainerStatPath(ctx, v["name"], p)
 	if err != nil {
 		return err
 	}
@@ -254,7 +255,7 @@ func (s *Server) archiveGet(ctx context.Context, w http.ResponseWriter, r *http.
 	if err != nil {
 		return err
 	}
-	rc, st, err := s.b.ContainerArchive(ctx, v["name"], p)
+	rc, st, err := s.be.Containers.ContainerArchive(ctx, v["name"], p)
 	if err != nil {
 		return err
 	}
@@ -273,14 +274,14 @@ func (s *Server) archivePut(ctx context.Context, w http.ResponseWriter, r *http.
 	if err != nil {
 		return err
 	}
-	opts := ArchiveOptions{Path: p}
+	opts := engine.ArchiveOptions{Path: p}
 	if opts.NoOverwriteDirNonDir, err = boolValue(r, "noOverwriteDirNonDir"); err != nil {
 		return err
 	}
 	if opts.CopyUIDGID, err = boolValue(r, "copyUIDGID"); err != nil {
 		return err
 	}
-	if err := s.b.ContainerExtract(ctx, v["name"], opts, r.Body); err != nil {
+	if err := s.be.Containers.ContainerExtract(ctx, v["name"], opts, r.Body); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

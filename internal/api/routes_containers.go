@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/moby/moby/api/types/container"
 )
@@ -19,8 +20,8 @@ func (s *Server) registerContainers(rt *router) {
 	rt.post("/containers/{name}/stop", s.containerStop)
 	rt.post("/containers/{name}/restart", s.containerRestart)
 	rt.post("/containers/{name}/kill", s.containerKill)
-	rt.post("/containers/{name}/pause", s.simple(s.b.ContainerPause))
-	rt.post("/containers/{name}/unpause", s.simple(s.b.ContainerUnpause))
+	rt.post("/containers/{name}/pause", s.simple(s.be.Containers.ContainerPause))
+	rt.post("/containers/{name}/unpause", s.simple(s.be.Containers.ContainerUnpause))
 	rt.post("/containers/{name}/rename", s.containerRename)
 	rt.post("/containers/{name}/update", s.containerUpdate)
 	rt.post("/containers/{name}/resize", s.containerResize)
@@ -48,7 +49,7 @@ func (s *Server) containerCreate(ctx context.Context, w http.ResponseWriter, r *
 	if req.Config == nil {
 		return errdefs.Invalidf("config cannot be empty in order to create a container")
 	}
-	resp, err := s.b.ContainerCreate(ctx, name, &req)
+	resp, err := s.be.Containers.ContainerCreate(ctx, name, &req)
 	if err != nil {
 		return err
 	}
@@ -59,7 +60,7 @@ func (s *Server) containerCreate(ctx context.Context, w http.ResponseWriter, r *
 }
 
 func (s *Server) containerList(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	var opts ContainerListOptions
+	var opts engine.ContainerListOptions
 	var err error
 	if opts.All, err = boolValue(r, "all"); err != nil {
 		return err
@@ -73,7 +74,7 @@ func (s *Server) containerList(ctx context.Context, w http.ResponseWriter, r *ht
 	if opts.Filters, err = filterArgs(r); err != nil {
 		return err
 	}
-	list, err := s.b.ContainerList(ctx, opts)
+	list, err := s.be.Containers.ContainerList(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -88,7 +89,7 @@ func (s *Server) containerInspect(ctx context.Context, w http.ResponseWriter, r 
 	if err != nil {
 		return err
 	}
-	c, err := s.b.ContainerInspect(ctx, v["name"], size)
+	c, err := s.be.Containers.ContainerInspect(ctx, v["name"], size)
 	if err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func (s *Server) containerInspect(ctx context.Context, w http.ResponseWriter, r 
 }
 
 func (s *Server) containerStart(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
-	if err := s.b.ContainerStart(ctx, v["name"]); err != nil {
+	if err := s.be.Containers.ContainerStart(ctx, v["name"]); err != nil {
 		return err
 	}
 	return noContent(w)
@@ -107,7 +108,7 @@ func (s *Server) containerStop(ctx context.Context, w http.ResponseWriter, r *ht
 	if err != nil {
 		return err
 	}
-	if err := s.b.ContainerStop(ctx, v["name"], r.URL.Query().Get("signal"), t); err != nil {
+	if err := s.be.Containers.ContainerStop(ctx, v["name"], r.URL.Query().Get("signal"), t); err != nil {
 		return err
 	}
 	return noContent(w)
@@ -118,14 +119,14 @@ func (s *Server) containerRestart(ctx context.Context, w http.ResponseWriter, r 
 	if err != nil {
 		return err
 	}
-	if err := s.b.ContainerRestart(ctx, v["name"], r.URL.Query().Get("signal"), t); err != nil {
+	if err := s.be.Containers.ContainerRestart(ctx, v["name"], r.URL.Query().Get("signal"), t); err != nil {
 		return err
 	}
 	return noContent(w)
 }
 
 func (s *Server) containerKill(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	if err := s.b.ContainerKill(ctx, v["name"], r.URL.Query().Get("signal")); err != nil {
+	if err := s.be.Containers.ContainerKill(ctx, v["name"], r.URL.Query().Get("signal")); err != nil {
 		return err
 	}
 	return noContent(w)
@@ -142,7 +143,7 @@ func (s *Server) simple(fn func(ctx context.Context, name string) error) handler
 }
 
 func (s *Server) containerRename(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	if err := s.b.ContainerRename(ctx, v["name"], r.URL.Query().Get("name")); err != nil {
+	if err := s.be.Containers.ContainerRename(ctx, v["name"], r.URL.Query().Get("name")); err != nil {
 		return err
 	}
 	return noContent(w)
@@ -153,7 +154,7 @@ func (s *Server) containerUpdate(ctx context.Context, w http.ResponseWriter, r *
 	if err := decodeJSON(r, &cfg, false); err != nil {
 		return err
 	}
-	resp, err := s.b.ContainerUpdate(ctx, v["name"], &cfg)
+	resp, err := s.be.Containers.ContainerUpdate(ctx, v["name"], &cfg)
 	if err != nil {
 		return err
 	}
@@ -167,7 +168,7 @@ func (s *Server) containerUpdate(ctx context.Context, w http.ResponseWriter, r *
 }
 
 func (s *Server) containerResize(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	return resize(w, r, func(h, wd uint) error { return s.b.ContainerResize(ctx, v["name"], h, wd) })
+	return resize(w, r, func(h, wd uint) error { return s.be.Containers.ContainerResize(ctx, v["name"], h, wd) })
 }
 
 // resize reads ?h= and ?w= and applies them (containers and execs alike).
@@ -188,7 +189,7 @@ func resize(w http.ResponseWriter, r *http.Request, apply func(h, wd uint) error
 }
 
 func (s *Server) containerTop(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	top, err := s.b.ContainerTop(ctx, v["name"], r.URL.Query().Get("ps_args"))
+	top, err := s.be.Containers.ContainerTop(ctx, v["name"], r.URL.Query().Get("ps_args"))
 	if err != nil {
 		return err
 	}
@@ -196,7 +197,7 @@ func (s *Server) containerTop(ctx context.Context, w http.ResponseWriter, r *htt
 }
 
 func (s *Server) containerChanges(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
-	ch, err := s.b.ContainerChanges(ctx, v["name"])
+	ch, err := s.be.Containers.ContainerChanges(ctx, v["name"])
 	if err != nil {
 		return err
 	}
@@ -219,7 +220,7 @@ func (s *Server) containerRemove(ctx context.Context, w http.ResponseWriter, r *
 	if link {
 		return errdefs.NotImplemented(errLinks)
 	}
-	if err := s.b.ContainerRemove(ctx, v["name"], force, vols); err != nil {
+	if err := s.be.Containers.ContainerRemove(ctx, v["name"], force, vols); err != nil {
 		return err
 	}
 	return noContent(w)
@@ -230,7 +231,7 @@ func (s *Server) containersPrune(ctx context.Context, w http.ResponseWriter, r *
 	if err != nil {
 		return err
 	}
-	rep, err := s.b.ContainersPrune(ctx, f)
+	rep, err := s.be.Containers.ContainersPrune(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -239,7 +240,7 @@ func (s *Server) containersPrune(ctx context.Context, w http.ResponseWriter, r *
 
 func (s *Server) commit(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	q := r.URL.Query()
-	opts := CommitOptions{
+	opts := engine.CommitOptions{
 		Container: q.Get("container"),
 		Repo:      q.Get("repo"),
 		Tag:       q.Get("tag"),
@@ -260,7 +261,7 @@ func (s *Server) commit(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		}
 		opts.Config = &cfg
 	}
-	id, err := s.b.ContainerCommit(ctx, opts)
+	id, err := s.be.Containers.ContainerCommit(ctx, opts)
 	if err != nil {
 		return err
 	}

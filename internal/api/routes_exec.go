@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/moby/moby/api/types/container"
 )
@@ -24,7 +25,7 @@ func (s *Server) execCreate(ctx context.Context, w http.ResponseWriter, r *http.
 	if len(req.Cmd) == 0 {
 		return errdefs.Invalidf("No exec command specified")
 	}
-	id, err := s.b.ExecCreate(ctx, v["name"], &req)
+	id, err := s.be.Exec.ExecCreate(ctx, v["name"], &req)
 	if err != nil {
 		return err
 	}
@@ -39,7 +40,7 @@ func (s *Server) execStart(ctx context.Context, w http.ResponseWriter, r *http.R
 		return err
 	}
 	if req.Detach {
-		err := s.b.ExecStart(ctx, v["id"], &req, &StreamConfig{GetStreams: noStreams})
+		err := s.be.Exec.ExecStart(ctx, v["id"], &req, &engine.StreamConfig{GetStreams: noStreams})
 		if err != nil {
 			return err
 		}
@@ -47,8 +48,8 @@ func (s *Server) execStart(ctx context.Context, w http.ResponseWriter, r *http.R
 		return nil
 	}
 	h := newHijacker(ctx, w, r)
-	cfg := &StreamConfig{GetStreams: h.getStreams, UseStdin: true, UseStdout: true, UseStderr: true, Stream: true}
-	err := s.b.ExecStart(ctx, v["id"], &req, cfg)
+	cfg := &engine.StreamConfig{GetStreams: h.getStreams, UseStdin: true, UseStdout: true, UseStderr: true, Stream: true}
+	err := s.be.Exec.ExecStart(ctx, v["id"], &req, cfg)
 	if !h.hijacked() {
 		return err
 	}
@@ -62,11 +63,11 @@ func noStreams(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 }
 
 func (s *Server) execResize(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	return resize(w, r, func(h, wd uint) error { return s.b.ExecResize(ctx, v["id"], h, wd) })
+	return resize(w, r, func(h, wd uint) error { return s.be.Exec.ExecResize(ctx, v["id"], h, wd) })
 }
 
 func (s *Server) execInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
-	e, err := s.b.ExecInspect(ctx, v["id"])
+	e, err := s.be.Exec.ExecInspect(ctx, v["id"])
 	if err != nil {
 		return err
 	}

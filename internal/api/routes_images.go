@@ -3,9 +3,9 @@ package api
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/jsonstream"
 	"github.com/moby/moby/api/types/image"
@@ -47,7 +47,7 @@ func (s *Server) imageList(ctx context.Context, w http.ResponseWriter, r *http.R
 	if err != nil {
 		return err
 	}
-	list, err := s.b.ImageList(ctx, ImageListOptions{All: all, SharedSize: shared, Filters: f})
+	list, err := s.be.Images.ImageList(ctx, engine.ImageListOptions{All: all, SharedSize: shared, Filters: f})
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ type imageInspectCompat struct {
 }
 
 func (s *Server) imageInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
-	img, err := s.b.ImageInspect(ctx, v["name"])
+	img, err := s.be.Images.ImageInspect(ctx, v["name"])
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (s *Server) imageInspect(ctx context.Context, w http.ResponseWriter, _ *htt
 }
 
 func (s *Server) imageHistory(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
-	h, err := s.b.ImageHistory(ctx, v["name"])
+	h, err := s.be.Images.ImageHistory(ctx, v["name"])
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func (s *Server) imageHistory(ctx context.Context, w http.ResponseWriter, _ *htt
 
 func (s *Server) imageTag(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
 	q := r.URL.Query()
-	if err := s.b.ImageTag(ctx, v["name"], q.Get("repo"), q.Get("tag")); err != nil {
+	if err := s.be.Images.ImageTag(ctx, v["name"], q.Get("repo"), q.Get("tag")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusCreated)
@@ -124,7 +124,7 @@ func (s *Server) imageDelete(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		return err
 	}
-	resp, err := s.b.ImageDelete(ctx, v["name"], force, noPrune)
+	resp, err := s.be.Images.ImageDelete(ctx, v["name"], force, noPrune)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (s *Server) imagesPrune(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		return err
 	}
-	rep, err := s.b.ImagesPrune(ctx, f)
+	rep, err := s.be.Images.ImagesPrune(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -171,13 +171,13 @@ func (s *Server) imageCreate(ctx context.Context, w http.ResponseWriter, r *http
 	if img := q.Get("fromImage"); img != "" {
 		auth := r.Header.Get("X-Registry-Auth")
 		return progressStream(w, func(js *jsonstream.Writer) error {
-			return s.b.ImagePull(ctx, img, q.Get("tag"), q.Get("platform"), auth, js)
+			return s.be.Images.ImagePull(ctx, img, q.Get("tag"), q.Get("platform"), auth, js)
 		})
 	}
 	if q.Get("fromSrc") == "" {
 		return errdefs.Invalidf("either fromSrc or fromImage must be given")
 	}
-	opts := ImageImportOptions{
+	opts := engine.ImageImportOptions{
 		Source:   q.Get("fromSrc"),
 		Repo:     q.Get("repo"),
 		Tag:      q.Get("tag"),
@@ -186,29 +186,16 @@ func (s *Server) imageCreate(ctx context.Context, w http.ResponseWriter, r *http
 		Platform: q.Get("platform"),
 	}
 	return progressStream(w, func(js *jsonstream.Writer) error {
-		_, err := s.b.ImageImport(ctx, opts, r.Body, js)
+		_, err := s.be.Images.ImageImport(ctx, opts, r.Body, js)
 		return err
 	})
 }
 
-// PushBackend serves POST /images/{name}/push; without it the route
-// answers 501.
-type PushBackend interface {
-	// ImagePush uploads name (tag, or every tag when tag is empty) to its
-	// registry. auth is the X-Registry-Auth header as sent. Nothing is
-	// written to progress before the local image is found.
-	ImagePush(ctx context.Context, name, tag, auth string, progress io.Writer) error
-}
-
 // imagePush streams a push's progress; an empty tag pushes every tag.
 func (s *Server) imagePush(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	pb, ok := s.b.(PushBackend)
-	if !ok {
-		return notImplemented("image push")(ctx, w, r, v)
-	}
 	auth := r.Header.Get("X-Registry-Auth")
 	return progressStream(w, func(js *jsonstream.Writer) error {
-		return pb.ImagePush(ctx, v["name"], r.URL.Query().Get("tag"), auth, js)
+		return s.be.Images.ImagePush(ctx, v["name"], r.URL.Query().Get("tag"), auth, js)
 	})
 }
 
@@ -218,7 +205,7 @@ func (s *Server) imageLoad(ctx context.Context, w http.ResponseWriter, r *http.R
 		return err
 	}
 	return progressStream(w, func(js *jsonstream.Writer) error {
-		return s.b.ImageLoad(ctx, r.Body, quiet, js)
+		return s.be.Images.ImageLoad(ctx, r.Body, quiet, js)
 	})
 }
 
@@ -235,7 +222,7 @@ func (s *Server) imageSave(ctx context.Context, w http.ResponseWriter, names []s
 		return errdefs.Invalidf("no image names given")
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
-	return s.b.ImageSave(ctx, names, w)
+	return s.be.Images.ImageSave(ctx, names, w)
 }
 
 func (s *Server) imageSearch(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
@@ -247,7 +234,7 @@ func (s *Server) imageSearch(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		return err
 	}
-	res, err := s.b.ImageSearch(ctx, r.URL.Query().Get("term"), limit, f, r.Header.Get("X-Registry-Auth"))
+	res, err := s.be.Images.ImageSearch(ctx, r.URL.Query().Get("term"), limit, f, r.Header.Get("X-Registry-Auth"))
 	if err != nil {
 		return err
 	}

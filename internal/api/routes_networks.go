@@ -4,29 +4,16 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
-	"github.com/berth-project/berth/internal/filters"
 	"github.com/moby/moby/api/types/network"
 )
 
-// NetworkBackend serves /networks/...
-type NetworkBackend interface {
-	NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)
-	NetworkInspect(ctx context.Context, ref string) (*network.Inspect, error)
-	// NetworkList applies filters driver, id, name, label, label!, type.
-	NetworkList(ctx context.Context, f filters.Args) ([]network.Summary, error)
-	// NetworkRemove refuses a network with running endpoints (Conflict) and
-	// the predefined ones (Forbidden).
-	NetworkRemove(ctx context.Context, ref string) error
-	NetworksPrune(ctx context.Context, f filters.Args) (*network.PruneReport, error)
-	NetworkConnect(ctx context.Context, ref string, req network.ConnectRequest) error
-	NetworkDisconnect(ctx context.Context, ref string, req network.DisconnectRequest) error
-}
-
-// registerNetworks adds the network routes when the backend has networks.
+// registerNetworks adds the network routes when the server has a network
+// backend.
 func (s *Server) registerNetworks(rt *router) {
-	nb, ok := s.b.(NetworkBackend)
-	if !ok {
+	nb := s.be.Networks
+	if nb == nil {
 		return
 	}
 	h := networkHandlers{nb}
@@ -39,7 +26,7 @@ func (s *Server) registerNetworks(rt *router) {
 	rt.post("/networks/{id}/disconnect", h.disconnect)
 }
 
-type networkHandlers struct{ b NetworkBackend }
+type networkHandlers struct{ b engine.NetworkBackend }
 
 func (h networkHandlers) list(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	f, err := filterArgs(r)

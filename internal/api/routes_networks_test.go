@@ -84,7 +84,9 @@ func (f *fakeNetworks) NetworkDisconnect(_ context.Context, ref string, req netw
 }
 
 func networkServer(f *fakeNetworks) http.Handler {
-	s := &Server{b: f, opts: Options{Version: "0.0.1-test"}, log: slog.New(slog.DiscardHandler)}
+	be := f.backends()
+	be.Networks = f
+	s := &Server{be: be, opts: Options{Version: "0.0.1-test"}, log: slog.New(slog.DiscardHandler)}
 	rt := newRouter()
 	s.registerNetworks(rt)
 	return s.middleware(rt)

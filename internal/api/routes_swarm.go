@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/stdcopy"
 	"github.com/moby/moby/api/types/swarm"
@@ -401,23 +402,23 @@ func (s *Server) taskInspect(ctx context.Context, w http.ResponseWriter, _ *http
 }
 
 func (s *Server) serviceLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	return s.swarmLogs(ctx, w, r, v["id"], func(b SwarmBackend) func(context.Context, string, LogsOptions) (<-chan SwarmLogMessage, error) {
+	return s.swarmLogs(ctx, w, r, v["id"], func(b SwarmBackend) func(context.Context, string, engine.LogsOptions) (<-chan SwarmLogMessage, error) {
 		return b.ServiceLogs
 	})
 }
 
 func (s *Server) taskLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	return s.swarmLogs(ctx, w, r, v["id"], func(b SwarmBackend) func(context.Context, string, LogsOptions) (<-chan SwarmLogMessage, error) {
+	return s.swarmLogs(ctx, w, r, v["id"], func(b SwarmBackend) func(context.Context, string, engine.LogsOptions) (<-chan SwarmLogMessage, error) {
 		return b.TaskLogs
 	})
 }
 
 // swarmLogs serves service and task logs. dockerd checks the streams
 // before the swarm (a 500 there, as it sends), and always multiplexes.
-func (s *Server) swarmLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, id string, pick func(SwarmBackend) func(context.Context, string, LogsOptions) (<-chan SwarmLogMessage, error)) error {
+func (s *Server) swarmLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, id string, pick func(SwarmBackend) func(context.Context, string, engine.LogsOptions) (<-chan SwarmLogMessage, error)) error {
 	ctx, cancel := longPoll(ctx)
 	defer cancel()
-	opts := LogsOptions{Tail: r.URL.Query().Get("tail")}
+	opts := engine.LogsOptions{Tail: r.URL.Query().Get("tail")}
 	var details bool
 	for _, p := range []struct {
 		key string

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/filters"
 	"github.com/moby/moby/api/types/swarm"
 )
@@ -199,10 +200,10 @@ func (f *fakeSwarm) ServiceUpdate(context.Context, string, uint64, swarm.Service
 	return swarm.ServiceUpdateResponse{}, f.call("serviceupdate")
 }
 func (f *fakeSwarm) ServiceRemove(context.Context, string) error { return f.call("servicerm") }
-func (f *fakeSwarm) ServiceLogs(_ context.Context, _ string, _ LogsOptions) (<-chan SwarmLogMessage, error) {
+func (f *fakeSwarm) ServiceLogs(_ context.Context, _ string, _ engine.LogsOptions) (<-chan SwarmLogMessage, error) {
 	ch := make(chan SwarmLogMessage, 1)
 	ch <- SwarmLogMessage{
-		LogMessage: LogMessage{Stream: "stdout", Line: []byte("hello\n"), Time: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)},
+		LogMessage: engine.LogMessage{Stream: "stdout", Line: []byte("hello\n"), Time: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)},
 		Attrs:      []string{"com.docker.swarm.task.id=t/1", "com.docker.swarm.node.id=node1", "com.docker.swarm.service.id=svc1"},
 	}
 	close(ch)
@@ -214,7 +215,7 @@ func (f *fakeSwarm) TaskList(context.Context, filters.Args) ([]swarm.Task, error
 func (f *fakeSwarm) TaskInspect(context.Context, string) (swarm.Task, error) {
 	return swarm.Task{}, f.call("task")
 }
-func (f *fakeSwarm) TaskLogs(context.Context, string, LogsOptions) (<-chan SwarmLogMessage, error) {
+func (f *fakeSwarm) TaskLogs(context.Context, string, engine.LogsOptions) (<-chan SwarmLogMessage, error) {
 	return nil, f.call("tasklogs")
 }
 func (f *fakeSwarm) SecretList(context.Context, filters.Args) ([]swarm.Secret, error) {

@@ -38,11 +38,11 @@ func (s *Server) ping(ctx context.Context, w http.ResponseWriter, r *http.Reques
 }
 
 func (s *Server) version(ctx context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) error {
-	return writeJSON(w, http.StatusOK, s.b.Version(ctx))
+	return writeJSON(w, http.StatusOK, s.be.System.Version(ctx))
 }
 
 func (s *Server) info(ctx context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) error {
-	info, err := s.b.Info(ctx)
+	info, err := s.be.System.Info(ctx)
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func (s *Server) info(ctx context.Context, w http.ResponseWriter, _ *http.Reques
 }
 
 func (s *Server) diskUsage(ctx context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) error {
-	du, err := s.b.DiskUsage(ctx)
+	du, err := s.be.System.DiskUsage(ctx)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (s *Server) events(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return err
 	}
-	past, live, cancel, err := s.b.SubscribeEvents(ctx, since, until, f)
+	past, live, cancel, err := s.be.System.SubscribeEvents(ctx, since, until, f)
 	if err != nil {
 		return err
 	}

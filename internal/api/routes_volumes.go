@@ -4,27 +4,15 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/berth-project/berth/internal/filters"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/moby/moby/api/types/volume"
 )
 
-// VolumeBackend serves /volumes/...
-type VolumeBackend interface {
-	VolumeCreate(ctx context.Context, req *volume.CreateRequest) (*volume.Volume, error)
-	VolumeInspect(ctx context.Context, name string) (*volume.Volume, error)
-	VolumeList(ctx context.Context, f filters.Args) (*volume.ListResponse, error)
-	// VolumeRemove refuses a volume in use (Conflict); force only makes a
-	// missing volume not an error.
-	VolumeRemove(ctx context.Context, name string, force bool) error
-	// VolumesPrune removes unused anonymous volumes, or all unused ones when
-	// f has all=true.
-	VolumesPrune(ctx context.Context, f filters.Args) (*volume.PruneReport, error)
-}
-
-// registerVolumes adds the volume routes when the backend has volumes.
+// registerVolumes adds the volume routes when the server has a volume
+// backend.
 func (s *Server) registerVolumes(rt *router) {
-	vb, ok := s.b.(VolumeBackend)
-	if !ok {
+	vb := s.be.Volumes
+	if vb == nil {
 		return
 	}
 	h := volumeHandlers{vb}
@@ -35,7 +23,7 @@ func (s *Server) registerVolumes(rt *router) {
 	rt.del("/volumes/{name}", h.remove)
 }
 
-type volumeHandlers struct{ b VolumeBackend }
+type volumeHandlers struct{ b engine.VolumeBackend }
 
 func (h volumeHandlers) list(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	f, err := filterArgs(r)

@@ -75,7 +75,9 @@ func (f *fakeVolumes) VolumesPrune(_ context.Context, fl filters.Args) (*volume.
 // volumeServer builds a handler with only the volume routes registered, so
 // the test does not depend on NewServer's registration list.
 func volumeServer(f *fakeVolumes) http.Handler {
-	s := &Server{b: f, opts: Options{Version: "0.0.1-test"}, log: slog.New(slog.DiscardHandler)}
+	be := f.backends()
+	be.Volumes = f
+	s := &Server{be: be, opts: Options{Version: "0.0.1-test"}, log: slog.New(slog.DiscardHandler)}
 	rt := newRouter()
 	s.registerVolumes(rt)
 	return s.middleware(rt)

@@ -1,7 +1,8 @@
 // Package api is berthd's HTTP layer: the Docker Engine API router, its
 // middleware (version window, response headers, error mapping) and one
-// handler per route. Handlers decode the request, call one Backend method
-// and encode the answer; all engine logic lives behind Backend.
+// handler per route. Handlers decode the request, call one backend method
+// and encode the answer; all engine logic lives behind the interfaces of
+// internal/engine.
 package api
 
 import (
@@ -11,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/berth-project/berth/internal/engine"
 )
 
 // API versions this server speaks. 1.50 is docker CLI 28's own maximum, so
@@ -34,17 +37,31 @@ type Options struct {
 	Swarm SwarmBackend
 }
 
-// Server serves the Engine API over a Backend.
+// Backends are the engine's parts the server routes to. System,
+// Containers, Exec and Images are required. Without Networks, Volumes or
+// Auth their routes are left out (404); without Build, /build answers 501.
+type Backends struct {
+	System     engine.SystemBackend
+	Containers engine.ContainerBackend
+	Exec       engine.ExecBackend
+	Images     engine.ImageBackend
+	Networks   engine.NetworkBackend
+	Volumes    engine.VolumeBackend
+	Auth       engine.AuthBackend
+	Build      engine.BuildBackend
+}
+
+// Server serves the Engine API over the engine's backends.
 type Server struct {
-	b       Backend
+	be      Backends
 	swarm   SwarmBackend
 	opts    Options
 	log     *slog.Logger
 	handler http.Handler
 }
 
-// NewServer builds the router for b.
-func NewServer(b Backend, opts Options) *Server {
+// NewServer builds the router for be.
+func NewServer(be Backends, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -54,7 +71,7 @@ func NewServer(b Backend, opts Options) *Server {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 5 * time.Second
 	}
-	s := &Server{b: b, swarm: opts.Swarm, opts: opts, log: opts.Logger}
+	s := &Server{be: be, swarm: opts.Swarm, opts: opts, log: opts.Logger}
 	rt := newRouter()
 	s.registerSystem(rt)
 	s.registerContainers(rt)

@@ -35,7 +35,7 @@ func startServerWith(t *testing.T, fake *fakeBackend, opts Options) *testServer 
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv := NewServer(fake, opts)
+	srv := NewServer(fake.backends(), opts)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-project/berth/internal/engine"
 	mobystdcopy "github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -139,7 +140,7 @@ func itoaTest(n int) string {
 
 func TestLogsFraming(t *testing.T) {
 	ts0 := time.Date(2026, 11, 26, 23, 26, 46, 358317660, time.UTC)
-	fake := &fakeBackend{logs: []LogMessage{
+	fake := &fakeBackend{logs: []engine.LogMessage{
 		{Stream: "stdout", Line: []byte("tick\n"), Time: ts0},
 		{Stream: "stderr", Line: []byte("oops\n"), Time: ts0.Add(time.Second)},
 		{Stream: "stdout", Line: []byte("round\n"), Time: time.Date(2026, 11, 26, 23, 26, 48, 0, time.UTC)},
@@ -236,7 +237,7 @@ func TestShutdownEndsLongPolls(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := NewServer(fake, Options{ShutdownTimeout: 30 * time.Second})
+	srv := NewServer(fake.backends(), Options{ShutdownTimeout: 30 * time.Second})
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
 	ts := &testServer{sock: sock}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/filters"
 	"github.com/moby/moby/api/types/swarm"
 )
@@ -36,11 +37,11 @@ type SwarmBackend interface {
 	ServiceRemove(ctx context.Context, id string) error
 	// ServiceLogs merges the logs of the service's tasks; each message
 	// carries the task's attributes for ?details (the docker CLI's prefix).
-	ServiceLogs(ctx context.Context, id string, opts LogsOptions) (<-chan SwarmLogMessage, error)
+	ServiceLogs(ctx context.Context, id string, opts engine.LogsOptions) (<-chan SwarmLogMessage, error)
 
 	TaskList(ctx context.Context, f filters.Args) ([]swarm.Task, error)
 	TaskInspect(ctx context.Context, id string) (swarm.Task, error)
-	TaskLogs(ctx context.Context, id string, opts LogsOptions) (<-chan SwarmLogMessage, error)
+	TaskLogs(ctx context.Context, id string, opts engine.LogsOptions) (<-chan SwarmLogMessage, error)
 
 	SecretList(ctx context.Context, f filters.Args) ([]swarm.Secret, error)
 	SecretCreate(ctx context.Context, spec swarm.SecretSpec) (string, error)
@@ -70,6 +71,6 @@ type ServiceUpdateOptions struct {
 // SwarmLogMessage is one log line of a task with the attributes dockerd
 // sends as details (com.docker.swarm.node.id, .service.id, .task.id).
 type SwarmLogMessage struct {
-	LogMessage
+	engine.LogMessage
 	Attrs []string // "key=value", in order
 }

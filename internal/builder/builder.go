@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/image"
 	"github.com/berth-project/berth/internal/jsonstream"
@@ -38,28 +39,6 @@ import (
 	"github.com/moby/moby/api/types/registry"
 	digest "github.com/opencontainers/go-digest"
 )
-
-// Options is one build request (POST /build's query and headers).
-type Options struct {
-	Tags        []string
-	Dockerfile  string // path inside the context; "" means Dockerfile
-	BuildArgs   map[string]*string
-	Labels      map[string]string
-	Target      string
-	NoCache     bool
-	Pull        bool
-	Remove      bool // remove intermediate containers after a successful step
-	ForceRemove bool
-	Quiet       bool
-	NetworkMode string
-	Platform    string
-	ExtraHosts  []string
-	ShmSize     int64
-	Resources   container.Resources
-	CacheFrom   []string
-	Remote      string // git or tarball URL to fetch the context from
-	AuthConfigs map[string]registry.AuthConfig
-}
 
 // RunRequest is one RUN step's container.
 type RunRequest struct {
@@ -80,17 +59,6 @@ type Backend interface {
 	RemoveContainer(ctx context.Context, id string) error
 	// ImageInUse reports whether a container uses the image.
 	ImageInUse(id digest.Digest) bool
-}
-
-// ExitError is a RUN step that exited non-zero. Docker's CLI exits with
-// Code, so the API reports it in errorDetail.
-type ExitError struct {
-	Cmd  string
-	Code int
-}
-
-func (e *ExitError) Error() string {
-	return fmt.Sprintf("The command '%s' returned a non-zero code: %d", e.Cmd, e.Code)
 }
 
 // Builder runs builds. It is safe for concurrent use.
@@ -130,7 +98,7 @@ func (b *Builder) Cache() *Cache { return b.cache }
 // Build runs one build, writing the JSON stream to out. It returns the
 // image ID; on error nothing of the failed step is left behind (the
 // images of the steps that succeeded stay, as cache).
-func (b *Builder) Build(ctx context.Context, opts Options, body io.Reader, out io.Writer) (_ digest.Digest, err error) {
+func (b *Builder) Build(ctx context.Context, opts engine.BuildOptions, body io.Reader, out io.Writer) (_ digest.Digest, err error) {
 	w := jsonstream.NewWriter(out)
 	if opts.Quiet {
 		// Like dockerd: -q holds the step output back and shows it only
@@ -208,17 +176,6 @@ func (b *Builder) Build(ctx context.Context, opts Options, body io.Reader, out i
 		}
 	}
 	return img.ID, nil
-}
-
-// ValidateTags checks -t values before anything is read, so a bad tag is
-// a plain 400 like dockerd's.
-func ValidateTags(tags []string) error {
-	for _, t := range tags {
-		if err := image.ValidateTag(t); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // hasTag reports whether the image carries tag t by name (not only

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/archive"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/moby/go-archive/compression"
 	"github.com/moby/patternmatcher"
@@ -41,7 +42,7 @@ type dockerfileSource struct {
 // prepareContext fills ctxDir with the build context (the request body, or
 // the remote URL) and returns the Dockerfile. Files matched by
 // .dockerignore are removed after the Dockerfile is read, as dockerd does.
-func (b *Builder) prepareContext(ctx context.Context, opts Options, body io.Reader, ctxDir string, sums map[string]fileSum, dc *deferredContent) (*dockerfileSource, error) {
+func (b *Builder) prepareContext(ctx context.Context, opts engine.BuildOptions, body io.Reader, ctxDir string, sums map[string]fileSum, dc *deferredContent) (*dockerfileSource, error) {
 	if err := os.Mkdir(ctxDir, 0o755); err != nil {
 		return nil, fmt.Errorf("build context: %w", err)
 	}
@@ -80,7 +81,7 @@ func (b *Builder) prepareContext(ctx context.Context, opts Options, body io.Read
 }
 
 // dockerfileName is the Dockerfile's path in the context.
-func dockerfileName(opts Options) string {
+func dockerfileName(opts engine.BuildOptions) string {
 	if opts.Dockerfile == "" {
 		return "Dockerfile"
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/image"
 	"github.com/berth-project/berth/internal/jsonstream"
@@ -53,7 +54,7 @@ func parseDockerfile(name string, data []byte) (*dockerfile, error) {
 // buildRun is the state of one Build call.
 type buildRun struct {
 	b      *Builder
-	opts   Options
+	opts   engine.BuildOptions
 	ctxDir string
 	sums   map[string]fileSum // digests of context files, taken while unpacking
 	// deferred holds the content of large context files left sparse;

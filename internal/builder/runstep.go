@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/berth-project/berth/internal/archive"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/image"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -106,7 +107,7 @@ func (s *stageRun) run(ctx context.Context, st *state, c *instructions.RunComman
 		return fail(err)
 	}
 	if code != 0 {
-		return fail(&ExitError{Cmd: strings.Join(cmd, " "), Code: code})
+		return fail(&engine.ExitError{Cmd: strings.Join(cmd, " "), Code: code})
 	}
 	if err := s.commit(ctx, st, key, ctrID, createdBy, "RUN "+strings.Join(c.CmdLine, " ")); err != nil {
 		return fail(err)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-project/berth/internal/api"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/filters"
 	"github.com/moby/moby/api/types/container"
@@ -471,7 +471,7 @@ func (s *Server) podContainers(ctx context.Context, sandboxID string) ([]contain
 	} else {
 		f.Add("label", labelSandbox)
 	}
-	return s.eng.ContainerList(ctx, api.ContainerListOptions{All: true, Filters: f})
+	return s.eng.ContainerList(ctx, engine.ContainerListOptions{All: true, Filters: f})
 }
 
 func criState(st container.ContainerState) runtimeapi.ContainerState {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-project/berth/internal/api"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/image"
@@ -32,7 +32,7 @@ func (s *Server) ListImages(ctx context.Context, req *runtimeapi.ListImagesReque
 		}
 		wantID = img.ID
 	}
-	list, err := s.eng.ImageList(ctx, api.ImageListOptions{})
+	list, err := s.eng.ImageList(ctx, engine.ImageListOptions{})
 	if err != nil {
 		return nil, grpcError(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berth-project/berth/internal/api"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/moby/moby/api/types/container"
 	"github.com/vishvananda/netns"
 	"google.golang.org/grpc/codes"
@@ -160,7 +160,7 @@ func (s *Server) execIn(ctx context.Context, id string, cmd []string, in io.Read
 			}
 		}()
 	}
-	cfg := &api.StreamConfig{
+	cfg := &engine.StreamConfig{
 		UseStdin: in != nil, UseStdout: out != nil, UseStderr: errw != nil,
 		GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 			var stdin io.ReadCloser
@@ -236,7 +236,7 @@ func (r streamRuntime) Attach(ctx context.Context, id string, in io.Reader, out,
 			}
 		}()
 	}
-	cfg := &api.StreamConfig{
+	cfg := &engine.StreamConfig{
 		UseStdin: in != nil, UseStdout: out != nil, UseStderr: errw != nil, Stream: true,
 		GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 			var stdin io.ReadCloser

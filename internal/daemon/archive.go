@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/berth-project/berth/internal/api"
 	"github.com/berth-project/berth/internal/archive"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -85,7 +85,7 @@ func (r *releaseCloser) Close() error {
 }
 
 // ContainerExtract answers PUT /containers/{id}/archive.
-func (d *Daemon) ContainerExtract(ctx context.Context, name string, opts api.ArchiveOptions, content io.Reader) error {
+func (d *Daemon) ContainerExtract(ctx context.Context, name string, opts engine.ArchiveOptions, content io.Reader) error {
 	return d.withRoot(ctx, name, func(c *Container, root string) error {
 		if c.HostConfig.ReadonlyRootfs {
 			return errdefs.Forbidden(errors.New("container rootfs is marked read-only"))

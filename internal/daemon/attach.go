@@ -8,8 +8,8 @@ import (
 	"io"
 	"syscall"
 
-	"github.com/berth-project/berth/internal/api"
 	"github.com/berth-project/berth/internal/detachkeys"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/logs"
 	"github.com/berth-project/berth/internal/monitor"
@@ -31,7 +31,7 @@ var errDetached = errors.New("detached from container")
 
 // ContainerAttach connects the client's streams to the container. For a
 // container that is not running yet the attach waits for the next start.
-func (d *Daemon) ContainerAttach(ctx context.Context, name string, cfg *api.StreamConfig) error {
+func (d *Daemon) ContainerAttach(ctx context.Context, name string, cfg *engine.StreamConfig) error {
 	c, err := d.containers.get(name)
 	if err != nil {
 		return err

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-project/berth/internal/api"
 	"github.com/berth-project/berth/internal/builder"
 	"github.com/berth-project/berth/internal/distribution"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/filters"
 	"github.com/berth-project/berth/internal/image"
@@ -34,7 +34,7 @@ func (d *Daemon) initBuilder(ctx context.Context) error {
 }
 
 // Build serves POST /build.
-func (d *Daemon) Build(ctx context.Context, opts builder.Options, body io.Reader, out io.Writer) error {
+func (d *Daemon) Build(ctx context.Context, opts engine.BuildOptions, body io.Reader, out io.Writer) error {
 	id, err := d.builder.Build(ctx, opts, body, out)
 	if err != nil {
 		return err
@@ -92,7 +92,7 @@ func (d *Daemon) RunContainer(ctx context.Context, req builder.RunRequest, stdou
 	ready := make(chan struct{})
 	attached := make(chan error, 1)
 	go func() {
-		attached <- d.ContainerAttach(ctx, id, &api.StreamConfig{
+		attached <- d.ContainerAttach(ctx, id, &engine.StreamConfig{
 			GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 				close(ready) // the attach is registered: output from the first byte is ours
 				return nil, stdout, stderr, nil

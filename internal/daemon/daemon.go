@@ -1,6 +1,7 @@
 // Package daemon is Berth's engine core: it owns container records and their
-// lifecycle and implements api.Backend on top of the image store, the OCI
-// spec builder, the runtime wrapper and the per-container monitors.
+// lifecycle and implements the engine contract (internal/engine) on top of
+// the image store, the OCI spec builder, the runtime wrapper and the
+// per-container monitors.
 //
 // On disk (see docs/architecture.md):
 //
@@ -53,7 +54,7 @@ type Config struct {
 	Registry distribution.RegistryConfig
 }
 
-// Daemon implements api.Backend.
+// Daemon implements the backends of internal/engine (see contract.go).
 type Daemon struct {
 	cfg        Config
 	log        *slog.Logger

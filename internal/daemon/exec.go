@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/berth-project/berth/internal/api"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/oci"
 	"github.com/berth-project/berth/internal/runtime"
@@ -105,7 +105,7 @@ func (d *Daemon) ExecCreate(ctx context.Context, name string, req *container.Exe
 }
 
 // ExecStart runs the exec's process via the runtime and streams its I/O.
-func (d *Daemon) ExecStart(ctx context.Context, id string, sreq *container.ExecStartRequest, cfg *api.StreamConfig) error {
+func (d *Daemon) ExecStart(ctx context.Context, id string, sreq *container.ExecStartRequest, cfg *engine.StreamConfig) error {
 	e, err := d.execs.get(id)
 	if err != nil {
 		return err

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-project/berth/internal/api"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/filters"
 	imagestore "github.com/berth-project/berth/internal/image"
@@ -23,7 +23,7 @@ import (
 // with children (intermediate ones) only with All; a reference filter also
 // narrows the names shown; shared sizes and container counts only when
 // asked (system df does).
-func (d *Daemon) ImageList(ctx context.Context, opts api.ImageListOptions) ([]image.Summary, error) {
+func (d *Daemon) ImageList(ctx context.Context, opts engine.ImageListOptions) ([]image.Summary, error) {
 	f := opts.Filters
 	if err := f.Validate("dangling", "label", "label!", "before", "since", "reference", "until"); err != nil {
 		return nil, err
@@ -235,7 +235,7 @@ func (d *Daemon) ImageDelete(ctx context.Context, name string, force, noPrune bo
 }
 
 // ImageImport serves POST /images/create?fromSrc=.
-func (d *Daemon) ImageImport(ctx context.Context, opts api.ImageImportOptions, body io.Reader, progress io.Writer) (string, error) {
+func (d *Daemon) ImageImport(ctx context.Context, opts engine.ImageImportOptions, body io.Reader, progress io.Writer) (string, error) {
 	src := body
 	if opts.Source != "-" && opts.Source != "" {
 		if !strings.HasPrefix(opts.Source, "http://") && !strings.HasPrefix(opts.Source, "https://") {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-project/berth/internal/api"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/filters"
 	units "github.com/docker/go-units"
@@ -149,7 +149,7 @@ var psFilters = map[string]bool{"name": true, "status": true, "label": true, "id
 	"publish": true, "expose": true, "isolation": true, "is-task": true}
 
 // ContainerList implements GET /containers/json with Docker's filters.
-func (d *Daemon) ContainerList(ctx context.Context, opts api.ContainerListOptions) ([]container.Summary, error) {
+func (d *Daemon) ContainerList(ctx context.Context, opts engine.ContainerListOptions) ([]container.Summary, error) {
 	for k := range opts.Filters {
 		if !psFilters[k] {
 			return nil, errdefs.Invalidf("invalid filter '%s'", k)

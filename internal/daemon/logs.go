@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-project/berth/internal/api"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/logs"
 )
@@ -16,7 +16,7 @@ import (
 const followGrace = 250 * time.Millisecond
 
 // ContainerLogs reads the container's json-file log.
-func (d *Daemon) ContainerLogs(ctx context.Context, name string, opts api.LogsOptions) (<-chan api.LogMessage, bool, error) {
+func (d *Daemon) ContainerLogs(ctx context.Context, name string, opts engine.LogsOptions) (<-chan engine.LogMessage, bool, error) {
 	c, err := d.containers.get(name)
 	if err != nil {
 		return nil, false, err
@@ -53,7 +53,7 @@ func (d *Daemon) ContainerLogs(ctx context.Context, name string, opts api.LogsOp
 		}()
 	}
 	entries, _ := logs.Read(rctx, path, logs.ReadOptions{Tail: tail, Since: opts.Since, Until: opts.Until, Follow: follow})
-	out := make(chan api.LogMessage, 64)
+	out := make(chan engine.LogMessage, 64)
 	go func() {
 		defer cancel()
 		defer close(out)
@@ -62,7 +62,7 @@ func (d *Daemon) ContainerLogs(ctx context.Context, name string, opts api.LogsOp
 				continue
 			}
 			select {
-			case out <- api.LogMessage{Stream: e.Stream, Line: e.Line, Time: e.Time}:
+			case out <- engine.LogMessage{Stream: e.Stream, Line: e.Line, Time: e.Time}:
 			case <-rctx.Done():
 				return
 			}

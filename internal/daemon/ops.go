@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/berth-project/berth/internal/api"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/filters"
 	"github.com/berth-project/berth/internal/image"
@@ -258,7 +258,7 @@ func (d *Daemon) ContainersPrune(ctx context.Context, f filters.Args) (*containe
 }
 
 // ContainerCommit makes an image from the container's rw layer.
-func (d *Daemon) ContainerCommit(ctx context.Context, opts api.CommitOptions) (string, error) {
+func (d *Daemon) ContainerCommit(ctx context.Context, opts engine.CommitOptions) (string, error) {
 	c, err := d.containers.get(opts.Container)
 	if err != nil {
 		return "", err

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-project/berth/internal/api"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/filters"
 	"github.com/berth-project/berth/internal/version"
@@ -221,12 +221,12 @@ func osName() string {
 }
 
 // DiskUsage serves GET /system/df for containers and images.
-func (d *Daemon) DiskUsage(ctx context.Context) (*api.DiskUsage, error) {
-	imgs, err := d.ImageList(ctx, api.ImageListOptions{All: true, SharedSize: true})
+func (d *Daemon) DiskUsage(ctx context.Context) (*engine.DiskUsage, error) {
+	imgs, err := d.ImageList(ctx, engine.ImageListOptions{All: true, SharedSize: true})
 	if err != nil {
 		return nil, err
 	}
-	ctrs, err := d.ContainerList(ctx, api.ContainerListOptions{All: true, Size: true})
+	ctrs, err := d.ContainerList(ctx, engine.ContainerListOptions{All: true, Size: true})
 	if err != nil {
 		return nil, err
 	}
@@ -241,5 +241,5 @@ func (d *Daemon) DiskUsage(ctx context.Context) (*api.DiskUsage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &api.DiskUsage{LayersSize: layers, Images: imgs, Containers: ctrs, Volumes: vols, BuildCache: d.buildCacheRecords(ctx)}, nil
+	return &engine.DiskUsage{LayersSize: layers, Images: imgs, Containers: ctrs, Volumes: vols, BuildCache: d.buildCacheRecords(ctx)}, nil
 }

@@ -104,12 +104,6 @@ func (s *Store) LayerSize(img *Image) int64 {
 	return s.layers.Size(chains[len(chains)-1])
 }
 
-// ValidateTag checks that ref can name an image (docker build -t).
-func ValidateTag(ref string) error {
-	_, err := normalizeForTag(ref)
-	return err
-}
-
 // RemoveRWWithPrefix removes the rw layers whose IDs start with prefix:
 // the scratch layers of a build that a crash interrupted.
 func (s *Store) RemoveRWWithPrefix(ctx context.Context, prefix string) {

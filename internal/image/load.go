@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/imageref"
 	"github.com/moby/go-archive/compression"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -149,7 +150,7 @@ func (s *Store) Load(ctx context.Context, r io.Reader, report func(msg string)) 
 
 func (s *Store) loadOne(ctx context.Context, sp *spooled, it manifestItem, report func(string)) error {
 	for _, t := range it.RepoTags {
-		if _, err := normalizeForTag(t); err != nil {
+		if _, err := imageref.NormalizeTag(t); err != nil {
 			return err
 		}
 	}

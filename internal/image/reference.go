@@ -21,21 +21,6 @@ func normalize(ref string) (string, error) {
 	return reference.TagNameOnly(named).String(), nil
 }
 
-// normalizeForTag is normalize with Docker's rules for new tags.
-func normalizeForTag(ref string) (string, error) {
-	named, err := reference.ParseNormalizedNamed(ref)
-	if err != nil {
-		return "", errdefs.Invalid(err)
-	}
-	if _, ok := named.(reference.Digested); ok {
-		return "", errdefs.Invalidf("refusing to create a tag with a digest reference")
-	}
-	if reference.FamiliarName(named) == "sha256" {
-		return "", errdefs.Invalidf("refusing to create an ambiguous tag using digest algorithm as name")
-	}
-	return reference.TagNameOnly(named).String(), nil
-}
-
 // familiar shortens a normalized reference for display
 // ("docker.io/library/busybox:latest" → "busybox:latest").
 func familiar(ref string) string {

@@ -31,6 +31,7 @@ import (
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/image/content"
 	"github.com/berth-project/berth/internal/image/layer"
+	"github.com/berth-project/berth/internal/imageref"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -309,7 +310,7 @@ func isHex(s string) bool {
 
 // Tag points ref at image id, moving it if it named another image.
 func (s *Store) Tag(ctx context.Context, id digest.Digest, ref string) error {
-	name, err := normalizeForTag(ref)
+	name, err := imageref.NormalizeTag(ref)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,8 @@
-package api
+// Package engine is the engine's contract: the backend interfaces every
+// front end (the Engine API in internal/api, the CRI server, the swarm
+// layer) calls, with their options, results and stream configuration. It
+// holds types and interfaces only; internal/daemon implements them.
+package engine
 
 import (
 	"context"
@@ -13,15 +17,9 @@ import (
 	"github.com/moby/moby/api/types/system"
 )
 
-// Backend is everything the HTTP layer needs from the engine. Handlers decode
-// the request, call one method, and encode the answer; they hold no logic.
-// Errors carry an errdefs class that writeError maps to a status.
-type Backend interface {
-	SystemBackend
-	ContainerBackend
-	ExecBackend
-	ImageBackend
-}
+// Every method's error carries an errdefs class (NotFound, Invalid,
+// Conflict, ...) whose message is Docker's own wording; a front end maps
+// the class to its transport's status.
 
 // SystemBackend serves /info, /version, /system/df and /events.
 type SystemBackend interface {
@@ -34,7 +32,7 @@ type SystemBackend interface {
 	SubscribeEvents(ctx context.Context, since, until time.Time, f filters.Args) (past []events.Message, live <-chan events.Message, cancel func(), err error)
 }
 
-// DiskUsage is /system/df's body (containers and images in this issue).
+// DiskUsage is /system/df's body.
 type DiskUsage struct {
 	LayersSize int64
 	Images     []image.Summary
@@ -181,4 +179,8 @@ type ImageBackend interface {
 	// ImageSearch asks term's registry (Docker Hub unless term names one)
 	// through its v1 search API; auth is the X-Registry-Auth header.
 	ImageSearch(ctx context.Context, term string, limit int, f filters.Args, auth string) ([]registry.SearchResult, error)
+	// ImagePush uploads name (tag, or every tag when tag is empty) to its
+	// registry. auth is the X-Registry-Auth header as sent. Nothing is
+	// written to progress before the local image is found.
+	ImagePush(ctx context.Context, name, tag, auth string, progress io.Writer) error
 }
