@@ -65,22 +65,22 @@ func (s *Server) registerSwarm(rt *router) {
 // swarmInfo is the node's swarm state; a daemon without a swarm front end
 // is an inactive node.
 func (s *Server) swarmInfo(ctx context.Context) swarm.Info {
-	if s.swarm == nil {
+	if s.be.Swarm == nil {
 		return swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive}
 	}
-	return s.swarm.SwarmInfo(ctx)
+	return s.be.Swarm.SwarmInfo(ctx)
 }
 
 // manager returns the backend when this node is an active manager, else
 // dockerd's 503.
-func (s *Server) manager(ctx context.Context) (SwarmBackend, error) {
-	if s.swarm == nil {
+func (s *Server) manager(ctx context.Context) (engine.SwarmBackend, error) {
+	if s.be.Swarm == nil {
 		return nil, errNotSwarmManager
 	}
-	if i := s.swarm.SwarmInfo(ctx); i.LocalNodeState != swarm.LocalNodeStateActive || !i.ControlAvailable {
+	if i := s.be.Swarm.SwarmInfo(ctx); i.LocalNodeState != swarm.LocalNodeStateActive || !i.ControlAvailable {
 		return nil, errNotSwarmManager
 	}
-	return s.swarm, nil
+	return s.be.Swarm, nil
 }
 
 // pingSwarmHeader is /_ping's Swarm header: "inactive", "pending",
@@ -126,13 +126,13 @@ func (s *Server) swarmInit(ctx context.Context, w http.ResponseWriter, r *http.R
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	if s.swarm == nil {
+	if s.be.Swarm == nil {
 		return errdefs.NotImplemented(errors.New("swarm mode is not available on this daemon"))
 	}
 	if s.swarmInfo(ctx).LocalNodeState != swarm.LocalNodeStateInactive {
 		return errAlreadyInSwarm
 	}
-	id, err := s.swarm.SwarmInit(ctx, req)
+	id, err := s.be.Swarm.SwarmInit(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -144,13 +144,13 @@ func (s *Server) swarmJoin(ctx context.Context, w http.ResponseWriter, r *http.R
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	if s.swarm == nil {
+	if s.be.Swarm == nil {
 		return errdefs.NotImplemented(errors.New("swarm mode is not available on this daemon"))
 	}
 	if s.swarmInfo(ctx).LocalNodeState != swarm.LocalNodeStateInactive {
 		return errAlreadyInSwarm
 	}
-	if err := s.swarm.SwarmJoin(ctx, req); err != nil {
+	if err := s.be.Swarm.SwarmJoin(ctx, req); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -162,10 +162,10 @@ func (s *Server) swarmLeave(ctx context.Context, w http.ResponseWriter, r *http.
 	if err != nil {
 		return err
 	}
-	if s.swarm == nil || s.swarmInfo(ctx).LocalNodeState == swarm.LocalNodeStateInactive {
+	if s.be.Swarm == nil || s.swarmInfo(ctx).LocalNodeState == swarm.LocalNodeStateInactive {
 		return errNotInSwarm
 	}
-	if err := s.swarm.SwarmLeave(ctx, force); err != nil {
+	if err := s.be.Swarm.SwarmLeave(ctx, force); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -181,7 +181,7 @@ func (s *Server) swarmUpdate(ctx context.Context, w http.ResponseWriter, r *http
 	if err := decodeJSON(r, &spec, false); err != nil {
 		return err
 	}
-	var flags SwarmUpdateFlags
+	var flags engine.SwarmUpdateFlags
 	for key, dst := range map[string]*bool{"rotateWorkerToken": &flags.RotateWorkerToken, "rotateManagerToken": &flags.RotateManagerToken, "rotateManagerUnlockKey": &flags.RotateManagerUnlockKey} {
 		if *dst, err = boolValue(r, key); err != nil {
 			return err
@@ -365,7 +365,7 @@ func (s *Server) serviceUpdate(ctx context.Context, w http.ResponseWriter, r *ht
 		return err
 	}
 	q := r.URL.Query()
-	opts := ServiceUpdateOptions{RegistryAuthFrom: q.Get("registryAuthFrom"), Rollback: q.Get("rollback"), Auth: r.Header.Get("X-Registry-Auth")}
+	opts := engine.ServiceUpdateOptions{RegistryAuthFrom: q.Get("registryAuthFrom"), Rollback: q.Get("rollback"), Auth: r.Header.Get("X-Registry-Auth")}
 	resp, err := b.ServiceUpdate(ctx, v["id"], version, spec, opts)
 	if err != nil {
 		return err
@@ -402,20 +402,20 @@ func (s *Server) taskInspect(ctx context.Context, w http.ResponseWriter, _ *http
 }
 
 func (s *Server) serviceLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	return s.swarmLogs(ctx, w, r, v["id"], func(b SwarmBackend) func(context.Context, string, engine.LogsOptions) (<-chan SwarmLogMessage, error) {
+	return s.swarmLogs(ctx, w, r, v["id"], func(b engine.SwarmBackend) func(context.Context, string, engine.LogsOptions) (<-chan engine.SwarmLogMessage, error) {
 		return b.ServiceLogs
 	})
 }
 
 func (s *Server) taskLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	return s.swarmLogs(ctx, w, r, v["id"], func(b SwarmBackend) func(context.Context, string, engine.LogsOptions) (<-chan SwarmLogMessage, error) {
+	return s.swarmLogs(ctx, w, r, v["id"], func(b engine.SwarmBackend) func(context.Context, string, engine.LogsOptions) (<-chan engine.SwarmLogMessage, error) {
 		return b.TaskLogs
 	})
 }
 
 // swarmLogs serves service and task logs. dockerd checks the streams
 // before the swarm (a 500 there, as it sends), and always multiplexes.
-func (s *Server) swarmLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, id string, pick func(SwarmBackend) func(context.Context, string, engine.LogsOptions) (<-chan SwarmLogMessage, error)) error {
+func (s *Server) swarmLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, id string, pick func(engine.SwarmBackend) func(context.Context, string, engine.LogsOptions) (<-chan engine.SwarmLogMessage, error)) error {
 	ctx, cancel := longPoll(ctx)
 	defer cancel()
 	opts := engine.LogsOptions{Tail: r.URL.Query().Get("tail")}
@@ -455,7 +455,7 @@ func (s *Server) swarmLogs(ctx context.Context, w http.ResponseWriter, r *http.R
 	stdout, stderr := stdcopy.NewStreams(w)
 	var line []byte
 	for {
-		var m SwarmLogMessage
+		var m engine.SwarmLogMessage
 		var ok bool
 		select {
 		case <-ctx.Done():
@@ -479,7 +479,7 @@ func (s *Server) swarmLogs(ctx context.Context, w http.ResponseWriter, r *http.R
 
 // appendSwarmLogLine formats a line as dockerd's log stream writer does:
 // [timestamp ][k=v,k=v ]line, the details' keys sorted and query-escaped.
-func appendSwarmLogLine(dst []byte, m SwarmLogMessage, timestamps, details bool) []byte {
+func appendSwarmLogLine(dst []byte, m engine.SwarmLogMessage, timestamps, details bool) []byte {
 	if timestamps {
 		dst = m.Time.UTC().AppendFormat(dst, timestampFormat)
 		dst = append(dst, ' ')

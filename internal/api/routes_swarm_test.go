@@ -68,7 +68,7 @@ func TestSwarmRoutesNotInSwarm(t *testing.T) {
 	inactive := &fakeSwarm{}
 	for _, backend := range []struct {
 		name  string
-		swarm SwarmBackend
+		swarm engine.SwarmBackend
 	}{{"no swarm front end", nil}, {"inactive front end", inactive}} {
 		ts := startSwarmServer(t, backend.swarm)
 		for _, c := range cases {
@@ -144,9 +144,12 @@ func TestSwarmDockerCLINotInSwarm(t *testing.T) {
 	}
 }
 
-func startSwarmServer(t *testing.T, sb SwarmBackend) *testServer {
+func startSwarmServer(t *testing.T, sb engine.SwarmBackend) *testServer {
 	t.Helper()
-	return startServerWith(t, &fakeBackend{}, Options{Version: "0.0.1-test", ShutdownTimeout: time.Second, Swarm: sb})
+	fake := &fakeBackend{}
+	be := fake.backends()
+	be.Swarm = sb
+	return startServerWith(t, fake, be, Options{Version: "0.0.1-test", ShutdownTimeout: time.Second})
 }
 
 // fakeSwarm is an in-memory front end: inactive unless active is set.
@@ -173,7 +176,7 @@ func (f *fakeSwarm) SwarmLeave(context.Context, bool) error             { return
 func (f *fakeSwarm) SwarmInspect(context.Context) (swarm.Swarm, error) {
 	return swarm.Swarm{}, f.call("inspect")
 }
-func (f *fakeSwarm) SwarmUpdate(context.Context, uint64, swarm.Spec, SwarmUpdateFlags) error {
+func (f *fakeSwarm) SwarmUpdate(context.Context, uint64, swarm.Spec, engine.SwarmUpdateFlags) error {
 	return f.call("update")
 }
 func (f *fakeSwarm) SwarmUnlockKey(context.Context) (string, error) { return "", f.call("unlockkey") }
@@ -196,13 +199,13 @@ func (f *fakeSwarm) ServiceInspect(context.Context, string, bool) (swarm.Service
 func (f *fakeSwarm) ServiceCreate(context.Context, swarm.ServiceSpec, string) (swarm.ServiceCreateResponse, error) {
 	return swarm.ServiceCreateResponse{}, f.call("servicecreate")
 }
-func (f *fakeSwarm) ServiceUpdate(context.Context, string, uint64, swarm.ServiceSpec, ServiceUpdateOptions) (swarm.ServiceUpdateResponse, error) {
+func (f *fakeSwarm) ServiceUpdate(context.Context, string, uint64, swarm.ServiceSpec, engine.ServiceUpdateOptions) (swarm.ServiceUpdateResponse, error) {
 	return swarm.ServiceUpdateResponse{}, f.call("serviceupdate")
 }
 func (f *fakeSwarm) ServiceRemove(context.Context, string) error { return f.call("servicerm") }
-func (f *fakeSwarm) ServiceLogs(_ context.Context, _ string, _ engine.LogsOptions) (<-chan SwarmLogMessage, error) {
-	ch := make(chan SwarmLogMessage, 1)
-	ch <- SwarmLogMessage{
+func (f *fakeSwarm) ServiceLogs(_ context.Context, _ string, _ engine.LogsOptions) (<-chan engine.SwarmLogMessage, error) {
+	ch := make(chan engine.SwarmLogMessage, 1)
+	ch <- engine.SwarmLogMessage{
 		LogMessage: engine.LogMessage{Stream: "stdout", Line: []byte("hello\n"), Time: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)},
 		Attrs:      []string{"com.docker.swarm.task.id=t/1", "com.docker.swarm.node.id=node1", "com.docker.swarm.service.id=svc1"},
 	}
@@ -215,7 +218,7 @@ func (f *fakeSwarm) TaskList(context.Context, filters.Args) ([]swarm.Task, error
 func (f *fakeSwarm) TaskInspect(context.Context, string) (swarm.Task, error) {
 	return swarm.Task{}, f.call("task")
 }
-func (f *fakeSwarm) TaskLogs(context.Context, string, engine.LogsOptions) (<-chan SwarmLogMessage, error) {
+func (f *fakeSwarm) TaskLogs(context.Context, string, engine.LogsOptions) (<-chan engine.SwarmLogMessage, error) {
 	return nil, f.call("tasklogs")
 }
 func (f *fakeSwarm) SecretList(context.Context, filters.Args) ([]swarm.Secret, error) {

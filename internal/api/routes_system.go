@@ -46,8 +46,8 @@ func (s *Server) info(ctx context.Context, w http.ResponseWriter, _ *http.Reques
 	if err != nil {
 		return err
 	}
-	if s.swarm != nil {
-		info.Swarm = s.swarm.SwarmInfo(ctx)
+	if s.be.Swarm != nil {
+		info.Swarm = s.be.Swarm.SwarmInfo(ctx)
 	}
 	return writeJSON(w, http.StatusOK, info)
 }

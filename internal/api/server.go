@@ -32,9 +32,6 @@ type Options struct {
 	// context ends (default 5s). Hijacked and streaming connections are not
 	// waited for.
 	ShutdownTimeout time.Duration
-	// Swarm serves the swarm endpoints; nil answers them as a node that
-	// is not in a swarm.
-	Swarm SwarmBackend
 }
 
 // Backends are the engine's parts the server routes to. System,
@@ -49,12 +46,14 @@ type Backends struct {
 	Volumes    engine.VolumeBackend
 	Auth       engine.AuthBackend
 	Build      engine.BuildBackend
+	// Swarm serves the swarm endpoints; nil answers them as a node that
+	// is not in a swarm.
+	Swarm engine.SwarmBackend
 }
 
 // Server serves the Engine API over the engine's backends.
 type Server struct {
 	be      Backends
-	swarm   SwarmBackend
 	opts    Options
 	log     *slog.Logger
 	handler http.Handler
@@ -71,7 +70,7 @@ func NewServer(be Backends, opts Options) *Server {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 5 * time.Second
 	}
-	s := &Server{be: be, swarm: opts.Swarm, opts: opts, log: opts.Logger}
+	s := &Server{be: be, opts: opts, log: opts.Logger}
 	rt := newRouter()
 	s.registerSystem(rt)
 	s.registerContainers(rt)

@@ -24,10 +24,10 @@ type testServer struct {
 
 func startServer(t *testing.T, fake *fakeBackend) *testServer {
 	t.Helper()
-	return startServerWith(t, fake, Options{Version: "0.0.1-test", GitCommit: "abc1234", ShutdownTimeout: time.Second})
+	return startServerWith(t, fake, fake.backends(), Options{Version: "0.0.1-test", GitCommit: "abc1234", ShutdownTimeout: time.Second})
 }
 
-func startServerWith(t *testing.T, fake *fakeBackend, opts Options) *testServer {
+func startServerWith(t *testing.T, fake *fakeBackend, be Backends, opts Options) *testServer {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	l, err := net.Listen("unix", sock)
@@ -35,7 +35,7 @@ func startServerWith(t *testing.T, fake *fakeBackend, opts Options) *testServer 
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv := NewServer(fake.backends(), opts)
+	srv := NewServer(be, opts)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

@@ -1,14 +1,13 @@
-package api
+package engine
 
 import (
 	"context"
 
-	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/filters"
 	"github.com/moby/moby/api/types/swarm"
 )
 
-// SwarmBackend is the swarm front end (internal/swarm) as the HTTP layer
+// SwarmBackend is the swarm layer (internal/swarm) as the Engine API
 // sees it: /swarm, /nodes, /services, /tasks, /secrets and /configs. The
 // HTTP layer answers dockerd's "not a swarm manager" errors itself from
 // SwarmInfo, so a backend is only called for those routes while its node
@@ -37,11 +36,11 @@ type SwarmBackend interface {
 	ServiceRemove(ctx context.Context, id string) error
 	// ServiceLogs merges the logs of the service's tasks; each message
 	// carries the task's attributes for ?details (the docker CLI's prefix).
-	ServiceLogs(ctx context.Context, id string, opts engine.LogsOptions) (<-chan SwarmLogMessage, error)
+	ServiceLogs(ctx context.Context, id string, opts LogsOptions) (<-chan SwarmLogMessage, error)
 
 	TaskList(ctx context.Context, f filters.Args) ([]swarm.Task, error)
 	TaskInspect(ctx context.Context, id string) (swarm.Task, error)
-	TaskLogs(ctx context.Context, id string, opts engine.LogsOptions) (<-chan SwarmLogMessage, error)
+	TaskLogs(ctx context.Context, id string, opts LogsOptions) (<-chan SwarmLogMessage, error)
 
 	SecretList(ctx context.Context, f filters.Args) ([]swarm.Secret, error)
 	SecretCreate(ctx context.Context, spec swarm.SecretSpec) (string, error)
@@ -71,6 +70,6 @@ type ServiceUpdateOptions struct {
 // SwarmLogMessage is one log line of a task with the attributes dockerd
 // sends as details (com.docker.swarm.node.id, .service.id, .task.id).
 type SwarmLogMessage struct {
-	engine.LogMessage
+	LogMessage
 	Attrs []string // "key=value", in order
 }
