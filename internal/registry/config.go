@@ -65,6 +65,10 @@ func (o Options) Config() (*configuration.Configuration, error) {
 		"delete": configuration.Parameters{"enabled": true},
 		"cache":  configuration.Parameters{"blobdescriptor": "inmemory"},
 	}
+	// Foreign (non-distributable) layers name where clients fetch them; the
+	// registry never fetches them itself, so any http(s) URL is accepted, as
+	// Docker Hub does. distribution's default with no list refuses them all.
+	cfg.Validation.Manifests.URLs.Allow = []string{`^https?://`}
 	cfg.HTTP.Addr = orDefault(o.Addr, DefaultAddr)
 	cfg.HTTP.Net = "tcp"
 	cfg.HTTP.DrainTimeout = 10 * time.Second

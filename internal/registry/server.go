@@ -38,11 +38,13 @@ func New(ctx context.Context, cfg *configuration.Configuration) (s *Server, err 
 			s, err = nil, fmt.Errorf("registry configuration: %v", r)
 		}
 	}()
+	ns := &namespaceRef{}
+	addReferrersMiddleware(cfg, ns)
 	app := handlers.NewApp(ctx, cfg)
 	// The app routes on the full path, http.prefix included.
 	base := path.Join("/", cfg.HTTP.Prefix, "v2")
 	mux := http.NewServeMux()
-	mux.Handle(base+"/", app)
+	mux.Handle(base+"/", &referrers{base: base, ref: ns, next: app})
 	mux.Handle(base, app)
 	errlog := logrus.StandardLogger().WriterLevel(logrus.DebugLevel)
 	s = &Server{
