@@ -12,15 +12,10 @@ import (
 	"github.com/berth-project/berth/internal/daemon"
 	"github.com/berth-project/berth/internal/daemonconfig"
 	"github.com/berth-project/berth/internal/version"
-	"github.com/moby/moby/api/types/container"
 )
 
-// criEngine adapts the daemon to the CRI front end's Engine.
-type criEngine struct{ *daemon.Daemon }
-
-func (e criEngine) ContainerCreatePod(ctx context.Context, name string, req *container.CreateRequest, pod *cri.PodOptions) (container.CreateResponse, error) {
-	return e.Daemon.ContainerCreatePod(ctx, name, req, (*daemon.PodOptions)(pod))
-}
+// The daemon is the CRI front end's engine as it is.
+var _ cri.Engine = (*daemon.Daemon)(nil)
 
 // criSocketPath returns the CRI socket's path, "" when disabled.
 func criSocketPath(cfg *daemonconfig.Config) (string, error) {
@@ -46,7 +41,7 @@ func startCRI(ctx context.Context, d *daemon.Daemon, cfg *daemonconfig.Config, l
 		return nil, nil, err
 	}
 	srv, err := cri.New(cri.Options{
-		Engine:         criEngine{d},
+		Engine:         d,
 		StateDir:       filepath.Join(cfg.DataRoot, "cri"),
 		RunDir:         filepath.Join(cfg.ExecRoot, "cri"),
 		DataRoot:       cfg.DataRoot,

@@ -34,7 +34,7 @@ const (
 
 // CreateContainer creates a container in a ready pod. The engine record
 // carries the CRI metadata as labels and the pod's namespaces as
-// PodOptions; nothing is created when a field is invalid.
+// engine.PodOptions; nothing is created when a field is invalid.
 func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
 	sb, err := s.getSandbox(req.GetPodSandboxId())
 	if err != nil {
@@ -90,7 +90,7 @@ func containerName(c *runtimeapi.ContainerMetadata, p *runtimeapi.PodSandboxMeta
 
 // translate maps the CRI container config onto the engine's create
 // request: the same fields `docker run` would set.
-func (s *Server) translate(ctx context.Context, sb *sandbox, cfg *runtimeapi.ContainerConfig, imageID string) (*container.CreateRequest, *PodOptions, error) {
+func (s *Server) translate(ctx context.Context, sb *sandbox, cfg *runtimeapi.ContainerConfig, imageID string) (*container.CreateRequest, *engine.PodOptions, error) {
 	lin := cfg.GetLinux()
 	sc := lin.GetSecurityContext()
 	labels := map[string]string{}
@@ -195,7 +195,7 @@ func (s *Server) translate(ctx context.Context, sb *sandbox, cfg *runtimeapi.Con
 		}
 		hc.Mounts = append(hc.Mounts, bm)
 	}
-	pod := &PodOptions{
+	pod := &engine.PodOptions{
 		NetNS: sb.NetNS, IpcNS: sb.IpcNS, UtsNS: sb.UtsNS,
 		HostnamePath: sb.hostnamePath(), HostsPath: sb.hostsPath(), ResolvConfPath: sb.resolvConfPath(),
 		LogPath: logPath,

@@ -14,7 +14,7 @@ import (
 // Engine API. Its shapes are the engine's contract (moby types and
 // internal/engine's options).
 type Engine interface {
-	ContainerCreatePod(ctx context.Context, name string, req *container.CreateRequest, pod *PodOptions) (container.CreateResponse, error)
+	engine.PodBackend
 	ContainerStart(ctx context.Context, name string) error
 	ContainerStop(ctx context.Context, name, signal string, timeout *int) error
 	ContainerRemove(ctx context.Context, name string, force, removeVolumes bool) error
@@ -22,7 +22,6 @@ type Engine interface {
 	ContainerList(ctx context.Context, opts engine.ContainerListOptions) ([]container.Summary, error)
 	ContainerUpdate(ctx context.Context, name string, cfg *container.UpdateConfig) (*container.UpdateResponse, error)
 	ContainerStats(ctx context.Context, name string, stream, oneShot bool, emit func(*container.StatsResponse) error) error
-	ContainerReopenLog(ctx context.Context, name string) error
 	ContainerAttach(ctx context.Context, name string, cfg *engine.StreamConfig) error
 	ContainerResize(ctx context.Context, name string, height, width uint) error
 
@@ -38,15 +37,4 @@ type Engine interface {
 	ImagePull(ctx context.Context, ref, tag, platform string, auth string, progress io.Writer) error
 	ImageDelete(ctx context.Context, name string, force, noPrune bool) ([]image.DeleteResponse, error)
 	DiskUsage(ctx context.Context) (*engine.DiskUsage, error)
-}
-
-// PodOptions is what a pod's container needs beyond Docker's config: the
-// pod's namespaces to join, its /etc files and the CRI log path. It has
-// the same fields as the engine's own type, so an adapter converts it.
-type PodOptions struct {
-	// NetNS, IpcNS, UtsNS and PidNS: "" = a new namespace, "host" = the
-	// host's, or a path to join.
-	NetNS, IpcNS, UtsNS, PidNS              string
-	HostnamePath, HostsPath, ResolvConfPath string
-	LogPath                                 string
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/atomicfile"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/monitor"
 	"github.com/moby/moby/api/types/container"
 )
@@ -48,7 +49,7 @@ type Container struct {
 	LogPath      string
 	State        State
 	// Pod is set for the containers of a Kubernetes pod (CRI front end).
-	Pod *PodOptions `json:",omitempty"`
+	Pod *engine.PodOptions `json:",omitempty"`
 
 	mu       sync.Mutex       `json:"-"`
 	mon      *monitor.Monitor `json:"-"`

@@ -13,4 +13,5 @@ var (
 	_ engine.VolumeBackend    = (*Daemon)(nil)
 	_ engine.AuthBackend      = (*Daemon)(nil)
 	_ engine.BuildBackend     = (*Daemon)(nil)
+	_ engine.PodBackend       = (*Daemon)(nil)
 )

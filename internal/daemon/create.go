@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/image"
 	"github.com/berth-project/berth/internal/logs"
@@ -28,7 +29,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 	return d.createContainer(ctx, name, req, nil)
 }
 
-func (d *Daemon) createContainer(ctx context.Context, name string, req *container.CreateRequest, pod *PodOptions) (resp container.CreateResponse, err error) {
+func (d *Daemon) createContainer(ctx context.Context, name string, req *container.CreateRequest, pod *engine.PodOptions) (resp container.CreateResponse, err error) {
 	if req == nil || req.Config == nil {
 		return resp, errdefs.Invalidf("config cannot be empty in order to create a container")
 	}

@@ -297,7 +297,7 @@ func (d *Daemon) specInput(c *Container) (*oci.Input, error) {
 		in.UtsNS = "host"
 	}
 	if c.Pod != nil {
-		c.Pod.apply(in)
+		applyPod(c.Pod, in)
 	}
 	return in, nil
 }
