@@ -45,11 +45,48 @@ func ParseGitURL(spec string) (GitRemote, error) {
 	if g.Ref == "" {
 		g.Ref = "master"
 	}
-	if strings.HasPrefix(g.Ref, "-") {
-		return GitRemote{}, fmt.Errorf("invalid refspec: %s", g.Ref)
+	if err := ValidateGitFragment(g.Ref, g.Subdir); err != nil {
+		return GitRemote{}, err
 	}
 	return g, nil
 }
+
+// ValidateGitFragment checks the ref and sub-directory of a "#ref:dir"
+// fragment before any of it reaches git. A ref that starts with "-" would
+// be read as an option (git checkout --pathspec-from-file=/etc/shadow
+// prints the host file in its error), so it is refused with dockerd's
+// words; so is anything git itself does not allow in a ref name. The
+// sub-directory never reaches git, but a NUL or control character in it
+// has no business in a path either. An empty ref is allowed (the
+// repository's default branch).
+func ValidateGitFragment(ref, subdir string) error {
+	if ref != "" && !validRef(ref) {
+		return fmt.Errorf("invalid refspec: %s", ref)
+	}
+	if strings.HasPrefix(subdir, "-") || strings.ContainsFunc(subdir, isCtl) {
+		return fmt.Errorf("invalid git context sub-directory: %q", subdir)
+	}
+	return nil
+}
+
+// validRef follows git check-ref-format for the characters and sequences
+// it forbids, and refuses a leading "-".
+func validRef(ref string) bool {
+	if strings.HasPrefix(ref, "-") || strings.HasPrefix(ref, "/") || strings.HasSuffix(ref, "/") ||
+		strings.HasSuffix(ref, ".") || strings.HasSuffix(ref, ".lock") || ref == "@" {
+		return false
+	}
+	for _, bad := range []string{"..", "//", "@{", "/."} {
+		if strings.Contains(ref, bad) {
+			return false
+		}
+	}
+	return !strings.ContainsFunc(ref, func(r rune) bool {
+		return isCtl(r) || strings.ContainsRune(" ~^:?*[\\", r)
+	})
+}
+
+func isCtl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func isGitTransport(s string) bool {
 	if strings.HasPrefix(s, "git@") {
@@ -135,8 +172,10 @@ func (g GitRemote) clone(ctx context.Context, root string, hc *http.Client) (str
 	}
 	// A branch name checks out by name (so HEAD names the branch); a tag or
 	// any other ref is what was just fetched.
-	if out, err := git(ctx, root, "checkout", g.Ref); err != nil {
-		if _, err2 := git(ctx, root, "checkout", "FETCH_HEAD"); err2 != nil {
+	// The ref is validated (no leading "-") and the "--" ends it as a
+	// revision: it can never be read as an option or a pathspec.
+	if out, err := git(ctx, root, "checkout", g.Ref, "--"); err != nil {
+		if _, err2 := git(ctx, root, "checkout", "FETCH_HEAD", "--"); err2 != nil {
 			return "", fmt.Errorf("error checking out %s: %w: %s", g.Ref, err, out)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/archive"
+	"github.com/berth-project/berth/internal/buildcontext"
 	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/moby/go-archive/compression"
@@ -343,13 +344,18 @@ func cloneGit(ctx context.Context, remote, dir string) error {
 	if strings.HasPrefix(repo, "github.com/") {
 		repo = "https://" + repo
 	}
+	// Nothing of the fragment may reach git as an option (a ref
+	// "--pathspec-from-file=/etc/shadow" printed host files into the error).
+	if err := buildcontext.ValidateGitFragment(ref, sub); err != nil {
+		return errdefs.Invalid(err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
 	defer cancel()
 	src := dir + ".git"
 	defer os.RemoveAll(src)
 	args := []string{"clone", "--quiet", "--recurse-submodules", "--depth", "1"}
 	if ref != "" {
-		args = append(args, "--branch", ref)
+		args = append(args, "--branch="+ref)
 	}
 	if out, err := git(ctx, append(args, "--", repo, src)...); err != nil {
 		if ref == "" {
@@ -360,26 +366,40 @@ func cloneGit(ctx context.Context, remote, dir string) error {
 		if out, err := git(ctx, "clone", "--quiet", "--", repo, src); err != nil {
 			return errdefs.Invalid(fmt.Errorf("unable to prepare context: unable to 'git clone' to temporary context directory: %v: %s", err, out))
 		}
-		if out, err := git(ctx, "-C", src, "checkout", "--quiet", ref); err != nil {
+		if out, err := git(ctx, "-C", src, "checkout", "--quiet", ref, "--"); err != nil {
 			return errdefs.Invalid(fmt.Errorf("unable to prepare context: unable to checkout git reference %s: %v: %s", ref, err, out))
 		}
 	}
 	os.RemoveAll(filepath.Join(src, ".git"))
-	root, err := os.OpenRoot(src)
+	ctxSrc, err := subdirIn(src, sub)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
-	subClean := path.Clean("/" + sub)[1:]
-	if subClean == "" {
-		subClean = "."
-	}
-	fi, err := root.Stat(subClean)
-	if err != nil || !fi.IsDir() {
-		return errdefs.Invalidf("unable to prepare context: subdirectory %s not found in the git repository", sub)
-	}
 	os.Remove(dir)
-	return os.Rename(filepath.Join(src, filepath.FromSlash(subClean)), dir)
+	return os.Rename(ctxSrc, dir)
+}
+
+// subdirIn resolves sub (symlinks followed) inside the checkout at src and
+// refuses what leaves it. The checkout is ours alone, so resolving then
+// renaming the resolved directory cannot race; renaming the unresolved
+// path would move a symlink rather than the directory it names.
+func subdirIn(src, sub string) (string, error) {
+	realSrc, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return "", err
+	}
+	subClean := path.Clean("/" + sub)[1:]
+	p, err := filepath.EvalSymlinks(filepath.Join(realSrc, filepath.FromSlash(subClean)))
+	if err == nil {
+		rel, rerr := filepath.Rel(realSrc, p)
+		if rerr != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return "", errdefs.Invalidf("unable to prepare context: subdirectory %s is not within the git repository", sub)
+		}
+		if fi, serr := os.Stat(p); serr == nil && fi.IsDir() {
+			return p, nil
+		}
+	}
+	return "", errdefs.Invalidf("unable to prepare context: subdirectory %s not found in the git repository", sub)
 }
 
 func git(ctx context.Context, args ...string) (string, error) {

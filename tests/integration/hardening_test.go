@@ -2,6 +2,10 @@ package integration
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,4 +124,66 @@ func berthdMustRefuse(t *testing.T, bin string, args ...string) ([]byte, error) 
 		t.Fatalf("berthd %v started instead of refusing: %s", args, out)
 	}
 	return out, err
+}
+
+// daemonHTTP is a client of the suite's daemon socket.
+func daemonHTTP() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", env.daemon.Sock)
+	}}}
+}
+
+// The "#ref:dir" fragment of a git build context never reaches git as an
+// option: "#--pathspec-from-file=FILE" made git print the file's lines
+// (e.g. /etc/shadow) into the build error. Through the API (the daemon
+// clones) and through both CLIs (the client clones).
+func TestGitContextFragmentInjection(t *testing.T) {
+	if env == nil {
+		t.Skip("no daemon")
+	}
+	srv := newContextServer(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("TOPSECRET-line-1\nTOPSECRET-line-2\n"), 0o644)
+	cl := daemonHTTP()
+	for _, frag := range []string{"--pathspec-from-file=" + secret, "-q:app", "master..x", "v1~1"} {
+		q := url.Values{"remote": {srv.url + "/repo.git#" + frag}, "t": {"gitinj:t"}}
+		resp, err := cl.Post("http://d/v1.41/build?"+q.Encode(), "application/x-tar", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "TOPSECRET") {
+			t.Fatalf("#%s: host file leaked into the answer: %d %s", frag, resp.StatusCode, b)
+		}
+		ref, _, _ := strings.Cut(frag, ":")
+		if resp.StatusCode/100 == 2 || !strings.Contains(string(b), "invalid refspec: "+ref) {
+			t.Errorf("#%s: want an invalid refspec error, got %d %s", frag, resp.StatusCode, b)
+		}
+	}
+	// A sub-directory that leaves the checkout: refused, never built.
+	for _, sub := range []string{"../../../../etc", "/etc"} {
+		q := url.Values{"remote": {srv.url + "/repo.git#master:" + sub}, "t": {"gitinj:t"}}
+		resp, err := cl.Post("http://d/v1.41/build?"+q.Encode(), "application/x-tar", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		// dockerd clamps the path to the repository root and builds that;
+		// berthd refuses it. Either way no host directory is the context.
+		if env.daemon.Target == testutil.TargetBerthd && (resp.StatusCode/100 == 2 || !strings.Contains(string(b), "not")) {
+			t.Errorf("#master:%s: %d %s", sub, resp.StatusCode, b)
+		}
+	}
+	if r := env.drivers[0].Run(context.Background(), nil, "image", "inspect", "gitinj:t"); r.Code == 0 {
+		t.Errorf("an image was built from a refused context")
+		env.drivers[0].Run(context.Background(), nil, "rmi", "-f", "gitinj:t")
+	}
+	forEachDriver(t, []scenario{{"cli-clone", func(c *tcase) {
+		r := c.runAt("", nil, []string{"TMPDIR=" + c.tempDir()}, "build", srv.url+"/repo.git#--pathspec-from-file="+secret)
+		if r.Code == 0 || strings.Contains(r.Stdout+r.Stderr, "TOPSECRET") || !strings.Contains(r.Stderr, "invalid refspec") {
+			c.Errorf("%s", r)
+		}
+	}}})
 }
