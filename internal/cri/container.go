@@ -103,11 +103,19 @@ func (s *Server) translate(ctx context.Context, sb *sandbox, cfg *runtimeapi.Con
 	logPath := ""
 	if dir := sb.cfg.GetLogDirectory(); dir != "" && cfg.GetLogPath() != "" {
 		logPath = filepath.Join(dir, cfg.GetLogPath())
+		// The monitor creates the file, not its directory.
+		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+			return nil, nil, invalidf("config.log_path: %v", err)
+		}
 	}
 	labels[labelSandbox] = sb.ID
 	labels[labelName] = cfg.GetMetadata().GetName()
 	labels[labelAttempt] = strconv.Itoa(int(cfg.GetMetadata().GetAttempt()))
 	labels[labelImage] = cfg.GetImage().GetImage()
+	if u := cfg.GetImage().GetUserSpecifiedImage(); u != "" {
+		// The kubelet asks for the image by id and says what the pod named.
+		labels[labelImage] = u
+	}
 	labels[labelLogPath] = logPath
 
 	env := make([]string, 0, len(cfg.GetEnvs()))

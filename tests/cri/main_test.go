@@ -59,6 +59,7 @@ func run(m *testing.M) int {
 	b := make([]byte, 2)
 	rand.Read(b)
 	e.bridge = "bcri" + hex.EncodeToString(b)
+	hadHostport := hostportChainsPresent()
 	e.subnet = fmt.Sprintf("10.213.%d.0/24", int(b[0])%250+1)
 	defer func() {
 		if env != nil && env.conn != nil {
@@ -69,6 +70,9 @@ func run(m *testing.M) int {
 		}
 		if l, err := netlink.LinkByName(e.bridge); err == nil {
 			netlink.LinkDel(l)
+		}
+		if !hadHostport {
+			removeHostportChains()
 		}
 		testutil.RemoveDir(dir)
 	}()

@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -378,4 +381,62 @@ func code(err error) string {
 		return strings.Fields(s[i+7:])[0]
 	}
 	return fmt.Sprintf("?%v", err)
+}
+
+func httpGetQuiet(url string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(b))
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	var out string
+	for i := 0; i < 30 && out == ""; i++ {
+		if out = httpGetQuiet(url); out == "" {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return out
+}
+
+// TestHostPort publishes a pod port on the host through the portmap
+// plugin and checks that its rules go with the pod.
+func TestHostPort(t *testing.T) {
+	ctx := ctxT(t)
+	cfg := testPod(t, "hostport")
+	cfg.PortMappings = []*runtimeapi.PortMapping{{ContainerPort: 8080, HostPort: 18091, Protocol: runtimeapi.Protocol_TCP}}
+	id := runPod(t, ctx, cfg)
+	cc := &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "web"},
+		Image:    &runtimeapi.ImageSpec{Image: "busybox"},
+		Command:  []string{"sh", "-c", "mkdir -p /www; echo hostport-page > /www/index.html; exec httpd -f -p 8080 -h /www"},
+	}
+	cr, err := env.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: id, Config: cc, SandboxConfig: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: cr.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	if got := httpGet(t, "http://127.0.0.1:18091/"); got != "hostport-page" {
+		t.Errorf("GET host port = %q", got)
+	}
+	st, _ := env.rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
+	env.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id})
+	if _, err := env.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+		t.Fatal(err)
+	}
+	assertPodGone(t, id, st.GetStatus().GetNetwork().GetIp())
+	out, _ := exec.Command("iptables-save", "-t", "nat").Output()
+	if strings.Contains(string(out), "18091") {
+		t.Errorf("host port rule left:\n%s", grepLines(string(out), "18091"))
+	}
 }
