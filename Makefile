@@ -9,11 +9,12 @@ GOBUILD  := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
 .PHONY: build test test-unit test-integration test-cri bench deps demo docs vet help clean
 
-build: ## Build bin/berth, bin/berthd, bin/berth-monitor, bin/berth-crun and bin/berth-registry
+build: ## Build bin/berth, bin/berthd, bin/berth-monitor, bin/berth-crun, bin/berth-pause and bin/berth-registry
 	$(GOBUILD) -o bin/berthd ./cmd/berthd
 	$(GOBUILD) -o bin/berth ./cmd/berth
 	$(GOBUILD) -o bin/berth-monitor ./cmd/berth-monitor
 	$(GOBUILD) -o bin/berth-crun ./cmd/berth-crun
+	$(GOBUILD) -o bin/berth-pause ./cmd/berth-pause
 	$(GOBUILD) -o bin/berth-registry ./cmd/berth-registry
 
 deps: ## Install what Berth needs from Debian (root)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -47,6 +48,7 @@ func startCRI(ctx context.Context, d *daemon.Daemon, cfg *daemonconfig.Config, l
 		DataRoot:       cfg.DataRoot,
 		CNIConfDir:     cfg.CNIConfDir,
 		CNIBinDirs:     cfg.CNIBinDirs,
+		PausePath:      besideSelf("berth-pause"),
 		RuntimeVersion: version.Version,
 		Logger:         log.With("api", "cri"),
 	})
@@ -59,4 +61,13 @@ func startCRI(ctx context.Context, d *daemon.Daemon, cfg *daemonconfig.Config, l
 		return nil, nil, err
 	}
 	return srv, l, nil
+}
+
+// besideSelf is the path of a helper binary installed next to berthd.
+func besideSelf(name string) string {
+	self, err := os.Executable()
+	if err != nil {
+		return name
+	}
+	return filepath.Join(filepath.Dir(self), name)
 }

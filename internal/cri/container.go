@@ -228,8 +228,8 @@ func runtimeFor(handler string) string {
 }
 
 // pidNamespace resolves the container's PID namespace: its own, the
-// host's, the pod's (the namespace of the pod's first running container:
-// there is no infra process to own one) or a target container's.
+// host's, the pod's (owned by the pod's berth-pause) or a target
+// container's.
 func (s *Server) pidNamespace(ctx context.Context, sb *sandbox, ns *runtimeapi.NamespaceOption) (string, error) {
 	podNS := sb.cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	mode := ns.GetPid()
@@ -246,6 +246,9 @@ func (s *Server) pidNamespace(ctx context.Context, sb *sandbox, ns *runtimeapi.N
 		}
 		return fmt.Sprintf("/proc/%d/ns/pid", t.State.Pid), nil
 	case runtimeapi.NamespaceMode_POD:
+		if sb.PausePid > 0 {
+			return fmt.Sprintf("/proc/%d/ns/pid", sb.PausePid), nil
+		}
 		ctrs, err := s.podContainers(ctx, sb.ID)
 		if err != nil {
 			return "", grpcError(err)

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/berth-project/berth/internal/atomicfile"
@@ -100,6 +102,16 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	}
 	if p, ok := paths["ipc"]; ok {
 		sb.IpcNS = p
+	}
+	if nsOpts.GetPid() == runtimeapi.NamespaceMode_POD {
+		if sb.PausePid, err = startPause(s.opts.PausePath); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				stopPause(sb.PausePid)
+			}
+		}()
 	}
 	if !hostNet {
 		ips, err := s.cni.Setup(ctx, s.cniPod(sb))
@@ -276,9 +288,11 @@ func (s *Server) stopPod(ctx context.Context, sb *sandbox) error {
 	if err := unpinNamespaces(filepath.Join(s.opts.RunDir, "ns", sb.ID)); err != nil {
 		return err
 	}
+	stopPause(sb.PausePid)
 	return s.sandboxes.update(sb, func(sb *sandbox) {
 		sb.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
 		sb.NetworkUp = false
+		sb.PausePid = 0
 	})
 }
 
@@ -382,4 +396,28 @@ func labelsMatch(sel, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// startPause starts berth-pause as PID 1 of a new PID namespace, in its
+// own session so it outlives a berthd restart like the containers do.
+func startPause(path string) (int, error) {
+	cmd := exec.Command(path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID, Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("pod PID namespace: %w", err)
+	}
+	go cmd.Wait()
+	return cmd.Process.Pid, nil
+}
+
+// stopPause kills a pod's berth-pause, checking first that pid still is one.
+func stopPause(pid int) {
+	if pid <= 0 {
+		return
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(b), "berth-pause") {
+		return
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
 }

@@ -29,6 +29,9 @@ type sandbox struct {
 	RuntimeHandler      string
 	// NetworkUp is true between a successful CNI ADD and its DEL.
 	NetworkUp bool
+	// PausePid is the berth-pause process owning the pod's shared PID
+	// namespace (pods with PID namespace mode POD only).
+	PausePid int `json:",omitempty"`
 
 	dir string                       `json:"-"`
 	cfg *runtimeapi.PodSandboxConfig `json:"-"`

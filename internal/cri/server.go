@@ -46,6 +46,9 @@ type Options struct {
 	// StreamAddr is the address of the exec/attach/port-forward server;
 	// default 127.0.0.1:0 (any free port on loopback).
 	StreamAddr string
+	// PausePath is the berth-pause binary, PID 1 of pods that share a PID
+	// namespace.
+	PausePath string
 	// RuntimeVersion is berthd's version, reported by Version.
 	RuntimeVersion string
 	Logger         *slog.Logger

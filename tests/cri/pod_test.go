@@ -440,3 +440,66 @@ func TestHostPort(t *testing.T) {
 		t.Errorf("host port rule left:\n%s", grepLines(string(out), "18091"))
 	}
 }
+
+// TestSharedPID: a pod sharing its PID namespace has berth-pause as PID 1
+// and its containers see each other's processes.
+func TestSharedPID(t *testing.T) {
+	ctx := ctxT(t)
+	cfg := testPod(t, "sharedpid")
+	cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_POD}}
+	id := runPod(t, ctx, cfg)
+	start := func(name string, cmd ...string) string {
+		cc := &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: name},
+			Image:    &runtimeapi.ImageSpec{Image: "busybox"},
+			Command:  cmd,
+			Linux:    &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_POD}}},
+		}
+		cr, err := env.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: id, Config: cc, SandboxConfig: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: cr.ContainerId}); err != nil {
+			t.Fatal(err)
+		}
+		return cr.ContainerId
+	}
+	start("a", "sleep", "4242")
+	b := start("b", "sleep", "600")
+	r, err := env.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: b, Cmd: []string{"sh", "-c", "cat /proc/1/cmdline; echo; ps"}, Timeout: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(r.Stdout)
+	if !strings.HasPrefix(out, filepath.Join(testutil.BinDir(env.d.RepoDir), "berth-pause")) || !strings.Contains(out, "sleep 4242") {
+		t.Errorf("shared PID namespace: %s", out)
+	}
+	var pausePid int
+	if b, err := os.ReadFile(filepath.Join(env.d.Root, "cri", "sandboxes", id, "sandbox.json")); err == nil {
+		fmt.Sscanf(grepAfter(string(b), `"PausePid":`), "%d", &pausePid)
+	}
+	if pausePid == 0 {
+		t.Fatal("no berth-pause recorded")
+	}
+	env.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id})
+	for i := 0; i < 50; i++ {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/cmdline", pausePid)); err != nil {
+			break
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pausePid))
+		if strings.Contains(string(b), ") Z ") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pausePid)); err == nil && strings.Contains(string(b), "berth-pause") {
+		t.Errorf("berth-pause %d still runs after StopPodSandbox", pausePid)
+	}
+}
+
+func grepAfter(s, key string) string {
+	if i := strings.Index(s, key); i >= 0 {
+		return s[i+len(key):]
+	}
+	return ""
+}
