@@ -207,6 +207,10 @@ func TestPodLifecycle(t *testing.T) {
 	ctx := ctxT(t)
 	cfg := testPod(t, "life")
 	cfg.Linux.Sysctls = map[string]string{"net.ipv4.ip_unprivileged_port_start": "1024", "kernel.shm_rmid_forced": "1"}
+	// As the kubelet sends for a pod without shareProcessNamespace (the
+	// CRI's zero value, POD, shares one).
+	pidPerContainer := &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER}
+	cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: pidPerContainer}
 	id := runPod(t, ctx, cfg)
 	st, err := env.rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
 	if err != nil {
@@ -238,7 +242,7 @@ func TestPodLifecycle(t *testing.T) {
 		LogPath:     "main/0.log",
 		Linux: &runtimeapi.LinuxContainerConfig{
 			Resources:       &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 64 << 20, CpuShares: 256},
-			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{RunAsUser: &runtimeapi.Int64Value{Value: 1000}, SupplementalGroups: []int64{4242}},
+			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{RunAsUser: &runtimeapi.Int64Value{Value: 1000}, SupplementalGroups: []int64{4242}, NamespaceOptions: pidPerContainer},
 		},
 	}
 	os.MkdirAll(filepath.Join(cfg.LogDirectory, "main"), 0o755)
@@ -342,7 +346,8 @@ func TestPodLifecycle(t *testing.T) {
 	if err != nil || len(list.Containers) != 1 || list.Containers[0].Annotations["io.kubernetes.container.hash"] != "abc" {
 		t.Errorf("ListContainers = %v, %v", list, err)
 	}
-	// Stop with a timeout: sleep as pid 1 ignores SIGTERM, so SIGKILL ends it.
+	// Stop with a timeout: sleep as PID 1 of its own namespace ignores
+	// SIGTERM, so SIGKILL ends it.
 	t0 := time.Now()
 	if _, err := env.rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: cid, Timeout: 1}); err != nil {
 		t.Fatal(err)
