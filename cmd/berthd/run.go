@@ -16,9 +16,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/api"
-	"github.com/berth-project/berth/internal/daemon"
 	"github.com/berth-project/berth/internal/daemonconfig"
-	"github.com/berth-project/berth/internal/distribution"
 	"github.com/berth-project/berth/internal/version"
 )
 
@@ -48,32 +46,11 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 	}
 	defer rootLock.Close()
 
-	runtimes := map[string]string{}
-	for name, rt := range cfg.Runtimes {
-		runtimes[name] = rt.Path
-	}
-	d, err := daemon.New(ctx, daemon.Config{
-		DataRoot:       cfg.DataRoot,
-		ExecRoot:       cfg.ExecRoot,
-		DefaultRuntime: cfg.DefaultRuntime,
-		Runtimes:       runtimes,
-		MonitorPath:    cfg.MonitorPath,
-		CgroupParent:   cfg.CgroupParent,
-		LogOpts:        cfg.LogOpts,
-		LogDriver:      cfg.LogDriver,
-		LiveRestore:    cfg.LiveRestore,
-		BIP:            cfg.Bip,
-		Logger:         log,
-		Registry: distribution.RegistryConfig{Mirrors: cfg.RegistryMirrors, Insecure: cfg.InsecureRegistries,
-			MaxDownloads: cfg.MaxConcurrentDownloads, MaxUploads: cfg.MaxConcurrentUploads},
-	})
+	d, be, err := openEngine(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	srv := api.NewServer(api.Backends{
-		System: d, Containers: d, Exec: d, Images: d,
-		Networks: d, Volumes: d, Auth: d, Build: d,
-	}, api.Options{Version: version.Version, GitCommit: version.GitCommit, Logger: log})
+	srv := api.NewServer(be, api.Options{Version: version.Version, GitCommit: version.GitCommit, Logger: log})
 	var listeners []net.Listener
 	for _, h := range cfg.Hosts {
 		l, err := listen(h, cfg, log)

@@ -182,7 +182,7 @@ func (d *Daemon) BuildCachePrune(ctx context.Context, all bool, keepStorage int6
 	if len(f.Get("label")) > 0 {
 		return &build.CachePruneReport{}, nil
 	}
-	until, err := untilFilter(f)
+	until, err := f.Until()
 	if err != nil {
 		return nil, err
 	}

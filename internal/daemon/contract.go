@@ -9,8 +9,6 @@ var (
 	_ engine.ContainerBackend = (*Daemon)(nil)
 	_ engine.ExecBackend      = (*Daemon)(nil)
 	_ engine.ImageBackend     = (*Daemon)(nil)
-	_ engine.NetworkBackend   = (*Daemon)(nil)
-	_ engine.VolumeBackend    = (*Daemon)(nil)
 	_ engine.AuthBackend      = (*Daemon)(nil)
 	_ engine.BuildBackend     = (*Daemon)(nil)
 	_ engine.PodBackend       = (*Daemon)(nil)

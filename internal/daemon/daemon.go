@@ -34,6 +34,7 @@ import (
 	"github.com/berth-project/berth/internal/runtime"
 	"github.com/berth-project/berth/internal/version"
 	"github.com/berth-project/berth/internal/volume"
+	eventtypes "github.com/moby/moby/api/types/events"
 )
 
 // Config is what berthd's flags and daemon.json set.
@@ -48,10 +49,26 @@ type Config struct {
 	LogOpts        map[string]string // daemon-wide --log-opt defaults
 	LogDriver      string
 	LiveRestore    bool
-	BIP            string // default bridge address/prefix (--bip); empty: pick a free subnet
 	Logger         *slog.Logger
 	// Registry is registry-mirrors, insecure-registries and the transfer limits.
 	Registry distribution.RegistryConfig
+
+	// The parts the container backend shares with the other backends,
+	// made and wired by cmd/berthd. The daemon closes Networks on
+	// Shutdown.
+	Events      *events.Bus
+	Networks    *network.Manager
+	VolumeStore *volume.Store
+	Volumes     Volumes
+}
+
+// Volumes is what the container backend needs of the volume backend:
+// volumes made on demand and announced like the API's, and /system/df's
+// volume rows.
+type Volumes interface {
+	GetOrCreate(ctx context.Context, name, driver string, opts, labels map[string]string) (*volume.Volume, bool, error)
+	Announce(name string, action eventtypes.Action, attrs map[string]string)
+	DiskUsage(ctx context.Context) ([]any, error)
 }
 
 // Daemon implements the backends of internal/engine (see contract.go).
@@ -62,6 +79,7 @@ type Daemon struct {
 	registries *distribution.Registries
 	events     *events.Bus
 	volumes    *volume.Store
+	vols       Volumes
 	networks   *network.Manager
 	containers *containerIndex
 	runtimes   map[string]*runtime.Runtime
@@ -97,17 +115,18 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	vols, err := volume.New(ctx, filepath.Join(cfg.DataRoot, "volumes"))
-	if err != nil {
-		return nil, fmt.Errorf("open volume store: %w", err)
+	if cfg.Events == nil || cfg.Networks == nil || cfg.VolumeStore == nil || cfg.Volumes == nil {
+		return nil, errors.New("daemon: events, networks and volumes must be given")
 	}
 	d := &Daemon{
 		cfg:        cfg,
 		log:        cfg.Logger,
 		images:     imgs,
 		registries: regs,
-		events:     events.New(),
-		volumes:    vols,
+		events:     cfg.Events,
+		volumes:    cfg.VolumeStore,
+		vols:       cfg.Volumes,
+		networks:   cfg.Networks,
 		containers: newContainerIndex(),
 		runtimes:   map[string]*runtime.Runtime{},
 		execs:      newExecStore(),
@@ -128,17 +147,10 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if _, ok := d.runtimes[cfg.DefaultRuntime]; !ok {
 		return nil, fmt.Errorf("default runtime %q is not configured", cfg.DefaultRuntime)
 	}
-	nets, err := network.New(ctx, network.Config{DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot, BIP: cfg.BIP, Logger: cfg.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("init networks: %w", err)
-	}
-	d.networks = nets
 	if err := d.initBuilder(ctx); err != nil {
-		d.networks.Close(ctx, d.cfg.LiveRestore)
 		return nil, err
 	}
 	if err := d.restore(ctx); err != nil {
-		d.networks.Close(ctx, d.cfg.LiveRestore)
 		return nil, err
 	}
 	return d, nil

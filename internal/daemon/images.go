@@ -104,7 +104,7 @@ func (d *Daemon) imageSelector(ctx context.Context, f filters.Args) (*imageSelec
 		sel.since = img.Created
 	}
 	var err error
-	if sel.until, err = untilFilter(f); err != nil {
+	if sel.until, err = f.Until(); err != nil {
 		return nil, err
 	}
 	return sel, nil
@@ -321,7 +321,7 @@ func (d *Daemon) ImagesPrune(ctx context.Context, f filters.Args) (*image.PruneR
 	}
 	opts := imagestore.PruneOptions{All: all && f.Contains("dangling")}
 	var err error
-	if opts.Until, err = untilFilter(f); err != nil {
+	if opts.Until, err = f.Until(); err != nil {
 		return nil, err
 	}
 	if f.Contains("label") || f.Contains("label!") {

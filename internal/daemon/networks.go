@@ -8,190 +8,21 @@ import (
 
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/etcfiles"
-	"github.com/berth-project/berth/internal/filters"
 	bnet "github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/internal/oci"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 )
 
-func (d *Daemon) emitNetwork(id, name string, action events.Action, extra map[string]string) {
-	attrs := map[string]string{"name": name, "type": "bridge"}
-	for k, v := range extra {
-		attrs[k] = v
-	}
-	d.events.Publish(events.Message{Type: events.NetworkEventType, Action: action, Actor: events.Actor{ID: id, Attributes: attrs}})
-}
-
-// NetworkCreate serves POST /networks/create.
-func (d *Daemon) NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
-	switch req.Name {
-	case "bridge", "host", "none", "default":
-		return network.CreateResponse{}, errdefs.Forbidden(errorf(req.Name + " is a pre-defined network and cannot be created"))
-	}
-	resp, err := d.networks.Create(ctx, req)
+// ContainerNetworkMode gives the network backend a container's ID and
+// network mode (networks.Containers).
+func (d *Daemon) ContainerNetworkMode(name string) (string, container.NetworkMode, error) {
+	c, err := d.containers.get(name)
 	if err != nil {
-		return resp, err
+		return "", "", err
 	}
-	d.emitNetwork(resp.ID, req.Name, events.ActionCreate, nil)
-	return resp, nil
+	return c.ID, container.NetworkMode(c.HostConfig.NetworkMode), nil
 }
-
-// NetworkInspect serves GET /networks/{id}.
-func (d *Daemon) NetworkInspect(ctx context.Context, ref string) (*network.Inspect, error) {
-	return d.networks.Inspect(ref)
-}
-
-// NetworkList serves GET /networks with filters driver, id, name, label,
-// label! and type (builtin/custom), like dockerd.
-func (d *Daemon) NetworkList(ctx context.Context, f filters.Args) ([]network.Summary, error) {
-	if err := f.Validate("driver", "id", "name", "label", "label!", "type", "scope", "dangling"); err != nil {
-		return nil, err
-	}
-	for _, t := range f.Get("type") {
-		if t != "builtin" && t != "custom" {
-			return nil, errdefs.Invalidf("invalid filter: 'type'='%s'", t)
-		}
-	}
-	out := []network.Summary{}
-	for _, n := range d.networks.List() {
-		if networkMatches(n, f) {
-			out = append(out, network.Summary{Network: n.Network})
-		}
-	}
-	return out, nil
-}
-
-func networkMatches(n network.Inspect, f filters.Args) bool {
-	builtin := n.Name == "bridge" || n.Name == "host" || n.Name == "none"
-	kind := "custom"
-	if builtin {
-		kind = "builtin"
-	}
-	if !f.ExactMatch("driver", n.Driver) || !f.FuzzyMatch("id", n.ID) || !f.Match("name", n.Name) ||
-		!f.MatchKVList("label", n.Labels) || !f.ExactMatch("type", kind) || !f.ExactMatch("scope", n.Scope) {
-		return false
-	}
-	if f.Contains("label!") {
-		for _, v := range f.Get("label!") {
-			k, want, hasValue := strings.Cut(v, "=")
-			if got, ok := n.Labels[k]; ok && (!hasValue || got == want) {
-				return false
-			}
-		}
-	}
-	if dangling, err := f.GetBoolOrDefault("dangling", false); err == nil && f.Contains("dangling") {
-		if dangling != (len(n.Containers) == 0 && !builtin) {
-			return false
-		}
-	}
-	return true
-}
-
-// NetworkRemove serves DELETE /networks/{id}.
-func (d *Daemon) NetworkRemove(ctx context.Context, ref string) error {
-	n, err := d.networks.Inspect(ref)
-	if err != nil {
-		return err
-	}
-	if err := d.networks.Remove(ctx, n.ID); err != nil {
-		return err
-	}
-	d.emitNetwork(n.ID, n.Name, events.ActionDestroy, nil)
-	return nil
-}
-
-// NetworksPrune serves POST /networks/prune (filters until, label, label!).
-func (d *Daemon) NetworksPrune(ctx context.Context, f filters.Args) (*network.PruneReport, error) {
-	if err := f.Validate("until", "label", "label!"); err != nil {
-		return nil, err
-	}
-	until, err := untilFilter(f)
-	if err != nil {
-		return nil, err
-	}
-	keep := func(n network.Inspect) bool {
-		if !until.IsZero() && !n.Created.Before(until) {
-			return false
-		}
-		labels := filters.Args{}
-		for _, v := range f.Get("label") {
-			labels.Add("label", v)
-		}
-		for _, v := range f.Get("label!") {
-			labels.Add("label!", v)
-		}
-		return networkMatches(n, labels)
-	}
-	names, err := d.networks.Prune(ctx, keep)
-	for _, name := range names {
-		d.emitNetwork("", name, events.ActionDestroy, nil)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if names == nil {
-		names = []string{}
-	}
-	d.events.Publish(events.Message{Type: events.NetworkEventType, Action: events.ActionPrune, Actor: events.Actor{Attributes: map[string]string{}}})
-	return &network.PruneReport{NetworksDeleted: names}, nil
-}
-
-// NetworkConnect serves POST /networks/{id}/connect.
-func (d *Daemon) NetworkConnect(ctx context.Context, ref string, req network.ConnectRequest) error {
-	c, err := d.containers.get(req.Container)
-	if err != nil {
-		return err
-	}
-	nm := container.NetworkMode(c.HostConfig.NetworkMode)
-	switch {
-	case nm.IsHost():
-		return errdefs.Forbidden(errorf("container cannot be disconnected from host network or connected to host network"))
-	case nm.IsNone():
-		return errdefs.Forbidden(errorf("container cannot be connected to multiple networks with one of the networks in private (none) mode"))
-	case nm.IsContainer():
-		return errdefs.Forbidden(errorf("container sharing network namespace with another container or host cannot be connected to any other network"))
-	}
-	n, err := d.networks.Inspect(ref)
-	if err != nil {
-		return err
-	}
-	if err := d.networks.Connect(ctx, c.ID, n.ID, req.EndpointConfig); err != nil {
-		return err
-	}
-	d.emitNetwork(n.ID, n.Name, events.ActionConnect, map[string]string{"container": c.ID})
-	return nil
-}
-
-// NetworkDisconnect serves POST /networks/{id}/disconnect.
-func (d *Daemon) NetworkDisconnect(ctx context.Context, ref string, req network.DisconnectRequest) error {
-	c, err := d.containers.get(req.Container)
-	if err != nil {
-		if req.Force && errdefs.IsNotFound(err) {
-			return nil
-		}
-		return err
-	}
-	n, err := d.networks.Inspect(ref)
-	if err != nil {
-		return err
-	}
-	if container.NetworkMode(c.HostConfig.NetworkMode).IsHost() || n.Name == "host" {
-		return errdefs.Forbidden(errorf("container cannot be disconnected from host network or connected to host network"))
-	}
-	if err := d.networks.Disconnect(ctx, c.ID, n.ID, req.Force); err != nil {
-		return err
-	}
-	d.emitNetwork(n.ID, n.Name, events.ActionDisconnect, map[string]string{"container": c.ID})
-	return nil
-}
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
-
-func errorf(s string) error { return errorString(s) }
 
 // resolveNetworkMode replaces validateNetworkMode: "" and "default" become
 // "bridge", a user network is checked to exist and kept by name (as

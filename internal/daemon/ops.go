@@ -230,7 +230,7 @@ func (d *Daemon) ContainersPrune(ctx context.Context, f filters.Args) (*containe
 			return nil, errdefs.Invalidf("invalid filter '%s'", k)
 		}
 	}
-	until, err := untilFilter(f)
+	until, err := f.Until()
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	goruntime "runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -50,37 +49,6 @@ func (d *Daemon) SubscribeEvents(ctx context.Context, since, until time.Time, f 
 	}
 	past, live, cancel := d.events.Subscribe(since, until, f)
 	return past, live, cancel, nil
-}
-
-// untilFilter reads a prune or list filter's "until" (the last one given);
-// zero when there is none.
-func untilFilter(f filters.Args) (time.Time, error) {
-	var until time.Time
-	for _, v := range f.Get("until") {
-		t, err := parseTimeFilter(v)
-		if err != nil {
-			return time.Time{}, errdefs.Invalidf("invalid filter 'until=%s'", v)
-		}
-		until = t
-	}
-	return until, nil
-}
-
-// parseTimeFilter accepts unix seconds (with fraction), RFC3339 and dates.
-func parseTimeFilter(v string) (time.Time, error) {
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, time.RFC3339, "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t, nil
-		}
-	}
-	if dur, err := time.ParseDuration(v); err == nil {
-		return time.Now().Add(-dur), nil
-	}
-	return time.Time{}, errdefs.Invalidf("invalid time value %q", v)
 }
 
 // Version serves GET /version.
@@ -237,7 +205,7 @@ func (d *Daemon) DiskUsage(ctx context.Context) (*engine.DiskUsage, error) {
 	if ctrs == nil {
 		ctrs = []container.Summary{}
 	}
-	vols, err := d.volumeDiskUsage(ctx)
+	vols, err := d.vols.DiskUsage(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -9,144 +9,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/berth-project/berth/internal/errdefs"
-	"github.com/berth-project/berth/internal/filters"
 	"github.com/berth-project/berth/internal/volume"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/mount"
-	volumetypes "github.com/moby/moby/api/types/volume"
 )
-
-// apiVolume is a volume as the Engine API shows it.
-func apiVolume(v *volume.Volume) *volumetypes.Volume {
-	labels := v.Labels
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	return &volumetypes.Volume{
-		CreatedAt:  v.CreatedAt.Format(time.RFC3339),
-		Driver:     v.Driver,
-		Labels:     labels,
-		Mountpoint: v.Mountpoint,
-		Name:       v.Name,
-		Options:    v.Options,
-		Scope:      "local",
-	}
-}
-
-func (d *Daemon) emitVolume(name string, action events.Action, attrs map[string]string) {
-	a := map[string]string{"driver": volume.LocalDriver}
-	for k, v := range attrs {
-		a[k] = v
-	}
-	d.events.Publish(events.Message{Type: events.VolumeEventType, Action: action, Actor: events.Actor{ID: name, Attributes: a}})
-}
-
-// VolumeCreate serves POST /volumes/create.
-func (d *Daemon) VolumeCreate(ctx context.Context, req *volumetypes.CreateRequest) (*volumetypes.Volume, error) {
-	if req == nil {
-		req = &volumetypes.CreateRequest{}
-	}
-	v, _, err := d.getOrCreateVolume(ctx, req.Name, req.Driver, req.DriverOpts, req.Labels)
-	if err != nil {
-		return nil, err
-	}
-	return apiVolume(v), nil
-}
-
-// getOrCreateVolume returns the named volume, making it (and announcing it)
-// when it does not exist yet; an empty name always makes an anonymous one.
-func (d *Daemon) getOrCreateVolume(ctx context.Context, name, driver string, opts, labels map[string]string) (*volume.Volume, bool, error) {
-	if name != "" {
-		if v, err := d.volumes.Get(ctx, name); err == nil {
-			return v, false, nil
-		}
-	}
-	v, err := d.volumes.Create(ctx, name, driver, opts, labels)
-	if err != nil {
-		return nil, false, err
-	}
-	d.emitVolume(v.Name, events.ActionCreate, nil)
-	return v, true, nil
-}
-
-// VolumeInspect serves GET /volumes/{name}.
-func (d *Daemon) VolumeInspect(ctx context.Context, name string) (*volumetypes.Volume, error) {
-	v, err := d.volumes.Get(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return apiVolume(v), nil
-}
-
-// VolumeList serves GET /volumes.
-func (d *Daemon) VolumeList(ctx context.Context, f filters.Args) (*volumetypes.ListResponse, error) {
-	match, err := volume.ListFilter(f)
-	if err != nil {
-		return nil, err
-	}
-	out := &volumetypes.ListResponse{Volumes: []volumetypes.Volume{}}
-	for _, v := range d.volumes.List(ctx, match) {
-		out.Volumes = append(out.Volumes, *apiVolume(v))
-	}
-	return out, nil
-}
-
-// VolumeRemove serves DELETE /volumes/{name}.
-func (d *Daemon) VolumeRemove(ctx context.Context, name string, force bool) error {
-	if _, err := d.volumes.Get(ctx, name); err != nil {
-		if force && errdefs.IsNotFound(err) {
-			return nil
-		}
-		return err
-	}
-	if err := d.volumes.Remove(ctx, name, force); err != nil {
-		return err
-	}
-	d.emitVolume(name, events.ActionDestroy, nil)
-	return nil
-}
-
-// VolumesPrune serves POST /volumes/prune. The API layer adds all=true for
-// clients older than 1.42, which pruned named volumes too.
-func (d *Daemon) VolumesPrune(ctx context.Context, f filters.Args) (*volumetypes.PruneReport, error) {
-	match, err := volume.PruneFilter(f)
-	if err != nil {
-		return nil, err
-	}
-	names, space, err := d.volumes.Prune(ctx, match)
-	for _, n := range names {
-		d.emitVolume(n, events.ActionDestroy, nil)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if names == nil {
-		names = []string{}
-	}
-	d.events.Publish(events.Message{Type: events.VolumeEventType, Action: events.ActionPrune,
-		Actor: events.Actor{Attributes: map[string]string{"reclaimed": fmt.Sprint(space)}}})
-	return &volumetypes.PruneReport{VolumesDeleted: names, SpaceReclaimed: space}, nil
-}
-
-// volumeDiskUsage is /system/df's Volumes: every volume with its size and
-// the number of containers using it.
-func (d *Daemon) volumeDiskUsage(ctx context.Context) ([]any, error) {
-	out := []any{}
-	for _, v := range d.volumes.List(ctx, nil) {
-		size, err := d.volumes.Size(ctx, v.Name)
-		if err != nil {
-			size = -1
-		}
-		av := apiVolume(v)
-		av.UsageData = &volumetypes.UsageData{RefCount: int64(d.volumes.RefCount(v.Name)), Size: size}
-		out = append(out, av)
-	}
-	return out, nil
-}
 
 // createVolumeMounts runs at container create: it adds --volumes-from and
 // the image's VOLUMEs to c.Mounts, creates missing named and anonymous
@@ -159,7 +28,7 @@ func (d *Daemon) createVolumeMounts(ctx context.Context, c *Container) (err erro
 			d.releaseVolumes(context.WithoutCancel(ctx), c, false)
 			for _, n := range made {
 				if d.volumes.Remove(context.WithoutCancel(ctx), n, false) == nil {
-					d.emitVolume(n, events.ActionDestroy, nil)
+					d.vols.Announce(n, events.ActionDestroy, nil)
 				}
 			}
 		}
@@ -176,7 +45,7 @@ func (d *Daemon) createVolumeMounts(ctx context.Context, c *Container) (err erro
 			continue
 		}
 		driver, opts, labels := volumeOptions(c.HostConfig, mp.Destination)
-		v, created, err := d.getOrCreateVolume(ctx, mp.Name, driver, opts, labels)
+		v, created, err := d.vols.GetOrCreate(ctx, mp.Name, driver, opts, labels)
 		if err != nil {
 			return err
 		}
@@ -333,7 +202,7 @@ func (d *Daemon) prepareVolumeMounts(ctx context.Context, c *Container, rootfs s
 		}
 		if mp.Name == "" {
 			// A record made before volumes existed: create it now.
-			v, _, err := d.getOrCreateVolume(ctx, "", "", nil, nil)
+			v, _, err := d.vols.GetOrCreate(ctx, "", "", nil, nil)
 			if err != nil {
 				return err
 			}
@@ -349,7 +218,7 @@ func (d *Daemon) prepareVolumeMounts(ctx context.Context, c *Container, rootfs s
 		if mp.Source, err = volumeSource(dir, subpath(c.HostConfig, mp.Destination)); err != nil {
 			return err
 		}
-		d.emitVolume(mp.Name, events.ActionMount, map[string]string{"container": c.ID, "destination": mp.Destination,
+		d.vols.Announce(mp.Name, events.ActionMount, map[string]string{"container": c.ID, "destination": mp.Destination,
 			"propagation": string(mp.Propagation), "read/write": fmt.Sprint(mp.RW)})
 		if firstStart && copyData(c.HostConfig, *mp) {
 			if _, err := d.volumes.CopyUp(ctx, mp.Name, rootfs, mp.Destination); err != nil {
@@ -370,7 +239,7 @@ func (d *Daemon) unmountVolumes(ctx context.Context, c *Container) {
 		if err := d.volumes.Unmount(ctx, mp.Name, c.ID); err != nil {
 			d.log.Warn("unmount volume", "volume", mp.Name, "container", c.ID, "err", err)
 		}
-		d.emitVolume(mp.Name, events.ActionUnmount, map[string]string{"container": c.ID})
+		d.vols.Announce(mp.Name, events.ActionUnmount, map[string]string{"container": c.ID})
 	}
 }
 
@@ -398,7 +267,7 @@ func (d *Daemon) releaseVolumes(ctx context.Context, c *Container, removeAnonymo
 			}
 			continue
 		}
-		d.emitVolume(v.Name, events.ActionDestroy, nil)
+		d.vols.Announce(v.Name, events.ActionDestroy, nil)
 	}
 }
 

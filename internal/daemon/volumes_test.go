@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/berth-project/berth/internal/backend/volumes"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/events"
 	"github.com/berth-project/berth/internal/volume"
@@ -20,7 +21,8 @@ func volumeDaemon(t *testing.T) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Daemon{volumes: vs, events: events.New(), containers: newContainerIndex(), log: slog.New(slog.DiscardHandler)}
+	bus := events.New()
+	return &Daemon{volumes: vs, vols: volumes.New(vs, bus), events: bus, containers: newContainerIndex(), log: slog.New(slog.DiscardHandler)}
 }
 
 func volumeContainer(id string, mounts []container.MountPoint, imageVolumes ...string) *Container {
@@ -65,7 +67,7 @@ func TestContainerVolumeLifecycle(t *testing.T) {
 	if len(c2.Mounts) != 3 || c2.Mounts[0].RW {
 		t.Fatalf("volumes-from mounts = %+v", c2.Mounts)
 	}
-	if err := d.VolumeRemove(ctx, "named", false); !errdefs.IsConflict(err) {
+	if err := d.volumes.Remove(ctx, "named", false); !errdefs.IsConflict(err) {
 		t.Fatalf("remove in use = %v", err)
 	}
 
