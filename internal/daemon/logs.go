@@ -35,7 +35,7 @@ func (d *Daemon) ContainerLogs(ctx context.Context, name string, opts engine.Log
 		}
 	}
 	c.mu.Lock()
-	path, tty, run, exitCh := c.LogPath, c.Config.Tty, c.running(), c.exitCh
+	path, tty, run, exitCh, cri := c.LogPath, c.Config.Tty, c.running(), c.exitCh, c.Pod != nil
 	c.mu.Unlock()
 	if path == "" {
 		return nil, false, errdefs.NotImplemented(errNoLogReader)
@@ -52,7 +52,7 @@ func (d *Daemon) ContainerLogs(ctx context.Context, name string, opts engine.Log
 			cancel()
 		}()
 	}
-	entries, _ := logs.Read(rctx, path, logs.ReadOptions{Tail: tail, Since: opts.Since, Until: opts.Until, Follow: follow})
+	entries, _ := logs.Read(rctx, path, logs.ReadOptions{Tail: tail, Since: opts.Since, Until: opts.Until, Follow: follow, CRI: cri})
 	out := make(chan engine.LogMessage, 64)
 	go func() {
 		defer cancel()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,8 @@ type ReadOptions struct {
 	Tail         int
 	Since, Until time.Time
 	Follow       bool
+	// CRI reads the Kubernetes log format (see CRIWriter) instead of json-file.
+	CRI bool
 }
 
 // pollInterval is how often a follower looks for new data or a rotation.
@@ -162,7 +165,11 @@ func (r *reader) copyLines(br *bufio.Reader, pending []byte) ([]byte, error) {
 
 func (r *reader) emit(line []byte) error {
 	r.raw.Log, r.raw.Stream, r.raw.Time = "", "", time.Time{}
-	if err := json.Unmarshal(line, &r.raw); err != nil {
+	if r.opts.CRI {
+		if err := r.decodeCRI(line); err != nil {
+			return err
+		}
+	} else if err := json.Unmarshal(line, &r.raw); err != nil {
 		return fmt.Errorf("decode log entry: %w", err)
 	}
 	if !r.opts.Until.IsZero() && r.raw.Time.After(r.opts.Until) {
@@ -178,4 +185,26 @@ func (r *reader) emit(line []byte) error {
 	case <-r.ctx.Done():
 		return errStop
 	}
+}
+
+// decodeCRI parses "<time> <stream> <F|P> <content>" into r.raw; a full
+// line (F) gets its newline back.
+func (r *reader) decodeCRI(line []byte) error {
+	s := strings.TrimSuffix(string(line), "\n")
+	f := strings.SplitN(s, " ", 4)
+	if len(f) < 3 {
+		return fmt.Errorf("decode log entry: %q is not in the CRI log format", s)
+	}
+	t, err := time.Parse(time.RFC3339Nano, f[0])
+	if err != nil {
+		return fmt.Errorf("decode log entry: %w", err)
+	}
+	r.raw.Time, r.raw.Stream = t, f[1]
+	if len(f) == 4 {
+		r.raw.Log = f[3]
+	}
+	if f[2] == "F" {
+		r.raw.Log += "\n"
+	}
+	return nil
 }

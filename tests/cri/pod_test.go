@@ -308,6 +308,10 @@ func TestPodLifecycle(t *testing.T) {
 	if !re.MatchString(logData) || !regexp.MustCompile(`(?m)^\S+ stderr F err-line$`).MatchString(logData) {
 		t.Errorf("CRI log = %q", logData)
 	}
+	// The Engine API reads the same file: docker logs works on a pod container.
+	if r := testutil.DockerDriver(env.d, env.cfgDir).Run(ctx, nil, "logs", cid); r.Code != 0 || r.Out() != "out-hello" || strings.TrimSpace(r.Stderr) != "err-line" {
+		t.Errorf("docker logs = %s", r)
+	}
 	// Reopen after the kubelet's rotation.
 	os.Rename(logPath, logPath+".1")
 	if _, err := env.rt.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: cid}); err != nil {
