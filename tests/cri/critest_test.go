@@ -22,12 +22,17 @@ import (
 // storage in dir, and returns host:port. It stops with the test.
 func localRegistry(t *testing.T, dir string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// A fixed address (BERTH_CRITEST_REGISTRY_ADDR) lets another runtime's
+	// config name it, see scripts/critest-containerd.sh.
+	addr := os.Getenv("BERTH_CRITEST_REGISTRY_ADDR")
+	if addr == "" {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr = l.Addr().String()
+		l.Close()
 	}
-	addr := l.Addr().String()
-	l.Close()
 	cmd := exec.Command(filepath.Join(testutil.BinDir(env.d.RepoDir), "berth-registry"), "serve", "--addr", addr, "--root", filepath.Join(dir, "registry"))
 	logf, _ := os.Create(filepath.Join(dir, "registry.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -49,21 +54,32 @@ func localRegistry(t *testing.T, dir string) string {
 
 // pushStandIns puts critest's two configurable images into the local
 // registry: busybox (the default test image) and a busybox httpd serving
-// "Welcome to nginx!" on port 80 (the web server image).
+// "Welcome to nginx!" on port 80 (the web server image); and a pause image
+// (bin/berth-pause) for runtimes that need one (containerd's sandbox_image).
 func pushStandIns(t *testing.T, ctx context.Context, reg, dir string) (busybox, web string) {
 	t.Helper()
 	dr := testutil.DockerDriver(env.d, env.cfgDir)
-	busybox, web = reg+"/e2e/busybox:1.36.1-1", reg+"/e2e/nginx:1.14-2"
+	busybox, web, pause := reg+"/e2e/busybox:1.36.1-1", reg+"/e2e/nginx:1.14-2", reg+"/e2e/pause:3.10"
 	ctxDir := filepath.Join(dir, "web")
 	os.MkdirAll(ctxDir, 0o755)
 	os.WriteFile(filepath.Join(ctxDir, "index.html"), []byte("<h1>Welcome to nginx!</h1>\n"), 0o644)
 	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM busybox:latest\nCOPY index.html /www/index.html\nEXPOSE 80\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n"), 0o644)
+	pauseDir := filepath.Join(dir, "pause")
+	os.MkdirAll(pauseDir, 0o755)
+	pb, err := os.ReadFile(filepath.Join(testutil.BinDir(env.d.RepoDir), "berth-pause"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(pauseDir, "pause"), pb, 0o755)
+	os.WriteFile(filepath.Join(pauseDir, "Dockerfile"), []byte("FROM scratch\nCOPY pause /pause\nENTRYPOINT [\"/pause\"]\n"), 0o644)
 	steps := [][]string{
 		{"tag", "busybox:latest", busybox},
 		{"push", busybox},
 		{"build", "-q", "-t", web, ctxDir},
 		{"push", web},
-		{"rmi", busybox, web},
+		{"build", "-q", "-t", pause, pauseDir},
+		{"push", pause},
+		{"rmi", busybox, web, pause},
 	}
 	for _, s := range steps {
 		if r := dr.Run(ctx, nil, s...); r.Code != 0 {
@@ -149,8 +165,14 @@ func TestCritest(t *testing.T) {
 	imagesFile := filepath.Join(dir, "images.yaml")
 	os.WriteFile(imagesFile, []byte(fmt.Sprintf("defaultTestContainerImage: %s\nwebServerTestImage: %s\n", busybox, web)), 0o644)
 	report := filepath.Join(dir, "report.json")
+	endpoint := "unix://" + env.sock
+	if e := os.Getenv("BERTH_CRITEST_ENDPOINT"); e != "" {
+		// Another runtime (scripts/critest-containerd.sh): its results
+		// are only reported, not checked.
+		endpoint = e
+	}
 	args := []string{
-		"--runtime-endpoint", "unix://" + env.sock, "--image-endpoint", "unix://" + env.sock,
+		"--runtime-endpoint", endpoint, "--image-endpoint", endpoint,
 		"--test-images-file", imagesFile,
 		"--ginkgo.no-color", "--ginkgo.json-report", report, "--ginkgo.timeout", "25m",
 	}
@@ -178,7 +200,7 @@ func TestCritest(t *testing.T) {
 			passed++
 		}
 		lines = append(lines, fmt.Sprintf("%-8s %s\t%s", r.State, r.Name, r.Message))
-		if mustPass[r.Name] && r.State != "passed" {
+		if mustPass[r.Name] && r.State != "passed" && os.Getenv("BERTH_CRITEST_ENDPOINT") == "" {
 			t.Errorf("critest spec that containerd passes failed on berth: %s: %s", r.Name, r.Message)
 		}
 	}
