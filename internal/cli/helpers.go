@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"bufio"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strings"
 )
@@ -27,17 +25,6 @@ func filterQuery(filters []string) url.Values {
 	b, _ := json.Marshal(m)
 	q.Set("filters", string(b))
 	return q
-}
-
-// confirm asks docker's "Are you sure" question on stdin.
-func (a *app) confirm(warning string) bool {
-	fmt.Fprintf(a.Out, "%s\nAre you sure you want to continue? [y/N] ", warning)
-	if a.In == nil {
-		return false
-	}
-	line, _ := bufio.NewReader(a.In).ReadString('\n')
-	ans := strings.ToLower(strings.TrimSpace(line))
-	return ans == "y" || ans == "yes"
 }
 
 // splitRepoTag splits "repo:tag" (a port in the registry host is not a tag).

@@ -29,7 +29,7 @@ func TestNetworkLsFormats(t *testing.T) {
 	}
 	for _, c := range cases {
 		var out bytes.Buffer
-		a := &app{Streams: Streams{Out: &out}}
+		a := newApp(Streams{Out: &out}, "")
 		if err := renderNetworks(a, append([]network.Summary(nil), list...), c.format, c.quiet, c.noTrunc); err != nil {
 			t.Fatal(err)
 		}

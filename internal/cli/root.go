@@ -6,52 +6,62 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
+	"github.com/berth-project/berth/internal/cli/command"
 	"github.com/berth-project/berth/internal/client"
 	"github.com/spf13/cobra"
 )
 
 // StatusError carries an exit code; Status "" means print nothing more.
-type StatusError struct {
-	Status string
-	Code   int
-}
-
-func (e *StatusError) Error() string { return e.Status }
+type StatusError = command.StatusError
 
 // Streams are the process's standard streams; tests substitute buffers.
-type Streams struct {
-	In  io.Reader
-	Out io.Writer
-	Err io.Writer
-}
+type Streams = command.Streams
 
-// app holds what every command needs: the streams and the daemon client.
+// app is what every command of this package runs with (command.Env) and
+// the -H given before the command name.
 type app struct {
-	Streams
+	*command.Env
 	host string
-	cli  *client.Client
 }
 
-func (a *app) client() (*client.Client, error) {
-	if a.cli != nil {
-		return a.cli, nil
-	}
-	c, err := client.New(client.ResolveHost(a.host))
-	if err != nil {
-		return nil, err
-	}
-	a.cli = c
-	return c, nil
+func newApp(s Streams, host string) *app {
+	a := &app{host: host}
+	a.Env = command.NewEnv(s, func() (*client.Client, error) { return client.New(client.ResolveHost(a.host)) })
+	return a
+}
+
+func (a *app) client() (*client.Client, error) { return a.Client() }
+
+func (a *app) confirm(warning string) bool { return a.Confirm(warning) }
+
+// groupPackages are the command groups kept in packages of their own,
+// internal/cli/<group>/, each built over the shared command.Env. A new
+// group (berth cluster, swarm, service, stack, node) is added here.
+var groupPackages = []func(*command.Env) *cobra.Command{}
+
+// Argument checks and docker's wording, shared with the group packages.
+var (
+	noArgs         = command.NoArgs
+	exactArgs      = command.ExactArgs
+	minArgs        = command.MinArgs
+	maxArgs        = command.MaxArgs
+	rangeArgs      = command.RangeArgs
+	usageError     = command.UsageError
+	flagError      = command.FlagError
+	unknownCommand = command.UnknownCommand
+)
+
+func groupCommand(name, short string, subs []*cobra.Command) *cobra.Command {
+	return command.Group(name, short, subs...)
 }
 
 // Main runs the CLI with args (without the program name) and returns the exit code.
 func Main(ctx context.Context, args []string, s Streams) int {
-	a := &app{Streams: s}
-	a.host, args = globalHost(args)
+	host, args := globalHost(args)
+	a := newApp(s, host)
 	args = composeShorthands(args)
 	root := newRoot(a)
 	root.SetArgs(args)
@@ -158,6 +168,9 @@ func newRoot(a *app) *cobra.Command {
 	root.AddCommand(newSearchCmd(a))
 	root.AddCommand(newBuilderCommand(a))
 	root.AddCommand(newComposeCmd(a))
+	for _, g := range groupPackages {
+		root.AddCommand(g(a.Env))
+	}
 	return root
 }
 
@@ -167,100 +180,6 @@ func withName(c *cobra.Command, name string, aliases []string) *cobra.Command {
 	c.Use = strings.TrimSpace(name + " " + rest)
 	c.Aliases = aliases
 	return c
-}
-
-func groupCommand(name, short string, subs []*cobra.Command) *cobra.Command {
-	g := &cobra.Command{
-		Use:   name,
-		Short: short,
-		Args:  unknownCommand,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
-		},
-	}
-	g.AddCommand(subs...)
-	return g
-}
-
-// unknownCommand rejects a command name that is not one of ours, in docker's words.
-func unknownCommand(cmd *cobra.Command, args []string) error {
-	if len(args) == 0 {
-		return nil
-	}
-	usage := ""
-	if cmd.HasParent() {
-		usage = "\n\nUsage:  " + cmd.CommandPath()
-	}
-	return &StatusError{Status: fmt.Sprintf("%s: unknown command: %s %s%s\n\nRun '%s --help' for more information",
-		cmd.Root().Name(), cmd.CommandPath(), args[0], usage, cmd.CommandPath())}
-}
-
-// usageLine is "berth stop [OPTIONS] CONTAINER [CONTAINER...]".
-func usageLine(cmd *cobra.Command) string {
-	line := cmd.Use
-	if cmd.HasParent() {
-		line = cmd.Parent().CommandPath() + " " + cmd.Use
-	}
-	return line
-}
-
-// flagError reproduces docker's flag error text and its exit status 125.
-func flagError(cmd *cobra.Command, err error) error {
-	return &StatusError{
-		Status: fmt.Sprintf("%s\n\nUsage:  %s\n\nRun '%s --help' for more information", err, usageLine(cmd), cmd.CommandPath()),
-		Code:   125,
-	}
-}
-
-// usageError is docker's wording for a wrong argument count (exit 1); verb
-// is "See" or "Run" as docker has it for each kind of check.
-func usageError(cmd *cobra.Command, msg, verb string) error {
-	return &StatusError{Status: fmt.Sprintf("%s: '%s' %s\n\nUsage:  %s\n\n%s '%s --help' for more information",
-		cmd.Root().Name(), cmd.CommandPath(), msg, usageLine(cmd), verb, cmd.CommandPath())}
-}
-
-func noArgs(cmd *cobra.Command, args []string) error {
-	if len(args) == 0 {
-		return nil
-	}
-	return usageError(cmd, "accepts no arguments", "Run")
-}
-
-func exactArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) == n {
-			return nil
-		}
-		return usageError(cmd, fmt.Sprintf("requires %d %s", n, plural(n, "argument")), "Run")
-	}
-}
-
-func minArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) >= n {
-			return nil
-		}
-		return usageError(cmd, fmt.Sprintf("requires at least %d %s", n, plural(n, "argument")), "See")
-	}
-}
-
-func rangeArgs(lo, hi int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) >= lo && len(args) <= hi {
-			return nil
-		}
-		if lo == 0 {
-			return usageError(cmd, fmt.Sprintf("requires at most %d %s", hi, plural(hi, "argument")), "Run")
-		}
-		return usageError(cmd, fmt.Sprintf("requires at least %d and at most %d %s", lo, hi, plural(hi, "argument")), "Run")
-	}
-}
-
-func plural(n int, s string) string {
-	if n == 1 {
-		return s
-	}
-	return s + "s"
 }
 
 // forEach runs fn on every name, printing each error on stderr like docker's
@@ -289,13 +208,4 @@ func isTerminal(v any) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-func maxArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) <= n {
-			return nil
-		}
-		return usageError(cmd, fmt.Sprintf("requires at most %d %s", n, plural(n, "argument")), "See")
-	}
 }

@@ -33,7 +33,7 @@ func TestVolumeLsFormats(t *testing.T) {
 	}
 	for _, c := range cases {
 		var out bytes.Buffer
-		a := &app{Streams: Streams{Out: &out}}
+		a := newApp(Streams{Out: &out}, "")
 		if err := renderVolumes(a, append([]volume.Volume(nil), list...), c.format, c.quiet); err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +95,7 @@ func runVolume(t *testing.T, f *fakeDaemon, stdin string, args ...string) (strin
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	var out, errb bytes.Buffer
-	a := &app{Streams: Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb}, host: "tcp://" + strings.TrimPrefix(srv.URL, "http://")}
+	a := newApp(Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb}, "tcp://"+strings.TrimPrefix(srv.URL, "http://"))
 	cmd := newVolumeCommand(a)
 	cmd.SetArgs(args)
 	cmd.SetOut(&out)

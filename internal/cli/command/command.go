@@ -1,0 +1,181 @@
+// Package command is what every berth command group shares: the standard
+// streams, the daemon client, docker's exit statuses and its wording for
+// bad arguments. Groups that live in packages of their own
+// (internal/cli/<group>/) import it instead of internal/cli, export
+// NewCommand(*Env) *cobra.Command, and are registered in internal/cli's
+// root (groupPackages). Each command there is a thin cobra definition over
+// an options struct and a function taking (ctx, client, opts, writers),
+// so its logic is tested without cobra.
+package command
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/berth-project/berth/internal/client"
+	"github.com/spf13/cobra"
+)
+
+// Streams are the process's standard streams; tests substitute buffers.
+type Streams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// StatusError carries an exit code; Status "" means print nothing more.
+type StatusError struct {
+	Status string
+	Code   int
+}
+
+func (e *StatusError) Error() string { return e.Status }
+
+// Env is what a command runs with: the streams and the daemon client,
+// dialled on first use (so --help needs no daemon).
+type Env struct {
+	Streams
+	dial func() (*client.Client, error)
+	cli  *client.Client
+}
+
+// NewEnv returns an Env whose client comes from dial.
+func NewEnv(s Streams, dial func() (*client.Client, error)) *Env {
+	return &Env{Streams: s, dial: dial}
+}
+
+// Client returns the daemon client, dialling it the first time.
+func (e *Env) Client() (*client.Client, error) {
+	if e.cli != nil {
+		return e.cli, nil
+	}
+	c, err := e.dial()
+	if err != nil {
+		return nil, err
+	}
+	e.cli = c
+	return c, nil
+}
+
+// Confirm asks docker's "Are you sure" question on In.
+func (e *Env) Confirm(warning string) bool {
+	fmt.Fprintf(e.Out, "%s\nAre you sure you want to continue? [y/N] ", warning)
+	if e.In == nil {
+		return false
+	}
+	line, _ := bufio.NewReader(e.In).ReadString('\n')
+	ans := strings.ToLower(strings.TrimSpace(line))
+	return ans == "y" || ans == "yes"
+}
+
+// Group is a command group ("berth volume"): without a subcommand it
+// prints its help, and an unknown one gets docker's words.
+func Group(name, short string, subs ...*cobra.Command) *cobra.Command {
+	g := &cobra.Command{
+		Use:   name,
+		Short: short,
+		Args:  UnknownCommand,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+	}
+	g.AddCommand(subs...)
+	return g
+}
+
+// UnknownCommand rejects a command name that is not one of ours, in docker's words.
+func UnknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	usage := ""
+	if cmd.HasParent() {
+		usage = "\n\nUsage:  " + cmd.CommandPath()
+	}
+	return &StatusError{Status: fmt.Sprintf("%s: unknown command: %s %s%s\n\nRun '%s --help' for more information",
+		cmd.Root().Name(), cmd.CommandPath(), args[0], usage, cmd.CommandPath())}
+}
+
+// usageLine is "berth stop [OPTIONS] CONTAINER [CONTAINER...]".
+func usageLine(cmd *cobra.Command) string {
+	line := cmd.Use
+	if cmd.HasParent() {
+		line = cmd.Parent().CommandPath() + " " + cmd.Use
+	}
+	return line
+}
+
+// FlagError reproduces docker's flag error text and its exit status 125.
+func FlagError(cmd *cobra.Command, err error) error {
+	return &StatusError{
+		Status: fmt.Sprintf("%s\n\nUsage:  %s\n\nRun '%s --help' for more information", err, usageLine(cmd), cmd.CommandPath()),
+		Code:   125,
+	}
+}
+
+// UsageError is docker's wording for a wrong argument count (exit 1); verb
+// is "See" or "Run" as docker has it for each kind of check.
+func UsageError(cmd *cobra.Command, msg, verb string) error {
+	return &StatusError{Status: fmt.Sprintf("%s: '%s' %s\n\nUsage:  %s\n\n%s '%s --help' for more information",
+		cmd.Root().Name(), cmd.CommandPath(), msg, usageLine(cmd), verb, cmd.CommandPath())}
+}
+
+// NoArgs accepts no positional arguments.
+func NoArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	return UsageError(cmd, "accepts no arguments", "Run")
+}
+
+// ExactArgs accepts exactly n positional arguments.
+func ExactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == n {
+			return nil
+		}
+		return UsageError(cmd, fmt.Sprintf("requires %d %s", n, plural(n, "argument")), "Run")
+	}
+}
+
+// MinArgs accepts n or more positional arguments.
+func MinArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) >= n {
+			return nil
+		}
+		return UsageError(cmd, fmt.Sprintf("requires at least %d %s", n, plural(n, "argument")), "See")
+	}
+}
+
+// MaxArgs accepts at most n positional arguments.
+func MaxArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) <= n {
+			return nil
+		}
+		return UsageError(cmd, fmt.Sprintf("requires at most %d %s", n, plural(n, "argument")), "See")
+	}
+}
+
+// RangeArgs accepts lo to hi positional arguments.
+func RangeArgs(lo, hi int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) >= lo && len(args) <= hi {
+			return nil
+		}
+		if lo == 0 {
+			return UsageError(cmd, fmt.Sprintf("requires at most %d %s", hi, plural(hi, "argument")), "Run")
+		}
+		return UsageError(cmd, fmt.Sprintf("requires at least %d and at most %d %s", lo, hi, plural(hi, "argument")), "Run")
+	}
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return s
+	}
+	return s + "s"
+}
