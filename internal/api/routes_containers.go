@@ -93,7 +93,7 @@ func (s *Server) containerInspect(ctx context.Context, w http.ResponseWriter, r 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, c)
+	return writeJSON(w, http.StatusOK, withLegacyNetworkSettings(c))
 }
 
 func (s *Server) containerStart(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {

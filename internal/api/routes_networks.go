@@ -6,6 +6,7 @@ import (
 
 	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/network/ipam"
 	"github.com/moby/moby/api/types/network"
 )
 
@@ -48,8 +49,12 @@ func (h networkHandlers) create(ctx context.Context, w http.ResponseWriter, r *h
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	if req.Scope != "" && req.Scope != "local" {
-		return errdefs.Invalidf("%s scope is not supported: only local networks can be created", req.Scope)
+	// Since API 1.44 dockerd refuses an invalid IPAM config (e.g. a subnet
+	// with host bits) before anything else; older engines took it.
+	if versionAtLeast(ctx, "1.44") {
+		if err := ipam.Validate(req.IPAM, req.EnableIPv6 != nil && *req.EnableIPv6); err != nil {
+			return err
+		}
 	}
 	resp, err := h.b.NetworkCreate(ctx, req)
 	if err != nil {

@@ -107,8 +107,16 @@ func TestNetworkRoutes(t *testing.T) {
 	if code, resp = call(t, h, http.MethodPost, "/v1.50/networks/create", body); code != http.StatusConflict {
 		t.Fatalf("duplicate: %d %s", code, resp)
 	}
-	if code, resp = call(t, h, http.MethodPost, "/networks/create", `{"Name":"x","Scope":"swarm"}`); code != http.StatusBadRequest {
-		t.Fatalf("swarm scope: %d %s", code, resp)
+	// A subnet with host bits: refused from API 1.44 on (dockerd 25+),
+	// passed to the backend below that (dockerd 20.10 took it).
+	hostBits := `{"Name":"hb","IPAM":{"Config":[{"Subnet":"10.78.0.5/16","Gateway":"10.79.0.1"}]}}`
+	code, resp = call(t, h, http.MethodPost, "/v1.44/networks/create", hostBits)
+	want := `{"message":"invalid network config:\n* invalid subnet 10.78.0.5/16: it should be 10.78.0.0/16\n* invalid gateway 10.79.0.1: parent subnet 10.78.0.5/16 doesn't contain this address"}` + "\n"
+	if code != http.StatusBadRequest || resp != want {
+		t.Fatalf("host bits at 1.44: %d %s", code, resp)
+	}
+	if code, resp = call(t, h, http.MethodPost, "/v1.43/networks/create", hostBits); code != http.StatusCreated {
+		t.Fatalf("host bits at 1.43: %d %s", code, resp)
 	}
 	if code, resp = call(t, h, http.MethodPost, "/networks/create", `{"Name":"x","IPAM":{"Config":[{"Subnet":"10.1.0.0/33"}]}}`); code != http.StatusBadRequest {
 		t.Fatalf("bad CIDR: %d %s", code, resp)

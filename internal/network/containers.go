@@ -44,6 +44,8 @@ type Sandbox struct {
 	NSPath    string
 	Endpoints map[string]*Endpoint // by network ID
 	Ports     []portmap.Mapping
+	// GatewayNet is the network whose gateway is the default route.
+	GatewayNet string `json:",omitempty"`
 }
 
 // Endpoint is a container's interface on one network.

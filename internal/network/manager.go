@@ -248,10 +248,15 @@ func (m *Manager) activate(ctx context.Context, n *Network) error {
 	if n.Driver != "bridge" {
 		return nil
 	}
-	if err := bridge.Ensure(n.Bridge, netip.PrefixFrom(n.Pool.Gateway, n.Pool.Subnet.Bits())); err != nil {
+	opts, err := parseBridgeOptions(n.Options)
+	if err != nil {
 		return err
 	}
-	if err := m.table.Add(nft.NetworkRules("net:"+n.ID, n.Bridge, n.Pool.Subnet, n.Internal)...); err != nil {
+	if err := bridge.Ensure(n.Bridge, netip.PrefixFrom(n.Pool.Gateway, n.Pool.Subnet.Bits()), opts.MTU); err != nil {
+		return err
+	}
+	policy := nft.Policy{Internal: n.Internal, NoICC: !opts.ICC, NoMasquerade: !opts.Masquerade}
+	if err := m.table.Add(nft.NetworkRules("net:"+n.ID, n.Bridge, n.Pool.Subnet, policy)...); err != nil {
 		return err
 	}
 	// Not fatal: the rules only matter where another ruleset drops

@@ -76,7 +76,7 @@ func newTestManager(t *testing.T) (*Manager, netip.Prefix) {
 }
 
 // checkCreateRules creates "bt-net" on userSubnet and checks the predefined
-// networks and the create errors (overlap names the other network).
+// networks and the create errors (an overlap answers dockerd's words).
 func checkCreateRules(t *testing.T, m *Manager, userSubnet netip.Prefix) network.CreateResponse {
 	t.Helper()
 	ctx := context.Background()
@@ -92,7 +92,7 @@ func checkCreateRules(t *testing.T, m *Manager, userSubnet netip.Prefix) network
 		t.Fatal(err)
 	}
 	_, err = m.Create(ctx, network.CreateRequest{Name: "bt-other", IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: userSubnet}}}})
-	if !errors.Is(err, errdefs.ErrForbidden) || !strings.Contains(err.Error(), "bt-net") {
+	if !errors.Is(err, errdefs.ErrForbidden) || err.Error() != "invalid pool request: Pool overlaps with other one on this address space" {
 		t.Fatalf("overlap: %v", err)
 	}
 	if _, err := m.Create(ctx, network.CreateRequest{Name: "bt-net"}); !errdefs.IsConflict(err) {

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -27,6 +28,9 @@ type Network struct {
 	Options    map[string]string
 	Labels     map[string]string
 	Pool       *ipam.Pool `json:",omitempty"`
+	// IPAMConfig is what inspect shows (see poolFor); records of older
+	// daemons have none and show their pool.
+	IPAMConfig []network.IPAMConfig `json:",omitempty"`
 }
 
 func (m *Manager) byName(name string) *Network {
@@ -72,7 +76,12 @@ func (m *Manager) Resolve(ref string) (id, name string, err error) {
 	return n.ID, n.Name, nil
 }
 
-// Create makes a user-defined bridge network.
+// Create makes a user-defined bridge network. Requests are judged as
+// dockerd judges them: the predefined drivers and swarm scopes are refused
+// with its words, driver options are parsed as its bridge driver parses
+// them, and a subnet given with a host address (10.1.2.3/24) is accepted
+// and shown as given, as dockerd 20.10 does (API 1.44 and later refuse it
+// before this, in the API layer, as dockerd 25 and later do).
 func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
 	if req.Name == "" {
 		return network.CreateResponse{}, errdefs.Invalidf("invalid name: name is empty")
@@ -80,24 +89,42 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (networ
 	if req.Driver == "" {
 		req.Driver = "bridge"
 	}
-	if req.Driver != "bridge" {
+	switch req.Scope {
+	case "", "local":
+	case "swarm":
+		return network.CreateResponse{}, errdefs.Forbidden(errorString("cannot create a swarm scoped network when swarm is not active"))
+	default:
+		return network.CreateResponse{}, errdefs.Unavailable(errorString(`This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`))
+	}
+	switch req.Driver {
+	case "bridge":
+	case "host", "null":
+		return network.CreateResponse{}, errdefs.Forbidden(errorString(fmt.Sprintf("only one instance of %q network is allowed", req.Driver)))
+	default:
 		return network.CreateResponse{}, errdefs.NotFoundf("plugin %q not found", req.Driver)
+	}
+	if req.Ingress {
+		return network.CreateResponse{}, errdefs.Forbidden(errorString("Ingress network can only be global scope network"))
 	}
 	if req.EnableIPv6 != nil && *req.EnableIPv6 {
 		return network.CreateResponse{}, errdefs.NotImplemented(errorString("IPv6 networks are not supported"))
+	}
+	if _, err := parseBridgeOptions(req.Options); err != nil {
+		return network.CreateResponse{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.byName(req.Name) != nil {
 		return network.CreateResponse{}, errdefs.Conflictf("network with name %s already exists", req.Name)
 	}
-	pool, err := m.poolFor(req.IPAM)
+	pool, shown, err := m.poolFor(req.IPAM)
 	if err != nil {
 		return network.CreateResponse{}, err
 	}
 	n := &Network{
 		ID: newID(), Name: req.Name, Driver: "bridge", Created: time.Now(), Internal: req.Internal,
 		Attachable: req.Attachable, Options: maps.Clone(req.Options), Labels: maps.Clone(req.Labels), Pool: pool,
+		IPAMConfig: shown,
 	}
 	if n.Options == nil {
 		n.Options = map[string]string{}
@@ -105,7 +132,7 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (networ
 	if n.Labels == nil {
 		n.Labels = map[string]string{}
 	}
-	n.Bridge = n.Options["com.docker.network.bridge.name"]
+	n.Bridge = n.Options[optBridgeName]
 	if n.Bridge == "" {
 		n.Bridge = "br-" + n.ID[:12]
 	} else if len(n.Bridge) > 15 {
@@ -132,35 +159,49 @@ type errorString string
 
 func (e errorString) Error() string { return string(e) }
 
+// errPoolOverlap is dockerd's answer (403) to a subnet that overlaps
+// another network's; clients match on its text.
+var errPoolOverlap = errdefs.Forbidden(errorString("invalid pool request: Pool overlaps with other one on this address space"))
+
 // poolFor validates --subnet/--gateway/--ip-range, refusing overlaps with
-// other networks, or picks a free subnet.
-func (m *Manager) poolFor(cfg *network.IPAM) (*ipam.Pool, error) {
-	if cfg == nil || len(cfg.Config) == 0 {
-		return m.autoPool("")
+// other networks, or picks a free subnet. shown is the IPAM config inspect
+// reports: what was asked (the subnet as written, the gateway only when
+// given), or the chosen subnet and gateway, as dockerd reports them.
+func (m *Manager) poolFor(cfg *network.IPAM) (pool *ipam.Pool, shown []network.IPAMConfig, err error) {
+	if cfg != nil && cfg.Driver != "" && cfg.Driver != "default" {
+		return nil, nil, errdefs.NotFoundf("plugin %q not found", cfg.Driver)
 	}
-	if cfg.Driver != "" && cfg.Driver != "default" {
-		return nil, errdefs.NotFoundf("plugin %q not found", cfg.Driver)
+	if cfg == nil || len(cfg.Config) == 0 {
+		pool, err = m.autoPool("")
+		if err != nil {
+			return nil, nil, err
+		}
+		return pool, []network.IPAMConfig{{Subnet: pool.Subnet, Gateway: pool.Gateway}}, nil
 	}
 	if len(cfg.Config) > 1 {
-		return nil, errdefs.NotImplemented(errorString("only one IPv4 subnet per network is supported"))
+		return nil, nil, errdefs.NotImplemented(errorString("only one IPv4 subnet per network is supported"))
 	}
 	c := cfg.Config[0]
 	if !c.Subnet.IsValid() {
 		if c.Gateway.IsValid() || c.IPRange.IsValid() {
-			return nil, errdefs.Invalidf("invalid pool request: gateway or ip-range given without a subnet")
+			return nil, nil, errdefs.Invalidf("invalid pool request: gateway or ip-range given without a subnet")
 		}
-		return m.autoPool("")
-	}
-	if c.Subnet != c.Subnet.Masked() {
-		return nil, errdefs.Invalidf("invalid subnet %s: it should be %s", c.Subnet, c.Subnet.Masked())
+		pool, err = m.autoPool("")
+		if err != nil {
+			return nil, nil, err
+		}
+		return pool, []network.IPAMConfig{{Subnet: pool.Subnet, Gateway: pool.Gateway}}, nil
 	}
 	for _, o := range m.networks {
-		if o.Pool != nil && o.Pool.Subnet.Overlaps(c.Subnet) {
-			return nil, errdefs.Forbidden(errorString("invalid pool request: Pool overlaps with other one on this address space: " +
-				c.Subnet.String() + " overlaps with network " + o.Name + " (" + o.Pool.Subnet.String() + ")"))
+		if o.Pool != nil && o.Pool.Subnet.Overlaps(c.Subnet.Masked()) {
+			return nil, nil, errPoolOverlap
 		}
 	}
-	return ipam.NewPool(c.Subnet, c.Gateway, c.IPRange)
+	pool, err = ipam.NewPool(c.Subnet.Masked(), c.Gateway, c.IPRange)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pool, []network.IPAMConfig{{Subnet: c.Subnet, Gateway: c.Gateway, IPRange: c.IPRange, AuxAddress: c.AuxAddress}}, nil
 }
 
 // Remove deletes a user-defined network without running endpoints.
@@ -256,7 +297,10 @@ func (m *Manager) inspect(n *Network) network.Inspect {
 	if in.Labels == nil {
 		in.Labels = map[string]string{}
 	}
-	if n.Pool != nil {
+	switch {
+	case n.IPAMConfig != nil:
+		in.IPAM.Config = slices.Clone(n.IPAMConfig)
+	case n.Pool != nil:
 		in.IPAM.Config = append(in.IPAM.Config, network.IPAMConfig{Subnet: n.Pool.Subnet, Gateway: n.Pool.Gateway, IPRange: n.Pool.Range})
 	}
 	for _, e := range m.endpointsOn(n.ID) {

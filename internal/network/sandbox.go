@@ -86,6 +86,17 @@ func (m *Manager) Setup(ctx context.Context, containerID string, opts SetupOptio
 		}
 	}
 	if len(reqs) > 0 {
+		// The primary network's host_binding_ipv4 is the default host
+		// address of its published ports.
+		if n := m.networks[c.Primary]; n != nil {
+			if o, _ := parseBridgeOptions(n.Options); o.HostBinding.IsValid() {
+				for i := range reqs {
+					if !reqs[i].HostIP.IsValid() {
+						reqs[i].HostIP = o.HostBinding
+					}
+				}
+			}
+		}
 		if err := m.publish(c, reqs); err != nil {
 			return nil, err
 		}
@@ -219,12 +230,13 @@ func (m *Manager) addEndpoint(c *Container, n *Network, cfg *EndpointConfig) (er
 		return err
 	}
 	var gw netip.Addr
-	if len(c.Sandbox.Endpoints) == 0 && !n.Internal {
+	if c.Sandbox.GatewayNet == "" && m.gatewayNetwork(c) == n.ID {
 		gw = n.Pool.Gateway
 	}
+	opts, _ := parseBridgeOptions(n.Options)
 	if err := bridge.AddEndpoint(c.Sandbox.NSPath, bridge.Endpoint{
 		HostIfName: ep.HostIf, IfName: ep.IfName, Bridge: n.Bridge,
-		Addr: netip.PrefixFrom(ep.IP, n.Pool.Subnet.Bits()), Gateway: gw, MAC: mac,
+		Addr: netip.PrefixFrom(ep.IP, n.Pool.Subnet.Bits()), Gateway: gw, MAC: mac, MTU: opts.MTU,
 	}); err != nil {
 		return err
 	}
@@ -233,13 +245,36 @@ func (m *Manager) addEndpoint(c *Container, n *Network, cfg *EndpointConfig) (er
 		return err
 	}
 	c.Sandbox.Endpoints[n.ID] = ep
+	if gw.IsValid() {
+		c.Sandbox.GatewayNet = n.ID
+	}
 	return nil
+}
+
+// gatewayNetwork is the network whose gateway is the container's default
+// route, as dockerd chooses it: the first network in order that is not
+// internal, else the first (an internal network's gateway still gets the
+// route, though nothing leaves through it).
+func (m *Manager) gatewayNetwork(c *Container) string {
+	ids := m.order(c)
+	for _, id := range ids {
+		if n := m.networks[id]; n != nil && n.Driver == "bridge" && !n.Internal {
+			return id
+		}
+	}
+	if len(ids) > 0 {
+		return ids[0]
+	}
+	return ""
 }
 
 func (m *Manager) removeEndpoint(c *Container, n *Network, ep *Endpoint) error {
 	err := bridge.Delete(ep.HostIf)
 	n.Pool.Release(ep.IP)
 	delete(c.Sandbox.Endpoints, n.ID)
+	if c.Sandbox.GatewayNet == n.ID {
+		c.Sandbox.GatewayNet = ""
+	}
 	return errors.Join(err, m.saveNetwork(n))
 }
 

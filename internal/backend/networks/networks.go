@@ -52,7 +52,7 @@ func (b *Backend) emit(id, name string, action eventtypes.Action, extra map[stri
 func (b *Backend) NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
 	switch req.Name {
 	case "bridge", "host", "none", "default":
-		return network.CreateResponse{}, errdefs.Forbidden(errors.New(req.Name + " is a pre-defined network and cannot be created"))
+		return network.CreateResponse{}, errdefs.Forbidden(errors.New("operation is not permitted on predefined " + req.Name + " network "))
 	}
 	resp, err := b.mgr.Create(ctx, req)
 	if err != nil {

@@ -18,10 +18,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Ensure creates the bridge with gateway/prefix and brings it up; an
-// existing bridge of that name is reused. route_localnet lets DNATed
-// 127.0.0.1 traffic be routed to the bridge.
-func Ensure(name string, gw netip.Prefix) error {
+// Ensure creates the bridge with gateway/prefix (and mtu unless 0) and
+// brings it up; an existing bridge of that name is reused. route_localnet
+// lets DNATed 127.0.0.1 traffic be routed to the bridge.
+func Ensure(name string, gw netip.Prefix, mtu int) error {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
@@ -30,6 +30,11 @@ func Ensure(name string, gw netip.Prefix) error {
 		}
 		if link, err = netlink.LinkByName(name); err != nil {
 			return fmt.Errorf("bridge %s: %w", name, err)
+		}
+	}
+	if mtu > 0 && link.Attrs().MTU != mtu {
+		if err := netlink.LinkSetMTU(link, mtu); err != nil {
+			return fmt.Errorf("set %s mtu %d: %w", name, mtu, err)
 		}
 	}
 	addr := &netlink.Addr{IPNet: ipNet(gw)}
@@ -172,6 +177,7 @@ type Endpoint struct {
 	Addr       netip.Prefix // container address with the network's prefix length
 	Gateway    netip.Addr   // zero: no default route (internal networks, or not the first network)
 	MAC        net.HardwareAddr
+	MTU        int // both ends; 0: the default
 }
 
 // AddEndpoint creates the veth pair, attaches the host end to the bridge
@@ -191,7 +197,7 @@ func AddEndpoint(nsPath string, ep Endpoint) (err error) {
 		peerTmp = peerTmp[:15]
 	}
 	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: ep.HostIfName, MasterIndex: br.Attrs().Index},
+		LinkAttrs:     netlink.LinkAttrs{Name: ep.HostIfName, MasterIndex: br.Attrs().Index, MTU: ep.MTU},
 		PeerName:      peerTmp,
 		PeerNamespace: netlink.NsFd(int(ns)),
 	}

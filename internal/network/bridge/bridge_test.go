@@ -31,7 +31,7 @@ func TestBridgeDNAT(t *testing.T) {
 	}
 	br := nettest.Name("bt")
 	gw := subnet.Addr().Next()
-	if err := bridge.Ensure(br, netip.PrefixFrom(gw, 24)); err != nil {
+	if err := bridge.Ensure(br, netip.PrefixFrom(gw, 24), 0); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bridge.Delete(br) })
@@ -40,7 +40,7 @@ func TestBridgeDNAT(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tbl.Delete() })
-	if err := tbl.Add(nft.NetworkRules("net", br, subnet, false)...); err != nil {
+	if err := tbl.Add(nft.NetworkRules("net", br, subnet, nft.Policy{})...); err != nil {
 		t.Fatal(err)
 	}
 	// Where dockerd runs, its FORWARD policy drops bridged traffic too.

@@ -7,10 +7,13 @@ package ipam
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/moby/moby/api/types/network"
 )
 
 // Pool is one network's IPv4 address space.
@@ -142,4 +145,69 @@ func Choose(candidates, used []netip.Prefix) (netip.Prefix, error) {
 		}
 	}
 	return netip.Prefix{}, fmt.Errorf("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
+}
+
+// Validate checks an IPAM request as dockerd 25 and later do before
+// anything else (API 1.44 and later; an invalid config is a 400 listing
+// every problem): subnets without host bits, ranges inside their subnet,
+// gateways and auxiliary addresses of the subnet's family inside it.
+// IPv6 entries are skipped unless IPv6 is enabled, as dockerd does.
+func Validate(cfg *network.IPAM, enableIPv6 bool) error {
+	if cfg == nil {
+		return nil
+	}
+	var problems []string
+	for _, c := range cfg.Config {
+		if !c.Subnet.IsValid() || (c.Subnet.Addr().Is6() && !enableIPv6) {
+			continue
+		}
+		fam := family(c.Subnet.Addr())
+		if c.Subnet != c.Subnet.Masked() {
+			problems = append(problems, fmt.Sprintf("invalid subnet %s: it should be %s", c.Subnet, c.Subnet.Masked()))
+		}
+		if r := c.IPRange; r.IsValid() {
+			switch {
+			case family(r.Addr()) != fam:
+				problems = append(problems, fmt.Sprintf("invalid ip-range %s: parent subnet is an %s block", r, fam))
+			default:
+				if r.Bits() < c.Subnet.Bits() {
+					problems = append(problems, fmt.Sprintf("invalid ip-range %s: CIDR block is bigger than its parent subnet %s", r, c.Subnet))
+				}
+				if r != r.Masked() {
+					problems = append(problems, fmt.Sprintf("invalid ip-range %s: it should be %s", r, r.Masked()))
+				}
+				if !c.Subnet.Overlaps(r) {
+					problems = append(problems, fmt.Sprintf("invalid ip-range %s: parent subnet %s doesn't contain ip-range", r, c.Subnet))
+				}
+			}
+		}
+		// what names the address: "gateway 10.0.0.1", "auxiliary address host1".
+		addr := func(what string, a netip.Addr) {
+			switch {
+			case !a.IsValid():
+			case family(a) != fam:
+				problems = append(problems, fmt.Sprintf("invalid %s: parent subnet is an %s block", what, fam))
+			case !c.Subnet.Contains(a):
+				problems = append(problems, fmt.Sprintf("invalid %s: parent subnet %s doesn't contain this address", what, c.Subnet))
+			}
+		}
+		addr("gateway "+c.Gateway.String(), c.Gateway)
+		for _, name := range slices.Sorted(maps.Keys(c.AuxAddress)) {
+			addr("auxiliary address "+name, c.AuxAddress[name])
+		}
+	}
+	switch len(problems) {
+	case 0:
+		return nil
+	case 1:
+		return errdefs.Invalidf("invalid network config:\n%s", problems[0])
+	}
+	return errdefs.Invalidf("invalid network config:\n* %s", strings.Join(problems, "\n* "))
+}
+
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
 }

@@ -7,11 +7,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Policy is what a network allows beyond its own bridge.
+type Policy struct {
+	Internal     bool // nothing enters or leaves the bridge
+	NoICC        bool // ports of the bridge do not reach each other (enable_icc=false)
+	NoMasquerade bool // outbound traffic keeps the container's address (enable_ip_masquerade=false)
+}
+
 // NetworkRules are the rules one bridge network needs: masquerade of its
-// subnet going anywhere but its own bridge (none when internal), masquerade
-// of DNATed traffic from the host (localhost via route_localnet) or from a
-// container to its own network (hairpin), and forwarding.
-func NetworkRules(owner, bridge string, subnet netip.Prefix, internal bool) []Rule {
+// subnet going anywhere but its own bridge (none when internal or
+// masquerading is off), masquerade of DNATed traffic from the host
+// (localhost via route_localnet) or from a container to its own network
+// (hairpin), and forwarding.
+func NetworkRules(owner, bridge string, subnet netip.Prefix, p Policy) []Rule {
 	accept := &expr.Verdict{Kind: expr.VerdictAccept}
 	drop := &expr.Verdict{Kind: expr.VerdictDrop}
 	masq := &expr.Masq{}
@@ -22,7 +30,11 @@ func NetworkRules(owner, bridge string, subnet netip.Prefix, internal bool) []Ru
 		// Hairpin: a container reaching a published port on its own network.
 		{chainPostrouting, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), prefixMatch(12, subnet), ctStatusDNAT(), []expr.Any{masq})},
 	}
-	if internal {
+	if p.NoICC {
+		// Bridged frames reach the forward hook through br_netfilter.
+		rules = append(rules, Rule{chainForward, owner, join(metaIf(expr.MetaKeyIIFNAME, expr.CmpOpEq, bridge), metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), []expr.Any{drop})})
+	}
+	if p.Internal {
 		// --internal: nothing enters or leaves the bridge except between
 		// its own ports.
 		return append(rules,
@@ -30,8 +42,10 @@ func NetworkRules(owner, bridge string, subnet netip.Prefix, internal bool) []Ru
 			Rule{chainForward, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), metaIf(expr.MetaKeyIIFNAME, expr.CmpOpNeq, bridge), []expr.Any{drop})},
 		)
 	}
+	if !p.NoMasquerade {
+		rules = append(rules, Rule{chainPostrouting, owner, join(prefixMatch(12, subnet), metaIf(expr.MetaKeyOIFNAME, expr.CmpOpNeq, bridge), []expr.Any{masq})})
+	}
 	return append(rules,
-		Rule{chainPostrouting, owner, join(prefixMatch(12, subnet), metaIf(expr.MetaKeyOIFNAME, expr.CmpOpNeq, bridge), []expr.Any{masq})},
 		Rule{chainForward, owner, join(metaIf(expr.MetaKeyIIFNAME, expr.CmpOpEq, bridge), []expr.Any{accept})},
 		Rule{chainForward, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), ctStateEstablished(), []expr.Any{accept})},
 		Rule{chainForward, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), ctStatusDNAT(), []expr.Any{accept})},

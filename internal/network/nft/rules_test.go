@@ -18,8 +18,8 @@ func hasExpr[T expr.Any](r Rule) bool {
 
 func TestNetworkRulesInternal(t *testing.T) {
 	subnet := netip.MustParsePrefix("10.213.7.0/24")
-	open := NetworkRules("net:a", "br-a", subnet, false)
-	internal := NetworkRules("net:a", "br-a", subnet, true)
+	open := NetworkRules("net:a", "br-a", subnet, Policy{})
+	internal := NetworkRules("net:a", "br-a", subnet, Policy{Internal: true})
 	masq := func(rs []Rule) int {
 		n := 0
 		for _, r := range rs {
