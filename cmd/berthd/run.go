@@ -9,9 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +29,9 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 	}
 	if len(cfg.Hosts) == 0 {
 		cfg.Hosts = []string{"unix://" + filepath.Join(cfg.ExecRoot, "berth.sock")}
+	}
+	if err := checkHosts(cfg); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(cfg.ExecRoot, 0o711); err != nil {
 		return err
@@ -116,41 +117,15 @@ func listen(addr string, cfg *daemonconfig.Config, log *slog.Logger) (net.Listen
 	}
 	switch proto {
 	case "unix":
-		if err := os.MkdirAll(filepath.Dir(rest), 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.Remove(rest); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
-		}
-		l, err := net.Listen("unix", rest)
-		if err != nil {
-			return nil, err
-		}
-		gid := 0
-		if g, err := user.LookupGroup(cfg.Group); err == nil {
-			gid, _ = strconv.Atoi(g.Gid)
-		} else if cfg.Group != "" && cfg.Group != "berth" {
-			l.Close()
-			return nil, fmt.Errorf("group %s not found", cfg.Group)
-		} else {
-			log.Warn("could not change group of the socket to berth: group berth not found", "socket", rest)
-		}
-		if err := os.Chown(rest, 0, gid); err != nil {
-			l.Close()
-			return nil, err
-		}
-		if err := os.Chmod(rest, 0o660); err != nil {
-			l.Close()
-			return nil, err
-		}
-		return l, nil
+		return listenUnix(rest, cfg, log)
 	case "tcp":
 		l, err := net.Listen("tcp", rest)
 		if err != nil {
 			return nil, err
 		}
 		if !cfg.TLS && !cfg.TLSVerify {
-			log.Warn("API is accessible on tcp without encryption", "addr", rest)
+			// Only reached with an explicit --tls=false (checkHosts).
+			log.Warn("Binding to an IP address without --tlsverify gives root access on this machine to everyone who can reach it, scripts run in a browser included", "host", addr)
 			return l, nil
 		}
 		tc, err := tlsConfig(cfg)
@@ -161,6 +136,27 @@ func listen(addr string, cfg *daemonconfig.Config, log *slog.Logger) (net.Listen
 		return tls.NewListener(l, tc), nil
 	}
 	return nil, fmt.Errorf("invalid host %q: unsupported protocol %q", addr, proto)
+}
+
+// checkHosts refuses, before anything starts, a tcp:// host without TLS
+// unless the user asked for that with --tls=false (or "tls": false), as
+// current dockerd releases do: an unauthenticated TCP API is root on this
+// machine for anyone who reaches the port, including a web page.
+func checkHosts(cfg *daemonconfig.Config) error {
+	for _, h := range cfg.Hosts {
+		proto, rest, ok := strings.Cut(h, "://")
+		if !ok {
+			proto, rest = "unix", h
+			if strings.Contains(h, ":") && !strings.HasPrefix(h, "/") {
+				proto = "tcp"
+			}
+		}
+		if proto == "tcp" && !cfg.TLS && !cfg.TLSVerify && !cfg.TLSExplicit {
+			return fmt.Errorf("refusing to listen on tcp://%s without TLS: an unauthenticated API gives root access on this machine to everyone who can reach it (and to scripts run in a browser); "+
+				"set up --tlsverify with --tlscacert, --tlscert and --tlskey, or pass --tls=false to run without TLS explicitly", rest)
+		}
+	}
+	return nil
 }
 
 func tlsConfig(cfg *daemonconfig.Config) (*tls.Config, error) {

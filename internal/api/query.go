@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -107,7 +108,11 @@ func timeValue(r *http.Request, key string) (time.Time, error) {
 
 // decodeJSON reads a JSON request body into v. An empty body leaves v as
 // is when allowEmpty; a malformed one is a 400 with the decoder's reason.
+// A body must say it is JSON (see checkForJSON).
 func decodeJSON(r *http.Request, v any, allowEmpty bool) error {
+	if err := checkForJSON(r); err != nil {
+		return err
+	}
 	if r.Body == nil || r.Body == http.NoBody {
 		if allowEmpty {
 			return nil
@@ -125,6 +130,27 @@ func decodeJSON(r *http.Request, v any, allowEmpty bool) error {
 		return errdefs.Invalidf("invalid JSON: got EOF while reading request body")
 	}
 	return errdefs.Invalid(fmt.Errorf("invalid JSON: %w", err))
+}
+
+// checkForJSON refuses a body that is not declared application/json, as
+// dockerd does. A web page can make a browser POST a "simple" request
+// (text/plain, form encodings) to any address without a CORS preflight;
+// requiring the JSON type, which a simple request cannot carry, keeps such
+// a page from creating containers on a daemon that listens on TCP. No
+// Content-Type is fine when there is no body.
+func checkForJSON(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" && (r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0) {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return errdefs.Invalid(fmt.Errorf("malformed Content-Type header (%s): %w", ct, err))
+	}
+	if mt != "application/json" {
+		return errdefs.Invalidf("unsupported Content-Type header (%s): must be 'application/json'", ct)
+	}
+	return nil
 }
 
 // noContent answers 204.

@@ -106,6 +106,14 @@ func (d *Daemon) createContainer(ctx context.Context, name string, req *containe
 		c.Runtime = d.cfg.DefaultRuntime
 	}
 	hc.Runtime = c.Runtime
+	// Inspect shows the driver in effect, as dockerd does; clients such as
+	// docker-py read it to decide whether logs can be read back.
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = d.logDriver(hc)
+	}
+	if hc.LogConfig.Config == nil {
+		hc.LogConfig.Config = map[string]string{}
+	}
 	argv := append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
 	c.Path, c.Args = argv[0], argv[1:]
 	newContainerRuntimeState(c)

@@ -47,6 +47,9 @@ type Config struct {
 	TLSCACert  string   `json:"tlscacert,omitempty"`
 	TLSCert    string   `json:"tlscert,omitempty"`
 	TLSKey     string   `json:"tlskey,omitempty"`
+	// TLSExplicit records that tls or tlsverify was given (flag or file),
+	// so "--tls=false" can be told from not saying anything.
+	TLSExplicit bool `json:"-"`
 	// Registry access (see distribution.RegistryConfig).
 	RegistryMirrors        []string `json:"registry-mirrors,omitempty"`
 	InsecureRegistries     []string `json:"insecure-registries,omitempty"`
@@ -99,6 +102,7 @@ var flagToKey = map[string]string{"host": "hosts", "cni-bin-dir": "cni-bin-dirs"
 // set both ways is an error, as with dockerd.
 func Load(fs *pflag.FlagSet, c *Config) error {
 	explicit := fs.Changed("config-file")
+	c.TLSExplicit = fs.Changed("tls") || fs.Changed("tlsverify")
 	b, err := os.ReadFile(c.ConfigFile)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) && !explicit {
@@ -132,6 +136,12 @@ func Load(fs *pflag.FlagSet, c *Config) error {
 	if len(conflicts) > 0 {
 		sort.Strings(conflicts)
 		return fmt.Errorf("unable to configure the daemon with file %s: the following directives are specified both as a flag and in the configuration file: %s", c.ConfigFile, strings.Join(conflicts, ", "))
+	}
+	if _, ok := raw["tls"]; ok {
+		c.TLSExplicit = true
+	}
+	if _, ok := raw["tlsverify"]; ok {
+		c.TLSExplicit = true
 	}
 	// File values apply only where the flag was left at its default.
 	for key := range raw {

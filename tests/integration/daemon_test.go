@@ -323,7 +323,8 @@ func TestDaemonBip(t *testing.T) {
 	}
 }
 
-// -H tcp://ADDR serves the API on TCP next to the unix socket.
+// -H tcp://ADDR serves the API on TCP next to the unix socket, but only
+// with TLS or an explicit --tls=false (as current dockerd releases).
 func TestDaemonTCPHost(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -331,7 +332,19 @@ func TestDaemonTCPHost(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	o := newOwnDaemon(t, "-H", "tcp://"+addr)
+	if env != nil && env.daemon.Target == testutil.TargetBerthd {
+		dir := t.TempDir()
+		repo, _ := testutil.RepoRoot()
+		out, err := berthdMustRefuse(t, filepath.Join(testutil.BinDir(repo), "berthd"), "--data-root", filepath.Join(dir, "d"),
+			"--exec-root", filepath.Join(dir, "e"), "-H", "unix://"+filepath.Join(dir, "s.sock"), "-H", "tcp://"+addr, "--bridge", "none")
+		if err == nil || !strings.Contains(string(out), "without TLS") || !strings.Contains(string(out), "--tls=false") {
+			t.Fatalf("tcp without TLS and without --tls=false: %v: %s", err, out)
+		}
+		if m, _ := testutil.MountsUnder(dir); len(m) > 0 {
+			t.Fatalf("refused start left mounts: %v", m)
+		}
+	}
+	o := newOwnDaemon(t, "-H", "tcp://"+addr, "--tls=false")
 	tcp := o.dr
 	tcp.Env = append(append([]string{}, o.dr.Env...), "DOCKER_HOST=tcp://"+addr)
 	r := tcp.Run(context.Background(), nil, "run", "--rm", "busybox", "echo", "over-tcp")

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -186,4 +187,109 @@ func TestGitContextFragmentInjection(t *testing.T) {
 			c.Errorf("%s", r)
 		}
 	}}})
+}
+
+// A JSON body must be declared application/json, as dockerd requires: a
+// web page can make a browser send text/plain or form bodies anywhere
+// without a preflight, so without the check a page could create a
+// privileged container on a daemon listening on TCP. Nothing is created.
+func TestCrossSiteJSONBodies(t *testing.T) {
+	if env == nil {
+		t.Skip("no daemon")
+	}
+	cl := daemonHTTP()
+	dr := env.drivers[0]
+	post := func(path, ct, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://d/v1.41"+path, strings.NewReader(body))
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(b))
+	}
+	create := `{"Image":"busybox","Cmd":["true"],"HostConfig":{"Privileged":true,"Binds":["/:/host"]}}`
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain;application/json"} {
+		code, body := post("/containers/create?name=csrf-victim", ct, create)
+		want := `{"message":"unsupported Content-Type header (` + ct + `): must be 'application/json'"}`
+		if strings.Contains(ct, ";application") {
+			want = `{"message":"malformed Content-Type header (` + ct + `): mime: invalid media parameter"}`
+		}
+		if env.daemon.Target != testutil.TargetBerthd {
+			want = "must be 'application/json'" // dockerd 20.10 words it differently
+		}
+		if code != 400 || !strings.Contains(body, want) {
+			t.Errorf("create with %s: %d %s", ct, code, body)
+		}
+	}
+	if code, body := post("/containers/create?name=csrf-victim", "", create); code != 400 || !strings.Contains(body, "Content-Type") {
+		t.Errorf("create with a body and no Content-Type: %d %s", code, body)
+	}
+	if r := dr.Run(context.Background(), nil, "inspect", "csrf-victim"); r.Code == 0 {
+		dr.Run(context.Background(), nil, "rm", "-f", "csrf-victim")
+		t.Fatal("a container was created from a non-JSON request")
+	}
+	for _, p := range []struct{ path, body, check string }{
+		{"/volumes/create", `{"Name":"csrf-vol"}`, "volume inspect csrf-vol"},
+		{"/networks/create", `{"Name":"csrf-net"}`, "network inspect csrf-net"},
+	} {
+		if code, body := post(p.path, "text/plain", p.body); code != 400 {
+			t.Errorf("%s with text/plain: %d %s", p.path, code, body)
+		}
+		if r := dr.Run(context.Background(), nil, strings.Fields(p.check)...); r.Code == 0 {
+			t.Errorf("%s: created from a text/plain request", p.path)
+		}
+	}
+	// JSON with parameters, and no body with no type, still work.
+	code, body := post("/volumes/create", "application/json; charset=utf-8", `{"Name":"csrf-ok"}`)
+	if code != 201 {
+		t.Fatalf("application/json with charset: %d %s", code, body)
+	}
+	dr.Run(context.Background(), nil, "volume", "rm", "csrf-ok")
+	if code, body := post("/volumes/create", "", ""); code != 201 {
+		t.Errorf("empty body without Content-Type: %d %s", code, body)
+	} else {
+		var v struct{ Name string }
+		json.Unmarshal([]byte(body), &v)
+		dr.Run(context.Background(), nil, "volume", "rm", v.Name)
+	}
+}
+
+// The real clients send the header: docker-py (python3-docker) creates,
+// starts and removes a container and a volume.
+func TestPythonDockerClient(t *testing.T) {
+	if env == nil {
+		t.Skip("no daemon")
+	}
+	if err := exec.Command("python3", "-c", "import docker").Run(); err != nil {
+		t.Skip("python3-docker is not installed")
+	}
+	script := `
+import docker, sys
+c = docker.DockerClient(base_url="unix://" + sys.argv[1], version="1.41")
+v = c.volumes.create(name="pyclient-vol")
+out = c.containers.run("busybox", ["sh", "-c", "echo py > /v/f; cat /v/f"], volumes={"pyclient-vol": {"bind": "/v", "mode": "rw"}}, remove=True)
+print(out.decode().strip())
+n = c.networks.create("pyclient-net")
+ct = c.containers.create("busybox", ["sleep", "30"], name="pyclient-ct")
+n.connect(ct)
+ct.start()
+print(ct.exec_run(["echo", "exec-ok"]).output.decode().strip())
+ct.remove(force=True)
+n.remove()
+v.remove()
+`
+	out, err := exec.Command("python3", "-c", script, env.daemon.Sock).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "py\nexec-ok" {
+		dr := env.drivers[0]
+		dr.Run(context.Background(), nil, "rm", "-f", "pyclient-ct")
+		dr.Run(context.Background(), nil, "network", "rm", "pyclient-net")
+		dr.Run(context.Background(), nil, "volume", "rm", "pyclient-vol")
+		t.Fatalf("docker-py: %v\n%s", err, out)
+	}
 }
