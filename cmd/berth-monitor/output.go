@@ -12,22 +12,42 @@ import (
 // partial entry, like Docker's 16 KiB log buffer.
 const maxPartial = 16 << 10
 
-// pump copies one output stream to the log and to attached clients until
-// EOF or the read deadline set after the container's exit.
+// pump copies one output stream to the log, then to every attached client,
+// until EOF or until the drain budget after the container's exit is spent.
+// A client write blocks until the client has taken the chunk, so a slow
+// client slows the container down through the full pipe instead of losing
+// output (Docker's attach does the same); the log is written first and
+// always gets everything. One buffer per stream, no queue per client.
 func (m *monitor) pump(o output) {
-	buf := make([]byte, 32<<10)
+	// Frames are built in place: the chunk is read behind the header.
+	buf := make([]byte, frameHeader+32<<10)
 	var line []byte
+	var to []*client
 	name := "stdout"
 	if o.stream == proto.Stderr {
 		name = "stderr"
 	}
+	var waited time.Duration
 	for {
-		n, err := o.r.Read(buf)
-		if n > 0 {
-			m.broadcast(o.stream, buf[:n])
-			if m.log != nil {
-				line = m.logLines(name, line, buf[:n], time.Now())
+		draining := m.isDraining()
+		var t0 time.Time
+		if draining {
+			if waited >= drainDeadline {
+				break
 			}
+			t0 = time.Now()
+			o.r.SetReadDeadline(t0.Add(drainDeadline - waited))
+		}
+		n, err := o.r.Read(buf[frameHeader:])
+		if draining {
+			waited += time.Since(t0)
+		}
+		if n > 0 {
+			data := buf[frameHeader : frameHeader+n]
+			if m.log != nil {
+				line = m.logLines(name, line, data, time.Now())
+			}
+			to = m.broadcast(o.stream, buf[:frameHeader+n], to)
 		}
 		if err != nil {
 			break
@@ -66,16 +86,27 @@ func (m *monitor) logLines(stream string, pending, data []byte, t time.Time) []b
 	return pending
 }
 
-// drainDeadline is how long output is still read after the init exited:
-// daemonized grandchildren may hold the pipes open forever.
+// drainDeadline is how long the pumps still wait for output after the
+// init exited: daemonized grandchildren (a container in the host's pid
+// namespace) may hold the pipes open forever. Only time spent waiting for
+// data counts, never time spent handing it to slow clients, so output
+// already written is always delivered.
 const drainDeadline = time.Second
 
-func setDrainDeadline(files []output) {
+// startDraining wakes a pump that waits for data when the init has exited
+// (m.dead is set): it then goes on within its drain budget.
+func (m *monitor) startDraining() {
 	t := time.Now().Add(drainDeadline)
-	for _, o := range files {
+	for _, o := range m.outputs {
 		if err := o.r.SetReadDeadline(t); err != nil {
 			// Not pollable: closing is the only way to end the read.
 			go func(f *os.File) { time.Sleep(drainDeadline); f.Close() }(o.r)
 		}
 	}
+}
+
+func (m *monitor) isDraining() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.dead
 }

@@ -32,7 +32,7 @@ func (m *monitor) run() {
 	m.mu.Unlock()
 	exitedAt := time.Now()
 	oom := readOOMKills(m.cfg.CgroupMemoryPath) > 0
-	setDrainDeadline(m.outputs)
+	m.startDraining()
 	pumps.Wait()
 	m.unblockStdin()
 	m.closeStdin()

@@ -10,18 +10,20 @@ import (
 	"github.com/berth-project/berth/internal/monitor/unixsock"
 )
 
-// queueLen bounds the output frames buffered for one slow client; beyond
-// it frames are dropped so the container never waits for a client.
-const queueLen = 256
+// frameHeader is the size of an Output frame's header: type, length and
+// stream byte.
+const frameHeader = 6
 
 // client is one connection that waits for the exit (Wait and Attach).
+// Output is written to conn by the pumps themselves (see pump), under wmu.
 type client struct {
-	conn  *os.File
-	flags byte
-	q     chan []byte
-	done  chan struct{} // closed once exit is set
-	gone  chan struct{} // closed when the client hung up
-	exit  []byte
+	conn   *os.File
+	flags  byte
+	wmu    sync.Mutex
+	broken bool          // a write failed: the client is gone
+	done   chan struct{} // closed once exit is set
+	gone   chan struct{} // closed when the client hung up
+	exit   []byte
 }
 
 func (m *monitor) listen() error {
@@ -108,13 +110,10 @@ func (m *monitor) attach(conn *os.File, flags byte, wg *sync.WaitGroup) {
 	m.addClient(conn, flags, wg)
 }
 
-// addClient starts conn's reader and writer. A client that arrives after
-// the exit gets the exit frame at once.
+// addClient starts conn's reader and exit writer. A client that arrives
+// after the exit gets the exit frame at once.
 func (m *monitor) addClient(conn *os.File, flags byte, wg *sync.WaitGroup) {
 	c := &client{conn: conn, flags: flags, done: make(chan struct{}), gone: make(chan struct{})}
-	if flags&(proto.FlagStdout|proto.FlagStderr) != 0 {
-		c.q = make(chan []byte, queueLen)
-	}
 	m.mu.Lock()
 	if m.exited {
 		c.exit = m.exit.Encode()
@@ -133,7 +132,7 @@ func (m *monitor) addClient(conn *os.File, flags byte, wg *sync.WaitGroup) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c.writeLoop()
+		c.writeExit()
 	}()
 }
 
@@ -162,54 +161,65 @@ func (m *monitor) readLoop(c *client) {
 	}
 }
 
-func (c *client) writeLoop() {
+// writeExit waits for the exit and sends it. All output was written
+// before (the pumps end before finish), so nothing is queued here.
+func (c *client) writeExit() {
 	defer c.conn.Close()
-	for {
-		select {
-		case f := <-c.q:
-			if _, err := c.conn.Write(f); err != nil {
-				return
-			}
-		case <-c.gone:
-			return
-		case <-c.done:
-			c.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-			for len(c.q) > 0 {
-				if _, err := c.conn.Write(<-c.q); err != nil {
-					return
-				}
-			}
-			proto.WriteFrame(c.conn, proto.Exit, c.exit)
-			return
-		}
+	select {
+	case <-c.gone:
+		return
+	case <-c.done:
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.broken {
+		return
+	}
+	// The output before it may still fill the client's socket buffer; a
+	// client that reads none of it in time ends with EOF instead, which
+	// the daemon takes as the end of the stream as well.
+	c.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	proto.WriteFrame(c.conn, proto.Exit, c.exit)
+}
+
+// write sends one output frame, blocking until the client's socket has
+// room. A client whose write fails has hung up: it is not written again.
+func (c *client) write(frame []byte) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.broken {
+		return
+	}
+	if _, err := c.conn.Write(frame); err != nil {
+		c.broken = true
 	}
 }
 
-// broadcast queues one output chunk for every client that wants stream.
-func (m *monitor) broadcast(stream byte, data []byte) {
+// broadcast writes one output frame (built in place by pump) to every
+// client that wants its stream, and returns to for reuse. The clients
+// are collected under the lock and written outside it, so a slow client
+// never holds up a request on the monitor's socket.
+func (m *monitor) broadcast(stream byte, frame []byte, to []*client) []*client {
 	want := proto.FlagStdout
 	if stream == proto.Stderr {
 		want = proto.FlagStderr
 	}
+	frame[0] = proto.Output
+	proto.PutU32(frame[1:], uint32(len(frame)-5))
+	frame[5] = stream
+	to = to[:0]
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	var frame []byte
 	for c := range m.clients {
-		if c.flags&want == 0 || c.q == nil {
-			continue
-		}
-		if frame == nil {
-			frame = make([]byte, 6+len(data))
-			frame[0] = proto.Output
-			proto.PutU32(frame[1:], uint32(1+len(data)))
-			frame[5] = stream
-			copy(frame[6:], data)
-		}
-		select {
-		case c.q <- frame:
-		default: // slow client: drop rather than stall the container
+		if c.flags&want != 0 {
+			to = append(to, c)
 		}
 	}
+	m.mu.Unlock()
+	for _, c := range to {
+		c.write(frame)
+	}
+	clear(to) // drop the references until the next chunk
+	return to
 }
 
 // finish records the exit and wakes every client.

@@ -132,6 +132,10 @@ func pump(att *monitor.Attachment, stdin io.Reader, stdout, stderr io.Writer, us
 	}
 }
 
+// dropPending withdraws req. A start that already connected it has left
+// the attachment in req.ch: it is closed, since a client that never reads
+// would otherwise hold the container's output (the monitor waits for
+// every attached client).
 func (d *Daemon) dropPending(c *Container, req *attachReq) {
 	if req == nil {
 		return
@@ -143,6 +147,13 @@ func (d *Daemon) dropPending(c *Container, req *attachReq) {
 			c.pending = append(c.pending[:i], c.pending[i+1:]...)
 			return
 		}
+	}
+	select {
+	case r := <-req.ch:
+		if r.a != nil {
+			r.a.Close()
+		}
+	default:
 	}
 }
 

@@ -4,16 +4,11 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/logs"
 )
-
-// followGrace lets a follower read the last lines the monitor wrote before
-// the container's exit is observed.
-const followGrace = 250 * time.Millisecond
 
 // ContainerLogs reads the container's json-file log.
 func (d *Daemon) ContainerLogs(ctx context.Context, name string, opts engine.LogsOptions) (<-chan engine.LogMessage, bool, error) {
@@ -42,17 +37,10 @@ func (d *Daemon) ContainerLogs(ctx context.Context, name string, opts engine.Log
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	follow := opts.Follow && run
-	if follow {
-		go func() {
-			select {
-			case <-exitCh:
-				time.Sleep(followGrace)
-			case <-rctx.Done():
-			}
-			cancel()
-		}()
-	}
-	entries, _ := logs.Read(rctx, path, logs.ReadOptions{Tail: tail, Since: opts.Since, Until: opts.Until, Follow: follow, CRI: cri})
+	// The monitor closes the log before the exit is reported: a follower
+	// reads on to the end at its own pace once exitCh is closed.
+	entries, _ := logs.Read(rctx, path, logs.ReadOptions{Tail: tail, Since: opts.Since, Until: opts.Until,
+		Follow: follow, Final: exitCh, CRI: cri})
 	out := make(chan engine.LogMessage, 64)
 	go func() {
 		defer cancel()

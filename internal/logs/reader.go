@@ -28,6 +28,10 @@ type ReadOptions struct {
 	Follow       bool
 	// CRI reads the Kubernetes log format (see CRIWriter) instead of json-file.
 	CRI bool
+	// Final, when closed, says the writer has finished (the container
+	// exited and its monitor closed the log): a follower then reads what
+	// is left, however long its reader takes, and ends.
+	Final <-chan struct{}
 }
 
 // pollInterval is how often a follower looks for new data or a rotation.
@@ -35,8 +39,8 @@ const pollInterval = 20 * time.Millisecond
 
 // Read streams the entries of path and its rotated predecessors, oldest
 // first. With Follow it keeps streaming new entries, across rotations,
-// until ctx is cancelled or Until has passed. Both channels close at the
-// end; errc carries at most one error.
+// until ctx is cancelled, Until has passed or, after Final, the end. Both
+// channels close at the end; errc carries at most one error.
 func Read(ctx context.Context, path string, opts ReadOptions) (<-chan Entry, <-chan error) {
 	out := make(chan Entry, 64)
 	errc := make(chan error, 1)

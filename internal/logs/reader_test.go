@@ -191,3 +191,49 @@ func TestReadRoundTripsEscapes(t *testing.T) {
 		t.Fatalf("got %q want %q", got, want)
 	}
 }
+
+// A follower that falls behind by several rotations still reads every
+// file the writer kept, in order, and with Final closed it reads to the
+// end and stops by itself.
+func TestReadFollowSlowReaderAcrossRotations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := NewWriter(path, 1000, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	w.Write("stdout", []byte("before\n"), time.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	final := make(chan struct{})
+	ch, errc := Read(ctx, path, ReadOptions{Tail: -1, Follow: true, Final: final})
+	if e := <-ch; string(e.Line) != "before\n" {
+		t.Fatalf("first %q", e.Line)
+	}
+	// Nobody reads while 150 entries (~13 rotations of 11 entries) are
+	// written: the reader stalls on its channel with the first file open.
+	const n = 150
+	for i := 0; i < n; i++ {
+		if err := w.Write("stdout", []byte(lineText(i)), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	close(final)
+	i := 0
+	for e := range ch {
+		if i >= n || string(e.Line) != lineText(i) {
+			t.Fatalf("followed entry %d = %q", i, e.Line)
+		}
+		i++
+	}
+	if i != n {
+		t.Fatalf("follower ended after %d of %d entries", i, n)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("error: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("follower ended by the timeout, not by Final")
+	}
+}

@@ -83,6 +83,12 @@ func (a *Attachment) ReadFrame() (stream int, data []byte, err error) {
 				return 0, nil, io.EOF
 			default:
 			}
+			if err == io.EOF {
+				// The monitor ended after writing all output but before
+				// the exit frame reached a slow reader: the output is
+				// complete, the exit status comes from Wait.
+				return 0, nil, io.EOF
+			}
 			return 0, nil, fmt.Errorf("attach: %w", err)
 		}
 		a.buf = p[:0]

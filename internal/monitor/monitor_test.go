@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -285,36 +287,107 @@ func TestReadExitWhileDisconnected(t *testing.T) {
 	}
 }
 
-// TestSlowClientDoesNotBlock attaches a client that never reads while the
-// container writes far more than any buffer: the container must still run
-// to its end and the log must hold all of the output.
-func TestSlowClientDoesNotBlock(t *testing.T) {
-	const lines = 50000 // 50000 × 41 bytes ≈ 2 MB
-	e := newEnv(t, []string{"sh", "-c", "yes 0123456789012345678901234567890123456789 | head -n 50000; echo last"}, opts{log: true})
+const (
+	slowLine  = "0123456789012345678901234567890123456789\n"
+	slowLines = 50000 // 50000 × 41 bytes ≈ 2 MB, far more than any buffer
+	slowCmd   = "yes 0123456789012345678901234567890123456789 | head -n 50000; echo last"
+)
+
+// checkSlowLog requires the log to hold every line of slowCmd.
+func checkSlowLog(t *testing.T, e *env) {
+	t.Helper()
+	log, err := os.ReadFile(e.cfg.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bytes.Count(log, []byte(`{"log":"0123456789`)); got != slowLines {
+		t.Errorf("log has %d lines of output, want %d", got, slowLines)
+	}
+	if !bytes.Contains(log, []byte(`{"log":"last\n"`)) {
+		t.Error("log lacks the last line")
+	}
+}
+
+// TestSlowClientGetsEverything attaches two clients before the start: one
+// reads at once, the other only after a pause and then slowly. The
+// container is held back instead of output being dropped: both get every
+// byte in order, and so does the log.
+func TestSlowClientGetsEverything(t *testing.T) {
+	e := newEnv(t, []string{"sh", "-c", slowCmd}, opts{log: true})
+	ctx := testCtx(t)
+	m := e.create(ctx)
+	var got [2]bytes.Buffer
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i := range got {
+		a, err := m.Attach(ctx, false, true, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var w io.Writer = &got[i]
+			if i == 1 {
+				time.Sleep(time.Second) // the container fills its pipe meanwhile
+				w = &napWriter{w: w}
+			}
+			errs[i] = a.CopyOutput(w, w)
+		}()
+	}
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	want := strings.Repeat(slowLine, slowLines) + "last\n"
+	for i := range got {
+		if errs[i] != nil || got[i].String() != want {
+			t.Errorf("client %d: %v, %d bytes of %d (equal: %v)", i, errs[i], got[i].Len(), len(want), got[i].String() == want)
+		}
+	}
+	st, err := m.Wait(ctx)
+	if err != nil || st.Code != 0 {
+		t.Fatalf("Wait = %+v, %v", st, err)
+	}
+	checkSlowLog(t, e)
+}
+
+// napWriter is a slow reader's sink: it sleeps a little every 64 KiB.
+type napWriter struct {
+	w io.Writer
+	n int
+}
+
+func (n *napWriter) Write(p []byte) (int, error) {
+	if n.n += len(p); n.n >= 64<<10 {
+		n.n = 0
+		time.Sleep(5 * time.Millisecond)
+	}
+	return n.w.Write(p)
+}
+
+// TestGoneClientReleasesContainer attaches a client that never reads and
+// then hangs up: the container, held back by it, runs to its end, and
+// the log holds all of its output.
+func TestGoneClientReleasesContainer(t *testing.T) {
+	e := newEnv(t, []string{"sh", "-c", slowCmd}, opts{log: true})
 	ctx := testCtx(t)
 	m := e.create(ctx)
 	a, err := m.Attach(ctx, false, true, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(500 * time.Millisecond)
+	a.Close()
 	st, err := m.Wait(ctx)
 	if err != nil || st.Code != 0 {
 		t.Fatalf("Wait = %+v, %v", st, err)
 	}
-	log, err := os.ReadFile(e.cfg.LogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := bytes.Count(log, []byte(`{"log":"0123456789`)); got != lines {
-		t.Errorf("log has %d lines of output, want %d", got, lines)
-	}
-	if !bytes.Contains(log, []byte(`{"log":"last\n"`)) {
-		t.Error("log lacks the last line")
-	}
+	checkSlowLog(t, e)
 }
 
 func TestOOMKilled(t *testing.T) {
