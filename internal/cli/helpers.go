@@ -1,31 +1,14 @@
 package cli
 
 import (
-	"encoding/json"
 	"net/url"
 	"strings"
+
+	"github.com/berth-project/berth/internal/client"
 )
 
-// filterQuery encodes repeated -f key=value flags in docker's map form:
-// {"key":{"value":true}}.
-func filterQuery(filters []string) url.Values {
-	q := url.Values{}
-	if len(filters) == 0 {
-		return q
-	}
-	m := map[string]map[string]bool{}
-	for _, f := range filters {
-		k, v, _ := strings.Cut(f, "=")
-		k = strings.ToLower(strings.TrimSpace(k))
-		if m[k] == nil {
-			m[k] = map[string]bool{}
-		}
-		m[k][v] = true
-	}
-	b, _ := json.Marshal(m)
-	q.Set("filters", string(b))
-	return q
-}
+// filterQuery encodes repeated -f key=value flags in docker's map form.
+func filterQuery(filters []string) url.Values { return client.ParseFilters(filters).Query() }
 
 // splitRepoTag splits "repo:tag" (a port in the registry host is not a tag).
 func splitRepoTag(ref string) (string, string) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,8 +111,8 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var resp network.CreateResponse
-			if err := c.Post(cmd.Context(), "/networks/create", nil, req, &resp); err != nil {
+			resp, err := c.NetworkCreate(cmd.Context(), *req)
+			if err != nil {
 				return err
 			}
 			if resp.Warning != "" {
@@ -214,8 +213,8 @@ func newNetworkLsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var list []network.Summary
-			if err := c.Get(cmd.Context(), "/networks", filterQuery(filters), &list); err != nil {
+			list, err := c.NetworkList(cmd.Context(), client.ParseFilters(filters))
+			if err != nil {
 				return err
 			}
 			return renderNetworks(a, list, format, quiet, noTrunc)
@@ -258,7 +257,7 @@ func newNetworkRmCmd(a *app) *cobra.Command {
 				return err
 			}
 			return forEach(cmd.Context(), a, args, func(ctx context.Context, n string) error {
-				err := c.Call(ctx, client.Request{Method: http.MethodDelete, Path: "/networks/" + url.PathEscape(n)}, nil)
+				err := c.NetworkRemove(ctx, n)
 				var ce *client.Error
 				if force && errors.As(err, &ce) && ce.StatusCode == http.StatusNotFound {
 					return nil
@@ -319,7 +318,7 @@ func newNetworkConnectCmd(a *app) *cobra.Command {
 				return err
 			}
 			req := network.ConnectRequest{Container: args[1], EndpointConfig: es}
-			return c.Post(cmd.Context(), "/networks/"+url.PathEscape(args[0])+"/connect", nil, req, nil)
+			return c.NetworkConnect(cmd.Context(), args[0], req)
 		},
 	}
 	fs := cmd.Flags()
@@ -344,7 +343,7 @@ func newNetworkDisconnectCmd(a *app) *cobra.Command {
 				return err
 			}
 			req := network.DisconnectRequest{Container: args[1], Force: force}
-			return c.Post(cmd.Context(), "/networks/"+url.PathEscape(args[0])+"/disconnect", nil, req, nil)
+			return c.NetworkDisconnect(cmd.Context(), args[0], req)
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the container to disconnect from a network")

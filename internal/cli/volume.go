@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 
@@ -114,8 +112,8 @@ func newVolumeCreateCmd(a *app) *cobra.Command {
 				return err
 			}
 			req := volume.CreateRequest{Driver: driver, DriverOpts: opts, Labels: labelMap(labels), Name: name}
-			var v volume.Volume
-			if err := c.Post(cmd.Context(), "/volumes/create", nil, req, &v); err != nil {
+			v, err := c.VolumeCreate(cmd.Context(), req)
+			if err != nil {
 				return err
 			}
 			fmt.Fprintln(a.Out, v.Name)
@@ -180,8 +178,8 @@ func newVolumeLsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var resp volume.ListResponse
-			if err := c.Get(cmd.Context(), "/volumes", filterQuery(filters), &resp); err != nil {
+			resp, err := c.VolumeList(cmd.Context(), client.ParseFilters(filters))
+			if err != nil {
 				return err
 			}
 			for _, w := range resp.Warnings {
@@ -224,12 +222,8 @@ func newVolumeRmCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			if force {
-				q.Set("force", "1")
-			}
 			return forEach(cmd.Context(), a, args, func(ctx context.Context, n string) error {
-				return c.Call(ctx, client.Request{Method: http.MethodDelete, Path: "/volumes/" + url.PathEscape(n), Query: q}, nil)
+				return c.VolumeRemove(ctx, n, force)
 			})
 		},
 	}

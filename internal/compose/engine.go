@@ -8,7 +8,6 @@ package compose
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -50,22 +49,10 @@ type engine struct {
 	c *client.Client
 }
 
-func filtersQuery(f map[string][]string) url.Values {
-	m := map[string]map[string]bool{}
-	for k, vs := range f {
-		m[k] = map[string]bool{}
-		for _, v := range vs {
-			m[k][v] = true
-		}
-	}
-	b, _ := json.Marshal(m)
-	return url.Values{"filters": {string(b)}}
-}
-
 // containers lists the containers carrying every label in labels
 // ("key=value" or "key"); all includes stopped ones.
 func (e *engine) containers(ctx context.Context, all bool, labels ...string) ([]container.Summary, error) {
-	q := filtersQuery(map[string][]string{"label": labels})
+	q := client.Filters{"label": labels}.Query()
 	if all {
 		q.Set("all", "1")
 	}
@@ -159,23 +146,21 @@ func (e *engine) post(ctx context.Context, path string, q url.Values) error {
 }
 
 func (e *engine) networkInspect(ctx context.Context, nm string) (network.Inspect, error) {
-	var n network.Inspect
-	err := e.c.Get(ctx, "/networks/"+url.PathEscape(nm), nil, &n)
-	return n, err
+	return e.c.NetworkInspect(ctx, nm)
 }
 
 func (e *engine) networks(ctx context.Context, labels ...string) ([]network.Summary, error) {
-	var list []network.Summary
-	err := e.c.Get(ctx, "/networks", filtersQuery(map[string][]string{"label": labels}), &list)
-	return list, err
+	return e.c.NetworkList(ctx, client.Filters{"label": labels})
 }
 
 func (e *engine) networkCreate(ctx context.Context, req network.CreateRequest) error {
-	return e.c.Post(ctx, "/networks/create", nil, req, nil)
+	_, err := e.c.NetworkCreate(ctx, req)
+	return err
 }
 
+// networkRemove is NetworkRemove where a network already gone is no error.
 func (e *engine) networkRemove(ctx context.Context, nm string) error {
-	err := e.c.Call(ctx, client.Request{Method: http.MethodDelete, Path: "/networks/" + url.PathEscape(nm)}, nil)
+	err := e.c.NetworkRemove(ctx, nm)
 	if client.StatusOf(err) == http.StatusNotFound {
 		return nil
 	}
@@ -183,28 +168,26 @@ func (e *engine) networkRemove(ctx context.Context, nm string) error {
 }
 
 func (e *engine) networkConnect(ctx context.Context, nm, id string, ep *network.EndpointSettings) error {
-	body := network.ConnectRequest{Container: id, EndpointConfig: ep}
-	return e.c.Post(ctx, "/networks/"+url.PathEscape(nm)+"/connect", nil, body, nil)
+	return e.c.NetworkConnect(ctx, nm, network.ConnectRequest{Container: id, EndpointConfig: ep})
 }
 
 func (e *engine) volumeInspect(ctx context.Context, nm string) (volume.Volume, error) {
-	var v volume.Volume
-	err := e.c.Get(ctx, "/volumes/"+url.PathEscape(nm), nil, &v)
-	return v, err
+	return e.c.VolumeInspect(ctx, nm)
 }
 
 func (e *engine) volumes(ctx context.Context, labels ...string) ([]volume.Volume, error) {
-	var list volume.ListResponse
-	err := e.c.Get(ctx, "/volumes", filtersQuery(map[string][]string{"label": labels}), &list)
+	list, err := e.c.VolumeList(ctx, client.Filters{"label": labels})
 	return list.Volumes, err
 }
 
 func (e *engine) volumeCreate(ctx context.Context, req volume.CreateRequest) error {
-	return e.c.Post(ctx, "/volumes/create", nil, req, nil)
+	_, err := e.c.VolumeCreate(ctx, req)
+	return err
 }
 
+// volumeRemove is VolumeRemove where a volume already gone is no error.
 func (e *engine) volumeRemove(ctx context.Context, nm string) error {
-	err := e.c.Call(ctx, client.Request{Method: http.MethodDelete, Path: "/volumes/" + url.PathEscape(nm)}, nil)
+	err := e.c.VolumeRemove(ctx, nm, false)
 	if client.StatusOf(err) == http.StatusNotFound {
 		return nil
 	}
