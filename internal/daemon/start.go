@@ -92,7 +92,8 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		}
 	}()
 	in.Rootfs = rootfs
-	if err := d.prepareVolumeMounts(ctx, c, rootfs); err != nil {
+	specMounts, err := d.prepareVolumeMounts(ctx, c, rootfs)
+	if err != nil {
 		return err
 	}
 	defer func() {
@@ -100,7 +101,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 			d.unmountVolumes(ctx, c)
 		}
 	}()
-	in.Mounts = c.Mounts
+	in.Mounts = specMounts
 	if err := oci.EnsureBindSources(c.Mounts); err != nil {
 		return err
 	}

@@ -7,10 +7,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/safepath"
 	"github.com/berth-project/berth/internal/volume"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -154,8 +156,10 @@ func subpath(hc *container.HostConfig, dst string) string {
 	return ""
 }
 
-// volumeSource is the host path to bind: the volume's data directory or a
-// subpath inside it, which must exist and may not leave the volume.
+// volumeSource is the volume's data directory or a subpath inside it, as
+// inspect shows it. The subpath must exist and may not leave the volume,
+// its symlinks included; this is a check for a clear error at create and
+// start, not what gets mounted (see stageSubpath).
 func volumeSource(mountpoint, sub string) (string, error) {
 	if sub == "" {
 		return mountpoint, nil
@@ -165,10 +169,59 @@ func volumeSource(mountpoint, sub string) (string, error) {
 		return "", errdefs.Invalidf("subpath must be a relative path within the volume")
 	}
 	p := filepath.Join(mountpoint, rel)
-	if _, err := os.Lstat(p); err != nil {
+	f, err := safepath.OpenBeneath(mountpoint, rel)
+	if errors.Is(err, safepath.ErrEscapes) {
+		return "", errdefs.Invalidf("cannot access path %s: subpath escapes the volume", p)
+	}
+	if err != nil {
 		return "", errdefs.Invalid(fmt.Errorf("cannot access path %s: %w", p, err))
 	}
+	f.Close()
 	return p, nil
+}
+
+// subpathStage is where a container's volume subpaths are bind-mounted for
+// the runtime to pick up: outside the bundle, which is removed recursively.
+func (d *Daemon) subpathStage(id string) string {
+	return filepath.Join(d.cfg.ExecRoot, "subpaths", id)
+}
+
+// stageSubpath opens sub inside the volume without leaving it and binds
+// the opened directory or file at a private path that only berthd can
+// change; the runtime mounts that path into the container. A container
+// sharing the volume can swap components for symlinks (x -> /) all it
+// likes: what is mounted is what was opened, and it is inside the volume.
+func (d *Daemon) stageSubpath(id string, n int, mountpoint, sub string) (string, error) {
+	f, err := safepath.OpenBeneath(mountpoint, path.Clean(sub))
+	if err != nil {
+		p := filepath.Join(mountpoint, sub)
+		if errors.Is(err, safepath.ErrEscapes) {
+			return "", errdefs.Invalidf("cannot access path %s: subpath escapes the volume", p)
+		}
+		return "", errdefs.Invalid(fmt.Errorf("cannot access path %s: %w", p, err))
+	}
+	defer f.Close()
+	target := filepath.Join(d.subpathStage(id), fmt.Sprint(n))
+	if err := safepath.BindFd(f, target); err != nil {
+		return "", err
+	}
+	return target, nil
+}
+
+// unstageSubpaths removes the staged subpath mounts of container id.
+func (d *Daemon) unstageSubpaths(id string) {
+	dir := d.subpathStage(id)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if err := safepath.Unbind(filepath.Join(dir, e.Name())); err != nil {
+			d.log.Warn("unmount volume subpath", "id", id, "err", err)
+			return
+		}
+	}
+	os.Remove(dir)
 }
 
 // copyData reports whether the mount wants Docker's copy-up (not "nocopy").
@@ -187,14 +240,16 @@ func copyData(hc *container.HostConfig, mp container.MountPoint) bool {
 // prepareVolumeMounts runs at start, with the container's root mounted at
 // rootfs: it mounts volumes that have driver options, fills each volume
 // mount's Source, and on the first start copies the image's content into
-// new (empty) volumes. Callers hold c.mu.
-func (d *Daemon) prepareVolumeMounts(ctx context.Context, c *Container, rootfs string) (err error) {
+// new (empty) volumes. It returns the mounts to give the runtime: c.Mounts
+// with each volume subpath replaced by its staged bind. Callers hold c.mu.
+func (d *Daemon) prepareVolumeMounts(ctx context.Context, c *Container, rootfs string) (spec []container.MountPoint, err error) {
 	defer func() {
 		if err != nil {
 			d.unmountVolumes(context.WithoutCancel(ctx), c)
 		}
 	}()
 	firstStart := c.State.StartedAt.IsZero()
+	spec = slices.Clone(c.Mounts)
 	for i := range c.Mounts {
 		mp := &c.Mounts[i]
 		if mp.Type != mount.TypeVolume {
@@ -204,34 +259,42 @@ func (d *Daemon) prepareVolumeMounts(ctx context.Context, c *Container, rootfs s
 			// A record made before volumes existed: create it now.
 			v, _, err := d.vols.GetOrCreate(ctx, "", "", nil, nil)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			mp.Name = v.Name
 		}
 		if err := d.volumes.Acquire(mp.Name, c.ID); err != nil {
-			return err
+			return nil, err
 		}
 		dir, err := d.volumes.Mount(ctx, mp.Name, c.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if mp.Source, err = volumeSource(dir, subpath(c.HostConfig, mp.Destination)); err != nil {
-			return err
+		sub := subpath(c.HostConfig, mp.Destination)
+		if mp.Source, err = volumeSource(dir, sub); err != nil {
+			return nil, err
+		}
+		spec[i].Source = mp.Source
+		if sub != "" {
+			if spec[i].Source, err = d.stageSubpath(c.ID, i, dir, sub); err != nil {
+				return nil, err
+			}
 		}
 		d.vols.Announce(mp.Name, events.ActionMount, map[string]string{"container": c.ID, "destination": mp.Destination,
 			"propagation": string(mp.Propagation), "read/write": fmt.Sprint(mp.RW)})
 		if firstStart && copyData(c.HostConfig, *mp) {
 			if _, err := d.volumes.CopyUp(ctx, mp.Name, rootfs, mp.Destination); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return spec, nil
 }
 
 // unmountVolumes runs when the container stops (and when a start fails):
 // volumes with driver options are unmounted after their last user.
 func (d *Daemon) unmountVolumes(ctx context.Context, c *Container) {
+	d.unstageSubpaths(c.ID)
 	for _, mp := range c.Mounts {
 		if mp.Type != mount.TypeVolume || mp.Name == "" {
 			continue

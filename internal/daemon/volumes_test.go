@@ -75,7 +75,7 @@ func TestContainerVolumeLifecycle(t *testing.T) {
 	rootfs := t.TempDir()
 	os.MkdirAll(filepath.Join(rootfs, "img"), 0o755)
 	os.WriteFile(filepath.Join(rootfs, "img", "seed"), []byte("x"), 0o644)
-	if err := d.prepareVolumeMounts(ctx, c, rootfs); err != nil {
+	if _, err := d.prepareVolumeMounts(ctx, c, rootfs); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(c.Mounts[2].Source, "seed")); err != nil {

@@ -293,3 +293,62 @@ v.remove()
 		t.Fatalf("docker-py: %v\n%s", err, out)
 	}
 }
+
+// A container that shares a volume plants "x -> /" in it; a second
+// container mounting the volume with volume-subpath=x must not get the
+// host's root. Symlinks that stay inside the volume still work, and a
+// container swapping a directory for an escaping symlink in a loop never
+// gets a host path mounted. Through the docker CLI (berth's has no
+// volume-subpath).
+func TestVolumeSubpathEscape(t *testing.T) {
+	if env == nil {
+		t.Skip("no daemon")
+	}
+	var dr testutil.Driver
+	for _, d := range env.drivers {
+		if d.Name == "docker" {
+			dr = d
+		}
+	}
+	if dr.Name == "" {
+		t.Skip("no docker CLI driver")
+	}
+	c := newCase(t, dr)
+	marker := c.writeFile(c.tempDir(), "host-marker", "HOST-ONLY-CONTENT\n")
+	vol := c.name("subvol")
+	c.ok("volume", "create", vol)
+	defer c.run("volume", "rm", "-f", vol)
+	c.ok(runArgs("--rm", "-v", vol+":/data", "busybox", "sh", "-c",
+		"mkdir /data/ok && echo inside > /data/ok/f && ln -s / /data/x && ln -s ok /data/rel && ln -s ../../.. /data/up")...)
+	for _, sub := range []string{"x", "up", "x/tmp", "rel/../x"} {
+		r := c.run(runArgs("--rm", "--mount", "type=volume,src="+vol+",dst=/m,volume-subpath="+sub, "busybox", "cat", "/m"+marker)...)
+		if strings.Contains(r.Stdout, "HOST-ONLY") {
+			t.Fatalf("subpath %s: the host's root was mounted: %s", sub, r)
+		}
+		if r.Code == 0 {
+			t.Errorf("subpath %s: escaping subpath accepted: %s", sub, r)
+		}
+	}
+	if got := c.ok(runArgs("--rm", "--mount", "type=volume,src="+vol+",dst=/m,volume-subpath=rel", "busybox", "cat", "/m/f")...); got != "inside" {
+		t.Errorf("in-volume symlink subpath: %q", got)
+	}
+	// The race: one container flips "sw" between a directory and "sw -> /"
+	// as fast as it can while others start with volume-subpath=sw.
+	flipper := c.detached("flip", []string{"-v", vol + ":/data"}, "sh", "-c",
+		"while :; do mkdir -p /data/d; mv -T /data/d /data/sw 2>/dev/null; rm -rf /data/sw; ln -s / /data/sw; rm -f /data/sw; done")
+	defer c.run("rm", "-f", flipper)
+	seen := 0
+	for i := 0; i < 15; i++ {
+		r := c.run(runArgs("--rm", "--mount", "type=volume,src="+vol+",dst=/m,volume-subpath=sw", "busybox", "cat", "/m"+marker)...)
+		if strings.Contains(r.Stdout, "HOST-ONLY") {
+			t.Fatalf("attempt %d: the host's root was mounted through a racing symlink", i)
+		}
+		if r.Code == 0 {
+			seen++
+		}
+	}
+	t.Logf("%d of 15 racing starts mounted a directory, none the host root", seen)
+	if m, _ := testutil.MountsUnder(filepath.Join(env.daemon.Exec, "subpaths")); len(m) > 0 {
+		t.Errorf("staged subpath mounts left: %v", m)
+	}
+}
