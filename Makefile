@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X github.com/berth-project/berth/internal/version.GitCommit=$
             -X github.com/berth-project/berth/internal/version.BuildTime=$(BUILT)
 GOBUILD  := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: build test test-unit test-integration test-cri bench deps demo docs vet help clean
+.PHONY: build kube test test-unit test-integration test-cri bench deps demo docs vet help clean
 
 build: ## Build bin/berth, bin/berthd, bin/berth-monitor, bin/berth-crun, bin/berth-pause and bin/berth-registry
 	$(GOBUILD) -o bin/berthd ./cmd/berthd
@@ -16,6 +16,9 @@ build: ## Build bin/berth, bin/berthd, bin/berth-monitor, bin/berth-crun, bin/be
 	$(GOBUILD) -o bin/berth-crun ./cmd/berth-crun
 	$(GOBUILD) -o bin/berth-pause ./cmd/berth-pause
 	$(GOBUILD) -o bin/berth-registry ./cmd/berth-registry
+
+kube: ## Build the Kubernetes components `berth cluster up` runs into /var/cache/berth-kube (about 10 min cold, then a no-op)
+	./scripts/kube-build.sh
 
 deps: ## Install what Berth needs from Debian (root)
 	./scripts/install-deps.sh

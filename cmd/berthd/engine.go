@@ -81,6 +81,7 @@ func openEngine(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger)
 		Volumes:    vols,
 		Auth:       d,
 		Build:      d,
+		Cluster:    d,
 	}
 	return d, be, nil
 }

@@ -49,6 +49,8 @@ type Backends struct {
 	// Swarm serves the swarm endpoints; nil answers them as a node that
 	// is not in a swarm.
 	Swarm engine.SwarmBackend
+	// Cluster serves /berth/cluster...; nil leaves those routes out.
+	Cluster engine.ClusterBackend
 }
 
 // Server serves the Engine API over the engine's backends.
@@ -82,6 +84,7 @@ func NewServer(be Backends, opts Options) *Server {
 	s.registerAuth(rt)
 	s.registerBuild(rt)
 	s.registerSwarm(rt)
+	s.registerCluster(rt)
 	s.handler = s.middleware(rt)
 	return s
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	clustercmd "github.com/berth-project/berth/internal/cli/cluster"
 	"github.com/berth-project/berth/internal/cli/command"
 	"github.com/berth-project/berth/internal/client"
 	"github.com/spf13/cobra"
@@ -40,7 +41,7 @@ func (a *app) confirm(warning string) bool { return a.Confirm(warning) }
 // groupPackages are the command groups kept in packages of their own,
 // internal/cli/<group>/, each built over the shared command.Env. A new
 // group (berth cluster, swarm, service, stack, node) is added here.
-var groupPackages = []func(*command.Env) *cobra.Command{}
+var groupPackages = []func(*command.Env) *cobra.Command{clustercmd.NewCommand, clustercmd.NewKubectlCommand}
 
 // Argument checks and docker's wording, shared with the group packages.
 var (

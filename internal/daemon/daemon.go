@@ -26,6 +26,7 @@ import (
 
 	"github.com/berth-project/berth/internal/builder"
 	"github.com/berth-project/berth/internal/cgroupwarm"
+	"github.com/berth-project/berth/internal/cluster"
 	"github.com/berth-project/berth/internal/distribution"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/events"
@@ -60,6 +61,13 @@ type Config struct {
 	Networks    *network.Manager
 	VolumeStore *volume.Store
 	Volumes     Volumes
+
+	// CRIEndpoint is the CRI socket the cluster's kubelet uses (default
+	// unix://<exec-root>/cri.sock).
+	CRIEndpoint string
+	// CNIConfDir is where the CRI runtime reads CNI networks (default
+	// /etc/cni/net.d for the default data root, else <data-root>/cni/net.d).
+	CNIConfDir string
 }
 
 // Volumes is what the container backend needs of the volume backend:
@@ -85,6 +93,7 @@ type Daemon struct {
 	runtimes   map[string]*runtime.Runtime
 	execs      *execStore
 	builder    *builder.Builder
+	cluster    *cluster.Manager
 	cgWarm     *cgroupwarm.Warmer // nil where warming does not help
 	started    time.Time
 	wg         sync.WaitGroup // exit watchers
@@ -147,6 +156,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if _, ok := d.runtimes[cfg.DefaultRuntime]; !ok {
 		return nil, fmt.Errorf("default runtime %q is not configured", cfg.DefaultRuntime)
 	}
+	d.initCluster()
 	if err := d.initBuilder(ctx); err != nil {
 		return nil, err
 	}
@@ -234,6 +244,13 @@ func fillDefaults(cfg *Config) error {
 	if cfg.LogDriver == "" {
 		cfg.LogDriver = "json-file"
 	}
+	if cfg.CNIConfDir == "" {
+		cfg.CNIConfDir = "/etc/cni/net.d"
+		if cfg.DataRoot != "/var/lib/berth" {
+			// A test daemon's pods must not join the default daemon's network.
+			cfg.CNIConfDir = filepath.Join(cfg.DataRoot, "cni", "net.d")
+		}
+	}
 	return nil
 }
 
@@ -267,6 +284,11 @@ func crunUsable(root string) bool {
 // for the exit watchers to finish their bookkeeping.
 func (d *Daemon) Shutdown(ctx context.Context) {
 	if !d.cfg.LiveRestore {
+		// The cluster goes first, so no kubelet restarts the pods stopped
+		// below; with live restore it keeps running like the containers.
+		if err := d.cluster.Down(ctx, nil); err != nil {
+			d.log.Warn("cluster down on shutdown", "err", err)
+		}
 		var wg sync.WaitGroup
 		for _, c := range d.containers.list() {
 			c.mu.Lock()
