@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X github.com/berth-project/berth/internal/version.GitCommit=$
             -X github.com/berth-project/berth/internal/version.BuildTime=$(BUILT)
 GOBUILD  := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: build kube test test-unit test-integration test-cri bench deps demo docs vet help clean
+.PHONY: build kube test test-unit test-integration test-cri test-cluster bench deps demo docs vet help clean
 
 build: ## Build bin/berth, bin/berthd, bin/berth-monitor, bin/berth-crun, bin/berth-pause and bin/berth-registry
 	$(GOBUILD) -o bin/berthd ./cmd/berthd
@@ -29,7 +29,10 @@ test-unit: ## Unit tests (package tests beside the code)
 	$(GO) test -count=1 ./internal/... ./cmd/...
 
 test-integration: build ## Integration tests: real berthd driven by berth and the docker CLI
-	$(GO) test -count=1 -timeout 20m ./tests/...
+	$(GO) test -p 1 -count=1 -timeout 45m ./tests/...
+
+test-cluster: build ## The Kubernetes cluster tests alone (skipped without `make kube`)
+	$(GO) test -count=1 -timeout 30m -v ./tests/cluster/
 
 test-cri: build ## CRI tests: berthd's Kubernetes runtime socket through gRPC, crictl and critest (cri-tools from make kube)
 	$(GO) test -count=1 -timeout 30m -v ./tests/cri/

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Berth needs on a fresh Debian machine: the OCI runtimes, a
 # static busybox for the test images, debootstrap for the demo's Debian base,
-# iptables to accept our bridges beside Docker's FORWARD rules, and the tools tests use.
+# iptables to accept our bridges beside Docker's FORWARD rules, the CNI plugins
+# and conntrack the CRI and `berth cluster` need, and the tools tests use
+# (containerd: the cluster test's comparison runtime).
 set -euo pipefail
 need=()
-for pkg in runc crun busybox-static iproute2 nftables iptables procps util-linux make git ca-certificates curl debootstrap tini docker-compose; do
+for pkg in runc crun busybox-static iproute2 nftables procps util-linux make git ca-certificates curl debootstrap tini docker-compose \
+    containernetworking-plugins iptables conntrack containerd; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,0 +1,627 @@
+// Package cluster tests `berth cluster up` end to end: a private berthd
+// brings up a single-node Kubernetes of upstream components whose kubelet
+// runs pods through the daemon's CRI socket, workloads run and talk to each
+// other, and `cluster down` leaves the host as it was.
+//
+// Skipped when the Kubernetes binaries are not built (make kube) or not
+// root. BERTH_CLUSTER_RUNTIME=containerd runs the same test with a private
+// Debian containerd as the kubelet's runtime instead of the daemon's CRI.
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-project/berth/tests/testutil"
+)
+
+// kubeBin finds the cached Kubernetes binaries (scripts/kube-build.sh).
+func kubeBin() string {
+	root := os.Getenv("BERTH_KUBE_CACHE")
+	if root == "" {
+		root = "/var/cache/berth-kube"
+	}
+	matches, _ := filepath.Glob(filepath.Join(root, "k8s-*", "bin", "kubelet"))
+	for _, m := range matches {
+		dir := filepath.Dir(m)
+		ok := true
+		for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubectl", "coredns", "crictl"} {
+			if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+				ok = false
+			}
+		}
+		if ok {
+			return dir
+		}
+	}
+	return ""
+}
+
+// app is the tutorial-style workload: a ConfigMap, a Deployment of busybox
+// httpd (2 replicas, limits, env, the ConfigMap as a volume) and a Service.
+const app = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config}
+data:
+  message: hello-from-configmap
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: busybox:latest
+        imagePullPolicy: IfNotPresent
+        command: ["sh", "-c", "mkdir -p /www && echo \"$(hostname) GREETING=$GREETING\" > /www/index.html && echo started $(hostname) GREETING=$GREETING && exec httpd -f -v -p 80 -h /www"]
+        env: [{name: GREETING, value: v1}]
+        ports: [{containerPort: 80}]
+        resources:
+          requests: {cpu: 50m, memory: 32Mi}
+          limits: {cpu: 500m, memory: 64Mi}
+        volumeMounts: [{name: config, mountPath: /config}]
+      volumes:
+      - name: config
+        configMap: {name: web-config}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 80}]
+`
+
+// built runs an image made by `berth build`, never pushed anywhere.
+const built = `apiVersion: v1
+kind: Pod
+metadata: {name: built}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: built
+    image: berth.local/cluster-test:1
+    imagePullPolicy: IfNotPresent
+`
+
+type env struct {
+	t       *testing.T
+	d       *testutil.Daemon
+	bin     string // bin/berth
+	kube    string // kube binaries
+	home    string
+	kcfg    string // the user's kubeconfig (KUBECONFIG)
+	ns      string
+	crictl  string
+	runtime string // CRI endpoint the kubelet uses
+	berthRT bool   // the daemon's own CRI
+}
+
+func (e *env) cmd(ctx context.Context, name string, args ...string) *exec.Cmd {
+	c := exec.CommandContext(ctx, name, args...)
+	c.Env = append(os.Environ(), "HOME="+e.home, "KUBECONFIG="+e.kcfg, "DOCKER_HOST=unix://"+e.d.Sock)
+	return c
+}
+
+func (e *env) run(ctx context.Context, name string, args ...string) (string, error) {
+	out, err := e.cmd(ctx, name, args...).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func (e *env) must(ctx context.Context, name string, args ...string) string {
+	e.t.Helper()
+	out, err := e.run(ctx, name, args...)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// kubectl runs the user's kubectl against the merged context "berth".
+func (e *env) kubectl(ctx context.Context, args ...string) string {
+	e.t.Helper()
+	return e.must(ctx, filepath.Join(e.kube, "kubectl"), append([]string{"-n", e.ns}, args...)...)
+}
+
+func (e *env) pods(ctx context.Context, selector string) []pod {
+	e.t.Helper()
+	var list struct {
+		Items []struct {
+			Metadata struct{ Name string }
+			Status   struct {
+				Phase string
+				PodIP string
+			}
+		}
+	}
+	out := e.kubectl(ctx, "get", "pods", "-l", selector, "-o", "json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		e.t.Fatalf("pods: %v\n%s", err, out)
+	}
+	var ps []pod
+	for _, i := range list.Items {
+		ps = append(ps, pod{i.Metadata.Name, i.Status.Phase, i.Status.PodIP})
+	}
+	sort.Slice(ps, func(a, b int) bool { return ps[a].name < ps[b].name })
+	return ps
+}
+
+type pod struct{ name, phase, ip string }
+
+// hostSnapshot is what a cluster may change on the host.
+type hostSnapshot struct {
+	links    []string
+	nft      []string
+	iptables []string
+	sysctls  map[string]string
+	cgroups  []string
+	logLinks []string
+}
+
+func snapshot(t *testing.T) hostSnapshot {
+	var s hostSnapshot
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		if !strings.HasPrefix(i.Name, "veth") && !strings.HasPrefix(i.Name, "br-") { // other tests' containers come and go
+			s.links = append(s.links, i.Name)
+		}
+	}
+	if out, err := exec.Command("nft", "list", "tables").Output(); err == nil {
+		s.nft = strings.Fields(string(out))
+	}
+	for _, tb := range []string{"filter", "nat"} {
+		out, _ := exec.Command("iptables", "-w", "5", "-t", tb, "-S").Output()
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "berth-cluster") || strings.Contains(l, "KUBE-") || strings.Contains(l, "CNI-") || strings.Contains(l, "bcni-") {
+				s.iptables = append(s.iptables, tb+": "+l)
+			}
+		}
+	}
+	s.sysctls = map[string]string{}
+	for _, k := range []string{"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops", "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet", "net/netfilter/nf_conntrack_max"} {
+		b, _ := os.ReadFile("/proc/sys/" + k)
+		s.sysctls[k] = strings.TrimSpace(string(b))
+	}
+	m, _ := filepath.Glob("/sys/fs/cgroup/*/berth-kube*")
+	s.cgroups = m
+	ll, _ := os.ReadDir("/var/log/containers")
+	for _, l := range ll {
+		s.logLinks = append(s.logLinks, l.Name())
+	}
+	return s
+}
+
+func TestClusterOnBerth(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("cluster: needs root")
+	}
+	kube := kubeBin()
+	if kube == "" {
+		t.Skip("cluster: the Kubernetes binaries are not built; run `make kube` (about 10 minutes, cached in /var/cache/berth-kube)")
+	}
+	repo, err := testutil.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	before := snapshot(t)
+
+	dir, err := os.MkdirTemp("/tmp", "bk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var extra []string
+	if f := os.Getenv("BERTH_TEST_CRI_FLAG"); f != "" {
+		extra = append(extra, f, "unix://"+filepath.Join(dir, "exec", "cri.sock"))
+	}
+	d, err := testutil.StartBerthdIn(ctx, dir, extra...)
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatal(err)
+	}
+	e := &env{t: t, d: d, bin: filepath.Join(testutil.BinDir(repo), "berth"), kube: kube, home: filepath.Join(dir, "home"), ns: "default", crictl: filepath.Join(kube, "crictl")}
+	e.kcfg = filepath.Join(e.home, ".kube", "config")
+	if os.Getenv("BERTH_CLUSTER_RUNTIME") == "containerd" {
+		e.runtime = startContainerd(t, dir, filepath.Join(d.Root, "cni", "net.d"))
+	} else {
+		e.runtime = "unix://" + filepath.Join(d.Exec, "cri.sock")
+		e.berthRT = true
+	}
+	clusterDir := filepath.Join(d.Root, "cluster")
+	downDone := false
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer ccancel()
+		if !downDone {
+			if out, err := e.run(cctx, e.bin, "cluster", "down"); err != nil {
+				t.Errorf("cleanup: cluster down: %v\n%s", err, out)
+			}
+		}
+		if err := d.Shutdown(); err != nil {
+			d.Kill()
+		}
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", d.LogTail(6000))
+		}
+		testutil.RemoveDir(dir)
+	})
+
+	// The fixture image and one made by berth build, both only in berthd.
+	tarData, err := testutil.BusyboxTarBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := e.cmd(ctx, e.bin, "load")
+	load.Stdin = strings.NewReader(string(tarData))
+	if out, err := load.CombinedOutput(); err != nil {
+		t.Fatalf("load busybox: %v\n%s", err, out)
+	}
+	bctx := filepath.Join(dir, "buildctx")
+	os.MkdirAll(bctx, 0o755)
+	os.WriteFile(filepath.Join(bctx, "Dockerfile"), []byte("FROM busybox:latest\nCOPY greeting /greeting\nCMD [\"sh\", \"-c\", \"cat /greeting; exec sleep 3600\"]\n"), 0o644)
+	os.WriteFile(filepath.Join(bctx, "greeting"), []byte("built-by-berth-build\n"), 0o644)
+	e.must(ctx, e.bin, "build", "-q", "-t", "berth.local/cluster-test:1", bctx)
+
+	// up, with a private kubeconfig to merge into.
+	t0 := time.Now()
+	upArgs := []string{"cluster", "up"}
+	if !e.berthRT {
+		upArgs = append(upArgs, "--runtime-endpoint", e.runtime)
+	}
+	out := e.must(ctx, e.bin, upArgs...)
+	t.Logf("cluster up took %s:\n%s", time.Since(t0).Round(time.Millisecond), out)
+	if !strings.Contains(out, "Ready") || !strings.Contains(out, `context "berth"`) {
+		t.Fatalf("up output: %s", out)
+	}
+	// A second up is a no-op on a running cluster.
+	if out := e.must(ctx, e.bin, "cluster", "up"); !strings.Contains(out, "already running") {
+		t.Fatalf("second up: %s", out)
+	}
+	st := e.must(ctx, e.bin, "cluster", "status")
+	t.Logf("status:\n%s", st)
+	for _, c := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "coredns"} {
+		if !regexp.MustCompile(`(?m)^` + c + `\s+\d+\s+true`).MatchString(st) {
+			t.Fatalf("%s not running:\n%s", c, st)
+		}
+	}
+	kc, _ := os.ReadFile(e.kcfg)
+	if !strings.Contains(string(kc), "current-context: berth") {
+		t.Fatalf("kubeconfig not merged:\n%s", kc)
+	}
+	if out := e.must(ctx, e.bin, "kubectl", "get", "nodes", "--no-headers"); !strings.Contains(out, " Ready") {
+		t.Fatalf("berth kubectl get nodes: %s", out)
+	}
+	if !e.berthRT {
+		// A foreign runtime needs the pause image imported by hand.
+		if out, err := exec.Command("ctr", "-a", strings.TrimPrefix(e.runtime, "unix://"), "-n", "k8s.io", "images", "import", filepath.Join(clusterDir, "pause-image.tar")).CombinedOutput(); err != nil {
+			t.Fatalf("import pause into the runtime: %v\n%s", err, out)
+		}
+		saveTo := filepath.Join(dir, "imgs.tar")
+		e.must(ctx, e.bin, "save", "-o", saveTo, "busybox:latest", "berth.local/cluster-test:1")
+		if out, err := exec.Command("ctr", "-a", strings.TrimPrefix(e.runtime, "unix://"), "-n", "k8s.io", "images", "import", saveTo).CombinedOutput(); err != nil {
+			t.Fatalf("import images into the runtime: %v\n%s", err, out)
+		}
+	}
+
+	e.ns = "berth-test"
+	e.kubectl(ctx, "create", "namespace", e.ns)
+	appFile := filepath.Join(dir, "app.yaml")
+	os.WriteFile(appFile, []byte(app), 0o644)
+	t1 := time.Now()
+	e.kubectl(ctx, "apply", "-f", appFile)
+	e.kubectl(ctx, "rollout", "status", "deployment/web", "--timeout=180s")
+	t.Logf("2 replicas available %s after apply", time.Since(t1).Round(time.Millisecond))
+	pods := e.pods(ctx, "app=web")
+	if len(pods) != 2 {
+		t.Fatalf("pods: %+v", pods)
+	}
+	for _, p := range pods {
+		if p.phase != "Running" || p.ip == "" {
+			t.Fatalf("pod %+v", p)
+		}
+	}
+
+	t.Run("pods are Berth containers", func(t *testing.T) {
+		if !e.berthRT {
+			t.Skip("the kubelet runs on containerd (BERTH_CLUSTER_RUNTIME)")
+		}
+		out := e.must(ctx, e.bin, "ps", "--filter", "label=io.kubernetes.pod.namespace="+e.ns, "--format", "{{.Label \"io.kubernetes.pod.name\"}} {{.Label \"io.kubernetes.container.name\"}}")
+		for _, p := range pods {
+			if !strings.Contains(out, p.name+" web") {
+				t.Fatalf("berth ps lacks %s:\n%s", p.name, out)
+			}
+		}
+	})
+
+	t.Run("exec env configmap limits", func(t *testing.T) {
+		p := pods[0].name
+		if out := e.kubectl(ctx, "exec", p, "--", "cat", "/config/message"); out != "hello-from-configmap" {
+			t.Fatalf("config map volume: %q", out)
+		}
+		if out := e.kubectl(ctx, "exec", p, "--", "sh", "-c", "echo $GREETING"); out != "v1" {
+			t.Fatalf("env: %q", out)
+		}
+		mem := e.kubectl(ctx, "exec", p, "--", "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max")
+		if mem != "67108864" {
+			t.Fatalf("memory limit in the pod: %q", mem)
+		}
+		quota := e.kubectl(ctx, "exec", p, "--", "sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max")
+		if quota != "50000" && !strings.HasPrefix(quota, "50000 ") {
+			t.Fatalf("cpu limit in the pod: %q", quota)
+		}
+		// Exit codes come back through exec.
+		if _, err := e.run(ctx, filepath.Join(kube, "kubectl"), "-n", e.ns, "exec", p, "--", "sh", "-c", "exit 3"); err == nil {
+			t.Fatal("exec exit 3 reported success")
+		}
+	})
+
+	t.Run("logs -f", func(t *testing.T) {
+		p := pods[0]
+		lctx, lcancel := context.WithTimeout(ctx, 60*time.Second)
+		defer lcancel()
+		c := e.cmd(lctx, filepath.Join(kube, "kubectl"), "-n", e.ns, "logs", "-f", p.name)
+		stdout, _ := c.StdoutPipe()
+		c.Stderr = c.Stdout
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { lcancel(); c.Wait() }()
+		lines := make(chan string, 100)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		sawStart, sawReq := false, false
+		marker := fmt.Sprintf("/follow-%d", time.Now().UnixNano())
+		deadline := time.After(45 * time.Second)
+		requested := false
+		for !(sawStart && sawReq) {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("logs -f ended (start %v, request %v)", sawStart, sawReq)
+				}
+				if strings.Contains(l, "started "+p.name+" GREETING=v1") {
+					sawStart = true
+				}
+				if strings.Contains(l, marker) {
+					sawReq = true
+				}
+				if sawStart && !requested {
+					// A request now must reach the stream while it follows.
+					requested = true
+					e.run(ctx, filepath.Join(kube, "kubectl"), "-n", e.ns, "exec", pods[1].name, "--", "wget", "-q", "-O", "/dev/null", "http://"+p.ip+":80"+marker)
+				}
+			case <-deadline:
+				t.Fatalf("logs -f: start line %v, request line %v", sawStart, sawReq)
+			}
+		}
+	})
+
+	t.Run("port-forward", func(t *testing.T) {
+		p := pods[0]
+		pctx, pcancel := context.WithTimeout(ctx, 60*time.Second)
+		defer pcancel()
+		c := e.cmd(pctx, filepath.Join(kube, "kubectl"), "-n", e.ns, "port-forward", "pod/"+p.name, "0:80")
+		stdout, _ := c.StdoutPipe()
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { pcancel(); c.Wait() }()
+		re := regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) -> 80`)
+		sc := bufio.NewScanner(stdout)
+		port := ""
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				port = m[1]
+				break
+			}
+		}
+		if port == "" {
+			t.Fatal("port-forward printed no local port")
+		}
+		go io.Copy(io.Discard, stdout)
+		resp, err := http.Get("http://127.0.0.1:" + port + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), p.name+" GREETING=v1") {
+			t.Fatalf("through port-forward: %q", body)
+		}
+	})
+
+	svcIP := e.kubectl(ctx, "get", "service", "web", "-o", "jsonpath={.spec.clusterIP}")
+	t.Run("pod to pod, Service and DNS name", func(t *testing.T) {
+		a, b := pods[0], pods[1]
+		if out := e.kubectl(ctx, "exec", a.name, "--", "timeout", "10", "wget", "-q", "-O", "-", "http://"+b.ip+":80/"); !strings.Contains(out, b.name) {
+			t.Fatalf("pod to pod: %q", out)
+		}
+		seen := map[string]bool{}
+		for i := 0; i < 20 && len(seen) < 2; i++ {
+			out := e.kubectl(ctx, "exec", a.name, "--", "timeout", "10", "wget", "-q", "-O", "-", "http://"+svcIP+":80/")
+			for _, p := range pods {
+				if strings.Contains(out, p.name) {
+					seen[p.name] = true
+				}
+			}
+		}
+		if len(seen) == 0 {
+			t.Fatal("pod to Service: no answer through the ClusterIP")
+		}
+		t.Logf("the Service's ClusterIP %s reached %d of 2 pods", svcIP, len(seen))
+		// busybox's wget cannot look names up (static glibc); nslookup can.
+		name := "web." + e.ns + ".svc.cluster.local"
+		out := e.kubectl(ctx, "exec", a.name, "--", "nslookup", name)
+		if !strings.Contains(out, svcIP) {
+			t.Fatalf("nslookup %s did not answer %s:\n%s", name, svcIP, out)
+		}
+		if rc := e.kubectl(ctx, "exec", a.name, "--", "cat", "/etc/resolv.conf"); !strings.Contains(rc, "search "+e.ns+".svc.cluster.local") {
+			t.Fatalf("pod resolv.conf:\n%s", rc)
+		}
+		// And from the host, the ClusterIP goes through kube-proxy too.
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + svcIP + ":80/")
+		if err != nil {
+			t.Fatalf("host to Service: %v", err)
+		}
+		resp.Body.Close()
+	})
+
+	t.Run("scale and rolling update", func(t *testing.T) {
+		e.kubectl(ctx, "scale", "deployment/web", "--replicas=3")
+		e.kubectl(ctx, "rollout", "status", "deployment/web", "--timeout=120s")
+		if ps := e.pods(ctx, "app=web"); len(ps) != 3 {
+			t.Fatalf("after scale: %+v", ps)
+		}
+		old := e.pods(ctx, "app=web")
+		e.kubectl(ctx, "set", "env", "deployment/web", "GREETING=v2")
+		e.kubectl(ctx, "rollout", "status", "deployment/web", "--timeout=180s")
+		var cur []pod
+		for i := 0; i < 100; i++ { // terminating old pods leave the list
+			cur = e.pods(ctx, "app=web")
+			if len(cur) == 3 {
+				break
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		if len(cur) != 3 {
+			t.Fatalf("after the rolling update: %+v", cur)
+		}
+		for _, p := range cur {
+			if slices.ContainsFunc(old, func(o pod) bool { return o.name == p.name }) {
+				t.Fatalf("pod %s survived the rolling update", p.name)
+			}
+			if out := e.kubectl(ctx, "exec", p.name, "--", "sh", "-c", "echo $GREETING"); out != "v2" {
+				t.Fatalf("%s GREETING=%q", p.name, out)
+			}
+		}
+	})
+
+	t.Run("image from berth build without a pull", func(t *testing.T) {
+		f := filepath.Join(dir, "built.yaml")
+		os.WriteFile(f, []byte(built), 0o644)
+		e.kubectl(ctx, "apply", "-f", f)
+		e.kubectl(ctx, "wait", "--for=condition=Ready", "pod/built", "--timeout=120s")
+		if out := e.kubectl(ctx, "logs", "built"); out != "built-by-berth-build" {
+			t.Fatalf("logs of the built image: %q", out)
+		}
+		// berth.local does not resolve: a pull would have failed the pod.
+		ev := e.kubectl(ctx, "get", "events", "--field-selector", "involvedObject.name=built", "-o", "jsonpath={.items[*].reason}")
+		if strings.Contains(ev, "Pulling") || !strings.Contains(ev, "Pulled") {
+			t.Fatalf("events of the built pod: %s", ev)
+		}
+		e.kubectl(ctx, "delete", "-f", f, "--wait=true", "--timeout=60s")
+	})
+
+	t.Run("delete -f leaves no pod container", func(t *testing.T) {
+		e.kubectl(ctx, "delete", "-f", appFile, "--wait=true", "--timeout=120s")
+		for i := 0; ; i++ {
+			left := e.kubectl(ctx, "get", "pods", "--no-headers", "--ignore-not-found")
+			if left == "" || strings.Contains(left, "No resources") {
+				break
+			}
+			if i > 200 {
+				t.Fatalf("pods left after delete:\n%s", left)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		var cs []string
+		for i := 0; i < 100; i++ {
+			out := e.must(ctx, e.crictl, "--runtime-endpoint", e.runtime, "ps", "-a", "-q", "--label", "io.kubernetes.pod.namespace="+e.ns)
+			cs = strings.Fields(out)
+			if len(cs) == 0 {
+				break
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		if len(cs) != 0 {
+			t.Fatalf("containers of deleted pods remain: %v", cs)
+		}
+		if e.berthRT {
+			if out := e.must(ctx, e.bin, "ps", "-a", "-q", "--filter", "label=io.kubernetes.pod.namespace="+e.ns); out != "" {
+				t.Fatalf("berth ps -a still lists pod containers: %s", out)
+			}
+		}
+	})
+
+	// down leaves nothing: processes, mounts, cgroups, links, rules, sysctls.
+	t0 = time.Now()
+	out = e.must(ctx, e.bin, "cluster", "down")
+	downDone = true
+	t.Logf("cluster down took %s: %s", time.Since(t0).Round(time.Millisecond), out)
+	if pids := procsOf(kube); len(pids) > 0 {
+		for _, pid := range pids {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if strings.Contains(string(b), dir) {
+				t.Errorf("process %d left: %s", pid, strings.ReplaceAll(string(b), "\x00", " "))
+			}
+		}
+	}
+	if ms, _ := testutil.MountsUnder(clusterDir); len(ms) > 0 {
+		t.Errorf("mounts left: %v", ms)
+	}
+	if _, err := os.Stat(clusterDir); err == nil {
+		t.Errorf("%s left", clusterDir)
+	}
+	after := snapshot(t)
+	if !slices.Equal(before.links, after.links) {
+		t.Errorf("links before %v, after %v", before.links, after.links)
+	}
+	if !slices.Equal(before.nft, after.nft) {
+		t.Errorf("nft tables before %v, after %v", before.nft, after.nft)
+	}
+	if !slices.Equal(before.iptables, after.iptables) {
+		t.Errorf("iptables rules before %v, after %v", before.iptables, after.iptables)
+	}
+	for k, v := range before.sysctls {
+		if after.sysctls[k] != v {
+			t.Errorf("sysctl %s was %s, is %s", k, v, after.sysctls[k])
+		}
+	}
+	if !slices.Equal(before.cgroups, after.cgroups) {
+		t.Errorf("cgroups before %v, after %v", before.cgroups, after.cgroups)
+	}
+	if !slices.Equal(before.logLinks, after.logLinks) {
+		t.Errorf("/var/log/containers before %v, after %v", before.logLinks, after.logLinks)
+	}
+	if kc, _ := os.ReadFile(e.kcfg); strings.Contains(string(kc), "berth") {
+		t.Errorf("kubeconfig still names the cluster:\n%s", kc)
+	}
+	if out := e.must(ctx, e.bin, "cluster", "status"); !strings.Contains(out, "down") {
+		t.Errorf("status after down: %s", out)
+	}
+}
+
+// procsOf lists processes running a binary of dir.
+func procsOf(dir string) []int {
+	var pids []int
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "coredns"} {
+		pids = append(pids, testutil.ProcsWithArg(filepath.Join(dir, b), "")...)
+	}
+	return pids
+}
