@@ -40,8 +40,9 @@ type Config struct {
 	DataRoot string
 	// RuntimeEndpoint is the daemon's CRI socket (unix:///...), the kubelet's runtime.
 	RuntimeEndpoint string
-	// CNIConfDir is where the runtime reads CNI network configs; `up`
-	// writes a bridge config there when it holds none.
+	// CNIConfDir is where the runtime reads CNI network configs when the
+	// runtime does not say (CRI Status info); `up` writes a bridge config
+	// there when it holds none.
 	CNIConfDir string
 	// CNIBinDir holds the CNI plugins (Debian: /usr/lib/cni).
 	CNIBinDir string
@@ -70,7 +71,8 @@ type State struct {
 	CgroupDirs      []string          `json:"cgroupDirs,omitempty"`
 	Bridge          string            `json:"bridge,omitempty"`
 	ForwardRules    string            `json:"forwardRules,omitempty"` // the rules' comment
-	CNIConfig       string            `json:"cniConfig,omitempty"`    // written by us
+	CNIConfDir      string            `json:"cniConfDir"`
+	CNIConfig       string            `json:"cniConfig,omitempty"` // written by us
 	KubeProxy       bool              `json:"kubeProxy,omitempty"`
 	Started         time.Time         `json:"started"`
 }
@@ -172,6 +174,10 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions, progress func(string))
 	if err := checkRuntime(ctx, endpoint); err != nil {
 		return fmt.Errorf("the container runtime does not answer on %s (%v): start berthd with its CRI server (--cri-socket), or give another CRI endpoint", endpoint, err)
 	}
+	confDir := runtimeCNIConfDir(ctx, endpoint)
+	if confDir == "" {
+		confDir = m.cfg.CNIConfDir
+	}
 	t0 := time.Now()
 	binDir, err := ensureBinaries(ctx, m.cfg.KubeCache, progress)
 	if err != nil {
@@ -186,7 +192,7 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions, progress func(string))
 	}
 	// Logs of an earlier failure go now; this run's stay until down.
 	os.RemoveAll(m.layout.path("logs"))
-	st := &State{Phase: "starting", RuntimeEndpoint: endpoint, BinDir: binDir, Subnets: sn, Ports: m.id.Ports,
+	st := &State{Phase: "starting", RuntimeEndpoint: endpoint, CNIConfDir: confDir, BinDir: binDir, Subnets: sn, Ports: m.id.Ports,
 		NodeName: m.id.NodeName, Sysctls: readSysctls(), Started: time.Now()}
 	if err := m.save(st); err != nil {
 		return err
@@ -294,7 +300,7 @@ func (m *Manager) prepareHost(ctx context.Context, st *State, progress func(stri
 // writeCNIConfig writes a bridge network for the runtime when its config
 // directory holds no network yet, and returns the file it wrote.
 func (m *Manager) writeCNIConfig(st *State) (string, error) {
-	entries, _ := os.ReadDir(m.cfg.CNIConfDir)
+	entries, _ := os.ReadDir(st.CNIConfDir)
 	for _, e := range entries {
 		switch filepath.Ext(e.Name()) {
 		case ".conf", ".conflist", ".json":
@@ -315,10 +321,10 @@ func (m *Manager) writeCNIConfig(st *State) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(m.cfg.CNIConfDir, 0o755); err != nil {
+	if err := os.MkdirAll(st.CNIConfDir, 0o755); err != nil {
 		return "", err
 	}
-	path := filepath.Join(m.cfg.CNIConfDir, "10-"+m.id.NetworkName+".conflist")
+	path := filepath.Join(st.CNIConfDir, "10-"+m.id.NetworkName+".conflist")
 	st.CNIConfig = path
 	if err := m.save(st); err != nil {
 		return "", err

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -71,4 +72,30 @@ func removeSandboxes(ctx context.Context, endpoint string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// runtimeCNIConfDir asks the runtime where it reads CNI configs (verbose
+// Status info: berthd's "cniConfDir", containerd's "cniconfig" with its
+// PluginConfDir), so `up` writes its network where the runtime looks. ""
+// when the runtime does not say.
+func runtimeCNIConfDir(ctx context.Context, endpoint string) string {
+	conn, err := dialCRI(endpoint)
+	if err != nil {
+		return ""
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := runtimeapi.NewRuntimeServiceClient(conn).Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
+	if err != nil {
+		return ""
+	}
+	if dir := resp.Info["cniConfDir"]; dir != "" {
+		return dir
+	}
+	var cni struct{ PluginConfDir string }
+	if json.Unmarshal([]byte(resp.Info["cniconfig"]), &cni) == nil {
+		return cni.PluginConfDir
+	}
+	return ""
 }
