@@ -67,9 +67,11 @@ func (m *Manager) writeConfigs(st *State) error {
 	}
 	gw := st.Subnets.Gateway().String()
 	kubelet := map[string]any{
-		"apiVersion":                    "kubelet.config.k8s.io/v1beta1",
-		"kind":                          "KubeletConfiguration",
-		"address":                       "127.0.0.1",
+		"apiVersion": "kubelet.config.k8s.io/v1beta1",
+		"kind":       "KubeletConfiguration",
+		// The node's address is the bridge's (the kubelet refuses a
+		// loopback node IP); the apiserver reaches the kubelet there.
+		"address":                       gw,
 		"port":                          m.id.Ports.Kubelet,
 		"readOnlyPort":                  0,
 		"healthzBindAddress":            "127.0.0.1",
@@ -199,7 +201,7 @@ func (m *Manager) components(st *State) [][]component {
 			{name: "kubelet", bin: filepath.Join(bin, "kubelet"), timeout: 90 * time.Second, args: append([]string{
 				"--config=" + l.path("kubelet-config.json"), "--kubeconfig=" + l.kubeconfig("kubelet"),
 				"--root-dir=" + l.kubeletRoot(), "--cert-dir=" + l.path("kubelet-certs"),
-				"--hostname-override=" + m.id.NodeName, "--node-ip=127.0.0.1",
+				"--hostname-override=" + m.id.NodeName, "--node-ip=" + st.Subnets.Gateway().String(),
 			}, common...), ready: okBody(plain, "http://"+lo(p.KubeletHealth)+"/healthz", "ok")},
 			{name: "kube-proxy", bin: filepath.Join(bin, "kube-proxy"), timeout: 60 * time.Second, args: append([]string{
 				"--config=" + l.path("kube-proxy-config.json"),

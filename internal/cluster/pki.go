@@ -53,7 +53,7 @@ func certSpecs(id Identity, sn Subnets) []certSpec {
 		{name: "apiserver-kubelet-client", cn: "kube-apiserver-kubelet-client", orgs: []string{"system:masters"}, client: true},
 		{name: "admin", cn: "berth-admin", orgs: []string{"system:masters"}, client: true},
 		{name: "kubelet", cn: "system:node:" + id.NodeName, orgs: []string{"system:nodes"}, client: true},
-		{name: "kubelet-serving", cn: id.NodeName, server: true, dns: []string{id.NodeName, "localhost"}, ips: []net.IP{lo}},
+		{name: "kubelet-serving", cn: id.NodeName, server: true, dns: []string{id.NodeName, "localhost"}, ips: []net.IP{lo, net.IP(sn.Gateway().AsSlice())}},
 		{name: "kube-controller-manager", cn: "system:kube-controller-manager", client: true},
 		{name: "kube-scheduler", cn: "system:kube-scheduler", client: true},
 		{name: "kube-proxy", cn: "system:kube-proxy", client: true},
