@@ -44,6 +44,9 @@ func (m *Manager) preflight(id Identity) error {
 	if _, err := exec.LookPath("iptables"); err != nil {
 		problems = append(problems, "iptables is missing (pod traffic needs an ACCEPT rule where Docker's FORWARD policy is DROP, and CNI masquerades with it): apt-get install iptables")
 	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		problems = append(problems, "nft is missing (kube-proxy's nftables mode runs it): apt-get install nftables")
+	}
 	for _, p := range id.Ports.list() {
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p.Port))
 		if err != nil {
