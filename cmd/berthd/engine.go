@@ -46,6 +46,17 @@ func openEngine(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger)
 	if err != nil {
 		return nil, be, fmt.Errorf("init networks: %w", err)
 	}
+	if cfg.CNIConfDir == "" {
+		// Several daemons side by side must not share a pod network.
+		cfg.CNIConfDir = "/etc/cni/net.d"
+		if dataRoot != "/var/lib/berth" {
+			cfg.CNIConfDir = filepath.Join(dataRoot, "cni", "net.d")
+		}
+	}
+	criEndpoint := ""
+	if p, err := criSocketPath(cfg); err == nil && p != "" {
+		criEndpoint = "unix://" + p
+	}
 	runtimes := map[string]string{}
 	for name, rt := range cfg.Runtimes {
 		runtimes[name] = rt.Path
@@ -60,6 +71,8 @@ func openEngine(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger)
 		LogOpts:        cfg.LogOpts,
 		LogDriver:      cfg.LogDriver,
 		LiveRestore:    cfg.LiveRestore,
+		CRIEndpoint:    criEndpoint,
+		CNIConfDir:     cfg.CNIConfDir,
 		Logger:         log,
 		Registry: distribution.RegistryConfig{Mirrors: cfg.RegistryMirrors, Insecure: cfg.InsecureRegistries,
 			MaxDownloads: cfg.MaxConcurrentDownloads, MaxUploads: cfg.MaxConcurrentUploads},

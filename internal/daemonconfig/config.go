@@ -79,7 +79,7 @@ func Flags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVarP(&c.Bridge, "bridge", "b", "", "Attach containers to a network bridge")
 	fs.StringVar(&c.CgroupParent, "cgroup-parent", "", "Parent cgroup for all containers (default derived from --data-root)")
 	fs.StringVar(&c.CRISocket, "cri-socket", "", `Kubernetes CRI socket (unix://PATH; default unix://<exec-root>/cri.sock; "none" disables it)`)
-	fs.StringVar(&c.CNIConfDir, "cni-conf-dir", "/etc/cni/net.d", "Directory of the CNI network config for pods")
+	fs.StringVar(&c.CNIConfDir, "cni-conf-dir", "", "Directory of the CNI network config for pods (default /etc/cni/net.d; <data-root>/cni/net.d for another data root than /var/lib/berth, so two daemons' pods do not share a network)")
 	fs.StringArrayVar(&c.CNIBinDirs, "cni-bin-dir", []string{"/usr/lib/cni", "/opt/cni/bin"}, "Directory of CNI plugins (repeatable)")
 	fs.BoolVar(&c.TLS, "tls", false, "Use TLS; implied by --tlsverify")
 	fs.BoolVar(&c.TLSVerify, "tlsverify", false, "Use TLS and verify the remote")
