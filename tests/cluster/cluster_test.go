@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-project/berth/internal/cluster"
 	"github.com/berth-project/berth/tests/testutil"
 )
 
@@ -168,7 +169,8 @@ func (e *env) pods(ctx context.Context, selector string) []pod {
 
 type pod struct{ name, phase, ip string }
 
-// hostSnapshot is what a cluster may change on the host.
+// hostSnapshot is what a cluster may change on the host, limited to the
+// names of one daemon's cluster (other tests change the host meanwhile).
 type hostSnapshot struct {
 	links    []string
 	nft      []string
@@ -178,21 +180,25 @@ type hostSnapshot struct {
 	logLinks []string
 }
 
-func snapshot(t *testing.T) hostSnapshot {
+func snapshot(id cluster.Identity, clusterDir string) hostSnapshot {
 	var s hostSnapshot
 	ifs, _ := net.Interfaces()
 	for _, i := range ifs {
-		if !strings.HasPrefix(i.Name, "veth") && !strings.HasPrefix(i.Name, "br-") { // other tests' containers come and go
+		if i.Name == id.Bridge {
 			s.links = append(s.links, i.Name)
 		}
 	}
 	if out, err := exec.Command("nft", "list", "tables").Output(); err == nil {
-		s.nft = strings.Fields(string(out))
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "kube-proxy") {
+				s.nft = append(s.nft, l)
+			}
+		}
 	}
 	for _, tb := range []string{"filter", "nat"} {
 		out, _ := exec.Command("iptables", "-w", "5", "-t", tb, "-S").Output()
 		for _, l := range strings.Split(string(out), "\n") {
-			if strings.Contains(l, "berth-cluster") || strings.Contains(l, "KUBE-") || strings.Contains(l, "CNI-") || strings.Contains(l, "bcni-") {
+			if strings.Contains(l, id.Bridge) || strings.Contains(l, "KUBE-") || strings.Contains(l, `\"`+id.NetworkName+`\"`) {
 				s.iptables = append(s.iptables, tb+": "+l)
 			}
 		}
@@ -202,11 +208,12 @@ func snapshot(t *testing.T) hostSnapshot {
 		b, _ := os.ReadFile("/proc/sys/" + k)
 		s.sysctls[k] = strings.TrimSpace(string(b))
 	}
-	m, _ := filepath.Glob("/sys/fs/cgroup/*/berth-kube*")
-	s.cgroups = m
+	s.cgroups, _ = filepath.Glob("/sys/fs/cgroup/*" + id.CgroupRoot)
 	ll, _ := os.ReadDir("/var/log/containers")
 	for _, l := range ll {
-		s.logLinks = append(s.logLinks, l.Name())
+		if t, err := os.Readlink(filepath.Join("/var/log/containers", l.Name())); err == nil && strings.HasPrefix(t, clusterDir) {
+			s.logLinks = append(s.logLinks, l.Name())
+		}
 	}
 	return s
 }
@@ -225,7 +232,6 @@ func TestClusterOnBerth(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	before := snapshot(t)
 
 	dir, err := os.MkdirTemp("/tmp", "bk")
 	if err != nil {
@@ -254,6 +260,8 @@ func TestClusterOnBerth(t *testing.T) {
 		}
 	}
 	clusterDir := filepath.Join(d.Root, "cluster")
+	id := cluster.IdentityFor(d.Root)
+	before := snapshot(id, clusterDir)
 	downDone := false
 	t.Cleanup(func() {
 		cctx, ccancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -593,7 +601,7 @@ func TestClusterOnBerth(t *testing.T) {
 	if _, err := os.Stat(clusterDir); err == nil {
 		t.Errorf("%s left", clusterDir)
 	}
-	after := snapshot(t)
+	after := snapshot(id, clusterDir)
 	if !slices.Equal(before.links, after.links) {
 		t.Errorf("links before %v, after %v", before.links, after.links)
 	}
