@@ -44,8 +44,13 @@ func (s *Store) CopyUp(ctx context.Context, name, rootfs, destination string) (b
 	if len(des) > 0 {
 		return false, nil
 	}
-	c := copier{links: map[uint64]string{}}
-	if err := c.copyTree(ctx, src, v.Mountpoint); err != nil {
+	root, err := os.OpenRoot(v.Mountpoint)
+	if err != nil {
+		return false, fmt.Errorf("copy-up into %s: %w", name, err)
+	}
+	defer root.Close()
+	c := copier{dst: root, links: map[uint64]string{}}
+	if err := c.copyTree(ctx, src); err != nil {
 		return false, fmt.Errorf("copy %s into volume %s: %w", destination, name, err)
 	}
 	return true, nil
@@ -90,13 +95,21 @@ func resolveInRoot(root, p string) (string, error) {
 	return filepath.Join(append([]string{root}, done...)...), nil
 }
 
+// copier writes into a volume that another container may be using at
+// the same time (a shared, still empty volume): that container can swap
+// any directory the copy creates for a symlink to a host path. Every write
+// therefore goes through dst, an os.Root on the volume, which resolves
+// each path component inside it; operations that os.Root lacks (mknod,
+// xattrs, times on symlinks) act on one name inside a directory fd opened
+// through it, never following that name.
 type copier struct {
-	links map[uint64]string // inode -> first copy, for hard links
+	dst   *os.Root
+	links map[uint64]string // inode -> first copy (relative to dst), for hard links
 }
 
-// copyTree copies src's content into the existing directory dst and gives
-// dst src's metadata.
-func (c *copier) copyTree(ctx context.Context, src, dst string) error {
+// copyTree copies src's content into the volume and gives the volume's
+// root src's metadata.
+func (c *copier) copyTree(ctx context.Context, src string) error {
 	err := filepath.WalkDir(src, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -111,13 +124,13 @@ func (c *copier) copyTree(ctx context.Context, src, dst string) error {
 		if err != nil {
 			return err
 		}
-		return c.copyEntry(p, filepath.Join(dst, rel))
+		return c.copyEntry(p, rel)
 	})
 	if err != nil {
 		return err
 	}
 	// Directory times last: creating entries inside changed them.
-	if err := c.dirMeta(src, dst); err != nil {
+	if err := c.dirMeta(src, "."); err != nil {
 		return err
 	}
 	return filepath.WalkDir(src, func(p string, de fs.DirEntry, err error) error {
@@ -125,11 +138,11 @@ func (c *copier) copyTree(ctx context.Context, src, dst string) error {
 			return err
 		}
 		rel, _ := filepath.Rel(src, p)
-		return c.dirMeta(p, filepath.Join(dst, rel))
+		return c.dirMeta(p, rel)
 	})
 }
 
-func (c *copier) copyEntry(src, dst string) error {
+func (c *copier) copyEntry(src, rel string) error {
 	fi, err := os.Lstat(src)
 	if err != nil {
 		return err
@@ -138,18 +151,18 @@ func (c *copier) copyEntry(src, dst string) error {
 	mode := fi.Mode()
 	if mode.IsRegular() && st.Nlink > 1 {
 		if first, ok := c.links[st.Ino]; ok {
-			return os.Link(first, dst)
+			return c.dst.Link(first, rel)
 		}
-		c.links[st.Ino] = dst
+		c.links[st.Ino] = rel
 	}
 	switch {
 	case mode.IsDir():
-		if err := os.Mkdir(dst, 0o700); err != nil {
+		if err := c.dst.Mkdir(rel, 0o700); err != nil {
 			return err
 		}
 		return nil // metadata after the content (dirMeta)
 	case mode.IsRegular():
-		if err := copyFile(src, dst); err != nil {
+		if err := c.copyFile(src, rel); err != nil {
 			return err
 		}
 	case mode&fs.ModeSymlink != 0:
@@ -157,52 +170,101 @@ func (c *copier) copyEntry(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.Symlink(target, dst); err != nil {
+		if err := c.dst.Symlink(target, rel); err != nil {
 			return err
 		}
 	case mode&(fs.ModeNamedPipe|fs.ModeDevice|fs.ModeCharDevice|fs.ModeSocket) != 0:
-		if err := unix.Mknod(dst, st.Mode, int(st.Rdev)); err != nil {
+		if err := c.inDir(rel, func(dfd int, base string) error {
+			return unix.Mknodat(dfd, base, st.Mode, int(st.Rdev))
+		}); err != nil {
 			return err
 		}
 	default:
 		return nil
 	}
-	return applyMeta(src, dst, fi, st)
+	return c.applyMeta(src, rel, fi, st)
 }
 
-func (c *copier) dirMeta(src, dst string) error {
+func (c *copier) dirMeta(src, rel string) error {
 	fi, err := os.Lstat(src)
 	if err != nil {
 		return err
 	}
-	return applyMeta(src, dst, fi, fi.Sys().(*syscall.Stat_t))
+	return c.applyMeta(src, rel, fi, fi.Sys().(*syscall.Stat_t))
+}
+
+// inDir opens rel's parent inside the volume and calls fn with its fd and
+// rel's last component.
+func (c *copier) inDir(rel string, fn func(dfd int, base string) error) error {
+	dir, base := filepath.Split(rel)
+	if dir == "" {
+		dir = "."
+	}
+	if base == "" || base == "." {
+		// The volume root itself: act on it through its parent's view,
+		// which for the root is the root opened as ".".
+		d, err := c.dst.OpenFile(".", os.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		return fn(int(d.Fd()), ".")
+	}
+	d, err := c.dst.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return fn(int(d.Fd()), base)
 }
 
 // applyMeta copies owner, xattrs, mode (after chown, which clears setuid)
-// and times, never following a symlink.
-func applyMeta(src, dst string, fi fs.FileInfo, st *syscall.Stat_t) error {
-	if err := os.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
+// and times, never following a symlink out of the volume.
+func (c *copier) applyMeta(src, rel string, fi fs.FileInfo, st *syscall.Stat_t) error {
+	if err := c.dst.Lchown(rel, int(st.Uid), int(st.Gid)); err != nil {
 		return err
 	}
-	if err := copyXattrs(src, dst); err != nil {
+	if err := c.inDir(rel, func(dfd int, base string) error {
+		// lsetxattr on one name inside a directory we hold: the final
+		// name is not followed and the directory cannot be swapped.
+		return copyXattrs(src, fmt.Sprintf("/proc/self/fd/%d/%s", dfd, base))
+	}); err != nil {
 		return err
 	}
 	if fi.Mode()&fs.ModeSymlink == 0 {
-		if err := unix.Chmod(dst, st.Mode&07777); err != nil {
+		if err := c.dst.Chmod(rel, fs.FileMode(st.Mode&0o777)|setBits(st.Mode)); err != nil {
 			return err
 		}
 	}
 	ts := []unix.Timespec{unix.NsecToTimespec(st.Atim.Nano()), unix.NsecToTimespec(st.Mtim.Nano())}
-	return unix.UtimesNanoAt(unix.AT_FDCWD, dst, ts, unix.AT_SYMLINK_NOFOLLOW)
+	return c.inDir(rel, func(dfd int, base string) error {
+		return unix.UtimesNanoAt(dfd, base, ts, unix.AT_SYMLINK_NOFOLLOW)
+	})
 }
 
-func copyFile(src, dst string) error {
+// setBits turns the setuid, setgid and sticky bits of a raw mode into
+// fs.FileMode bits, which os.Root.Chmod understands.
+func setBits(m uint32) fs.FileMode {
+	var out fs.FileMode
+	if m&unix.S_ISUID != 0 {
+		out |= fs.ModeSetuid
+	}
+	if m&unix.S_ISGID != 0 {
+		out |= fs.ModeSetgid
+	}
+	if m&unix.S_ISVTX != 0 {
+		out |= fs.ModeSticky
+	}
+	return out
+}
+
+func (c *copier) copyFile(src, rel string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	out, err := c.dst.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
