@@ -77,9 +77,13 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 		log.Info("API listen on " + l.Addr().String())
 		go func(l net.Listener) { errc <- srv.Serve(ctx, l) }(l)
 	}
+	// The CRI socket outlives the daemon's shutdown, which takes the
+	// cluster down first and so removes its pods through this socket.
+	criCtx, stopCRI := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCRI()
 	if criSrv != nil {
 		log.Info("CRI listen on " + criL.Addr().String())
-		go func() { errc <- criSrv.Serve(ctx, criL) }()
+		go func() { errc <- criSrv.Serve(criCtx, criL) }()
 		defer func() {
 			criSrv.Close()
 			os.Remove(criL.Addr().String())
@@ -94,6 +98,7 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	defer cancel()
 	d.Shutdown(sctx)
+	stopCRI()
 	for _, h := range cfg.Hosts {
 		if p, ok := strings.CutPrefix(h, "unix://"); ok {
 			os.Remove(p)
