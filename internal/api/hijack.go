@@ -22,7 +22,7 @@ const (
 // streamType is the Content-Type of attach/exec/logs output: API 1.42 added
 // a distinct type for the framed (non-TTY) stream.
 func streamType(ctx context.Context, multiplexed bool) string {
-	if multiplexed && versionAtLeast(ctx, "1.42") {
+	if multiplexed && multiplexedContentType(ctx) {
 		return multiplexedStream
 	}
 	return rawStream

@@ -119,9 +119,13 @@ func (s *Server) middleware(rt *router) http.Handler {
 		}
 		ctx := context.WithValue(r.Context(), versionKey, version)
 		r = r.WithContext(ctx)
-		handler, vars := rt.lookup(r.Method, path)
+		handler, pattern, vars := rt.lookup(r.Method, path)
 		if handler == nil {
 			s.writeError(rw, r, errdefs.NotFoundf("page not found"))
+			return
+		}
+		if err := adaptQuery(version, r.Method, pattern, r); err != nil {
+			s.writeError(rw, r, err)
 			return
 		}
 		if err := handler(ctx, rw, r, vars); err != nil {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -149,6 +150,34 @@ func checkForJSON(r *http.Request) error {
 	}
 	if mt != "application/json" {
 		return errdefs.Invalidf("unsupported Content-Type header (%s): must be 'application/json'", ct)
+	}
+	return nil
+}
+
+// readBody reads a whole JSON request body (bounded: request bodies of
+// these routes are configuration, not data).
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	if err != nil {
+		return nil, errdefs.Invalid(fmt.Errorf("read request body: %w", err))
+	}
+	return b, nil
+}
+
+// decodeJSONBytes is decodeJSON over a body already read; empty is an error.
+func decodeJSONBytes(b []byte, v any) error {
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return errdefs.Invalidf("invalid JSON: got EOF while reading request body")
+	}
+	// One value, like decodeJSON: dockerd ignores what follows it.
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errdefs.Invalidf("invalid JSON: got EOF while reading request body")
+		}
+		return errdefs.Invalid(fmt.Errorf("invalid JSON: %w", err))
 	}
 	return nil
 }

@@ -71,7 +71,7 @@ func TestRouterGreedy(t *testing.T) {
 	}
 	for _, c := range cases {
 		hit = ""
-		h, v := rt.lookup(c.method, c.path)
+		h, _, v := rt.lookup(c.method, c.path)
 		if h == nil {
 			t.Fatalf("%s %s: no route", c.method, c.path)
 		}
@@ -80,10 +80,10 @@ func TestRouterGreedy(t *testing.T) {
 			t.Fatalf("%s %s: hit %q, want %q", c.method, c.path, hit, c.want)
 		}
 	}
-	if h, _ := rt.lookup("GET", "/containers/a/b/json"); h != nil {
+	if h, _, _ := rt.lookup("GET", "/containers/a/b/json"); h != nil {
 		t.Fatal("single-segment variable matched a slash")
 	}
-	if h, _ := rt.lookup("POST", "/images/json"); h != nil {
+	if h, _, _ := rt.lookup("POST", "/images/json"); h != nil {
 		t.Fatal("wrong method matched")
 	}
 }

@@ -12,10 +12,11 @@ import (
 type handlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error
 
 type route struct {
-	method string
-	re     *regexp.Regexp
-	names  []string
-	h      handlerFunc
+	method  string
+	pattern string
+	re      *regexp.Regexp
+	names   []string
+	h       handlerFunc
 }
 
 // router matches method + path against patterns like moby's: "{name}" is one
@@ -47,7 +48,7 @@ func (rt *router) handle(method, pattern string, h handlerFunc) {
 	}
 	b.WriteString(regexp.QuoteMeta(pattern[last:]))
 	b.WriteString("$")
-	rt.routes = append(rt.routes, route{method: method, re: regexp.MustCompile(b.String()), names: names, h: h})
+	rt.routes = append(rt.routes, route{method: method, pattern: pattern, re: regexp.MustCompile(b.String()), names: names, h: h})
 }
 
 func (rt *router) get(p string, h handlerFunc)  { rt.handle(http.MethodGet, p, h) }
@@ -56,9 +57,10 @@ func (rt *router) head(p string, h handlerFunc) { rt.handle(http.MethodHead, p, 
 func (rt *router) put(p string, h handlerFunc)  { rt.handle(http.MethodPut, p, h) }
 func (rt *router) del(p string, h handlerFunc)  { rt.handle(http.MethodDelete, p, h) }
 
-// lookup finds the handler for method and path. A path that exists under
-// another method is still "page not found", as dockerd answers.
-func (rt *router) lookup(method, path string) (handlerFunc, map[string]string) {
+// lookup finds the handler for method and path, and the pattern it was
+// registered with. A path that exists under another method is still "page
+// not found", as dockerd answers.
+func (rt *router) lookup(method, path string) (handlerFunc, string, map[string]string) {
 	for _, r := range rt.routes {
 		if r.method != method {
 			continue
@@ -71,7 +73,7 @@ func (rt *router) lookup(method, path string) (handlerFunc, map[string]string) {
 		for i, n := range r.names {
 			vars[n] = m[i+1]
 		}
-		return r.h, vars
+		return r.h, r.pattern, vars
 	}
-	return nil, nil
+	return nil, "", nil
 }

@@ -31,6 +31,9 @@ func (s *Server) registerBuild(rt *router) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		js := jsonstream.NewWriter(w)
+		if !wantBuildAux(ctx) {
+			js = jsonstream.NewWriter(dropAux{w})
+		}
 		err = bb.Build(ctx, opts, r.Body, js)
 		if err == nil {
 			if rw, ok := w.(*respWriter); ok && !rw.started {

@@ -51,8 +51,10 @@ func (s *Server) containerWait(ctx context.Context, w http.ResponseWriter, r *ht
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	http.NewResponseController(w).Flush()
+	if waitHeaderEarly(ctx) {
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+	}
 	var body waitBody
 	select {
 	case <-ctx.Done():

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"regexp"
@@ -42,17 +43,31 @@ func (s *Server) containerCreate(ctx context.Context, w http.ResponseWriter, r *
 	if name != "" && !validName.MatchString(name) {
 		return errdefs.Invalidf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}
+	if err := checkForJSON(r); err != nil {
+		return err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
 	var req container.CreateRequest
-	if err := decodeJSON(r, &req, false); err != nil {
+	if err := decodeJSONBytes(body, &req); err != nil {
 		return err
 	}
 	if req.Config == nil {
 		return errdefs.Invalidf("config cannot be empty in order to create a container")
 	}
+	var legacy legacyCreateFields
+	_ = json.Unmarshal(body, &legacy) // the body decoded above; a type clash is not ours to report
+	warnings, err := adaptCreate(ctx, &req, legacy, s.cgroup2(ctx))
+	if err != nil {
+		return err
+	}
 	resp, err := s.be.Containers.ContainerCreate(ctx, name, &req)
 	if err != nil {
 		return err
 	}
+	resp.Warnings = append(resp.Warnings, warnings...)
 	if resp.Warnings == nil {
 		resp.Warnings = []string{}
 	}
@@ -81,6 +96,7 @@ func (s *Server) containerList(ctx context.Context, w http.ResponseWriter, r *ht
 	if list == nil {
 		list = []container.Summary{}
 	}
+	adaptContainerList(ctx, list)
 	return writeJSON(w, http.StatusOK, list)
 }
 
@@ -93,7 +109,7 @@ func (s *Server) containerInspect(ctx context.Context, w http.ResponseWriter, r 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, withLegacyNetworkSettings(c))
+	return writeJSON(w, http.StatusOK, adaptContainerInspect(ctx, c))
 }
 
 func (s *Server) containerStart(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
@@ -154,6 +170,7 @@ func (s *Server) containerUpdate(ctx context.Context, w http.ResponseWriter, r *
 	if err := decodeJSON(r, &cfg, false); err != nil {
 		return err
 	}
+	adaptUpdate(ctx, &cfg)
 	resp, err := s.be.Containers.ContainerUpdate(ctx, v["name"], &cfg)
 	if err != nil {
 		return err

@@ -25,6 +25,7 @@ func (s *Server) execCreate(ctx context.Context, w http.ResponseWriter, r *http.
 	if len(req.Cmd) == 0 {
 		return errdefs.Invalidf("No exec command specified")
 	}
+	adaptExecConsoleSize(ctx, &req.ConsoleSize)
 	id, err := s.be.Exec.ExecCreate(ctx, v["name"], &req)
 	if err != nil {
 		return err
@@ -39,6 +40,7 @@ func (s *Server) execStart(ctx context.Context, w http.ResponseWriter, r *http.R
 	if err := decodeJSON(r, &req, true); err != nil {
 		return err
 	}
+	adaptExecConsoleSize(ctx, &req.ConsoleSize)
 	if req.Detach {
 		err := s.be.Exec.ExecStart(ctx, v["id"], &req, &engine.StreamConfig{GetStreams: noStreams})
 		if err != nil {

@@ -54,30 +54,7 @@ func (s *Server) imageList(ctx context.Context, w http.ResponseWriter, r *http.R
 	if list == nil {
 		list = []image.Summary{}
 	}
-	if !versionAtLeast(ctx, "1.43") {
-		adaptImageListBefore143(list)
-	}
-	return writeJSON(w, http.StatusOK, list)
-}
-
-// adaptImageListBefore143 names unnamed images "<none>:<none>" and
-// "<none>@<none>", as API versions before 1.43 did.
-func adaptImageListBefore143(list []image.Summary) {
-	for i := range list {
-		if len(list[i].RepoTags) == 0 && len(list[i].RepoDigests) == 0 {
-			list[i].RepoTags = []string{"<none>:<none>"}
-			list[i].RepoDigests = []string{"<none>@<none>"}
-		}
-	}
-}
-
-// imageInspectCompat adds the fields API 1.45 dropped. docker-compose 1.29
-// reads ContainerConfig when it recreates a container and fails with
-// KeyError without it, whatever API version it asked for.
-type imageInspectCompat struct {
-	*image.InspectResponse
-	ContainerConfig any   `json:"ContainerConfig"`
-	VirtualSize     int64 `json:"VirtualSize"`
+	return writeJSON(w, http.StatusOK, adaptImageList(ctx, list))
 }
 
 func (s *Server) imageInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
@@ -85,14 +62,26 @@ func (s *Server) imageInspect(ctx context.Context, w http.ResponseWriter, _ *htt
 	if err != nil {
 		return err
 	}
-	out := imageInspectCompat{InspectResponse: img, VirtualSize: img.Size}
-	// compose calls .get() on it, so it must be an object, never null.
-	out.ContainerConfig = map[string]any{}
-	if img.Config != nil {
-		cc := *img.Config
-		out.ContainerConfig = &cc
+	out, err := adaptImageInspect(ctx, img, s.imageParent(ctx, img.ID))
+	if err != nil {
+		return err
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// imageParent is the ID of the image id was built on, "" for none: the
+// list knows it, the inspect type does not.
+func (s *Server) imageParent(ctx context.Context, id string) string {
+	list, err := s.be.Images.ImageList(ctx, engine.ImageListOptions{All: true})
+	if err != nil {
+		return ""
+	}
+	for _, im := range list {
+		if im.ID == id {
+			return im.ParentID
+		}
+	}
+	return ""
 }
 
 func (s *Server) imageHistory(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {

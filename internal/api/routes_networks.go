@@ -49,9 +49,8 @@ func (h networkHandlers) create(ctx context.Context, w http.ResponseWriter, r *h
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	// Since API 1.44 dockerd refuses an invalid IPAM config (e.g. a subnet
-	// with host bits) before anything else; older engines took it.
-	if versionAtLeast(ctx, "1.44") {
+	adaptNetworkCreate(ctx, &req)
+	if !chNetworkIPAMValidate.before(ctx) {
 		if err := ipam.Validate(req.IPAM, req.EnableIPv6 != nil && *req.EnableIPv6); err != nil {
 			return err
 		}

@@ -49,15 +49,33 @@ func (s *Server) info(ctx context.Context, w http.ResponseWriter, _ *http.Reques
 	if s.be.Swarm != nil {
 		info.Swarm = s.be.Swarm.SwarmInfo(ctx)
 	}
-	return writeJSON(w, http.StatusOK, info)
+	out, err := adaptInfo(ctx, info)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) diskUsage(ctx context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) error {
+// cgroup2 tells whether the host runs cgroup v2 only; asked once.
+func (s *Server) cgroup2(ctx context.Context) bool {
+	s.cgroupOnce.Do(func() {
+		if info, err := s.be.System.Info(ctx); err == nil {
+			s.cgroupV2 = info.CgroupVersion == "2"
+		}
+	})
+	return s.cgroupV2
+}
+
+func (s *Server) diskUsage(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	du, err := s.be.System.DiskUsage(ctx)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, du)
+	out, err := adaptDiskUsage(ctx, du, r.URL.Query()["type"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // events streams newline-delimited JSON: the stored events in the window
@@ -91,6 +109,9 @@ func (s *Server) events(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for _, m := range past {
+		if !wantEvent(ctx, m) {
+			continue
+		}
 		if err := enc.Encode(compatEvent(m)); err != nil {
 			return err
 		}
@@ -118,6 +139,9 @@ func streamEvents(ctx context.Context, enc *json.Encoder, fl *http.ResponseContr
 		case m, ok := <-live:
 			if !ok {
 				return nil
+			}
+			if !wantEvent(ctx, m) {
+				continue
 			}
 			if err := enc.Encode(compatEvent(m)); err != nil {
 				return err

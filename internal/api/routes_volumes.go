@@ -68,15 +68,11 @@ func (h volumeHandlers) remove(ctx context.Context, w http.ResponseWriter, r *ht
 	return noContent(w)
 }
 
-// prune keeps the old meaning for clients before API 1.42, which pruned
-// named volumes too, by adding all=true for them as dockerd does.
+// prune: versions before 1.42 get all=true added (see queryRewrites).
 func (h volumeHandlers) prune(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	f, err := filterArgs(r)
 	if err != nil {
 		return err
-	}
-	if !versionAtLeast(ctx, "1.42") && !f.Contains("all") {
-		f.Add("all", "true")
 	}
 	rep, err := h.b.VolumesPrune(ctx, f)
 	if err != nil {

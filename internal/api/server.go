@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/berth-project/berth/internal/engine"
@@ -59,6 +60,9 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	handler http.Handler
+
+	cgroupOnce sync.Once
+	cgroupV2   bool
 }
 
 // NewServer builds the router for be.
