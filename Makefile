@@ -37,6 +37,9 @@ test-cluster: build ## The Kubernetes cluster tests alone (skipped without `make
 test-cri: build ## CRI tests: berthd's Kubernetes runtime socket through gRPC, crictl and critest (cri-tools from make kube)
 	$(GO) test -count=1 -timeout 30m -v ./tests/cri/
 
+fuzz: ## Run every fuzz target for FUZZTIME each (default 30s; CI runs 10s)
+	./scripts/fuzz.sh
+
 bench: build ## Benchmarks side by side with dockerd when installed
 	$(GO) run ./bench
 

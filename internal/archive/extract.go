@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/berth-project/berth/internal/errdefs"
@@ -75,10 +76,28 @@ func ExtractWith(ctx context.Context, root, dstDir string, r io.Reader, o Extrac
 			return errdefs.Invalid(fmt.Errorf("reading archive: %w", err))
 		}
 		if err := x.entry(hdr, tr); err != nil {
-			return err
+			return classifyEntryError(err)
 		}
 	}
 	return x.finishDirs()
+}
+
+// classifyEntryError makes the failures an archive's own content causes
+// (a truncated body, a link to nothing, a name too long, a symlink loop, a
+// file where a directory must be) client errors, so the API answers 400
+// rather than 500. Failures of the host (a full disk, I/O errors,
+// permissions) keep their class.
+func classifyEntryError(err error) error {
+	if errdefs.IsClassified(err) {
+		return err
+	}
+	for _, e := range []error{io.ErrUnexpectedEOF, syscall.ENOENT, syscall.ENAMETOOLONG, syscall.ELOOP,
+		syscall.EEXIST, syscall.ENOTDIR, syscall.EISDIR, syscall.EINVAL, syscall.EXDEV} {
+		if errors.Is(err, e) {
+			return errdefs.Invalid(err)
+		}
+	}
+	return err
 }
 
 type dirTime struct {
