@@ -83,7 +83,10 @@ func Corpus(outside string) []Case {
 		{Name: "symlink then write", Escape: true, Tar: Build(symlink("link", outside), file("link/pwned", "x"))},
 		{Name: "relative symlink then write", Escape: true, Tar: Build(dir("d/"),
 			symlink("d/up", "../../../../../../../../.."), file("d/up/tmp/berth-hostile-pwned", "x"))},
-		{Name: "symlink then overwrite target", Escape: true, Tar: Build(symlink("f", outside+"/victim"), file("f", "x"))},
+		// The next two aim outside too, but a correct extractor replaces the
+		// symlink by the later entry and so may accept them: only "nothing
+		// outside" is required of them.
+		{Name: "symlink then overwrite target", Tar: Build(symlink("f", outside+"/victim"), file("f", "x"))},
 		{Name: "symlink chain", Escape: true, Tar: Build(symlink("a", "b"), symlink("b", outside), file("a/pwned", "x"))},
 		{Name: "hardlink absolute", Escape: true, Tar: Build(hardlink("passwd", "/etc/passwd"))},
 		{Name: "hardlink dotdot", Escape: true, Tar: Build(hardlink("passwd", "../../../../../../etc/passwd"))},
@@ -101,7 +104,7 @@ func Corpus(outside string) []Case {
 		{Name: "long name", Tar: Build(file(longName, "x"))},
 		{Name: "duplicate file then dir", Tar: Build(file("x", "1"), dir("x/"), file("x/y", "2"))},
 		{Name: "duplicate dir then file", Tar: Build(dir("x/"), file("x/y", "2"), file("x", "1"))},
-		{Name: "duplicate symlink then dir", Escape: true, Tar: Build(symlink("x", outside), dir("x/"), file("x/pwned", "x"))},
+		{Name: "duplicate symlink then dir", Tar: Build(symlink("x", outside), dir("x/"), file("x/pwned", "x"))},
 		{Name: "symlink loop", Tar: Build(symlink("a", "b"), symlink("b", "a"), file("a/x", "x"))},
 		{Name: "empty name", Tar: Build(Entry{Hdr: tar.Header{Name: "", Typeflag: tar.TypeReg}, Body: []byte("x")})},
 		{Name: "nul in name", Tar: nulName()},

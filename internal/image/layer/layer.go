@@ -17,6 +17,7 @@ package layer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/moby/go-archive"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -95,7 +97,7 @@ func (s *Store) Apply(ctx context.Context, chain digest.Digest, r io.Reader) err
 	}
 	opts := &archive.TarOptions{WhiteoutFormat: archive.OverlayWhiteoutFormat}
 	if err := archive.Unpack(ctxReader{ctx, r}, diff, opts); err != nil {
-		return fmt.Errorf("unpack layer %s: %w", chain, err)
+		return classifyUnpackError(ctx, fmt.Errorf("unpack layer %s: %w", chain, err))
 	}
 	size, err := DirSize(diff)
 	if err != nil {
@@ -112,6 +114,25 @@ func (s *Store) Apply(ctx context.Context, chain digest.Digest, r io.Reader) err
 	}
 	_, err = s.ensureLink(chain)
 	return err
+}
+
+// classifyUnpackError blames the archive for an unpack failure (a client
+// error: the API answers 400) unless the host failed: the context ended,
+// the disk is full or read-only, I/O failed, or we ran out of memory or
+// descriptors. go-archive reports an archive's own faults in many shapes
+// (invalid whiteouts, breakouts, names too long, truncated streams), so
+// the host's are the list that can be written down.
+func classifyUnpackError(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errdefs.IsClassified(err) {
+		return err
+	}
+	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EIO, syscall.ENOMEM,
+		syscall.EMFILE, syscall.ENFILE, syscall.EACCES, syscall.EPERM} {
+		if errors.Is(err, e) {
+			return err
+		}
+	}
+	return errdefs.Invalid(err)
 }
 
 // Size is the unpacked size of layer chain.

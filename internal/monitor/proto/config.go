@@ -148,6 +148,9 @@ func ParseFlat(d []byte) (map[string]string, error) {
 				j++
 			}
 			v, i = string(d[i:j]), j
+			if !isLiteral(v) {
+				return nil, errSyntax
+			}
 		}
 		m[k] = v
 		i = skipWS(d, i)
@@ -162,6 +165,24 @@ func ParseFlat(d []byte) (map[string]string, error) {
 		}
 		i = skipWS(d, i+1)
 	}
+}
+
+// isLiteral reports whether s is a JSON literal other than a string: true,
+// false, null or a number.
+func isLiteral(s string) bool {
+	switch s {
+	case "true", "false", "null":
+		return true
+	case "":
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && c != '-' && c != '+' && c != '.' && c != 'e' && c != 'E' {
+			return false
+		}
+	}
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
 }
 
 func skipWS(d []byte, i int) int {
@@ -182,7 +203,7 @@ func parseString(d []byte, i int) (string, int, error) {
 		c := d[i]
 		switch {
 		case c == '"':
-			return string(out), i + 1, nil
+			return validUTF8(out), i + 1, nil
 		case c != '\\':
 			out = append(out, c)
 			continue
@@ -210,13 +231,40 @@ func parseString(d []byte, i int) (string, int, error) {
 			if err != nil {
 				return "", 0, errSyntax
 			}
-			out = utf8.AppendRune(out, rune(r))
 			i += 4
+			// A surrogate pair is one character, as encoding/json reads it;
+			// a lone surrogate becomes U+FFFD (utf8.AppendRune does that).
+			if r >= 0xd800 && r < 0xdc00 && i+6 < len(d) && d[i+1] == '\\' && d[i+2] == 'u' {
+				if lo, err := strconv.ParseUint(string(d[i+3:i+7]), 16, 32); err == nil && lo >= 0xdc00 && lo < 0xe000 {
+					r = 0x10000 + (r-0xd800)<<10 + (lo - 0xdc00)
+					i += 6
+				}
+			}
+			out = utf8.AppendRune(out, rune(r))
 		default:
 			out = append(out, d[i])
 		}
 	}
 	return "", 0, errSyntax
+}
+
+// validUTF8 replaces each invalid byte by U+FFFD, as encoding/json does
+// when it decodes, so both readers of monitor.json see the same strings.
+func validUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	out := make([]byte, 0, len(b)+8)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return string(out)
 }
 
 const hexDigits = "0123456789abcdef"

@@ -1,0 +1,139 @@
+package integration
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-project/berth/internal/hostiletar"
+)
+
+// TestHostileArchives feeds every archive of the hostile corpus to each API
+// that unpacks a tar: image import, image load (as a layer of a valid
+// archive), docker cp (PUT archive), a build context, and ADD of a local
+// tar in a Dockerfile. Whatever the daemon decides, nothing may be written
+// outside its root (a directory beside the test aims the absolute escapes,
+// /tmp/berth-hostile-pwned the relative ones), and a refusal is a client
+// error (4xx, or an error in the stream), never a 500.
+func TestHostileArchives(t *testing.T) {
+	if env == nil {
+		t.Skip("no daemon")
+	}
+	outside := t.TempDir()
+	cl := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", env.daemon.Sock)
+		}}}
+	c := newCase(t, env.drivers[0])
+	target := c.name("hostile-cp")
+	c.ok(createArgs("--name", target, "busybox", "true")...)
+	t.Cleanup(func() { c.run("rm", "-f", target) })
+
+	check := func(t *testing.T, what string, status int, body []byte) {
+		t.Helper()
+		if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+			for _, e := range ents {
+				os.RemoveAll(filepath.Join(outside, e.Name()))
+			}
+			t.Fatalf("%s wrote outside the root: %v", what, ents)
+		}
+		if _, err := os.Lstat("/tmp/berth-hostile-pwned"); err == nil {
+			os.Remove("/tmp/berth-hostile-pwned")
+			t.Fatalf("%s wrote /tmp/berth-hostile-pwned", what)
+		}
+		if status >= 500 {
+			t.Errorf("%s: server error %d: %s", what, status, body)
+		}
+	}
+	post := func(t *testing.T, method, path, ctype string, body []byte) (int, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, "http://d/v1.41"+path, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", ctype)
+		start := time.Now()
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Logf("%s %s took %v", method, strings.SplitN(path, "?", 2)[0], d.Round(time.Millisecond))
+		}
+		if len(b) > 400 {
+			b = append(b[:400:400], "..."...)
+		}
+		return resp.StatusCode, b
+	}
+
+	for i, hc := range hostiletar.Corpus(outside) {
+		t.Run(hc.Name, func(t *testing.T) {
+			repo := fmt.Sprintf("hostile-%d", i)
+			defer c.run("rmi", "-f", repo+":import", repo+":load", repo+":add")
+
+			st, b := post(t, http.MethodPost, "/images/create?"+url.Values{"fromSrc": {"-"}, "repo": {repo}, "tag": {"import"}}.Encode(),
+				"application/x-tar", hc.Tar)
+			check(t, "import", st, b)
+			if hc.Escape && st < 300 && !bytes.Contains(b, []byte("errorDetail")) {
+				t.Errorf("import of an escaping archive succeeded: %s", b)
+			}
+
+			st, b = post(t, http.MethodPost, "/images/load?quiet=1", "application/x-tar", loadArchive(t, repo+":load", hc.Tar))
+			check(t, "load", st, b)
+			if hc.Escape && st < 300 && !bytes.Contains(b, []byte("errorDetail")) && !bytes.Contains(b, []byte(`"error"`)) {
+				t.Errorf("load of an escaping layer succeeded: %s", b)
+			}
+
+			st, b = post(t, http.MethodPut, "/containers/"+target+"/archive?path=/tmp", "application/x-tar", hc.Tar)
+			check(t, "cp", st, b)
+
+			st, b = post(t, http.MethodPost, "/build?"+url.Values{"t": {repo + ":ctx"}, "rm": {"1"}}.Encode(), "application/x-tar", hc.Tar)
+			check(t, "build context", st, b)
+
+			addCtx := hostiletar.Build(
+				hostiletar.Entry{Hdr: tar.Header{Name: "Dockerfile", Typeflag: tar.TypeReg, Mode: 0o644},
+					Body: []byte("FROM busybox\nADD hostile.tar /tmp/x/\n")},
+				hostiletar.Entry{Hdr: tar.Header{Name: "hostile.tar", Typeflag: tar.TypeReg, Mode: 0o644}, Body: hc.Tar})
+			st, b = post(t, http.MethodPost, "/build?"+url.Values{"t": {repo + ":add"}, "rm": {"1"}, "forcerm": {"1"}}.Encode(), "application/x-tar", addCtx)
+			check(t, "ADD", st, b)
+		})
+	}
+}
+
+// loadArchive wraps layer as the only layer of a docker save archive tagged ref.
+func loadArchive(t *testing.T, ref string, layer []byte) []byte {
+	t.Helper()
+	sum := sha256.Sum256(layer)
+	diffID := "sha256:" + hex.EncodeToString(sum[:])
+	cfg, err := json.Marshal(map[string]any{
+		"architecture": "amd64", "os": "linux", "config": map[string]any{"Cmd": []string{"sh"}},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{diffID}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	csum := sha256.Sum256(cfg)
+	cfgName := hex.EncodeToString(csum[:]) + ".json"
+	manifest, _ := json.Marshal([]map[string]any{{"Config": cfgName, "RepoTags": []string{ref}, "Layers": []string{"layer/layer.tar"}}})
+	return hostiletar.Build(
+		hostiletar.Entry{Hdr: tar.Header{Name: cfgName, Typeflag: tar.TypeReg, Mode: 0o644}, Body: cfg},
+		hostiletar.Entry{Hdr: tar.Header{Name: "layer/", Typeflag: tar.TypeDir}},
+		hostiletar.Entry{Hdr: tar.Header{Name: "layer/layer.tar", Typeflag: tar.TypeReg, Mode: 0o644}, Body: layer},
+		hostiletar.Entry{Hdr: tar.Header{Name: "manifest.json", Typeflag: tar.TypeReg, Mode: 0o644}, Body: manifest},
+	)
+}
