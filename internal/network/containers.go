@@ -36,7 +36,10 @@ type Container struct {
 type EndpointConfig struct {
 	Aliases []string
 	IPv4    netip.Addr `json:",omitzero"`
+	IPv6    netip.Addr `json:",omitzero"`
 	MAC     string     `json:",omitempty"`
+	// LinkLocal are --link-local-ip addresses.
+	LinkLocal []netip.Addr `json:",omitempty"`
 }
 
 // Sandbox is a running container's network namespace and what is in it.
@@ -54,6 +57,7 @@ type Endpoint struct {
 	HostIf  string
 	IfName  string
 	IP      netip.Addr
+	IP6     netip.Addr `json:",omitzero"` // on IPv6 networks
 	MAC     string
 	Aliases []string
 }
@@ -142,6 +146,24 @@ func (m *Manager) endpointConfig(n *Network, es *network.EndpointSettings) (*End
 			return nil, errdefs.Invalidf("no configured subnet or ip-range contain the IP address %s", ip)
 		}
 		cfg.IPv4 = ip
+	}
+	if es.IPAMConfig != nil && es.IPAMConfig.IPv6Address.IsValid() {
+		ip := es.IPAMConfig.IPv6Address
+		if n.Default {
+			return nil, errdefs.Invalidf("user specified IP address is supported on user defined networks only")
+		}
+		if n.Pool6 == nil || !n.Pool6.Subnet.Contains(ip) {
+			return nil, errdefs.Invalidf("Invalid address %s: It does not belong to any of this network's subnets", ip)
+		}
+		cfg.IPv6 = ip
+	}
+	if es.IPAMConfig != nil {
+		for _, ip := range es.IPAMConfig.LinkLocalIPs {
+			if !ip.IsLinkLocalUnicast() {
+				return nil, errdefs.Invalidf("invalid link local IP address: %s", ip)
+			}
+			cfg.LinkLocal = append(cfg.LinkLocal, ip)
+		}
 	}
 	if len(es.MacAddress) > 0 {
 		cfg.MAC = net.HardwareAddr(es.MacAddress).String()
@@ -308,6 +330,9 @@ func (m *Manager) lookupFunc(netID string) func(string) ([]netip.Addr, bool) {
 			names := append([]string{e.ctr.Name, e.ctr.ID[:min(12, len(e.ctr.ID))]}, e.ep.Aliases...)
 			if slices.ContainsFunc(names, func(s string) bool { return strings.EqualFold(s, name) }) {
 				out = append(out, e.ep.IP)
+				if e.ep.IP6.IsValid() {
+					out = append(out, e.ep.IP6)
+				}
 			}
 		}
 		return out, len(out) > 0

@@ -75,6 +75,7 @@ type Manager struct {
 	cfg      Config
 	log      *slog.Logger
 	table    *nft.Table
+	table6   *nft.Table       // the forward rules of IPv6 networks (same name, family ip6)
 	fw       *hostfw.Firewall // accepts our bridges in iptables' FORWARD path
 	ports    *portmap.Allocator
 	bridge0  string
@@ -109,7 +110,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	br, tbl := DefaultNames(cfg.DataRoot)
 	m := &Manager{
-		cfg: cfg, log: cfg.Logger, table: &nft.Table{Name: tbl}, fw: hostfw.New(hostfw.ChainName(tbl)), ports: portmap.NewAllocator(), bridge0: br,
+		cfg: cfg, log: cfg.Logger, table: &nft.Table{Name: tbl}, table6: &nft.Table{Name: tbl, IPv6: true}, fw: hostfw.New(hostfw.ChainName(tbl)), ports: portmap.NewAllocator(), bridge0: br,
 		networks: map[string]*Network{}, ctrs: map[string]*Container{}, dns: map[string]*dns.Server{},
 	}
 	for _, d := range []string{m.netDir(), m.ctrDir(), m.nsDir()} {
@@ -118,6 +119,9 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		}
 	}
 	if err := m.table.Create(); err != nil {
+		return nil, err
+	}
+	if err := m.table6.Create(); err != nil {
 		return nil, err
 	}
 	// A crashed daemon's iptables chain goes before the bridges come back.
@@ -255,9 +259,19 @@ func (m *Manager) activate(ctx context.Context, n *Network) error {
 	if err := bridge.Ensure(n.Bridge, netip.PrefixFrom(n.Pool.Gateway, n.Pool.Subnet.Bits()), opts.MTU); err != nil {
 		return err
 	}
+	if n.Pool6 != nil {
+		if err := bridge.EnsureIPv6(n.Bridge, netip.PrefixFrom(n.Pool6.Gateway, n.Pool6.Subnet.Bits())); err != nil {
+			return err
+		}
+	}
 	policy := nft.Policy{Internal: n.Internal, NoICC: !opts.ICC, NoMasquerade: !opts.Masquerade}
 	if err := m.table.Add(nft.NetworkRules("net:"+n.ID, n.Bridge, n.Pool.Subnet, policy)...); err != nil {
 		return err
+	}
+	if n.Pool6 != nil {
+		if err := m.table6.Add(nft.IsolationRules("net:"+n.ID, n.Bridge, policy)...); err != nil {
+			return err
+		}
 	}
 	// Not fatal: the rules only matter where another ruleset drops
 	// forwarding, and a host whose iptables state cannot be read or written
@@ -288,7 +302,7 @@ func (m *Manager) deactivate(n *Network) error {
 	if n.Driver != "bridge" {
 		return nil
 	}
-	return errors.Join(m.fw.Revoke(context.Background(), n.Bridge), m.table.RemoveOwner("net:"+n.ID), bridge.Delete(n.Bridge))
+	return errors.Join(m.fw.Revoke(context.Background(), n.Bridge), m.table.RemoveOwner("net:"+n.ID), m.table6.RemoveOwner("net:"+n.ID), bridge.Delete(n.Bridge))
 }
 
 // Close stops the DNS servers. Unless keep is set (live restore) and some
@@ -319,7 +333,7 @@ func (m *Manager) Close(ctx context.Context, keep bool) error {
 	// The chain goes even when the shutdown's deadline has passed.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	errs = append(errs, m.fw.Close(fctx), m.table.Delete())
+	errs = append(errs, m.fw.Close(fctx), m.table.Delete(), m.table6.Delete())
 	m.reaping.Wait()
 	return errors.Join(errs...)
 }

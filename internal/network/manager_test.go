@@ -18,6 +18,7 @@ import (
 	"github.com/berth-project/berth/internal/network/dns"
 	"github.com/berth-project/berth/internal/network/hostfw"
 	"github.com/berth-project/berth/internal/network/nettest"
+	"github.com/berth-project/berth/internal/network/nft"
 	"github.com/moby/moby/api/types/network"
 	"golang.org/x/net/dns/dnsmessage"
 )
@@ -64,9 +65,11 @@ func newTestManager(t *testing.T) (*Manager, netip.Prefix) {
 				bridge.Delete(b)
 			}
 		}
-		if m.table.Exists() {
-			t.Errorf("nft table %s left after Close", m.table.Name)
-			m.table.Delete()
+		for _, tb := range []*nft.Table{m.table, m.table6} {
+			if tb.Exists() {
+				t.Errorf("nft table %s (ipv6 %v) left after Close", tb.Name, tb.IPv6)
+				tb.Delete()
+			}
 		}
 		if left, err := hostfw.RulesMentioning(context.Background(), append(bridges, m.fw.Chain())...); err != nil || len(left) > 0 {
 			t.Errorf("iptables rules left after Close: %v %v", left, err)

@@ -28,6 +28,8 @@ type Network struct {
 	Options    map[string]string
 	Labels     map[string]string
 	Pool       *ipam.Pool `json:",omitempty"`
+	// Pool6 is the IPv6 pool of a network made with EnableIPv6.
+	Pool6 *ipam.Pool `json:",omitempty"`
 	// IPAMConfig is what inspect shows (see poolFor); records of older
 	// daemons have none and show their pool.
 	IPAMConfig []network.IPAMConfig `json:",omitempty"`
@@ -106,9 +108,6 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (networ
 	if req.Ingress {
 		return network.CreateResponse{}, errdefs.Forbidden(errorString("Ingress network can only be global scope network"))
 	}
-	if req.EnableIPv6 != nil && *req.EnableIPv6 {
-		return network.CreateResponse{}, errdefs.NotImplemented(errorString("IPv6 networks are not supported"))
-	}
 	if _, err := parseBridgeOptions(req.Options); err != nil {
 		return network.CreateResponse{}, err
 	}
@@ -117,14 +116,25 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (networ
 	if m.byName(req.Name) != nil {
 		return network.CreateResponse{}, errdefs.Conflictf("network with name %s already exists", req.Name)
 	}
-	pool, shown, err := m.poolFor(req.IPAM)
+	v4, v6, err := splitIPAM(req.IPAM)
 	if err != nil {
 		return network.CreateResponse{}, err
+	}
+	pool, shown, err := m.poolFor(req.IPAM, v4)
+	if err != nil {
+		return network.CreateResponse{}, err
+	}
+	var pool6 *ipam.Pool
+	if req.EnableIPv6 != nil && *req.EnableIPv6 {
+		if pool6, err = m.pool6For(v6); err != nil {
+			return network.CreateResponse{}, err
+		}
+		shown = append(shown, v6...)
 	}
 	n := &Network{
 		ID: newID(), Name: req.Name, Driver: "bridge", Created: time.Now(), Internal: req.Internal,
 		Attachable: req.Attachable, Options: maps.Clone(req.Options), Labels: maps.Clone(req.Labels), Pool: pool,
-		IPAMConfig: shown,
+		Pool6: pool6, IPAMConfig: shown,
 	}
 	if n.Options == nil {
 		n.Options = map[string]string{}
@@ -167,21 +177,21 @@ var errPoolOverlap = errdefs.Forbidden(errorString("invalid pool request: Pool o
 // other networks, or picks a free subnet. shown is the IPAM config inspect
 // reports: what was asked (the subnet as written, the gateway only when
 // given), or the chosen subnet and gateway, as dockerd reports them.
-func (m *Manager) poolFor(cfg *network.IPAM) (pool *ipam.Pool, shown []network.IPAMConfig, err error) {
+func (m *Manager) poolFor(cfg *network.IPAM, v4 []network.IPAMConfig) (pool *ipam.Pool, shown []network.IPAMConfig, err error) {
 	if cfg != nil && cfg.Driver != "" && cfg.Driver != "default" {
 		return nil, nil, errdefs.NotFoundf("plugin %q not found", cfg.Driver)
 	}
-	if cfg == nil || len(cfg.Config) == 0 {
+	if len(v4) == 0 {
 		pool, err = m.autoPool("")
 		if err != nil {
 			return nil, nil, err
 		}
 		return pool, []network.IPAMConfig{{Subnet: pool.Subnet, Gateway: pool.Gateway}}, nil
 	}
-	if len(cfg.Config) > 1 {
+	if len(v4) > 1 {
 		return nil, nil, errdefs.NotImplemented(errorString("only one IPv4 subnet per network is supported"))
 	}
-	c := cfg.Config[0]
+	c := v4[0]
 	if !c.Subnet.IsValid() {
 		if c.Gateway.IsValid() || c.IPRange.IsValid() {
 			return nil, nil, errdefs.Invalidf("invalid pool request: gateway or ip-range given without a subnet")
@@ -202,6 +212,40 @@ func (m *Manager) poolFor(cfg *network.IPAM) (pool *ipam.Pool, shown []network.I
 		return nil, nil, err
 	}
 	return pool, []network.IPAMConfig{{Subnet: c.Subnet, Gateway: c.Gateway, IPRange: c.IPRange, AuxAddress: c.AuxAddress}}, nil
+}
+
+// splitIPAM sorts the IPAM entries by family (an entry without a subnet
+// counts as IPv4, as its gateway or range says nothing else).
+func splitIPAM(cfg *network.IPAM) (v4, v6 []network.IPAMConfig, err error) {
+	if cfg == nil {
+		return nil, nil, nil
+	}
+	for _, c := range cfg.Config {
+		if c.Subnet.IsValid() && c.Subnet.Addr().Is6() {
+			v6 = append(v6, c)
+		} else {
+			v4 = append(v4, c)
+		}
+	}
+	if len(v6) > 1 {
+		return nil, nil, errdefs.NotImplemented(errorString("only one IPv6 subnet per network is supported"))
+	}
+	return v4, v6, nil
+}
+
+// pool6For makes the IPv6 pool of an EnableIPv6 network. Like dockerd
+// 20.10 there are no default IPv6 pools: a subnet must be given.
+func (m *Manager) pool6For(v6 []network.IPAMConfig) (*ipam.Pool, error) {
+	if len(v6) == 0 {
+		return nil, errdefs.NotFoundf("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network")
+	}
+	c := v6[0]
+	for _, o := range m.networks {
+		if o.Pool6 != nil && o.Pool6.Subnet.Overlaps(c.Subnet.Masked()) {
+			return nil, errPoolOverlap
+		}
+	}
+	return ipam.NewPool(c.Subnet.Masked(), c.Gateway, c.IPRange)
 }
 
 // Remove deletes a user-defined network without running endpoints.
@@ -285,7 +329,7 @@ func (m *Manager) List() []network.Inspect {
 func (m *Manager) inspect(n *Network) network.Inspect {
 	in := network.Inspect{
 		Network: network.Network{
-			Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver, EnableIPv4: n.Driver == "bridge",
+			Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver, EnableIPv4: n.Driver == "bridge", EnableIPv6: n.Pool6 != nil,
 			IPAM: network.IPAM{Driver: "default", Options: map[string]string{}, Config: []network.IPAMConfig{}}, Internal: n.Internal, Attachable: n.Attachable,
 			Options: maps.Clone(n.Options), Labels: maps.Clone(n.Labels),
 		},
@@ -307,6 +351,11 @@ func (m *Manager) inspect(n *Network) network.Inspect {
 		in.Containers[e.ctr.ID] = network.EndpointResource{
 			Name: e.ctr.Name, EndpointID: e.ep.ID, MacAddress: mustMAC(e.ep.MAC),
 			IPv4Address: netip.PrefixFrom(e.ep.IP, n.Pool.Subnet.Bits()),
+		}
+		if e.ep.IP6.IsValid() && n.Pool6 != nil {
+			r := in.Containers[e.ctr.ID]
+			r.IPv6Address = netip.PrefixFrom(e.ep.IP6, n.Pool6.Subnet.Bits())
+			in.Containers[e.ctr.ID] = r
 		}
 	}
 	return in

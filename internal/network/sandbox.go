@@ -217,6 +217,16 @@ func (m *Manager) addEndpoint(c *Container, n *Network, cfg *EndpointConfig) (er
 			n.Pool.Release(ep.IP)
 		}
 	}()
+	if n.Pool6 != nil {
+		if ep.IP6, err = n.Pool6.Allocate(ep.ID, cfg.IPv6); err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				n.Pool6.Release(ep.IP6)
+			}
+		}()
+	}
 	ep.MAC = cfg.MAC
 	if ep.MAC == "" {
 		a := ep.IP.As4()
@@ -229,15 +239,29 @@ func (m *Manager) addEndpoint(c *Container, n *Network, cfg *EndpointConfig) (er
 	if ep.IfName, err = bridge.NextIfName(c.Sandbox.NSPath); err != nil {
 		return err
 	}
-	var gw netip.Addr
+	var gw, gw6 netip.Addr
 	if c.Sandbox.GatewayNet == "" && m.gatewayNetwork(c) == n.ID {
 		gw = n.Pool.Gateway
+		if n.Pool6 != nil {
+			gw6 = n.Pool6.Gateway
+		}
 	}
 	opts, _ := parseBridgeOptions(n.Options)
-	if err := bridge.AddEndpoint(c.Sandbox.NSPath, bridge.Endpoint{
+	bep := bridge.Endpoint{
 		HostIfName: ep.HostIf, IfName: ep.IfName, Bridge: n.Bridge,
-		Addr: netip.PrefixFrom(ep.IP, n.Pool.Subnet.Bits()), Gateway: gw, MAC: mac, MTU: opts.MTU,
-	}); err != nil {
+		Addr: netip.PrefixFrom(ep.IP, n.Pool.Subnet.Bits()), Gateway: gw, MAC: mac, MTU: opts.MTU, Gateway6: gw6,
+	}
+	if ep.IP6.IsValid() {
+		bep.Addr6 = netip.PrefixFrom(ep.IP6, n.Pool6.Subnet.Bits())
+	}
+	for _, ll := range cfg.LinkLocal {
+		bits := 64
+		if ll.Is4() {
+			bits = 16 // 169.254.0.0/16
+		}
+		bep.LinkLocal = append(bep.LinkLocal, netip.PrefixFrom(ll, bits))
+	}
+	if err := bridge.AddEndpoint(c.Sandbox.NSPath, bep); err != nil {
 		return err
 	}
 	if err := m.saveNetwork(n); err != nil {
@@ -271,6 +295,9 @@ func (m *Manager) gatewayNetwork(c *Container) string {
 func (m *Manager) removeEndpoint(c *Container, n *Network, ep *Endpoint) error {
 	err := bridge.Delete(ep.HostIf)
 	n.Pool.Release(ep.IP)
+	if n.Pool6 != nil && ep.IP6.IsValid() {
+		n.Pool6.Release(ep.IP6)
+	}
 	delete(c.Sandbox.Endpoints, n.ID)
 	if c.Sandbox.GatewayNet == n.ID {
 		c.Sandbox.GatewayNet = ""
@@ -306,6 +333,9 @@ func (m *Manager) releaseLocked(c *Container) error {
 	for id, ep := range c.Sandbox.Endpoints {
 		if n := m.networks[id]; n != nil {
 			n.Pool.Release(ep.IP)
+			if n.Pool6 != nil && ep.IP6.IsValid() {
+				n.Pool6.Release(ep.IP6)
+			}
 			errs = append(errs, m.saveNetwork(n))
 		}
 		hostIfs = append(hostIfs, ep.HostIf)
@@ -396,13 +426,16 @@ func (m *Manager) Settings(containerID string, exposed network.PortSet) (map[str
 			continue
 		}
 		es := &network.EndpointSettings{NetworkID: n.ID, Aliases: slices.Clone(cfg.Aliases), DNSNames: nil}
-		if cfg.IPv4.IsValid() {
-			es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: cfg.IPv4}
+		if cfg.IPv4.IsValid() || cfg.IPv6.IsValid() || len(cfg.LinkLocal) > 0 {
+			es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: cfg.IPv4, IPv6Address: cfg.IPv6, LinkLocalIPs: slices.Clone(cfg.LinkLocal)}
 		}
 		if c.Sandbox != nil {
 			if ep := c.Sandbox.Endpoints[id]; ep != nil {
 				es.EndpointID, es.IPAddress, es.Gateway = ep.ID, ep.IP, n.Pool.Gateway
 				es.IPPrefixLen, es.MacAddress = n.Pool.Subnet.Bits(), mustMAC(ep.MAC)
+				if ep.IP6.IsValid() && n.Pool6 != nil {
+					es.IPv6Gateway, es.GlobalIPv6Address, es.GlobalIPv6PrefixLen = n.Pool6.Gateway, ep.IP6, n.Pool6.Subnet.Bits()
+				}
 				if !n.Default {
 					es.DNSNames = append([]string{c.Name, c.ID[:min(12, len(c.ID))]}, ep.Aliases...)
 				}

@@ -45,7 +45,9 @@ func TestNetworkCompat(t *testing.T) {
 	if env == nil {
 		t.Skip("no daemon")
 	}
-	nets := freeSubnets(t, 6)
+	// Every network gets its own subnet: none collides with a host route
+	// or with dockerd's 172.17.0.0/16 (whose docker0 route may be gone).
+	nets := freeSubnets(t, 11)
 	sub := func(i int, host byte) string {
 		a := nets[i].Addr().As4()
 		a[3] = host
@@ -110,9 +112,9 @@ func TestNetworkCompat(t *testing.T) {
 
 	t.Run("prune", func(t *testing.T) {
 		c := newCase(t, c.dr)
-		keep := c.netCreate("keep")
-		gone := c.netCreate("gone", "--label", "fwprune="+keep)
-		used := c.netCreate("used", "--label", "fwprune="+keep)
+		keep := c.netCreate("keep", "--subnet", nets[6].String())
+		gone := c.netCreate("gone", "--subnet", nets[7].String(), "--label", "fwprune="+keep)
+		used := c.netCreate("used", "--subnet", nets[8].String(), "--label", "fwprune="+keep)
 		c.ok("run", "-d", "--name", c.name("onnet"), "--network", used, "busybox", "sleep", "600")
 		out := c.ok("network", "prune", "-f", "--filter", "label=fwprune="+keep)
 		c.wantEq(out, "Deleted Networks:\n"+gone, "prune output")
@@ -124,7 +126,7 @@ func TestNetworkCompat(t *testing.T) {
 
 	t.Run("duplicate-name", func(t *testing.T) {
 		c := newCase(t, c.dr)
-		n := c.netCreate("dup")
+		n := c.netCreate("dup", "--subnet", nets[9].String())
 		c.wantFail("network with name "+n+" already exists", "network", "create", n)
 	})
 
@@ -143,7 +145,7 @@ func TestNetworkCompat(t *testing.T) {
 		}
 		c.wantEq(top, c.inspect(ctr, g), "top-level fields are the default bridge endpoint's")
 		// On a user network they stay empty, as in dockerd.
-		user := c.sleeper("user", "--network", c.netCreate("topuser"))
+		user := c.sleeper("user", "--network", c.netCreate("topuser", "--subnet", nets[10].String()))
 		c.wantEq(c.inspect(user, f), "||0||||", "user network")
 	})
 
@@ -168,4 +170,64 @@ func TestNetworkCompat(t *testing.T) {
 		ip2 := c.inspect(srv2, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
 		c.wantEq(c.ok("run", "--rm", "--network", open, "busybox", "sh", "-c", fmt.Sprintf(ncGet, ip2)), "hello-"+srv2, "icc on")
 	})
+}
+
+// TestNetworkIPv6: an EnableIPv6 network with a v6 subnet gives containers
+// a v6 address (sequential, or --ip6), the v6 gateway as default route,
+// --link-local-ip addresses, the inspect fields dockerd fills, AAAA
+// answers from the embedded DNS, and v6 traffic between containers and
+// from the host.
+func TestNetworkIPv6(t *testing.T) {
+	if env == nil {
+		t.Skip("no daemon")
+	}
+	c := newCase(t, testutil.DockerDriver(env.daemon, env.cfgDir))
+	v4 := freeSubnets(t, 1)[0]
+	base := "fd00:b3:" + randHex(2)
+	v6 := base + ":1::/64"
+	prefix := base + ":1::"
+	c.wantFail("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network",
+		"network", "create", "--ipv6", c.name("nov6"))
+	n := c.netCreate("v6", "--ipv6", "--subnet", v4.String(), "--subnet", v6)
+	c.wantEq(c.ok("network", "inspect", "-f", "{{.EnableIPv6}} {{json .IPAM.Config}}", n),
+		fmt.Sprintf(`true [{"Subnet":"%s"},{"Subnet":"%s"}]`, v4, v6), "network inspect")
+	c.wantFail("Pool overlaps with other one on this address space", "network", "create", "--ipv6", "--subnet", base+":1:8000::/80", c.name("ov6"))
+
+	srv := c.name("v6srv")
+	c.ok("run", "-d", "--name", srv, "--network", n, "--ip6", prefix+"99", "--link-local-ip", "169.254.9.9",
+		"--link-local-ip", "fe80::9", "busybox", "sh", "-c",
+		"mkdir -p /www && echo hello-v6 > /www/index.html && exec httpd -f -p [::]:80 -h /www")
+	f := `{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}} {{.GlobalIPv6PrefixLen}} {{.IPv6Gateway}} {{json .IPAMConfig}}{{end}}`
+	c.wantEq(c.inspect(srv, f), fmt.Sprintf(`%s99 64 %s1 {"IPv6Address":"%s99","LinkLocalIPs":["169.254.9.9","fe80::9"]}`, prefix, prefix, prefix), "endpoint")
+	c.wantContains(c.ok("network", "inspect", "-f", "{{range .Containers}}{{.IPv6Address}}{{end}}", n), prefix+"99/64", "network's containers")
+	out := c.ok("exec", srv, "sh", "-c", "ip -o addr show eth0; ip -6 route")
+	for _, want := range []string{"inet 169.254.9.9/16", "inet6 " + prefix + "99/64", "inet6 fe80::9/64", "default via " + prefix + "1"} {
+		c.wantContains(out, want, "inside the container")
+	}
+	// The next container gets the first free address.
+	script := fmt.Sprintf(`ip -6 -o addr show eth0 scope global; for i in 1 2 3 4 5; do wget -q -O - "http://[%s99]:80/" && break; sleep 0.3; done; nslookup -type=AAAA %s`, prefix, srv)
+	if !isBerthd() {
+		script = fmt.Sprintf(`ip -6 -o addr show eth0 scope global; for i in 1 2 3 4 5; do wget -q -O - "http://[%s99]:80/" && break; sleep 0.3; done`, prefix)
+	}
+	out = c.ok("run", "--rm", "--network", n, "busybox", "sh", "-c", script)
+	c.wantContains(out, "inet6 "+prefix+"2/64", "sequential address")
+	c.wantContains(out, "hello-v6", "container to container over IPv6")
+	if isBerthd() {
+		c.wantContains(out, "Address: "+prefix+"99", "AAAA from the embedded DNS")
+		c.wantEq(c.httpGet("http://["+prefix+"99]:80/"), "hello-v6", "host to container over IPv6")
+	}
+	if isBerthd() {
+		// An internal IPv6 network: nothing is forwarded out of it, v6
+		// included (the harness's dockerd runs without ip6tables).
+		in := c.netCreate("v6int", "--internal", "--ipv6", "--subnet", freeSubnets(t, 2)[1].String(), "--subnet", base+":3::/64")
+		r := c.run("run", "--rm", "--network", in, "busybox", "sh", "-c",
+			fmt.Sprintf(`ip -6 route; timeout 5 wget -q -O - "http://[%s99]:80/"`, prefix))
+		c.wantContains(r.Stdout, "default via "+base+":3::1", "internal network keeps its v6 gateway route")
+		if strings.Contains(r.Stdout, "hello-v6") {
+			c.Errorf("an internal network's container reached another network over IPv6: %s", r)
+		}
+	}
+	c.wantFail("Invalid address "+base+":2::99: It does not belong to any of this network's subnets",
+		"run", "--rm", "--network", n, "--ip6", base+":2::99", "busybox", "true")
+	c.wantFail("invalid link local IP address: 10.1.1.1", "run", "--rm", "--network", n, "--link-local-ip", "10.1.1.1", "busybox", "true")
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -107,8 +108,27 @@ func HostRoutes() ([]netip.Prefix, error) {
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {
-	a := p.Addr().As4()
-	return &net.IPNet{IP: net.IP(a[:]), Mask: net.CIDRMask(p.Bits(), 32)}
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// EnsureIPv6 gives an existing bridge IPv6 addresses (its gateway with the
+// subnet's prefix, and fe80::1/64 as dockerd's bridges have), without
+// duplicate address detection so they are usable at once, and turns on
+// IPv6 forwarding as dockerd does for IPv6 networks.
+func EnsureIPv6(name string, gw netip.Prefix) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("bridge %s: %w", name, err)
+	}
+	if err := Sysctl("net/ipv6/conf/"+name+"/disable_ipv6", "0"); err != nil {
+		return err
+	}
+	for _, p := range []netip.Prefix{gw, netip.MustParsePrefix("fe80::1/64")} {
+		if err := netlink.AddrReplace(link, &netlink.Addr{IPNet: ipNet(p), Flags: unix.IFA_F_NODAD}); err != nil {
+			return fmt.Errorf("set %s address %s: %w", name, p, err)
+		}
+	}
+	return Sysctl("net/ipv6/conf/all/forwarding", "1")
 }
 
 // NewNetNS creates a network namespace and bind-mounts it at path. The
@@ -175,9 +195,14 @@ type Endpoint struct {
 	IfName     string // name inside, e.g. "eth0"
 	Bridge     string
 	Addr       netip.Prefix // container address with the network's prefix length
-	Gateway    netip.Addr   // zero: no default route (internal networks, or not the first network)
+	Gateway    netip.Addr   // zero: no default route (not the gateway network)
 	MAC        net.HardwareAddr
 	MTU        int // both ends; 0: the default
+	// IPv6 networks: the address and the default route's gateway.
+	Addr6    netip.Prefix
+	Gateway6 netip.Addr
+	// LinkLocal are extra link-local addresses (--link-local-ip).
+	LinkLocal []netip.Prefix
 }
 
 // AddEndpoint creates the veth pair, attaches the host end to the bridge
@@ -243,13 +268,24 @@ func configureInside(h *netlink.Handle, peer string, ep Endpoint) error {
 	if err := h.AddrAdd(link, &netlink.Addr{IPNet: ipNet(ep.Addr)}); err != nil {
 		return fmt.Errorf("set address %s: %w", ep.Addr, err)
 	}
+	extra := slices.Clone(ep.LinkLocal)
+	if ep.Addr6.IsValid() {
+		extra = append([]netip.Prefix{ep.Addr6}, extra...)
+	}
+	for _, p := range extra {
+		if err := h.AddrAdd(link, &netlink.Addr{IPNet: ipNet(p), Flags: unix.IFA_F_NODAD}); err != nil {
+			return fmt.Errorf("set address %s: %w", p, err)
+		}
+	}
 	if err := h.LinkSetUp(link); err != nil {
 		return fmt.Errorf("bring %s up: %w", ep.IfName, err)
 	}
-	if ep.Gateway.IsValid() {
-		gw := ep.Gateway.As4()
-		if err := h.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.IP(gw[:])}); err != nil {
-			return fmt.Errorf("add default route via %s: %w", ep.Gateway, err)
+	for _, gw := range []netip.Addr{ep.Gateway, ep.Gateway6} {
+		if !gw.IsValid() {
+			continue
+		}
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.IP(gw.AsSlice())}); err != nil {
+			return fmt.Errorf("add default route via %s: %w", gw, err)
 		}
 	}
 	return nil

@@ -60,10 +60,16 @@ func Answer(query []byte, lookup Lookup) (resp []byte, forward bool, err error) 
 	if err := b.StartAnswers(); err != nil {
 		return nil, false, err
 	}
-	if q.Type == dnsmessage.TypeA || q.Type == dnsmessage.TypeALL {
-		for _, a := range addrs {
+	for _, a := range addrs {
+		switch {
+		case a.Is4() && (q.Type == dnsmessage.TypeA || q.Type == dnsmessage.TypeALL):
 			rh := dnsmessage.ResourceHeader{Name: q.Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: ttl}
 			if err := b.AResource(rh, dnsmessage.AResource{A: a.As4()}); err != nil {
+				return nil, false, err
+			}
+		case a.Is6() && (q.Type == dnsmessage.TypeAAAA || q.Type == dnsmessage.TypeALL):
+			rh := dnsmessage.ResourceHeader{Name: q.Name, Type: dnsmessage.TypeAAAA, Class: dnsmessage.ClassINET, TTL: ttl}
+			if err := b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: a.As16()}); err != nil {
 				return nil, false, err
 			}
 		}

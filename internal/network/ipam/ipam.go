@@ -16,7 +16,8 @@ import (
 	"github.com/moby/moby/api/types/network"
 )
 
-// Pool is one network's IPv4 address space.
+// Pool is one network's address space of one family (IPv4, or IPv6 for
+// networks with EnableIPv6).
 type Pool struct {
 	Subnet  netip.Prefix
 	Gateway netip.Addr
@@ -29,17 +30,17 @@ type Pool struct {
 // NewPool validates subnet, gateway and range and reserves the gateway.
 // A zero gateway means the subnet's first host address.
 func NewPool(subnet netip.Prefix, gateway netip.Addr, ipRange netip.Prefix) (*Pool, error) {
-	if !subnet.IsValid() || !subnet.Addr().Is4() {
-		return nil, errdefs.Invalidf("invalid subnet %s: only IPv4 subnets are supported", subnet)
+	if !subnet.IsValid() {
+		return nil, errdefs.Invalidf("invalid subnet %s", subnet)
 	}
-	if subnet.Bits() > 30 {
+	if subnet.Bits() > subnet.Addr().BitLen()-2 {
 		return nil, errdefs.Invalidf("invalid subnet %s: too small", subnet)
 	}
 	subnet = subnet.Masked()
 	if !gateway.IsValid() {
 		gateway = subnet.Addr().Next()
 	}
-	if !subnet.Contains(gateway) {
+	if gateway.Is4In6() || !subnet.Contains(gateway) {
 		return nil, errdefs.Invalidf("no matching subnet for gateway %s", gateway)
 	}
 	if ipRange.IsValid() {
@@ -86,9 +87,9 @@ func (p *Pool) Allocate(owner string, want netip.Addr) (netip.Addr, error) {
 	return netip.Addr{}, errdefs.Unavailable(ErrExhausted)
 }
 
-// usable excludes the subnet's network and broadcast addresses.
+// usable excludes the subnet's network (and IPv4 broadcast) address.
 func (p *Pool) usable(a netip.Addr) bool {
-	return a != p.Subnet.Addr() && a != Broadcast(p.Subnet)
+	return a != p.Subnet.Addr() && (a.Is6() || a != Broadcast(p.Subnet))
 }
 
 // Release frees a; releasing a free address is a no-op.

@@ -30,10 +30,20 @@ const (
 // Table is the daemon's nftables table.
 type Table struct {
 	Name string
+	// IPv6 makes the table of family ip6 (the same name may exist in both
+	// families): it holds the forward rules of IPv6 networks.
+	IPv6 bool
+}
+
+func (t *Table) family() nftables.TableFamily {
+	if t.IPv6 {
+		return nftables.TableFamilyIPv6
+	}
+	return nftables.TableFamilyIPv4
 }
 
 func (t *Table) table() *nftables.Table {
-	return &nftables.Table{Name: t.Name, Family: nftables.TableFamilyIPv4}
+	return &nftables.Table{Name: t.Name, Family: t.family()}
 }
 
 func (t *Table) chains(tb *nftables.Table) map[string]*nftables.Chain {
@@ -54,7 +64,7 @@ func (t *Table) Create() error {
 		return fmt.Errorf("nftables: %w", err)
 	}
 	tb := t.table()
-	if old, _ := c.ListTableOfFamily(t.Name, nftables.TableFamilyIPv4); old != nil {
+	if old, _ := c.ListTableOfFamily(t.Name, t.family()); old != nil {
 		c.DelTable(tb)
 	}
 	c.AddTable(tb)
@@ -73,7 +83,7 @@ func (t *Table) Delete() error {
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	if old, _ := c.ListTableOfFamily(t.Name, nftables.TableFamilyIPv4); old == nil {
+	if old, _ := c.ListTableOfFamily(t.Name, t.family()); old == nil {
 		return nil
 	}
 	c.DelTable(t.table())
@@ -171,7 +181,7 @@ func (t *Table) Exists() bool {
 	if err != nil {
 		return false
 	}
-	tb, _ := c.ListTableOfFamily(t.Name, nftables.TableFamilyIPv4)
+	tb, _ := c.ListTableOfFamily(t.Name, t.family())
 	return tb != nil
 }
 

@@ -21,7 +21,6 @@ type Policy struct {
 // (hairpin), and forwarding.
 func NetworkRules(owner, bridge string, subnet netip.Prefix, p Policy) []Rule {
 	accept := &expr.Verdict{Kind: expr.VerdictAccept}
-	drop := &expr.Verdict{Kind: expr.VerdictDrop}
 	masq := &expr.Masq{}
 	rules := []Rule{
 		// Host-sourced (e.g. 127.0.0.1) connections DNATed into the bridge:
@@ -30,17 +29,9 @@ func NetworkRules(owner, bridge string, subnet netip.Prefix, p Policy) []Rule {
 		// Hairpin: a container reaching a published port on its own network.
 		{chainPostrouting, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), prefixMatch(12, subnet), ctStatusDNAT(), []expr.Any{masq})},
 	}
-	if p.NoICC {
-		// Bridged frames reach the forward hook through br_netfilter.
-		rules = append(rules, Rule{chainForward, owner, join(metaIf(expr.MetaKeyIIFNAME, expr.CmpOpEq, bridge), metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), []expr.Any{drop})})
-	}
+	rules = append(rules, IsolationRules(owner, bridge, p)...)
 	if p.Internal {
-		// --internal: nothing enters or leaves the bridge except between
-		// its own ports.
-		return append(rules,
-			Rule{chainForward, owner, join(metaIf(expr.MetaKeyIIFNAME, expr.CmpOpEq, bridge), metaIf(expr.MetaKeyOIFNAME, expr.CmpOpNeq, bridge), []expr.Any{drop})},
-			Rule{chainForward, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), metaIf(expr.MetaKeyIIFNAME, expr.CmpOpNeq, bridge), []expr.Any{drop})},
-		)
+		return rules
 	}
 	if !p.NoMasquerade {
 		rules = append(rules, Rule{chainPostrouting, owner, join(prefixMatch(12, subnet), metaIf(expr.MetaKeyOIFNAME, expr.CmpOpNeq, bridge), []expr.Any{masq})})
@@ -50,6 +41,28 @@ func NetworkRules(owner, bridge string, subnet netip.Prefix, p Policy) []Rule {
 		Rule{chainForward, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), ctStateEstablished(), []expr.Any{accept})},
 		Rule{chainForward, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), ctStatusDNAT(), []expr.Any{accept})},
 	)
+}
+
+// IsolationRules are the forward drops of a policy: between the bridge's
+// ports without ICC, and in or out of the bridge for an internal network.
+// They match interfaces only, so the IPv6 table of a network with
+// EnableIPv6 holds them too.
+func IsolationRules(owner, bridge string, p Policy) []Rule {
+	drop := &expr.Verdict{Kind: expr.VerdictDrop}
+	var rules []Rule
+	if p.NoICC {
+		// Bridged frames reach the forward hook through br_netfilter.
+		rules = append(rules, Rule{chainForward, owner, join(metaIf(expr.MetaKeyIIFNAME, expr.CmpOpEq, bridge), metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), []expr.Any{drop})})
+	}
+	if p.Internal {
+		// --internal: nothing enters or leaves the bridge except between
+		// its own ports.
+		rules = append(rules,
+			Rule{chainForward, owner, join(metaIf(expr.MetaKeyIIFNAME, expr.CmpOpEq, bridge), metaIf(expr.MetaKeyOIFNAME, expr.CmpOpNeq, bridge), []expr.Any{drop})},
+			Rule{chainForward, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), metaIf(expr.MetaKeyIIFNAME, expr.CmpOpNeq, bridge), []expr.Any{drop})},
+		)
+	}
+	return rules
 }
 
 // PortMapping is one published port.
