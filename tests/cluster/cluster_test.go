@@ -565,8 +565,12 @@ func TestClusterOnBerth(t *testing.T) {
 		}
 		var cs []string
 		for i := 0; i < 100; i++ {
-			out := e.must(ctx, e.crictl, "--runtime-endpoint", e.runtime, "ps", "-a", "-q", "--label", "io.kubernetes.pod.namespace="+e.ns)
-			cs = strings.Fields(out)
+			// stdout only: crictl may warn on stderr.
+			out, err := e.cmd(ctx, e.crictl, "--runtime-endpoint", e.runtime, "--image-endpoint", e.runtime, "ps", "-a", "-q", "--label", "io.kubernetes.pod.namespace="+e.ns).Output()
+			if err != nil {
+				t.Fatalf("crictl ps: %v", err)
+			}
+			cs = strings.Fields(string(out))
 			if len(cs) == 0 {
 				break
 			}
