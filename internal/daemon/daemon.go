@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/builder"
+	"github.com/berth-project/berth/internal/cgroups"
 	"github.com/berth-project/berth/internal/cgroupwarm"
 	"github.com/berth-project/berth/internal/cluster"
 	"github.com/berth-project/berth/internal/distribution"
@@ -140,7 +141,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		runtimes:   map[string]*runtime.Runtime{},
 		execs:      newExecStore(),
 		started:    time.Now(),
-		cgWarm:     cgroupwarm.New("/sys/fs/cgroup"),
+		cgWarm:     cgroupwarm.New(cgroups.Root),
 	}
 	for name, path := range cfg.Runtimes {
 		root := filepath.Join(cfg.ExecRoot, "runtime", name)
@@ -192,7 +193,7 @@ func fillDefaults(cfg *Config) error {
 			continue
 		}
 		// BERTH_CRUN_NAMESPACE=1 takes that path on any host (tests).
-		if name == "crun" && (!crunUsable("/sys/fs/cgroup") || os.Getenv("BERTH_CRUN_NAMESPACE") == "1") {
+		if name == "crun" && (!crunUsable(cgroups.Root) || os.Getenv("BERTH_CRUN_NAMESPACE") == "1") {
 			// crun refuses this hybrid host as it is; berth-crun (next to
 			// berthd) runs it with the cgroup2 mount out of its view.
 			w, ok := besideSelf("berth-crun")
@@ -331,7 +332,7 @@ func (d *Daemon) removeCgroupParent() {
 			return // live restore: running containers still live under it
 		}
 	}
-	matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", d.cfg.CgroupParent))
+	matches := cgroups.Dirs(d.cfg.CgroupParent)
 	deadline := time.Now().Add(3 * time.Second)
 	for _, m := range matches {
 		for {

@@ -184,7 +184,7 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, sreq *container.ExecS
 	p, err := rt.Exec(context.WithoutCancel(ctx), c.ID, opts)
 	if err != nil {
 		os.RemoveAll(scratch)
-		code := exitCodeFor(err)
+		code := runtime.ExitCode(err)
 		e.mu.Lock()
 		e.exitCode = &code
 		e.mu.Unlock()
@@ -194,7 +194,7 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, sreq *container.ExecS
 			fmt.Fprintf(sout, "OCI runtime exec failed: exec failed: %v: unknown\r\n", err)
 			return nil
 		}
-		return runtimeError(err)
+		return runtime.CreateFailed(err)
 	}
 	e.mu.Lock()
 	e.proc, e.pid, e.running = p, p.Pid(), true

@@ -178,7 +178,7 @@ func (d *Daemon) runProbe(c *Container, argv []string, timeout time.Duration) *c
 	out := &limitedBuffer{n: maxProbeOutput}
 	p, err := rt.Exec(ctx, c.ID, runtime.ExecOpts{Process: proc, Stdout: out, Stderr: out, Dir: scratch})
 	if err != nil {
-		return fail(exitCodeFor(err), err.Error())
+		return fail(runtime.ExitCode(err), err.Error())
 	}
 	done := make(chan int, 1)
 	go func() {

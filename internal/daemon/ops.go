@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
+	"github.com/berth-project/berth/internal/cgroups"
 	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/filters"
@@ -131,8 +130,7 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, name string, u *container.
 			return nil, fmt.Errorf("Cannot update container %s: %w", c.ID, err)
 		}
 		if unlimitPids {
-			p := filepath.Join("/sys/fs/cgroup/pids", d.cgroupsPath(c), "pids.max")
-			if err := os.WriteFile(p, []byte("max"), 0); err != nil && !os.IsNotExist(err) {
+			if err := cgroups.SetPidsMax(d.cgroupsPath(c), "max"); err != nil {
 				return nil, fmt.Errorf("Cannot update container %s: %w", c.ID, err)
 			}
 		}

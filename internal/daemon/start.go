@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/atomicfile"
+	"github.com/berth-project/berth/internal/cgroups"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/etcfiles"
 	"github.com/berth-project/berth/internal/logs"
@@ -61,7 +61,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	defer func() {
 		if err != nil {
 			c.State.Error = err.Error()
-			c.State.ExitCode = exitCodeFor(err)
+			c.State.ExitCode = runtime.ExitCode(err)
 			c.saveState(d.containerDir(c.ID))
 			d.failPending(c, err)
 		}
@@ -177,10 +177,10 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		StdinOnce:        c.Config.StdinOnce,
 		ConsoleHeight:    h,
 		ConsoleWidth:     w,
-		CgroupMemoryPath: filepath.Join("/sys/fs/cgroup/memory", in.CgroupsPath),
+		CgroupMemoryPath: cgroups.Dir("memory", in.CgroupsPath),
 	})
 	if err != nil {
-		return runtimeError(err)
+		return runtime.CreateFailed(err)
 	}
 	rt.LearnSeccomp(seccompKey, c.ID)
 	// Attaches opened before start (docker run) connect now, while the
@@ -195,7 +195,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		rt.Kill(ctx, c.ID, 9, true)
 		mon.Wait(ctx)
 		mon.Close()
-		return runtimeError(err)
+		return runtime.CreateFailed(err)
 	}
 	tStart = time.Now()
 	c.mon = mon
@@ -213,29 +213,6 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	d.wg.Add(1)
 	go d.watchExit(c, mon)
 	return nil
-}
-
-// runtimeError keeps the runtime's own words (docker CLI maps "executable
-// file not found" to 127 and "permission denied" to 126) and classes the
-// error as bad input when the user's command is at fault, like dockerd.
-func runtimeError(err error) error {
-	err = errors.New(runtime.DockerWording(err.Error()))
-	msg := "failed to create task for container: OCI runtime create failed: " + err.Error() + ": unknown"
-	if exitCodeFor(err) != 128 {
-		return errdefs.Invalid(errors.New(msg))
-	}
-	return errors.New(msg)
-}
-
-func exitCodeFor(err error) int {
-	s := err.Error()
-	switch {
-	case strings.Contains(s, "executable file not found"), strings.Contains(s, "no such file or directory"):
-		return 127
-	case strings.Contains(s, "permission denied"):
-		return 126
-	}
-	return 128
 }
 
 func (d *Daemon) failPending(c *Container, err error) {
@@ -317,7 +294,7 @@ func (d *Daemon) cgroupsPath(c *Container) string {
 	if parent == "" {
 		parent = d.cfg.CgroupParent
 	}
-	return "/" + strings.Trim(parent, "/") + "/" + c.ID
+	return cgroups.ContainerPath(parent, c.ID)
 }
 
 // writeEtcFiles writes hostname, hosts and resolv.conf unless the container

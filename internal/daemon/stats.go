@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/berth-project/berth/internal/cgroups"
 	"github.com/berth-project/berth/internal/runtime"
 	"github.com/moby/moby/api/types/container"
 )
@@ -27,7 +28,7 @@ func (d *Daemon) ContainerStats(ctx context.Context, name string, stream, oneSho
 		}
 		// The cgroup files directly where the host has v1 hierarchies: no
 		// runtime process per sample, and the same for runc and crun.
-		s, err := runtime.CgroupV1Stats("/sys/fs/cgroup", d.cgroupsPath(c))
+		s, err := runtime.CgroupV1Stats(cgroups.Root, d.cgroupsPath(c))
 		if errors.Is(err, runtime.ErrNoCgroupV1) {
 			s, err = rt.Stats(ctx, c.ID)
 		}

@@ -33,6 +33,7 @@ var layers = map[string]string{
 
 	"internal/archive":      "part",
 	"internal/builder":      "part",
+	"internal/cgroups":      "part",
 	"internal/cgroupwarm":   "part",
 	"internal/cni":          "part",
 	"internal/console":      "part",

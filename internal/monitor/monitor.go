@@ -23,11 +23,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/berth-project/berth/internal/cgroups"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/monitor/proto"
 )
@@ -186,11 +186,11 @@ func removeFiles(dir string) {
 // state, the container's (empty) cgroups.
 func cleanupRuntime(cfg Config) {
 	exec.Command(cfg.RuntimePath, "--root", cfg.RuntimeRoot, "delete", "--force", cfg.ID).Run()
-	rel, ok := strings.CutPrefix(cfg.CgroupMemoryPath, "/sys/fs/cgroup/memory/")
-	if !ok || rel == "" {
+	path, ok := cgroups.PathOf("memory", cfg.CgroupMemoryPath)
+	if !ok {
 		return
 	}
-	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", rel))
+	dirs := cgroups.Dirs(path)
 	// A killed process leaves its cgroup only once it is fully gone;
 	// rmdir fails (EBUSY) until then, and always on a non-empty cgroup.
 	for _, d := range dirs {

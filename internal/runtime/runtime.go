@@ -1,7 +1,11 @@
 // Package runtime drives an OCI runtime binary (runc, crun). It is the
-// only place in Berth that executes one: typed options become argv, and
+// only place in berthd that executes one: typed options become argv, and
 // failures come back as errors carrying the runtime's own message, which
-// is what Docker shows users ("OCI runtime exec failed: ...").
+// is what Docker shows users ("OCI runtime exec failed: ..."), in runc's
+// words and with Docker's exit codes (wording.go) whichever runtime ran.
+// The one other caller is cmd/berth-monitor, which runs create, start and
+// delete of its own container without linking this package (it stays a
+// small binary) and hands the runtime's raw message back to be worded here.
 package runtime
 
 import (

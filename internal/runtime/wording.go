@@ -1,8 +1,11 @@
 package runtime
 
 import (
+	"errors"
 	"regexp"
 	"strings"
+
+	"github.com/berth-project/berth/internal/errdefs"
 )
 
 var crunNotFound = regexp.MustCompile("executable file `([^`]*)` not found in \\$PATH: No such file or directory")
@@ -17,4 +20,31 @@ func DockerWording(msg string) string {
 	msg = strings.ReplaceAll(msg, ": No such file or directory", ": no such file or directory")
 	msg = strings.ReplaceAll(msg, ": Permission denied", ": permission denied")
 	return msg
+}
+
+// CreateFailed is a failed create or start as dockerd words it ("failed
+// to create task for container: OCI runtime create failed: ...: unknown"),
+// in runc's words whichever runtime ran. It is bad input (400) when the
+// user's command is at fault (ExitCode other than 128), as with dockerd.
+func CreateFailed(err error) error {
+	worded := errors.New(DockerWording(err.Error()))
+	msg := "failed to create task for container: OCI runtime create failed: " + worded.Error() + ": unknown"
+	if ExitCode(worded) != 128 {
+		return errdefs.Invalid(errors.New(msg))
+	}
+	return errors.New(msg)
+}
+
+// ExitCode is the exit status Docker gives a process the runtime could
+// not start: 127 when the command is missing, 126 when it may not be
+// executed, 128 for anything else. err is in runc's words (DockerWording).
+func ExitCode(err error) int {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "executable file not found"), strings.Contains(s, "no such file or directory"):
+		return 127
+	case strings.Contains(s, "permission denied"):
+		return 126
+	}
+	return 128
 }
