@@ -35,6 +35,7 @@ var layers = map[string]string{
 	"internal/builder":      "part",
 	"internal/cgroups":      "part",
 	"internal/cgroupwarm":   "part",
+	"internal/cluster":      "part",
 	"internal/cni":          "part",
 	"internal/console":      "part",
 	"internal/daemonconfig": "part",
@@ -47,6 +48,7 @@ var layers = map[string]string{
 	"internal/oci":          "part",
 	"internal/registry":     "part",
 	"internal/runtime":      "part",
+	"internal/safepath":     "part",
 	"internal/volume":       "part",
 
 	"internal/client":  "client",
@@ -55,14 +57,16 @@ var layers = map[string]string{
 
 	"internal/atomicfile":   "shared",
 	"internal/buildcontext": "shared",
-	"internal/detachkeys":   "shared",
-	"internal/errdefs":      "shared",
-	"internal/etcfiles":     "shared",
-	"internal/filters":      "shared",
-	"internal/imageref":     "shared",
-	"internal/jsonstream":   "shared",
-	"internal/stdcopy":      "shared",
-	"internal/version":      "shared",
+	// The kubeconfig format: berthd writes the cluster's, the CLI reads it.
+	"internal/cluster/kubecfg": "shared",
+	"internal/detachkeys":      "shared",
+	"internal/errdefs":         "shared",
+	"internal/etcfiles":        "shared",
+	"internal/filters":         "shared",
+	"internal/imageref":        "shared",
+	"internal/jsonstream":      "shared",
+	"internal/stdcopy":         "shared",
+	"internal/version":         "shared",
 
 	"internal/layering": "shared",
 }
