@@ -340,16 +340,19 @@ func (p *puller) fetchLayer(ctx context.Context, in *image.Ingest, desc v1.Descr
 		return errdefs.Invalidf("layer %s: %v", desc.Digest, err)
 	}
 	defer dec.Close()
-	if err := in.LayerAt(ctx, dec, diffID, chain); err != nil {
-		return fmt.Errorf("layer %s: %w", desc.Digest, err)
+	verify := func() error {
+		// Drain what the decompressor left (padding, trailers) into the verifier.
+		if _, err := io.Copy(io.Discard, src); err != nil {
+			return err
+		}
+		p.rep.layer(id, "Verifying Checksum")
+		if !ver.Verified() {
+			return errdefs.Invalidf("filesystem layer verification failed for digest %s", desc.Digest)
+		}
+		return nil
 	}
-	// Drain what the decompressor left (padding, trailers) into the verifier.
-	if _, err := io.Copy(io.Discard, src); err != nil {
+	if err := in.LayerAt(ctx, dec, diffID, chain, verify); err != nil {
 		return fmt.Errorf("layer %s: %w", desc.Digest, err)
-	}
-	p.rep.layer(id, "Verifying Checksum")
-	if !ver.Verified() {
-		return errdefs.Invalidf("filesystem layer verification failed for digest %s", desc.Digest)
 	}
 	p.rep.layer(id, "Download complete")
 	p.remember(desc, diffID)

@@ -51,28 +51,49 @@ func (in *Ingest) Layer(ctx context.Context, r io.Reader, diffID digest.Digest) 
 // LayerAt is Layer that also unpacks the layer, as chain, while it streams
 // in, so a pull extracts while it downloads instead of after. A layer or
 // blob that is already here goes the plain way.
-func (in *Ingest) LayerAt(ctx context.Context, r io.Reader, diffID, chain digest.Digest) error {
+//
+// The unpacked layer becomes visible (findable as chain by any other pull,
+// load or build) only once every digest naming it holds: the diff ID,
+// checked by Layer as the stream ends, then verify (the caller's check of
+// the compressed digest). Until then it sits in a private directory; a
+// blob whose tar ends before its bytes prove wrong can no longer leave its
+// content in the store for the next user of the chain.
+func (in *Ingest) LayerAt(ctx context.Context, r io.Reader, diffID, chain digest.Digest, verify func() error) error {
 	if in.s.layers.Has(chain) || in.s.content.Has(diffID) {
-		return in.Layer(ctx, r, diffID)
+		if err := in.Layer(ctx, r, diffID); err != nil {
+			return err
+		}
+		return verify()
 	}
 	in.s.hold(chain) // until the image is registered (or the ingest closes)
 	in.track(chain)
 	pr, pw := io.Pipe()
-	applied := make(chan error, 1)
+	type result struct {
+		p   *layer.Pending
+		err error
+	}
+	applied := make(chan result, 1)
 	go func() {
-		err := in.s.layers.Apply(ctx, chain, pr)
-		// Apply stops at the tar's end marker: drain the rest so the
+		p, err := in.s.layers.Unpack(ctx, chain, pr)
+		// Unpack stops at the tar's end marker: drain the rest so the
 		// download never blocks on it.
 		io.Copy(io.Discard, pr)
-		applied <- err
+		applied <- result{p, err}
 	}()
 	err := in.Layer(ctx, io.TeeReader(r, pw), diffID)
 	pw.CloseWithError(err)
-	if aerr := <-applied; err == nil && aerr != nil {
-		err = aerr
+	res := <-applied
+	if err == nil {
+		err = res.err
 	}
-	// On failure the half-made layer is nobody's: Close collects it.
-	return err
+	if err == nil {
+		err = verify()
+	}
+	if err != nil {
+		res.p.Abort()
+		return err
+	}
+	return res.p.Commit()
 }
 
 func (in *Ingest) track(ds ...digest.Digest) {

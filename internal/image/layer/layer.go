@@ -83,36 +83,69 @@ func (s *Store) Has(chain digest.Digest) bool {
 // layer is built in a temp dir and renamed, so a half-unpacked layer is
 // never visible under its real name.
 func (s *Store) Apply(ctx context.Context, chain digest.Digest, r io.Reader) error {
+	p, err := s.Unpack(ctx, chain, r)
+	if err != nil {
+		return err
+	}
+	return p.Commit()
+}
+
+// Pending is a layer unpacked into a private directory and not yet
+// visible: nothing can find it as chain until Commit, which the caller
+// makes only after every digest that names the content has been checked.
+type Pending struct {
+	s     *Store
+	chain digest.Digest
+	tmp   string // "" when the layer was already there
+}
+
+// Unpack unpacks the layer tar r into a private directory (see Pending).
+func (s *Store) Unpack(ctx context.Context, chain digest.Digest, r io.Reader) (p *Pending, err error) {
 	if s.Has(chain) {
-		return nil
+		return &Pending{s: s, chain: chain}, nil
 	}
 	tmp, err := os.MkdirTemp(s.dir, ".unpack-")
 	if err != nil {
-		return fmt.Errorf("unpack layer: %w", err)
+		return nil, fmt.Errorf("unpack layer: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
 	diff := filepath.Join(tmp, "diff")
 	if err := os.Mkdir(diff, 0o755); err != nil {
-		return fmt.Errorf("unpack layer: %w", err)
+		return nil, fmt.Errorf("unpack layer: %w", err)
 	}
 	opts := &archive.TarOptions{WhiteoutFormat: archive.OverlayWhiteoutFormat}
 	if err := archive.Unpack(ctxReader{ctx, r}, diff, opts); err != nil {
-		return classifyUnpackError(ctx, fmt.Errorf("unpack layer %s: %w", chain, err))
+		return nil, classifyUnpackError(ctx, fmt.Errorf("unpack layer %s: %w", chain, err))
 	}
 	size, err := DirSize(diff)
 	if err != nil {
-		return fmt.Errorf("unpack layer: %w", err)
+		return nil, fmt.Errorf("unpack layer: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "size"), []byte(strconv.FormatInt(size, 10)), 0o600); err != nil {
-		return fmt.Errorf("unpack layer: %w", err)
+		return nil, fmt.Errorf("unpack layer: %w", err)
 	}
-	if err := os.Rename(tmp, s.layerDir(chain)); err != nil {
-		if s.Has(chain) { // a concurrent unpack of the same layer won
+	return &Pending{s: s, chain: chain, tmp: tmp}, nil
+}
+
+// Commit makes the layer visible as its chain ID.
+func (p *Pending) Commit() error {
+	if p.tmp == "" {
+		return nil
+	}
+	tmp := p.tmp
+	p.tmp = ""
+	if err := os.Rename(tmp, p.s.layerDir(p.chain)); err != nil {
+		os.RemoveAll(tmp)
+		if p.s.Has(p.chain) { // a concurrent unpack of the same layer won
 			return nil
 		}
 		return fmt.Errorf("unpack layer: %w", err)
 	}
-	_, err = s.ensureLink(chain)
+	_, err := p.s.ensureLink(p.chain)
 	return err
 }
 
@@ -133,6 +166,14 @@ func classifyUnpackError(ctx context.Context, err error) error {
 		}
 	}
 	return errdefs.Invalid(err)
+}
+
+// Abort throws the unpacked content away. Safe after Commit (no-op).
+func (p *Pending) Abort() {
+	if p != nil && p.tmp != "" {
+		os.RemoveAll(p.tmp)
+		p.tmp = ""
+	}
 }
 
 // Size is the unpacked size of layer chain.
