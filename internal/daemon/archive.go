@@ -14,7 +14,8 @@ import (
 )
 
 // withRoot gives fn a host path to the container's filesystem: the live
-// root (with its bind mounts) when running, else a temporary rootfs mount.
+// root (with its mounts) when running, else a temporary rootfs mount with
+// the container's volumes and bind mounts on it.
 func (d *Daemon) withRoot(ctx context.Context, name string, fn func(c *Container, root string) error) error {
 	c, err := d.containers.get(name)
 	if err != nil {
@@ -23,11 +24,11 @@ func (d *Daemon) withRoot(ctx context.Context, name string, fn func(c *Container
 	if pid := c.pid(); pid > 0 {
 		return fn(c, fmt.Sprintf("/proc/%d/root", pid))
 	}
-	root, err := d.images.Mount(ctx, c.ID)
+	root, release, err := d.mountArchiveRoot(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer d.images.Unmount(context.WithoutCancel(ctx), c.ID)
+	defer release()
 	return fn(c, root)
 }
 
@@ -59,10 +60,9 @@ func (d *Daemon) ContainerArchive(ctx context.Context, name, path string) (io.Re
 	if pid := c.pid(); pid > 0 {
 		root = fmt.Sprintf("/proc/%d/root", pid)
 	} else {
-		if root, err = d.images.Mount(ctx, c.ID); err != nil {
+		if root, release, err = d.mountArchiveRoot(ctx, c); err != nil {
 			return nil, nil, err
 		}
-		release = func() { d.images.Unmount(context.WithoutCancel(ctx), c.ID) }
 	}
 	rc, st, err := archive.TarPath(ctx, root, path)
 	if err != nil {
@@ -87,7 +87,10 @@ func (r *releaseCloser) Close() error {
 // ContainerExtract answers PUT /containers/{id}/archive.
 func (d *Daemon) ContainerExtract(ctx context.Context, name string, opts engine.ArchiveOptions, content io.Reader) error {
 	return d.withRoot(ctx, name, func(c *Container, root string) error {
-		if c.HostConfig.ReadonlyRootfs {
+		if readOnlyMountAt(c, opts.Path) {
+			return errVolumeReadonly
+		}
+		if c.HostConfig.ReadonlyRootfs && !inWritableMount(c, opts.Path) {
 			return errdefs.Forbidden(errors.New("container rootfs is marked read-only"))
 		}
 		if err := archive.Extract(ctx, root, opts.Path, content, opts.NoOverwriteDirNonDir, opts.CopyUIDGID); err != nil {
