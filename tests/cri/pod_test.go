@@ -512,3 +512,56 @@ func grepAfter(s, key string) string {
 	}
 	return ""
 }
+
+// TestPodOverhead reports the node runtime's memory per running pod: for
+// pods as the kubelet makes them (no shared PID namespace) that is one
+// berth-monitor per container and no process for the pod itself.
+func TestPodOverhead(t *testing.T) {
+	ctx := ctxT(t)
+	const pods = 5
+	var total, n int
+	for i := 0; i < pods; i++ {
+		cfg := testPod(t, fmt.Sprintf("overhead%d", i))
+		ns := &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER}
+		cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: ns}
+		id := runPod(t, ctx, cfg)
+		cc := &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: "sleep"},
+			Image:    &runtimeapi.ImageSpec{Image: "busybox"},
+			Command:  []string{"sleep", "600"},
+			Linux:    &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: ns}},
+		}
+		cr, err := env.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: id, Config: cc, SandboxConfig: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: cr.ContainerId}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := env.rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: cr.ContainerId, Verbose: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pid int
+		fmt.Sscanf(grepAfter(st.Info["info"], `"pid":`), "%d", &pid)
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatalf("container pid %d: %v", pid, err)
+		}
+		var ppid int
+		fmt.Sscanf(strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))[1], "%d", &ppid)
+		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", ppid)); !strings.HasSuffix(exe, "berth-monitor") {
+			t.Fatalf("parent of the container is %s, not a berth-monitor", exe)
+		}
+		pss, err := testutil.PSS(ppid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += pss
+		n++
+	}
+	for _, pid := range testutil.ProcsWithArg(filepath.Join(testutil.BinDir(env.d.RepoDir), "berth-pause"), "") {
+		t.Errorf("berth-pause %d runs for pods that do not share a PID namespace", pid)
+	}
+	t.Logf("node runtime memory per running pod (1 container): %.2f MB PSS (one berth-monitor, no pause process, no per-pod shim)", float64(total)/float64(n)/1024)
+}
