@@ -36,18 +36,44 @@ var allCapabilities = []string{
 	"CAP_CHECKPOINT_RESTORE",
 }
 
-// hostCapabilities is every capability the running kernel knows: asking
-// runc for one the kernel lacks fails the start.
+// hostCapabilities is every capability the running kernel knows and
+// berthd's own bounding set holds: asking the runtime for one the kernel
+// lacks, or one a sandboxed daemon was started without (no
+// CAP_SYS_RESOURCE here), fails the start with "capset: Operation not
+// permitted". containerd's privileged containers get its current set too.
 func hostCapabilities() []string {
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	known := allCapabilities
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if last, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && last >= 0 && last < len(allCapabilities) {
+			known = allCapabilities[:last+1]
+		}
+	}
+	bnd, ok := boundingSet()
+	if !ok {
+		return known
+	}
+	out := make([]string, 0, len(known))
+	for i, c := range known {
+		if bnd&(1<<uint(i)) != 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// boundingSet reads this process's capability bounding set.
+func boundingSet() (uint64, bool) {
+	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return allCapabilities
+		return 0, false
 	}
-	last, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || last < 0 || last >= len(allCapabilities) {
-		return allCapabilities
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return n, err == nil
+		}
 	}
-	return allCapabilities[:last+1]
+	return 0, false
 }
 
 // normalizeCap turns "net_admin" or "CAP_NET_ADMIN" into "CAP_NET_ADMIN";

@@ -2,6 +2,7 @@ package cri
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -63,7 +64,7 @@ func pushStandIns(t *testing.T, ctx context.Context, reg, dir string) (busybox, 
 	ctxDir := filepath.Join(dir, "web")
 	os.MkdirAll(ctxDir, 0o755)
 	os.WriteFile(filepath.Join(ctxDir, "index.html"), []byte("<h1>Welcome to nginx!</h1>\n"), 0o644)
-	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM busybox:latest\nCOPY index.html /www/index.html\nEXPOSE 80\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n"), 0o644)
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM "+busybox+"\nCOPY index.html /www/index.html\nEXPOSE 80\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n"), 0o644)
 	pauseDir := filepath.Join(dir, "pause")
 	os.MkdirAll(pauseDir, 0o755)
 	pb, err := os.ReadFile(filepath.Join(testutil.BinDir(env.d.RepoDir), "berth-pause"))
@@ -72,8 +73,16 @@ func pushStandIns(t *testing.T, ctx context.Context, reg, dir string) (busybox, 
 	}
 	os.WriteFile(filepath.Join(pauseDir, "pause"), pb, 0o755)
 	os.WriteFile(filepath.Join(pauseDir, "Dockerfile"), []byte("FROM scratch\nCOPY pause /pause\nENTRYPOINT [\"/pause\"]\n"), 0o644)
+	// critest's busybox: applets as hard links (its MaskedPaths spec masks
+	// /bin/ls), plus pgrep and ipcs, which Debian's busybox lacks.
+	var tarBuf bytes.Buffer
+	if err := testutil.BusyboxTarWith(&tarBuf, true, map[string]string{"/bin/pgrep": pgrepScript, "/bin/ipcs": ipcsScript}); err != nil {
+		t.Fatal(err)
+	}
+	if r := dr.Run(ctx, &tarBuf, "import", "-c", `CMD ["sh"]`, "-", busybox); r.Code != 0 {
+		t.Fatalf("stand-in busybox: %s", r)
+	}
 	steps := [][]string{
-		{"tag", "busybox:latest", busybox},
 		{"push", busybox},
 		{"build", "-q", "-t", web, ctxDir},
 		{"push", web},
@@ -87,6 +96,40 @@ func pushStandIns(t *testing.T, ctx context.Context, reg, dir string) (busybox, 
 		}
 	}
 	return busybox, web
+}
+
+const pgrepScript = `#!/bin/sh
+# pgrep stand-in: the pids of the processes named $1.
+[ -n "$1" ] || exit 2
+found=1
+for d in /proc/[0-9]*; do
+	read -r comm < "$d/comm" 2>/dev/null || continue
+	if [ "$comm" = "$1" ]; then echo "${d#/proc/}"; found=0; fi
+done
+exit $found
+`
+
+const ipcsScript = `#!/bin/sh
+# ipcs stand-in: the kernel's System V IPC tables of this IPC namespace.
+case "$1" in
+-m) cat /proc/sysvipc/shm ;;
+-q) cat /proc/sysvipc/msg ;;
+-s) cat /proc/sysvipc/sem ;;
+*) cat /proc/sysvipc/shm /proc/sysvipc/msg /proc/sysvipc/sem ;;
+esac
+`
+
+// shmIDs lists the host's System V shared memory segments (critest's
+// HostIpc specs make some with ipcmk and leave them).
+func shmIDs() map[string]bool {
+	b, _ := os.ReadFile("/proc/sysvipc/shm")
+	ids := map[string]bool{}
+	for _, l := range strings.Split(string(b), "\n")[1:] {
+		if f := strings.Fields(l); len(f) > 1 {
+			ids[f[1]] = true
+		}
+	}
+	return ids
 }
 
 // specResult is one critest spec from its ginkgo JSON report.
@@ -121,7 +164,7 @@ func readGinkgoReport(path string) ([]specResult, error) {
 			}
 			name := strings.TrimSpace(strings.Join(append(s.ContainerHierarchyTexts, s.LeafNodeText), " "))
 			msg := s.Failure.Message
-			if i := strings.IndexByte(msg, '\n'); i > 0 && len(msg) > 300 {
+			if i := strings.IndexByte(msg, '\n'); i > 0 && len(msg) > 300 && os.Getenv("BERTH_CRITEST_FOCUS") == "" {
 				msg = msg[:i]
 			}
 			out = append(out, specResult{Name: name, State: s.State, Message: msg})
@@ -179,6 +222,14 @@ func TestCritest(t *testing.T) {
 	if f := os.Getenv("BERTH_CRITEST_FOCUS"); f != "" {
 		args = append(args, "--ginkgo.focus", f)
 	}
+	shmBefore := shmIDs()
+	defer func() {
+		for id := range shmIDs() {
+			if !shmBefore[id] {
+				exec.Command("ipcrm", "-m", id).Run()
+			}
+		}
+	}()
 	rctx, cancel := context.WithTimeout(context.Background(), 28*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(rctx, bin, args...)

@@ -20,7 +20,13 @@ const group = "root:x:0:\napp:x:1000:\nnogroup:x:65534:\n"
 // BusyboxTar builds a minimal rootfs tar: /bin/busybox plus a symlink per
 // applet, /etc/passwd and /etc/group with root, app (1000) and nobody
 // (65534), and a world-writable sticky /tmp.
-func BusyboxTar(w io.Writer) error {
+func BusyboxTar(w io.Writer) error { return BusyboxTarWith(w, false, nil) }
+
+// BusyboxTarWith is BusyboxTar with the applets as hard links to
+// /bin/busybox instead of symlinks when hard is set (as in the official
+// busybox image: masking one applet's path then masks only that path), and
+// extra executable files (path in the image -> content).
+func BusyboxTarWith(w io.Writer, hard bool, extra map[string]string) error {
 	bb, err := os.ReadFile(BusyboxPath)
 	if err != nil {
 		return fmt.Errorf("read busybox: %w", err)
@@ -50,6 +56,13 @@ func BusyboxTar(w io.Writer) error {
 		mode int64
 		data []byte
 	}{{"bin/busybox", 0o755, bb}, {"etc/passwd", 0o644, []byte(passwd)}, {"etc/group", 0o644, []byte(group)}}
+	for name, content := range extra {
+		files = append(files, struct {
+			name string
+			mode int64
+			data []byte
+		}{strings.TrimPrefix(name, "/"), 0o755, []byte(content)})
+	}
 	for _, f := range files {
 		h := &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: now}
 		if err := tw.WriteHeader(h); err != nil {
@@ -63,7 +76,13 @@ func BusyboxTar(w io.Writer) error {
 		if applet == "busybox" {
 			continue
 		}
+		if _, ok := extra["/bin/"+applet]; ok {
+			continue
+		}
 		h := &tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/" + applet, Linkname: "busybox", Mode: 0o777, ModTime: now}
+		if hard {
+			h = &tar.Header{Typeflag: tar.TypeLink, Name: "bin/" + applet, Linkname: "bin/busybox", Mode: 0o755, ModTime: now}
+		}
 		if err := tw.WriteHeader(h); err != nil {
 			return fmt.Errorf("tar link: %w", err)
 		}
