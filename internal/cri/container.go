@@ -202,6 +202,12 @@ func (s *Server) translate(ctx context.Context, sb *sandbox, cfg *runtimeapi.Con
 			return nil, nil, invalidf("config.mounts[%d]: %v", i, err)
 		}
 		hc.Mounts = append(hc.Mounts, bm)
+		if m.GetPropagation() == runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL && hc.Runtime == "" {
+			// On hybrid cgroup hosts crun runs in a mount namespace that
+			// is a slave of the host's (bin/berth-crun), so mounts made in
+			// the container could not reach the host: runc can.
+			hc.Runtime = "runc"
+		}
 	}
 	pod := &engine.PodOptions{
 		NetNS: sb.NetNS, IpcNS: sb.IpcNS, UtsNS: sb.UtsNS,

@@ -86,6 +86,17 @@ func WithUserMounts(_ context.Context, s *specs.Spec, in *Input) error {
 			return err
 		}
 		ms = append(ms, m)
+		// As dockerd: a shared or slave bind needs the container's root
+		// mount to propagate too, or the runtime's recursive private
+		// root (crun's default) cuts the bind off from the host.
+		switch mp.Propagation {
+		case mount.PropagationShared, mount.PropagationRShared:
+			s.Linux.RootfsPropagation = "rshared"
+		case mount.PropagationSlave, mount.PropagationRSlave:
+			if s.Linux.RootfsPropagation != "rshared" {
+				s.Linux.RootfsPropagation = "rslave"
+			}
+		}
 	}
 	for dst, data := range in.HostConfig.Tmpfs {
 		ms = append(ms, tmpfsMount(dst, data))
