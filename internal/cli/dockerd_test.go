@@ -8,11 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/berth-project/berth/tests/testutil"
 )
 
 const dockerCLI = "/usr/local/bin/docker"
@@ -23,8 +22,9 @@ type dockerd struct {
 	dir  string
 }
 
-// startDockerd launches dockerd on a temporary root and imports a busybox
-// image; everything is removed in cleanup. Skips without root or binaries.
+// startDockerd launches dockerd on a temporary root through the test
+// suites' one launcher (tests/testutil) and imports a busybox image;
+// everything is removed in cleanup. Skips without root or binaries.
 func startDockerd(t *testing.T) *dockerd {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -35,65 +35,22 @@ func startDockerd(t *testing.T) *dockerd {
 			t.Skipf("%s not available", b)
 		}
 	}
-	dir, err := os.MkdirTemp("", "bcli")
+	td, err := testutil.StartDaemon(context.Background(), testutil.TargetDockerd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &dockerd{host: "unix://" + filepath.Join(dir, "d.sock"), dir: dir}
-	cmd := exec.Command("dockerd", "--data-root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "exec"),
-		"-H", d.host, "--pidfile", filepath.Join(dir, "d.pid"), "--iptables=false", "--ip6tables=false", "--bridge=none")
-	logf, err := os.Create(filepath.Join(dir, "dockerd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.stop(t, cmd, logf) })
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, _, code := d.docker(t, "", "version"); code == 0 {
-			break
+	d := &dockerd{host: "unix://" + td.Sock, dir: td.Dir}
+	t.Cleanup(func() {
+		// Containers go first, so dockerd's shutdown has none to wait for.
+		if out, _, _ := d.docker(t, "", "ps", "-aq"); strings.TrimSpace(out) != "" {
+			d.docker(t, "", append([]string{"rm", "-f"}, strings.Fields(out)...)...)
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logf.Name())
-			t.Fatalf("dockerd did not come up:\n%s", log)
+		if err := td.Stop(); err != nil {
+			t.Errorf("stop dockerd: %v", err)
 		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	})
 	d.importBusybox(t)
 	return d
-}
-
-func (d *dockerd) stop(t *testing.T, cmd *exec.Cmd, logf *os.File) {
-	if out, _, _ := d.docker(t, "", "ps", "-aq"); strings.TrimSpace(out) != "" {
-		d.docker(t, "", append([]string{"rm", "-f"}, strings.Fields(out)...)...)
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-	logf.Close()
-	// dockerd leaves overlay and netns mounts under its roots on some paths.
-	if mounts, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		var ours []string
-		for _, l := range strings.Split(string(mounts), "\n") {
-			if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], d.dir+"/") {
-				ours = append(ours, f[4])
-			}
-		}
-		for i := len(ours) - 1; i >= 0; i-- {
-			_ = unix.Unmount(ours[i], unix.MNT_DETACH)
-		}
-	}
-	_ = os.RemoveAll(d.dir)
 }
 
 func (d *dockerd) importBusybox(t *testing.T) {

@@ -6,108 +6,43 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/berth-project/berth/tests/testutil"
 )
 
-// dockerd is a private dockerd 20.10 used to check archive compatibility.
+// dockerd is a private dockerd 20.10 used to check archive compatibility,
+// started by the test suites' one launcher (tests/testutil).
 type dockerd struct {
-	dir string
+	dir  string
+	sock string
 }
 
 func startDockerd(t *testing.T) *dockerd {
 	t.Helper()
 	needRoot(t)
-	bin, err := exec.LookPath("dockerd")
-	if err != nil {
+	if _, err := exec.LookPath("dockerd"); err != nil {
 		t.Skip("dockerd not installed")
 	}
 	if _, err := exec.LookPath("docker"); err != nil {
 		t.Skip("docker CLI not installed")
 	}
-	// Short path: the socket must fit in sun_path.
-	dir, err := os.MkdirTemp("", "bd")
+	td, err := testutil.StartDaemon(context.Background(), testutil.TargetDockerd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &dockerd{dir: dir}
-	log, err := os.Create(filepath.Join(dir, "log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--data-root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "exec"),
-		"-H", "unix://"+d.sock(), "--pidfile", filepath.Join(dir, "d.pid"),
-		"--iptables=false", "--ip6tables=false", "--bridge=none")
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	go cmd.Wait()
-	t.Cleanup(func() { d.stop(t, pid, log) })
-	for i := 0; i < 100; i++ {
-		if _, err := d.docker(nil, "version"); err == nil {
-			return d
+	t.Cleanup(func() {
+		if err := td.Stop(); err != nil {
+			t.Errorf("stop dockerd: %v", err)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	b, _ := os.ReadFile(log.Name())
-	t.Fatalf("dockerd did not come up:\n%s", b)
-	return nil
-}
-
-func (d *dockerd) sock() string { return filepath.Join(d.dir, "d.sock") }
-
-// stop ends dockerd by the pid in its pidfile (or the one we started),
-// then removes its mounts and directories.
-func (d *dockerd) stop(t *testing.T, pid int, log *os.File) {
-	if b, err := os.ReadFile(filepath.Join(d.dir, "d.pid")); err == nil {
-		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			pid = p
-		}
-	}
-	syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 150 && syscall.Kill(pid, 0) == nil; i++ {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if syscall.Kill(pid, 0) == nil {
-		syscall.Kill(pid, syscall.SIGKILL)
-		time.Sleep(500 * time.Millisecond)
-	}
-	log.Close()
-	unmountUnder(d.dir)
-	if err := os.RemoveAll(d.dir); err != nil {
-		t.Errorf("cleanup dockerd dir: %v", err)
-	}
-}
-
-// unmountUnder detaches every mount below dir, deepest first.
-func unmountUnder(dir string) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	var mps []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-			mps = append(mps, f[4])
-		}
-	}
-	for i := len(mps) - 1; i >= 0; i-- {
-		unix.Unmount(mps[i], unix.MNT_DETACH)
-	}
+	})
+	return &dockerd{dir: td.Dir, sock: td.Sock}
 }
 
 func (d *dockerd) docker(stdin []byte, args ...string) (string, error) {
 	cmd := exec.Command("docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.sock(), "DOCKER_CONFIG="+filepath.Join(d.dir, "cli"))
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.sock, "DOCKER_CONFIG="+filepath.Join(d.dir, "cli"))
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
