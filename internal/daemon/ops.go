@@ -214,6 +214,21 @@ func (d *Daemon) ContainerExport(ctx context.Context, name string, w io.Writer) 
 	if err != nil {
 		return err
 	}
+	// The tar walker reads the live overlay through host paths: a running
+	// container that swaps a directory for a symlink between the walker's
+	// lstat and open would have host files read into the tar (the
+	// CVE-2018-15664 class). Frozen, it cannot; dockerd gets the same from
+	// tarring inside a chroot of the rootfs.
+	c.mu.Lock()
+	run := c.running() && !c.State.Paused
+	c.mu.Unlock()
+	if run {
+		if err := d.ContainerPause(ctx, c.ID); err == nil {
+			defer d.ContainerUnpause(context.WithoutCancel(ctx), c.ID)
+		} else if stillRunning(c) {
+			return fmt.Errorf("export %s: pause the running container: %w", name, err)
+		}
+	}
 	if err := d.images.Export(ctx, c.ID, w); err != nil {
 		return err
 	}
@@ -273,8 +288,12 @@ func (d *Daemon) ContainerCommit(ctx context.Context, opts engine.CommitOptions)
 		cfg = *mergeCommitConfig(&cfg, opts.Config)
 	}
 	if opts.Pause && run {
+		// As dockerd: committing a running container is only safe frozen
+		// (the diff walker reads the live upper dir through host paths).
 		if err := d.ContainerPause(ctx, c.ID); err == nil {
 			defer d.ContainerUnpause(context.WithoutCancel(ctx), c.ID)
+		} else if stillRunning(c) {
+			return "", fmt.Errorf("commit %s: pause the running container: %w", opts.Container, err)
 		}
 	}
 	img, err := d.images.Commit(ctx, c.ID, parent, image.CommitOptions{
@@ -294,6 +313,14 @@ func (d *Daemon) ContainerCommit(ctx context.Context, opts engine.CommitOptions)
 	}
 	d.emit(c, events.ActionCommit, nil)
 	return img.ID.String(), nil
+}
+
+// stillRunning tells a pause that failed because the container just
+// exited (nothing left to freeze) from one that failed on a live container.
+func stillRunning(c *Container) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.running()
 }
 
 // mergeCommitConfig lets fields the commit request sets win over the container's.

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -351,4 +352,47 @@ func TestVolumeSubpathEscape(t *testing.T) {
 	if m, _ := testutil.MountsUnder(filepath.Join(env.daemon.Exec, "subpaths")); len(m) > 0 {
 		t.Errorf("staged subpath mounts left: %v", m)
 	}
+}
+
+// A running container swaps a directory for a symlink to a host directory
+// in a loop while it is exported and committed: the tar must never hold a
+// host file (the CVE-2018-15664 class).
+func TestExportCommitSymlinkRace(t *testing.T) {
+	forEachDriver(t, []scenario{{"swap-loop", func(c *tcase) {
+		// Many files, so the walker is inside /w/d long enough for a swap
+		// to land between its readdir and its opens; the host directory
+		// has files of the same names.
+		hostDir := c.tempDir()
+		for i := 1; i <= 1500; i++ {
+			c.writeFile(hostDir, fmt.Sprintf("f%d", i), "HOST-SECRET\n")
+		}
+		ctr := c.detached("swapper", nil, "sh", "-c",
+			"mkdir -p /w/d && for i in $(seq 1500); do echo container-fake > /w/d/f$i; done && touch /w/ready && "+
+				"while :; do mv /w/d /w/d.real; ln -s "+hostDir+" /w/d; rm /w/d; mv /w/d.real /w/d; done")
+		c.eventually(20*time.Second, "the swapper is ready", func() bool {
+			return c.run("exec", ctr, "test", "-e", "/w/ready").Code == 0
+		})
+		defer c.run("rm", "-f", ctr)
+		for i := 0; i < 8; i++ {
+			r := c.run("export", ctr)
+			if strings.Contains(r.Stdout, "HOST-SECRET") {
+				c.Fatalf("export %d carried a host file", i)
+			}
+			if r.Code != 0 {
+				c.Fatalf("export %d: %s", i, r.Stderr)
+			}
+		}
+		img := c.image("swapcommit")
+		for i := 0; i < 4; i++ {
+			c.ok("commit", ctr, img)
+			out := c.run(runArgs("--rm", "--entrypoint", "sh", img, "-c", "cat /w/d/* /w/d.real/* 2>/dev/null")...)
+			if strings.Contains(out.Stdout, "HOST-SECRET") {
+				c.Fatalf("commit %d carried a host file", i)
+			}
+		}
+		c.run("rmi", "-f", img)
+		if got := c.inspect(ctr, "{{.State.Status}}"); got != "running" {
+			c.Fatalf("container after export/commit: %s", got)
+		}
+	}}})
 }
