@@ -9,6 +9,7 @@ import (
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/registry"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -63,4 +64,13 @@ func pullRef(ref, tag string) (string, error) {
 		return "", errdefs.Invalid(err)
 	}
 	return withTag.String(), nil
+}
+
+// DistributionInspect serves GET /distribution/{name}/json.
+func (d *Daemon) DistributionInspect(ctx context.Context, ref, auth string) (*registry.DistributionInspect, error) {
+	a, err := distribution.DecodeAuth(auth)
+	if err != nil {
+		return nil, err
+	}
+	return distribution.Inspect(ctx, ref, distribution.PullOptions{Auth: a, Registries: d.registries})
 }
