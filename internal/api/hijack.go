@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,8 @@ type hijacker struct {
 	r   *http.Request
 	ctx context.Context
 
+	withHeaders bool // write the response's headers too (exec start)
+
 	mu          sync.Mutex
 	conn        net.Conn
 	multiplexed bool
@@ -66,12 +69,20 @@ func (h *hijacker) getStreams(multiplexed bool) (io.ReadCloser, io.Writer, io.Wr
 	// The server may have armed deadlines for the request; a stream lives
 	// as long as the container does.
 	conn.SetDeadline(time.Time{})
-	status := "HTTP/1.1 101 UPGRADED\r\n"
-	if h.r.Header.Get("Upgrade") == "" {
-		status = "HTTP/1.1 200 OK\r\n"
+	var head bytes.Buffer
+	if h.r.Header.Get("Upgrade") != "" {
+		head.WriteString("HTTP/1.1 101 UPGRADED\r\nContent-Type: " + streamType(h.ctx, multiplexed) + "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n")
+	} else {
+		// A client that did not ask to upgrade gets a plain answer whose
+		// body is the stream (dockerd's words, no Upgrade headers).
+		head.WriteString("HTTP/1.1 200 OK\r\nContent-Type: " + streamType(h.ctx, multiplexed) + "\r\n")
 	}
-	head := status + "Content-Type: " + streamType(h.ctx, multiplexed) + "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
-	if _, err := conn.Write([]byte(head)); err != nil {
+	if h.withHeaders {
+		// dockerd's exec start keeps the headers every answer carries.
+		h.w.Header().WriteSubset(&head, map[string]bool{"Content-Type": true})
+	}
+	head.WriteString("\r\n")
+	if _, err := conn.Write(head.Bytes()); err != nil {
 		conn.Close()
 		return nil, nil, nil, fmt.Errorf("write upgrade response: %w", err)
 	}
@@ -104,6 +115,21 @@ func (h *hijacker) finish(err error) {
 		}
 	}
 	h.conn.Close()
+}
+
+// writeStdout writes text on the stdout stream: a stdout frame when the
+// stream is multiplexed.
+func (h *hijacker) writeStdout(text string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.conn == nil {
+		return
+	}
+	if h.multiplexed {
+		stdcopy.NewWriter(h.out, stdcopy.Stdout).Write([]byte(text))
+		return
+	}
+	io.WriteString(h.out, text)
 }
 
 // hijackStdin is the client's half of the stream. EOF means the client did

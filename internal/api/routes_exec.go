@@ -50,12 +50,18 @@ func (s *Server) execStart(ctx context.Context, w http.ResponseWriter, r *http.R
 		return nil
 	}
 	h := newHijacker(ctx, w, r)
+	h.withHeaders = true
 	cfg := &engine.StreamConfig{GetStreams: h.getStreams, UseStdin: true, UseStdout: true, UseStderr: true, Stream: true}
 	err := s.be.Exec.ExecStart(ctx, v["id"], &req, cfg)
 	if !h.hijacked() {
 		return err
 	}
-	h.finish(err)
+	if err != nil {
+		// dockerd writes an exec's failure as a line on the stdout stream;
+		// the CLI and the SDKs print it and read the exit code from inspect.
+		h.writeStdout(err.Error() + "\r\n")
+	}
+	h.finish(nil)
 	return nil
 }
 

@@ -82,7 +82,8 @@ func TestAttachVariants(t *testing.T) {
 	// A TTY target, old API and no Upgrade header: 200 OK, raw stream.
 	c, br := rawRequest(t, ts, "POST /v1.41/containers/tty/attach?stdin=1&stdout=1&stream=1 HTTP/1.1\r\nHost: x\r\n\r\n")
 	head := readHead(t, br)
-	if head != "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n" {
+	// dockerd's plain answer carries no Upgrade headers.
+	if head != "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n" {
 		t.Fatalf("head %q", head)
 	}
 	io.WriteString(c, "x")

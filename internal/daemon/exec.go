@@ -105,115 +105,130 @@ func (d *Daemon) ExecCreate(ctx context.Context, name string, req *container.Exe
 }
 
 // ExecStart runs the exec's process via the runtime and streams its I/O.
+// As with dockerd, the streams are taken (the connection hijacked) as soon
+// as the exec is known, so only an unknown exec fails before them; every
+// failure after the start was accepted leaves exit code 126.
 func (d *Daemon) ExecStart(ctx context.Context, id string, sreq *container.ExecStartRequest, cfg *engine.StreamConfig) error {
 	e, err := d.execs.get(id)
 	if err != nil {
 		return err
 	}
 	d.cgWarm.Warm()
+	var start container.ExecStartRequest
+	if sreq != nil {
+		start = *sreq
+	}
+	if start.Detach {
+		return d.execRun(ctx, e, &start, nil)
+	}
+	st, err := openExecStreams(cfg, &e.req, &start)
+	if err != nil {
+		return err
+	}
+	return d.execRun(ctx, e, &start, st)
+}
+
+// execRun starts the process; with streams it returns when the process
+// has exited or the client ended the stream (see execStreams), without
+// them (Detach) once the process runs.
+func (d *Daemon) execRun(ctx context.Context, e *execState, start *container.ExecStartRequest, st *execStreams) (err error) {
+	e.mu.Lock()
+	switch {
+	case e.running:
+		e.mu.Unlock()
+		return errdefs.Conflictf("Error: Exec command %s is already running", e.id)
+	case e.started:
+		e.mu.Unlock()
+		return errdefs.Conflictf("Error: Exec command %s has already run", e.id)
+	}
+	e.started = true
+	e.mu.Unlock()
+	defer func() {
+		if err != nil {
+			code := 126 // dockerd's code for every exec that did not start
+			e.mu.Lock()
+			e.exitCode = &code
+			e.mu.Unlock()
+		}
+	}()
 	c, err := d.containers.get(e.containerID)
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
-	if e.started {
-		e.mu.Unlock()
-		return errdefs.Conflictf("Error: Exec command %s has already run", id)
-	}
-	e.started = true
-	e.mu.Unlock()
 	c.mu.Lock()
 	run := c.running()
 	c.mu.Unlock()
 	if !run {
 		return errdefs.Conflictf("container %s is not running", c.ID)
 	}
-	in, err := d.specInput(c)
+	p, scratch, err := d.execSpawn(ctx, c, e, start, st)
 	if err != nil {
 		return err
-	}
-	in.Rootfs = "/proc/" + fmt.Sprint(c.pid()) + "/root"
-	req := e.req
-	if sreq != nil {
-		req.Tty = req.Tty || sreq.Tty
-		if sreq.ConsoleSize != nil {
-			req.ConsoleSize = sreq.ConsoleSize
-		}
-	}
-	proc, err := oci.ExecProcess(ctx, in, &req)
-	if err != nil {
-		return err
-	}
-	rt, err := d.runtimeFor(c.Runtime)
-	if err != nil {
-		return err
-	}
-	var stdin io.ReadCloser
-	var sout io.Writer
-	stdout, stderr := io.Writer(io.Discard), io.Writer(io.Discard)
-	detach := sreq != nil && sreq.Detach
-	if !detach {
-		var sin io.ReadCloser
-		var serr io.Writer
-		sin, sout, serr, err = cfg.GetStreams(!req.Tty)
-		if err != nil {
-			return err
-		}
-		if req.AttachStdout {
-			stdout = sout
-		}
-		if req.AttachStderr {
-			stderr = serr
-		}
-		if req.AttachStdin {
-			stdin = sin
-		}
-	}
-	scratch := filepath.Join(d.bundleDir(c.ID), "exec-"+id[:12])
-	if err := os.MkdirAll(scratch, 0o700); err != nil {
-		return err
-	}
-	opts := runtime.ExecOpts{Process: proc, Tty: req.Tty, Stdout: stdout, Stderr: stderr, Dir: scratch}
-	if req.ConsoleSize != nil {
-		opts.ConsoleHeight, opts.ConsoleWidth = req.ConsoleSize[0], req.ConsoleSize[1]
-	}
-	if stdin != nil {
-		keys, _ := parseDetachKeys(req.DetachKeys)
-		opts.Stdin = newDetachReader(stdin, keys)
-	}
-	p, err := rt.Exec(context.WithoutCancel(ctx), c.ID, opts)
-	if err != nil {
-		os.RemoveAll(scratch)
-		code := runtime.ExitCode(err)
-		e.mu.Lock()
-		e.exitCode = &code
-		e.mu.Unlock()
-		if sout != nil {
-			// The connection is already hijacked: like dockerd, report the
-			// failure on the stream; the CLI reads the exit code from inspect.
-			fmt.Fprintf(sout, "OCI runtime exec failed: exec failed: %v: unknown\r\n", err)
-			return nil
-		}
-		return runtime.CreateFailed(err)
 	}
 	e.mu.Lock()
 	e.proc, e.pid, e.running = p, p.Pid(), true
 	e.mu.Unlock()
-	d.emit(c, events.Action("exec_start: "+joinCmd(req.Cmd)), map[string]string{"execID": id})
-	wait := func() {
+	d.emit(c, events.Action("exec_start: "+joinCmd(e.req.Cmd)), map[string]string{"execID": e.id})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
 		code, _ := p.Wait()
 		os.RemoveAll(scratch)
 		e.mu.Lock()
 		e.exitCode, e.running, e.proc = &code, false, nil
 		e.mu.Unlock()
-		d.emit(c, events.ActionExecDie, map[string]string{"execID": id, "exitCode": fmt.Sprint(code)})
+		d.emit(c, events.ActionExecDie, map[string]string{"execID": e.id, "exitCode": fmt.Sprint(code)})
+	}()
+	if st != nil {
+		select {
+		case <-done:
+		case <-st.ended:
+		}
 	}
-	if detach {
-		go wait()
-		return nil
-	}
-	wait()
 	return nil
+}
+
+// execSpawn builds the process from the exec's create request (its Tty
+// decides the terminal; the start request's Tty only the stream's framing,
+// see openExecStreams) and runs it through the runtime.
+func (d *Daemon) execSpawn(ctx context.Context, c *Container, e *execState, start *container.ExecStartRequest, st *execStreams) (*runtime.Process, string, error) {
+	in, err := d.specInput(c)
+	if err != nil {
+		return nil, "", err
+	}
+	in.Rootfs = "/proc/" + fmt.Sprint(c.pid()) + "/root"
+	req := e.req
+	if start.ConsoleSize != nil {
+		req.ConsoleSize = start.ConsoleSize
+	}
+	proc, err := oci.ExecProcess(ctx, in, &req)
+	if err != nil {
+		return nil, "", err
+	}
+	rt, err := d.runtimeFor(c.Runtime)
+	if err != nil {
+		return nil, "", err
+	}
+	scratch := filepath.Join(d.bundleDir(c.ID), "exec-"+e.id[:12])
+	if err := os.MkdirAll(scratch, 0o700); err != nil {
+		return nil, "", err
+	}
+	opts := runtime.ExecOpts{Process: proc, Tty: req.Tty, Stdout: io.Discard, Stderr: io.Discard, Dir: scratch}
+	if req.ConsoleSize != nil {
+		opts.ConsoleHeight, opts.ConsoleWidth = req.ConsoleSize[0], req.ConsoleSize[1]
+	}
+	if st != nil {
+		opts.Stdout, opts.Stderr = st.stdout, st.stderr
+		if st.stdin != nil {
+			opts.Stdin = st.stdin
+		}
+	}
+	p, err := rt.Exec(context.WithoutCancel(ctx), c.ID, opts)
+	if err != nil {
+		os.RemoveAll(scratch)
+		return nil, "", runtime.ExecFailed(err)
+	}
+	return p, scratch, nil
 }
 
 // ExecInspect reports an exec's state.

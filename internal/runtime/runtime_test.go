@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -147,6 +148,25 @@ func TestDockerWording(t *testing.T) {
 	} {
 		if got := DockerWording(in); got != want {
 			t.Errorf("DockerWording(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// ExecFailed words crun's and runc's refusals alike, as dockerd prints them.
+func TestExecFailed(t *testing.T) {
+	for _, c := range []struct {
+		in, want string
+		invalid  bool
+	}{
+		{"executable file `nosuchcmd` not found in $PATH: No such file or directory",
+			`OCI runtime exec failed: exec failed: unable to start container process: exec: "nosuchcmd": executable file not found in $PATH: unknown`, true},
+		{`unable to start container process: exec: "/etc": permission denied`,
+			`OCI runtime exec failed: exec failed: unable to start container process: exec: "/etc": permission denied: unknown`, true},
+		{"cgroup is frozen", "OCI runtime exec failed: exec failed: unable to start container process: cgroup is frozen: unknown", false},
+	} {
+		err := ExecFailed(errors.New(c.in))
+		if err.Error() != c.want || errdefs.IsInvalid(err) != c.invalid {
+			t.Errorf("ExecFailed(%q) = %q (invalid %v), want %q (invalid %v)", c.in, err, errdefs.IsInvalid(err), c.want, c.invalid)
 		}
 	}
 }

@@ -35,6 +35,24 @@ func CreateFailed(err error) error {
 	return errors.New(msg)
 }
 
+// ExecFailed is a refused exec as dockerd words it ("OCI runtime exec
+// failed: exec failed: unable to start container process: ...: unknown"),
+// with runc's prefix whichever runtime ran. Like CreateFailed it is bad
+// input when the user's command is at fault. (dockerd's exit code of an
+// exec that did not start is 126 whatever the cause.)
+func ExecFailed(err error) error {
+	const prefix = "unable to start container process: "
+	msg := DockerWording(err.Error())
+	if !strings.HasPrefix(msg, prefix) {
+		msg = prefix + msg
+	}
+	out := errors.New("OCI runtime exec failed: exec failed: " + msg + ": unknown")
+	if ExitCode(errors.New(msg)) != 128 {
+		return errdefs.Invalid(out)
+	}
+	return out
+}
+
 // ExitCode is the exit status Docker gives a process the runtime could
 // not start: 127 when the command is missing, 126 when it may not be
 // executed, 128 for anything else. err is in runc's words (DockerWording).

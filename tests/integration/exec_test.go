@@ -13,11 +13,44 @@ var execScenarios = []scenario{
 		n := c.sleeper("exec")
 		c.wantEq(c.ok("exec", n, "echo", "in-exec"), "in-exec", "exec output")
 		c.code(5, "exec", n, "sh", "-c", "exit 5")
-		// Docker reports a missing exec command as 126 or 127 depending on
-		// version (20.10 says 126), always with the runtime's reason.
+		// dockerd answers 126 for every exec that does not start (a missing
+		// command included), with the runtime's reason on the stream.
 		r := c.run("exec", n, "nosuchcmd")
-		if (r.Code != 126 && r.Code != 127) || !strings.Contains(r.Stdout+r.Stderr, "executable file not found") {
-			c.Errorf("exec of a missing command: want 126/127 and 'executable file not found': %s", r)
+		if r.Code != 126 || !strings.Contains(r.Stdout+r.Stderr, `OCI runtime exec failed: exec failed: unable to start container process: exec: "nosuchcmd": executable file not found in $PATH`) {
+			c.Errorf("exec of a missing command: want 126 and dockerd's message: %s", r)
+		}
+	}},
+	{"exec-start-failures", func(c *tcase) {
+		n := c.sleeper("execf")
+		for _, f := range []struct {
+			args []string
+			msg  string
+		}{
+			{[]string{"exec", n, "/etc"}, "OCI runtime exec failed: exec failed: unable to start container process: "},
+			{[]string{"exec", "-w", "/nonexist", n, "pwd"}, "OCI runtime exec failed: exec failed: unable to start container process: "},
+			{[]string{"exec", "-u", "nosuchuser", n, "true"}, "unable to find user nosuchuser: no matching entries in passwd file"},
+		} {
+			if r := c.run(f.args...); r.Code != 126 || !strings.Contains(r.Stdout+r.Stderr, f.msg) {
+				c.Errorf("want 126 and %q: %s", f.msg, r)
+			}
+		}
+		// Detached, the failure is the start request's answer.
+		r := c.run("exec", "-d", n, "nosuchcmd")
+		if r.Code != 1 || !strings.Contains(r.Stderr, `Error response from daemon: OCI runtime exec failed: exec failed: unable to start container process: exec: "nosuchcmd": executable file not found in $PATH`) {
+			c.Errorf("exec -d of a missing command: %s", r)
+		}
+	}},
+	{"exec-tty-output", func(c *tcase) {
+		// A terminal merges stderr into its one stream and ends lines
+		// with "\r\n"; the stream is raw (not multiplexed).
+		n := c.sleeper("exectt")
+		r := c.run("exec", "-t", n, "sh", "-c", "echo out; echo err >&2; exit 3")
+		if r.Code != 3 || r.Stdout != "out\r\nerr\r\n" || r.Stderr != "" {
+			c.Errorf("exec -t: %s", r)
+		}
+		r = c.run("exec", n, "sh", "-c", "echo out; echo err >&2")
+		if r.Code != 0 || r.Stdout != "out\n" || r.Stderr != "err\n" {
+			c.Errorf("exec: %s", r)
 		}
 	}},
 	{"exec-options", func(c *tcase) {
