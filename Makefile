@@ -9,13 +9,14 @@ GOBUILD  := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
 .PHONY: build kube test test-unit test-integration test-cri test-cluster bench deps demo docs vet help clean
 
-build: ## Build bin/berth, bin/berthd, bin/berth-monitor, bin/berth-crun, bin/berth-pause and bin/berth-registry
+build: ## Build bin/berth, bin/berthd, bin/berth-monitor, bin/berth-crun, bin/berth-pause, bin/berth-registry and bin/berth-swarm
 	$(GOBUILD) -o bin/berthd ./cmd/berthd
 	$(GOBUILD) -o bin/berth ./cmd/berth
 	$(GOBUILD) -o bin/berth-monitor ./cmd/berth-monitor
 	$(GOBUILD) -o bin/berth-crun ./cmd/berth-crun
 	$(GOBUILD) -o bin/berth-pause ./cmd/berth-pause
 	$(GOBUILD) -o bin/berth-registry ./cmd/berth-registry
+	$(GOBUILD) -o bin/berth-swarm ./cmd/berth-swarm
 
 kube: ## Build the Kubernetes components `berth cluster up` runs into /var/cache/berth-kube (about 10 min cold, then a no-op)
 	./scripts/kube-build.sh

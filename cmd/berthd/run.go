@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-project/berth/internal/api"
 	"github.com/berth-project/berth/internal/daemonconfig"
+	"github.com/berth-project/berth/internal/swarmproc"
 	"github.com/berth-project/berth/internal/version"
 )
 
@@ -51,7 +52,24 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 	if err != nil {
 		return err
 	}
-	srv := api.NewServer(be, api.Options{Version: version.Version, GitCommit: version.GitCommit, Logger: log})
+	// The swarm front end runs as its own process (berth-swarm), started
+	// on swarm init or join and while the node is in a swarm.
+	var daemonSock string
+	for _, h := range cfg.Hosts {
+		if p, ok := strings.CutPrefix(h, "unix://"); ok && daemonSock == "" {
+			daemonSock = p
+		}
+	}
+	sw := swarmproc.New(swarmproc.Config{
+		StateDir:   filepath.Join(cfg.DataRoot, "swarm"),
+		Socket:     filepath.Join(cfg.ExecRoot, "swarm.sock"),
+		DaemonHost: daemonSock,
+		VolumeRoot: filepath.Join(cfg.DataRoot, "swarm", "volumes"),
+		Kubeconfig: cfg.SwarmKubeconfig,
+		Logger:     log,
+	})
+	defer sw.Stop()
+	srv := api.NewServer(be, api.Options{Version: version.Version, GitCommit: version.GitCommit, Logger: log, SwarmProcess: sw})
 	var listeners []net.Listener
 	for _, h := range cfg.Hosts {
 		l, err := listen(h, cfg, log)

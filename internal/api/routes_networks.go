@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 
 	"github.com/berth-project/berth/internal/engine"
@@ -17,7 +19,7 @@ func (s *Server) registerNetworks(rt *router) {
 	if nb == nil {
 		return
 	}
-	h := networkHandlers{nb}
+	h := networkHandlers{b: nb, s: s}
 	rt.get("/networks", h.list)
 	rt.post("/networks/create", h.create)
 	rt.post("/networks/prune", h.prune)
@@ -27,17 +29,30 @@ func (s *Server) registerNetworks(rt *router) {
 	rt.post("/networks/{id}/disconnect", h.disconnect)
 }
 
-type networkHandlers struct{ b engine.NetworkBackend }
+// networkHandlers serve berthd's networks and, while the node is in a
+// swarm, the swarm's overlay networks beside them (b is nil in the swarm
+// front end's own server).
+type networkHandlers struct {
+	b engine.NetworkBackend
+	s *Server
+}
 
 func (h networkHandlers) list(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	f, err := filterArgs(r)
 	if err != nil {
 		return err
 	}
-	out, err := h.b.NetworkList(ctx, f)
+	var out []network.Summary
+	if h.b != nil {
+		if out, err = h.b.NetworkList(ctx, f); err != nil {
+			return err
+		}
+	}
+	sw, err := h.s.swarmNetworkList(ctx, r, f)
 	if err != nil {
 		return err
 	}
+	out = append(out, sw...)
 	if out == nil {
 		out = []network.Summary{}
 	}
@@ -46,8 +61,20 @@ func (h networkHandlers) list(ctx context.Context, w http.ResponseWriter, r *htt
 
 func (h networkHandlers) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	var req network.CreateRequest
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
+	}
+	// Overlay networks are the swarm's (as stacks create them).
+	if req.Driver == "overlay" {
+		return h.s.overlayCreate(ctx, w, r, body, req)
+	}
+	if h.b == nil {
+		return errdefs.Invalidf("only overlay networks are created in the swarm")
 	}
 	adaptNetworkCreate(ctx, &req)
 	if !chNetworkIPAMValidate.before(ctx) {
@@ -62,19 +89,25 @@ func (h networkHandlers) create(ctx context.Context, w http.ResponseWriter, r *h
 	return writeJSON(w, http.StatusCreated, resp)
 }
 
-func (h networkHandlers) inspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
-	n, err := h.b.NetworkInspect(ctx, v["id"])
-	if err != nil {
-		return err
+func (h networkHandlers) inspect(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	err := errdefs.NotFoundf("network %s not found", v["id"])
+	if h.b != nil {
+		var n *network.Inspect
+		if n, err = h.b.NetworkInspect(ctx, v["id"]); err == nil {
+			return writeJSON(w, http.StatusOK, n)
+		}
 	}
-	return writeJSON(w, http.StatusOK, n)
+	return h.s.swarmNetworkFallback(ctx, w, r, v["id"], err)
 }
 
-func (h networkHandlers) remove(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
-	if err := h.b.NetworkRemove(ctx, v["id"]); err != nil {
-		return err
+func (h networkHandlers) remove(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	err := errdefs.NotFoundf("network %s not found", v["id"])
+	if h.b != nil {
+		if err = h.b.NetworkRemove(ctx, v["id"]); err == nil {
+			return noContent(w)
+		}
 	}
-	return noContent(w)
+	return h.s.swarmNetworkFallback(ctx, w, r, v["id"], err)
 }
 
 func (h networkHandlers) prune(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {

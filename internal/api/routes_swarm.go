@@ -25,46 +25,49 @@ var (
 )
 
 func (s *Server) registerSwarm(rt *router) {
-	rt.get("/swarm", s.swarmInspect)
-	rt.post("/swarm/init", s.swarmInit)
-	rt.post("/swarm/join", s.swarmJoin)
-	rt.post("/swarm/leave", s.swarmLeave)
-	rt.post("/swarm/update", s.swarmUpdate)
-	rt.get("/swarm/unlockkey", s.swarmUnlockKey)
-	rt.post("/swarm/unlock", s.swarmUnlock)
+	rt.get("/swarm", s.forwardSwarm(s.swarmInspect, false))
+	rt.post("/swarm/init", s.forwardSwarm(s.swarmInit, true))
+	rt.post("/swarm/join", s.forwardSwarm(s.swarmJoin, true))
+	rt.post("/swarm/leave", s.forwardSwarm(s.swarmLeave, false))
+	rt.post("/swarm/update", s.forwardSwarm(s.swarmUpdate, false))
+	rt.get("/swarm/unlockkey", s.forwardSwarm(s.swarmUnlockKey, false))
+	rt.post("/swarm/unlock", s.forwardSwarm(s.swarmUnlock, false))
 
-	rt.get("/nodes", s.nodeList)
-	rt.get("/nodes/{id}", s.nodeInspect)
-	rt.del("/nodes/{id}", s.nodeRemove)
-	rt.post("/nodes/{id}/update", s.nodeUpdate)
+	rt.get("/nodes", s.forwardSwarm(s.nodeList, false))
+	rt.get("/nodes/{id}", s.forwardSwarm(s.nodeInspect, false))
+	rt.del("/nodes/{id}", s.forwardSwarm(s.nodeRemove, false))
+	rt.post("/nodes/{id}/update", s.forwardSwarm(s.nodeUpdate, false))
 
-	rt.get("/services", s.serviceList)
-	rt.post("/services/create", s.serviceCreate)
-	rt.get("/services/{id}", s.serviceInspect)
-	rt.del("/services/{id}", s.serviceRemove)
-	rt.post("/services/{id}/update", s.serviceUpdate)
-	rt.get("/services/{id}/logs", s.serviceLogs)
+	rt.get("/services", s.forwardSwarm(s.serviceList, false))
+	rt.post("/services/create", s.forwardSwarm(s.serviceCreate, false))
+	rt.get("/services/{id}", s.forwardSwarm(s.serviceInspect, false))
+	rt.del("/services/{id}", s.forwardSwarm(s.serviceRemove, false))
+	rt.post("/services/{id}/update", s.forwardSwarm(s.serviceUpdate, false))
+	rt.get("/services/{id}/logs", s.forwardSwarm(s.serviceLogs, false))
 
-	rt.get("/tasks", s.taskList)
-	rt.get("/tasks/{id}", s.taskInspect)
-	rt.get("/tasks/{id}/logs", s.taskLogs)
+	rt.get("/tasks", s.forwardSwarm(s.taskList, false))
+	rt.get("/tasks/{id}", s.forwardSwarm(s.taskInspect, false))
+	rt.get("/tasks/{id}/logs", s.forwardSwarm(s.taskLogs, false))
 
-	rt.get("/secrets", s.secretList)
-	rt.post("/secrets/create", s.secretCreate)
-	rt.get("/secrets/{id}", s.secretInspect)
-	rt.del("/secrets/{id}", s.secretRemove)
-	rt.post("/secrets/{id}/update", s.secretUpdate)
+	rt.get("/secrets", s.forwardSwarm(s.secretList, false))
+	rt.post("/secrets/create", s.forwardSwarm(s.secretCreate, false))
+	rt.get("/secrets/{id}", s.forwardSwarm(s.secretInspect, false))
+	rt.del("/secrets/{id}", s.forwardSwarm(s.secretRemove, false))
+	rt.post("/secrets/{id}/update", s.forwardSwarm(s.secretUpdate, false))
 
-	rt.get("/configs", s.configList)
-	rt.post("/configs/create", s.configCreate)
-	rt.get("/configs/{id}", s.configInspect)
-	rt.del("/configs/{id}", s.configRemove)
-	rt.post("/configs/{id}/update", s.configUpdate)
+	rt.get("/configs", s.forwardSwarm(s.configList, false))
+	rt.post("/configs/create", s.forwardSwarm(s.configCreate, false))
+	rt.get("/configs/{id}", s.forwardSwarm(s.configInspect, false))
+	rt.del("/configs/{id}", s.forwardSwarm(s.configRemove, false))
+	rt.post("/configs/{id}/update", s.forwardSwarm(s.configUpdate, false))
 }
 
 // swarmInfo is the node's swarm state; a daemon without a swarm front end
 // is an inactive node.
 func (s *Server) swarmInfo(ctx context.Context) swarm.Info {
+	if s.be.Swarm == nil && s.swarmProc != nil {
+		return s.swarmProc.SwarmInfo(ctx)
+	}
 	if s.be.Swarm == nil {
 		return swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive}
 	}

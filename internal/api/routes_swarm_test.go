@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/filters"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 )
 
@@ -247,3 +250,58 @@ func (f *fakeSwarm) ConfigUpdate(context.Context, string, uint64, swarm.ConfigSp
 	return f.call("configupdate")
 }
 func (f *fakeSwarm) ConfigRemove(context.Context, string) error { return f.call("configrm") }
+
+func (f *fakeSwarm) SwarmNetworkCreate(context.Context, network.CreateRequest) (network.CreateResponse, error) {
+	return network.CreateResponse{ID: "net1"}, f.call("netcreate")
+}
+func (f *fakeSwarm) SwarmNetworkList(context.Context, filters.Args) ([]network.Inspect, error) {
+	return []network.Inspect{{Network: network.Network{ID: "net1", Name: "getstartedlab_webnet", Driver: "overlay", Scope: "swarm"}}}, f.call("netlist")
+}
+func (f *fakeSwarm) SwarmNetworkInspect(context.Context, string) (network.Inspect, error) {
+	return network.Inspect{}, f.call("netinspect")
+}
+func (f *fakeSwarm) SwarmNetworkRemove(context.Context, string) error { return f.call("netrm") }
+
+// TestSwarmOverlayNetworks: outside a swarm an overlay network is refused
+// as dockerd refuses it (500, not a swarm manager); in a swarm the
+// front end's networks are listed, inspected and removed beside berthd's.
+func TestSwarmOverlayNetworks(t *testing.T) {
+	f := &fakeNetworks{fakeBackend: &fakeBackend{}, nets: map[string]network.Inspect{}}
+	f.nets["n1"] = network.Inspect{Network: network.Network{Name: "n1", ID: "id-n1", Driver: "bridge", Scope: "local"}}
+	overlay := `{"Name":"getstartedlab_webnet","Driver":"overlay","Labels":{"com.docker.stack.namespace":"getstartedlab"}}`
+	for _, active := range []bool{false, true} {
+		sw := &fakeSwarm{active: active}
+		be := f.backends()
+		be.Networks, be.Swarm = f, sw
+		s := &Server{be: be, opts: Options{Version: "0.0.1-test"}, log: slog.New(slog.DiscardHandler)}
+		rt := newRouter()
+		s.registerNetworks(rt)
+		h := s.middleware(rt)
+		code, resp := call(t, h, http.MethodPost, "/v1.50/networks/create", overlay)
+		if !active {
+			if code != 500 || resp != notManagerBody {
+				t.Fatalf("overlay outside a swarm: %d %s", code, resp)
+			}
+			if code, resp = call(t, h, http.MethodGet, "/v1.50/networks", ""); code != 200 || strings.Contains(resp, "overlay") {
+				t.Fatalf("list outside a swarm: %d %s", code, resp)
+			}
+			continue
+		}
+		if code != 201 || !strings.Contains(resp, `"Id":"net1"`) {
+			t.Fatalf("overlay create: %d %s", code, resp)
+		}
+		code, resp = call(t, h, http.MethodGet, "/v1.50/networks", "")
+		if code != 200 || !strings.Contains(resp, `"Name":"n1"`) || !strings.Contains(resp, `"Name":"getstartedlab_webnet"`) {
+			t.Fatalf("merged list: %d %s", code, resp)
+		}
+		if code, _ = call(t, h, http.MethodGet, "/v1.50/networks/getstartedlab_webnet", ""); code != 200 {
+			t.Fatalf("inspect of a swarm network: %d", code)
+		}
+		if code, _ = call(t, h, http.MethodDelete, "/v1.50/networks/getstartedlab_webnet", ""); code != 204 {
+			t.Fatalf("remove of a swarm network: %d", code)
+		}
+		if strings.Join(sw.calls, ",") != "netcreate,netlist,netinspect,netrm" {
+			t.Fatalf("swarm calls %v", sw.calls)
+		}
+	}
+}

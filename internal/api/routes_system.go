@@ -46,8 +46,8 @@ func (s *Server) info(ctx context.Context, w http.ResponseWriter, _ *http.Reques
 	if err != nil {
 		return err
 	}
-	if s.be.Swarm != nil {
-		info.Swarm = s.be.Swarm.SwarmInfo(ctx)
+	if s.be.Swarm != nil || s.swarmProc != nil {
+		info.Swarm = s.swarmInfo(ctx)
 	}
 	out, err := adaptInfo(ctx, info)
 	if err != nil {

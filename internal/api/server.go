@@ -33,6 +33,9 @@ type Options struct {
 	// context ends (default 5s). Hijacked and streaming connections are not
 	// waited for.
 	ShutdownTimeout time.Duration
+	// SwarmProcess, for berthd, is the swarm front end in its own process;
+	// Backends.Swarm is then nil.
+	SwarmProcess SwarmProcess
 }
 
 // Backends are the engine's parts the server routes to. System,
@@ -56,10 +59,12 @@ type Backends struct {
 
 // Server serves the Engine API over the engine's backends.
 type Server struct {
-	be      Backends
-	opts    Options
-	log     *slog.Logger
-	handler http.Handler
+	be Backends
+	// swarmProc is set instead of be.Swarm when the front end runs apart.
+	swarmProc SwarmProcess
+	opts      Options
+	log       *slog.Logger
+	handler   http.Handler
 
 	cgroupOnce sync.Once
 	cgroupV2   bool
@@ -76,7 +81,7 @@ func NewServer(be Backends, opts Options) *Server {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 5 * time.Second
 	}
-	s := &Server{be: be, opts: opts, log: opts.Logger}
+	s := &Server{be: be, swarmProc: opts.SwarmProcess, opts: opts, log: opts.Logger}
 	rt := newRouter()
 	s.registerSystem(rt)
 	s.registerContainers(rt)

@@ -55,8 +55,11 @@ type Config struct {
 	InsecureRegistries     []string `json:"insecure-registries,omitempty"`
 	MaxConcurrentDownloads int      `json:"max-concurrent-downloads,omitempty"`
 	MaxConcurrentUploads   int      `json:"max-concurrent-uploads,omitempty"`
-	ConfigFile             string   `json:"-"`
-	MonitorPath            string   `json:"-"`
+	// SwarmKubeconfig is a Kubernetes cluster `swarm init` adopts instead
+	// of bringing up the daemon's own.
+	SwarmKubeconfig string `json:"swarm-kubeconfig,omitempty"`
+	ConfigFile      string `json:"-"`
+	MonitorPath     string `json:"-"`
 }
 
 // DefaultConfigFile is where berthd looks when --config-file is not given.
@@ -90,6 +93,7 @@ func Flags(fs *pflag.FlagSet, c *Config) {
 	fs.StringArrayVar(&c.InsecureRegistries, "insecure-registry", nil, "Enable insecure registry communication (CIDR or host[:port])")
 	fs.IntVar(&c.MaxConcurrentDownloads, "max-concurrent-downloads", 3, "Set the max concurrent downloads")
 	fs.IntVar(&c.MaxConcurrentUploads, "max-concurrent-uploads", 5, "Set the max concurrent uploads")
+	fs.StringVar(&c.SwarmKubeconfig, "swarm-kubeconfig", "", "Kubernetes cluster that swarm init adopts (default: the daemon's own)")
 	fs.StringVar(&c.MonitorPath, "monitor-path", "", "Path of the berth-monitor binary (default: next to berthd)")
 	fs.Lookup("monitor-path").Hidden = true
 }
@@ -206,5 +210,7 @@ func applyKey(dst, src *Config, key string) {
 		dst.MaxConcurrentDownloads = src.MaxConcurrentDownloads
 	case "max-concurrent-uploads":
 		dst.MaxConcurrentUploads = src.MaxConcurrentUploads
+	case "swarm-kubeconfig":
+		dst.SwarmKubeconfig = src.SwarmKubeconfig
 	}
 }

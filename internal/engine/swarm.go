@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/berth-project/berth/internal/filters"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 )
 
@@ -53,6 +54,12 @@ type SwarmBackend interface {
 	ConfigInspect(ctx context.Context, id string) (swarm.Config, error)
 	ConfigUpdate(ctx context.Context, id string, version uint64, spec swarm.ConfigSpec) error
 	ConfigRemove(ctx context.Context, id string) error
+
+	// Swarm-scope (overlay) networks, as `stack deploy` creates them.
+	SwarmNetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)
+	SwarmNetworkList(ctx context.Context, f filters.Args) ([]network.Inspect, error)
+	SwarmNetworkInspect(ctx context.Context, ref string) (network.Inspect, error)
+	SwarmNetworkRemove(ctx context.Context, ref string) error
 }
 
 // SwarmUpdateFlags is POST /swarm/update's query.

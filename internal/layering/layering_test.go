@@ -49,6 +49,7 @@ var layers = map[string]string{
 	"internal/registry":     "part",
 	"internal/runtime":      "part",
 	"internal/safepath":     "part",
+	"internal/swarmproc":    "part",
 	"internal/volume":       "part",
 
 	"internal/client":  "client",

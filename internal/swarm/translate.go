@@ -67,6 +67,7 @@ type Objects struct {
 	Secrets, Configs []string
 	// Warnings name each part of the spec Kubernetes cannot carry out.
 	Warnings []string
+	spec     string // the service's name, for tests
 }
 
 // Workload returns the pod template of the Deployment or DaemonSet.
@@ -135,8 +136,12 @@ func Translate(spec swarm.ServiceSpec, opts TranslateOptions) (*Objects, error) 
 	if cs.Image == "" {
 		return nil, invalid("TaskTemplate.ContainerSpec.Image", "a service needs an image")
 	}
-	o := &Objects{Namespace: ns, Name: name}
-	warn := func(format string, a ...any) { o.Warnings = append(o.Warnings, fmt.Sprintf(format, a...)) }
+	o := &Objects{Namespace: ns, Name: name, spec: spec.Name}
+	// Warnings name the key and the service, as `docker stack deploy`
+	// prints them ("Ignoring unsupported options").
+	warn := func(format string, a ...any) {
+		o.Warnings = append(o.Warnings, fmt.Sprintf("service %s: ", spec.Name)+fmt.Sprintf(format, a...)+" (ignored)")
+	}
 
 	selector := map[string]string{LabelService: spec.Name}
 	labels := map[string]string{LabelService: spec.Name, LabelManaged: "true"}

@@ -120,7 +120,7 @@ func TestTranslateTutorial(t *testing.T) {
 
 func hasWarning(o *Objects, prefix string) bool {
 	for _, w := range o.Warnings {
-		if strings.HasPrefix(w, prefix) {
+		if strings.HasPrefix(w, "service "+o.spec+": "+prefix) {
 			return true
 		}
 	}

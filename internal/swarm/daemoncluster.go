@@ -1,0 +1,94 @@
+package swarm
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// DaemonCluster is ClusterControl over a berthd socket: the daemon's
+// single-node Kubernetes (`berth cluster up`), through its
+// /berth/cluster endpoints.
+type DaemonCluster struct {
+	client *http.Client
+}
+
+// NewDaemonCluster talks to the berthd listening on the unix socket path.
+func NewDaemonCluster(socket string) *DaemonCluster {
+	return &DaemonCluster{client: &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	}}}}
+}
+
+// stream posts to a progress endpoint and returns its error message, if
+// the stream carries one.
+func (c *DaemonCluster) stream(ctx context.Context, path string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://berthd"+path, nil)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return errors.New("this daemon has no Kubernetes cluster support (berth cluster)")
+	}
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s: %d %s", path, resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var m struct {
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if json.Unmarshal(sc.Bytes(), &m) == nil && (m.Error != "" || m.ErrorDetail.Message != "") {
+			if m.Error == "" {
+				m.Error = m.ErrorDetail.Message
+			}
+			return errors.New(m.Error)
+		}
+	}
+	return sc.Err()
+}
+
+// Up brings the daemon's cluster up and returns its admin kubeconfig and
+// the name of the daemon's node.
+func (c *DaemonCluster) Up(ctx context.Context) ([]byte, string, error) {
+	if err := c.stream(ctx, "/berth/cluster/up"); err != nil {
+		return nil, "", err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://berthd/berth/cluster/kubeconfig", nil)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	kubeconfig, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, "", fmt.Errorf("cluster kubeconfig: %d %v", resp.StatusCode, err)
+	}
+	// The node's name, when the status says it.
+	var st map[string]any
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, "http://berthd/berth/cluster", nil)
+	if resp, err := c.client.Do(req); err == nil {
+		json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+	}
+	name, _ := st["nodeName"].(string)
+	return kubeconfig, name, nil
+}
+
+// Down brings the daemon's cluster down.
+func (c *DaemonCluster) Down(ctx context.Context) error {
+	return c.stream(ctx, "/berth/cluster/down")
+}
