@@ -21,6 +21,7 @@ import (
 	"github.com/berth-project/berth/internal/registry"
 	"github.com/berth-project/berth/internal/version"
 	"github.com/distribution/distribution/v3/configuration"
+	units "github.com/docker/go-units"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 )
@@ -59,6 +60,8 @@ func configFrom(cmd *cobra.Command, args []string, o registry.Options) (*configu
 
 func serveCmd() *cobra.Command {
 	var o registry.Options
+	var maxBlobSize string
+	var uploadIdle time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve [CONFIG.yml]",
 		Short: "Serve the registry API until SIGTERM or SIGINT",
@@ -68,7 +71,11 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), cfg)
+			maxBlob, err := units.RAMInBytes(maxBlobSize)
+			if err != nil || maxBlob <= 0 {
+				return fmt.Errorf("invalid --max-blob-size %q", maxBlobSize)
+			}
+			return serve(cmd.Context(), cfg, maxBlob, uploadIdle)
 		},
 	}
 	f := cmd.Flags()
@@ -81,10 +88,12 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&o.ProxyUser, "proxy-username", "", "Username for --proxy-remote")
 	f.StringVar(&o.ProxyPass, "proxy-password", "", "Password for --proxy-remote")
 	f.StringVar(&o.LogLevel, "log-level", "info", "Log level (error, warn, info, debug)")
+	f.StringVar(&maxBlobSize, "max-blob-size", "10g", "Largest blob a push may upload (all chunks together)")
+	f.DurationVar(&uploadIdle, "upload-idle-timeout", registry.DefaultUploadIdle, "Drop an upload that sends nothing for this long")
 	return cmd
 }
 
-func serve(ctx context.Context, cfg *configuration.Configuration) error {
+func serve(ctx context.Context, cfg *configuration.Configuration, maxBlob int64, uploadIdle time.Duration) error {
 	configureLogging(cfg)
 	// The registry's background work must outlive the signal so Shutdown
 	// can drain it; only the listener follows ctx.
@@ -92,6 +101,7 @@ func serve(ctx context.Context, cfg *configuration.Configuration) error {
 	if err != nil {
 		return err
 	}
+	srv.SetUploadLimits(maxBlob, uploadIdle)
 	if err := srv.Listen(ctx); err != nil {
 		return err
 	}

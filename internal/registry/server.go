@@ -25,6 +25,7 @@ type Server struct {
 	srv *http.Server
 	ln  net.Listener
 	tls bool
+	limits *uploadLimits
 	// errlog carries net/http's own messages (TLS handshake failures,
 	// mostly from scanners) into the registry's log at debug level.
 	errlog *io.PipeWriter
@@ -38,6 +39,9 @@ func New(ctx context.Context, cfg *configuration.Configuration) (s *Server, err 
 			s, err = nil, fmt.Errorf("registry configuration: %v", r)
 		}
 	}()
+	if err := checkAuthTransport(cfg); err != nil {
+		return nil, err
+	}
 	ns := &namespaceRef{}
 	addReferrersMiddleware(cfg, ns)
 	app := handlers.NewApp(ctx, cfg)
@@ -47,12 +51,14 @@ func New(ctx context.Context, cfg *configuration.Configuration) (s *Server, err 
 	mux.Handle(base+"/", &referrers{base: base, ref: ns, next: app})
 	mux.Handle(base, app)
 	errlog := logrus.StandardLogger().WriterLevel(logrus.DebugLevel)
+	limits := newUploadLimits(mux, DefaultMaxBlobSize, DefaultUploadIdle)
 	s = &Server{
+		limits: limits,
 		cfg:    cfg,
 		app:    app,
 		errlog: errlog,
 		srv: &http.Server{
-			Handler:           mux,
+			Handler:           limits,
 			ErrorLog:          log.New(errlog, "", 0),
 			ReadHeaderTimeout: 30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
@@ -60,6 +66,18 @@ func New(ctx context.Context, cfg *configuration.Configuration) (s *Server, err 
 		},
 	}
 	return s, nil
+}
+
+// SetUploadLimits changes the blob size cap (all chunks of one upload)
+// and how long an upload may stall; call it before Serve. Zero keeps the
+// default.
+func (s *Server) SetUploadLimits(maxBlob int64, idle time.Duration) {
+	if maxBlob > 0 {
+		s.limits.max = maxBlob
+	}
+	if idle > 0 {
+		s.limits.idle = idle
+	}
 }
 
 // Listen opens the configured address (tcp or unix) and prepares TLS, so
