@@ -20,11 +20,11 @@ import (
 // Server is one registry instance: distribution's application mounted at
 // /v2/ on an http.Server we own, so listening, TLS and shutdown are ours.
 type Server struct {
-	cfg *configuration.Configuration
-	app *handlers.App
-	srv *http.Server
-	ln  net.Listener
-	tls bool
+	cfg    *configuration.Configuration
+	app    *handlers.App
+	srv    *http.Server
+	ln     net.Listener
+	tls    bool
 	limits *uploadLimits
 	// errlog carries net/http's own messages (TLS handshake failures,
 	// mostly from scanners) into the registry's log at debug level.
