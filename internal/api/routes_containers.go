@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -143,7 +144,8 @@ func (s *Server) containerRestart(ctx context.Context, w http.ResponseWriter, r 
 
 func (s *Server) containerKill(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
 	if err := s.be.Containers.ContainerKill(ctx, v["name"], r.URL.Query().Get("signal")); err != nil {
-		return err
+		// dockerd's router prefixes every kill error so (clients match it).
+		return fmt.Errorf("cannot kill container: %s: %w", v["name"], err)
 	}
 	return noContent(w)
 }
