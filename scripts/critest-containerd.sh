@@ -49,7 +49,7 @@ cleanup() {
   kill "$CPID" 2>/dev/null || true; wait "$CPID" 2>/dev/null || true
   # Shims and their containers outlive containerd: stop them by pid.
   for p in /proc/[0-9]*; do
-    if tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "-address $W/containerd.sock"; then
+    if { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null | grep -q -- "-address $W/containerd.sock"; then
       pid=${p#/proc/}; pkill -9 -P "$pid" 2>/dev/null || true; kill -9 "$pid" 2>/dev/null || true
     fi
   done
@@ -64,7 +64,7 @@ cleanup() {
     for c in DNAT SNAT MASQ SETMARK; do iptables -w -t nat -F CNI-HOSTPORT-$c 2>/dev/null || true; done
     for c in DNAT SNAT MASQ SETMARK; do iptables -w -t nat -X CNI-HOSTPORT-$c 2>/dev/null || true; done
   fi
-  rm -rf "$W"
+  rm -rf "$W" 2>/dev/null || { sleep 2; rm -rf "$W"; }
 }
 trap cleanup EXIT
 for i in $(seq 100); do [ -S "$W/containerd.sock" ] && break; sleep 0.1; done
