@@ -7,7 +7,7 @@
 set -euo pipefail
 need=()
 for pkg in runc crun busybox-static iproute2 nftables procps util-linux make git ca-certificates curl debootstrap tini docker-compose \
-    containernetworking-plugins iptables conntrack containerd; do
+    containernetworking-plugins iptables conntrack containerd python3-docker; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

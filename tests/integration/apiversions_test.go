@@ -172,10 +172,10 @@ print(json.dumps(out))
 `
 
 func (m *matrix) python(t *testing.T) {
-	if _, err := exec.LookPath("python3"); err != nil {
+	if _, err := exec.LookPath(python3()); err != nil {
 		t.Skip("python3 missing")
 	}
-	cmd := exec.CommandContext(m.ctx, "python3", "-c", pythonMatrix)
+	cmd := exec.CommandContext(m.ctx, python3(), "-c", pythonMatrix)
 	cmd.Env = append(os.Environ(), "SOCK="+env.daemon.Sock, "V="+m.v, "NET="+m.nw,
 		"UNTAGGED="+m.untagged, "MACBYTE="+strings.ReplaceAll(m.v, ".", "")[1:])
 	var so, se bytes.Buffer

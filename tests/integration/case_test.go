@@ -212,3 +212,13 @@ func (c *tcase) apiAtLeast(min string) bool {
 	c.Helper()
 	return !versionLess(c.ok("version", "--format", "{{.Server.APIVersion}}"), min)
 }
+
+// python3 is the interpreter the SDK tests run docker-py with: Debian's,
+// where scripts/install-deps.sh installs python3-docker, ahead of another
+// python3 earlier on PATH (pyenv) that may lack the module.
+func python3() string {
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		return "/usr/bin/python3"
+	}
+	return "python3"
+}

@@ -51,7 +51,7 @@ func TestDistributionInspect(t *testing.T) {
 		t.Errorf("distribution inspect pulled the image")
 	}
 
-	py := exec.Command("python3", "-c", `
+	py := exec.Command(python3(), "-c", `
 import os, docker
 c = docker.APIClient(base_url='unix://' + os.environ['SOCK'], version='1.41')
 d = c.inspect_distribution(os.environ['REF'])

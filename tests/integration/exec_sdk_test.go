@@ -17,14 +17,14 @@ func TestExecPythonSDK(t *testing.T) {
 	if env == nil {
 		t.Skip("no daemon")
 	}
-	if err := exec.Command("python3", "-c", "import docker").Run(); err != nil {
+	if err := exec.Command(python3(), "-c", "import docker").Run(); err != nil {
 		t.Skip("python3-docker is not installed")
 	}
 	network := ""
 	if env.daemon.Target == testutil.TargetDockerd {
 		network = "none"
 	}
-	out, err := exec.Command("python3", "testdata/exec_sdk.py", env.daemon.Sock, network).Output()
+	out, err := exec.Command(python3(), "testdata/exec_sdk.py", env.daemon.Sock, network).Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			t.Fatalf("exec_sdk.py: %v\n%s\n%s", err, out, ee.Stderr)

@@ -267,7 +267,7 @@ func TestPythonDockerClient(t *testing.T) {
 	if env == nil {
 		t.Skip("no daemon")
 	}
-	if err := exec.Command("python3", "-c", "import docker").Run(); err != nil {
+	if err := exec.Command(python3(), "-c", "import docker").Run(); err != nil {
 		t.Skip("python3-docker is not installed")
 	}
 	script := `
@@ -285,7 +285,7 @@ ct.remove(force=True)
 n.remove()
 v.remove()
 `
-	out, err := exec.Command("python3", "-c", script, env.daemon.Sock).CombinedOutput()
+	out, err := exec.Command(python3(), "-c", script, env.daemon.Sock).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "py\nexec-ok" {
 		dr := env.drivers[0]
 		dr.Run(context.Background(), nil, "rm", "-f", "pyclient-ct")
