@@ -14,6 +14,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/image"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -114,6 +115,11 @@ func (s *Server) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest
 		return nil, grpcError(err)
 	}
 	if err := s.eng.ImagePull(ctx, named.String(), "", "", auth, io.Discard); err != nil {
+		if ctx.Err() != nil {
+			// The caller's deadline passed: say so, whatever the pull's
+			// own error (a failed lookup races a 1 ms deadline).
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
 		return nil, grpcError(err)
 	}
 	img, err := s.eng.ImageInspect(ctx, named.String())
