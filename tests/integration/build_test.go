@@ -378,7 +378,13 @@ CMD ["httpd", "-f", "-p", "80", "-h", "/app"]
 				}
 				// dockerd keeps a failed RUN's container without --force-rm;
 				// berthd never leaves one.
+				// A failed RUN's monitor may still be finishing when the
+				// answer arrives; give it a moment to exit on its own.
 				after := probe.snapshot(sub)
+				for i := 0; i < 50 && env.daemon.Target == testutil.TargetBerthd && diffState(before, after) != ""; i++ {
+					time.Sleep(200 * time.Millisecond)
+					after = probe.snapshot(sub)
+				}
 				if env.daemon.Target != testutil.TargetBerthd {
 					// dockerd removes cgroups lazily; compare its containers only.
 					before, after = map[string][]string{"containers": before["containers"]}, map[string][]string{"containers": after["containers"]}
