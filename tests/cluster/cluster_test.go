@@ -10,6 +10,7 @@ package cluster
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -74,7 +75,7 @@ spec:
       - name: web
         image: busybox:latest
         imagePullPolicy: IfNotPresent
-        command: ["sh", "-c", "mkdir -p /www && echo \"$(hostname) GREETING=$GREETING\" > /www/index.html && echo started $(hostname) GREETING=$GREETING && exec httpd -f -v -p 80 -h /www"]
+        command: ["sh", "-c", "mkdir -p /www && echo \"$(hostname) GREETING=$GREETING\" > /www/index.html && echo started $(hostname) GREETING=$GREETING && exec httpd -f -vv -p 80 -h /www"]
         env: [{name: GREETING, value: v1}]
         ports: [{containerPort: 80}]
         resources:
@@ -295,10 +296,11 @@ func TestClusterOnBerth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := e.cmd(ctx, e.bin, "load")
-	load.Stdin = strings.NewReader(string(tarData))
-	if out, err := load.CombinedOutput(); err != nil {
-		t.Fatalf("load busybox: %v\n%s", err, out)
+	// A rootfs tar, so import (not load) makes the image.
+	imp := e.cmd(ctx, e.bin, "import", "-c", `CMD ["sh"]`, "-", "busybox:latest")
+	imp.Stdin = bytes.NewReader(tarData)
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("import busybox: %v\n%s", err, out)
 	}
 	bctx := filepath.Join(dir, "buildctx")
 	os.MkdirAll(bctx, 0o755)
