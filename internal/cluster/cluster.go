@@ -221,6 +221,9 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions, progress func(string))
 	if err := waitFor(ctx, kubelet, m.layout.logFile("kubelet"), 120*time.Second, func(ctx context.Context) error { return m.nodeReady(ctx, st) }); err != nil {
 		return err
 	}
+	if err := m.labelControlPlane(ctx, st); err != nil {
+		return err
+	}
 	st.Phase = "running"
 	if err := m.save(st); err != nil {
 		return err

@@ -278,3 +278,28 @@ func (m *Manager) nodeReady(ctx context.Context, st *State) error {
 	}
 	return fmt.Errorf("node %s has no Ready condition yet", m.id.NodeName)
 }
+
+// labelControlPlane marks the node as kubeadm marks its first node, with
+// node-role.kubernetes.io/control-plane: the kubelet may not set
+// node-role labels on itself (NodeRestriction), and swarm's view of the
+// node (manager, Leader) reads that role.
+func (m *Manager) labelControlPlane(ctx context.Context, st *State) error {
+	pki := m.layout.pki()
+	c := m.httpsClient(pki.Cert("admin"), pki.Key("admin"))
+	body := strings.NewReader(`{"metadata":{"labels":{"node-role.kubernetes.io/control-plane":""}}}`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, st.APIServer()+"/api/v1/nodes/"+m.id.NodeName, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/merge-patch+json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("label node %s: %w", m.id.NodeName, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("label node %s: %s: %s", m.id.NodeName, resp.Status, msg)
+	}
+	return nil
+}

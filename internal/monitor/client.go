@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/monitor/proto"
+	"github.com/berth-project/berth/internal/monitor/unixsock"
 )
 
 // State is what the monitor reports about its container.
@@ -19,8 +20,13 @@ type State struct {
 
 // dial connects to the monitor and sends one request frame.
 func (m *Monitor) dial(ctx context.Context, typ byte, payload []byte) (net.Conn, error) {
+	addr, release, err := unixsock.Short(m.sock)
+	if err != nil {
+		return nil, fmt.Errorf("connect to monitor: %w", err)
+	}
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", m.sock)
+	conn, err := d.DialContext(ctx, "unix", addr)
+	release()
 	if err != nil {
 		return nil, fmt.Errorf("connect to monitor: %w", err)
 	}

@@ -9,14 +9,44 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
 
+// maxPath is the longest name sun_path holds (108 bytes with its NUL).
+const maxPath = 107
+
+// Short returns a name for the socket file path that fits in sun_path:
+// path itself when it is short enough, else /proc/<pid>/fd/<n>/<base>,
+// where n is an O_PATH descriptor of the directory held until release is
+// called. The pid is ours rather than "self" so that a child (runc
+// connecting to a console socket) resolves the same directory. Long paths
+// are real: a data root under a deep temp directory plus a 64-hex
+// container ID passes 108 bytes.
+func Short(path string) (name string, release func(), err error) {
+	if len(path) <= maxPath {
+		return path, func() {}, nil
+	}
+	dir, base := filepath.Split(path)
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("socket directory %s: %w", dir, err)
+	}
+	name = fmt.Sprintf("/proc/%d/fd/%d/%s", os.Getpid(), fd, base)
+	if len(name) > maxPath {
+		unix.Close(fd)
+		return "", nil, fmt.Errorf("socket name %s is longer than %d bytes", base, maxPath)
+	}
+	return name, func() { unix.Close(fd) }, nil
+}
+
 // Listener is a listening unix stream socket.
 type Listener struct {
-	f    *os.File
-	path string
+	f       *os.File
+	path    string // the socket file
+	addr    string // the name it is reached by (see Short)
+	release func()
 }
 
 // Listen binds path (replacing a stale socket file) and listens.
@@ -24,25 +54,33 @@ func Listen(path string) (*Listener, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	addr, release, err := Short(path)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: addr}); err != nil {
 		unix.Close(fd)
+		release()
 		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
 	if err := unix.Listen(fd, 64); err != nil {
 		unix.Close(fd)
 		os.Remove(path)
+		release()
 		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
 	// The fd is non-blocking, so NewFile registers it with the poller.
-	return &Listener{f: os.NewFile(uintptr(fd), path), path: path}, nil
+	return &Listener{f: os.NewFile(uintptr(fd), path), path: path, addr: addr, release: release}, nil
 }
 
-// Path is the socket's file name.
-func (l *Listener) Path() string { return l.path }
+// Path is the name to connect to: the socket file's path, or while the
+// listener is open a /proc name for it when the path is too long.
+func (l *Listener) Path() string { return l.addr }
 
 // Accept waits for a connection. After Close it returns an error.
 func (l *Listener) Accept() (*os.File, error) {
@@ -68,7 +106,9 @@ func (l *Listener) Accept() (*os.File, error) {
 // Close stops listening and removes the socket file.
 func (l *Listener) Close() error {
 	os.Remove(l.path)
-	return l.f.Close()
+	err := l.f.Close()
+	l.release()
+	return err
 }
 
 // RecvFds reads one message from conn and returns its data and the fds

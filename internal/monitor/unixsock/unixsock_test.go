@@ -96,3 +96,52 @@ func TestRecvFds(t *testing.T) {
 		t.Errorf("received fd is not the pipe: %q %v", b, err)
 	}
 }
+
+// A socket file whose path passes sun_path's 108 bytes (a deep data root
+// plus a 64-hex container ID) is still bound, reached and removed.
+func TestLongPath(t *testing.T) {
+	dir := t.TempDir()
+	for len(dir) < 120 {
+		dir = filepath.Join(dir, "0123456789abcdef0123456789abcdef")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "monitor.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if len(l.Path()) > maxPath {
+		t.Fatalf("Path() %q is too long to connect to", l.Path())
+	}
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			c.Write([]byte("ok"))
+			c.Close()
+		}
+	}()
+	addr, release, err := Short(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("unix", addr)
+	release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "ok" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	c.Close()
+	l.Close()
+	if _, err := os.Stat(path); err == nil {
+		t.Error("socket file left behind")
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	}
+}
