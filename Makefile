@@ -33,7 +33,7 @@ test-integration: build ## Integration tests: real berthd driven by berth and th
 	$(GO) test -p 1 -count=1 -timeout 45m ./tests/...
 
 test-cluster: build ## The Kubernetes cluster tests alone (skipped without `make kube`)
-	BERTH_KUBE_TESTS=1 $(GO) test -count=1 -timeout 30m -v ./tests/cluster/
+	$(GO) test -count=1 -timeout 30m -v ./tests/cluster/
 
 test-cri: build ## CRI tests: berthd's Kubernetes runtime socket through gRPC, crictl and critest (cri-tools from make kube)
 	$(GO) test -count=1 -timeout 30m -v ./tests/cri/
