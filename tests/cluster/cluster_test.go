@@ -234,6 +234,7 @@ func TestClusterOnBerth(t *testing.T) {
 	if kube == "" {
 		t.Skip("cluster: the Kubernetes binaries are not built; run `make kube` (about 10 minutes, cached in /var/cache/berth-kube)")
 	}
+	testutil.KubeLock(t)
 	repo, err := testutil.RepoRoot()
 	if err != nil {
 		t.Fatal(err)

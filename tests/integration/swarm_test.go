@@ -169,6 +169,7 @@ func TestSwarmTutorial(t *testing.T) {
 	if bins == "" {
 		t.Skip("Kubernetes binaries not built (no /var/cache/berth-kube/k8s-*/bin with kube-apiserver, kubelet...): run make kube")
 	}
+	testutil.KubeLock(t)
 	d, dr := swarmDaemon(t)
 	ctx := context.Background()
 	if resp, err := unixGet(d.Sock, "/berth/cluster"); err != nil || resp == http.StatusNotFound {
