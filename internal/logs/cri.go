@@ -2,9 +2,6 @@ package logs
 
 import (
 	"errors"
-	"fmt"
-	"os"
-	"sync"
 	"time"
 )
 
@@ -14,28 +11,16 @@ import (
 // The kubelet reads and rotates these files itself: it renames the file
 // and asks for a reopen, so the writer never rotates.
 type CRIWriter struct {
-	mu   sync.Mutex
-	path string
-	f    *os.File
-	buf  []byte
+	file
 }
 
 // NewCRIWriter opens (or creates) path for appending.
 func NewCRIWriter(path string) (*CRIWriter, error) {
-	w := &CRIWriter{path: path}
+	w := &CRIWriter{file{path: path}}
 	if err := w.open(); err != nil {
 		return nil, err
 	}
 	return w, nil
-}
-
-func (w *CRIWriter) open() error {
-	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return fmt.Errorf("open log: %w", err)
-	}
-	w.f = f
-	return nil
 }
 
 // Write appends one entry; line ends in "\n" when it is complete.
@@ -46,10 +31,7 @@ func (w *CRIWriter) Write(stream string, line []byte, t time.Time) error {
 		return errors.New("log writer is closed")
 	}
 	w.buf = AppendCRIEntry(w.buf[:0], stream, line, t)
-	if _, err := w.f.Write(w.buf); err != nil {
-		return fmt.Errorf("write log: %w", err)
-	}
-	return nil
+	return w.writeLocked()
 }
 
 // AppendCRIEntry formats one entry of the CRI log format.
@@ -72,21 +54,6 @@ func AppendCRIEntry(b []byte, stream string, line []byte, t time.Time) []byte {
 func (w *CRIWriter) Reopen() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f != nil {
-		w.f.Close()
-		w.f = nil
-	}
+	w.closeLocked()
 	return w.open()
-}
-
-// Close closes the current file.
-func (w *CRIWriter) Close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.f == nil {
-		return nil
-	}
-	err := w.f.Close()
-	w.f = nil
-	return err
 }

@@ -16,31 +16,18 @@ import (
 	"unicode/utf8"
 )
 
-// Writer appends entries to a json-file log, rotating it by size.
-type Writer struct {
-	mu       sync.Mutex
-	path     string
-	f        *os.File
-	size     int64
-	maxSize  int64
-	maxFiles int
-	buf      []byte
+// file is an append-only log file behind a lock, the part both log
+// formats share: one write call per entry, so with O_APPEND a follower
+// never sees half an entry.
+type file struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+	size int64
+	buf  []byte
 }
 
-// NewWriter opens (or creates) path for appending. maxSize <= 0 disables
-// rotation; otherwise at most maxFiles files (path, path.1, ...) are kept.
-func NewWriter(path string, maxSize int64, maxFiles int) (*Writer, error) {
-	if maxFiles < 1 {
-		maxFiles = 1
-	}
-	w := &Writer{path: path, maxSize: maxSize, maxFiles: maxFiles}
-	if err := w.open(); err != nil {
-		return nil, err
-	}
-	return w, nil
-}
-
-func (w *Writer) open() error {
+func (w *file) open() error {
 	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("open log: %w", err)
@@ -54,6 +41,52 @@ func (w *Writer) open() error {
 	return nil
 }
 
+// writeLocked writes w.buf as one entry; the caller holds w.mu.
+func (w *file) writeLocked() error {
+	n, err := w.f.Write(w.buf)
+	w.size += int64(n)
+	if err != nil {
+		return fmt.Errorf("write log: %w", err)
+	}
+	return nil
+}
+
+func (w *file) closeLocked() error {
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	return err
+}
+
+// Close closes the current file.
+func (w *file) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closeLocked()
+}
+
+// Writer appends entries to a json-file log, rotating it by size.
+type Writer struct {
+	file
+	maxSize  int64
+	maxFiles int
+}
+
+// NewWriter opens (or creates) path for appending. maxSize <= 0 disables
+// rotation; otherwise at most maxFiles files (path, path.1, ...) are kept.
+func NewWriter(path string, maxSize int64, maxFiles int) (*Writer, error) {
+	if maxFiles < 1 {
+		maxFiles = 1
+	}
+	w := &Writer{file: file{path: path}, maxSize: maxSize, maxFiles: maxFiles}
+	if err := w.open(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
 // Write appends one entry. line carries its trailing "\n" when it is a
 // complete line; a partial line (no newline) is stored as is, like Docker.
 func (w *Writer) Write(stream string, line []byte, t time.Time) error {
@@ -62,21 +95,13 @@ func (w *Writer) Write(stream string, line []byte, t time.Time) error {
 	if w.f == nil {
 		return errors.New("log writer is closed")
 	}
-	b := appendEntry(w.buf[:0], stream, line, t)
-	w.buf = b
-	if w.maxSize > 0 && w.size > 0 && w.size+int64(len(b)) > w.maxSize {
+	w.buf = appendEntry(w.buf[:0], stream, line, t)
+	if w.maxSize > 0 && w.size > 0 && w.size+int64(len(w.buf)) > w.maxSize {
 		if err := w.rotate(); err != nil {
 			return err
 		}
 	}
-	// One write call per entry: O_APPEND keeps concurrent readers from
-	// seeing interleaved halves, and a follower never misses a boundary.
-	n, err := w.f.Write(b)
-	w.size += int64(n)
-	if err != nil {
-		return fmt.Errorf("write log: %w", err)
-	}
-	return nil
+	return w.writeLocked()
 }
 
 // rotate shifts path.N-1 -> path.N ... path -> path.1 and starts a fresh
@@ -104,18 +129,6 @@ func (w *Writer) rotate() error {
 		}
 	}
 	return w.open()
-}
-
-// Close closes the current file.
-func (w *Writer) Close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.f == nil {
-		return nil
-	}
-	err := w.f.Close()
-	w.f = nil
-	return err
 }
 
 func appendEntry(b []byte, stream string, line []byte, t time.Time) []byte {
