@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/filters"
 	"github.com/berth-project/berth/internal/stdcopy"
 	"github.com/moby/moby/api/types/swarm"
 )
@@ -33,10 +34,11 @@ func (s *Server) registerSwarm(rt *router) {
 	rt.get("/swarm/unlockkey", s.forwardSwarm(s.swarmUnlockKey, false))
 	rt.post("/swarm/unlock", s.forwardSwarm(s.swarmUnlock, false))
 
-	rt.get("/nodes", s.forwardSwarm(s.nodeList, false))
-	rt.get("/nodes/{id}", s.forwardSwarm(s.nodeInspect, false))
+	rt.get("/nodes", s.forwardSwarm(swarmList(s, engine.SwarmBackend.NodeList), false))
+	rt.get("/nodes/{id}", s.forwardSwarm(swarmGet(s, engine.SwarmBackend.NodeInspect), false))
 	rt.del("/nodes/{id}", s.forwardSwarm(s.nodeRemove, false))
-	rt.post("/nodes/{id}/update", s.forwardSwarm(s.nodeUpdate, false))
+	rt.post("/nodes/{id}/update", s.forwardSwarm(swarmSpecUpdate(s, func(r *http.Request) (uint64, error) { return versionValue(r, "node") },
+		engine.SwarmBackend.NodeUpdate), false))
 
 	rt.get("/services", s.forwardSwarm(s.serviceList, false))
 	rt.post("/services/create", s.forwardSwarm(s.serviceCreate, false))
@@ -45,21 +47,18 @@ func (s *Server) registerSwarm(rt *router) {
 	rt.post("/services/{id}/update", s.forwardSwarm(s.serviceUpdate, false))
 	rt.get("/services/{id}/logs", s.forwardSwarm(s.serviceLogs, false))
 
-	rt.get("/tasks", s.forwardSwarm(s.taskList, false))
-	rt.get("/tasks/{id}", s.forwardSwarm(s.taskInspect, false))
+	rt.get("/tasks", s.forwardSwarm(swarmList(s, engine.SwarmBackend.TaskList), false))
+	rt.get("/tasks/{id}", s.forwardSwarm(swarmGet(s, engine.SwarmBackend.TaskInspect), false))
 	rt.get("/tasks/{id}/logs", s.forwardSwarm(s.taskLogs, false))
 
-	rt.get("/secrets", s.forwardSwarm(s.secretList, false))
-	rt.post("/secrets/create", s.forwardSwarm(s.secretCreate, false))
-	rt.get("/secrets/{id}", s.forwardSwarm(s.secretInspect, false))
-	rt.del("/secrets/{id}", s.forwardSwarm(s.secretRemove, false))
-	rt.post("/secrets/{id}/update", s.forwardSwarm(s.secretUpdate, false))
-
-	rt.get("/configs", s.forwardSwarm(s.configList, false))
-	rt.post("/configs/create", s.forwardSwarm(s.configCreate, false))
-	rt.get("/configs/{id}", s.forwardSwarm(s.configInspect, false))
-	rt.del("/configs/{id}", s.forwardSwarm(s.configRemove, false))
-	rt.post("/configs/{id}/update", s.forwardSwarm(s.configUpdate, false))
+	registerRefRoutes(s, rt, refRoutes[swarm.SecretSpec, swarm.Secret]{
+		kind: "secret", list: engine.SwarmBackend.SecretList, create: engine.SwarmBackend.SecretCreate,
+		inspect: engine.SwarmBackend.SecretInspect, update: engine.SwarmBackend.SecretUpdate, remove: engine.SwarmBackend.SecretRemove,
+	})
+	registerRefRoutes(s, rt, refRoutes[swarm.ConfigSpec, swarm.Config]{
+		kind: "config", list: engine.SwarmBackend.ConfigList, create: engine.SwarmBackend.ConfigCreate,
+		inspect: engine.SwarmBackend.ConfigInspect, update: engine.SwarmBackend.ConfigUpdate, remove: engine.SwarmBackend.ConfigRemove,
+	})
 }
 
 // swarmInfo is the node's swarm state; a daemon without a swarm front end
@@ -226,34 +225,6 @@ func (s *Server) swarmUnlock(ctx context.Context, w http.ResponseWriter, r *http
 	return errdefs.Invalid(errors.New("swarm is not locked"))
 }
 
-func (s *Server) nodeList(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
-	}
-	f, err := filterArgs(r)
-	if err != nil {
-		return err
-	}
-	nodes, err := b.NodeList(ctx, f)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, nonNil(nodes))
-}
-
-func (s *Server) nodeInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
-	}
-	n, err := b.NodeInspect(ctx, v["id"])
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, n)
-}
-
 func (s *Server) nodeRemove(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
 	b, err := s.manager(ctx)
 	if err != nil {
@@ -264,26 +235,6 @@ func (s *Server) nodeRemove(ctx context.Context, w http.ResponseWriter, r *http.
 		return err
 	}
 	if err := b.NodeRemove(ctx, v["id"], force); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
-}
-
-func (s *Server) nodeUpdate(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	version, err := versionValue(r, "node")
-	if err != nil {
-		return err
-	}
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
-	}
-	var spec swarm.NodeSpec
-	if err := decodeJSON(r, &spec, false); err != nil {
-		return err
-	}
-	if err := b.NodeUpdate(ctx, v["id"], version, spec); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -374,34 +325,6 @@ func (s *Server) serviceUpdate(ctx context.Context, w http.ResponseWriter, r *ht
 		return err
 	}
 	return writeJSON(w, http.StatusOK, resp)
-}
-
-func (s *Server) taskList(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
-	}
-	f, err := filterArgs(r)
-	if err != nil {
-		return err
-	}
-	tasks, err := b.TaskList(ctx, f)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, nonNil(tasks))
-}
-
-func (s *Server) taskInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
-	}
-	t, err := b.TaskInspect(ctx, v["id"])
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, t)
 }
 
 func (s *Server) serviceLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
@@ -504,154 +427,115 @@ func appendSwarmLogLine(dst []byte, m engine.SwarmLogMessage, timestamps, detail
 	return append(dst, m.Line...)
 }
 
-func (s *Server) secretList(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
-	}
-	f, err := filterArgs(r)
-	if err != nil {
-		return err
-	}
-	l, err := b.SecretList(ctx, f)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, nonNil(l))
+// refRoutes are the backend calls of /secrets or /configs: the two sets
+// of endpoints differ only in their types.
+type refRoutes[Spec, Obj any] struct {
+	kind    string // "secret" or "config": the path is /<kind>s
+	list    func(engine.SwarmBackend, context.Context, filters.Args) ([]Obj, error)
+	create  func(engine.SwarmBackend, context.Context, Spec) (string, error)
+	inspect func(engine.SwarmBackend, context.Context, string) (Obj, error)
+	update  func(engine.SwarmBackend, context.Context, string, uint64, Spec) error
+	remove  func(engine.SwarmBackend, context.Context, string) error
 }
 
-func (s *Server) secretCreate(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
+func registerRefRoutes[Spec, Obj any](s *Server, rt *router, c refRoutes[Spec, Obj]) {
+	base := "/" + c.kind + "s"
+	rt.get(base, s.forwardSwarm(swarmList(s, c.list), false))
+	rt.post(base+"/create", s.forwardSwarm(func(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+		b, err := s.manager(ctx)
+		if err != nil {
+			return err
+		}
+		var spec Spec
+		if err := decodeJSON(r, &spec, false); err != nil {
+			return err
+		}
+		id, err := c.create(b, ctx, spec)
+		if err != nil {
+			return err
+		}
+		// swarm.SecretCreateResponse and ConfigCreateResponse are both this.
+		return writeJSON(w, http.StatusCreated, struct{ ID string }{id})
+	}, false))
+	rt.get(base+"/{id}", s.forwardSwarm(swarmGet(s, c.inspect), false))
+	rt.del(base+"/{id}", s.forwardSwarm(func(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+		b, err := s.manager(ctx)
+		if err != nil {
+			return err
+		}
+		if err := c.remove(b, ctx, v["id"]); err != nil {
+			return err
+		}
+		return noContent(w)
+	}, false))
+	// dockerd's words here are shorter than for the other objects' versions.
+	version := func(r *http.Request) (uint64, error) {
+		v, err := strconv.ParseUint(r.URL.Query().Get("version"), 10, 64)
+		if err != nil {
+			return 0, errdefs.Invalidf("invalid %s version", c.kind)
+		}
+		return v, nil
 	}
-	var spec swarm.SecretSpec
-	if err := decodeJSON(r, &spec, false); err != nil {
-		return err
-	}
-	id, err := b.SecretCreate(ctx, spec)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, swarm.SecretCreateResponse{ID: id})
+	rt.post(base+"/{id}/update", s.forwardSwarm(swarmSpecUpdate(s, version, c.update), false))
 }
 
-func (s *Server) secretInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
+// swarmList is a list endpoint of a swarm object (nodes, tasks, secrets,
+// configs): the filters in, the backend's list out.
+func swarmList[T any](s *Server, list func(engine.SwarmBackend, context.Context, filters.Args) ([]T, error)) handlerFunc {
+	return func(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+		b, err := s.manager(ctx)
+		if err != nil {
+			return err
+		}
+		f, err := filterArgs(r)
+		if err != nil {
+			return err
+		}
+		l, err := list(b, ctx, f)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, nonNil(l))
 	}
-	sec, err := b.SecretInspect(ctx, v["id"])
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, sec)
 }
 
-func (s *Server) secretRemove(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
+// swarmGet is an inspect endpoint of a swarm object.
+func swarmGet[T any](s *Server, inspect func(engine.SwarmBackend, context.Context, string) (T, error)) handlerFunc {
+	return func(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
+		b, err := s.manager(ctx)
+		if err != nil {
+			return err
+		}
+		o, err := inspect(b, ctx, v["id"])
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, o)
 	}
-	if err := b.SecretRemove(ctx, v["id"]); err != nil {
-		return err
-	}
-	return noContent(w)
 }
 
-func (s *Server) secretUpdate(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	version, err := strconv.ParseUint(r.URL.Query().Get("version"), 10, 64)
-	if err != nil {
-		return errdefs.Invalidf("invalid secret version")
+// swarmSpecUpdate is an update endpoint answering no body (nodes,
+// secrets, configs): the version is checked before anything else.
+func swarmSpecUpdate[Spec any](s *Server, version func(*http.Request) (uint64, error), update func(engine.SwarmBackend, context.Context, string, uint64, Spec) error) handlerFunc {
+	return func(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
+		ver, err := version(r)
+		if err != nil {
+			return err
+		}
+		b, err := s.manager(ctx)
+		if err != nil {
+			return err
+		}
+		var spec Spec
+		if err := decodeJSON(r, &spec, false); err != nil {
+			return err
+		}
+		if err := update(b, ctx, v["id"], ver, spec); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
 	}
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
-	}
-	var spec swarm.SecretSpec
-	if err := decodeJSON(r, &spec, false); err != nil {
-		return err
-	}
-	if err := b.SecretUpdate(ctx, v["id"], version, spec); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
-}
-
-func (s *Server) configList(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
-	}
-	f, err := filterArgs(r)
-	if err != nil {
-		return err
-	}
-	l, err := b.ConfigList(ctx, f)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, nonNil(l))
-}
-
-func (s *Server) configCreate(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
-	}
-	var spec swarm.ConfigSpec
-	if err := decodeJSON(r, &spec, false); err != nil {
-		return err
-	}
-	id, err := b.ConfigCreate(ctx, spec)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, swarm.ConfigCreateResponse{ID: id})
-}
-
-func (s *Server) configInspect(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
-	}
-	c, err := b.ConfigInspect(ctx, v["id"])
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, c)
-}
-
-func (s *Server) configRemove(ctx context.Context, w http.ResponseWriter, _ *http.Request, v map[string]string) error {
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
-	}
-	if err := b.ConfigRemove(ctx, v["id"]); err != nil {
-		return err
-	}
-	return noContent(w)
-}
-
-func (s *Server) configUpdate(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	version, err := strconv.ParseUint(r.URL.Query().Get("version"), 10, 64)
-	if err != nil {
-		return errdefs.Invalidf("invalid config version")
-	}
-	b, err := s.manager(ctx)
-	if err != nil {
-		return err
-	}
-	var spec swarm.ConfigSpec
-	if err := decodeJSON(r, &spec, false); err != nil {
-		return err
-	}
-	if err := b.ConfigUpdate(ctx, v["id"], version, spec); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
 }
 
 // nonNil makes an empty list encode as [] rather than null, as dockerd's do.

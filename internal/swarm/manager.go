@@ -653,38 +653,6 @@ func (m *Manager) findServiceByName(ctx context.Context, kc kubernetes.Interface
 	return service{}, errdefs.NotFoundf("service %s not found", name)
 }
 
-// copyRefs puts the secrets and configs a service mounts into its
-// namespace, from the swarm-wide ones in the system namespace.
-func (m *Manager) copyRefs(ctx context.Context, kc kubernetes.Interface, o *Objects) error {
-	for _, name := range o.Secrets {
-		src, err := kc.CoreV1().Secrets(SystemNamespace).Get(ctx, SecretObjectName(name), metav1.GetOptions{})
-		if err != nil {
-			if apierrors.IsNotFound(err) {
-				return errdefs.NotFoundf("secret not found: %s", name)
-			}
-			return kubeErr(err)
-		}
-		cp := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: src.Name, Labels: src.Labels}, Data: src.Data}
-		if _, err := kc.CoreV1().Secrets(o.Namespace).Create(ctx, cp, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return kubeErr(err)
-		}
-	}
-	for _, name := range o.Configs {
-		src, err := kc.CoreV1().ConfigMaps(SystemNamespace).Get(ctx, ConfigObjectName(name), metav1.GetOptions{})
-		if err != nil {
-			if apierrors.IsNotFound(err) {
-				return errdefs.NotFoundf("config not found: %s", name)
-			}
-			return kubeErr(err)
-		}
-		cp := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: src.Name, Labels: src.Labels}, BinaryData: src.BinaryData}
-		if _, err := kc.CoreV1().ConfigMaps(o.Namespace).Create(ctx, cp, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return kubeErr(err)
-		}
-	}
-	return nil
-}
-
 func (m *Manager) ServiceUpdate(ctx context.Context, ref string, version uint64, spec swarm.ServiceSpec, opts engine.ServiceUpdateOptions) (swarm.ServiceUpdateResponse, error) {
 	kc, err := m.client()
 	if err != nil {

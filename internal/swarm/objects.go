@@ -19,58 +19,186 @@ import (
 
 // Secrets and configs are kept swarm-wide in the system namespace (a
 // Secret or ConfigMap each, its spec without data in an annotation) and
-// copied into the namespaces of the services that mount them.
+// copied into the namespaces of the services that mount them. The two
+// differ only in the Kubernetes kind that holds them, so one set of
+// functions serves both through a refKind.
 
 // maxSecretSize is swarmkit's limit on a secret's or config's data.
 const maxSecretSize = 500 * 1024
 
+// refKind is what differs between secrets and configs.
 type refKind struct {
-	kind  string // "secret" or "config"
-	title string
+	kind       string // "secret" or "config", also the error wording
+	objectName func(name string) string
+	// store reaches the kind's objects in namespace ns ("" for all).
+	store func(kc kubernetes.Interface, ns string) refStore
+	// mounted names the refs of this kind a container spec mounts.
+	mounted func(cs *swarm.ContainerSpec) []string
+	// emptyData: swarm accepts an empty config but not an empty secret.
+	emptyData bool
 }
 
 var (
-	secretKind = refKind{"secret", "secret"}
-	configKind = refKind{"config", "config"}
+	secretKind = refKind{
+		kind: "secret", objectName: SecretObjectName,
+		store: secretStore,
+		mounted: func(cs *swarm.ContainerSpec) []string {
+			var out []string
+			for _, r := range cs.Secrets {
+				if r != nil {
+					out = append(out, r.SecretName)
+				}
+			}
+			return out
+		},
+	}
+	configKind = refKind{
+		kind: "config", objectName: ConfigObjectName, emptyData: true,
+		store: configStore,
+		mounted: func(cs *swarm.ContainerSpec) []string {
+			var out []string
+			for _, r := range cs.Configs {
+				if r != nil {
+					out = append(out, r.ConfigName)
+				}
+			}
+			return out
+		},
+	}
 )
 
-func (k refKind) objectName(name string) string {
-	if k.kind == "secret" {
-		return SecretObjectName(name)
+// refObject is a Secret or a ConfigMap as the ref code sees it: its
+// metadata and the data under DataKey.
+type refObject struct {
+	meta metav1.ObjectMeta
+	data []byte
+}
+
+// refStore is the part of a Secret or ConfigMap client the refs use;
+// errors are Kubernetes' own (callers map them with kubeErr).
+type refStore interface {
+	list(ctx context.Context, opts metav1.ListOptions) ([]refObject, error)
+	get(ctx context.Context, name string) (refObject, error)
+	create(ctx context.Context, o refObject) (refObject, error)
+	// annotate sets one annotation of an existing object.
+	annotate(ctx context.Context, name, key, value string) error
+	delete(ctx context.Context, name string) error
+}
+
+// kubeClient is what a typed client-go client of Secrets or ConfigMaps
+// offers (T the object, L its list).
+type kubeClient[T metav1.Object, L any] interface {
+	List(ctx context.Context, opts metav1.ListOptions) (L, error)
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
+}
+
+// kubeStore is a refStore over one typed client; the functions say where
+// the kind keeps its data.
+type kubeStore[T metav1.Object, L any] struct {
+	c     kubeClient[T, L]
+	items func(L) []T
+	ref   func(T) refObject
+	obj   func(refObject) T
+}
+
+func (s kubeStore[T, L]) list(ctx context.Context, opts metav1.ListOptions) ([]refObject, error) {
+	l, err := s.c.List(ctx, opts)
+	if err != nil {
+		return nil, err
 	}
-	return ConfigObjectName(name)
+	var out []refObject
+	for _, x := range s.items(l) {
+		out = append(out, s.ref(x))
+	}
+	return out, nil
+}
+
+func (s kubeStore[T, L]) get(ctx context.Context, name string) (refObject, error) {
+	x, err := s.c.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return refObject{}, err
+	}
+	return s.ref(x), nil
+}
+
+func (s kubeStore[T, L]) create(ctx context.Context, o refObject) (refObject, error) {
+	x, err := s.c.Create(ctx, s.obj(o), metav1.CreateOptions{})
+	if err != nil {
+		return refObject{}, err
+	}
+	return s.ref(x), nil
+}
+
+func (s kubeStore[T, L]) annotate(ctx context.Context, name, key, value string) error {
+	x, err := s.c.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	a := x.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[key] = value
+	x.SetAnnotations(a)
+	_, err = s.c.Update(ctx, x, metav1.UpdateOptions{})
+	return err
+}
+
+func (s kubeStore[T, L]) delete(ctx context.Context, name string) error {
+	return s.c.Delete(ctx, name, metav1.DeleteOptions{})
+}
+
+// ptrs points at each element of items.
+func ptrs[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
+}
+
+func secretStore(kc kubernetes.Interface, ns string) refStore {
+	return kubeStore[*corev1.Secret, *corev1.SecretList]{
+		c:     kc.CoreV1().Secrets(ns),
+		items: func(l *corev1.SecretList) []*corev1.Secret { return ptrs(l.Items) },
+		ref:   func(x *corev1.Secret) refObject { return refObject{meta: x.ObjectMeta, data: x.Data[DataKey]} },
+		obj: func(o refObject) *corev1.Secret {
+			return &corev1.Secret{ObjectMeta: o.meta, Data: map[string][]byte{DataKey: o.data}}
+		},
+	}
+}
+
+func configStore(kc kubernetes.Interface, ns string) refStore {
+	return kubeStore[*corev1.ConfigMap, *corev1.ConfigMapList]{
+		c:     kc.CoreV1().ConfigMaps(ns),
+		items: func(l *corev1.ConfigMapList) []*corev1.ConfigMap { return ptrs(l.Items) },
+		ref:   func(x *corev1.ConfigMap) refObject { return refObject{meta: x.ObjectMeta, data: x.BinaryData[DataKey]} },
+		obj: func(o refObject) *corev1.ConfigMap {
+			return &corev1.ConfigMap{ObjectMeta: o.meta, BinaryData: map[string][]byte{DataKey: o.data}}
+		},
+	}
 }
 
 // refMeta is one stored secret or config, whichever object holds it.
 type refMeta struct {
 	meta metav1.ObjectMeta
 	spec swarm.Annotations
+	data []byte
 }
 
 func (m *Manager) refs(ctx context.Context, kc kubernetes.Interface, k refKind) ([]refMeta, error) {
-	sel := metav1.ListOptions{LabelSelector: LabelKind + "=" + k.kind}
-	var out []refMeta
-	add := func(om metav1.ObjectMeta) {
-		var a swarm.Annotations
-		if json.Unmarshal([]byte(om.Annotations[AnnotationSpec]), &a) == nil {
-			out = append(out, refMeta{meta: om, spec: a})
-		}
+	objs, err := k.store(kc, SystemNamespace).list(ctx, metav1.ListOptions{LabelSelector: LabelKind + "=" + k.kind})
+	if err != nil {
+		return nil, kubeErr(err)
 	}
-	if k.kind == "secret" {
-		l, err := kc.CoreV1().Secrets(SystemNamespace).List(ctx, sel)
-		if err != nil {
-			return nil, kubeErr(err)
-		}
-		for _, s := range l.Items {
-			add(s.ObjectMeta)
-		}
-	} else {
-		l, err := kc.CoreV1().ConfigMaps(SystemNamespace).List(ctx, sel)
-		if err != nil {
-			return nil, kubeErr(err)
-		}
-		for _, c := range l.Items {
-			add(c.ObjectMeta)
+	var out []refMeta
+	for _, o := range objs {
+		var a swarm.Annotations
+		if json.Unmarshal([]byte(o.meta.Annotations[AnnotationSpec]), &a) == nil {
+			out = append(out, refMeta{meta: o.meta, spec: a, data: o.data})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].spec.Name < out[j].spec.Name })
@@ -95,7 +223,7 @@ func (m *Manager) findRef(ctx context.Context, kc kubernetes.Interface, k refKin
 	if len(match) == 1 {
 		return match[0], nil
 	}
-	return refMeta{}, errdefs.NotFoundf("%s %s not found", k.title, ref)
+	return refMeta{}, errdefs.NotFoundf("%s %s not found", k.kind, ref)
 }
 
 func refMatches(r refMeta, f filters.Args) bool {
@@ -123,25 +251,59 @@ func parseVersion(s string) (uint64, error) {
 	return v, err
 }
 
+// listRefs is the list calls: the refs of kind k that f matches, each
+// made into the API's type by conv.
+func listRefs[T any](ctx context.Context, m *Manager, k refKind, f filters.Args, conv func(refMeta) T) ([]T, error) {
+	kc, err := m.client()
+	if err != nil {
+		return nil, err
+	}
+	all, err := m.refs(ctx, kc, k)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, r := range all {
+		if refMatches(r, f) {
+			out = append(out, conv(r))
+		}
+	}
+	return out, nil
+}
+
+// inspectRef is the inspect calls.
+func inspectRef[T any](ctx context.Context, m *Manager, k refKind, ref string, conv func(refMeta) T) (T, error) {
+	var zero T
+	kc, err := m.client()
+	if err != nil {
+		return zero, err
+	}
+	r, err := m.findRef(ctx, kc, k, ref)
+	if err != nil {
+		return zero, err
+	}
+	return conv(r), nil
+}
+
 func (m *Manager) createRef(ctx context.Context, k refKind, a swarm.Annotations, data []byte, driver bool) (string, error) {
 	kc, err := m.client()
 	if err != nil {
 		return "", err
 	}
 	if a.Name == "" {
-		return "", invalid("Name", "a %s needs a name", k.title)
+		return "", invalid("Name", "a %s needs a name", k.kind)
 	}
 	if driver {
-		return "", invalid("Driver", "%s drivers are not supported", k.title)
+		return "", invalid("Driver", "%s drivers are not supported", k.kind)
 	}
-	if len(data) == 0 && k.kind == "secret" {
-		return "", errdefs.Invalidf("rpc error: code = InvalidArgument desc = secret data must be larger than 0 and less than %d bytes", maxSecretSize)
+	if len(data) == 0 && !k.emptyData {
+		return "", errdefs.Invalidf("rpc error: code = InvalidArgument desc = %s data must be larger than 0 and less than %d bytes", k.kind, maxSecretSize)
 	}
 	if len(data) > maxSecretSize {
-		return "", errdefs.Invalidf("rpc error: code = InvalidArgument desc = %s data must be larger than 0 and less than %d bytes", k.title, maxSecretSize)
+		return "", errdefs.Invalidf("rpc error: code = InvalidArgument desc = %s data must be larger than 0 and less than %d bytes", k.kind, maxSecretSize)
 	}
 	if _, err := m.findRef(ctx, kc, k, a.Name); err == nil {
-		return "", errdefs.Conflictf("rpc error: code = AlreadyExists desc = %s %s already exists", k.title, a.Name)
+		return "", errdefs.Conflictf("rpc error: code = AlreadyExists desc = %s %s already exists", k.kind, a.Name)
 	}
 	if _, err := m.ensureNamespace(ctx, kc, SystemNamespace, nil); err != nil {
 		return "", kubeErr(err)
@@ -155,21 +317,35 @@ func (m *Manager) createRef(ctx context.Context, k refKind, a swarm.Annotations,
 	if st := a.Labels[LabelStack]; st != "" && validLabel(LabelStack, st) {
 		om.Labels[LabelStack] = st
 	}
-	var uid string
-	if k.kind == "secret" {
-		s, err := kc.CoreV1().Secrets(SystemNamespace).Create(ctx, &corev1.Secret{ObjectMeta: om, Data: map[string][]byte{DataKey: data}}, metav1.CreateOptions{})
-		if err != nil {
-			return "", kubeErr(err)
-		}
-		uid = ID(s.UID)
-	} else {
-		c, err := kc.CoreV1().ConfigMaps(SystemNamespace).Create(ctx, &corev1.ConfigMap{ObjectMeta: om, BinaryData: map[string][]byte{DataKey: data}}, metav1.CreateOptions{})
-		if err != nil {
-			return "", kubeErr(err)
-		}
-		uid = ID(c.UID)
+	o, err := k.store(kc, SystemNamespace).create(ctx, refObject{meta: om, data: data})
+	if err != nil {
+		return "", kubeErr(err)
 	}
-	return uid, nil
+	return ID(o.meta.UID), nil
+}
+
+// copyRefs puts the secrets and configs a service mounts into its
+// namespace, from the swarm-wide ones in the system namespace.
+func (m *Manager) copyRefs(ctx context.Context, kc kubernetes.Interface, o *Objects) error {
+	for _, c := range []struct {
+		k     refKind
+		names []string
+	}{{secretKind, o.Secrets}, {configKind, o.Configs}} {
+		for _, name := range c.names {
+			src, err := c.k.store(kc, SystemNamespace).get(ctx, c.k.objectName(name))
+			if err != nil {
+				if apierrors.IsNotFound(err) {
+					return errdefs.NotFoundf("%s not found: %s", c.k.kind, name)
+				}
+				return kubeErr(err)
+			}
+			cp := refObject{meta: metav1.ObjectMeta{Name: src.meta.Name, Labels: src.meta.Labels}, data: src.data}
+			if _, err := c.k.store(kc, o.Namespace).create(ctx, cp); err != nil && !apierrors.IsAlreadyExists(err) {
+				return kubeErr(err)
+			}
+		}
+	}
+	return nil
 }
 
 // usedBy names the services that mount a secret or config (swarm refuses
@@ -185,17 +361,9 @@ func (m *Manager) usedBy(ctx context.Context, kc kubernetes.Interface, k refKind
 		if cs == nil {
 			continue
 		}
-		if k.kind == "secret" {
-			for _, r := range cs.Secrets {
-				if r != nil && r.SecretName == name {
-					out = append(out, s.spec().Name)
-				}
-			}
-		} else {
-			for _, r := range cs.Configs {
-				if r != nil && r.ConfigName == name {
-					out = append(out, s.spec().Name)
-				}
+		for _, n := range k.mounted(cs) {
+			if n == name {
+				out = append(out, s.spec().Name)
 			}
 		}
 	}
@@ -216,29 +384,18 @@ func (m *Manager) removeRef(ctx context.Context, k refKind, ref string) error {
 		return err
 	}
 	if len(users) > 0 {
-		return errdefs.Invalidf("rpc error: code = InvalidArgument desc = %s '%s' is in use by the following service: %s", k.title, r.spec.Name, strings.Join(users, ", "))
+		return errdefs.Invalidf("rpc error: code = InvalidArgument desc = %s '%s' is in use by the following service: %s", k.kind, r.spec.Name, strings.Join(users, ", "))
 	}
 	// The copies in service namespaces go with the original.
 	sel := metav1.ListOptions{FieldSelector: "metadata.name=" + r.meta.Name}
-	if k.kind == "secret" {
-		if l, err := kc.CoreV1().Secrets("").List(ctx, sel); err == nil {
-			for _, s := range l.Items {
-				if s.Labels[LabelManaged] == "true" {
-					kc.CoreV1().Secrets(s.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{})
-				}
+	if l, err := k.store(kc, "").list(ctx, sel); err == nil {
+		for _, c := range l {
+			if c.meta.Labels[LabelManaged] == "true" {
+				k.store(kc, c.meta.Namespace).delete(ctx, c.meta.Name)
 			}
 		}
-		err = kc.CoreV1().Secrets(SystemNamespace).Delete(ctx, r.meta.Name, metav1.DeleteOptions{})
-	} else {
-		if l, err := kc.CoreV1().ConfigMaps("").List(ctx, sel); err == nil {
-			for _, c := range l.Items {
-				if c.Labels[LabelManaged] == "true" {
-					kc.CoreV1().ConfigMaps(c.Namespace).Delete(ctx, c.Name, metav1.DeleteOptions{})
-				}
-			}
-		}
-		err = kc.CoreV1().ConfigMaps(SystemNamespace).Delete(ctx, r.meta.Name, metav1.DeleteOptions{})
 	}
+	err = k.store(kc, SystemNamespace).delete(ctx, r.meta.Name)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return kubeErr(err)
 	}
@@ -262,40 +419,21 @@ func (m *Manager) updateRef(ctx context.Context, k refKind, ref string, version 
 		return errdefs.Invalidf("rpc error: code = InvalidArgument desc = only updates to Labels are allowed")
 	}
 	aj, _ := json.Marshal(a)
-	if k.kind == "secret" {
-		s, err := kc.CoreV1().Secrets(SystemNamespace).Get(ctx, r.meta.Name, metav1.GetOptions{})
-		if err != nil {
-			return kubeErr(err)
-		}
-		s.Annotations[AnnotationSpec] = string(aj)
-		_, err = kc.CoreV1().Secrets(SystemNamespace).Update(ctx, s, metav1.UpdateOptions{})
-		return kubeErr(err)
-	}
-	c, err := kc.CoreV1().ConfigMaps(SystemNamespace).Get(ctx, r.meta.Name, metav1.GetOptions{})
-	if err != nil {
-		return kubeErr(err)
-	}
-	c.Annotations[AnnotationSpec] = string(aj)
-	_, err = kc.CoreV1().ConfigMaps(SystemNamespace).Update(ctx, c, metav1.UpdateOptions{})
-	return kubeErr(err)
+	return kubeErr(k.store(kc, SystemNamespace).annotate(ctx, r.meta.Name, AnnotationSpec, string(aj)))
+}
+
+func secretOf(r refMeta) swarm.Secret {
+	return swarm.Secret{ID: ID(r.meta.UID), Meta: refSwarmMeta(r), Spec: swarm.SecretSpec{Annotations: r.spec}}
+}
+
+// configOf carries the data, as swarm's config inspect does (a secret's
+// never leaves the cluster).
+func configOf(r refMeta) swarm.Config {
+	return swarm.Config{ID: ID(r.meta.UID), Meta: refSwarmMeta(r), Spec: swarm.ConfigSpec{Annotations: r.spec, Data: r.data}}
 }
 
 func (m *Manager) SecretList(ctx context.Context, f filters.Args) ([]swarm.Secret, error) {
-	kc, err := m.client()
-	if err != nil {
-		return nil, err
-	}
-	all, err := m.refs(ctx, kc, secretKind)
-	if err != nil {
-		return nil, err
-	}
-	var out []swarm.Secret
-	for _, r := range all {
-		if refMatches(r, f) {
-			out = append(out, swarm.Secret{ID: ID(r.meta.UID), Meta: refSwarmMeta(r), Spec: swarm.SecretSpec{Annotations: r.spec}})
-		}
-	}
-	return out, nil
+	return listRefs(ctx, m, secretKind, f, secretOf)
 }
 
 func (m *Manager) SecretCreate(ctx context.Context, spec swarm.SecretSpec) (string, error) {
@@ -303,15 +441,7 @@ func (m *Manager) SecretCreate(ctx context.Context, spec swarm.SecretSpec) (stri
 }
 
 func (m *Manager) SecretInspect(ctx context.Context, ref string) (swarm.Secret, error) {
-	kc, err := m.client()
-	if err != nil {
-		return swarm.Secret{}, err
-	}
-	r, err := m.findRef(ctx, kc, secretKind, ref)
-	if err != nil {
-		return swarm.Secret{}, err
-	}
-	return swarm.Secret{ID: ID(r.meta.UID), Meta: refSwarmMeta(r), Spec: swarm.SecretSpec{Annotations: r.spec}}, nil
+	return inspectRef(ctx, m, secretKind, ref, secretOf)
 }
 
 func (m *Manager) SecretUpdate(ctx context.Context, ref string, version uint64, spec swarm.SecretSpec) error {
@@ -322,22 +452,13 @@ func (m *Manager) SecretRemove(ctx context.Context, ref string) error {
 	return m.removeRef(ctx, secretKind, ref)
 }
 
+// ConfigList lists configs without their data, as swarm does.
 func (m *Manager) ConfigList(ctx context.Context, f filters.Args) ([]swarm.Config, error) {
-	kc, err := m.client()
-	if err != nil {
-		return nil, err
-	}
-	all, err := m.refs(ctx, kc, configKind)
-	if err != nil {
-		return nil, err
-	}
-	var out []swarm.Config
-	for _, r := range all {
-		if refMatches(r, f) {
-			out = append(out, swarm.Config{ID: ID(r.meta.UID), Meta: refSwarmMeta(r), Spec: swarm.ConfigSpec{Annotations: r.spec}})
-		}
-	}
-	return out, nil
+	return listRefs(ctx, m, configKind, f, func(r refMeta) swarm.Config {
+		c := configOf(r)
+		c.Spec.Data = nil
+		return c
+	})
 }
 
 func (m *Manager) ConfigCreate(ctx context.Context, spec swarm.ConfigSpec) (string, error) {
@@ -346,19 +467,7 @@ func (m *Manager) ConfigCreate(ctx context.Context, spec swarm.ConfigSpec) (stri
 
 // ConfigInspect returns the config with its data, as swarm does.
 func (m *Manager) ConfigInspect(ctx context.Context, ref string) (swarm.Config, error) {
-	kc, err := m.client()
-	if err != nil {
-		return swarm.Config{}, err
-	}
-	r, err := m.findRef(ctx, kc, configKind, ref)
-	if err != nil {
-		return swarm.Config{}, err
-	}
-	c := swarm.Config{ID: ID(r.meta.UID), Meta: refSwarmMeta(r), Spec: swarm.ConfigSpec{Annotations: r.spec}}
-	if cm, err := kc.CoreV1().ConfigMaps(SystemNamespace).Get(ctx, r.meta.Name, metav1.GetOptions{}); err == nil {
-		c.Spec.Data = cm.BinaryData[DataKey]
-	}
-	return c, nil
+	return inspectRef(ctx, m, configKind, ref, configOf)
 }
 
 func (m *Manager) ConfigUpdate(ctx context.Context, ref string, version uint64, spec swarm.ConfigSpec) error {
