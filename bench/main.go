@@ -38,7 +38,7 @@ func main() {
 	targets := flag.String("target", "berthd,berthd-runc,dockerd", "comma-separated targets to measure (berthd-runc: berthd with --default-runtime runc)")
 	runs := flag.Int("n", 20, "iterations for run --rm and exec")
 	many := flag.Int("many", 50, "containers for the run -d measurement")
-	sections := flag.String("sections", "core,build,registry,compose", "comma-separated parts to measure")
+	sections := flag.String("sections", "core,build,registry,compose,swarm", "comma-separated parts to measure")
 	flag.Parse()
 	want := map[string]bool{}
 	for _, s := range strings.Split(*sections, ",") {
@@ -66,6 +66,9 @@ func main() {
 		order = append(order, t)
 	}
 	printTable(order, results)
+	if want["swarm"] {
+		benchSwarm(ctx, *targets)
+	}
 }
 
 func available(target string) bool {

@@ -120,43 +120,8 @@ func TestSwarmInitFailsCleanly(t *testing.T) {
 }
 
 // kubeBinaries is the cache of Kubernetes binaries `make kube` builds.
-func kubeBinaries() string {
-	dirs, _ := filepath.Glob("/var/cache/berth-kube/k8s-*/bin")
-	for _, d := range dirs {
-		ok := true
-		for _, b := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "etcd"} {
-			if _, err := os.Stat(filepath.Join(d, b)); err != nil {
-				ok = false
-			}
-		}
-		if ok {
-			return d
-		}
-	}
-	return ""
-}
+func kubeBinaries() string { return testutil.KubeBinDir() }
 
-const tutorialCompose = `version: "3"
-services:
-  web:
-    image: friendlyhello
-    environment:
-      NAME: %s
-    deploy:
-      replicas: %d
-      resources:
-        limits:
-          cpus: "0.1"
-          memory: 50M
-      restart_policy:
-        condition: on-failure
-    ports:
-      - "80:80"
-    networks:
-      - webnet
-networks:
-  webnet:
-`
 
 // TestSwarmTutorial runs the tutorial's swarm chapter with the real docker
 // CLI: init, stack deploy of the 5-replica web service, limits in the
@@ -184,8 +149,7 @@ func TestSwarmTutorial(t *testing.T) {
 		t.Fatal(r)
 	}
 	bctx := t.TempDir()
-	os.WriteFile(filepath.Join(bctx, "Dockerfile"), []byte("FROM busybox\nENV NAME World\nEXPOSE 80\n"+
-		`CMD ["sh", "-c", "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho Hello $NAME from $(hostname)\\n' > /www/cgi-bin/index && chmod +x /www/cgi-bin/index && exec httpd -f -p 80 -h /www"]`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(bctx, "Dockerfile"), []byte(testutil.TutorialDockerfile), 0o644)
 	if r := dr.Run(ctx, nil, "build", "-t", "friendlyhello", bctx); r.Code != 0 {
 		t.Fatal(r)
 	}
@@ -200,7 +164,7 @@ func TestSwarmTutorial(t *testing.T) {
 	}
 	dir := t.TempDir()
 	compose := filepath.Join(dir, "docker-compose.yml")
-	os.WriteFile(compose, []byte(fmt.Sprintf(tutorialCompose, "World", 5)), 0o644)
+	os.WriteFile(compose, []byte(testutil.TutorialCompose("World", 5)), 0o644)
 	r := dr.Run(ctx, nil, "stack", "deploy", "-c", compose, "getstartedlab")
 	if r.Code != 0 || !strings.Contains(r.Stdout, "Creating service getstartedlab_web") {
 		t.Fatalf("stack deploy: %s", r)
@@ -259,7 +223,7 @@ func TestSwarmTutorial(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	os.WriteFile(compose, []byte(fmt.Sprintf(tutorialCompose, "Berth", 7)), 0o644)
+	os.WriteFile(compose, []byte(testutil.TutorialCompose("Berth", 7)), 0o644)
 	r = dr.Run(ctx, nil, "stack", "deploy", "-c", compose, "getstartedlab")
 	if r.Code != 0 || !strings.Contains(r.Stdout, "Updating service getstartedlab_web") {
 		t.Fatalf("redeploy: %s", r)
