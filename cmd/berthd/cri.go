@@ -9,14 +9,26 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/berth-project/berth/internal/api"
 	"github.com/berth-project/berth/internal/cri"
 	"github.com/berth-project/berth/internal/daemon"
 	"github.com/berth-project/berth/internal/daemonconfig"
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/version"
 )
 
-// The daemon is the CRI front end's engine as it is.
-var _ cri.Engine = (*daemon.Daemon)(nil)
+// criEngine is the CRI front end's view of the engine: the container,
+// exec and pod calls of the container backend, the image backend's and
+// the system backend's disk usage.
+type criEngine struct {
+	engine.ContainerBackend
+	engine.ExecBackend
+	engine.PodBackend
+	engine.ImageBackend
+	engine.SystemBackend
+}
+
+var _ cri.Engine = criEngine{}
 
 // criSocketPath returns the CRI socket's path, "" when disabled.
 func criSocketPath(cfg *daemonconfig.Config) (string, error) {
@@ -36,13 +48,13 @@ func criSocketPath(cfg *daemonconfig.Config) (string, error) {
 
 // startCRI opens the CRI socket (root:<group> 0660, like the Engine API's)
 // and serves the kubelet's calls on it until ctx ends.
-func startCRI(ctx context.Context, d *daemon.Daemon, cfg *daemonconfig.Config, log *slog.Logger) (*cri.Server, net.Listener, error) {
+func startCRI(ctx context.Context, d *daemon.Daemon, be api.Backends, cfg *daemonconfig.Config, log *slog.Logger) (*cri.Server, net.Listener, error) {
 	path, err := criSocketPath(cfg)
 	if err != nil || path == "" {
 		return nil, nil, err
 	}
 	srv, err := cri.New(cri.Options{
-		Engine:         d,
+		Engine:         criEngine{be.Containers, be.Exec, d, be.Images, be.System},
 		StateDir:       filepath.Join(cfg.DataRoot, "cri"),
 		RunDir:         filepath.Join(cfg.ExecRoot, "cri"),
 		DataRoot:       cfg.DataRoot,

@@ -3,25 +3,31 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 
 	"github.com/berth-project/berth/internal/api"
+	"github.com/berth-project/berth/internal/backend/builds"
+	"github.com/berth-project/berth/internal/backend/images"
 	"github.com/berth-project/berth/internal/backend/networks"
+	"github.com/berth-project/berth/internal/backend/system"
 	"github.com/berth-project/berth/internal/backend/volumes"
 	"github.com/berth-project/berth/internal/daemon"
 	"github.com/berth-project/berth/internal/daemonconfig"
 	"github.com/berth-project/berth/internal/distribution"
 	"github.com/berth-project/berth/internal/events"
+	"github.com/berth-project/berth/internal/image"
 	"github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/internal/volume"
 )
 
 // openEngine makes the engine's backends and wires them together: the
-// container backend (the daemon) and the network and volume backends share
-// one event bus, the network manager and the volume store, and each asks
-// the others only for the small interface it needs.
+// container backend (the daemon) and the image, build, system, network
+// and volume backends share one event bus, the image store, the network
+// manager and the volume store, and each asks the others only for the
+// small interface it needs.
 func openEngine(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) (*daemon.Daemon, api.Backends, error) {
 	var be api.Backends
 	dataRoot, err := filepath.Abs(cfg.DataRoot)
@@ -42,6 +48,16 @@ func openEngine(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger)
 		return nil, be, fmt.Errorf("open volume store: %w", err)
 	}
 	vols := volumes.New(vs, bus)
+	store, err := image.New(ctx, dataRoot)
+	if err != nil {
+		return nil, be, fmt.Errorf("open image store: %w", err)
+	}
+	regs, err := distribution.NewRegistries(distribution.RegistryConfig{Mirrors: cfg.RegistryMirrors, Insecure: cfg.InsecureRegistries,
+		MaxDownloads: cfg.MaxConcurrentDownloads, MaxUploads: cfg.MaxConcurrentUploads,
+		StateDir: filepath.Join(dataRoot, "image", "distribution")})
+	if err != nil {
+		return nil, be, err
+	}
 	mgr, err := network.New(ctx, network.Config{DataRoot: dataRoot, ExecRoot: execRoot, BIP: cfg.Bip, Logger: log})
 	if err != nil {
 		return nil, be, fmt.Errorf("init networks: %w", err)
@@ -61,6 +77,12 @@ func openEngine(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger)
 	for name, rt := range cfg.Runtimes {
 		runtimes[name] = rt.Path
 	}
+	builds, err := builds.Open(ctx, filepath.Join(dataRoot, "builder"), store, log)
+	if err != nil {
+		mgr.Close(ctx, cfg.LiveRestore)
+		return nil, be, err
+	}
+	var imgs *images.Backend
 	d, err := daemon.New(ctx, daemon.Config{
 		DataRoot:       dataRoot,
 		ExecRoot:       execRoot,
@@ -74,26 +96,32 @@ func openEngine(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger)
 		CRIEndpoint:    criEndpoint,
 		CNIConfDir:     cfg.CNIConfDir,
 		Logger:         log,
-		Registry: distribution.RegistryConfig{Mirrors: cfg.RegistryMirrors, Insecure: cfg.InsecureRegistries,
-			MaxDownloads: cfg.MaxConcurrentDownloads, MaxUploads: cfg.MaxConcurrentUploads},
-		Events:      bus,
-		Networks:    mgr,
-		VolumeStore: vs,
-		Volumes:     vols,
+		Events:         bus,
+		ImageStore:     store,
+		Networks:       mgr,
+		VolumeStore:    vs,
+		Volumes:        vols,
+		// The cluster loads images only once it is up, long after imgs is set.
+		LoadImage: func(ctx context.Context, r io.Reader) error { return imgs.ImageLoad(ctx, r, true, io.Discard) },
 	})
 	if err != nil {
 		mgr.Close(ctx, cfg.LiveRestore)
 		return nil, be, err
 	}
+	imgs = images.New(store, regs, bus, d)
+	builds.Connect(d, d, imgs)
+	dc := d.Config()
+	sys := system.New(system.Config{DataRoot: dc.DataRoot, LogDriver: dc.LogDriver, LiveRestore: dc.LiveRestore},
+		bus, store, regs, system.Parts{Containers: d, Images: imgs, Volumes: vols, Builds: builds})
 	be = api.Backends{
-		System:     d,
+		System:     sys,
 		Containers: d,
 		Exec:       d,
-		Images:     d,
+		Images:     imgs,
 		Networks:   networks.New(mgr, bus, d),
 		Volumes:    vols,
-		Auth:       d,
-		Build:      d,
+		Auth:       imgs,
+		Build:      builds,
 		Cluster:    d,
 	}
 	return d, be, nil

@@ -82,7 +82,7 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 		}
 		listeners = append(listeners, l)
 	}
-	criSrv, criL, err := startCRI(ctx, d, cfg, log)
+	criSrv, criL, err := startCRI(ctx, d, be, cfg, log)
 	if err != nil {
 		for _, l := range listeners {
 			l.Close()

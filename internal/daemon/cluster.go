@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"io"
 	"path/filepath"
 
 	"github.com/berth-project/berth/internal/cluster"
@@ -25,10 +24,8 @@ func (d *Daemon) initCluster() {
 		RuntimeEndpoint: endpoint,
 		CNIConfDir:      d.cfg.CNIConfDir,
 		PauseBinary:     pause,
-		LoadImage: func(ctx context.Context, r io.Reader) error {
-			return d.ImageLoad(ctx, r, true, io.Discard)
-		},
-		Logger: d.log.With("component", "cluster"),
+		LoadImage:       d.cfg.LoadImage,
+		Logger:          d.log.With("component", "cluster"),
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -24,11 +25,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berth-project/berth/internal/builder"
 	"github.com/berth-project/berth/internal/cgroups"
 	"github.com/berth-project/berth/internal/cgroupwarm"
 	"github.com/berth-project/berth/internal/cluster"
-	"github.com/berth-project/berth/internal/distribution"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/events"
 	"github.com/berth-project/berth/internal/image"
@@ -52,16 +51,18 @@ type Config struct {
 	LogDriver      string
 	LiveRestore    bool
 	Logger         *slog.Logger
-	// Registry is registry-mirrors, insecure-registries and the transfer limits.
-	Registry distribution.RegistryConfig
-
 	// The parts the container backend shares with the other backends,
 	// made and wired by cmd/berthd. The daemon closes Networks on
 	// Shutdown.
 	Events      *events.Bus
+	ImageStore  *image.Store
 	Networks    *network.Manager
 	VolumeStore *volume.Store
 	Volumes     Volumes
+	// LoadImage loads a docker-archive into the image store as POST
+	// /images/load does (the image backend's); the cluster loads its
+	// pause image through it.
+	LoadImage func(ctx context.Context, r io.Reader) error
 
 	// CRIEndpoint is the CRI socket the cluster's kubelet uses (default
 	// unix://<exec-root>/cri.sock).
@@ -85,7 +86,6 @@ type Daemon struct {
 	cfg        Config
 	log        *slog.Logger
 	images     *image.Store
-	registries *distribution.Registries
 	events     *events.Bus
 	volumes    *volume.Store
 	vols       Volumes
@@ -93,7 +93,6 @@ type Daemon struct {
 	containers *containerIndex
 	runtimes   map[string]*runtime.Runtime
 	execs      *execStore
-	builder    *builder.Builder
 	cluster    *cluster.Manager
 	cgWarm     *cgroupwarm.Warmer // nil where warming does not help
 	started    time.Time
@@ -114,25 +113,13 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
-	imgs, err := image.New(ctx, cfg.DataRoot)
-	if err != nil {
-		return nil, fmt.Errorf("open image store: %w", err)
-	}
-	if cfg.Registry.StateDir == "" {
-		cfg.Registry.StateDir = filepath.Join(cfg.DataRoot, "image", "distribution")
-	}
-	regs, err := distribution.NewRegistries(cfg.Registry)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Events == nil || cfg.Networks == nil || cfg.VolumeStore == nil || cfg.Volumes == nil {
-		return nil, errors.New("daemon: events, networks and volumes must be given")
+	if cfg.Events == nil || cfg.ImageStore == nil || cfg.Networks == nil || cfg.VolumeStore == nil || cfg.Volumes == nil || cfg.LoadImage == nil {
+		return nil, errors.New("daemon: events, images, networks and volumes must be given")
 	}
 	d := &Daemon{
 		cfg:        cfg,
 		log:        cfg.Logger,
-		images:     imgs,
-		registries: regs,
+		images:     cfg.ImageStore,
 		events:     cfg.Events,
 		volumes:    cfg.VolumeStore,
 		vols:       cfg.Volumes,
@@ -158,9 +145,6 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("default runtime %q is not configured", cfg.DefaultRuntime)
 	}
 	d.initCluster()
-	if err := d.initBuilder(ctx); err != nil {
-		return nil, err
-	}
 	if err := d.restore(ctx); err != nil {
 		return nil, err
 	}

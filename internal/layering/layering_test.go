@@ -92,7 +92,7 @@ var may = map[string][]string{
 // ask each other for small interfaces handed over in cmd/berthd.
 var apart = map[string][]string{
 	"frontend": {"internal/api", "internal/cri", "internal/swarm"},
-	"backend":  {"internal/daemon", "internal/backend/networks", "internal/backend/volumes", "internal/backend/images", "internal/backend/builds"},
+	"backend":  {"internal/daemon", "internal/backend/networks", "internal/backend/volumes", "internal/backend/images", "internal/backend/builds", "internal/backend/system"},
 }
 
 // allowed are the edges that break the rules on purpose, with the reason.

@@ -1,4 +1,4 @@
-package daemon
+package images
 
 import (
 	"context"
@@ -48,7 +48,7 @@ func names(rs []registry.SearchResult) string {
 
 func TestImageSearch(t *testing.T) {
 	host, last := v1Registry(t)
-	d := &Daemon{}
+	d := &Backend{}
 	ctx := context.Background()
 	for _, tc := range []struct {
 		filter, want string
@@ -86,7 +86,7 @@ func TestImageSearchErrors(t *testing.T) {
 	host, _ := v1Registry(t)
 	plain := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(plain.Close)
-	d := &Daemon{}
+	d := &Backend{}
 	ctx := context.Background()
 	bad := filters.Args{}
 	bad.Add("foo", "1")
@@ -135,7 +135,7 @@ func TestInsecureRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{registries: regs}
+	d := &Backend{registries: regs}
 	for _, tc := range []struct {
 		index string
 		want  bool

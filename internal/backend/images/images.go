@@ -1,4 +1,4 @@
-package daemon
+package images
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 // with children (intermediate ones) only with All; a reference filter also
 // narrows the names shown; shared sizes and container counts only when
 // asked (system df does).
-func (d *Daemon) ImageList(ctx context.Context, opts engine.ImageListOptions) ([]image.Summary, error) {
+func (b *Backend) ImageList(ctx context.Context, opts engine.ImageListOptions) ([]image.Summary, error) {
 	f := opts.Filters
 	if err := f.Validate("dangling", "label", "label!", "before", "since", "reference", "until"); err != nil {
 		return nil, err
@@ -32,11 +32,11 @@ func (d *Daemon) ImageList(ctx context.Context, opts engine.ImageListOptions) ([
 	if err != nil {
 		return nil, err
 	}
-	sel, err := d.imageSelector(ctx, f)
+	sel, err := b.imageSelector(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	imgs, err := d.images.List(ctx)
+	imgs, err := b.images.List(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (d *Daemon) ImageList(ctx context.Context, opts engine.ImageListOptions) ([
 		if len(img.RepoTags) == 0 && len(img.RepoDigests) == 0 {
 			// Unnamed: intermediate images only with -a; none for a
 			// reference filter or dangling=false.
-			if (!opts.All && d.images.HasChildren(img.ID)) || f.Contains("reference") ||
+			if (!opts.All && b.images.HasChildren(img.ID)) || f.Contains("reference") ||
 				(f.Contains("dangling") && !danglingOnly) {
 				continue
 			}
@@ -61,15 +61,15 @@ func (d *Daemon) ImageList(ctx context.Context, opts engine.ImageListOptions) ([
 	}
 	var counts map[digest.Digest]int64
 	if opts.SharedSize {
-		counts = d.imageUse()
+		counts = b.imageUse()
 	}
-	out := d.images.Summaries(kept, counts, opts.SharedSize)
+	out := b.images.Summaries(kept, counts, opts.SharedSize)
 	return out, nil
 }
 
 // resolveImage finds ref, failing with dockerd's "No such image: name:tag".
-func (d *Daemon) resolveImage(ctx context.Context, ref string) (*imagestore.Image, error) {
-	img, err := d.images.Resolve(ctx, ref)
+func (b *Backend) resolveImage(ctx context.Context, ref string) (*imagestore.Image, error) {
+	img, err := b.images.Resolve(ctx, ref)
 	if errdefs.IsNotFound(err) {
 		return nil, imagestore.NoSuchImage(ref)
 	}
@@ -82,7 +82,7 @@ type imageSelector struct {
 	labels               filters.Args
 }
 
-func (d *Daemon) imageSelector(ctx context.Context, f filters.Args) (*imageSelector, error) {
+func (b *Backend) imageSelector(ctx context.Context, f filters.Args) (*imageSelector, error) {
 	sel := &imageSelector{labels: filters.Args{}}
 	for _, k := range []string{"label", "label!"} {
 		for _, v := range f.Get(k) {
@@ -90,14 +90,14 @@ func (d *Daemon) imageSelector(ctx context.Context, f filters.Args) (*imageSelec
 		}
 	}
 	for _, v := range f.Get("before") {
-		img, err := d.resolveImage(ctx, v)
+		img, err := b.resolveImage(ctx, v)
 		if err != nil {
 			return nil, err
 		}
 		sel.before = img.Created
 	}
 	for _, v := range f.Get("since") {
-		img, err := d.resolveImage(ctx, v)
+		img, err := b.resolveImage(ctx, v)
 		if err != nil {
 			return nil, err
 		}
@@ -155,54 +155,27 @@ func matchingRefs(patterns map[string]bool, refs []string) []string {
 	return out
 }
 
-// imageUse counts containers per image ID.
-func (d *Daemon) imageUse() map[digest.Digest]int64 {
-	out := map[digest.Digest]int64{}
-	for _, c := range d.containers.list() {
-		out[digest.Digest(c.ImageID)]++
-	}
-	return out
-}
-
-// usedBy reports a container using the image, preferring a running one.
-func (d *Daemon) usedBy(id digest.Digest) (string, bool) {
-	found := ""
-	for _, c := range d.containers.list() {
-		if c.ImageID != id.String() {
-			continue
-		}
-		c.mu.Lock()
-		run := c.running()
-		c.mu.Unlock()
-		if run {
-			return c.ID, true
-		}
-		found = c.ID
-	}
-	return found, false
-}
-
 // ImageInspect serves GET /images/{name}/json.
-func (d *Daemon) ImageInspect(ctx context.Context, name string) (*image.InspectResponse, error) {
-	img, err := d.images.Resolve(ctx, name)
+func (b *Backend) ImageInspect(ctx context.Context, name string) (*image.InspectResponse, error) {
+	img, err := b.images.Resolve(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return d.images.Inspect(ctx, img)
+	return b.images.Inspect(ctx, img)
 }
 
 // ImageHistory serves GET /images/{name}/history.
-func (d *Daemon) ImageHistory(ctx context.Context, name string) ([]image.HistoryResponseItem, error) {
-	img, err := d.resolveImage(ctx, name)
+func (b *Backend) ImageHistory(ctx context.Context, name string) ([]image.HistoryResponseItem, error) {
+	img, err := b.resolveImage(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return d.images.History(ctx, img)
+	return b.images.History(ctx, img)
 }
 
 // ImageTag serves POST /images/{name}/tag.
-func (d *Daemon) ImageTag(ctx context.Context, src, repo, tag string) error {
-	img, err := d.resolveImage(ctx, src)
+func (b *Backend) ImageTag(ctx context.Context, src, repo, tag string) error {
+	img, err := b.resolveImage(ctx, src)
 	if err != nil {
 		return err
 	}
@@ -210,32 +183,32 @@ func (d *Daemon) ImageTag(ctx context.Context, src, repo, tag string) error {
 	if tag != "" {
 		ref += ":" + tag
 	}
-	if err := d.images.Tag(ctx, img.ID, ref); err != nil {
+	if err := b.images.Tag(ctx, img.ID, ref); err != nil {
 		return err
 	}
-	d.emitImage(img.ID.String(), ref, events.ActionTag)
+	b.Announce(img.ID.String(), ref, events.ActionTag)
 	return nil
 }
 
 // ImageDelete serves DELETE /images/{name}.
-func (d *Daemon) ImageDelete(ctx context.Context, name string, force, noPrune bool) ([]image.DeleteResponse, error) {
-	resp, err := d.images.Delete(ctx, name, force, noPrune, d.usedBy)
+func (b *Backend) ImageDelete(ctx context.Context, name string, force, noPrune bool) ([]image.DeleteResponse, error) {
+	resp, err := b.images.Delete(ctx, name, force, noPrune, b.usedBy)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range resp {
 		if r.Untagged != "" {
-			d.emitImage("", r.Untagged, events.ActionUnTag)
+			b.Announce("", r.Untagged, events.ActionUnTag)
 		}
 		if r.Deleted != "" {
-			d.emitImage(r.Deleted, "", events.ActionDelete)
+			b.Announce(r.Deleted, "", events.ActionDelete)
 		}
 	}
 	return resp, nil
 }
 
 // ImageImport serves POST /images/create?fromSrc=.
-func (d *Daemon) ImageImport(ctx context.Context, opts engine.ImageImportOptions, body io.Reader, progress io.Writer) (string, error) {
+func (b *Backend) ImageImport(ctx context.Context, opts engine.ImageImportOptions, body io.Reader, progress io.Writer) (string, error) {
 	src := body
 	if opts.Source != "-" && opts.Source != "" {
 		if !strings.HasPrefix(opts.Source, "http://") && !strings.HasPrefix(opts.Source, "https://") {
@@ -256,16 +229,16 @@ func (d *Daemon) ImageImport(ctx context.Context, opts engine.ImageImportOptions
 		writeStatus(progress, "Downloading from "+opts.Source)
 		src = resp.Body
 	}
-	img, err := d.images.Import(ctx, src, opts.Changes, opts.Message)
+	img, err := b.images.Import(ctx, src, opts.Changes, opts.Message)
 	if err != nil {
 		return "", err
 	}
 	if ref := importRef(opts.Repo, opts.Tag); ref != "" {
-		if err := d.images.Tag(ctx, img.ID, ref); err != nil {
+		if err := b.images.Tag(ctx, img.ID, ref); err != nil {
 			return "", err
 		}
 	}
-	d.emitImage(img.ID.String(), importRef(opts.Repo, opts.Tag), events.ActionImport)
+	b.Announce(img.ID.String(), importRef(opts.Repo, opts.Tag), events.ActionImport)
 	writeStatus(progress, img.ID.String())
 	return img.ID.String(), nil
 }
@@ -289,27 +262,27 @@ func writeStatus(w io.Writer, status string) {
 }
 
 // ImageLoad serves POST /images/load.
-func (d *Daemon) ImageLoad(ctx context.Context, body io.Reader, quiet bool, progress io.Writer) error {
-	return d.images.Load(ctx, body, func(msg string) {
-		b, _ := json.Marshal(map[string]string{"stream": msg + "\n"})
-		progress.Write(append(b, '\n'))
-		d.emitImage("", strings.TrimPrefix(strings.TrimPrefix(msg, "Loaded image ID: "), "Loaded image: "), events.ActionLoad)
+func (b *Backend) ImageLoad(ctx context.Context, body io.Reader, quiet bool, progress io.Writer) error {
+	return b.images.Load(ctx, body, func(msg string) {
+		line, _ := json.Marshal(map[string]string{"stream": msg + "\n"})
+		progress.Write(append(line, '\n'))
+		b.Announce("", strings.TrimPrefix(strings.TrimPrefix(msg, "Loaded image ID: "), "Loaded image: "), events.ActionLoad)
 	})
 }
 
 // ImageSave serves GET /images/get.
-func (d *Daemon) ImageSave(ctx context.Context, names []string, w io.Writer) error {
+func (b *Backend) ImageSave(ctx context.Context, names []string, w io.Writer) error {
 	for _, n := range names {
-		if _, err := d.resolveImage(ctx, n); err != nil {
+		if _, err := b.resolveImage(ctx, n); err != nil {
 			return err
 		}
 	}
-	return d.images.Save(ctx, names, w)
+	return b.images.Save(ctx, names, w)
 }
 
 // ImagesPrune serves POST /images/prune: dangling images, or with
 // dangling=false all unused ones, filtered by until and label / label!.
-func (d *Daemon) ImagesPrune(ctx context.Context, f filters.Args) (*image.PruneReport, error) {
+func (b *Backend) ImagesPrune(ctx context.Context, f filters.Args) (*image.PruneReport, error) {
 	if err := f.Validate("dangling", "until", "label", "label!"); err != nil {
 		return nil, err
 	}
@@ -333,19 +306,19 @@ func (d *Daemon) ImagesPrune(ctx context.Context, f filters.Args) (*image.PruneR
 		}
 		opts.Labels = func(l map[string]string) bool { return labelsMatch(labels, l) }
 	}
-	rep, err := d.images.Prune(ctx, opts, d.usedBy)
+	rep, err := b.images.Prune(ctx, opts, b.usedBy)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range rep.ImagesDeleted {
 		if r.Untagged != "" {
-			d.emitImage("", r.Untagged, events.ActionUnTag)
+			b.Announce("", r.Untagged, events.ActionUnTag)
 		}
 		if r.Deleted != "" {
-			d.emitImage(r.Deleted, "", events.ActionDelete)
+			b.Announce(r.Deleted, "", events.ActionDelete)
 		}
 	}
-	d.events.Publish(events.Message{Type: events.ImageEventType, Action: events.ActionPrune,
+	b.events.Publish(events.Message{Type: events.ImageEventType, Action: events.ActionPrune,
 		Actor: events.Actor{Attributes: map[string]string{"reclaimed": strconv.FormatUint(rep.SpaceReclaimed, 10)}}})
 	return rep, nil
 }

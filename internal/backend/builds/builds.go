@@ -1,10 +1,12 @@
-package daemon
+// Package builds is the engine's build backend: POST /build through the
+// Dockerfile builder, the build cache's prune and its part of system df.
+package builds
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -23,40 +25,85 @@ import (
 	digest "github.com/opencontainers/go-digest"
 )
 
-// initBuilder opens the Dockerfile builder under <data-root>/builder.
-func (d *Daemon) initBuilder(ctx context.Context) error {
-	b, err := builder.New(ctx, filepath.Join(d.cfg.DataRoot, "builder"), d.images, d, d.log)
-	if err != nil {
-		return fmt.Errorf("init builder: %w", err)
-	}
-	d.builder = b
-	return nil
+// Backend implements engine.BuildBackend, and builder.Backend for the
+// Dockerfile builder: RUN steps run as containers of the container backend.
+type Backend struct {
+	builder    *builder.Builder
+	images     *image.Store
+	containers engine.ContainerBackend
+	users      Users
+	announcer  Announcer
 }
 
+// Users is what the build backend asks of the container backend beyond
+// the contract: which images its containers use.
+type Users interface {
+	ImageUse() map[digest.Digest]int64
+	ImageUser(id digest.Digest) (container string, running bool)
+}
+
+// Announcer publishes image events (the image backend does).
+type Announcer interface {
+	Announce(id, ref string, action events.Action)
+}
+
+var (
+	_ engine.BuildBackend = (*Backend)(nil)
+	_ builder.Backend     = (*Backend)(nil)
+)
+
+// Open opens the Dockerfile builder under dir over the image store (it
+// clears what an interrupted build left there). Connect must wire the
+// backend to the others before it serves a build.
+func Open(ctx context.Context, dir string, store *image.Store, log *slog.Logger) (*Backend, error) {
+	b := &Backend{images: store}
+	bld, err := builder.New(ctx, dir, store, b, log)
+	if err != nil {
+		return nil, fmt.Errorf("init builder: %w", err)
+	}
+	b.builder = bld
+	return b, nil
+}
+
+// Connect hands the backend the others it uses: RUN steps run as
+// containers of containers, users tells which images containers use, and
+// announcer publishes image events. The builder is opened before the
+// container backend restores its containers, as it always was, so this
+// comes afterwards.
+func (b *Backend) Connect(containers engine.ContainerBackend, users Users, announcer Announcer) {
+	b.containers, b.users, b.announcer = containers, users, announcer
+}
+
+// imageUse counts containers per image ID.
+func (b *Backend) imageUse() map[digest.Digest]int64 { return b.users.ImageUse() }
+
+// usedBy reports a container using the image, preferring a running one.
+func (b *Backend) usedBy(id digest.Digest) (string, bool) { return b.users.ImageUser(id) }
+
 // Build serves POST /build.
-func (d *Daemon) Build(ctx context.Context, opts engine.BuildOptions, body io.Reader, out io.Writer) error {
-	id, err := d.builder.Build(ctx, opts, body, out)
+func (b *Backend) Build(ctx context.Context, opts engine.BuildOptions, body io.Reader, out io.Writer) error {
+	id, err := b.builder.Build(ctx, opts, body, out)
 	if err != nil {
 		return err
 	}
 	for _, t := range opts.Tags {
-		d.emitImage(id.String(), t, events.ActionTag)
+		b.announcer.Announce(id.String(), t, events.ActionTag)
 	}
 	return nil
 }
 
 // PullImage implements builder.Backend: FROM of an image that is not here.
-func (d *Daemon) PullImage(ctx context.Context, ref, platform string, auths map[string]registry.AuthConfig, out io.Writer) (*image.Image, error) {
+func (b *Backend) PullImage(ctx context.Context, ref, platform string, auths map[string]registry.AuthConfig, out io.Writer) (*image.Image, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return nil, errdefs.Invalid(err)
 	}
 	full := reference.TagNameOnly(named).String()
-	res, err := distribution.Pull(ctx, d.images, full, distribution.PullOptions{Platform: platform, Auth: authFor(reference.Domain(named), auths)}, out)
+	res, err := distribution.Pull(ctx, b.images, full, distribution.PullOptions{Platform: platform, Auth: authFor(reference.Domain(named), auths)}, out)
 	if err != nil {
 		return nil, err
 	}
-	d.emitImage(res.Image.ID.String(), full, events.ActionPull)
+	b.announcer.Announce(res.Image.ID.String(), full, events.ActionPull)
 	return res.Image, nil
 }
 
@@ -78,21 +125,21 @@ func authFor(host string, auths map[string]registry.AuthConfig) authn.Authentica
 }
 
 // RunContainer implements builder.Backend: one RUN step.
-func (d *Daemon) RunContainer(ctx context.Context, req builder.RunRequest, stdout, stderr io.Writer, created func(id string)) (string, int, error) {
-	resp, err := d.ContainerCreate(ctx, "", &container.CreateRequest{Config: req.Config, HostConfig: req.Host})
+func (b *Backend) RunContainer(ctx context.Context, req builder.RunRequest, stdout, stderr io.Writer, created func(id string)) (string, int, error) {
+	resp, err := b.containers.ContainerCreate(ctx, "", &container.CreateRequest{Config: req.Config, HostConfig: req.Host})
 	if err != nil {
 		return "", 0, err
 	}
 	id := resp.ID
 	created(id)
-	waitCh, err := d.ContainerWait(ctx, id, container.WaitConditionNextExit)
+	waitCh, err := b.containers.ContainerWait(ctx, id, container.WaitConditionNextExit)
 	if err != nil {
 		return id, 0, err
 	}
 	ready := make(chan struct{})
 	attached := make(chan error, 1)
 	go func() {
-		attached <- d.ContainerAttach(ctx, id, &engine.StreamConfig{
+		attached <- b.containers.ContainerAttach(ctx, id, &engine.StreamConfig{
 			GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 				close(ready) // the attach is registered: output from the first byte is ours
 				return nil, stdout, stderr, nil
@@ -105,7 +152,7 @@ func (d *Daemon) RunContainer(ctx context.Context, req builder.RunRequest, stdou
 	case err := <-attached:
 		return id, 0, fmt.Errorf("attach to build container: %w", err)
 	}
-	if err := d.ContainerStart(ctx, id); err != nil {
+	if err := b.containers.ContainerStart(ctx, id); err != nil {
 		return id, 0, err
 	}
 	select {
@@ -120,30 +167,30 @@ func (d *Daemon) RunContainer(ctx context.Context, req builder.RunRequest, stdou
 		return id, int(w.StatusCode), nil
 	case <-ctx.Done():
 		// The client went away: stop the step's container now.
-		_ = d.ContainerKill(context.WithoutCancel(ctx), id, "KILL")
+		_ = b.containers.ContainerKill(context.WithoutCancel(ctx), id, "KILL")
 		return id, 0, ctx.Err()
 	}
 }
 
 // RemoveContainer implements builder.Backend.
-func (d *Daemon) RemoveContainer(ctx context.Context, id string) error {
-	return d.ContainerRemove(ctx, id, true, true)
+func (b *Backend) RemoveContainer(ctx context.Context, id string) error {
+	return b.containers.ContainerRemove(ctx, id, true, true)
 }
 
 // ImageInUse implements builder.Backend.
-func (d *Daemon) ImageInUse(id digest.Digest) bool { return d.imageUse()[id] > 0 }
+func (b *Backend) ImageInUse(id digest.Digest) bool { return b.imageUse()[id] > 0 }
 
-// buildCacheRecords describes the cache for system df. An entry whose
+// CacheRecords describes the cache for system df. An entry whose
 // image is tagged, has children or is used by a container is Shared: a
 // prune would keep its bytes, so the CLI does not count it reclaimable.
-func (d *Daemon) buildCacheRecords(ctx context.Context) []any {
-	recs := d.builder.Cache().Records(d.images.Has)
-	keep := d.imagesKept(ctx)
+func (b *Backend) CacheRecords(ctx context.Context) []any {
+	recs := b.builder.Cache().Records(b.images.Has)
+	keep := b.imagesKept(ctx)
 	out := []any{}
 	for _, r := range recs {
 		last := r.LastUsed
 		out = append(out, build.CacheRecord{ID: r.ID, Type: "regular", Description: r.Description,
-			InUse: d.ImageInUse(r.Image), Shared: keep[r.Image], Size: r.Size, CreatedAt: r.Created,
+			InUse: b.ImageInUse(r.Image), Shared: keep[r.Image], Size: r.Size, CreatedAt: r.Created,
 			LastUsedAt: &last, UsageCount: r.UsageCount})
 	}
 	return out
@@ -151,13 +198,13 @@ func (d *Daemon) buildCacheRecords(ctx context.Context) []any {
 
 // imagesKept lists images a cache prune must not delete: tagged ones,
 // those used by containers, and every ancestor of those.
-func (d *Daemon) imagesKept(ctx context.Context) map[digest.Digest]bool {
-	imgs, _ := d.images.List(ctx)
+func (b *Backend) imagesKept(ctx context.Context) map[digest.Digest]bool {
+	imgs, _ := b.images.List(ctx)
 	byID := map[digest.Digest]*image.Image{}
 	for _, img := range imgs {
 		byID[img.ID] = img
 	}
-	use := d.imageUse()
+	use := b.imageUse()
 	keep := map[digest.Digest]bool{}
 	for _, img := range imgs {
 		if len(img.RepoTags) == 0 && len(img.RepoDigests) == 0 && use[img.ID] == 0 {
@@ -173,7 +220,7 @@ func (d *Daemon) imagesKept(ctx context.Context) map[digest.Digest]bool {
 // BuildCachePrune serves POST /build/prune: it deletes the images of cache
 // entries nothing else keeps and reports the bytes that left the disk.
 // With all, every entry is dropped from the cache.
-func (d *Daemon) BuildCachePrune(ctx context.Context, all bool, keepStorage int64, f filters.Args) (*build.CachePruneReport, error) {
+func (b *Backend) BuildCachePrune(ctx context.Context, all bool, keepStorage int64, f filters.Args) (*build.CachePruneReport, error) {
 	if err := f.Validate("until", "label", "label!", "id", "type", "description", "inuse", "shared", "private"); err != nil {
 		return nil, err
 	}
@@ -186,23 +233,23 @@ func (d *Daemon) BuildCachePrune(ctx context.Context, all bool, keepStorage int6
 	if err != nil {
 		return nil, err
 	}
-	before, err := d.images.LayersSize(ctx)
+	before, err := b.images.LayersSize(ctx)
 	if err != nil {
 		return nil, err
 	}
-	recs := d.builder.Cache().Records(d.images.Has)
+	recs := b.builder.Cache().Records(b.images.Has)
 	eligible := map[digest.Digest]bool{}
 	for _, r := range recs {
 		if until.IsZero() || r.LastUsed.Before(until) {
 			eligible[r.Image] = true
 		}
 	}
-	keep := d.imagesKept(ctx)
+	keep := b.imagesKept(ctx)
 	deleted := map[digest.Digest]bool{}
 	// Delete leaves first: an image with children is kept until they go.
 	for progress := true; progress; {
 		progress = false
-		imgs, _ := d.images.List(ctx)
+		imgs, _ := b.images.List(ctx)
 		parents := map[digest.Digest]bool{}
 		for _, img := range imgs {
 			parents[img.Parent] = true
@@ -211,7 +258,7 @@ func (d *Daemon) BuildCachePrune(ctx context.Context, all bool, keepStorage int6
 			if !eligible[img.ID] || keep[img.ID] || parents[img.ID] || deleted[img.ID] {
 				continue
 			}
-			if _, err := d.images.Delete(ctx, img.ID.String(), false, true, d.usedBy); err != nil {
+			if _, err := b.images.Delete(ctx, img.ID.String(), false, true, b.usedBy); err != nil {
 				continue
 			}
 			deleted[img.ID] = true
@@ -219,8 +266,8 @@ func (d *Daemon) BuildCachePrune(ctx context.Context, all bool, keepStorage int6
 		}
 	}
 	rep := &build.CachePruneReport{}
-	err = d.builder.Cache().Remove(func(r builder.CacheRecord) bool {
-		drop := deleted[r.Image] || !d.images.Has(r.Image) || (all && eligible[r.Image])
+	err = b.builder.Cache().Remove(func(r builder.CacheRecord) bool {
+		drop := deleted[r.Image] || !b.images.Has(r.Image) || (all && eligible[r.Image])
 		if drop {
 			rep.CachesDeleted = append(rep.CachesDeleted, r.ID)
 		}
@@ -229,7 +276,7 @@ func (d *Daemon) BuildCachePrune(ctx context.Context, all bool, keepStorage int6
 	if err != nil {
 		return nil, err
 	}
-	after, err := d.images.LayersSize(ctx)
+	after, err := b.images.LayersSize(ctx)
 	if err != nil {
 		return nil, err
 	}

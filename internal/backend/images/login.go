@@ -1,4 +1,4 @@
-package daemon
+package images
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 
 // Login serves POST /auth: the credentials are checked against the
 // registry and not kept (the CLI writes them to its config.json).
-func (d *Daemon) Login(ctx context.Context, cfg *registry.AuthConfig) (*registry.AuthResponse, error) {
-	if err := d.registries.Login(ctx, cfg.ServerAddress, cfg.Username, cfg.Password); err != nil {
+func (b *Backend) Login(ctx context.Context, cfg *registry.AuthConfig) (*registry.AuthResponse, error) {
+	if err := b.registries.Login(ctx, cfg.ServerAddress, cfg.Username, cfg.Password); err != nil {
 		return nil, err
 	}
 	return &registry.AuthResponse{Status: "Login Succeeded"}, nil

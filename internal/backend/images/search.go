@@ -1,4 +1,4 @@
-package daemon
+package images
 
 import (
 	"context"
@@ -35,7 +35,7 @@ const (
 // registries without one answer 404, reported as dockerd reports it
 // ("Unexpected status code 404"). Filters is-official, is-automated and
 // stars apply to the results.
-func (d *Daemon) ImageSearch(ctx context.Context, term string, limit int, f filters.Args, auth string) ([]registry.SearchResult, error) {
+func (b *Backend) ImageSearch(ctx context.Context, term string, limit int, f filters.Args, auth string) ([]registry.SearchResult, error) {
 	match, err := searchFilter(f)
 	if err != nil {
 		return nil, err
@@ -55,7 +55,7 @@ func (d *Daemon) ImageSearch(ctx context.Context, term string, limit int, f filt
 	}
 	ctx, cancel := context.WithTimeout(ctx, searchTimeout)
 	defer cancel()
-	insecure := d.insecureRegistry(index)
+	insecure := b.insecureRegistry(index)
 	sc := &searchClient{http: &http.Client{}, userAgent: "berth/" + version.Version}
 	if insecure {
 		// As dockerd: an insecure registry's certificate is not checked.
@@ -139,7 +139,7 @@ func splitSearchTerm(term string) (index, remote string) {
 // 127.0.0.0/8 or ::1 (or localhost) as Docker has it by default, or listed
 // in daemon.json's insecure-registries (a name, or a CIDR holding the IP
 // literal; names are not resolved).
-func (d *Daemon) insecureRegistry(index string) bool {
+func (b *Backend) insecureRegistry(index string) bool {
 	h, _, err := net.SplitHostPort(index)
 	if err != nil {
 		h = index
@@ -151,7 +151,7 @@ func (d *Daemon) insecureRegistry(index string) bool {
 	if ipErr == nil && ip.Unmap().IsLoopback() {
 		return true
 	}
-	sc := d.registries.ServiceConfig()
+	sc := b.registries.ServiceConfig()
 	for _, name := range []string{index, h} {
 		if ic, ok := sc.IndexConfigs[name]; ok {
 			return !ic.Secure

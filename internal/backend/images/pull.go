@@ -1,4 +1,4 @@
-package daemon
+package images
 
 import (
 	"context"
@@ -16,17 +16,17 @@ import (
 // ImagePull serves POST /images/create?fromImage=. tag may be a tag or a
 // digest (the CLI sends "sha256:..." there for name@digest); auth is the
 // X-Registry-Auth header as sent.
-func (d *Daemon) ImagePull(ctx context.Context, ref, tag, platform string, auth string, progress io.Writer) error {
+func (b *Backend) ImagePull(ctx context.Context, ref, tag, platform string, auth string, progress io.Writer) error {
 	a, err := distribution.DecodeAuth(auth)
 	if err != nil {
 		return err
 	}
-	opts := distribution.PullOptions{Platform: platform, Auth: a, Registries: d.registries}
+	opts := distribution.PullOptions{Platform: platform, Auth: a, Registries: b.registries}
 	if named, err := reference.ParseNormalizedNamed(strings.TrimSuffix(ref, ":")); err == nil && tag == "" && reference.IsNameOnly(named) {
 		// A bare repository name with no tag is docker pull -a, as in dockerd.
-		all, err := distribution.PullAll(ctx, d.images, named.String(), opts, progress)
+		all, err := distribution.PullAll(ctx, b.images, named.String(), opts, progress)
 		for _, res := range all {
-			d.emitImage(res.Image.ID.String(), res.Ref, events.ActionPull)
+			b.Announce(res.Image.ID.String(), res.Ref, events.ActionPull)
 		}
 		return err
 	}
@@ -34,11 +34,11 @@ func (d *Daemon) ImagePull(ctx context.Context, ref, tag, platform string, auth 
 	if err != nil {
 		return err
 	}
-	res, err := distribution.Pull(ctx, d.images, full, opts, progress)
+	res, err := distribution.Pull(ctx, b.images, full, opts, progress)
 	if err != nil {
 		return err
 	}
-	d.emitImage(res.Image.ID.String(), full, events.ActionPull)
+	b.Announce(res.Image.ID.String(), full, events.ActionPull)
 	return nil
 }
 
@@ -67,10 +67,10 @@ func pullRef(ref, tag string) (string, error) {
 }
 
 // DistributionInspect serves GET /distribution/{name}/json.
-func (d *Daemon) DistributionInspect(ctx context.Context, ref, auth string) (*registry.DistributionInspect, error) {
+func (b *Backend) DistributionInspect(ctx context.Context, ref, auth string) (*registry.DistributionInspect, error) {
 	a, err := distribution.DecodeAuth(auth)
 	if err != nil {
 		return nil, err
 	}
-	return distribution.Inspect(ctx, ref, distribution.PullOptions{Auth: a, Registries: d.registries})
+	return distribution.Inspect(ctx, ref, distribution.PullOptions{Auth: a, Registries: b.registries})
 }

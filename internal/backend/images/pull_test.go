@@ -1,4 +1,4 @@
-package daemon
+package images
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,7 +23,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	digest "github.com/opencontainers/go-digest"
 )
+
+// noContainers is a container backend with no containers.
+type noContainers struct{}
+
+func (noContainers) ImageUse() map[digest.Digest]int64      { return map[digest.Digest]int64{} }
+func (noContainers) ImageUser(digest.Digest) (string, bool) { return "", false }
 
 func TestPullRef(t *testing.T) {
 	dg := "sha256:" + strings.Repeat("ab", 32)
@@ -78,7 +84,7 @@ func TestImagePull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{images: store, events: events.New(), containers: newContainerIndex(), log: slog.New(slog.DiscardHandler)}
+	d := New(store, nil, events.New(), noContainers{})
 	b, _ := json.Marshal(map[string]string{"username": "user", "password": "pw", "serveraddress": host})
 	auth := base64.URLEncoding.EncodeToString(b)
 

@@ -1,4 +1,4 @@
-package daemon
+package images
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // ImagePush serves POST /images/{name}/push?tag=: one tag, or every local
 // tag of the repository when tag is empty (docker push -a). auth is the
 // X-Registry-Auth header as sent.
-func (d *Daemon) ImagePush(ctx context.Context, name, tag, auth string, progress io.Writer) error {
+func (b *Backend) ImagePush(ctx context.Context, name, tag, auth string, progress io.Writer) error {
 	ref, err := pushRef(name, tag)
 	if err != nil {
 		return err
@@ -22,11 +22,11 @@ func (d *Daemon) ImagePush(ctx context.Context, name, tag, auth string, progress
 	if err != nil {
 		return err
 	}
-	pushed, err := distribution.Push(ctx, d.images, ref, distribution.PushOptions{Auth: a, Registries: d.registries}, progress)
+	pushed, err := distribution.Push(ctx, b.images, ref, distribution.PushOptions{Auth: a, Registries: b.registries}, progress)
 	named, _ := reference.ParseNormalizedNamed(ref) // parsed by pushRef already
 	for _, p := range pushed {
 		if t, terr := reference.WithTag(reference.TrimNamed(named), p.Tag); terr == nil {
-			d.emitImage(p.ID.String(), reference.FamiliarString(t), events.ActionPush)
+			b.Announce(p.ID.String(), reference.FamiliarString(t), events.ActionPush)
 		}
 	}
 	return err
