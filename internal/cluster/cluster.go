@@ -168,6 +168,15 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions, progress func(string))
 	if !strings.Contains(endpoint, "://") {
 		endpoint = "unix://" + endpoint
 	}
+	t0 := time.Now()
+	var binDir string
+	if opts.NoBuild {
+		// Missing binaries are the first thing to say: nothing else can
+		// be fixed before them.
+		if binDir, err = ensureBinaries(ctx, m.cfg.KubeCache, false, progress); err != nil {
+			return err
+		}
+	}
 	if err := m.preflight(m.id); err != nil {
 		return err
 	}
@@ -178,10 +187,10 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions, progress func(string))
 	if confDir == "" {
 		confDir = m.cfg.CNIConfDir
 	}
-	t0 := time.Now()
-	binDir, err := ensureBinaries(ctx, m.cfg.KubeCache, progress)
-	if err != nil {
-		return err
+	if binDir == "" {
+		if binDir, err = ensureBinaries(ctx, m.cfg.KubeCache, true, progress); err != nil {
+			return err
+		}
 	}
 	sn, err := m.id.pickSubnets()
 	if err != nil {

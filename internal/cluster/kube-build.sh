@@ -5,6 +5,8 @@
 #
 #   scripts/kube-build.sh            build what is missing, print the bin directory
 #   BERTH_KUBE_CACHE=DIR             cache root (default /var/cache/berth-kube)
+#   BERTH_KUBE_CHECK=1               only check: print the bin directory when complete, else name what
+#                                    is missing on stderr and exit 3 (swarm init asks this, never builds)
 #
 # The binaries are never committed; CI and `berth cluster up` call this script.
 set -euo pipefail
@@ -20,13 +22,21 @@ root=${BERTH_KUBE_CACHE:-/var/cache/berth-kube}
 key="k8s-$K8S-etcd-$ETCD-coredns-$COREDNS-critools-$CRITOOLS"
 bin=$root/$key/bin
 work=$root/$key/work
+want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl coredns crictl critest)
+if [ -n "${BERTH_KUBE_CHECK:-}" ]; then
+  # No lock and no directories: a check never waits for a build or leaves anything.
+  missing=()
+  for b in "${want[@]}"; do [ -x "$bin/$b" ] || missing+=("$b"); done
+  if [ ${#missing[@]} -eq 0 ]; then echo "$bin"; exit 0; fi
+  echo "kube-missing: $bin: ${missing[*]}" >&2
+  exit 3
+fi
 mkdir -p "$bin" "$work" "$root/logs"
 # One build at a time (CI, `make kube` and `berth cluster up` may meet); the second waits, then finds
 # the binaries the first made.
 exec 9>"$root/.build.lock"
 flock 9
 
-want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl coredns crictl critest)
 missing=()
 for b in "${want[@]}"; do [ -x "$bin/$b" ] || missing+=("$b"); done
 if [ ${#missing[@]} -eq 0 ]; then

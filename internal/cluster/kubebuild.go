@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,14 +23,24 @@ var kubeBuildScript []byte
 // kubeBinaries are the programs a cluster runs.
 var kubeBinaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl", "coredns"}
 
+// ErrNoBinaries is returned, wrapped, when the binaries are not built and
+// the caller asked not to build them.
+var ErrNoBinaries = errors.New("the Kubernetes binaries are not built on this host")
+
 // ensureBinaries runs the build script (which says what it builds on its
 // stderr, copied to progress line by line) and returns the bin directory.
-func ensureBinaries(ctx context.Context, cacheDir string, progress func(string)) (string, error) {
+// Without build it only checks the cache and says what to run when it is
+// incomplete: a cold build takes about ten minutes, too long for a request
+// such as swarm init to wait on.
+func ensureBinaries(ctx context.Context, cacheDir string, build bool, progress func(string)) (string, error) {
 	cmd := exec.CommandContext(ctx, "bash", "-s")
 	cmd.Stdin = bytes.NewReader(kubeBuildScript)
 	cmd.Env = os.Environ()
 	if cacheDir != "" {
 		cmd.Env = append(cmd.Env, "BERTH_KUBE_CACHE="+cacheDir)
+	}
+	if !build {
+		cmd.Env = append(cmd.Env, "BERTH_KUBE_CHECK=1")
 	}
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
@@ -55,6 +66,18 @@ func ensureBinaries(ctx context.Context, cacheDir string, progress func(string))
 	err := cmd.Run()
 	pw.Close()
 	<-done
+	if !build && err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 3 {
+			missing := ""
+			for _, l := range errTail {
+				if m, ok := strings.CutPrefix(l, "kube-missing: "); ok {
+					missing = m
+				}
+			}
+			return "", fmt.Errorf("%w (missing in %s): run `make kube` in Berth's source tree (a first build takes about 10 minutes; `berth cluster up` also builds them), then try again", ErrNoBinaries, missing)
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("building the Kubernetes binaries failed (%v):\n%s", err, strings.Join(errTail, "\n"))
 	}

@@ -21,6 +21,24 @@ type ClusterUpOptions struct {
 	// RuntimeEndpoint overrides the daemon's CRI socket (another CRI
 	// runtime on this host, e.g. for comparisons).
 	RuntimeEndpoint string `json:"runtimeEndpoint,omitempty"`
+	// NoBuild refuses at once when the Kubernetes binaries are not built,
+	// instead of building them (about 10 minutes cold): swarm init sets it.
+	NoBuild bool `json:"noBuild,omitempty"`
+	// Join makes this daemon a node of another daemon's cluster (swarm
+	// join) instead of running a control plane of its own.
+	Join *ClusterJoin `json:"join,omitempty"`
+}
+
+// ClusterJoin is what a node needs to join a cluster: where its apiserver
+// is, the pinned CA, and a bootstrap token for the kubelet's TLS bootstrap.
+type ClusterJoin struct {
+	// Server is the apiserver's address, HOST:PORT.
+	Server string `json:"server"`
+	// CAHash is "sha256:" and the hex SHA-256 of the cluster CA's
+	// SubjectPublicKeyInfo (kubeadm's discovery-token-ca-cert-hash).
+	CAHash string `json:"caHash"`
+	// Token is the bootstrap token, ID.SECRET.
+	Token string `json:"token"`
 }
 
 // ClusterStatus is what `cluster status` reports.

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,8 +30,19 @@ func NewDaemonCluster(socket string) *DaemonCluster {
 
 // stream posts to a progress endpoint and returns its error message, if
 // the stream carries one.
-func (c *DaemonCluster) stream(ctx context.Context, path string) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://berthd"+path, nil)
+func (c *DaemonCluster) stream(ctx context.Context, path string, body any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://berthd"+path, rd)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return err
@@ -62,9 +74,10 @@ func (c *DaemonCluster) stream(ctx context.Context, path string) error {
 }
 
 // Up brings the daemon's cluster up and returns its admin kubeconfig and
-// the name of the daemon's node.
+// the name of the daemon's node. It never builds the Kubernetes binaries:
+// without them the daemon refuses at once and says to run `make kube`.
 func (c *DaemonCluster) Up(ctx context.Context) ([]byte, string, error) {
-	if err := c.stream(ctx, "/berth/cluster/up"); err != nil {
+	if err := c.stream(ctx, "/berth/cluster/up", map[string]any{"noBuild": true}); err != nil {
 		return nil, "", err
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://berthd/berth/cluster/kubeconfig", nil)
@@ -90,5 +103,5 @@ func (c *DaemonCluster) Up(ctx context.Context) ([]byte, string, error) {
 
 // Down brings the daemon's cluster down.
 func (c *DaemonCluster) Down(ctx context.Context) error {
-	return c.stream(ctx, "/berth/cluster/down")
+	return c.stream(ctx, "/berth/cluster/down", nil)
 }
