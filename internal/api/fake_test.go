@@ -363,6 +363,10 @@ func (f *fakeBackend) ImagePush(context.Context, string, string, string, io.Writ
 	return errdefs.NotImplemented(errors.New("image push is not implemented"))
 }
 
+func (f *fakeBackend) DistributionInspect(context.Context, string, string) (*registry.DistributionInspect, error) {
+	return nil, errdefs.NotImplemented(errors.New("distribution inspect is not implemented"))
+}
+
 // backends hands the fake to the server as every required backend; the
 // optional ones (networks, volumes, auth, build) stay out.
 func (f *fakeBackend) backends() Backends {

@@ -28,21 +28,11 @@ func (s *Server) registerImages(rt *router) {
 	rt.get("/distribution/{name:.*}/json", s.distributionInspect)
 }
 
-// distributionInspector is the image backend's registry look-up, optional
-// so front ends without registry access need not offer it.
-type distributionInspector interface {
-	DistributionInspect(ctx context.Context, ref, auth string) (*registry.DistributionInspect, error)
-}
-
 // distributionInspect answers what the registry has for a name (docker
 // manifest inspect, docker service create's image resolution), without
 // pulling.
 func (s *Server) distributionInspect(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	di, ok := s.be.Images.(distributionInspector)
-	if !ok {
-		return errdefs.NotFoundf("page not found")
-	}
-	res, err := di.DistributionInspect(ctx, v["name"], r.Header.Get("X-Registry-Auth"))
+	res, err := s.be.Images.DistributionInspect(ctx, v["name"], r.Header.Get("X-Registry-Auth"))
 	if err != nil {
 		return err
 	}

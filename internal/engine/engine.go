@@ -183,4 +183,8 @@ type ImageBackend interface {
 	// registry. auth is the X-Registry-Auth header as sent. Nothing is
 	// written to progress before the local image is found.
 	ImagePush(ctx context.Context, name, tag, auth string, progress io.Writer) error
+	// DistributionInspect asks ref's registry for its manifest descriptor
+	// and platforms without pulling (GET /distribution/{name}/json); auth
+	// is the X-Registry-Auth header.
+	DistributionInspect(ctx context.Context, ref, auth string) (*registry.DistributionInspect, error)
 }
