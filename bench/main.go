@@ -51,7 +51,11 @@ func main() {
 	ctx := context.Background()
 	results := map[string]*result{}
 	var order []string
+	perDaemon := want["core"] || want["build"] || want["registry"] || want["compose"]
 	for _, t := range strings.Split(*targets, ",") {
+		if !perDaemon {
+			break
+		}
 		if !available(t) {
 			fmt.Fprintf(os.Stderr, "bench: %s not available, skipped\n", t)
 			continue
@@ -65,7 +69,9 @@ func main() {
 		results[t] = r
 		order = append(order, t)
 	}
-	printTable(order, results)
+	if perDaemon {
+		printTable(order, results)
+	}
 	if want["swarm"] {
 		benchSwarm(ctx, *targets)
 	}
