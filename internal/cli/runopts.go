@@ -30,6 +30,7 @@ type runOpts struct {
 	ipv4, mac                                          string
 	env, envFile, labels, volumes, mounts, tmpfs       []string
 	capAdd, capDrop, securityOpt, ulimits, logOpts     []string
+	devices, deviceCgroupRules                         []string
 	attach, publish, expose, dns, addHost              []string
 	interactive, tty, readOnly, privileged, publishAll bool
 	init                                               bool
@@ -82,6 +83,8 @@ func (o *runOpts) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.capAdd, "cap-add", nil, "Add Linux capabilities")
 	fs.StringArrayVar(&o.capDrop, "cap-drop", nil, "Drop Linux capabilities")
 	fs.StringArrayVar(&o.securityOpt, "security-opt", nil, "Security Options")
+	fs.StringArrayVar(&o.devices, "device", nil, "Add a host device to the container")
+	fs.StringArrayVar(&o.deviceCgroupRules, "device-cgroup-rule", nil, "Add a rule to the cgroup allowed devices list")
 	fs.StringArrayVar(&o.ulimits, "ulimit", nil, "Ulimit options")
 	fs.StringArrayVarP(&o.attach, "attach", "a", nil, "Attach to STDIN, STDOUT or STDERR")
 	fs.StringArrayVarP(&o.publish, "publish", "p", nil, "Publish a container's port(s) to the host")
@@ -320,6 +323,14 @@ func (o *runOpts) resources(fs *pflag.FlagSet, r *container.Resources) error {
 	}
 	swappiness := int64(-1)
 	r.MemorySwappiness = &swappiness
+	for _, d := range o.devices {
+		m, err := parseDevice(d)
+		if err != nil {
+			return err
+		}
+		r.Devices = append(r.Devices, m)
+	}
+	r.DeviceCgroupRules = o.deviceCgroupRules
 	for _, u := range o.ulimits {
 		ul, err := units.ParseUlimit(u)
 		if err != nil {
@@ -607,4 +618,45 @@ func parseSecurityOpts(opts []string) ([]string, error) {
 		out = append(out, opt)
 	}
 	return out, nil
+}
+
+// parseDevice reads --device HOST[:CONTAINER][:PERMISSIONS] as the docker
+// CLI does: a second field made only of r, w and m is the permissions.
+func parseDevice(spec string) (container.DeviceMapping, error) {
+	isMode := func(m string) bool {
+		if m == "" || len(m) > 3 {
+			return false
+		}
+		for _, c := range m {
+			if !strings.ContainsRune("rwm", c) {
+				return false
+			}
+		}
+		return true
+	}
+	var src, dst string
+	perms := "rwm"
+	parts := strings.Split(spec, ":")
+	switch len(parts) {
+	case 3:
+		if !isMode(parts[2]) {
+			return container.DeviceMapping{}, fmt.Errorf("invalid argument %q for \"--device\" flag: bad mode specified: %s", spec, parts[2])
+		}
+		perms = parts[2]
+		dst = parts[1]
+	case 2:
+		if isMode(parts[1]) {
+			perms = parts[1]
+		} else {
+			dst = parts[1]
+		}
+	case 1:
+	default:
+		return container.DeviceMapping{}, fmt.Errorf("invalid argument %q for \"--device\" flag: invalid device specification: %s", spec, spec)
+	}
+	src = parts[0]
+	if dst == "" {
+		dst = src
+	}
+	return container.DeviceMapping{PathOnHost: src, PathInContainer: dst, CgroupPermissions: perms}, nil
 }

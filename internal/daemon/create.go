@@ -294,6 +294,93 @@ func (d *Daemon) validateHostConfig(hc *container.HostConfig) ([]string, error) 
 	if err := d.validateNetworkMode(hc); err != nil {
 		return nil, err
 	}
+	if err := validatePortBindings(hc.PortBindings); err != nil {
+		return nil, err
+	}
+	if err := oci.ValidateDevices(hc); err != nil {
+		return nil, err
+	}
+	w, err := unsupportedHostConfig(hc)
+	if err != nil {
+		return nil, err
+	}
+	return append(warnings, w...), nil
+}
+
+// validatePortBindings refuses at create what the start would refuse, in
+// dockerd's words, so a bad -p leaves no container behind. Host addresses
+// are checked when the body is decoded.
+func validatePortBindings(ports network.PortMap) error {
+	for port, bindings := range ports {
+		if !port.IsValid() || port.Num() == 0 {
+			return errdefs.Invalidf("invalid port specification: %q", port.String())
+		}
+		switch port.Proto() {
+		case network.TCP, network.UDP, network.SCTP:
+		default:
+			return errdefs.Invalidf("invalid port specification: %q", port.String())
+		}
+		for _, b := range bindings {
+			if b.HostPort == "" {
+				continue
+			}
+			if _, err := network.ParsePortRange(b.HostPort); err != nil {
+				return errdefs.Invalidf("invalid port specification: %q", b.HostPort)
+			}
+		}
+	}
+	return nil
+}
+
+// unsupportedHostConfig answers the HostConfig fields Berth cannot honour:
+// an error where the user asked for an effect we cannot give, a warning
+// (and the field cleared) where dockerd on Linux discards it too, so that
+// nothing the user asks for is dropped without a word. docs/reliability.md
+// lists them.
+func unsupportedHostConfig(hc *container.HostConfig) ([]string, error) {
+	var warnings []string
+	if hc.CPUPercent > 0 {
+		warnings = append(warnings, "linux does not support CPU percent. Percent discarded.")
+		hc.CPUPercent = 0
+	}
+	if hc.CPUCount > 0 {
+		warnings = append(warnings, "linux does not support CPU count. Count discarded.")
+		hc.CPUCount = 0
+	}
+	if hc.IOMaximumBandwidth != 0 {
+		return nil, errdefs.Invalidf("Invalid QoS settings: linux does not support configuration of maximum bandwidth")
+	}
+	if hc.IOMaximumIOps != 0 {
+		return nil, errdefs.Invalidf("Invalid QoS settings: linux does not support configuration of maximum IOPs")
+	}
+	if !hc.Isolation.IsDefault() {
+		return nil, errdefs.Invalidf("Invalid isolation: %q - linux only supports 'default'", hc.Isolation)
+	}
+	if len(hc.StorageOpt) > 0 {
+		return nil, errdefs.Invalidf("--storage-opt is supported only for overlay over xfs with 'pquota' mount option")
+	}
+	for _, r := range hc.DeviceRequests {
+		// No device driver (nvidia or CDI) is registered with Berth.
+		return nil, errdefs.Invalidf("could not select device driver %q with capabilities: %v", r.Driver, r.Capabilities)
+	}
+	if hc.Cgroup != "" {
+		return nil, errdefs.Invalidf("cgroup %q is not supported: Berth does not place a container in another container's cgroup", hc.Cgroup)
+	}
+	switch hc.UsernsMode {
+	case "", "host", "private":
+		// Berth never remaps users, so the private mode is the default.
+	default:
+		return nil, errdefs.Invalidf("invalid USER mode: %s", hc.UsernsMode)
+	}
+	if len(hc.BlkioWeightDevice) > 0 && !oci.BlkioFileExists("blkio.weight_device") {
+		warnings = append(warnings, "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.")
+		hc.BlkioWeightDevice = nil
+	}
+	throttle := len(hc.BlkioDeviceReadBps) + len(hc.BlkioDeviceWriteBps) + len(hc.BlkioDeviceReadIOps) + len(hc.BlkioDeviceWriteIOps)
+	if throttle > 0 && !oci.BlkioFileExists("blkio.throttle.read_bps_device") {
+		warnings = append(warnings, "Your kernel does not support Block I/O throttling or the cgroup is not mounted. Block I/O throttling discarded.")
+		hc.BlkioDeviceReadBps, hc.BlkioDeviceWriteBps, hc.BlkioDeviceReadIOps, hc.BlkioDeviceWriteIOps = nil, nil, nil, nil
+	}
 	return warnings, nil
 }
 

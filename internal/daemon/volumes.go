@@ -137,7 +137,8 @@ func volumeOptions(hc *container.HostConfig, dst string) (string, map[string]str
 		}
 		return "", nil, vo.Labels
 	}
-	return "", nil, nil
+	// Binds and the image's volumes use --volume-driver, as in dockerd.
+	return hc.VolumeDriver, nil, nil
 }
 
 func mountSpecFor(hc *container.HostConfig, dst string) *mount.Mount {

@@ -60,6 +60,7 @@ func Generate(ctx context.Context, in *Input) (*specs.Spec, error) {
 		WithCapabilities,
 		WithSecurity,
 		WithResources,
+		WithDevices,
 		WithProcess,
 		WithInit,
 	}

@@ -90,6 +90,13 @@ func cpu(r *container.Resources) *specs.LinuxCPU {
 			c.Quota, set = ptr(r.CPUQuota), true
 		}
 	}
+	if r.CPURealtimePeriod > 0 {
+		v := uint64(r.CPURealtimePeriod)
+		c.RealtimePeriod, set = &v, true
+	}
+	if r.CPURealtimeRuntime != 0 {
+		c.RealtimeRuntime, set = ptr(r.CPURealtimeRuntime), true
+	}
 	if r.CpusetCpus != "" {
 		c.Cpus, set = r.CpusetCpus, true
 	}
@@ -118,6 +125,9 @@ func WithResources(_ context.Context, s *specs.Spec, in *Input) error {
 		res.Pids = nil
 	}
 	res.Devices = deviceRules(hc.Privileged)
+	if err := withBlkioDevices(res, &hc.Resources); err != nil {
+		return err
+	}
 	s.Linux.Resources = res
 	if hc.OomScoreAdj != 0 {
 		v := hc.OomScoreAdj
@@ -160,6 +170,7 @@ func deviceRules(privileged bool) []specs.LinuxDeviceCgroup {
 		dev("c", 1, 8, "rwm"),    // /dev/random
 		dev("c", 1, 7, "rwm"),    // /dev/full
 		dev("c", 5, 0, "rwm"),    // /dev/tty
+		dev("c", 5, 1, "rwm"),    // /dev/console
 		dev("c", 1, 5, "rwm"),    // /dev/zero
 		dev("c", 1, 9, "rwm"),    // /dev/urandom
 		dev("c", 136, -1, "rwm"), // /dev/pts/*
