@@ -302,7 +302,22 @@ func (m *Manager) deactivate(n *Network) error {
 	if n.Driver != "bridge" {
 		return nil
 	}
-	return errors.Join(m.fw.Revoke(context.Background(), n.Bridge), m.table.RemoveOwner("net:"+n.ID), m.table6.RemoveOwner("net:"+n.ID), bridge.Delete(n.Bridge))
+	return errors.Join(m.fw.Revoke(context.Background(), n.Bridge), m.table.RemoveOwner("net:"+n.ID), m.table6.RemoveOwner("net:"+n.ID), m.removeBridge(n))
+}
+
+// removeBridge deletes the network's bridge, or for a bridge that was
+// there before the network only takes its gateway address(es) off again.
+func (m *Manager) removeBridge(n *Network) error {
+	if !n.UserBridge {
+		return bridge.Delete(n.Bridge)
+	}
+	var errs []error
+	for _, p := range []*ipam.Pool{n.Pool, n.Pool6} {
+		if p != nil {
+			errs = append(errs, bridge.RemoveAddr(n.Bridge, netip.PrefixFrom(p.Gateway, p.Subnet.Bits())))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Close stops the DNS servers. Unless keep is set (live restore) and some
@@ -327,7 +342,7 @@ func (m *Manager) Close(ctx context.Context, keep bool) error {
 	}
 	for _, n := range m.networks {
 		if n.Driver == "bridge" {
-			errs = append(errs, bridge.Delete(n.Bridge))
+			errs = append(errs, m.removeBridge(n))
 		}
 	}
 	// The chain goes even when the shutdown's deadline has passed.

@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -20,6 +21,7 @@ import (
 	"github.com/berth-project/berth/internal/network/nettest"
 	"github.com/berth-project/berth/internal/network/nft"
 	"github.com/moby/moby/api/types/network"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/net/dns/dnsmessage"
 )
 
@@ -331,4 +333,74 @@ func TestStaleNetNSSwept(t *testing.T) {
 	if _, err := m.Setup(ctx, "dddddddddddd4", SetupOptions{}); err != nil {
 		t.Fatalf("setup over a leftover namespace: %v", err)
 	}
+}
+
+// A network on a bridge that existed before it (docker0, an admin's bridge)
+// uses it, but neither network rm nor the daemon's shutdown deletes it:
+// only the gateway address Berth added goes. Deleting docker0 under a
+// running dockerd cut its containers off.
+func TestUserBridgeIsNotDeleted(t *testing.T) {
+	nettest.RequireRoot(t)
+	routes, err := bridge.HostRoutes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	subnet, err := nettest.FreeSubnet(routes, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("bzu%d", os.Getpid()%100000)
+	if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bridge.Delete(name) })
+	root := t.TempDir()
+	m, err := New(context.Background(), Config{DataRoot: filepath.Join(root, "data"), ExecRoot: filepath.Join(root, "exec")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	create := func() {
+		t.Helper()
+		if _, err := m.Create(ctx, network.CreateRequest{Name: "bt-user", Options: map[string]string{"com.docker.network.bridge.name": name},
+			IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet}}}}); err != nil {
+			t.Fatal(err)
+		}
+		if addrs := bridgeAddrs(t, name); len(addrs) != 1 {
+			t.Fatalf("gateway on %s: %v", name, addrs)
+		}
+	}
+	create()
+	if err := m.Remove(ctx, "bt-user"); err != nil {
+		t.Fatal(err)
+	}
+	if !bridge.Exists(name) {
+		t.Fatal("network rm deleted a bridge Berth did not make")
+	}
+	if addrs := bridgeAddrs(t, name); len(addrs) != 0 {
+		t.Fatalf("gateway address left on %s: %v", name, addrs)
+	}
+	create()
+	if err := m.Close(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if !bridge.Exists(name) {
+		t.Fatal("daemon shutdown deleted a bridge Berth did not make")
+	}
+	if addrs := bridgeAddrs(t, name); len(addrs) != 0 {
+		t.Fatalf("gateway address left on %s after shutdown: %v", name, addrs)
+	}
+}
+
+func bridgeAddrs(t *testing.T, name string) []netlink.Addr {
+	t.Helper()
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addrs
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/network/bridge"
 	"github.com/berth-project/berth/internal/network/ipam"
 	"github.com/moby/moby/api/types/network"
 )
@@ -33,6 +34,11 @@ type Network struct {
 	// IPAMConfig is what inspect shows (see poolFor); records of older
 	// daemons have none and show their pool.
 	IPAMConfig []network.IPAMConfig `json:",omitempty"`
+	// UserBridge: the bridge named by com.docker.network.bridge.name
+	// existed before the network (docker0, a bridge of the admin's): like
+	// dockerd, Berth uses it but never deletes it, only the gateway
+	// address it added.
+	UserBridge bool `json:",omitempty"`
 }
 
 func (m *Manager) byName(name string) *Network {
@@ -153,6 +159,7 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (networ
 			return network.CreateResponse{}, errdefs.Conflictf("bridge name %s is already used by network %s", n.Bridge, o.Name)
 		}
 	}
+	n.UserBridge = n.Options[optBridgeName] != "" && bridge.Exists(n.Bridge)
 	if err := m.activate(ctx, n); err != nil {
 		m.deactivate(n)
 		return network.CreateResponse{}, err

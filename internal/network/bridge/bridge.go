@@ -68,6 +68,23 @@ func Delete(name string) error {
 	return nil
 }
 
+// RemoveAddr takes addr off the link name; a missing link or address is
+// fine.
+func RemoveAddr(name string, addr netip.Prefix) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return err
+	}
+	if err := netlink.AddrDel(link, &netlink.Addr{IPNet: ipNet(addr)}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		return fmt.Errorf("remove %s from %s: %w", addr, name, err)
+	}
+	return nil
+}
+
 // Exists reports whether a link of that name exists.
 func Exists(name string) bool {
 	_, err := netlink.LinkByName(name)
