@@ -117,6 +117,11 @@ func (f *fakeBackend) ContainerRemove(_ context.Context, name string, force, rem
 	return missing(name)
 }
 
+func (f *fakeBackend) ContainerRemoveLink(_ context.Context, name string) error {
+	f.record("rm link %s", name)
+	return missing(name)
+}
+
 func (f *fakeBackend) ContainerInspect(_ context.Context, name string, size bool) (*container.InspectResponse, error) {
 	if err := missing(name); err != nil {
 		return nil, err

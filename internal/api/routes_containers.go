@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -17,7 +16,8 @@ func (s *Server) registerContainers(rt *router) {
 	rt.post("/containers/create", s.containerCreate)
 	rt.post("/containers/prune", s.containersPrune)
 	rt.get("/containers/json", s.containerList)
-	rt.get("/containers/{name}/json", s.containerInspect)
+	// Greedy, as in dockerd: a legacy link's name is "parent/alias".
+	rt.get("/containers/{name:.*}/json", s.containerInspect)
 	rt.post("/containers/{name}/start", s.containerStart)
 	rt.post("/containers/{name}/stop", s.containerStop)
 	rt.post("/containers/{name}/restart", s.containerRestart)
@@ -29,12 +29,10 @@ func (s *Server) registerContainers(rt *router) {
 	rt.post("/containers/{name}/resize", s.containerResize)
 	rt.get("/containers/{name}/top", s.containerTop)
 	rt.get("/containers/{name}/changes", s.containerChanges)
-	rt.del("/containers/{name}", s.containerRemove)
+	rt.del("/containers/{name:.*}", s.containerRemove)
 	rt.post("/commit", s.commit)
 }
 
-// errLinks answers DELETE ?link=1: Berth has no legacy links to remove.
-var errLinks = errors.New("legacy container links are not supported")
 
 // validName is dockerd's rule for container names.
 var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
@@ -237,7 +235,10 @@ func (s *Server) containerRemove(ctx context.Context, w http.ResponseWriter, r *
 		return err
 	}
 	if link {
-		return errdefs.NotImplemented(errLinks)
+		if err := s.be.Containers.ContainerRemoveLink(ctx, v["name"]); err != nil {
+			return err
+		}
+		return noContent(w)
 	}
 	if err := s.be.Containers.ContainerRemove(ctx, v["name"], force, vols); err != nil {
 		return err

@@ -50,6 +50,8 @@ type Container struct {
 	State        State
 	// Pod is set for the containers of a Kubernetes pod (CRI front end).
 	Pod *engine.PodOptions `json:",omitempty"`
+	// Links are the legacy links to other containers (links.go).
+	Links []link `json:",omitempty"`
 
 	mu       sync.Mutex       `json:"-"`
 	mon      *monitor.Monitor `json:"-"`
@@ -64,6 +66,20 @@ func newContainerRuntimeState(c *Container) {
 	c.exitCh = make(chan struct{})
 	c.removeCh = make(chan struct{})
 	c.execs = make(map[string]bool)
+}
+
+// isRunning is running() for a container whose lock the caller does not hold.
+func (c *Container) isRunning() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.running()
+}
+
+// nameLocked is c.Name for a caller that does not hold c.mu.
+func (c *Container) nameLocked() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Name
 }
 
 func (c *Container) running() bool {

@@ -149,6 +149,14 @@ func (d *Daemon) createContainer(ctx context.Context, name string, req *containe
 			d.releaseVolumes(context.WithoutCancel(ctx), c, true)
 		}
 	}()
+	if err := d.registerLinks(c); err != nil {
+		return resp, err
+	}
+	defer func() {
+		if err != nil {
+			d.releaseLinkNames(c)
+		}
+	}()
 	if err := d.registerNetworks(c, req.NetworkingConfig); err != nil {
 		return resp, err
 	}

@@ -98,6 +98,10 @@ func (d *Daemon) ExecCreate(ctx context.Context, name string, req *container.Exe
 	if _, err := parseDetachKeys(req.DetachKeys); err != nil {
 		return "", err
 	}
+	if _, err := d.links(c); err != nil {
+		// dockerd refuses the exec while a linked container is down.
+		return "", err
+	}
 	e := &execState{id: newID(), containerID: c.ID, req: *req}
 	d.execs.add(e)
 	d.emit(c, events.Action("exec_create: "+joinCmd(req.Cmd)), map[string]string{"execID": e.id})

@@ -36,6 +36,8 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 	defer c.mu.Unlock()
 	dir := d.containerDir(c.ID)
 	hc := *c.HostConfig
+	// The live link table, in dockerd's "/child:/parent/alias" form.
+	hc.Links = d.hostConfigLinks(c)
 	cfg := *c.Config
 	resp := &container.InspectResponse{
 		ID:             c.ID,
@@ -192,7 +194,7 @@ func (d *Daemon) ContainerList(ctx context.Context, opts engine.ContainerListOpt
 func (d *Daemon) summary(ctx context.Context, c *Container, size bool) container.Summary {
 	s := container.Summary{
 		ID:      c.ID,
-		Names:   []string{c.Name},
+		Names:   d.linkNames(c),
 		Image:   c.Config.Image,
 		ImageID: c.ImageID,
 		Command: strings.TrimSpace(c.Path + " " + strings.Join(c.Args, " ")),

@@ -96,7 +96,7 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *Container) (*networkSetup,
 		PortBindings: c.HostConfig.PortBindings,
 		PublishAll:   c.HostConfig.PublishAllPorts,
 		Exposed:      c.Config.ExposedPorts,
-		Links:        c.HostConfig.Links,
+		Links:        userNetworkLinks(c.HostConfig),
 		DNS:          c.HostConfig.DNS,
 	})
 	if err != nil {
@@ -115,8 +115,25 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *Container) (*networkSetup,
 		d.networks.Teardown(ctx, c.ID)
 		return nil, err
 	}
-	ns.ExtraHosts = append(hosts, res.HostEntries...)
+	ls, err := d.links(c)
+	if err != nil {
+		d.networks.Teardown(ctx, c.ID)
+		return nil, err
+	}
+	if ls != nil {
+		hosts = append(hosts, ls.Hosts...)
+	}
+	ns.ExtraHosts = hosts
 	return ns, nil
+}
+
+// userNetworkLinks are the links the network manager resolves by DNS: on
+// a user-defined network only (the default bridge has /etc/hosts entries).
+func userNetworkLinks(hc *container.HostConfig) []string {
+	if container.NetworkMode(hc.NetworkMode).IsUserDefined() {
+		return hc.Links
+	}
+	return nil
 }
 
 // resolveExtraHosts substitutes host-gateway with the default bridge's
@@ -185,6 +202,12 @@ func (d *Daemon) networkSettings(c *Container) *container.NetworkSettings {
 	}
 	if ports != nil {
 		ns.Ports = ports
+	}
+	if nm := container.NetworkMode(mode); nm.IsUserDefined() && len(c.HostConfig.Links) > 0 {
+		// On a user-defined network links are the endpoint's DNS aliases.
+		if ep := ns.Networks[mode]; ep != nil {
+			ep.Links = slices.Clone(c.HostConfig.Links)
+		}
 	}
 	ns.SandboxKey = key
 	if key != "" {

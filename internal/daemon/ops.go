@@ -192,6 +192,7 @@ func (d *Daemon) ContainerRename(ctx context.Context, name, newName string) erro
 		return err
 	}
 	d.containers.releaseName(old, c.ID)
+	d.renameLinks(c, old)
 	if err := d.networks.Rename(c.ID, newName); err != nil {
 		d.log.Warn("rename in network records", "id", c.ID, "err", err)
 	}

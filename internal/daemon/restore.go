@@ -30,6 +30,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			continue
 		}
 		d.containers.add(c)
+		d.restoreLinkNames(c)
 		d.restoreVolumeRefs(ctx, c)
 		if !c.running() && c.State.Status != container.StateRestarting {
 			d.teardownNetwork(ctx, c)

@@ -277,6 +277,16 @@ func (d *Daemon) specInput(c *Container) (*oci.Input, error) {
 	if c.Pod != nil {
 		applyPod(c.Pod, in)
 	}
+	ls, err := d.links(c)
+	if err != nil {
+		return nil, err
+	}
+	if ls != nil && len(ls.Env) > 0 {
+		// Link variables come before the container's own, which win.
+		cfg := *c.Config
+		cfg.Env = append(ls.Env, c.Config.Env...)
+		in.Config = &cfg
+	}
 	return in, nil
 }
 

@@ -167,7 +167,8 @@ func (d *Daemon) ContainerRestart(ctx context.Context, name, signal string, time
 		return nil
 	}
 	if err := d.startLocked(ctx, c); err != nil {
-		return err
+		// dockerd's words (and its 500) for a restart whose start failed.
+		return fmt.Errorf("Cannot restart container %s: %v", name, err)
 	}
 	c.RestartCount = 0
 	d.emit(c, events.ActionRestart, nil)
@@ -277,7 +278,9 @@ func (d *Daemon) removeContainer(ctx context.Context, c *Container, removeVolume
 		d.log.Warn("remove container dir", "id", c.ID, "err", err)
 	}
 	d.forgetNetwork(ctx, c)
+	d.releaseLinkNames(c)
 	d.containers.remove(c)
+	d.forgetLinkChild(c)
 	d.execs.dropContainer(c.ID)
 	d.releaseVolumes(ctx, c, removeVolumes)
 	c.mu.Lock()

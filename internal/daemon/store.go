@@ -30,7 +30,9 @@ func (x *containerIndex) get(ref string) (*Container, error) {
 		return c, nil
 	}
 	if id, ok := x.names["/"+strings.TrimPrefix(ref, "/")]; ok {
-		return x.byID[id], nil
+		if c, ok := x.byID[id]; ok {
+			return c, nil
+		}
 	}
 	var found *Container
 	for id, c := range x.byID {
@@ -77,8 +79,11 @@ func (x *containerIndex) remove(c *Container) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	delete(x.byID, c.ID)
-	if x.names[c.Name] == c.ID {
-		delete(x.names, c.Name)
+	// Its own name and the link names that point at it.
+	for n, id := range x.names {
+		if id == c.ID {
+			delete(x.names, n)
+		}
 	}
 }
 
@@ -100,3 +105,27 @@ func (x *containerIndex) nameTaken(name string) bool {
 	_, ok := x.names[name]
 	return ok
 }
+
+// byIDLookup finds a container by its full ID only.
+func (x *containerIndex) byIDLookup(id string) (*Container, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	c, ok := x.byID[id]
+	return c, ok
+}
+
+// namesOf lists every name that points at id: its own and the
+// "/parent/alias" names of links to it, sorted as dockerd lists them.
+func (x *containerIndex) namesOf(id, own string) []string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := []string{own}
+	for n, v := range x.names {
+		if v == id && n != own {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+

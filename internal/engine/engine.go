@@ -105,6 +105,8 @@ type ContainerBackend interface {
 	ContainerRestart(ctx context.Context, name, signal string, timeout *int) error
 	ContainerKill(ctx context.Context, name, signal string) error
 	ContainerRemove(ctx context.Context, name string, force, removeVolumes bool) error
+	// ContainerRemoveLink removes the legacy link named "/parent/alias".
+	ContainerRemoveLink(ctx context.Context, name string) error
 	ContainerInspect(ctx context.Context, name string, size bool) (*container.InspectResponse, error)
 	ContainerList(ctx context.Context, opts ContainerListOptions) ([]container.Summary, error)
 	// ContainerWait registers the waiter before returning, so a wait opened

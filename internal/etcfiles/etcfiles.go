@@ -1,13 +1,16 @@
 // Package etcfiles writes the /etc/hostname, /etc/hosts and /etc/resolv.conf
 // each container gets. The daemon keeps them in the container's directory
-// and the runtime spec bind-mounts them; every write is atomic (temp file,
-// fsync, rename) so a container never sees a half-written file.
+// and the runtime spec bind-mounts them; every write before a start is
+// atomic (temp file, rename) so a container never sees a half-written
+// file; a running container's hosts is rewritten in place (RewriteHosts).
 package etcfiles
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/berth-project/berth/internal/atomicfile"
@@ -32,12 +35,36 @@ const defaultHosts = "127.0.0.1\tlocalhost\n" +
 // "<ip>\t<hostname>" line per container address (with the FQDN first when a
 // domain name is set).
 func WriteHosts(path string, hostname, domainname string, ips []string, extraHosts []string) error {
+	b, err := hosts(hostname, domainname, ips, extraHosts)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, b)
+}
+
+// RewriteHosts is WriteHosts for a running container: the file is
+// rewritten in place, since the container's bind mount holds the inode
+// (a rename would leave it reading the old file), as dockerd does.
+func RewriteHosts(path string, hostname, domainname string, ips []string, extraHosts []string) error {
+	b, err := hosts(hostname, domainname, ips, extraHosts)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	return errors.Join(err, f.Close())
+}
+
+func hosts(hostname, domainname string, ips []string, extraHosts []string) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(defaultHosts)
 	for _, eh := range extraHosts {
 		name, ip, err := ParseExtraHost(eh)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		fmt.Fprintf(&b, "%s\t%s\n", ip, name)
 	}
@@ -51,7 +78,7 @@ func WriteHosts(path string, hostname, domainname string, ips []string, extraHos
 		}
 		fmt.Fprintf(&b, "%s\t%s\n", ip, names)
 	}
-	return writeAtomic(path, b.Bytes())
+	return b.Bytes(), nil
 }
 
 // ParseExtraHost splits "name:ip" (also "name=ip" and "name:[v6]") at the

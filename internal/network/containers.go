@@ -304,6 +304,7 @@ func (m *Manager) linkLookupFunc(netID string) func(string, netip.Addr) ([]netip
 	return func(name string, client netip.Addr) ([]netip.Addr, bool) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
+		name = m.withoutNetworkSuffix(netID, name)
 		for _, e := range m.endpointsOn(netID) {
 			if e.ep.IP != client {
 				continue
@@ -325,6 +326,7 @@ func (m *Manager) lookupFunc(netID string) func(string) ([]netip.Addr, bool) {
 	return func(name string) ([]netip.Addr, bool) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
+		name = m.withoutNetworkSuffix(netID, name)
 		var out []netip.Addr
 		for _, e := range m.endpointsOn(netID) {
 			names := append([]string{e.ctr.Name, e.ctr.ID[:min(12, len(e.ctr.ID))]}, e.ep.Aliases...)
@@ -337,4 +339,15 @@ func (m *Manager) lookupFunc(netID string) func(string) ([]netip.Addr, bool) {
 		}
 		return out, len(out) > 0
 	}
+}
+
+// withoutNetworkSuffix strips ".<network name>" from a query: dockerd's
+// embedded DNS answers "web.mynet" as "web" on mynet. m.mu is held.
+func (m *Manager) withoutNetworkSuffix(netID, name string) string {
+	if n := m.networks[netID]; n != nil {
+		if base, ok := strings.CutSuffix(strings.ToLower(name), "."+strings.ToLower(n.Name)); ok && base != "" {
+			return base
+		}
+	}
+	return name
 }

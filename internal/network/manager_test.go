@@ -130,9 +130,6 @@ func TestManagerEndToEnd(t *testing.T) {
 	if rb.Nameserver != gw || len(ra.IPs) != 1 || !userSubnet.Contains(ra.IPs[0]) {
 		t.Fatalf("results %+v %+v", ra, rb)
 	}
-	if want := "db:" + ra.IPs[0].String(); len(rb.HostEntries) == 0 || rb.HostEntries[0] != want {
-		t.Fatalf("link hosts %v, want %s", rb.HostEntries, want)
-	}
 	serveIn(t, ra.NSPath, "8080", "web says hi\n")
 	if got := fetch(t, "127.0.0.1:"+strconv.Itoa(hostPort)); got != "web says hi\n" {
 		t.Fatalf("published port: %q", got)

@@ -38,8 +38,6 @@ type SetupResult struct {
 	// Nameserver is the embedded DNS address when the container is on a
 	// user-defined network (zero otherwise: use the host's resolvers).
 	Nameserver netip.Addr
-	// HostEntries are extra /etc/hosts lines in "name:ip" form (links).
-	HostEntries []string
 }
 
 // Setup makes the container's namespace, endpoints and published ports.
@@ -104,7 +102,7 @@ func (m *Manager) Setup(ctx context.Context, containerID string, opts SetupOptio
 	if err := m.saveContainer(c); err != nil {
 		return nil, err
 	}
-	return m.result(c, opts.Links), nil
+	return m.result(c), nil
 }
 
 // order lists the container's networks, primary first, then by name.
@@ -148,7 +146,7 @@ func (m *Manager) publish(c *Container, reqs []portmap.Request) error {
 	return m.table.Add(rules...)
 }
 
-func (m *Manager) result(c *Container, links []string) *SetupResult {
+func (m *Manager) result(c *Container) *SetupResult {
 	res := &SetupResult{NSPath: c.Sandbox.NSPath}
 	for _, id := range m.order(c) {
 		ep := c.Sandbox.Endpoints[id]
@@ -159,17 +157,6 @@ func (m *Manager) result(c *Container, links []string) *SetupResult {
 		if n := m.networks[id]; !n.Default && !res.Nameserver.IsValid() {
 			res.Nameserver = n.Pool.Gateway
 		}
-	}
-	for _, l := range links {
-		target, alias := parseLink(l)
-		ip := m.linkIP(c, target)
-		if !ip.IsValid() {
-			continue
-		}
-		if alias != "" && alias != target {
-			res.HostEntries = append(res.HostEntries, alias+":"+ip.String())
-		}
-		res.HostEntries = append(res.HostEntries, target+":"+ip.String())
 	}
 	return res
 }
