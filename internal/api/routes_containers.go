@@ -33,7 +33,6 @@ func (s *Server) registerContainers(rt *router) {
 	rt.post("/commit", s.commit)
 }
 
-
 // validName is dockerd's rule for container names.
 var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 

@@ -128,4 +128,3 @@ func (x *containerIndex) namesOf(id, own string) []string {
 	sort.Strings(out)
 	return out
 }
-
