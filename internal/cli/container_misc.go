@@ -28,12 +28,8 @@ func newTopCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			if len(args) > 1 {
-				q.Set("ps_args", strings.Join(args[1:], " "))
-			}
-			var top container.TopResponse
-			if err := c.Get(cmd.Context(), "/containers/"+args[0]+"/top", q, &top); err != nil {
+			top, err := c.ContainerTop(cmd.Context(), args[0], strings.Join(args[1:], " "))
+			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(a.Out, 20, 1, 3, ' ', 0)
@@ -59,8 +55,8 @@ func newPortCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var ct container.InspectResponse
-			if err := c.Get(cmd.Context(), "/containers/"+args[0]+"/json", nil, &ct); err != nil {
+			ct, err := c.ContainerInspect(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			var ports network.PortMap
@@ -123,8 +119,8 @@ func newDiffCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var changes []container.FilesystemChange
-			if err := c.Get(cmd.Context(), "/containers/"+args[0]+"/changes", nil, &changes); err != nil {
+			changes, err := c.ContainerChanges(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			for _, ch := range changes {

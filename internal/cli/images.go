@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-project/berth/internal/client"
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/image"
 	"github.com/spf13/cobra"
@@ -137,12 +138,8 @@ func newImagesCmd(a *app) *cobra.Command {
 			if len(args) == 1 {
 				filters = append(filters, "reference="+args[0])
 			}
-			q := filterQuery(filters)
-			if all {
-				q.Set("all", "1")
-			}
-			var list []image.Summary
-			if err := c.Get(cmd.Context(), "/images/json", q, &list); err != nil {
+			list, err := c.ImageList(cmd.Context(), client.ImageListOptions{All: all, Filters: client.ParseFilters(filters)})
+			if err != nil {
 				return err
 			}
 			switch {
@@ -234,8 +231,8 @@ func newHistoryCmd(a *app) *cobra.Command {
 			if err := setPlatform(q, platform); err != nil {
 				return err
 			}
-			var hist []image.HistoryResponseItem
-			if err := c.Get(cmd.Context(), "/images/"+args[0]+"/history", q, &hist); err != nil {
+			hist, err := c.ImageHistory(cmd.Context(), args[0], q)
+			if err != nil {
 				return err
 			}
 			switch {
@@ -305,8 +302,8 @@ func (a *app) pruneImages(ctx context.Context, all bool, filters []string) (int6
 	if all {
 		dangling = "dangling=false"
 	}
-	var rep image.PruneReport
-	if err := c.Post(ctx, "/images/prune", filterQuery(append([]string{dangling}, filters...)), nil, &rep); err != nil {
+	rep, err := c.ImagesPrune(ctx, client.ParseFilters(append([]string{dangling}, filters...)))
+	if err != nil {
 		return 0, err
 	}
 	pruneImagesReport(a, rep)

@@ -3,9 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/url"
-	"strconv"
 
 	"github.com/berth-project/berth/internal/client"
 	"github.com/moby/moby/api/types/container"
@@ -39,14 +36,14 @@ func newStartCmd(a *app) *cobra.Command {
 			ctx := cmd.Context()
 			if !attach && !interactive {
 				return forEach(ctx, a, args, func(ctx context.Context, n string) error {
-					return c.Post(ctx, "/containers/"+n+"/start", nil, nil, nil)
+					return c.ContainerStart(ctx, n)
 				})
 			}
 			if len(args) > 1 {
 				return fmt.Errorf("you cannot start and attach multiple containers at once")
 			}
-			var ct container.InspectResponse
-			if err := c.Get(ctx, "/containers/"+args[0]+"/json", nil, &ct); err != nil {
+			ct, err := c.ContainerInspect(ctx, args[0])
+			if err != nil {
 				return err
 			}
 			ao := attachOpts{stdout: attach, stderr: attach, stdin: interactive && ct.Config.OpenStdin,
@@ -74,18 +71,16 @@ func (s *stopFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&s.signal, "signal", "s", "", "Signal to send to the container")
 }
 
-func (s *stopFlags) query(cmd *cobra.Command) url.Values {
-	q := url.Values{}
+func (s *stopFlags) options(cmd *cobra.Command) client.StopOptions {
+	o := client.StopOptions{Signal: s.signal}
 	if cmd.Flags().Changed("time") {
-		q.Set("t", strconv.Itoa(s.timeout))
+		o.Timeout = &s.timeout
 	}
-	if s.signal != "" {
-		q.Set("signal", s.signal)
-	}
-	return q
+	return o
 }
 
-func simplePost(a *app, use, short, action string, q func(*cobra.Command) url.Values) *cobra.Command {
+// simplePost makes a command that calls do for each container named.
+func simplePost(a *app, use, short string, do func(ctx context.Context, c *client.Client, cmd *cobra.Command, n string) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   use + " [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: short,
@@ -95,12 +90,8 @@ func simplePost(a *app, use, short, action string, q func(*cobra.Command) url.Va
 			if err != nil {
 				return err
 			}
-			query := url.Values{}
-			if q != nil {
-				query = q(cmd)
-			}
 			return forEach(cmd.Context(), a, args, func(ctx context.Context, n string) error {
-				return c.Post(ctx, "/containers/"+n+"/"+action, query, nil, nil)
+				return do(ctx, c, cmd, n)
 			})
 		},
 	}
@@ -108,33 +99,41 @@ func simplePost(a *app, use, short, action string, q func(*cobra.Command) url.Va
 
 func newStopCmd(a *app) *cobra.Command {
 	var s stopFlags
-	cmd := simplePost(a, "stop", "Stop one or more running containers", "stop", s.query)
+	cmd := simplePost(a, "stop", "Stop one or more running containers", func(ctx context.Context, c *client.Client, cmd *cobra.Command, n string) error {
+		return c.ContainerStop(ctx, n, s.options(cmd))
+	})
 	s.add(cmd)
 	return cmd
 }
 
 func newRestartCmd(a *app) *cobra.Command {
 	var s stopFlags
-	cmd := simplePost(a, "restart", "Restart one or more containers", "restart", s.query)
+	cmd := simplePost(a, "restart", "Restart one or more containers", func(ctx context.Context, c *client.Client, cmd *cobra.Command, n string) error {
+		return c.ContainerRestart(ctx, n, s.options(cmd))
+	})
 	s.add(cmd)
 	return cmd
 }
 
 func newKillCmd(a *app) *cobra.Command {
 	var sig string
-	cmd := simplePost(a, "kill", "Kill one or more running containers", "kill", func(*cobra.Command) url.Values {
-		q := url.Values{}
-		if sig != "" {
-			q.Set("signal", sig)
-		}
-		return q
+	cmd := simplePost(a, "kill", "Kill one or more running containers", func(ctx context.Context, c *client.Client, _ *cobra.Command, n string) error {
+		return c.ContainerKill(ctx, n, sig)
 	})
 	cmd.Flags().StringVarP(&sig, "signal", "s", "", "Signal to send to the container")
 	return cmd
 }
 
 func newPauseCmd(a *app, action, short string) *cobra.Command {
-	cmd := simplePost(a, action, short, action, nil)
+	do := func(ctx context.Context, c *client.Client, _ *cobra.Command, n string) error {
+		return c.ContainerPause(ctx, n)
+	}
+	if action == "unpause" {
+		do = func(ctx context.Context, c *client.Client, _ *cobra.Command, n string) error {
+			return c.ContainerUnpause(ctx, n)
+		}
+	}
+	cmd := simplePost(a, action, short, do)
 	cmd.Use = action + " CONTAINER [CONTAINER...]"
 	return cmd
 }
@@ -151,18 +150,9 @@ func newRmCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			if force {
-				q.Set("force", "1")
-			}
-			if volumes {
-				q.Set("v", "1")
-			}
-			if link {
-				q.Set("link", "1")
-			}
+			opts := client.ContainerRemoveOptions{Force: force, RemoveVolumes: volumes, RemoveLinks: link}
 			return forEach(cmd.Context(), a, args, func(ctx context.Context, n string) error {
-				return c.Call(ctx, client.Request{Method: http.MethodDelete, Path: "/containers/" + n, Query: q}, nil)
+				return c.ContainerRemove(ctx, n, opts)
 			})
 		},
 	}
@@ -184,8 +174,8 @@ func newWaitCmd(a *app) *cobra.Command {
 			}
 			failed := false
 			for _, n := range args {
-				var w container.WaitResponse
-				if err := c.Post(cmd.Context(), "/containers/"+n+"/wait", nil, nil, &w); err != nil {
+				w, err := c.ContainerWait(cmd.Context(), n)
+				if err != nil {
 					fmt.Fprintln(a.Err, err)
 					failed = true
 					continue
@@ -210,7 +200,7 @@ func newRenameCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.Post(cmd.Context(), "/containers/"+args[0]+"/rename", url.Values{"name": {args[1]}}, nil, nil)
+			return c.ContainerRename(cmd.Context(), args[0], args[1])
 		},
 	}
 }
@@ -237,8 +227,8 @@ func newUpdateCmd(a *app) *cobra.Command {
 				}
 			}
 			return forEach(cmd.Context(), a, args, func(ctx context.Context, n string) error {
-				var resp container.UpdateResponse
-				if err := c.Post(ctx, "/containers/"+n+"/update", nil, u, &resp); err != nil {
+				resp, err := c.ContainerUpdate(ctx, n, u)
+				if err != nil {
 					return err
 				}
 				for _, w := range resp.Warnings {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-project/berth/internal/client"
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
 )
@@ -224,22 +225,15 @@ func newPsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := filterQuery(filters)
-			if all || latest || last > 0 {
-				q.Set("all", "1")
-			}
+			opts := client.ContainerListOptions{Filters: client.ParseFilters(filters), All: all || latest || last > 0}
 			if latest {
 				last = 1
 			}
-			if last > 0 {
-				q.Set("limit", strconv.Itoa(last))
-			}
+			opts.Limit = last
 			// docker also asks for sizes when a custom template reads them.
-			if size || (format != "json" && (strings.Contains(format, ".Size") || strings.Contains(format, "json ."))) {
-				q.Set("size", "1")
-			}
-			var list []container.Summary
-			if err := c.Get(cmd.Context(), "/containers/json", q, &list); err != nil {
+			opts.Size = size || (format != "json" && (strings.Contains(format, ".Size") || strings.Contains(format, "json .")))
+			list, err := c.ContainerList(cmd.Context(), opts)
+			if err != nil {
 				return err
 			}
 			return renderPs(a, list, psFormat(format, quiet, size, noTrunc), !noTrunc)

@@ -58,8 +58,7 @@ func newVersionCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var sv system.VersionResponse
-			srvErr := c.Get(cmd.Context(), "/version", nil, &sv)
+			sv, srvErr := c.ServerVersion(cmd.Context())
 			if format != "" {
 				v, commit, built := buildVersion()
 				data := map[string]any{"Client": map[string]any{"Version": v, "ApiVersion": c.Version(),

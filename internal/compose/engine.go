@@ -52,12 +52,8 @@ type engine struct {
 // containers lists the containers carrying every label in labels
 // ("key=value" or "key"); all includes stopped ones.
 func (e *engine) containers(ctx context.Context, all bool, labels ...string) ([]container.Summary, error) {
-	q := client.Filters{"label": labels}.Query()
-	if all {
-		q.Set("all", "1")
-	}
-	var list []container.Summary
-	if err := e.c.Get(ctx, "/containers/json", q, &list); err != nil {
+	list, err := e.c.ContainerList(ctx, client.ContainerListOptions{All: all, Filters: client.Filters{"label": labels}})
+	if err != nil {
 		return nil, err
 	}
 	sort.Slice(list, func(i, j int) bool {
@@ -92,21 +88,19 @@ func name(c container.Summary) string {
 }
 
 func (e *engine) inspect(ctx context.Context, id string) (container.InspectResponse, error) {
-	var r container.InspectResponse
-	err := e.c.Get(ctx, "/containers/"+id+"/json", nil, &r)
-	return r, err
+	return e.c.ContainerInspect(ctx, id)
 }
 
 func (e *engine) create(ctx context.Context, nm string, req *container.CreateRequest) (string, error) {
-	var resp container.CreateResponse
-	if err := e.c.Post(ctx, "/containers/create", url.Values{"name": {nm}}, req, &resp); err != nil {
+	resp, err := e.c.ContainerCreate(ctx, nm, req)
+	if err != nil {
 		return "", err
 	}
 	return resp.ID, nil
 }
 
 func (e *engine) start(ctx context.Context, id string) error {
-	err := e.c.Post(ctx, "/containers/"+id+"/start", nil, nil, nil)
+	err := e.c.ContainerStart(ctx, id)
 	if client.StatusOf(err) == http.StatusNotModified {
 		return nil
 	}
@@ -115,11 +109,7 @@ func (e *engine) start(ctx context.Context, id string) error {
 
 // stop stops id; timeout nil means the container's own stop timeout.
 func (e *engine) stop(ctx context.Context, id string, timeout *int) error {
-	q := url.Values{}
-	if timeout != nil {
-		q.Set("t", strconv.Itoa(*timeout))
-	}
-	err := e.c.Post(ctx, "/containers/"+id+"/stop", q, nil, nil)
+	err := e.c.ContainerStop(ctx, id, client.StopOptions{Timeout: timeout})
 	if client.StatusOf(err) == http.StatusNotModified {
 		return nil
 	}
@@ -127,14 +117,7 @@ func (e *engine) stop(ctx context.Context, id string, timeout *int) error {
 }
 
 func (e *engine) remove(ctx context.Context, id string, force, volumes bool) error {
-	q := url.Values{}
-	if force {
-		q.Set("force", "1")
-	}
-	if volumes {
-		q.Set("v", "1")
-	}
-	err := e.c.Call(ctx, client.Request{Method: http.MethodDelete, Path: "/containers/" + id, Query: q}, nil)
+	err := e.c.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: force, RemoveVolumes: volumes})
 	if client.StatusOf(err) == http.StatusNotFound {
 		return nil
 	}
@@ -196,7 +179,7 @@ func (e *engine) volumeRemove(ctx context.Context, nm string) error {
 
 // imageExists reports whether ref is in the daemon's image store.
 func (e *engine) imageExists(ctx context.Context, ref string) (bool, error) {
-	err := e.c.Get(ctx, "/images/"+ref+"/json", nil, nil)
+	_, err := e.c.ImageInspect(ctx, ref)
 	switch client.StatusOf(err) {
 	case 0:
 		return err == nil, err
@@ -208,17 +191,15 @@ func (e *engine) imageExists(ctx context.Context, ref string) (bool, error) {
 
 // imageID is ref's image ID, or "" when the engine does not have it.
 func (e *engine) imageID(ctx context.Context, ref string) string {
-	var img struct {
-		ID string `json:"Id"`
-	}
-	if err := e.c.Get(ctx, "/images/"+ref+"/json", nil, &img); err != nil {
+	img, err := e.c.ImageInspect(ctx, ref)
+	if err != nil {
 		return ""
 	}
 	return img.ID
 }
 
 func (e *engine) imageRemove(ctx context.Context, ref string) error {
-	err := e.c.Call(ctx, client.Request{Method: http.MethodDelete, Path: "/images/" + ref}, nil)
+	_, err := e.c.ImageRemove(ctx, ref, client.ImageRemoveOptions{})
 	if client.StatusOf(err) == http.StatusNotFound {
 		return nil
 	}

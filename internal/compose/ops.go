@@ -293,12 +293,8 @@ func (s *Service) Images(ctx context.Context, project string, services []string)
 	}
 	var out []ImageRow
 	for _, c := range list {
-		var img struct {
-			ID       string `json:"Id"`
-			RepoTags []string
-			Size     int64
-		}
-		if err := s.e.c.Get(ctx, "/images/"+c.ImageID+"/json", nil, &img); err != nil {
+		img, err := s.e.c.ImageInspect(ctx, c.ImageID)
+		if err != nil {
 			return nil, err
 		}
 		repo, tag := splitRef(c.Image)

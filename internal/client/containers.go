@@ -1,0 +1,169 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/moby/moby/api/types/container"
+)
+
+// Container and image references go into paths unescaped, as docker's own
+// client sends them (an image name's slashes are part of the route).
+
+// ContainerListOptions is GET /containers/json's query.
+type ContainerListOptions struct {
+	All     bool
+	Size    bool
+	Limit   int // 0: no limit
+	Filters Filters
+}
+
+// ContainerList is GET /containers/json.
+func (c *Client) ContainerList(ctx context.Context, opts ContainerListOptions) ([]container.Summary, error) {
+	q := opts.Filters.Query()
+	if opts.All {
+		q.Set("all", "1")
+	}
+	if opts.Limit > 0 {
+		q.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	if opts.Size {
+		q.Set("size", "1")
+	}
+	var list []container.Summary
+	err := c.Get(ctx, "/containers/json", q, &list)
+	return list, err
+}
+
+// ContainerInspect is GET /containers/{id}/json.
+func (c *Client) ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error) {
+	var r container.InspectResponse
+	err := c.Get(ctx, "/containers/"+id+"/json", nil, &r)
+	return r, err
+}
+
+// ContainerCreate is POST /containers/create; name may be empty.
+func (c *Client) ContainerCreate(ctx context.Context, name string, req *container.CreateRequest) (container.CreateResponse, error) {
+	q := url.Values{}
+	if name != "" {
+		q.Set("name", name)
+	}
+	var resp container.CreateResponse
+	err := c.Post(ctx, "/containers/create", q, req, &resp)
+	return resp, err
+}
+
+// ContainerStart is POST /containers/{id}/start. A container already
+// running answers 304, reported as an *Error with that status.
+func (c *Client) ContainerStart(ctx context.Context, id string) error {
+	return c.Post(ctx, "/containers/"+id+"/start", nil, nil, nil)
+}
+
+// StopOptions is the query of stop and restart: Timeout nil leaves the
+// container's own stop timeout, Signal "" its stop signal.
+type StopOptions struct {
+	Signal  string
+	Timeout *int
+}
+
+func (o StopOptions) query() url.Values {
+	q := url.Values{}
+	if o.Timeout != nil {
+		q.Set("t", strconv.Itoa(*o.Timeout))
+	}
+	if o.Signal != "" {
+		q.Set("signal", o.Signal)
+	}
+	return q
+}
+
+// ContainerStop is POST /containers/{id}/stop (304 when not running).
+func (c *Client) ContainerStop(ctx context.Context, id string, opts StopOptions) error {
+	return c.Post(ctx, "/containers/"+id+"/stop", opts.query(), nil, nil)
+}
+
+// ContainerRestart is POST /containers/{id}/restart.
+func (c *Client) ContainerRestart(ctx context.Context, id string, opts StopOptions) error {
+	return c.Post(ctx, "/containers/"+id+"/restart", opts.query(), nil, nil)
+}
+
+// ContainerKill is POST /containers/{id}/kill; signal "" is SIGKILL.
+func (c *Client) ContainerKill(ctx context.Context, id, signal string) error {
+	q := url.Values{}
+	if signal != "" {
+		q.Set("signal", signal)
+	}
+	return c.Post(ctx, "/containers/"+id+"/kill", q, nil, nil)
+}
+
+// ContainerPause is POST /containers/{id}/pause.
+func (c *Client) ContainerPause(ctx context.Context, id string) error {
+	return c.Post(ctx, "/containers/"+id+"/pause", nil, nil, nil)
+}
+
+// ContainerUnpause is POST /containers/{id}/unpause.
+func (c *Client) ContainerUnpause(ctx context.Context, id string) error {
+	return c.Post(ctx, "/containers/"+id+"/unpause", nil, nil, nil)
+}
+
+// ContainerRemoveOptions is DELETE /containers/{id}'s query.
+type ContainerRemoveOptions struct {
+	Force         bool
+	RemoveVolumes bool // v=1
+	RemoveLinks   bool // link=1
+}
+
+// ContainerRemove is DELETE /containers/{id}.
+func (c *Client) ContainerRemove(ctx context.Context, id string, opts ContainerRemoveOptions) error {
+	q := url.Values{}
+	if opts.Force {
+		q.Set("force", "1")
+	}
+	if opts.RemoveVolumes {
+		q.Set("v", "1")
+	}
+	if opts.RemoveLinks {
+		q.Set("link", "1")
+	}
+	return c.Call(ctx, Request{Method: http.MethodDelete, Path: "/containers/" + id, Query: q}, nil)
+}
+
+// ContainerWait is POST /containers/{id}/wait with the default condition
+// (not-running), returning once the container has stopped.
+func (c *Client) ContainerWait(ctx context.Context, id string) (container.WaitResponse, error) {
+	var w container.WaitResponse
+	err := c.Post(ctx, "/containers/"+id+"/wait", nil, nil, &w)
+	return w, err
+}
+
+// ContainerRename is POST /containers/{id}/rename.
+func (c *Client) ContainerRename(ctx context.Context, id, newName string) error {
+	return c.Post(ctx, "/containers/"+id+"/rename", url.Values{"name": {newName}}, nil, nil)
+}
+
+// ContainerUpdate is POST /containers/{id}/update.
+func (c *Client) ContainerUpdate(ctx context.Context, id string, cfg any) (container.UpdateResponse, error) {
+	var resp container.UpdateResponse
+	err := c.Post(ctx, "/containers/"+id+"/update", nil, cfg, &resp)
+	return resp, err
+}
+
+// ContainerTop is GET /containers/{id}/top; psArgs "" sends none.
+func (c *Client) ContainerTop(ctx context.Context, id, psArgs string) (container.TopResponse, error) {
+	q := url.Values{}
+	if psArgs != "" {
+		q.Set("ps_args", psArgs)
+	}
+	var top container.TopResponse
+	err := c.Get(ctx, "/containers/"+id+"/top", q, &top)
+	return top, err
+}
+
+// ContainerChanges is GET /containers/{id}/changes.
+func (c *Client) ContainerChanges(ctx context.Context, id string) ([]container.FilesystemChange, error) {
+	var changes []container.FilesystemChange
+	err := c.Get(ctx, "/containers/"+id+"/changes", nil, &changes)
+	return changes, err
+}
