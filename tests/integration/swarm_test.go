@@ -122,7 +122,6 @@ func TestSwarmInitFailsCleanly(t *testing.T) {
 // kubeBinaries is the cache of Kubernetes binaries `make kube` builds.
 func kubeBinaries() string { return testutil.KubeBinDir() }
 
-
 // TestSwarmTutorial runs the tutorial's swarm chapter with the real docker
 // CLI: init, stack deploy of the 5-replica web service, limits in the
 // tasks' cgroups, the routing mesh on 127.0.0.1:80 balancing over the
