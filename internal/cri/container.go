@@ -433,11 +433,36 @@ func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContaine
 	if err != nil {
 		return nil, err
 	}
-	timeout := int(max(req.GetTimeout(), 0))
-	if err := s.eng.ContainerStop(context.WithoutCancel(ctx), c.ID, "", &timeout); err != nil && !isGone(err) {
+	if err := s.stopContainer(context.WithoutCancel(ctx), c.ID, int(max(req.GetTimeout(), 0))); err != nil {
 		return nil, grpcError(err)
 	}
 	return &runtimeapi.StopContainerResponse{}, nil
+}
+
+// exitWait bounds how long a failed stop waits for the container's exit to
+// be recorded before the failure counts.
+var exitWait = 5 * time.Second
+
+// stopContainer stops a container; one that is stopped or gone is fine. A
+// stop can lose a race with the container's own end (the kubelet and a
+// user, or the process exiting by itself): the runtime's kill then finds no
+// process ("open pidfd: No such process") while the exit is not recorded
+// yet. Such a failure waits for the exit and counts as done; the error
+// stands only if the container still runs after exitWait.
+func (s *Server) stopContainer(ctx context.Context, id string, timeout int) error {
+	err := s.eng.ContainerStop(ctx, id, "", &timeout)
+	if err == nil || isGone(err) {
+		return nil
+	}
+	for deadline := time.Now().Add(exitWait); ; time.Sleep(20 * time.Millisecond) {
+		c, ierr := s.eng.ContainerInspect(ctx, id, false)
+		if errdefs.IsNotFound(ierr) || (ierr == nil && c.State != nil && !c.State.Running) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+	}
 }
 
 // RemoveContainer removes a container, stopping it first if it runs.

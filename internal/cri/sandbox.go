@@ -272,10 +272,9 @@ func (s *Server) stopPod(ctx context.Context, sb *sandbox) error {
 	if err != nil {
 		return err
 	}
-	zero := 0
 	for _, c := range ctrs {
 		if c.State == "running" || c.State == "paused" {
-			if err := s.eng.ContainerStop(ctx, c.ID, "", &zero); err != nil && !isGone(err) {
+			if err := s.stopContainer(ctx, c.ID, 0); err != nil {
 				return fmt.Errorf("stop container %s: %w", c.ID, err)
 			}
 		}
