@@ -3,6 +3,7 @@
 //
 //	go run ./bench            # both targets
 //	go run ./bench -target berthd
+//	go run ./bench -sections kube   # the Kubernetes node: berthd's CRI vs containerd
 package main
 
 import (
@@ -38,7 +39,11 @@ func main() {
 	targets := flag.String("target", "berthd,berthd-runc,dockerd", "comma-separated targets to measure (berthd-runc: berthd with --default-runtime runc)")
 	runs := flag.Int("n", 20, "iterations for run --rm and exec")
 	many := flag.Int("many", 50, "containers for the run -d measurement")
-	sections := flag.String("sections", "core,build,registry,compose,swarm", "comma-separated parts to measure")
+	sections := flag.String("sections", "core,build,registry,compose,swarm,kube", "comma-separated parts to measure (kube: a `berth cluster up` cluster on berthd's CRI beside one on a private containerd)")
+	kubeRuntimes := flag.String("kube-runtimes", "berthd,containerd", "comma-separated cluster runtimes of the kube section")
+	kubeApply := flag.Int("kube-apply-n", 5, "rounds of apply-to-Running in the kube section")
+	kubeCrictl := flag.Int("kube-crictl-n", 10, "rounds of crictl runp/create/start in the kube section")
+	kubeTrace := flag.Bool("kube-trace", false, "kube section: put a timing proxy between the kubelet and the runtime and print each apply round's CRI calls (for profiling; the proxy adds a hop)")
 	flag.Parse()
 	want := map[string]bool{}
 	for _, s := range strings.Split(*sections, ",") {
@@ -74,6 +79,9 @@ func main() {
 	}
 	if want["swarm"] {
 		benchSwarm(ctx, *targets)
+	}
+	if want["kube"] {
+		benchKube(ctx, strings.Split(*kubeRuntimes, ","), *kubeApply, *kubeCrictl, *kubeTrace)
 	}
 }
 

@@ -82,3 +82,71 @@ func printTable(order []string, res map[string]*result) {
 	row("engine PSS, 0 containers", func(r *result) float64 { return float64(r.base) }, mb)
 	row("engine PSS per running container", func(r *result) float64 { return r.memPerCtr }, mb)
 }
+
+// printKubeTable prints the Kubernetes figures, berthd beside containerd.
+func printKubeTable(order []string, res map[string]*kubeResult, applyRuns, crictlRuns int) {
+	if len(order) == 0 {
+		fmt.Println("no Kubernetes runtime measured")
+		return
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	defer w.Flush()
+	fmt.Fprint(w, "Kubernetes node (kubelet v1.37 on the runtime)")
+	for _, t := range order {
+		fmt.Fprintf(w, "\t%s", t)
+	}
+	ratio := res[kubeRTBerthd] != nil && res[kubeRTContainerd] != nil
+	if ratio {
+		fmt.Fprint(w, "\tberthd/containerd")
+	}
+	fmt.Fprintln(w)
+	row := func(name string, get func(*kubeResult) float64, format func(float64) string) {
+		fmt.Fprint(w, name)
+		for _, t := range order {
+			fmt.Fprintf(w, "\t%s", format(get(res[t])))
+		}
+		if ratio {
+			if c := get(res[kubeRTContainerd]); c != 0 {
+				fmt.Fprintf(w, "\t%.2fx", get(res[kubeRTBerthd])/c)
+			} else {
+				fmt.Fprint(w, "\t-")
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	dur := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	ms := func(v float64) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f ms", v)
+	}
+	mb := func(v float64) string { return fmt.Sprintf("%.2f MB", v/1024) }
+	row(fmt.Sprintf("kubectl apply, %d-replica Deployment, to all Running (median of %d)", kubeReplicas, applyRuns), func(r *kubeResult) float64 { return dur(r.apply) }, ms)
+	row(fmt.Sprintf("crictl runp + create + start, one pod (median of %d)", crictlRuns), func(r *kubeResult) float64 { return dur(r.crictlAll) }, ms)
+	row("  crictl runp (median)", func(r *kubeResult) float64 { return dur(r.runp) }, ms)
+	row("  crictl create (median)", func(r *kubeResult) float64 { return dur(r.create) }, ms)
+	row("  crictl start (median)", func(r *kubeResult) float64 { return dur(r.start) }, ms)
+	row("per-pod runtime process PSS per pod (berth-monitor / containerd-shim-runc-v2)", func(r *kubeResult) float64 { return r.perPodProcs }, mb)
+	row("node runtime PSS per pod (daemon growth + monitors / shims + pause)", func(r *kubeResult) float64 { return r.perPodAll }, mb)
+	// Facts about the run, without a ratio.
+	fact := func(name string, cell func(*kubeResult) string) {
+		fmt.Fprint(w, name)
+		for _, t := range order {
+			fmt.Fprintf(w, "\t%s", cell(res[t]))
+		}
+		if ratio {
+			fmt.Fprint(w, "\t")
+		}
+		fmt.Fprintln(w)
+	}
+	fact("per-pod runtime processes per pod", func(r *kubeResult) string { return fmt.Sprintf("%.1f", r.procsPerPod) })
+	fact("1-min load average at start / end (2 cores, shared)", func(r *kubeResult) string { return fmt.Sprintf("%.1f / %.1f", r.loadStart, r.loadEnd) })
+	failed := false
+	for _, t := range order {
+		failed = failed || res[t].crictlFailed > 0
+	}
+	if failed {
+		fact("crictl rounds that failed and were run again", func(r *kubeResult) string { return fmt.Sprint(r.crictlFailed) })
+	}
+}
