@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,7 +59,11 @@ func openEngine(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger)
 	if err != nil {
 		return nil, be, err
 	}
-	mgr, err := network.New(ctx, network.Config{DataRoot: dataRoot, ExecRoot: execRoot, BIP: cfg.Bip, Logger: log})
+	noBridge, err := bridgeMode(cfg.Bridge, cfg.Bip)
+	if err != nil {
+		return nil, be, err
+	}
+	mgr, err := network.New(ctx, network.Config{DataRoot: dataRoot, ExecRoot: execRoot, BIP: cfg.Bip, NoDefaultBridge: noBridge, Logger: log})
 	if err != nil {
 		return nil, be, fmt.Errorf("init networks: %w", err)
 	}
@@ -125,4 +130,20 @@ func openEngine(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger)
 		Cluster:    d,
 	}
 	return d, be, nil
+}
+
+// bridgeMode reads -b/--bridge (daemon.json "bridge"): "none" disables the
+// default bridge as dockerd does. Naming an existing bridge to use instead
+// of Berth's own is not supported, and -b with --bip is refused in
+// dockerd's words.
+func bridgeMode(bridge, bip string) (none bool, err error) {
+	switch {
+	case bridge == "":
+		return false, nil
+	case bip != "":
+		return false, errors.New("You specified -b & --bip, mutually exclusive options. Please specify only one")
+	case bridge == "none":
+		return true, nil
+	}
+	return false, fmt.Errorf("-b %s: only \"none\" is supported (berthd makes its default bridge itself; use --bip for its address)", bridge)
 }

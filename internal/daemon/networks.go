@@ -51,16 +51,18 @@ func (d *Daemon) resolveNetworkMode(hc *container.HostConfig) error {
 	return nil
 }
 
-// usesBridge reports whether c gets endpoints from the network manager.
-func usesBridge(hc *container.HostConfig) bool {
+// usesBridge reports whether c gets endpoints from the network manager:
+// on a user network, or on the default bridge unless berthd runs with
+// --bridge none (then, as with dockerd, only loopback).
+func (d *Daemon) usesBridge(hc *container.HostConfig) bool {
 	nm := container.NetworkMode(hc.NetworkMode)
-	return nm.IsBridge() || nm.IsUserDefined()
+	return nm.IsUserDefined() || (nm.IsBridge() && d.networks.HasDefaultBridge())
 }
 
 // registerNetworks records a new container's networks (create, after
 // resolveNetworkMode). nc is the request's NetworkingConfig (may be nil).
 func (d *Daemon) registerNetworks(c *Container, nc *network.NetworkingConfig) error {
-	if !usesBridge(c.HostConfig) {
+	if !d.usesBridge(c.HostConfig) {
 		return nil
 	}
 	var eps map[string]*network.EndpointSettings
@@ -82,7 +84,7 @@ type networkSetup struct {
 // user-network containers: it makes the netns with its endpoints and
 // published ports. nil, nil for other modes.
 func (d *Daemon) setupNetwork(ctx context.Context, c *Container) (*networkSetup, error) {
-	if !usesBridge(c.HostConfig) {
+	if !d.usesBridge(c.HostConfig) {
 		return nil, nil
 	}
 	if !d.networks.Registered(c.ID) {
@@ -199,6 +201,10 @@ func (d *Daemon) networkSettings(c *Container) *container.NetworkSettings {
 	nets, ports, key := d.networks.Settings(c.ID, c.Config.ExposedPorts)
 	if nets != nil {
 		ns.Networks = nets
+	}
+	if mode == network.NetworkBridge && len(ns.Networks) == 0 {
+		// --bridge none: dockerd still lists the (empty) endpoint.
+		ns.Networks[mode] = &network.EndpointSettings{}
 	}
 	if ports != nil {
 		ns.Ports = ports

@@ -117,11 +117,14 @@ func (m *Manager) Register(containerID, name, primary string, endpoints map[stri
 	return m.saveContainer(c)
 }
 
-// Registered reports whether the container has a network record.
+// Registered reports whether the container has a network record whose
+// primary network still exists (a default bridge removed by a run with
+// --bridge none and made again has a new ID).
 func (m *Manager) Registered(containerID string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.ctrs[containerID] != nil
+	c := m.ctrs[containerID]
+	return c != nil && m.networks[c.Primary] != nil
 }
 
 // endpointConfig validates the settings a container asks of network n.

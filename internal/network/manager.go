@@ -66,7 +66,11 @@ type Config struct {
 	// ResolvConf is the host resolver configuration read for DNS
 	// forwarding; default /etc/resolv.conf.
 	ResolvConf string
-	Logger     *slog.Logger
+	// NoDefaultBridge is dockerd's --bridge none: there is no "bridge"
+	// network, and containers in the default mode get a namespace with
+	// loopback only.
+	NoDefaultBridge bool
+	Logger          *slog.Logger
 }
 
 // Manager owns networks, endpoints, port mappings, the nft table and the
@@ -192,6 +196,14 @@ func (m *Manager) ensurePredefined() error {
 		}
 	}
 	n := m.byName("bridge")
+	if m.cfg.NoDefaultBridge {
+		if n != nil {
+			// Made by an earlier run with a default bridge: gone, as with dockerd.
+			n.Bridge = m.bridge0
+			return m.removeLocked(n)
+		}
+		return nil
+	}
 	var bip netip.Prefix
 	if m.cfg.BIP != "" {
 		var err error
@@ -227,6 +239,14 @@ func (m *Manager) ensurePredefined() error {
 	}
 	m.networks[n.ID] = n
 	return m.saveNetwork(n)
+}
+
+// HasDefaultBridge reports whether the "bridge" network exists (not with
+// --bridge none).
+func (m *Manager) HasDefaultBridge() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.byName("bridge") != nil
 }
 
 // autoPool picks a subnet that overlaps no host route and no other network.

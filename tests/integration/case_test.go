@@ -66,7 +66,8 @@ func (c *tcase) code(want int, args ...string) testutil.Result {
 	return r
 }
 
-// netArgs keeps dockerd off its (absent) default bridge; berthd's default is none.
+// netArgs keeps dockerd off its (absent: --bridge=none) default bridge;
+// the harness's berthd has its default bridge.
 func netArgs() []string {
 	if env.daemon.Target == testutil.TargetDockerd {
 		return []string{"--network", "none"}

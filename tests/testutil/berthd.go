@@ -23,7 +23,7 @@ func StartBerthdIn(ctx context.Context, dir string, extra ...string) (*Daemon, e
 		Sock: filepath.Join(dir, "berth.sock"), PidFile: filepath.Join(dir, "berthd.pid"),
 		LogPath: filepath.Join(dir, fmt.Sprintf("daemon-%d.log", time.Now().UnixNano()))}
 	args := append([]string{"--data-root", d.Root, "--exec-root", d.Exec, "-H", "unix://" + d.Sock,
-		"--pidfile", d.PidFile, "--bridge", "none"}, extra...)
+		"--pidfile", d.PidFile}, extra...)
 	if err := d.spawn(filepath.Join(BinDir(repo), "berthd"), args); err != nil {
 		return nil, err
 	}

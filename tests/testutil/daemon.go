@@ -91,7 +91,7 @@ func StartDaemon(ctx context.Context, target string) (*Daemon, error) {
 		d.Root, d.Sock, d.PidFile = filepath.Join(dir, "data"), filepath.Join(dir, "berth.sock"), filepath.Join(dir, "berthd.pid")
 		bin = filepath.Join(BinDir(repo), "berthd")
 		args = []string{"--data-root", d.Root, "--exec-root", d.Exec, "-H", "unix://" + d.Sock,
-			"--pidfile", d.PidFile, "--group", "root", "--bridge", "none"}
+			"--pidfile", d.PidFile, "--group", "root"}
 		if rt := os.Getenv("BERTH_TEST_RUNTIME"); rt != "" {
 			// Run the whole table on another runtime (e.g. crun).
 			args = append(args, "--default-runtime", rt)
