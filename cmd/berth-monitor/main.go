@@ -4,7 +4,9 @@
 // runtime's state. berthd starts one per container and can restart without
 // disturbing it.
 //
-// Usage: berth-monitor <Dir>/monitor.json, with the sync pipe as fd 3.
+// Usage: berth-monitor <Dir>/monitor.json, with the sync pipe as fd 3; or
+// berth-monitor serve SOCKET MAX, a supervisor for up to MAX containers
+// (see supervisor.go), which reports on fd 3 once it listens.
 //
 // It is deliberately small (no encoding/json, no moby types): one runs per
 // container, so its memory is a per-container cost.
@@ -24,11 +26,22 @@ func main() {
 	// its resident memory is multiplied by the number of containers.
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(25)
-	debug.SetMemoryLimit(8 << 20)
 
 	// The sync pipe must not leak into the runtime commands we start.
 	unix.CloseOnExec(3)
 	sync := os.NewFile(3, "sync")
+	if len(os.Args) == 4 && os.Args[1] == "serve" {
+		max, ok := parseMax(os.Args[3])
+		if !ok {
+			fail(sync, "usage: berth-monitor serve SOCKET MAX")
+		}
+		// Room for a burst of output per container on top of one
+		// monitor's limit; the limit only makes the GC work harder.
+		debug.SetMemoryLimit(int64(8+max) << 20)
+		serveMain(sync, os.Args[2], max)
+		return
+	}
+	debug.SetMemoryLimit(8 << 20)
 	if len(os.Args) != 2 {
 		fail(sync, "usage: berth-monitor CONFIG")
 	}
@@ -47,7 +60,7 @@ func main() {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		fail(sync, "monitor: set child subreaper: "+err.Error())
 	}
-	m := newMonitor(cfg)
+	m := newMonitor(cfg, newProcs(), false)
 	if err := m.create(); err != nil {
 		fail(sync, err.Error())
 	}

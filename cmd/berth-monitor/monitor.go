@@ -27,12 +27,14 @@ type monitor struct {
 	log lineWriter
 	ln  *unixsock.Listener
 
-	cmdMu   sync.Mutex
-	cmdPids map[int]bool // runtime commands running now (see reaper.go)
+	procs  *procs          // this process's children (see reaper.go)
+	shared bool            // one of a supervisor's containers (see supervisor.go)
+	cancel <-chan struct{} // closed when a supervisor's request is cancelled
 
 	mu        sync.Mutex
 	stdinMu   sync.Mutex // serialises writes from several attached clients
 	clients   map[*client]struct{}
+	clientsWG *sync.WaitGroup // exit writers, waited for by run
 	startedAt int64
 	dead      bool // init reaped (exit not yet delivered)
 	exited    bool // exit recorded and delivered to clients
@@ -45,8 +47,8 @@ type output struct {
 	r      *os.File
 }
 
-func newMonitor(cfg *proto.Config) *monitor {
-	return &monitor{cfg: cfg, clients: map[*client]struct{}{}, cmdPids: map[int]bool{}}
+func newMonitor(cfg *proto.Config, p *procs, shared bool) *monitor {
+	return &monitor{cfg: cfg, clients: map[*client]struct{}{}, procs: p, shared: shared}
 }
 
 // create sets up stdio, runs `runtime create` and opens the log. On error
@@ -59,6 +61,9 @@ func (m *monitor) create() (err error) {
 				c.Close()
 			}
 			m.runtimeDelete()
+			if m.pid > 0 {
+				m.procs.disown(m.pid) // killed by the delete: a stray now
+			}
 		}
 	}()
 	m.truncateLog()
@@ -166,7 +171,12 @@ func (m *monitor) abort() {
 	for _, o := range m.outputs {
 		o.r.Close()
 	}
+	m.closeStdin()
+	if m.log != nil {
+		m.log.Close()
+	}
 	m.runtimeDelete()
+	m.procs.disown(m.pid)
 }
 
 // start starts the created container: through the exec fifo where we

@@ -12,6 +12,9 @@ import (
 // partial entry, like Docker's 16 KiB log buffer.
 const maxPartial = 16 << 10
 
+// minChunk and maxChunk bound what one read of a container's output takes.
+const minChunk, maxChunk = 2 << 10, 32 << 10
+
 // pump copies one output stream to the log, then to every attached client,
 // until EOF or until the drain budget after the container's exit is spent.
 // A client write blocks until the client has taken the chunk, so a slow
@@ -20,7 +23,9 @@ const maxPartial = 16 << 10
 // always gets everything. One buffer per stream, no queue per client.
 func (m *monitor) pump(o output) {
 	// Frames are built in place: the chunk is read behind the header.
-	buf := make([]byte, frameHeader+32<<10)
+	// A quiet container keeps a small buffer; the first read that fills
+	// it gets the full size (memory here is per container).
+	buf := make([]byte, frameHeader+minChunk)
 	var line []byte
 	var to []*client
 	name := "stdout"
@@ -48,6 +53,9 @@ func (m *monitor) pump(o output) {
 				line = m.logLines(name, line, data, time.Now())
 			}
 			to = m.broadcast(o.stream, buf[:frameHeader+n], to)
+			if n == len(buf)-frameHeader && n < maxChunk {
+				buf = make([]byte, frameHeader+maxChunk)
+			}
 		}
 		if err != nil {
 			break

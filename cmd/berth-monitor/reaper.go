@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -17,47 +18,111 @@ import (
 // container runs, without stealing the exit of the init (reaped by run)
 // or of a runtime command (reaped by os/exec).
 
+// procs is the process-wide record of which children belong to someone:
+// a container's init (reaped by its monitor's run) or a runtime command
+// (reaped by os/exec). Every other child is a stray. A supervisor shares
+// one procs among all its containers.
+type procs struct {
+	mu    sync.Mutex
+	owned map[int]bool
+	// creating counts runtime creates in flight: the init they make
+	// becomes our child (when the runtime exits) before its pid is known,
+	// so no stray is reaped until it is owned.
+	creating int
+	kick     chan struct{} // a reap pass after the last create ended
+}
+
+func newProcs() *procs {
+	return &procs{owned: map[int]bool{}, kick: make(chan struct{}, 1)}
+}
+
+// beginCreate and endCreate bracket a runtime create; endCreate takes
+// ownership of the init's pid (0 when the create failed).
+func (p *procs) beginCreate() {
+	p.mu.Lock()
+	p.creating++
+	p.mu.Unlock()
+}
+
+func (p *procs) endCreate(pid int) {
+	p.mu.Lock()
+	if pid > 0 {
+		p.owned[pid] = true
+	}
+	p.creating--
+	last := p.creating == 0
+	p.mu.Unlock()
+	if last {
+		p.wake()
+	}
+}
+
+// disown hands pid over to the stray reaper (its owner has reaped it, or
+// gave up on it).
+func (p *procs) disown(pid int) {
+	p.mu.Lock()
+	delete(p.owned, pid)
+	p.mu.Unlock()
+	p.wake()
+}
+
+func (p *procs) wake() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
 // runCmd runs cmd, recording its pid so the stray reaper leaves it alone.
-func (m *monitor) runCmd(cmd *exec.Cmd) error {
-	m.cmdMu.Lock()
+// started, if set, is called with the pid once it runs.
+func (p *procs) runCmd(cmd *exec.Cmd, started func(pid int)) error {
+	p.mu.Lock()
 	err := cmd.Start()
 	if err == nil {
-		m.cmdPids[cmd.Process.Pid] = true
+		p.owned[cmd.Process.Pid] = true
 	}
-	m.cmdMu.Unlock()
+	p.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	if started != nil {
+		started(cmd.Process.Pid)
 	}
 	// Wait for the exit on the poller first: cmd.Wait alone would block an
 	// OS thread, and the runtime keeps every thread it ever made.
 	awaitExit(cmd.Process.Pid)
 	err = cmd.Wait()
-	m.cmdMu.Lock()
-	delete(m.cmdPids, cmd.Process.Pid)
-	m.cmdMu.Unlock()
+	p.mu.Lock()
+	delete(p.owned, cmd.Process.Pid)
+	p.mu.Unlock()
 	return err
 }
 
-// reapStrays reaps on every SIGCHLD until stop is closed.
-func (m *monitor) reapStrays(stop <-chan struct{}) {
+// reapStrays reaps on every SIGCHLD until stop is closed (never, when
+// stop is nil).
+func (p *procs) reapStrays(stop <-chan struct{}) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGCHLD)
 	defer signal.Stop(ch)
 	for {
 		select {
 		case <-ch:
-			m.reapStraysOnce()
+		case <-p.kick:
 		case <-stop:
 			return
 		}
+		p.reapStraysOnce()
 	}
 }
 
-func (m *monitor) reapStraysOnce() {
-	m.cmdMu.Lock()
-	defer m.cmdMu.Unlock()
+func (p *procs) reapStraysOnce() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.creating > 0 {
+		return // endCreate wakes us again
+	}
 	for _, pid := range children() {
-		if pid == m.pid || m.cmdPids[pid] {
+		if p.owned[pid] {
 			continue
 		}
 		var ws unix.WaitStatus

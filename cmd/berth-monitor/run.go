@@ -14,9 +14,13 @@ import (
 // then records the exit, cleans up and tells every client.
 func (m *monitor) run() {
 	var clients sync.WaitGroup
+	m.clientsWG = &clients
 	go m.serve(&clients)
+	// A supervisor reaps strays for all its containers (see serve).
 	stopReaper := make(chan struct{})
-	go m.reapStrays(stopReaper)
+	if !m.shared {
+		go m.procs.reapStrays(stopReaper)
+	}
 	var pumps sync.WaitGroup
 	for _, o := range m.outputs {
 		pumps.Add(1)
@@ -27,6 +31,7 @@ func (m *monitor) run() {
 	}
 	code := m.reap()
 	close(stopReaper)
+	m.procs.disown(m.pid)
 	m.mu.Lock()
 	m.dead = true
 	m.mu.Unlock()
@@ -53,7 +58,9 @@ func (m *monitor) run() {
 	m.finish(e)
 	m.runtimeDelete()
 	waitTimeout(&clients, 3*time.Second)
-	m.reapOrphans()
+	if !m.shared {
+		m.reapOrphans()
+	}
 }
 
 // reap waits for the container's init and returns Docker's exit code:

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/berth-project/berth/internal/monitor/proto"
@@ -57,7 +58,32 @@ func (m *monitor) runtimeCreate(stdin, stdout, stderr *os.File, consoleSocket st
 		// then lands in that pipe; the caller reads it from there.
 		cmd.Stderr = stderr
 	}
-	if err := m.runCmd(cmd); err != nil {
+	m.procs.beginCreate()
+	pid, err := m.runCreate(cmd, &errBuf)
+	m.procs.endCreate(pid)
+	return pid, err
+}
+
+func (m *monitor) runCreate(cmd *exec.Cmd, errBuf *bytes.Buffer) (int, error) {
+	var started func(int)
+	if m.cancel != nil {
+		// A supervisor's request can be cancelled: the create and what
+		// it forked so far (its own process group) are killed, as the
+		// daemon kills a monitor of its own with its process group.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		done := make(chan struct{})
+		defer close(done)
+		started = func(pid int) {
+			go func() {
+				select {
+				case <-m.cancel:
+					syscall.Kill(-pid, syscall.SIGKILL)
+				case <-done:
+				}
+			}()
+		}
+	}
+	if err := m.procs.runCmd(cmd, started); err != nil {
 		return 0, m.runtimeError("create", err, errBuf.Bytes())
 	}
 	b, err := os.ReadFile(m.path("init.pid"))
@@ -76,7 +102,7 @@ func (m *monitor) runtimeRun(cmd ...string) error {
 	var out bytes.Buffer
 	c := m.runtimeCmd(m.runtimeArgs(cmd...)...)
 	c.Stdout, c.Stderr = &out, &out
-	if err := m.runCmd(c); err != nil {
+	if err := m.procs.runCmd(c, nil); err != nil {
 		return m.runtimeError(cmd[0], err, out.Bytes())
 	}
 	return nil
@@ -87,7 +113,7 @@ func (m *monitor) runtimeRun(cmd ...string) error {
 func (m *monitor) runtimeDelete() {
 	// No --log: the daemon may already have removed Dir after the exit.
 	c := m.runtimeCmd("--root", m.cfg.RuntimeRoot, "delete", "--force", m.cfg.ID)
-	m.runCmd(c)
+	m.procs.runCmd(c, nil)
 }
 
 // runtimeError prefers the runtime's last error-level log message (runc

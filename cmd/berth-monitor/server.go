@@ -16,14 +16,13 @@ const frameHeader = 6
 
 // client is one connection that waits for the exit (Wait and Attach).
 // Output is written to conn by the pumps themselves (see pump), under wmu.
+// While the container runs a client costs one goroutine (its reader); the
+// exit is written by a goroutine started at the exit.
 type client struct {
 	conn   *os.File
 	flags  byte
 	wmu    sync.Mutex
-	broken bool          // a write failed: the client is gone
-	done   chan struct{} // closed once exit is set
-	gone   chan struct{} // closed when the client hung up
-	exit   []byte
+	broken bool // a write failed: the client is gone
 }
 
 func (m *monitor) listen() error {
@@ -110,30 +109,36 @@ func (m *monitor) attach(conn *os.File, flags byte, wg *sync.WaitGroup) {
 	m.addClient(conn, flags, wg)
 }
 
-// addClient starts conn's reader and exit writer. A client that arrives
-// after the exit gets the exit frame at once.
+// addClient starts conn's reader. A client that arrives after the exit
+// gets the exit frame at once; the others get it from finish.
 func (m *monitor) addClient(conn *os.File, flags byte, wg *sync.WaitGroup) {
-	c := &client{conn: conn, flags: flags, done: make(chan struct{}), gone: make(chan struct{})}
+	c := &client{conn: conn, flags: flags}
 	m.mu.Lock()
-	if m.exited {
-		c.exit = m.exit.Encode()
-		close(c.done)
-	} else {
+	exited := m.exited
+	if !exited {
 		m.clients[c] = struct{}{}
 	}
+	exit := m.exit
 	m.mu.Unlock()
 	go func() {
 		m.readLoop(c)
+		// Whoever takes c out of clients closes its connection: this
+		// reader when the client hung up first, else finish's writer.
 		m.mu.Lock()
+		_, mine := m.clients[c]
 		delete(m.clients, c)
 		m.mu.Unlock()
-		close(c.gone)
+		if mine {
+			conn.Close()
+		}
 	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.writeExit()
-	}()
+	if exited {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.writeExit(exit.Encode())
+		}()
+	}
 }
 
 // readLoop forwards Input frames until the client goes away.
@@ -161,15 +166,10 @@ func (m *monitor) readLoop(c *client) {
 	}
 }
 
-// writeExit waits for the exit and sends it. All output was written
-// before (the pumps end before finish), so nothing is queued here.
-func (c *client) writeExit() {
+// writeExit sends the exit and closes the connection. All output was
+// written before (the pumps end before finish), so nothing is queued here.
+func (c *client) writeExit(exit []byte) {
 	defer c.conn.Close()
-	select {
-	case <-c.gone:
-		return
-	case <-c.done:
-	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.broken {
@@ -179,7 +179,7 @@ func (c *client) writeExit() {
 	// client that reads none of it in time ends with EOF instead, which
 	// the daemon takes as the end of the stream as well.
 	c.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-	proto.WriteFrame(c.conn, proto.Exit, c.exit)
+	proto.WriteFrame(c.conn, proto.Exit, exit)
 }
 
 // write sends one output frame, blocking until the client's socket has
@@ -222,15 +222,19 @@ func (m *monitor) broadcast(stream byte, frame []byte, to []*client) []*client {
 	return to
 }
 
-// finish records the exit and wakes every client.
+// finish records the exit and sends it to every client.
 func (m *monitor) finish(e proto.ExitInfo) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.exited = true
 	m.exit = e
+	exit := e.Encode()
 	for c := range m.clients {
-		c.exit = e.Encode()
-		close(c.done)
 		delete(m.clients, c)
+		m.clientsWG.Add(1)
+		go func() {
+			defer m.clientsWG.Done()
+			c.writeExit(exit)
+		}()
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/events"
 	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/monitor"
 	"github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/internal/runtime"
 	"github.com/berth-project/berth/internal/version"
@@ -45,12 +46,16 @@ type Config struct {
 	DefaultRuntime string
 	Runtimes       map[string]string // name -> binary path
 	MonitorPath    string            // berth-monitor binary; default: next to berthd
-	InitPath       string            // init for --init; default: docker-init or tini-static from PATH
-	CgroupParent   string            // default derived from DataRoot
-	LogOpts        map[string]string // daemon-wide --log-opt defaults
-	LogDriver      string
-	LiveRestore    bool
-	Logger         *slog.Logger
+	// MonitorContainers is how many containers one monitor process
+	// watches (a supervisor, see monitor.Pool); 1 gives each its own.
+	// Default 16.
+	MonitorContainers int
+	InitPath          string            // init for --init; default: docker-init or tini-static from PATH
+	CgroupParent      string            // default derived from DataRoot
+	LogOpts           map[string]string // daemon-wide --log-opt defaults
+	LogDriver         string
+	LiveRestore       bool
+	Logger            *slog.Logger
 	// The parts the container backend shares with the other backends,
 	// made and wired by cmd/berthd. The daemon closes Networks on
 	// Shutdown.
@@ -95,6 +100,7 @@ type Daemon struct {
 	execs      *execStore
 	cluster    *cluster.Manager
 	cgWarm     *cgroupwarm.Warmer // nil where warming does not help
+	monitors   *monitor.Pool      // nil: a monitor process per container
 	started    time.Time
 	wg         sync.WaitGroup // exit watchers
 }
@@ -129,6 +135,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		execs:      newExecStore(),
 		started:    time.Now(),
 		cgWarm:     cgroupwarm.New(cgroups.Root),
+	}
+	if cfg.MonitorContainers > 1 {
+		d.monitors = monitor.NewPool(cfg.MonitorPath, filepath.Join(cfg.ExecRoot, "monitors"), cfg.MonitorContainers)
 	}
 	for name, path := range cfg.Runtimes {
 		root := filepath.Join(cfg.ExecRoot, "runtime", name)
@@ -196,6 +205,9 @@ func fillDefaults(cfg *Config) error {
 		if _, ok := cfg.Runtimes["crun"]; ok {
 			cfg.DefaultRuntime = "crun"
 		}
+	}
+	if cfg.MonitorContainers == 0 {
+		cfg.MonitorContainers = 16
 	}
 	if cfg.MonitorPath == "" {
 		self, err := os.Executable()

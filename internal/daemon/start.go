@@ -178,6 +178,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		ConsoleHeight:    h,
 		ConsoleWidth:     w,
 		CgroupMemoryPath: cgroups.Dir("memory", in.CgroupsPath),
+		Pool:             d.monitors,
 	})
 	if err != nil {
 		return runtime.CreateFailed(err)

@@ -60,6 +60,8 @@ type Config struct {
 	SwarmKubeconfig string `json:"swarm-kubeconfig,omitempty"`
 	ConfigFile      string `json:"-"`
 	MonitorPath     string `json:"-"`
+	// MonitorContainers is how many containers share one monitor process.
+	MonitorContainers int `json:"monitor-containers,omitempty"`
 }
 
 // DefaultConfigFile is where berthd looks when --config-file is not given.
@@ -96,6 +98,7 @@ func Flags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.SwarmKubeconfig, "swarm-kubeconfig", "", "Kubernetes cluster that swarm init adopts (default: the daemon's own)")
 	fs.StringVar(&c.MonitorPath, "monitor-path", "", "Path of the berth-monitor binary (default: next to berthd)")
 	fs.Lookup("monitor-path").Hidden = true
+	fs.IntVar(&c.MonitorContainers, "monitor-containers", 16, "Containers one monitor process watches (1: a monitor process per container)")
 }
 
 // flagToKey maps flag names to daemon.json keys where they differ.

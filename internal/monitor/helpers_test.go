@@ -23,6 +23,14 @@ const runcPath = "/usr/sbin/runc"
 // monitorBin is the berth-monitor built by TestMain ("" when not root).
 var monitorBin string
 
+// testPool is the supervisor pool test containers are placed in, as
+// berthd does by default; ownProcess (set by TestOwnProcess) gives each
+// its own monitor process instead.
+var (
+	testPool   *Pool
+	ownProcess bool
+)
+
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
@@ -36,6 +44,7 @@ func runMain(m *testing.M) int {
 		}
 		defer os.RemoveAll(dir)
 		monitorBin = filepath.Join(dir, "berth-monitor")
+		testPool = NewPool(monitorBin, filepath.Join(dir, "supervisors"), 16)
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", monitorBin, "../../cmd/berth-monitor")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -95,6 +104,9 @@ func newEnv(t *testing.T, args []string, o opts) *env {
 		RuntimePath: runcPath, RuntimeRoot: filepath.Join(base, "runc"),
 		Tty: o.tty, OpenStdin: o.stdin, StdinOnce: o.stdinOnce,
 		CgroupMemoryPath: filepath.Join("/sys/fs/cgroup/memory", e.cgroup, id),
+	}
+	if !ownProcess {
+		e.cfg.Pool = testPool
 	}
 	if o.log {
 		e.cfg.LogPath = filepath.Join(base, "ctr-json.log")

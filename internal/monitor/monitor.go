@@ -49,7 +49,13 @@ type Config struct {
 	ConsoleHeight    uint
 	ConsoleWidth     uint
 	CgroupMemoryPath string // v1 memory cgroup dir, for OOM detection
+	// Pool, when set, places the container in a shared supervisor
+	// process instead of a monitor process of its own.
+	Pool *Pool
 }
+
+// monitorEnv is the environment of every monitor process.
+var monitorEnv = []string{"GOMAXPROCS=1", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 
 // ExitStatus is how the container's init ended.
 type ExitStatus struct {
@@ -64,7 +70,8 @@ type Monitor struct {
 	dir     string
 	pid     int
 	sock    string
-	procPid int // the monitor process itself, when this handle spawned it
+	procPid int  // the monitor process itself, when this handle spawned it
+	shared  bool // procPid is a supervisor serving other containers too
 
 	mu     sync.Mutex
 	exit   *ExitStatus
@@ -89,6 +96,18 @@ func Create(ctx context.Context, cfg Config) (*Monitor, error) {
 		os.Remove(cfgPath)
 		return nil, fmt.Errorf("write monitor config: %w", err)
 	}
+	if cfg.Pool != nil {
+		pid, procPid, err := cfg.Pool.create(ctx, cfg, cfgPath)
+		if err != nil {
+			// The supervisor deletes the runtime state itself unless it
+			// crashed or the request was cancelled; a second delete is
+			// harmless.
+			cleanupRuntime(cfg)
+			removeFiles(cfg.Dir)
+			return nil, err
+		}
+		return &Monitor{dir: cfg.Dir, pid: pid, sock: filepath.Join(cfg.Dir, "monitor.sock"), procPid: procPid, shared: true}, nil
+	}
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
 		os.Remove(cfgPath)
@@ -101,7 +120,7 @@ func Create(ctx context.Context, cfg Config) (*Monitor, error) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, cfg.RuntimeExe) // fd 4
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Env = []string{"GOMAXPROCS=1", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Env = monitorEnv
 	if err := cmd.Start(); err != nil {
 		syncW.Close()
 		os.Remove(cfgPath)

@@ -15,6 +15,19 @@ import (
 	"github.com/berth-project/berth/internal/errdefs"
 )
 
+// TestOwnProcess runs the main tests again with a monitor process per
+// container (Config.Pool nil), berthd's --monitor-containers 1.
+func TestOwnProcess(t *testing.T) {
+	ownProcess = true
+	defer func() { ownProcess = false }()
+	t.Run("OutputLogAndExitCode", TestOutputLogAndExitCode)
+	t.Run("TTYAndResize", TestTTYAndResize)
+	t.Run("CreateFailureLeavesNothing", TestCreateFailureLeavesNothing)
+	t.Run("ReconnectAndKill", TestReconnectAndKill)
+	t.Run("CreateCancelled", TestCreateCancelled)
+	t.Run("OrphansReaped", TestOrphansReaped)
+}
+
 func TestOutputLogAndExitCode(t *testing.T) {
 	e := newEnv(t, []string{"sh", "-c", "echo out; echo err >&2; printf partial; exit 3"}, opts{log: true})
 	ctx := testCtx(t)

@@ -20,6 +20,16 @@
 //
 // The sync pipe (fd 3 of the monitor) carries one Created 'K' (pid:u32) or
 // one Error frame, then is closed.
+//
+// A supervisor (berth-monitor serve SOCKET MAX) runs the monitors of up to
+// MAX containers in one process. On its socket it first sends Ok (empty)
+// to a connection it accepts, then takes one request:
+//
+//	New 'N' (path of monitor.json; the runtime's sealed copy, if any, as
+//	SCM_RIGHTS)                   → Ok (pid:u32), Error, or Busy 'B' (full)
+//
+// A connection closed before the first Ok was never taken: the
+// supervisor was retiring, and the client starts another.
 package proto
 
 import (
@@ -41,6 +51,8 @@ const (
 	Exit       byte = 'X'
 	Input      byte = 'I'
 	CloseStdin byte = 'C'
+	New        byte = 'N'
+	Busy       byte = 'B'
 )
 
 // Attach flags.
