@@ -20,13 +20,19 @@ func (s *Server) registerNetworks(rt *router) {
 		return
 	}
 	h := networkHandlers{b: nb, s: s}
-	rt.get("/networks", h.list)
-	rt.post("/networks/create", h.create)
+	h.registerSwarmScope(rt)
 	rt.post("/networks/prune", h.prune)
-	rt.get("/networks/{id}", h.inspect)
-	rt.del("/networks/{id}", h.remove)
 	rt.post("/networks/{id}/connect", h.connect)
 	rt.post("/networks/{id}/disconnect", h.disconnect)
+}
+
+// registerSwarmScope adds the network routes the swarm front end's own
+// server answers too (for its overlay networks).
+func (h networkHandlers) registerSwarmScope(rt *router) {
+	rt.get("/networks", h.list)
+	rt.post("/networks/create", h.create)
+	rt.get("/networks/{id}", h.inspect)
+	rt.del("/networks/{id}", h.remove)
 }
 
 // networkHandlers serve berthd's networks and, while the node is in a

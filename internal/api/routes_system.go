@@ -10,12 +10,18 @@ import (
 )
 
 func (s *Server) registerSystem(rt *router) {
-	rt.get("/_ping", s.ping)
-	rt.head("/_ping", s.ping)
+	s.registerPing(rt)
 	rt.get("/version", s.version)
 	rt.get("/info", s.info)
 	rt.get("/system/df", s.diskUsage)
 	rt.get("/events", s.events)
+}
+
+// registerPing adds /_ping, which every server (berthd's and the swarm
+// front end's) answers.
+func (s *Server) registerPing(rt *router) {
+	rt.get("/_ping", s.ping)
+	rt.head("/_ping", s.ping)
 }
 
 // ping is what every CLI invocation sends first; it reads Api-Version from

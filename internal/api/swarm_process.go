@@ -46,17 +46,12 @@ func NewSwarmServer(sb engine.SwarmBackend, opts Options) *Server {
 		s.log = s.opts.Logger
 	}
 	rt := newRouter()
-	rt.get("/_ping", s.ping)
-	rt.head("/_ping", s.ping)
+	s.registerPing(rt)
 	rt.get("/berth/swarm/info", func(ctx context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) error {
 		return writeJSON(w, http.StatusOK, sb.SwarmInfo(ctx))
 	})
 	s.registerSwarm(rt)
-	h := networkHandlers{s: s}
-	rt.get("/networks", h.list)
-	rt.post("/networks/create", h.create)
-	rt.get("/networks/{id}", h.inspect)
-	rt.del("/networks/{id}", h.remove)
+	networkHandlers{s: s}.registerSwarmScope(rt)
 	s.handler = s.middleware(rt)
 	return s
 }

@@ -557,20 +557,17 @@ func splitHostPort(s string) []string {
 	return strings.Split(s, ":")
 }
 
-// parsePortRange accepts "80" or "8000-8010".
+// parsePortRange accepts "80" or "8000-8010" through moby's parser, the
+// one the daemon's port mapper uses too; the protocol is cut off before.
 func parsePortRange(s string) (int, int, error) {
-	lo, hi, isRange := strings.Cut(s, "-")
-	l, err := strconv.ParseUint(lo, 10, 16)
+	if strings.Contains(s, "/") {
+		return 0, 0, fmt.Errorf("invalid port range %s", s)
+	}
+	pr, err := network.ParsePortRange(s)
 	if err != nil {
 		return 0, 0, err
 	}
-	h := l
-	if isRange {
-		if h, err = strconv.ParseUint(hi, 10, 16); err != nil || h < l {
-			return 0, 0, fmt.Errorf("invalid port range %s", s)
-		}
-	}
-	return int(l), int(h), nil
+	return int(pr.Start()), int(pr.End()), nil
 }
 
 func protoSuffix(proto string) string {

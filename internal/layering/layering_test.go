@@ -70,6 +70,11 @@ var layers = map[string]string{
 	"internal/version":         "shared",
 
 	"internal/layering": "shared",
+	// Address arithmetic over moby's IPAM types, no I/O: the network
+	// manager allocates with it, and the API checks a request with it
+	// before anything else from API 1.44 on, as dockerd 25+ does (the
+	// version is the HTTP layer's to know).
+	"internal/network/ipam": "shared",
 
 	// Test support: imported by tests only, never by product code.
 	"internal/hostiletar": "test",
@@ -100,9 +105,6 @@ var allowed = map[[2]string]string{
 	// The CRI front end sets up its pods' networks with CNI plugins, as
 	// the kubelet expects of a CRI runtime; nothing else runs them.
 	{"internal/cri", "internal/cni"}: "pod networking is the CRI's own",
-	// dockerd 25+ refuses a bad IPAM request before anything else from API
-	// 1.44 on; the API version is the HTTP layer's, the check a pure function.
-	{"internal/api", "internal/network/ipam"}: "version-gated request check",
 	// Groups in internal/cli/<group>/ and the compose commands are built
 	// from the shared command package and the client.
 	{"internal/cli", "internal/compose"}:        "berth compose is a CLI group",

@@ -76,18 +76,12 @@ func parseHostPort(s string) (uint16, uint16, error) {
 	if s == "" {
 		return 0, 0, nil
 	}
-	a, b, isRange := strings.Cut(s, "-")
-	start, err := strconv.ParseUint(a, 10, 16)
-	if err != nil {
+	// moby's parser, as the CLI's -p; a protocol has no place here.
+	pr, err := network.ParsePortRange(s)
+	if err != nil || strings.Contains(s, "/") {
 		return 0, 0, errdefs.Invalidf("invalid hostPort: %s", s)
 	}
-	end := start
-	if isRange {
-		if end, err = strconv.ParseUint(b, 10, 16); err != nil || end < start {
-			return 0, 0, errdefs.Invalidf("invalid hostPort: %s", s)
-		}
-	}
-	return uint16(start), uint16(end), nil
+	return pr.Start(), pr.End(), nil
 }
 
 // Allocator tracks host ports held by our containers.
