@@ -153,6 +153,19 @@ func FromGit(ctx context.Context, spec string, o Options) (c *Context, err error
 	return c, nil
 }
 
+// CloneGit fetches the repository a git context spec ("URL#ref:subdir")
+// names into the empty directory root and returns the context directory
+// inside it. It is the one git fetcher: the CLI's contexts (FromGit) and
+// the daemon's POST /build?remote= both clone through it, with docker's
+// rules and protections.
+func CloneGit(ctx context.Context, spec, root string, hc *http.Client) (string, error) {
+	g, err := ParseGitURL(spec)
+	if err != nil {
+		return "", err
+	}
+	return g.clone(ctx, root, hc)
+}
+
 // clone fetches g.Ref into root the way docker does (init, remote add,
 // fetch --depth 1 when the server can do it, checkout, submodules) and
 // returns the context directory inside root.

@@ -12,7 +12,7 @@ import (
 // remote= parameter is not used): a tarball is the context itself, anything
 // else is a Dockerfile wrapped into a one-file context.
 func FromURL(ctx context.Context, rawURL string, o Options) (*Context, error) {
-	resp, err := get(ctx, o.httpClient(), rawURL)
+	resp, err := Get(ctx, o.httpClient(), rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("unable to download remote context %s: %w", rawURL, err)
 	}
@@ -31,9 +31,10 @@ func FromURL(ctx context.Context, rawURL string, o Options) (*Context, error) {
 	return c, nil
 }
 
-// get is an http GET that turns 4xx/5xx into an error naming the status
-// and the body, in docker's words.
-func get(ctx context.Context, hc *http.Client, rawURL string) (*http.Response, error) {
+// Get is an http GET that turns 4xx/5xx into an error naming the status
+// and the body, in docker's words. It is the one URL fetcher for build
+// contexts: the CLI's (FromURL) and the daemon's POST /build?remote=.
+func Get(ctx context.Context, hc *http.Client, rawURL string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-project/berth/internal/buildcontext"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/jsonstream"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -196,8 +197,8 @@ func TestGitURLDetection(t *testing.T) {
 		"git://host/repo": true, "git@host:repo.git": true, "github.com/a/b": true,
 		"https://host/repo.git#main:dir": true, "https://host/ctx.tar.gz": false, "./dir": false,
 	} {
-		if isGitURL(s) != want {
-			t.Errorf("isGitURL(%q) = %v", s, !want)
+		if buildcontext.IsGitURL(s) != want {
+			t.Errorf("IsGitURL(%q) = %v", s, !want)
 		}
 	}
 }

@@ -10,9 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
@@ -50,9 +48,9 @@ func (b *Builder) prepareContext(ctx context.Context, opts engine.BuildOptions, 
 	name := dockerfileName(opts)
 	var err error
 	switch {
-	case opts.Remote != "" && isGitURL(opts.Remote):
+	case opts.Remote != "" && buildcontext.IsGitURL(opts.Remote):
 		err = cloneGit(ctx, opts.Remote, ctxDir)
-	case opts.Remote != "" && isURL(opts.Remote):
+	case opts.Remote != "" && buildcontext.IsURL(opts.Remote):
 		var df []byte
 		df, err = fetchURL(ctx, opts.Remote, ctxDir)
 		if err == nil && df != nil {
@@ -319,94 +317,24 @@ func applyDockerignore(ctxDir string) error {
 	return nil
 }
 
-func isURL(s string) bool {
-	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
-}
-
-// isGitURL follows Docker's rules: git://, git@, github.com/ and http(s)
-// URLs whose path ends in .git (a #ref:dir fragment allowed).
-func isGitURL(s string) bool {
-	if strings.HasPrefix(s, "git://") || strings.HasPrefix(s, "git@") || strings.HasPrefix(s, "github.com/") {
-		return true
-	}
-	if !isURL(s) {
-		return false
-	}
-	u, err := url.Parse(s)
-	return err == nil && strings.HasSuffix(u.Path, ".git")
-}
-
-// cloneGit clones a git URL (with an optional #ref:subdir fragment) and
-// makes subdir the context.
+// cloneGit clones a git context (with an optional #ref:subdir fragment)
+// through buildcontext's fetcher, the CLI's too, and makes subdir the
+// context in dir.
 func cloneGit(ctx context.Context, remote, dir string) error {
-	repo, frag, _ := strings.Cut(remote, "#")
-	ref, sub, _ := strings.Cut(frag, ":")
-	if strings.HasPrefix(repo, "github.com/") {
-		repo = "https://" + repo
-	}
-	// Nothing of the fragment may reach git as an option (a ref
-	// "--pathspec-from-file=/etc/shadow" printed host files into the error).
-	if err := buildcontext.ValidateGitFragment(ref, sub); err != nil {
-		return errdefs.Invalid(err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
 	defer cancel()
-	src := dir + ".git"
-	defer os.RemoveAll(src)
-	args := []string{"clone", "--quiet", "--recurse-submodules", "--depth", "1"}
-	if ref != "" {
-		args = append(args, "--branch="+ref)
+	root := dir + ".git"
+	if err := os.Mkdir(root, 0o700); err != nil {
+		return fmt.Errorf("build context: %w", err)
 	}
-	if out, err := git(ctx, append(args, "--", repo, src)...); err != nil {
-		if ref == "" {
-			return errdefs.Invalid(fmt.Errorf("unable to prepare context: unable to 'git clone' to temporary context directory: %v: %s", err, out))
-		}
-		// A commit rather than a branch or tag: full clone and checkout.
-		os.RemoveAll(src)
-		if out, err := git(ctx, "clone", "--quiet", "--", repo, src); err != nil {
-			return errdefs.Invalid(fmt.Errorf("unable to prepare context: unable to 'git clone' to temporary context directory: %v: %s", err, out))
-		}
-		if out, err := git(ctx, "-C", src, "checkout", "--quiet", ref, "--"); err != nil {
-			return errdefs.Invalid(fmt.Errorf("unable to prepare context: unable to checkout git reference %s: %v: %s", ref, err, out))
-		}
-	}
-	os.RemoveAll(filepath.Join(src, ".git"))
-	ctxSrc, err := subdirIn(src, sub)
+	defer os.RemoveAll(root)
+	src, err := buildcontext.CloneGit(ctx, remote, root, http.DefaultClient)
 	if err != nil {
-		return err
+		return errdefs.Invalid(fmt.Errorf("unable to prepare context: unable to 'git clone' to temporary context directory: %w", err))
 	}
+	os.RemoveAll(filepath.Join(root, ".git"))
 	os.Remove(dir)
-	return os.Rename(ctxSrc, dir)
-}
-
-// subdirIn resolves sub (symlinks followed) inside the checkout at src and
-// refuses what leaves it. The checkout is ours alone, so resolving then
-// renaming the resolved directory cannot race; renaming the unresolved
-// path would move a symlink rather than the directory it names.
-func subdirIn(src, sub string) (string, error) {
-	realSrc, err := filepath.EvalSymlinks(src)
-	if err != nil {
-		return "", err
-	}
-	subClean := path.Clean("/" + sub)[1:]
-	p, err := filepath.EvalSymlinks(filepath.Join(realSrc, filepath.FromSlash(subClean)))
-	if err == nil {
-		rel, rerr := filepath.Rel(realSrc, p)
-		if rerr != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return "", errdefs.Invalidf("unable to prepare context: subdirectory %s is not within the git repository", sub)
-		}
-		if fi, serr := os.Stat(p); serr == nil && fi.IsDir() {
-			return p, nil
-		}
-	}
-	return "", errdefs.Invalidf("unable to prepare context: subdirectory %s not found in the git repository", sub)
-}
-
-func git(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
-	out, err := cmd.CombinedOutput()
-	return strings.TrimSpace(string(out)), err
+	return os.Rename(src, dir)
 }
 
 // fetchURL downloads a remote context. A tar (possibly compressed) is
@@ -414,17 +342,10 @@ func git(ctx context.Context, args ...string) (string, error) {
 func fetchURL(ctx context.Context, u, dir string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, errdefs.Invalid(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := buildcontext.Get(ctx, http.DefaultClient, u)
 	if err != nil {
 		return nil, errdefs.Invalid(fmt.Errorf("unable to prepare context: unable to download remote context %s: %w", u, err))
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		return nil, errdefs.Invalidf("unable to prepare context: unable to download remote context %s: %s", u, resp.Status)
-	}
 	return extractContext(ctx, resp.Body, dir, map[string]fileSum{}, nil)
 }

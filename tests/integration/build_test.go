@@ -527,6 +527,17 @@ func TestBuildRemoteParam(t *testing.T) {
 	if got := dr.Run(context.Background(), nil, runArgs("--rm", "remote-df:t", "cat", "/r")...).Out(); got != "from-remote-dockerfile" {
 		t.Errorf("remote Dockerfile: got %q", got)
 	}
+	// A git URL: the daemon clones it (through the same fetcher as the
+	// CLI), the default ref and a "#tag:subdir" fragment.
+	git := newContextServer(t)
+	build(git.url+"/repo.git", "remote-git:t")
+	if got := dr.Run(context.Background(), nil, runArgs("--rm", "remote-git:t", "cat", "/root.txt")...).Out(); got != "git-root" {
+		t.Errorf("remote git context: /root.txt is %q", got)
+	}
+	build(git.url+"/repo.git#v1:app", "remote-git-app:t")
+	if got := dr.Run(context.Background(), nil, runArgs("--rm", "remote-git-app:t", "cat", "/app/app.txt")...).Out(); got != "git-app" {
+		t.Errorf("remote git context #v1:app: /app/app.txt is %q", got)
+	}
 }
 
 // FROM an image that is only in a registry pulls it, with X-Registry-Config
