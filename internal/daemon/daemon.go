@@ -1,7 +1,9 @@
-// Package daemon is Berth's engine core: it owns container records and their
-// lifecycle and implements the engine contract (internal/engine) on top of
-// the image store, the OCI spec builder, the runtime wrapper and the
-// per-container monitors.
+// Package daemon is the engine's container backend: it owns container
+// records and their lifecycle and implements the contract's container,
+// exec, pod and cluster calls (internal/engine) on top of the image store,
+// the OCI spec builder, the runtime wrapper and the monitors. Images,
+// builds, system, networks and volumes are backends of their own
+// (internal/backend/...), wired together in cmd/berthd.
 //
 // On disk (see docs/architecture.md):
 //
