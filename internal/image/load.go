@@ -12,9 +12,11 @@ import (
 	"strconv"
 
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/image/layer"
 	"github.com/berth-project/berth/internal/imageref"
 	"github.com/moby/go-archive/compression"
 	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
 )
 
 // spooled is an archive read into a private temp dir: regular files are
@@ -170,12 +172,19 @@ func (s *Store) loadOne(ctx context.Context, sp *spooled, it manifestItem, repor
 	if len(img.Layers) != len(it.Layers) {
 		return errdefs.Invalidf("invalid manifest, layers length mismatch: expected %d, got %d", len(img.Layers), len(it.Layers))
 	}
-	defer s.gc(ctx) // drops whatever a failed load left; a no-op otherwise
+	// Each layer goes to its blob and its layer directory in one pass, all
+	// layers at once, as a pull's do; Close drops whatever a failed load
+	// left (a no-op otherwise).
+	in := s.NewIngest()
+	defer in.Close(context.WithoutCancel(ctx))
+	chains := layer.ChainIDs(img.Layers)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(loadParallel)
 	for i, l := range it.Layers {
-		if err := s.loadLayer(ctx, sp, l, img.Layers[i]); err != nil {
-			return err
-		}
-		defer s.release(img.Layers[i])
+		g.Go(func() error { return s.loadLayer(gctx, in, sp, l, img.Layers[i], chains[i]) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	loaded, err := s.register(ctx, raw, "")
 	if err != nil {
@@ -199,7 +208,10 @@ func (s *Store) loadOne(ctx context.Context, sp *spooled, it manifestItem, repor
 	return nil
 }
 
-func (s *Store) loadLayer(ctx context.Context, sp *spooled, name string, diffID digest.Digest) error {
+// loadParallel is how many layers of an image load at once.
+const loadParallel = 4
+
+func (s *Store) loadLayer(ctx context.Context, in *Ingest, sp *spooled, name string, diffID, chain digest.Digest) error {
 	f, err := sp.open(name)
 	if err != nil {
 		return err
@@ -210,7 +222,7 @@ func (s *Store) loadLayer(ctx context.Context, sp *spooled, name string, diffID 
 		return errdefs.Invalidf("invalid layer %s: %v", name, err)
 	}
 	defer dec.Close()
-	if _, err := s.ingestLayer(ctx, dec, diffID); err != nil {
+	if err := in.layerAt(ctx, dec, diffID, chain, func() error { return nil }, in.ingest); err != nil {
 		return fmt.Errorf("layer %s: %w", name, err)
 	}
 	return nil

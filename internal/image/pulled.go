@@ -59,8 +59,15 @@ func (in *Ingest) Layer(ctx context.Context, r io.Reader, diffID digest.Digest) 
 // blob whose tar ends before its bytes prove wrong can no longer leave its
 // content in the store for the next user of the chain.
 func (in *Ingest) LayerAt(ctx context.Context, r io.Reader, diffID, chain digest.Digest, verify func() error) error {
+	return in.layerAt(ctx, r, diffID, chain, verify, in.Layer)
+}
+
+// layerAt is LayerAt with store as the way the blob is kept: Layer for a
+// pull (verified layers outlive a failed pull, to resume it), ingest for a
+// load (all or nothing).
+func (in *Ingest) layerAt(ctx context.Context, r io.Reader, diffID, chain digest.Digest, verify func() error, store func(context.Context, io.Reader, digest.Digest) error) error {
 	if in.s.layers.Has(chain) || in.s.content.Has(diffID) {
-		if err := in.Layer(ctx, r, diffID); err != nil {
+		if err := store(ctx, r, diffID); err != nil {
 			return err
 		}
 		return verify()
@@ -80,7 +87,7 @@ func (in *Ingest) LayerAt(ctx context.Context, r io.Reader, diffID, chain digest
 		io.Copy(io.Discard, pr)
 		applied <- result{p, err}
 	}()
-	err := in.Layer(ctx, io.TeeReader(r, pw), diffID)
+	err := store(ctx, io.TeeReader(r, pw), diffID)
 	pw.CloseWithError(err)
 	res := <-applied
 	if err == nil {
@@ -94,6 +101,17 @@ func (in *Ingest) LayerAt(ctx context.Context, r io.Reader, diffID, chain digest
 		return err
 	}
 	return res.p.Commit()
+}
+
+// ingest stores the layer blob as Layer does, without keeping it past a
+// failure.
+func (in *Ingest) ingest(ctx context.Context, r io.Reader, diffID digest.Digest) error {
+	d, err := in.s.ingestLayer(ctx, r, diffID)
+	if err != nil {
+		return err
+	}
+	in.track(d)
+	return nil
 }
 
 func (in *Ingest) track(ds ...digest.Digest) {
