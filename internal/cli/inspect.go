@@ -1,15 +1,14 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/berth-project/berth/internal/cli/command"
 	"github.com/berth-project/berth/internal/client"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
@@ -184,53 +183,7 @@ func fetchInspect(ctx context.Context, c *client.Client, ref string, kinds []ins
 	return nil, inspectKind{}, lastErr
 }
 
-// writeJSONArray prints the objects as docker does: a 4-space indented
-// array, the daemon's key order kept and no HTML escaping.
-func writeJSONArray(w io.Writer, raws []json.RawMessage) error {
-	if len(raws) == 0 {
-		_, err := io.WriteString(w, "[]\n")
-		return err
-	}
-	var b bytes.Buffer
-	b.WriteString("[\n    ")
-	for i, raw := range raws {
-		if i > 0 {
-			b.WriteString(",\n    ")
-		}
-		if err := json.Indent(&b, raw, "    ", "    "); err != nil {
-			return fmt.Errorf("indent inspect output: %w", err)
-		}
-	}
-	b.WriteString("\n]\n")
-	_, err := w.Write(b.Bytes())
-	return err
-}
-
-// execInspectTemplate runs the template against the wire struct, and falls
-// back to the raw JSON as a map (numbers kept exact) when a field is not in
-// the struct, as docker does.
-func execInspectTemplate(w io.Writer, format string, typed any, raw json.RawMessage) error {
-	t, err := parseTemplate(format)
-	if err != nil {
-		return err
-	}
-	var b bytes.Buffer
-	if typed != nil && t.Execute(&b, typed) == nil {
-		b.WriteByte('\n')
-		_, err := w.Write(b.Bytes())
-		return err
-	}
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		return err
-	}
-	b.Reset()
-	if err := t.Execute(&b, m); err != nil {
-		return fmt.Errorf("template: %w", err)
-	}
-	b.WriteByte('\n')
-	_, err = w.Write(b.Bytes())
-	return err
-}
+var (
+	writeJSONArray      = command.WriteJSONArray
+	execInspectTemplate = command.ExecInspectTemplate
+)

@@ -10,6 +10,7 @@ package command
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -178,4 +179,32 @@ func plural(n int, s string) string {
 		return s
 	}
 	return s + "s"
+}
+
+// FormatHelp is docker's help for a listing's --format.
+const FormatHelp = "Format output using a custom template:\n" +
+	"'table':            Print output in table format with column headers (default)\n" +
+	"'table TEMPLATE':   Print output in table format using the given Go template\n" +
+	"'json':             Print in JSON format\n" +
+	"'TEMPLATE':         Print output using the given Go template.\n" +
+	"Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates"
+
+// InspectFormatHelp is docker's help for an inspect command's --format.
+const InspectFormatHelp = "Format output using a custom template:\n" +
+	"'json':             Print in JSON format\n" +
+	"'TEMPLATE':         Print output using the given Go template.\n" +
+	"Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates"
+
+// RemoveEach runs rm on every name, printing the name of each one done
+// and answering the errors of the others joined, as docker's rm commands.
+func RemoveEach(out io.Writer, names []string, rm func(string) error) error {
+	var errs []error
+	for _, n := range names {
+		if err := rm(n); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintln(out, n)
+	}
+	return errors.Join(errs...)
 }
