@@ -11,6 +11,11 @@ import (
 
 	clustercmd "github.com/berth-project/berth/internal/cli/cluster"
 	"github.com/berth-project/berth/internal/cli/command"
+	nodecmd "github.com/berth-project/berth/internal/cli/node"
+	secretcmd "github.com/berth-project/berth/internal/cli/secret"
+	servicecmd "github.com/berth-project/berth/internal/cli/service"
+	stackcmd "github.com/berth-project/berth/internal/cli/stack"
+	swarmcmd "github.com/berth-project/berth/internal/cli/swarm"
 	"github.com/berth-project/berth/internal/client"
 	"github.com/spf13/cobra"
 )
@@ -40,8 +45,12 @@ func (a *app) confirm(warning string) bool { return a.Confirm(warning) }
 
 // groupPackages are the command groups kept in packages of their own,
 // internal/cli/<group>/, each built over the shared command.Env. A new
-// group (berth cluster, swarm, service, stack, node) is added here.
-var groupPackages = []func(*command.Env) *cobra.Command{clustercmd.NewCommand, clustercmd.NewKubectlCommand}
+// group is added here.
+var groupPackages = []func(*command.Env) *cobra.Command{
+	clustercmd.NewCommand, clustercmd.NewKubectlCommand,
+	swarmcmd.NewCommand, servicecmd.NewCommand, stackcmd.NewCommand, nodecmd.NewCommand,
+	secretcmd.NewCommand, secretcmd.NewConfigCommand,
+}
 
 // Argument checks and docker's wording, shared with the group packages.
 var (

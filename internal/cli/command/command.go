@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/berth-project/berth/internal/client"
@@ -207,4 +208,44 @@ func RemoveEach(out io.Writer, names []string, rm func(string) error) error {
 		fmt.Fprintln(out, n)
 	}
 	return errors.Join(errs...)
+}
+
+// ListFlags are a listing's -q, --format and -f/--filter.
+type ListFlags struct {
+	Quiet  bool
+	Format string
+	Filter []string
+}
+
+// ListCommand is an "ls [OPTIONS]" command (alias "list") with docker's
+// listing flags; run gets them parsed.
+func ListCommand(short string, run func(cmd *cobra.Command, f ListFlags) error) *cobra.Command {
+	var f ListFlags
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list"},
+		Short:   short,
+		Args:    NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return run(cmd, f) },
+	}
+	cmd.Flags().BoolVarP(&f.Quiet, "quiet", "q", false, "Only display IDs")
+	cmd.Flags().StringVar(&f.Format, "format", "", FormatHelp)
+	cmd.Flags().StringArrayVarP(&f.Filter, "filter", "f", nil, "Filter output based on conditions provided")
+	return cmd
+}
+
+// PortRange reads "80" or "8000-8010".
+func PortRange(s string) (int, int, error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	l, err := strconv.ParseUint(lo, 10, 16)
+	if err != nil {
+		return 0, 0, err
+	}
+	h := l
+	if isRange {
+		if h, err = strconv.ParseUint(hi, 10, 16); err != nil || h < l {
+			return 0, 0, fmt.Errorf("invalid port range %s", s)
+		}
+	}
+	return int(l), int(h), nil
 }
