@@ -1,0 +1,275 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-project/berth/tests/testutil"
+)
+
+// berthDriver is bin/berth pointed at d with the docker driver's environment.
+func berthDriver(t *testing.T, d *testutil.Daemon, docker testutil.Driver) testutil.Driver {
+	t.Helper()
+	bin := filepath.Join(testutil.BinDir(d.RepoDir), "berth")
+	if v := os.Getenv("BERTH_TEST_CLI"); v != "" {
+		bin = v
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("no berth CLI: %v", err)
+	}
+	return testutil.Driver{Name: "berth", Bin: bin, Args: []string{"-H", "unix://" + d.Sock}, Env: docker.Env}
+}
+
+// sameAsDocker runs args with both CLIs and wants the same exit code,
+// stdout and stderr.
+func sameAsDocker(t *testing.T, docker, berth testutil.Driver, args ...string) testutil.Result {
+	t.Helper()
+	ctx := context.Background()
+	want := docker.Run(ctx, nil, args...)
+	got := berth.Run(ctx, nil, args...)
+	if got.Code != want.Code || got.Stdout != want.Stdout || got.Stderr != want.Stderr {
+		t.Errorf("%s differs from docker:\n--- docker (exit %d)\n%s%s\n--- berth (exit %d)\n%s%s", strings.Join(args, " "),
+			want.Code, want.Stdout, want.Stderr, got.Code, got.Stdout, got.Stderr)
+	}
+	return got
+}
+
+// TestSwarmCLIOutsideASwarm: berth's swarm commands on a node in no swarm
+// answer as docker's do (the daemon's 503 words, exit 1).
+func TestSwarmCLIOutsideASwarm(t *testing.T) {
+	if env == nil {
+		t.Skip("no daemon")
+	}
+	docker := testutil.DockerDriver(env.daemon, env.cfgDir)
+	berth := berthDriver(t, env.daemon, docker)
+	for _, args := range [][]string{
+		{"node", "ls"}, {"node", "inspect", "self"}, {"node", "ps"}, {"node", "rm", "n1"},
+		{"service", "ls"}, {"service", "ps", "web"}, {"service", "inspect", "web"}, {"service", "rm", "web"},
+		{"service", "scale", "-d", "web=2"}, {"service", "logs", "web"},
+		{"secret", "ls"}, {"secret", "inspect", "s1"}, {"secret", "rm", "s1"}, {"config", "ls"}, {"config", "inspect", "c1"},
+		{"stack", "ls"}, {"stack", "ps", "getstartedlab"}, {"stack", "services", "getstartedlab"}, {"stack", "rm", "getstartedlab"},
+		{"swarm", "leave"}, {"swarm", "leave", "--force"}, {"swarm", "join-token", "worker"}, {"swarm", "join-token", "-q", "manager"},
+		{"swarm", "unlock-key"}, {"swarm", "update", "--task-history-limit", "3"},
+	} {
+		r := sameAsDocker(t, docker, berth, args...)
+		if r.Code == 0 {
+			t.Errorf("%v succeeded outside a swarm: %s", args, r)
+		}
+	}
+}
+
+// stateless drops the CURRENT STATE column's age ("Running 5 seconds
+// ago") and the CREATED/UPDATED ages, which move between two runs.
+var ages = regexp.MustCompile(`(Running|Shutdown|Failed|Preparing|Starting|Complete|Pending|Assigned|Rejected) [^ ]+( [a-z]+)? ago|[0-9]+ seconds? ago|About a minute ago|[0-9]+ minutes ago|Less than a second ago`)
+
+// columnGaps are tabwriter's paddings, whose width follows the ages'.
+var columnGaps = regexp.MustCompile(`  +`)
+
+func stateless(s string) string {
+	return columnGaps.ReplaceAllString(ages.ReplaceAllString(s, "AGE"), "  ")
+}
+
+// sameAsDockerNow is sameAsDocker with ages masked.
+func sameAsDockerNow(t *testing.T, docker, berth testutil.Driver, args ...string) testutil.Result {
+	t.Helper()
+	ctx := context.Background()
+	want := docker.Run(ctx, nil, args...)
+	got := berth.Run(ctx, nil, args...)
+	if got.Code != want.Code || stateless(got.Stdout) != stateless(want.Stdout) || got.Stderr != want.Stderr {
+		t.Errorf("%s differs from docker:\n--- docker (exit %d)\n%s%s\n--- berth (exit %d)\n%s%s", strings.Join(args, " "),
+			want.Code, want.Stdout, want.Stderr, got.Code, got.Stdout, got.Stderr)
+	}
+	return got
+}
+
+// TestSwarmCLITutorial runs the tutorial's swarm chapter through berth
+// on a real cluster (init, stack deploy, service ls/ps/scale/update,
+// secrets and configs, redeploy, stack rm, leave) and holds every listing
+// to what the real docker CLI prints for the same daemon state.
+func TestSwarmCLITutorial(t *testing.T) {
+	bins := kubeBinaries()
+	if bins == "" {
+		t.Skip("Kubernetes binaries not built (no /var/cache/berth-kube/k8s-*/bin with kube-apiserver, kubelet...): run make kube")
+	}
+	testutil.KubeLock(t)
+	d, docker := swarmDaemon(t)
+	berth := berthDriver(t, d, docker)
+	ctx := context.Background()
+	bb, err := testutil.BusyboxTarBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := docker.Run(ctx, bytes.NewReader(bb), "import", "-c", `CMD ["sh"]`, "-", "busybox:latest"); r.Code != 0 {
+		t.Fatal(r)
+	}
+	bctx := t.TempDir()
+	os.WriteFile(filepath.Join(bctx, "Dockerfile"), []byte("FROM busybox\nENV NAME World\nEXPOSE 80\n"+
+		`CMD ["sh", "-c", "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho Hello $NAME from $(hostname)\\n' > /www/cgi-bin/index && chmod +x /www/cgi-bin/index && exec httpd -f -p 80 -h /www"]`+"\n"), 0o644)
+	if r := docker.Run(ctx, nil, "build", "-t", "friendlyhello", bctx); r.Code != 0 {
+		t.Fatal(r)
+	}
+
+	initCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	r := runLong(initCtx, berth, "swarm", "init")
+	if r.Code != 0 || !regexp.MustCompile(`^Swarm initialized: current node \(\S+\) is now a manager.\n\n`).MatchString(r.Stdout) ||
+		!strings.HasSuffix(r.Stdout, "To add a manager to this swarm, run 'docker swarm join-token manager' and follow the instructions.\n") {
+		t.Fatalf("swarm init: %s", r)
+	}
+	sameAsDocker(t, docker, berth, "node", "ls")
+	sameAsDocker(t, docker, berth, "node", "inspect", "self")
+	sameAsDocker(t, docker, berth, "node", "inspect", "-f", "{{.Status.State}} {{.Spec.Availability}}", "self")
+	sameAsDocker(t, docker, berth, "swarm", "join-token", "worker")
+	sameAsDocker(t, docker, berth, "swarm", "join-token", "-q", "manager")
+	sameAsDocker(t, docker, berth, "stack", "ls")
+	sameAsDocker(t, docker, berth, "service", "ls")
+
+	// Secrets and configs.
+	if r := berth.Run(ctx, strings.NewReader("s3cret"), "secret", "create", "-l", "a=b", "db_password", "-"); r.Code != 0 || len(r.Out()) < 10 {
+		t.Fatalf("secret create: %s", r)
+	}
+	if r := berth.Run(ctx, strings.NewReader("hello"), "config", "create", "motd", "-"); r.Code != 0 {
+		t.Fatalf("config create: %s", r)
+	}
+	sameAsDockerNow(t, docker, berth, "secret", "ls")
+	sameAsDockerNow(t, docker, berth, "config", "ls")
+	sameAsDocker(t, docker, berth, "secret", "ls", "--format", "{{.Name}} {{.Labels}}")
+	sameAsDocker(t, docker, berth, "secret", "inspect", "db_password")
+	sameAsDocker(t, docker, berth, "config", "inspect", "--format", "{{printf \"%s\" .Spec.Data}}", "motd")
+	sameAsDocker(t, docker, berth, "secret", "inspect", "nosuch")
+	if r := berth.Run(ctx, nil, "secret", "rm", "db_password"); r.Out() != "db_password" {
+		t.Errorf("secret rm: %s", r)
+	}
+	if r := berth.Run(ctx, nil, "config", "rm", "motd"); r.Out() != "motd" {
+		t.Errorf("config rm: %s", r)
+	}
+
+	dir := t.TempDir()
+	compose := filepath.Join(dir, "docker-compose.yml")
+	os.WriteFile(compose, []byte(fmt.Sprintf(tutorialCompose, "World", 5)), 0o644)
+	r = berth.Run(ctx, nil, "stack", "deploy", "-c", compose, "getstartedlab")
+	if r.Code != 0 || r.Stdout != "Creating network getstartedlab_webnet\nCreating service getstartedlab_web\n" ||
+		r.Stderr != "Since --detach=false was not specified, tasks will be created in the background.\nIn a future release, --detach=false will become the default.\n" {
+		t.Fatalf("stack deploy: %s", r)
+	}
+	waitTasks(t, berth, "getstartedlab_web", 5)
+	time.Sleep(2 * time.Second) // let the task list settle before comparing
+	sameAsDockerNow(t, docker, berth, "service", "ls")
+	sameAsDockerNow(t, docker, berth, "stack", "ls")
+	sameAsDockerNow(t, docker, berth, "stack", "services", "getstartedlab")
+	sameAsDockerNow(t, docker, berth, "stack", "ps", "getstartedlab")
+	sameAsDockerNow(t, docker, berth, "service", "ps", "getstartedlab_web")
+	sameAsDockerNow(t, docker, berth, "service", "ps", "--no-trunc", "--filter", "desired-state=running", "getstartedlab_web")
+	sameAsDockerNow(t, docker, berth, "service", "ps", "-q", "getstartedlab_web")
+	sameAsDockerNow(t, docker, berth, "node", "ps")
+	sameAsDocker(t, docker, berth, "service", "ps", "nosuch")
+	sameAsDocker(t, docker, berth, "service", "inspect", "getstartedlab_web")
+	sameAsDocker(t, docker, berth, "service", "inspect", "-f", "{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}}", "getstartedlab_web")
+	sameAsDocker(t, docker, berth, "service", "inspect", "nosuch")
+	sameAsDocker(t, docker, berth, "stack", "ps", "nosuch")
+	sameAsDocker(t, docker, berth, "stack", "services", "nosuch")
+	// scale and update, detached and waiting.
+	if r := berth.Run(ctx, nil, "service", "scale", "-d", "getstartedlab_web=3"); r.Code != 0 || r.Stdout != "getstartedlab_web scaled to 3\n" {
+		t.Fatalf("service scale: %s", r)
+	}
+	waitTasks(t, berth, "getstartedlab_web", 3)
+	r = runLong(initCtx, berth, "service", "scale", "getstartedlab_web=4")
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "getstartedlab_web scaled to 4\n") || !strings.HasSuffix(r.Stdout, "verify: Service converged\n") {
+		t.Fatalf("service scale (waiting): %s", r)
+	}
+	r = runLong(initCtx, berth, "service", "update", "--env-add", "NAME=Update", "getstartedlab_web")
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "getstartedlab_web\n") || !strings.HasSuffix(r.Stdout, "verify: Service converged\n") {
+		t.Fatalf("service update: %s", r)
+	}
+	if r := berth.Run(ctx, nil, "service", "inspect", "-f", "{{.Spec.TaskTemplate.ContainerSpec.Env}}", "getstartedlab_web"); r.Out() != "[NAME=Update]" {
+		t.Errorf("env after update: %s", r)
+	}
+	waitTasks(t, berth, "getstartedlab_web", 4)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		body, _ := httpGet("http://127.0.0.1:80/cgi-bin/index")
+		if strings.HasPrefix(body, "Hello Update from ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the update never answered: %q", body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// A service of its own, whose tasks log: create, ps, logs, rm.
+	r = berth.Run(ctx, nil, "service", "create", "-d", "--name", "logger", "--replicas", "2", "--env", "GREETING=hi",
+		"busybox", "sh", "-c", "echo $GREETING from $(hostname); echo oops >&2; exec sleep 600")
+	if r.Code != 0 || r.Out() != berth.Run(ctx, nil, "service", "inspect", "-f", "{{.ID}}", "logger").Out() {
+		t.Fatalf("service create: %s", r)
+	}
+	waitTasks(t, berth, "logger", 2)
+	sameAsDockerNow(t, docker, berth, "service", "ps", "logger")
+	sameAsDockerNow(t, docker, berth, "service", "ls")
+	deadline = time.Now().Add(time.Minute)
+	for {
+		logsW, logsG := docker.Run(ctx, nil, "service", "logs", "logger"), berth.Run(ctx, nil, "service", "logs", "logger")
+		same := logsG.Code == 0 && sortedLines(logsG.Stdout) == sortedLines(logsW.Stdout) && sortedLines(logsG.Stderr) == sortedLines(logsW.Stderr)
+		// Both streams are compared with docker's; which one carries
+		// "oops" is the daemon's business (its task logs are the CRI's).
+		all := logsG.Stdout + logsG.Stderr
+		if same && strings.Count(all, "    | hi from logger-") == 2 && strings.Count(all, "    | oops") == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("service logs differ:\n--- docker\n%s%s\n--- berth\n%s%s", logsW.Stdout, logsW.Stderr, logsG.Stdout, logsG.Stderr)
+		}
+		time.Sleep(time.Second)
+	}
+	sameAsDocker(t, docker, berth, "service", "logs", "--raw", "logger")
+	if r := berth.Run(ctx, nil, "service", "rm", "logger", "nosuch"); r.Code != 1 || r.Stdout != "logger\n" || !strings.Contains(r.Stderr, "nosuch") {
+		t.Errorf("service rm: %s", r)
+	}
+
+	// Redeploy: updated in place, with the daemon's warning.
+	os.WriteFile(compose, []byte(fmt.Sprintf(tutorialCompose, "Berth", 7)), 0o644)
+	r = berth.Run(ctx, nil, "stack", "deploy", "-d", "-c", compose, "getstartedlab")
+	if r.Code != 0 || !regexp.MustCompile(`^Updating service getstartedlab_web \(id: \S+\)\n$`).MatchString(r.Stdout) ||
+		!strings.Contains(r.Stderr, "restart_policy.condition on-failure") {
+		t.Fatalf("redeploy: %s", r)
+	}
+	waitTasks(t, berth, "getstartedlab_web", 7)
+	sameAsDockerNow(t, docker, berth, "stack", "services", "getstartedlab")
+
+	sameAsDocker(t, docker, berth, "stack", "rm", "nosuchstack")
+	if r := berth.Run(ctx, nil, "stack", "rm", "getstartedlab"); r.Code != 0 || r.Stdout != "Removing service getstartedlab_web\nRemoving network getstartedlab_webnet\n" {
+		t.Fatalf("stack rm: %s", r)
+	}
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		left := docker.Run(ctx, nil, "ps", "-aq", "--filter", "label=io.kubernetes.pod.namespace=getstartedlab").Out()
+		if left == "" && berth.Run(ctx, nil, "service", "ls", "-q").Out() == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after stack rm: containers %q", left)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if r := runLong(ctx, berth, "swarm", "leave", "--force"); r.Code != 0 || r.Stdout != "Node left the swarm.\n" {
+		t.Fatalf("swarm leave: %s", r)
+	}
+	if r := docker.Run(ctx, nil, "info", "--format", "{{.Swarm.LocalNodeState}}"); r.Out() != "inactive" {
+		t.Errorf("info after leave: %s", r)
+	}
+	waitNoFrontEnd(t, d)
+}
+
+func sortedLines(s string) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	sort.Strings(l)
+	return strings.Join(l, "\n")
+}
