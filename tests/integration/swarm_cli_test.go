@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -111,8 +110,7 @@ func TestSwarmCLITutorial(t *testing.T) {
 		t.Fatal(r)
 	}
 	bctx := t.TempDir()
-	os.WriteFile(filepath.Join(bctx, "Dockerfile"), []byte("FROM busybox\nENV NAME World\nEXPOSE 80\n"+
-		`CMD ["sh", "-c", "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho Hello $NAME from $(hostname)\\n' > /www/cgi-bin/index && chmod +x /www/cgi-bin/index && exec httpd -f -p 80 -h /www"]`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(bctx, "Dockerfile"), []byte(testutil.TutorialDockerfile), 0o644)
 	if r := docker.Run(ctx, nil, "build", "-t", "friendlyhello", bctx); r.Code != 0 {
 		t.Fatal(r)
 	}
@@ -154,7 +152,7 @@ func TestSwarmCLITutorial(t *testing.T) {
 
 	dir := t.TempDir()
 	compose := filepath.Join(dir, "docker-compose.yml")
-	os.WriteFile(compose, []byte(fmt.Sprintf(tutorialCompose, "World", 5)), 0o644)
+	os.WriteFile(compose, []byte(testutil.TutorialCompose("World", 5)), 0o644)
 	r = berth.Run(ctx, nil, "stack", "deploy", "-c", compose, "getstartedlab")
 	if r.Code != 0 || r.Stdout != "Creating network getstartedlab_webnet\nCreating service getstartedlab_web\n" ||
 		r.Stderr != "Since --detach=false was not specified, tasks will be created in the background.\nIn a future release, --detach=false will become the default.\n" {
@@ -235,7 +233,7 @@ func TestSwarmCLITutorial(t *testing.T) {
 	}
 
 	// Redeploy: updated in place, with the daemon's warning.
-	os.WriteFile(compose, []byte(fmt.Sprintf(tutorialCompose, "Berth", 7)), 0o644)
+	os.WriteFile(compose, []byte(testutil.TutorialCompose("Berth", 7)), 0o644)
 	r = berth.Run(ctx, nil, "stack", "deploy", "-d", "-c", compose, "getstartedlab")
 	if r.Code != 0 || !regexp.MustCompile(`^Updating service getstartedlab_web \(id: \S+\)\n$`).MatchString(r.Stdout) ||
 		!strings.Contains(r.Stderr, "restart_policy.condition on-failure") {

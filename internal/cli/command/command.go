@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/berth-project/berth/internal/client"
@@ -232,20 +231,4 @@ func ListCommand(short string, run func(cmd *cobra.Command, f ListFlags) error) 
 	cmd.Flags().StringVar(&f.Format, "format", "", FormatHelp)
 	cmd.Flags().StringArrayVarP(&f.Filter, "filter", "f", nil, "Filter output based on conditions provided")
 	return cmd
-}
-
-// PortRange reads "80" or "8000-8010".
-func PortRange(s string) (int, int, error) {
-	lo, hi, isRange := strings.Cut(s, "-")
-	l, err := strconv.ParseUint(lo, 10, 16)
-	if err != nil {
-		return 0, 0, err
-	}
-	h := l
-	if isRange {
-		if h, err = strconv.ParseUint(hi, 10, 16); err != nil || h < l {
-			return 0, 0, fmt.Errorf("invalid port range %s", s)
-		}
-	}
-	return int(l), int(h), nil
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-project/berth/internal/cli/command"
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
@@ -302,9 +301,14 @@ func parsePort(v string) ([]swarm.PortConfig, error) {
 	return out, nil
 }
 
+// portRange reads "80" or "8000-8010" with moby's parser, the one the
+// daemon's port mapper and run's -p use.
 func portRange(s string) (uint32, uint32, error) {
-	l, h, err := command.PortRange(s)
-	return uint32(l), uint32(h), err
+	pr, err := network.ParsePortRange(s)
+	if err != nil {
+		return 0, 0, err
+	}
+	return uint32(pr.Start()), uint32(pr.End()), nil
 }
 
 // kvMap reads KEY=VALUE options into a map (KEY alone is an empty value).
