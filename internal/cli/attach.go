@@ -25,8 +25,8 @@ func newAttachCmd(a *app) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			var ct container.InspectResponse
-			if err := c.Get(ctx, "/containers/"+args[0]+"/json", nil, &ct); err != nil {
+			ct, err := c.ContainerInspect(ctx, args[0])
+			if err != nil {
 				return err
 			}
 			if ct.State == nil || !ct.State.Running {
@@ -91,8 +91,7 @@ func (a *app) runExec(ctx context.Context, o *execOpts, target string, argv []st
 	if err != nil {
 		return err
 	}
-	var ct container.InspectResponse
-	if err := c.Get(ctx, "/containers/"+target+"/json", nil, &ct); err != nil {
+	if _, err := c.ContainerInspect(ctx, target); err != nil {
 		return err
 	}
 	req := container.ExecCreateRequest{
@@ -104,15 +103,15 @@ func (a *app) runExec(ctx context.Context, o *execOpts, target string, argv []st
 	if o.tty && size != [2]uint{} {
 		req.ConsoleSize = &size
 	}
-	var created container.ExecCreateResponse
-	if err := c.Post(ctx, "/containers/"+target+"/exec", nil, req, &created); err != nil {
+	created, err := c.ExecCreate(ctx, target, req)
+	if err != nil {
 		return err
 	}
 	start := container.ExecStartRequest{Detach: o.detach, Tty: o.tty, ConsoleSize: req.ConsoleSize}
 	if o.detach {
-		return c.Post(ctx, "/exec/"+created.ID+"/start", nil, start, nil)
+		return c.ExecStart(ctx, created.ID, start)
 	}
-	conn, err := c.Hijack(ctx, client.Request{Method: http.MethodPost, Path: "/exec/" + created.ID + "/start", JSON: start})
+	conn, err := c.ExecAttach(ctx, created.ID, start)
 	if err != nil {
 		return err
 	}
@@ -147,8 +146,8 @@ func newLogsCmd(a *app) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			var ct container.InspectResponse
-			if err := c.Get(ctx, "/containers/"+args[0]+"/json", nil, &ct); err != nil {
+			ct, err := c.ContainerInspect(ctx, args[0])
+			if err != nil {
 				return err
 			}
 			q := url.Values{"stdout": {"1"}, "stderr": {"1"}, "tail": {tail}}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -185,8 +184,8 @@ func newComposeTopCmd(o *composeOpts) *cobra.Command {
 			}
 			c, _ := o.a.client()
 			for _, ct := range list {
-				var top container.TopResponse
-				if err := c.Get(cmd.Context(), "/containers/"+ct.ID+"/top", url.Values{}, &top); err != nil {
+				top, err := c.ContainerTop(cmd.Context(), ct.ID, "")
+				if err != nil {
 					return err
 				}
 				fmt.Fprintln(o.a.Out, containerName(ct))
@@ -216,8 +215,8 @@ func newComposePortCmd(o *composeOpts) *cobra.Command {
 				return err
 			}
 			c, _ := o.a.client()
-			var info container.InspectResponse
-			if err := c.Get(cmd.Context(), "/containers/"+ct.ID+"/json", nil, &info); err != nil {
+			info, err := c.ContainerInspect(cmd.Context(), ct.ID)
+			if err != nil {
 				return err
 			}
 			port, err := network.ParsePort(args[1] + "/" + protocol)

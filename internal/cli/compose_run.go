@@ -111,7 +111,7 @@ func (o *composeOpts) run(cmd *cobra.Command, args []string, f *runFlags) error 
 		return err
 	}
 	if f.detach {
-		if err := c.Post(ctx, "/containers/"+id+"/start", nil, nil, nil); err != nil {
+		if err := c.ContainerStart(ctx, id); err != nil {
 			return err
 		}
 		fmt.Fprintln(o.a.Out, name)

@@ -200,7 +200,7 @@ func (a *app) runContainer(cmd *cobra.Command, o *runOpts, args []string) error 
 	}
 	c, _ := a.client()
 	if o.detach {
-		if err := c.Post(ctx, "/containers/"+id+"/start", nil, nil, nil); err != nil {
+		if err := c.ContainerStart(ctx, id); err != nil {
 			return err
 		}
 		fmt.Fprintln(a.Out, id)
@@ -241,7 +241,7 @@ func (a *app) attachAndStart(ctx context.Context, c *client.Client, id string, a
 		return err
 	}
 	if start {
-		if err := c.Post(ctx, "/containers/"+id+"/start", nil, nil, nil); err != nil {
+		if err := c.ContainerStart(ctx, id); err != nil {
 			if conn != nil {
 				conn.Close()
 			}

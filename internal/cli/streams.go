@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/berth-project/berth/internal/detachkeys"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/berth-project/berth/internal/detachkeys"
 
 	"github.com/berth-project/berth/internal/client"
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -190,7 +191,7 @@ func proxySignals(ctx context.Context, c *client.Client, id string) func() {
 					continue
 				}
 				name := strings.TrimPrefix(unix.SignalName(sig), "SIG")
-				_ = c.Post(ctx, "/containers/"+id+"/kill", url.Values{"signal": {name}}, nil, nil)
+				_ = c.ContainerKill(ctx, id, name)
 			case <-done:
 				return
 			}
