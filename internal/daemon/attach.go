@@ -46,6 +46,9 @@ func (d *Daemon) ContainerAttach(ctx context.Context, name string, cfg *engine.S
 		return errdefs.Conflictf("You cannot attach to a paused container, unpause it first")
 	}
 	tty := c.Config.Tty
+	// As in dockerd, the end of the client's input ends the attach unless
+	// it ends the container's input (StdinOnce without a terminal).
+	endOnEOF := tty || !c.Config.StdinOnce
 	useStdin := cfg.UseStdin && c.Config.OpenStdin
 	var att *monitor.Attachment
 	var req *attachReq
@@ -105,12 +108,14 @@ func (d *Daemon) ContainerAttach(ctx context.Context, name string, cfg *engine.S
 		}
 	}
 	defer att.Close()
-	return pump(att, stdin, stdout, stderr, useStdin, keys)
+	return pump(att, stdin, stdout, stderr, useStdin, endOnEOF, keys)
 }
 
 // pump copies until the container's output ends or the client detaches.
-// The client's stdin EOF (CloseWrite) only half-closes the container's stdin.
-func pump(att *monitor.Attachment, stdin io.Reader, stdout, stderr io.Writer, useStdin bool, keys []byte) error {
+// The client's stdin EOF (CloseWrite) half-closes the container's stdin
+// (which the monitor closes for StdinOnce), and with endOnEOF ends the
+// attach too, the container running on.
+func pump(att *monitor.Attachment, stdin io.Reader, stdout, stderr io.Writer, useStdin, endOnEOF bool, keys []byte) error {
 	outDone := make(chan error, 1)
 	go func() { outDone <- att.CopyOutput(stdout, stderr) }()
 	inDone := make(chan error, 1)
@@ -122,6 +127,9 @@ func pump(att *monitor.Attachment, stdin io.Reader, stdout, stderr io.Writer, us
 				return
 			}
 			att.Stdin.Close()
+			if endOnEOF {
+				inDone <- nil
+			}
 		}()
 	}
 	select {
