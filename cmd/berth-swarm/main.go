@@ -52,6 +52,7 @@ func run(socket, stateDir, daemonHost, volumeRoot, kubeconfig string, log *slog.
 	}
 	os.Chmod(socket, 0o600)
 	go swarm.NewIngress(m, log).Run(ctx)
+	go swarm.NewUpdateMonitor(m, log).Run(ctx)
 	srv := api.NewSwarmServer(m, api.Options{Version: version.Version, GitCommit: version.GitCommit, Logger: log})
 	log.Info("swarm front end listening", "socket", socket)
 	err = srv.Serve(ctx, l)

@@ -22,6 +22,7 @@ import (
 var (
 	errNotSwarmManager = errdefs.Unavailable(errors.New(`This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`))
 	errNotInSwarm      = errdefs.Unavailable(errors.New("This node is not part of a swarm"))
+	errWorkerNode      = errdefs.Unavailable(errors.New("This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager."))
 	errAlreadyInSwarm  = errdefs.Unavailable(errors.New(`This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.`))
 )
 
@@ -79,8 +80,10 @@ func (s *Server) manager(ctx context.Context) (engine.SwarmBackend, error) {
 	if s.be.Swarm == nil {
 		return nil, errNotSwarmManager
 	}
-	if i := s.be.Swarm.SwarmInfo(ctx); i.LocalNodeState != swarm.LocalNodeStateActive || !i.ControlAvailable {
+	if i := s.be.Swarm.SwarmInfo(ctx); i.LocalNodeState != swarm.LocalNodeStateActive {
 		return nil, errNotSwarmManager
+	} else if !i.ControlAvailable {
+		return nil, errWorkerNode
 	}
 	return s.be.Swarm, nil
 }

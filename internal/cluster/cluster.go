@@ -31,6 +31,7 @@ import (
 
 	"github.com/berth-project/berth/internal/atomicfile"
 	"github.com/berth-project/berth/internal/engine"
+	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/network/bridge"
 	"github.com/google/nftables"
 )
@@ -75,10 +76,20 @@ type State struct {
 	CNIConfig       string            `json:"cniConfig,omitempty"` // written by us
 	KubeProxy       bool              `json:"kubeProxy,omitempty"`
 	Started         time.Time         `json:"started"`
+	// Role is RoleNode on a daemon that joined another's cluster; such a
+	// node keeps the apiserver's URL, its bootstrap token (the node's
+	// credential for status and leave) and the cluster's DNS server.
+	Role   string `json:"role,omitempty"`
+	Server string `json:"server,omitempty"`
+	Token  string `json:"token,omitempty"`
+	DNS    string `json:"dns,omitempty"`
 }
 
 // APIServer is the apiserver's URL.
 func (s *State) APIServer() string {
+	if s.Server != "" {
+		return s.Server
+	}
 	return fmt.Sprintf("https://127.0.0.1:%d", s.Ports.APIServer)
 }
 
@@ -149,6 +160,12 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions, progress func(string))
 	prev, err := m.load()
 	if err != nil {
 		return err
+	}
+	if opts.Join != nil {
+		return m.join(ctx, prev, opts, progress)
+	}
+	if prev != nil && prev.Role == RoleNode {
+		return errdefs.Conflictf("this daemon is a node of the cluster at %s (swarm join): leave that swarm first", prev.APIServer())
 	}
 	if prev != nil {
 		if prev.Phase == "running" && m.allAlive(prev) {
@@ -231,6 +248,9 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions, progress func(string))
 		return err
 	}
 	if err := m.labelControlPlane(ctx, st); err != nil {
+		return err
+	}
+	if err := m.publishClusterInfo(ctx, st); err != nil {
 		return err
 	}
 	st.Phase = "running"

@@ -66,40 +66,9 @@ func (m *Manager) writeConfigs(st *State) error {
 		}
 	}
 	gw := st.Subnets.Gateway().String()
-	kubelet := map[string]any{
-		"apiVersion": "kubelet.config.k8s.io/v1beta1",
-		"kind":       "KubeletConfiguration",
-		// The node's address is the bridge's (the kubelet refuses a
-		// loopback node IP); the apiserver reaches the kubelet there.
-		"address":                       gw,
-		"port":                          m.id.Ports.Kubelet,
-		"readOnlyPort":                  0,
-		"healthzBindAddress":            "127.0.0.1",
-		"healthzPort":                   m.id.Ports.KubeletHealth,
-		"containerRuntimeEndpoint":      st.RuntimeEndpoint,
-		"tlsCertFile":                   pki.Cert("kubelet-serving"),
-		"tlsPrivateKeyFile":             pki.Key("kubelet-serving"),
-		"authentication":                map[string]any{"anonymous": map[string]any{"enabled": false}, "webhook": map[string]any{"enabled": false}, "x509": map[string]any{"clientCAFile": pki.CA()}},
-		"authorization":                 map[string]any{"mode": "AlwaysAllow"},
-		"cgroupDriver":                  "cgroupfs",
-		"cgroupRoot":                    m.id.CgroupRoot,
-		"cgroupsPerQOS":                 true,
-		"enforceNodeAllocatable":        []string{},
-		"failSwapOn":                    false,
-		"failCgroupV1":                  false,
-		"localStorageCapacityIsolation": false,
-		"resolvConf":                    "/etc/resolv.conf",
-		"clusterDomain":                 "cluster.local",
-		"clusterDNS":                    []string{gw},
-		"rotateCertificates":            false,
-		"serverTLSBootstrap":            false,
-		"evictionHard":                  map[string]string{"memory.available": "50Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
-		"imageGCHighThresholdPercent":   100,
-		"imageGCLowThresholdPercent":    99,
-		"makeIPTablesUtilChains":        false,
-		"podLogsDir":                    l.podLogs(),
-		"staticPodPath":                 "",
-	}
+	kubelet := m.kubeletConfig(st, gw)
+	kubelet["tlsCertFile"] = pki.Cert("kubelet-serving")
+	kubelet["tlsPrivateKeyFile"] = pki.Key("kubelet-serving")
 	proxy := map[string]any{
 		"apiVersion":         "kubeproxy.config.k8s.io/v1alpha1",
 		"kind":               "KubeProxyConfiguration",
@@ -142,6 +111,46 @@ func (m *Manager) writeConfigs(st *State) error {
 	return os.WriteFile(l.path("Corefile"), []byte(corefile), 0o600)
 }
 
+// kubeletConfig is the kubelet's configuration on this daemon's CRI, with
+// the pods' DNS server at dns; the caller adds how it gets its serving
+// certificate.
+func (m *Manager) kubeletConfig(st *State, dns string) map[string]any {
+	l, pki := m.layout, m.layout.pki()
+	gw := st.Subnets.Gateway().String()
+	return map[string]any{
+		"apiVersion": "kubelet.config.k8s.io/v1beta1",
+		"kind":       "KubeletConfiguration",
+		// The node's address is the bridge's (the kubelet refuses a
+		// loopback node IP); the apiserver reaches the kubelet there.
+		"address":                       gw,
+		"port":                          m.id.Ports.Kubelet,
+		"readOnlyPort":                  0,
+		"healthzBindAddress":            "127.0.0.1",
+		"healthzPort":                   m.id.Ports.KubeletHealth,
+		"containerRuntimeEndpoint":      st.RuntimeEndpoint,
+		"authentication":                map[string]any{"anonymous": map[string]any{"enabled": false}, "webhook": map[string]any{"enabled": false}, "x509": map[string]any{"clientCAFile": pki.CA()}},
+		"authorization":                 map[string]any{"mode": "AlwaysAllow"},
+		"cgroupDriver":                  "cgroupfs",
+		"cgroupRoot":                    m.id.CgroupRoot,
+		"cgroupsPerQOS":                 true,
+		"enforceNodeAllocatable":        []string{},
+		"failSwapOn":                    false,
+		"failCgroupV1":                  false,
+		"localStorageCapacityIsolation": false,
+		"resolvConf":                    "/etc/resolv.conf",
+		"clusterDomain":                 "cluster.local",
+		"clusterDNS":                    []string{dns},
+		"rotateCertificates":            false,
+		"serverTLSBootstrap":            false,
+		"evictionHard":                  map[string]string{"memory.available": "50Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
+		"imageGCHighThresholdPercent":   100,
+		"imageGCLowThresholdPercent":    99,
+		"makeIPTablesUtilChains":        false,
+		"podLogsDir":                    l.podLogs(),
+		"staticPodPath":                 "",
+	}
+}
+
 // components lists the processes in start order. Each group starts after
 // the previous one is ready; members of a group start together.
 func (m *Manager) components(st *State) [][]component {
@@ -180,6 +189,9 @@ func (m *Manager) components(st *State) [][]component {
 			"--kubelet-certificate-authority=" + pki.CA(),
 			"--kubelet-preferred-address-types=InternalIP,Hostname",
 			"--cert-dir=" + l.path("apiserver-certs"), "--enable-priority-and-fairness=false",
+			// Joining nodes (swarm join) authenticate with a bootstrap
+			// token for their kubelet's TLS bootstrap.
+			"--enable-bootstrap-token-auth",
 		}, common...), ready: okBody(admin, "https://"+lo(p.APIServer)+"/readyz", "ok")}},
 		{
 			{name: "kube-controller-manager", bin: filepath.Join(bin, "kube-controller-manager"), timeout: 60 * time.Second, args: append([]string{
@@ -189,6 +201,9 @@ func (m *Manager) components(st *State) [][]component {
 				"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(p.ControllerMgr),
 				"--service-account-private-key-file=" + pki.Key("sa"), "--root-ca-file=" + pki.CA(),
 				"--use-service-account-credentials=false", "--controllers=*",
+				// Signs the client and serving certificates of joining
+				// kubelets (their CSRs) with the cluster CA.
+				"--cluster-signing-cert-file=" + pki.CA(), "--cluster-signing-key-file=" + pki.Key("ca"),
 				"--cert-dir=" + l.path("kcm-certs"),
 			}, common...), ready: okBody(insecure, "https://"+lo(p.ControllerMgr)+"/healthz", "ok")},
 			{name: "kube-scheduler", bin: filepath.Join(bin, "kube-scheduler"), timeout: 60 * time.Second, args: append([]string{
@@ -246,26 +261,12 @@ func httpExpect(ctx context.Context, c *http.Client, url, want string) error {
 
 // nodeReady asks the apiserver whether the node's Ready condition is True.
 func (m *Manager) nodeReady(ctx context.Context, st *State) error {
-	pki := m.layout.pki()
-	c := m.httpsClient(pki.Cert("admin"), pki.Key("admin"))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, st.APIServer()+"/api/v1/nodes/"+m.id.NodeName, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("node %s: %s", m.id.NodeName, resp.Status)
-	}
 	var node struct {
 		Status struct {
 			Conditions []struct{ Type, Status, Reason, Message string }
 		}
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&node); err != nil {
+	if _, err := m.api(st).do(ctx, http.MethodGet, "/api/v1/nodes/"+st.NodeName, nil, &node); err != nil {
 		return err
 	}
 	for _, c := range node.Status.Conditions {
@@ -273,10 +274,10 @@ func (m *Manager) nodeReady(ctx context.Context, st *State) error {
 			if c.Status == "True" {
 				return nil
 			}
-			return fmt.Errorf("node %s not Ready: %s %s", m.id.NodeName, c.Reason, c.Message)
+			return fmt.Errorf("node %s not Ready: %s %s", st.NodeName, c.Reason, c.Message)
 		}
 	}
-	return fmt.Errorf("node %s has no Ready condition yet", m.id.NodeName)
+	return fmt.Errorf("node %s has no Ready condition yet", st.NodeName)
 }
 
 // labelControlPlane marks the node as kubeadm marks its first node, with

@@ -26,6 +26,10 @@ type certSpec struct {
 	client bool
 	dns    []string
 	ips    []net.IP
+	// chain appends the CA to the certificate file, so TLS clients get
+	// it in the handshake: a joining node checks it against the CA hash
+	// of its join token before it sends its bootstrap token.
+	chain bool
 }
 
 // PKI is the cluster's certificate authority and the certificates signed by
@@ -45,7 +49,7 @@ func (p PKI) CA() string              { return p.Cert("ca") }
 func certSpecs(id Identity, sn Subnets) []certSpec {
 	lo := net.IPv4(127, 0, 0, 1)
 	return []certSpec{
-		{name: "apiserver", cn: "kube-apiserver", server: true,
+		{name: "apiserver", cn: "kube-apiserver", server: true, chain: true,
 			dns: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
 			ips: []net.IP{lo, net.IP(sn.APIServiceIP().AsSlice())}},
 		{name: "etcd", cn: "etcd", server: true, client: true, dns: []string{"localhost"}, ips: []net.IP{lo}},
@@ -174,7 +178,11 @@ func (p PKI) issue(s certSpec, ca *x509.Certificate, caKey crypto.Signer) error 
 	if err := writeKey(p.Key(s.name), key); err != nil {
 		return err
 	}
-	return os.WriteFile(p.Cert(s.name), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if s.chain {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})...)
+	}
+	return os.WriteFile(p.Cert(s.name), out, 0o644)
 }
 
 func writeKey(path string, key *ecdsa.PrivateKey) error {

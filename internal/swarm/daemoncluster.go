@@ -11,6 +11,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/berth-project/berth/internal/engine"
+	"github.com/berth-project/berth/internal/errdefs"
 )
 
 // DaemonCluster is ClusterControl over a berthd socket: the daemon's
@@ -53,7 +56,23 @@ func (c *DaemonCluster) stream(ctx context.Context, path string, body any) error
 	}
 	if resp.StatusCode/100 != 2 {
 		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("%s: %d %s", path, resp.StatusCode, strings.TrimSpace(string(b)))
+		var m struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(b, &m) != nil || m.Message == "" {
+			m.Message = fmt.Sprintf("%s: %d %s", path, resp.StatusCode, strings.TrimSpace(string(b)))
+		}
+		err := errors.New(m.Message)
+		// The daemon's error class goes on to the swarm's client.
+		switch resp.StatusCode {
+		case http.StatusBadRequest:
+			return errdefs.Invalid(err)
+		case http.StatusConflict:
+			return errdefs.Conflict(err)
+		case http.StatusServiceUnavailable:
+			return errdefs.Unavailable(err)
+		}
+		return err
 	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -97,8 +116,29 @@ func (c *DaemonCluster) Up(ctx context.Context) ([]byte, string, error) {
 		json.NewDecoder(resp.Body).Decode(&st)
 		resp.Body.Close()
 	}
-	name, _ := st["nodeName"].(string)
+	name, _ := st["node"].(string)
 	return kubeconfig, name, nil
+}
+
+// Join makes the daemon a node of the cluster j names and returns its
+// node's name. Like Up it never builds the Kubernetes binaries.
+func (c *DaemonCluster) Join(ctx context.Context, j engine.ClusterJoin) (string, error) {
+	if err := c.stream(ctx, "/berth/cluster/up", map[string]any{"noBuild": true, "join": j}); err != nil {
+		return "", err
+	}
+	var st struct {
+		Node string `json:"node"`
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://berthd/berth/cluster", nil)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.Node == "" {
+		return "", fmt.Errorf("the daemon's cluster status names no node (%v)", err)
+	}
+	return st.Node, nil
 }
 
 // Down brings the daemon's cluster down.

@@ -47,7 +47,9 @@ func NewIngress(m *Manager, log *slog.Logger) *Ingress {
 func (in *Ingress) Run(ctx context.Context) {
 	defer in.closeAll()
 	for {
-		if in.m.SwarmInfo(ctx).LocalNodeState == "active" {
+		// The routing mesh listens on the manager's host (see docs/swarm.md:
+		// a worker on the same host would collide with its ports).
+		if i := in.m.SwarmInfo(ctx); i.LocalNodeState == "active" && i.ControlAvailable {
 			if err := in.sync(ctx); err != nil {
 				in.log.Debug("ingress sync", "err", err)
 			}

@@ -78,7 +78,7 @@ func ServiceFromKube(w Workload, svc *corev1.Service, networkIDs map[string]stri
 			}
 			s.UpdateStatus = &us
 			if w.Deployment != nil {
-				rolloutState(s.UpdateStatus, w.Deployment)
+				rolloutState(s.UpdateStatus, w.Deployment, spec)
 			}
 		}
 	}
@@ -115,21 +115,24 @@ func ServiceFromKube(w Workload, svc *corev1.Service, networkIDs map[string]stri
 }
 
 // rolloutState follows a Deployment's rollout in the update status the
-// front end recorded when it started the update.
-func rolloutState(us *swarm.UpdateStatus, d *appsv1.Deployment) {
+// front end recorded when it started the update. A timed-out update whose
+// failure action is rollback stays "updating" until the front end's
+// monitor has started the rollback (a moment later).
+func rolloutState(us *swarm.UpdateStatus, d *appsv1.Deployment, spec swarm.ServiceSpec) {
 	if us.State != swarm.UpdateStateUpdating && us.State != swarm.UpdateStateRollbackStarted {
 		return
 	}
-	for _, c := range d.Status.Conditions {
-		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
-			if us.State == swarm.UpdateStateUpdating {
-				us.State = swarm.UpdateStatePaused
-			} else {
-				us.State = swarm.UpdateStateRollbackPaused
+	if c := rolloutTimedOut(d, us); c != nil {
+		if us.State == swarm.UpdateStateUpdating {
+			if failureAction(spec) == swarm.UpdateFailureActionRollback {
+				return
 			}
-			us.Message = "update paused due to failure or early termination of task: " + c.Message
-			return
+			us.State = swarm.UpdateStatePaused
+		} else {
+			us.State = swarm.UpdateStateRollbackPaused
 		}
+		us.Message = "update paused due to failure or early termination of task: " + c.Message
+		return
 	}
 	if RolloutDone(d) {
 		t := time.Now().UTC()
@@ -140,6 +143,33 @@ func rolloutState(us *swarm.UpdateStatus, d *appsv1.Deployment) {
 		}
 		us.CompletedAt = &t
 	}
+}
+
+// rolloutTimedOut returns the Deployment's "progress deadline exceeded"
+// condition when it belongs to the update us records. The condition stays
+// on the Deployment until its next rollout makes progress, so one set
+// before the update started (at the whole second Kubernetes keeps) is the
+// previous rollout's.
+func rolloutTimedOut(d *appsv1.Deployment, us *swarm.UpdateStatus) *appsv1.DeploymentCondition {
+	for i, c := range d.Status.Conditions {
+		if c.Type != appsv1.DeploymentProgressing || c.Reason != "ProgressDeadlineExceeded" {
+			continue
+		}
+		if us.StartedAt != nil && !c.LastUpdateTime.IsZero() && !c.LastUpdateTime.Time.After(us.StartedAt.Truncate(time.Second)) {
+			return nil
+		}
+		return &d.Status.Conditions[i]
+	}
+	return nil
+}
+
+// failureAction is the spec's update failure action (swarm's default is
+// pause).
+func failureAction(spec swarm.ServiceSpec) swarm.FailureAction {
+	if spec.UpdateConfig != nil && spec.UpdateConfig.FailureAction != "" {
+		return spec.UpdateConfig.FailureAction
+	}
+	return swarm.UpdateFailureActionPause
 }
 
 // RolloutDone reports whether a Deployment runs its current spec on every

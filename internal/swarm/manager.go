@@ -31,6 +31,9 @@ import (
 // cluster to adopt.
 type ClusterControl interface {
 	Up(ctx context.Context) (kubeconfig []byte, nodeName string, err error)
+	// Join makes the daemon a node of another daemon's cluster (swarm
+	// join) and returns its node's name; Down undoes that too.
+	Join(ctx context.Context, j engine.ClusterJoin) (nodeName string, err error)
 	Down(ctx context.Context) error
 }
 
@@ -51,7 +54,8 @@ type state struct {
 	NodeID      string    `json:"nodeID"`
 	NodeAddr    string    `json:"nodeAddr"`
 	ClusterID   string    `json:"clusterID"`
-	OwnsCluster bool      `json:"ownsCluster"` // leave --force brings it down
+	OwnsCluster bool      `json:"ownsCluster"`    // leave --force brings it down
+	Role        string    `json:"role,omitempty"` // "worker" on a node that joined; "" on the manager
 	CreatedAt   time.Time `json:"createdAt"`
 }
 
@@ -131,9 +135,19 @@ func (m *Manager) SwarmInfo(ctx context.Context) swarm.Info {
 		return swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive}
 	}
 	info := swarm.Info{
-		NodeID: st.NodeID, NodeAddr: st.NodeAddr, LocalNodeState: swarm.LocalNodeStateActive, ControlAvailable: true,
-		RemoteManagers: []swarm.Peer{{NodeID: st.NodeID, Addr: st.NodeAddr + ":6443"}},
-		Cluster:        &swarm.ClusterInfo{ID: st.ClusterID, Meta: swarm.Meta{CreatedAt: st.CreatedAt, UpdatedAt: st.CreatedAt, Version: swarm.Version{Index: 1}}},
+		NodeID: st.NodeID, NodeAddr: st.NodeAddr, LocalNodeState: swarm.LocalNodeStateActive, ControlAvailable: st.Role != roleWorker,
+		Cluster: &swarm.ClusterInfo{ID: st.ClusterID, Meta: swarm.Meta{CreatedAt: st.CreatedAt, UpdatedAt: st.CreatedAt, Version: swarm.Version{Index: 1}}},
+	}
+	if addr := m.managerAddr(); addr != "" {
+		info.RemoteManagers = []swarm.Peer{{Addr: addr}}
+		if st.Role != roleWorker {
+			info.RemoteManagers[0].NodeID = st.NodeID
+		}
+	}
+	if st.Role == roleWorker {
+		// A worker knows no cluster state, as in swarm.
+		info.Cluster = nil
+		return info
 	}
 	info.Nodes, info.Managers = m.counts(ctx)
 	return info
@@ -233,6 +247,9 @@ func (m *Manager) SwarmInit(ctx context.Context, req swarm.InitRequest) (string,
 	if req.AdvertiseAddr != "" && st.NodeAddr == "" {
 		st.NodeAddr = req.AdvertiseAddr
 	}
+	if _, err := m.joinTokens(ctx, kc); err != nil {
+		return fail(fmt.Errorf("join tokens: %w", err))
+	}
 	b, _ := json.Marshal(st)
 	if err := atomicfile.Write(m.statePath(), b, 0o600); err != nil {
 		return fail(err)
@@ -279,15 +296,23 @@ func (m *Manager) selfNode(ctx context.Context, kc kubernetes.Interface, name st
 	}
 }
 
-// SwarmJoin: another daemon's kubelet joins through a bootstrap token;
-// not built yet.
-func (m *Manager) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error {
-	return errdefs.NotImplemented(errors.New("swarm join is not supported by Berth yet: use one node, or join the node to the Kubernetes cluster with kubeadm"))
-}
-
 // SwarmLeave on the manager removes every swarm object and, for a cluster
 // the daemon brought up, the cluster.
 func (m *Manager) SwarmLeave(ctx context.Context, force bool) error {
+	m.mu.Lock()
+	cur := m.st
+	m.mu.Unlock()
+	if cur != nil && cur.Role == roleWorker {
+		if err := m.leaveWorker(ctx, cur); err != nil {
+			return err
+		}
+		os.Remove(m.statePath())
+		os.Remove(m.kubeconfigPath())
+		m.mu.Lock()
+		m.st, m.kc = nil, nil
+		m.mu.Unlock()
+		return nil
+	}
 	if !force {
 		return errdefs.Unavailable(errors.New("You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message."))
 	}
@@ -350,7 +375,13 @@ func (m *Manager) SwarmInspect(ctx context.Context) (swarm.Swarm, error) {
 	sw.Spec.Name = "default"
 	sw.Spec.Orchestration.TaskHistoryRetentionLimit = ptr(int64(5))
 	sw.Spec.Dispatcher.HeartbeatPeriod = 5 * time.Second
-	sw.JoinTokens = swarm.JoinTokens{}
+	kc, err := m.client()
+	if err != nil {
+		return swarm.Swarm{}, err
+	}
+	if sw.JoinTokens, err = m.joinTokens(ctx, kc); err != nil {
+		return swarm.Swarm{}, fmt.Errorf("join tokens: %w", err)
+	}
 	return sw, nil
 }
 
@@ -358,7 +389,22 @@ func (m *Manager) SwarmUpdate(ctx context.Context, version uint64, spec swarm.Sp
 	if spec.EncryptionConfig.AutoLockManagers {
 		return errdefs.Invalidf("autolock: the swarm's keys are the Kubernetes cluster's PKI")
 	}
-	return nil
+	if !flags.RotateWorkerToken && !flags.RotateManagerToken {
+		return nil
+	}
+	kc, err := m.client()
+	if err != nil {
+		return err
+	}
+	for role, rotate := range map[string]bool{roleWorker: flags.RotateWorkerToken, roleManager: flags.RotateManagerToken} {
+		if rotate {
+			if err := m.rotateToken(ctx, kc, role); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = m.joinTokens(ctx, kc)
+	return err
 }
 
 func (m *Manager) SwarmUnlockKey(ctx context.Context) (string, error) {
@@ -666,19 +712,32 @@ func (m *Manager) ServiceUpdate(ctx context.Context, ref string, version uint64,
 	if uint64(meta.Generation) != version {
 		return swarm.ServiceUpdateResponse{}, errdefs.Invalidf("rpc error: code = Unknown desc = update out of sequence")
 	}
-	curSpec := cur.spec()
-	prevRaw := meta.Annotations[AnnotationPrev]
-	state := swarm.UpdateStateUpdating
 	if opts.Rollback == "previous" {
-		if prevRaw == "" {
-			return swarm.ServiceUpdateResponse{}, errdefs.Invalidf("service %s does not have a previous spec", curSpec.Name)
-		}
-		spec = swarm.ServiceSpec{}
-		if err := json.Unmarshal([]byte(prevRaw), &spec); err != nil {
-			return swarm.ServiceUpdateResponse{}, err
-		}
-		state = swarm.UpdateStateRollbackStarted
+		return m.rollback(ctx, kc, cur, "manually requested rollback")
 	}
+	return m.applyUpdate(ctx, kc, cur, spec, swarm.UpdateStateUpdating, "update in progress")
+}
+
+// rollback re-applies a service's previous spec, as swarm's rollback does:
+// the Deployment's template becomes that of an older ReplicaSet, which the
+// Deployment controller scales up again (Kubernetes' rollout undo), with
+// the strategy of the rollback config.
+func (m *Manager) rollback(ctx context.Context, kc kubernetes.Interface, cur service, message string) (swarm.ServiceUpdateResponse, error) {
+	prevRaw := cur.w.Meta().Annotations[AnnotationPrev]
+	if prevRaw == "" {
+		return swarm.ServiceUpdateResponse{}, errdefs.Invalidf("service %s does not have a previous spec", cur.spec().Name)
+	}
+	var spec swarm.ServiceSpec
+	if err := json.Unmarshal([]byte(prevRaw), &spec); err != nil {
+		return swarm.ServiceUpdateResponse{}, err
+	}
+	return m.applyUpdate(ctx, kc, cur, spec, swarm.UpdateStateRollbackStarted, message)
+}
+
+// applyUpdate replaces cur's objects with those of spec and records the
+// update's state; the spec it replaces becomes the previous spec.
+func (m *Manager) applyUpdate(ctx context.Context, kc kubernetes.Interface, cur service, spec swarm.ServiceSpec, state swarm.UpdateState, message string) (swarm.ServiceUpdateResponse, error) {
+	curSpec := cur.spec()
 	if spec.Name != curSpec.Name {
 		return swarm.ServiceUpdateResponse{}, invalid("Name", "renaming services is not supported")
 	}
@@ -688,7 +747,7 @@ func (m *Manager) ServiceUpdate(ctx context.Context, ref string, version uint64,
 	if err := m.fillPorts(ctx, kc, &spec, spec.Name); err != nil {
 		return swarm.ServiceUpdateResponse{}, err
 	}
-	o, err := Translate(spec, TranslateOptions{VolumeRoot: m.cfg.VolumeRoot})
+	o, err := Translate(spec, TranslateOptions{VolumeRoot: m.cfg.VolumeRoot, Rollback: state == swarm.UpdateStateRollbackStarted})
 	if err != nil {
 		return swarm.ServiceUpdateResponse{}, err
 	}
@@ -697,7 +756,7 @@ func (m *Manager) ServiceUpdate(ctx context.Context, ref string, version uint64,
 	}
 	curJSON, _ := json.Marshal(curSpec)
 	now := time.Now().UTC()
-	us, _ := json.Marshal(swarm.UpdateStatus{State: state, StartedAt: &now, Message: "update in progress"})
+	us, _ := json.Marshal(swarm.UpdateStatus{State: state, StartedAt: &now, Message: message})
 	annotate := func(om *metav1.ObjectMeta) {
 		om.Annotations[AnnotationPrev] = string(curJSON)
 		om.Annotations[AnnotationState] = string(us)
@@ -1016,9 +1075,13 @@ func (m *Manager) NodeList(ctx context.Context, f filters.Args) ([]swarm.Node, e
 		return nil, kubeErr(err)
 	}
 	self := m.SwarmInfo(ctx).NodeID
+	addr := m.managerAddr()
 	var out []swarm.Node
 	for i := range l.Items {
 		n := NodeFromKube(&l.Items[i], self)
+		if n.ManagerStatus != nil && addr != "" {
+			n.ManagerStatus.Addr = addr
+		}
 		if f.Contains("id") && !anyPrefix(f.Get("id"), n.ID) {
 			continue
 		}
@@ -1062,7 +1125,11 @@ func (m *Manager) NodeInspect(ctx context.Context, ref string) (swarm.Node, erro
 	if err != nil {
 		return swarm.Node{}, err
 	}
-	return NodeFromKube(n, m.SwarmInfo(ctx).NodeID), nil
+	out := NodeFromKube(n, m.SwarmInfo(ctx).NodeID)
+	if addr := m.managerAddr(); out.ManagerStatus != nil && addr != "" {
+		out.ManagerStatus.Addr = addr
+	}
+	return out, nil
 }
 
 func (m *Manager) NodeUpdate(ctx context.Context, ref string, version uint64, spec swarm.NodeSpec) error {

@@ -53,6 +53,9 @@ type TranslateOptions struct {
 	// services live, one directory per volume name, on every node (swarm's
 	// local driver: a volume is per node, created on first use).
 	VolumeRoot string
+	// Rollback makes the workload roll out with the spec's rollback
+	// config instead of its update config (a rollback's own strategy).
+	Rollback bool
 }
 
 // Objects are the Kubernetes objects of one service.
@@ -206,6 +209,12 @@ func Translate(spec swarm.ServiceSpec, opts TranslateOptions) (*Objects, error) 
 		tmpl.Annotations["berth.swarm/force-update"] = strconv.FormatUint(spec.TaskTemplate.ForceUpdate, 10)
 	}
 
+	// How the workload rolls out: a rollback goes by the rollback config,
+	// as swarm's does.
+	rollout := spec.UpdateConfig
+	if opts.Rollback && spec.RollbackConfig != nil {
+		rollout = spec.RollbackConfig
+	}
 	switch {
 	case spec.Mode.Global != nil:
 		o.DaemonSet = &appsv1.DaemonSet{
@@ -214,10 +223,10 @@ func Translate(spec swarm.ServiceSpec, opts TranslateOptions) (*Objects, error) 
 			Spec: appsv1.DaemonSetSpec{
 				Selector:       &metav1.LabelSelector{MatchLabels: selector},
 				Template:       tmpl,
-				UpdateStrategy: daemonSetStrategy(spec.UpdateConfig),
+				UpdateStrategy: daemonSetStrategy(rollout),
 			},
 		}
-		if uc := spec.UpdateConfig; uc != nil && uc.Delay > 0 {
+		if uc := rollout; uc != nil && uc.Delay > 0 {
 			o.DaemonSet.Spec.MinReadySeconds = seconds(uc.Delay)
 		}
 	case spec.Mode.ReplicatedJob != nil || spec.Mode.GlobalJob != nil:
@@ -237,13 +246,13 @@ func Translate(spec swarm.ServiceSpec, opts TranslateOptions) (*Objects, error) 
 				Replicas: &replicas,
 				Selector: &metav1.LabelSelector{MatchLabels: selector},
 				Template: tmpl,
-				Strategy: deploymentStrategy(spec.UpdateConfig),
+				Strategy: deploymentStrategy(rollout),
 				// Swarm keeps a history of 5 tasks per slot; the
 				// ReplicaSets are what `rollback` goes back to.
 				RevisionHistoryLimit: ptr(int32(5)),
 			},
 		}
-		if uc := spec.UpdateConfig; uc != nil {
+		if uc := rollout; uc != nil {
 			if uc.Delay > 0 {
 				d.Spec.MinReadySeconds = seconds(uc.Delay)
 			}

@@ -77,19 +77,22 @@ func New(cfg Config) *Process {
 func (p *Process) statePath() string { return filepath.Join(p.cfg.StateDir, "state.json") }
 
 // savedState reads the front end's state.json without starting it.
-func (p *Process) savedState() (nodeID, addr string, ok bool) {
+func (p *Process) savedState() (st savedState, ok bool) {
 	b, err := os.ReadFile(p.statePath())
 	if err != nil {
-		return "", "", false
-	}
-	var st struct {
-		NodeID   string `json:"nodeID"`
-		NodeAddr string `json:"nodeAddr"`
+		return st, false
 	}
 	if json.Unmarshal(b, &st) != nil {
-		return "", "", false
+		return st, false
 	}
-	return st.NodeID, st.NodeAddr, true
+	return st, true
+}
+
+// savedState is what berthd reads of the front end's state.json.
+type savedState struct {
+	NodeID   string `json:"nodeID"`
+	NodeAddr string `json:"nodeAddr"`
+	Role     string `json:"role"` // "worker" on a node that joined
 }
 
 func (p *Process) running() bool {
@@ -114,8 +117,8 @@ func (p *Process) SwarmInfo(ctx context.Context) swarm.Info {
 			}
 		}
 	}
-	if id, addr, ok := p.savedState(); ok {
-		return swarm.Info{NodeID: id, NodeAddr: addr, LocalNodeState: swarm.LocalNodeStateActive, ControlAvailable: true}
+	if st, ok := p.savedState(); ok {
+		return swarm.Info{NodeID: st.NodeID, NodeAddr: st.NodeAddr, LocalNodeState: swarm.LocalNodeStateActive, ControlAvailable: st.Role != "worker"}
 	}
 	return swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive}
 }
@@ -143,7 +146,7 @@ func (p *Process) forward(w http.ResponseWriter, r *http.Request) {
 	leaving := strings.HasSuffix(path, "/swarm/leave") && sw.code == http.StatusOK
 	failedStart := (strings.HasSuffix(path, "/swarm/init") || strings.HasSuffix(path, "/swarm/join")) && sw.code != http.StatusOK
 	if leaving || failedStart {
-		if _, _, ok := p.savedState(); !ok {
+		if _, ok := p.savedState(); !ok {
 			go p.Stop()
 		}
 	}

@@ -1,12 +1,15 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-project/berth/tests/testutil"
 )
 
 // TestSwarmInitWithoutKubeBinaries: on a host whose Kubernetes binary cache
@@ -41,5 +44,96 @@ func TestSwarmInitWithoutKubeBinaries(t *testing.T) {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s left: %v", p, err)
 		}
+	}
+}
+
+// TestSwarmUpdateRollback: an update whose new tasks cannot start (an image
+// that cannot be pulled) rolls back by itself when the service says
+// failure_action rollback, with the update status dockerd reports
+// (rollback_started with the reason, then rollback_completed), the old
+// image running again and the failed spec as the previous one; and
+// `docker service rollback` goes back to the previous spec on request.
+func TestSwarmUpdateRollback(t *testing.T) {
+	if testutil.KubeBinDir() == "" {
+		t.Skip("Kubernetes binaries not built: run make kube")
+	}
+	testutil.KubeLock(t)
+	_, dr := swarmDaemon(t)
+	ctx := context.Background()
+	bb, err := testutil.BusyboxTarBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := dr.Run(ctx, bytes.NewReader(bb), "import", "-c", `CMD ["sh"]`, "-", "busybox:latest"); r.Code != 0 {
+		t.Fatal(r)
+	}
+	initCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	if r := runLong(initCtx, dr, "swarm", "init"); r.Code != 0 {
+		t.Fatalf("swarm init: %s", r)
+	}
+	if r := dr.Run(ctx, nil, "service", "create", "-d", "--name", "web", "--replicas", "2",
+		"--update-failure-action", "rollback", "--update-monitor", "5s", "busybox:latest", "sleep", "3600"); r.Code != 0 {
+		t.Fatalf("service create: %s", r)
+	}
+	waitTasks(t, dr, "web", 2)
+
+	// Nothing answers on 127.0.0.1:1: the new tasks fail to pull at once.
+	if r := dr.Run(ctx, nil, "service", "update", "-d", "--image", "127.0.0.1:1/nosuch:1", "web"); r.Code != 0 {
+		t.Fatalf("service update: %s", r)
+	}
+	seen := map[string]string{}
+	waitUpdate := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			r := dr.Run(ctx, nil, "service", "inspect", "-f", "{{if .UpdateStatus}}{{.UpdateStatus.State}}|{{.UpdateStatus.Message}}{{end}}", "web")
+			state, msg, _ := strings.Cut(r.Out(), "|")
+			if state != "" {
+				seen[state] = msg
+			}
+			if state == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("update status never %s: last %q; seen %v\n%s", want, r.Out(), seen, dr.Run(ctx, nil, "service", "ps", "--no-trunc", "web"))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitUpdate("rollback_completed")
+	if msg, ok := seen["rollback_started"]; !ok || !strings.HasPrefix(msg, "update rolled back due to failure or early termination of task") {
+		t.Errorf("rollback_started not reported with swarm's reason: %v", seen)
+	}
+	if _, ok := seen["paused"]; ok {
+		t.Errorf("a failed update with failure_action rollback showed as paused: %v", seen)
+	}
+	if r := dr.Run(ctx, nil, "service", "inspect", "-f", "{{.Spec.TaskTemplate.ContainerSpec.Image}} {{.PreviousSpec.TaskTemplate.ContainerSpec.Image}}", "web"); r.Out() != "busybox:latest 127.0.0.1:1/nosuch:1" {
+		t.Errorf("after the rollback: spec and previous image %q", r.Out())
+	}
+	waitTasks(t, dr, "web", 2)
+	if r := dr.Run(ctx, nil, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Image}}", "web"); strings.Count(r.Out(), "busybox:latest") != 2 {
+		t.Errorf("running tasks after the rollback: %s", r)
+	}
+
+	// A manual rollback: update the env, then go back.
+	if r := dr.Run(ctx, nil, "service", "update", "-d", "--env-add", "COLOUR=blue", "web"); r.Code != 0 {
+		t.Fatalf("service update: %s", r)
+	}
+	waitUpdate("completed")
+	seen = map[string]string{}
+	if r := dr.Run(ctx, nil, "service", "rollback", "-d", "web"); r.Code != 0 {
+		t.Fatalf("service rollback: %s", r)
+	}
+	waitUpdate("rollback_completed")
+	if msg, ok := seen["rollback_started"]; (ok && msg != "manually requested rollback") || seen["rollback_completed"] != "rollback completed" {
+		t.Errorf("manual rollback status: %v", seen)
+	}
+	if r := dr.Run(ctx, nil, "service", "inspect", "-f", "{{.Spec.TaskTemplate.ContainerSpec.Env}}", "web"); strings.Contains(r.Out(), "COLOUR") {
+		t.Errorf("env after the rollback: %s", r)
+	}
+	waitTasks(t, dr, "web", 2)
+	if r := dr.Run(ctx, nil, "service", "rm", "web"); r.Code != 0 {
+		t.Errorf("service rm: %s", r)
 	}
 }

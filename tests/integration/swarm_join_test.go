@@ -1,0 +1,216 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-project/berth/internal/network/hostfw"
+	"github.com/berth-project/berth/tests/testutil"
+)
+
+// clusterStatus reads GET /berth/cluster of a daemon.
+func clusterStatus(t *testing.T, sock string) map[string]any {
+	t.Helper()
+	c := http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	resp, err := c.Get("http://berthd/berth/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st map[string]any
+	json.NewDecoder(resp.Body).Decode(&st)
+	return st
+}
+
+// TestSwarmTwoNodes: a second berthd on this host joins the first one's
+// swarm with the worker token `docker swarm join-token` prints (after a bad
+// token and a wrong CA were refused without changing anything); node ls
+// shows both nodes; a service of 4 replicas runs on both; a task on the
+// first node reaches a task on the second; the worker's `swarm leave` stops
+// its kubelet and leaves nothing of its node on the host (processes,
+// containers, cgroups, bridge, iptables rules, state); its node shows Down
+// and `node rm` removes it, and the service's tasks all run on the first
+// node again.
+func TestSwarmTwoNodes(t *testing.T) {
+	if testutil.KubeBinDir() == "" {
+		t.Skip("Kubernetes binaries not built: run make kube")
+	}
+	testutil.KubeLock(t)
+	ctx := context.Background()
+	d1, dr1 := swarmDaemon(t)
+	d2, dr2 := swarmDaemon(t)
+	bb, err := testutil.BusyboxTarBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx := t.TempDir()
+	os.WriteFile(filepath.Join(bctx, "Dockerfile"), []byte(testutil.TutorialDockerfile), 0o644)
+	// No registry: each node has the image, as after a `docker build` on each.
+	for _, dr := range []testutil.Driver{dr1, dr2} {
+		if r := dr.Run(ctx, bytes.NewReader(bb), "import", "-c", `CMD ["sh"]`, "-", "busybox:latest"); r.Code != 0 {
+			t.Fatal(r)
+		}
+		if r := dr.Run(ctx, nil, "build", "-t", "friendlyhello", bctx); r.Code != 0 {
+			t.Fatal(r)
+		}
+	}
+	initCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	if r := runLong(initCtx, dr1, "swarm", "init"); r.Code != 0 {
+		t.Fatalf("swarm init: %s", r)
+	}
+	r := dr1.Run(ctx, nil, "swarm", "join-token", "worker")
+	m := regexp.MustCompile(`^To add a worker to this swarm, run the following command:\n\n    docker swarm join --token (SWMTKN-1-[0-9a-f]{64}-[a-z0-9]{6}-[a-z0-9]{16}) (127\.0\.0\.1:\d+)\n\n$`).FindStringSubmatch(r.Stdout)
+	if r.Code != 0 || m == nil {
+		t.Fatalf("swarm join-token worker: %s", r)
+	}
+	token, addr := m[1], m[2]
+	if r := dr1.Run(ctx, nil, "swarm", "join-token", "-q", "manager"); r.Code != 0 || !strings.HasPrefix(r.Out(), "SWMTKN-1-") || r.Out() == token {
+		t.Errorf("swarm join-token -q manager: %s", r)
+	}
+
+	// Refused, and nothing changes on the second node: a token that is not
+	// one, an unknown bootstrap token, a CA hash that is not the manager's.
+	bad := []struct{ token, want string }{
+		{"SWMTKN-1-nonsense", "invalid join token"},
+		{token[:len(token)-16] + "0000000000000000", "invalid join token"},
+		{"SWMTKN-1-" + strings.Repeat("0", 64) + token[len(token)-24:], "invalid join token"},
+	}
+	for _, b := range bad {
+		if r := runLong(ctx, dr2, "swarm", "join", "--token", b.token, addr); r.Code != 1 || !strings.Contains(r.Stderr, b.want) {
+			t.Errorf("join with %s: %s", b.token, r)
+		}
+	}
+	if r := runLong(ctx, dr2, "swarm", "join", "--token", token, "127.0.0.1:1"); r.Code != 1 || !strings.Contains(r.Stderr, "could not reach the manager") {
+		t.Errorf("join of an unreachable manager: %s", r)
+	}
+	if r := dr2.Run(ctx, nil, "info", "--format", "{{.Swarm.LocalNodeState}}"); r.Out() != "inactive" {
+		t.Errorf("info after refused joins: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(d2.Root, "cluster")); !os.IsNotExist(err) {
+		t.Errorf("a refused join left %s: %v", filepath.Join(d2.Root, "cluster"), err)
+	}
+
+	joinCtx, cancel2 := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel2()
+	if r := runLong(joinCtx, dr2, "swarm", "join", "--token", token, addr); r.Code != 0 || !strings.Contains(r.Stdout, "This node joined a swarm as a worker.") {
+		t.Fatalf("swarm join: %s\n%s", r, d2.LogTail(30))
+	}
+	st2 := clusterStatus(t, d2.Sock)
+	node2, _ := st2["node"].(string)
+	bridge2, _ := st2["bridge"].(string)
+	cgroup2, _ := st2["cgroupRoot"].(string)
+	if node2 == "" || bridge2 == "" || cgroup2 == "" {
+		t.Fatalf("cluster status of the worker: %v", st2)
+	}
+	node1, _ := clusterStatus(t, d1.Sock)["node"].(string)
+	r = dr1.Run(ctx, nil, "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}")
+	lines := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		lines[strings.TrimSpace(l)] = true
+	}
+	if r.Code != 0 || len(lines) != 2 || !lines[node1+" Ready Active Leader"] || !lines[node2+" Ready Active"] {
+		t.Fatalf("node ls: %q", r.Stdout)
+	}
+	if r := dr2.Run(ctx, nil, "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"); r.Out() != "active false" {
+		t.Errorf("info on the worker: %s", r)
+	}
+	if r := dr2.Run(ctx, nil, "node", "ls"); r.Code != 1 || !strings.Contains(r.Stderr, "Worker nodes can't be used to view or modify cluster state") {
+		t.Errorf("node ls on the worker: %s", r)
+	}
+
+	// 4 replicas over both nodes.
+	if r := dr1.Run(ctx, nil, "service", "create", "-d", "--name", "web", "--replicas", "4", "friendlyhello"); r.Code != 0 {
+		t.Fatalf("service create: %s", r)
+	}
+	waitTasks(t, dr1, "web", 4)
+	r = dr1.Run(ctx, nil, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}", "web")
+	if !strings.Contains(r.Stdout, node1) || !strings.Contains(r.Stdout, node2) {
+		t.Fatalf("tasks not on both nodes: %s", r)
+	}
+
+	// From a task on node 1 to a task on node 2, across the two bridges.
+	taskFilter := []string{"ps", "-q", "--filter", "label=io.kubernetes.container.name=task"}
+	c1 := strings.Fields(dr1.Run(ctx, nil, taskFilter...).Stdout)
+	c2 := strings.Fields(dr2.Run(ctx, nil, taskFilter...).Stdout)
+	if len(c1) == 0 || len(c2) == 0 {
+		t.Fatalf("task containers: node 1 %v, node 2 %v", c1, c2)
+	}
+	ip2 := dr2.Run(ctx, nil, "exec", c2[0], "hostname", "-i").Out()
+	host2 := dr2.Run(ctx, nil, "exec", c2[0], "hostname").Out()
+	if net.ParseIP(ip2) == nil || host2 == "" {
+		t.Fatalf("address of the task on node 2: %q %q", ip2, host2)
+	}
+	if r := dr1.Run(ctx, nil, "exec", c1[0], "timeout", "10", "wget", "-q", "-O-", "http://"+ip2+":80/cgi-bin/index"); r.Code != 0 || r.Out() != "Hello World from "+host2 {
+		t.Fatalf("node 1 task → node 2 task %s: %s", ip2, r)
+	}
+
+	// The worker leaves: its tasks go back to node 1, nothing of it stays.
+	if r := runLong(ctx, dr2, "swarm", "leave"); r.Code != 0 || !strings.Contains(r.Stdout, "Node left the swarm.") {
+		t.Fatalf("swarm leave on the worker: %s", r)
+	}
+	if r := dr2.Run(ctx, nil, "info", "--format", "{{.Swarm.LocalNodeState}}"); r.Out() != "inactive" {
+		t.Errorf("info after leave: %s", r)
+	}
+	waitNoFrontEnd(t, d2)
+	if pids := testutil.ProcsWithArg("", filepath.Join(d2.Root, "cluster")); len(pids) > 0 {
+		t.Errorf("processes of the worker's node left: %v", pids)
+	}
+	if r := dr2.Run(ctx, nil, "ps", "-aq"); r.Out() != "" {
+		t.Errorf("containers left on the worker: %s", r.Out())
+	}
+	if _, err := net.InterfaceByName(bridge2); err == nil {
+		t.Errorf("bridge %s left", bridge2)
+	}
+	for _, h := range []string{"memory", "cpu", "pids", "unified"} {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", h, cgroup2)); !os.IsNotExist(err) {
+			t.Errorf("cgroup %s/%s left: %v", h, cgroup2, err)
+		}
+	}
+	// The worker's daemon keeps its own chain while it runs; its node's
+	// rules name the node's bridge.
+	if left, err := hostfw.RulesMentioning(ctx, bridge2); err != nil || len(left) > 0 {
+		t.Errorf("iptables rules of the worker's node left: %v %v", left, err)
+	}
+	// The manager's kube-proxy (the one this host has) is untouched.
+	if out, err := exec.Command("nft", "list", "table", "ip", "kube-proxy").CombinedOutput(); err != nil {
+		t.Errorf("the cluster's kube-proxy table went with the worker: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(d2.Root, "cluster")); !os.IsNotExist(err) {
+		t.Errorf("cluster state of the worker left: %v", err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r := dr1.Run(ctx, nil, "node", "ls", "--format", "{{.Hostname}} {{.Status}}")
+		if strings.Contains(r.Stdout, node2+" Down") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker is not Down after leave: %s", r)
+		}
+		time.Sleep(time.Second)
+	}
+	if r := dr1.Run(ctx, nil, "node", "rm", node2); r.Code != 0 {
+		t.Fatalf("node rm: %s", r)
+	}
+	if r := dr1.Run(ctx, nil, "node", "ls", "-q"); r.Out() != node1 {
+		t.Errorf("node ls after node rm: %s", r)
+	}
+	waitTasks(t, dr1, "web", 4)
+	if r := dr1.Run(ctx, nil, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}", "web"); strings.Count(r.Stdout, node1) != 4 {
+		t.Errorf("tasks after the worker left: %s", r)
+	}
+}
