@@ -504,6 +504,11 @@ func (m *Manager) Status(ctx context.Context) (*Status, error) {
 	out := &Status{State: st.Phase, Node: st.NodeName, APIServer: st.APIServer(), Kubeconfig: m.layout.AdminKubeconfig(),
 		RuntimeEndpoint: st.RuntimeEndpoint, BinDir: st.BinDir, PodSubnet: st.Subnets.Pods.String(),
 		ServiceSubnet: st.Subnets.Services.String(), DNS: st.Subnets.Gateway().String(), Bridge: st.Bridge, CgroupRoot: m.id.CgroupRoot}
+	if st.Role == RoleNode {
+		// A node of another daemon's cluster: no admin kubeconfig, no
+		// service range or DNS server of its own.
+		out.Kubeconfig, out.ServiceSubnet, out.DNS = "", "", st.DNS
+	}
 	for _, p := range st.Procs {
 		alive := p.Alive()
 		if !alive && out.State == "running" {

@@ -71,7 +71,7 @@ func (u *UpdateMonitor) check(ctx context.Context, kc kubernetes.Interface) {
 		if RolloutDone(d) {
 			// Recorded once, so a later outage of the service's tasks is
 			// never taken for a failure of this update.
-			u.finish(ctx, kc, d.Namespace, d.Name, us)
+			u.finish(ctx, kc, d.Namespace, d.Name, d.ResourceVersion, us)
 			continue
 		}
 		spec := s.spec()
@@ -92,7 +92,7 @@ func (u *UpdateMonitor) check(ctx context.Context, kc kubernetes.Interface) {
 
 // finish records a finished update or rollback in the Deployment's
 // annotation (metadata only: the rollout is not touched).
-func (u *UpdateMonitor) finish(ctx context.Context, kc kubernetes.Interface, ns, name string, us swarm.UpdateStatus) {
+func (u *UpdateMonitor) finish(ctx context.Context, kc kubernetes.Interface, ns, name, resourceVersion string, us swarm.UpdateStatus) {
 	now := time.Now().UTC()
 	us.CompletedAt = &now
 	if us.State == swarm.UpdateStateUpdating {
@@ -101,7 +101,9 @@ func (u *UpdateMonitor) finish(ctx context.Context, kc kubernetes.Interface, ns,
 		us.State, us.Message = swarm.UpdateStateRollbackCompleted, "rollback completed"
 	}
 	b, _ := json.Marshal(us)
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{AnnotationState: string(b)}}})
+	// The resource version makes the patch fail if the service was updated
+	// since it was read: a new update's status is never overwritten.
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": resourceVersion, "annotations": map[string]string{AnnotationState: string(b)}}})
 	if _, err := kc.AppsV1().Deployments(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		u.log.Debug("update monitor: record the end of an update", "deployment", ns+"/"+name, "err", err)
 	}
