@@ -40,9 +40,9 @@ type kubeResult struct {
 	apply               time.Duration // kubectl apply of a 10-replica Deployment to all pods Running
 	runp, create, start time.Duration // crictl, one pod, medians
 	crictlAll           time.Duration // runp + create + start, median of the sums
-	perPodProcs         float64       // kB PSS per pod of the per-pod runtime processes (monitors / shims)
-	perPodAll           float64       // kB PSS per pod of everything the runtime runs (daemon growth, shims, pause)
-	procsPerPod         float64       // per-pod runtime processes per pod
+	perPodProcs         float64       // kB PSS per pod of the monitor / shim processes
+	perPodAll           float64       // kB PSS per pod of everything the runtime runs (daemon growth, monitors / shims, pause)
+	procsPerPod         float64       // monitor / shim processes per pod (a berth-monitor watches up to 16 containers)
 	crictlFailed        int           // crictl rounds that failed and were run again
 	loadStart, loadEnd  float64       // 1-minute load average when the runtime's rounds began and ended
 }
@@ -381,9 +381,9 @@ func (s *kubeSession) deleteDeployment(ctx context.Context, file string) error {
 }
 
 // runtimePSS sums PSS (kB) of what the node runtime runs: all is the daemon
-// plus its per-pod processes (berthd with its monitors; containerd with its
-// shims and their pause processes); procs the per-pod processes alone
-// (berth-monitor, containerd-shim-runc-v2), n their number.
+// plus the processes it runs for pods (berthd with its monitors; containerd
+// with its shims and their pause processes); procs the monitors or shims
+// alone (berth-monitor, containerd-shim-runc-v2), n their number.
 func (s *kubeSession) runtimePSS() (all, procs, n int, err error) {
 	var daemon int
 	var perPod, pause []int

@@ -127,7 +127,7 @@ func printKubeTable(order []string, res map[string]*kubeResult, applyRuns, crict
 	row("  crictl runp (median)", func(r *kubeResult) float64 { return dur(r.runp) }, ms)
 	row("  crictl create (median)", func(r *kubeResult) float64 { return dur(r.create) }, ms)
 	row("  crictl start (median)", func(r *kubeResult) float64 { return dur(r.start) }, ms)
-	row("per-pod runtime process PSS per pod (berth-monitor / containerd-shim-runc-v2)", func(r *kubeResult) float64 { return r.perPodProcs }, mb)
+	row("monitor / shim process PSS per pod (berth-monitor / containerd-shim-runc-v2)", func(r *kubeResult) float64 { return r.perPodProcs }, mb)
 	row("node runtime PSS per pod (daemon growth + monitors / shims + pause)", func(r *kubeResult) float64 { return r.perPodAll }, mb)
 	// Facts about the run, without a ratio.
 	fact := func(name string, cell func(*kubeResult) string) {
@@ -140,7 +140,7 @@ func printKubeTable(order []string, res map[string]*kubeResult, applyRuns, crict
 		}
 		fmt.Fprintln(w)
 	}
-	fact("per-pod runtime processes per pod", func(r *kubeResult) string { return fmt.Sprintf("%.1f", r.procsPerPod) })
+	fact("monitor / shim processes per pod", func(r *kubeResult) string { return fmt.Sprintf("%.1f", r.procsPerPod) })
 	fact("1-min load average at start / end (2 cores, shared)", func(r *kubeResult) string { return fmt.Sprintf("%.1f / %.1f", r.loadStart, r.loadEnd) })
 	failed := false
 	for _, t := range order {
