@@ -14,10 +14,39 @@ type containerIndex struct {
 	mu    sync.RWMutex
 	byID  map[string]*Container
 	names map[string]string // "/name" -> id
+	// namesByID is names inverted (id -> its names, link names included),
+	// so listing a container's names costs no scan of every name: `ps`
+	// over n containers would be n².
+	namesByID map[string]map[string]struct{}
 }
 
 func newContainerIndex() *containerIndex {
-	return &containerIndex{byID: map[string]*Container{}, names: map[string]string{}}
+	return &containerIndex{byID: map[string]*Container{}, names: map[string]string{}, namesByID: map[string]map[string]struct{}{}}
+}
+
+// setName points name at id. x.mu held.
+func (x *containerIndex) setName(name, id string) {
+	if old, ok := x.names[name]; ok {
+		x.unsetName(name, old)
+	}
+	x.names[name] = id
+	set := x.namesByID[id]
+	if set == nil {
+		set = map[string]struct{}{}
+		x.namesByID[id] = set
+	}
+	set[name] = struct{}{}
+}
+
+// unsetName drops name, which points at id. x.mu held.
+func (x *containerIndex) unsetName(name, id string) {
+	delete(x.names, name)
+	if set := x.namesByID[id]; set != nil {
+		delete(set, name)
+		if len(set) == 0 {
+			delete(x.namesByID, id)
+		}
+	}
 }
 
 func (x *containerIndex) get(ref string) (*Container, error) {
@@ -56,7 +85,7 @@ func (x *containerIndex) reserveName(name, id string) error {
 	if other, ok := x.names[name]; ok && other != id {
 		return errdefs.Conflictf("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", name, other)
 	}
-	x.names[name] = id
+	x.setName(name, id)
 	return nil
 }
 
@@ -64,7 +93,7 @@ func (x *containerIndex) releaseName(name, id string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.names[name] == id {
-		delete(x.names, name)
+		x.unsetName(name, id)
 	}
 }
 
@@ -72,7 +101,7 @@ func (x *containerIndex) add(c *Container) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.byID[c.ID] = c
-	x.names[c.Name] = c.ID
+	x.setName(c.Name, c.ID)
 }
 
 func (x *containerIndex) remove(c *Container) {
@@ -80,11 +109,10 @@ func (x *containerIndex) remove(c *Container) {
 	defer x.mu.Unlock()
 	delete(x.byID, c.ID)
 	// Its own name and the link names that point at it.
-	for n, id := range x.names {
-		if id == c.ID {
-			delete(x.names, n)
-		}
+	for n := range x.namesByID[c.ID] {
+		delete(x.names, n)
 	}
+	delete(x.namesByID, c.ID)
 }
 
 // list returns all containers, newest first.
@@ -120,8 +148,8 @@ func (x *containerIndex) namesOf(id, own string) []string {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	out := []string{own}
-	for n, v := range x.names {
-		if v == id && n != own {
+	for n := range x.namesByID[id] {
+		if n != own {
 			out = append(out, n)
 		}
 	}
