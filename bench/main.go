@@ -33,13 +33,15 @@ type result struct {
 	buildChanged      time.Duration // after changing the file copied last
 	reg               registryTimes // pull/push/save/load of ~200 MB, 4 layers
 	compose           composeTimes  // up -d / down of a 10-service project
+	idleRSS           int           // kB RSS of the daemon alone after start (perf.go)
+	ps                time.Duration // docker ps -a over psContainers containers
 }
 
 func main() {
 	targets := flag.String("target", "berthd,berthd-runc,dockerd", "comma-separated targets to measure (berthd-runc: berthd with --default-runtime runc)")
 	runs := flag.Int("n", 20, "iterations for run --rm and exec")
 	many := flag.Int("many", 50, "containers for the run -d measurement")
-	sections := flag.String("sections", "core,build,registry,compose,swarm,kube", "comma-separated parts to measure (kube: a `berth cluster up` cluster on berthd's CRI beside one on a private containerd)")
+	sections := flag.String("sections", "core,build,registry,compose,swarm,kube,ps", "comma-separated parts to measure (ps: `ps -a` over 1000 containers; kube: a `berth cluster up` cluster on berthd's CRI beside one on a private containerd)")
 	kubeRuntimes := flag.String("kube-runtimes", "berthd,containerd", "comma-separated cluster runtimes of the kube section")
 	kubeApply := flag.Int("kube-apply-n", 5, "rounds of apply-to-Running in the kube section")
 	kubeCrictl := flag.Int("kube-crictl-n", 10, "rounds of crictl runp/create/start in the kube section")
@@ -147,6 +149,9 @@ func measure(ctx context.Context, target string, runs, many int, want map[string
 	}
 	defer removeAll(ctx, s)
 	res := &result{}
+	if res.idleRSS, err = idleRSS(d.Pid()); err != nil {
+		return nil, fmt.Errorf("idle RSS: %w", err)
+	}
 	if want["core"] {
 		if err := measureCore(ctx, s, target, res, runs, many); err != nil {
 			return nil, err
@@ -160,6 +165,11 @@ func measure(ctx context.Context, target string, runs, many int, want map[string
 	if want["registry"] {
 		if res.reg, err = measureRegistry(ctx, s, 3); err != nil {
 			return nil, fmt.Errorf("registry: %w", err)
+		}
+	}
+	if want["ps"] {
+		if res.ps, err = measurePs(ctx, s, 5); err != nil {
+			return nil, fmt.Errorf("ps: %w", err)
 		}
 	}
 	if want["compose"] {
@@ -203,14 +213,18 @@ func measureCore(ctx context.Context, s *session, target string, res *result, ru
 	return nil
 }
 
-// memory = (PSS of engine + per-container processes with 10 running − PSS with 0) / 10.
+// memContainers is how many containers run for the memory figure.
+const memContainers = 50
+
+// memory = (PSS of engine + per-container processes with memContainers
+// running − PSS with 0) / memContainers.
 func memory(ctx context.Context, s *session, res *result, runD []string) error {
 	time.Sleep(2 * time.Second) // let the daemon settle after the removals
 	base, err := enginePSS(s)
 	if err != nil {
 		return err
 	}
-	for i := 0; i < 10; i++ {
+	for i := 0; i < memContainers; i++ {
 		if _, err := s.run(ctx, runD...); err != nil {
 			return err
 		}
@@ -220,7 +234,7 @@ func memory(ctx context.Context, s *session, res *result, runD []string) error {
 	if err != nil {
 		return err
 	}
-	res.base, res.memPerCtr = base, float64(loaded-base)/10
+	res.base, res.memPerCtr = base, float64(loaded-base)/memContainers
 	return nil
 }
 

@@ -20,6 +20,7 @@ import (
 // image of 4 layers through a local berth-registry.
 type registryTimes struct {
 	pull, push, save, load time.Duration
+	floor                  time.Duration // decompress and write the layers (perf.go)
 }
 
 // benchImageSize is the bytes of each of the 4 layers.
@@ -94,6 +95,9 @@ func measureRegistry(ctx context.Context, s *session, runs int) (registryTimes, 
 		return rt, err
 	}
 	defer s.run(ctx, "rmi", "-f", ref)
+	if rt.floor, err = measureFloor(img, filepath.Dir(s.d.Root), runs); err != nil {
+		return rt, fmt.Errorf("floor: %w", err)
+	}
 	if rt.pull, err = medianWithSetup(runs,
 		func() error { s.run(ctx, "rmi", "-f", ref); return nil },
 		func() error { _, err := s.run(ctx, "pull", ref); return err }); err != nil {

@@ -79,8 +79,11 @@ func printTable(order []string, res map[string]*result) {
 	row("push ~200 MB, 4 layers, fresh registry (median of 3)", func(r *result) float64 { return dur(r.reg.push) }, ms2)
 	row("save ~200 MB (median of 3)", func(r *result) float64 { return dur(r.reg.save) }, ms2)
 	row("load ~200 MB (median of 3)", func(r *result) float64 { return dur(r.reg.load) }, ms2)
+	row("floor: gunzip + write + syncfs the 4 layers (median of 3)", func(r *result) float64 { return dur(r.reg.floor) }, ms2)
+	row(fmt.Sprintf("docker ps -a, %d containers (median of 5)", psContainers), func(r *result) float64 { return dur(r.ps) }, ms)
+	row("daemon RSS idle, after start", func(r *result) float64 { return float64(r.idleRSS) }, mb)
 	row("engine PSS, 0 containers", func(r *result) float64 { return float64(r.base) }, mb)
-	row("engine PSS per running container", func(r *result) float64 { return r.memPerCtr }, mb)
+	row(fmt.Sprintf("engine PSS per running container (%d running)", memContainers), func(r *result) float64 { return r.memPerCtr }, mb)
 }
 
 // printKubeTable prints the Kubernetes figures, berthd beside containerd.
