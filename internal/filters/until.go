@@ -14,7 +14,9 @@ func (a Args) Until() (time.Time, error) {
 	for _, v := range a.Get("until") {
 		t, err := parseTime(v)
 		if err != nil {
-			return time.Time{}, errdefs.Invalidf("invalid filter 'until=%s'", v)
+			// dockerd's words for a bad until (prune of containers,
+			// images and networks).
+			return time.Time{}, errdefs.Invalidf("failed to parse value as time or duration: %q", v)
 		}
 		until = t
 	}

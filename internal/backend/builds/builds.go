@@ -229,6 +229,12 @@ func (b *Backend) BuildCachePrune(ctx context.Context, all bool, keepStorage int
 	if len(f.Get("label")) > 0 {
 		return &build.CachePruneReport{}, nil
 	}
+	// The build cache's until is a duration only, as in dockerd.
+	for _, v := range f.Get("until") {
+		if _, err := time.ParseDuration(v); err != nil {
+			return nil, errdefs.Invalidf("failed to prune build cache: \"until\" filter expects a duration (e.g., '24h'): %v", err)
+		}
+	}
 	until, err := f.Until()
 	if err != nil {
 		return nil, err
