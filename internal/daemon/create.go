@@ -165,6 +165,7 @@ func (d *Daemon) createContainer(ctx context.Context, name string, req *containe
 			d.forgetNetwork(context.WithoutCancel(ctx), c)
 		}
 	}()
+	d.crashPoint("create-after-rw")
 	if err := c.save(dir); err != nil {
 		return resp, err
 	}

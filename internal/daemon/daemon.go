@@ -105,6 +105,9 @@ type Daemon struct {
 	monitors   *monitor.Pool      // nil: a monitor process per container
 	started    time.Time
 	wg         sync.WaitGroup // exit watchers
+	// crashAt names a fault-injection point (BERTH_CRASH_POINT, for the
+	// crash-consistency tests): reaching it kills the daemon with SIGKILL.
+	crashAt string
 }
 
 // New prepares the state directories, loads images and containers, and
@@ -137,6 +140,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		execs:      newExecStore(),
 		started:    time.Now(),
 		cgWarm:     cgroupwarm.New(cgroups.Root),
+		crashAt:    os.Getenv("BERTH_CRASH_POINT"),
 	}
 	if cfg.MonitorContainers > 1 {
 		d.monitors = monitor.NewPool(cfg.MonitorPath, filepath.Join(cfg.ExecRoot, "monitors"), cfg.MonitorContainers)

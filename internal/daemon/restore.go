@@ -14,6 +14,7 @@ import (
 // reattached to their monitor (live restore); if the monitor is gone, its
 // exit file (or, failing that, code 255) closes the run. Afterwards restart
 // policies "always" and "unless-stopped" start what should be running.
+// What a crash left half done is repaired on the way (reconcile.go).
 func (d *Daemon) restore(ctx context.Context) error {
 	dirs, err := os.ReadDir(filepath.Join(d.cfg.DataRoot, "containers"))
 	if err != nil {
@@ -24,15 +25,27 @@ func (d *Daemon) restore(ctx context.Context) error {
 		if !de.IsDir() {
 			continue
 		}
+		if !d.repairRecord(ctx, de.Name()) {
+			continue
+		}
 		c, err := loadContainer(filepath.Join(d.cfg.DataRoot, "containers", de.Name()))
 		if err != nil {
 			d.log.Warn("skip unreadable container record", "id", de.Name(), "err", err)
+			continue
+		}
+		if d.repairHalfRemoved(ctx, c) {
 			continue
 		}
 		d.containers.add(c)
 		d.restoreLinkNames(c)
 		d.restoreVolumeRefs(ctx, c)
 		if !c.running() && c.State.Status != container.StateRestarting {
+			if d.adoptOrUndoStart(ctx, c) {
+				d.wg.Add(1)
+				go d.watchExit(c, c.mon)
+				d.startHealth(c)
+				continue
+			}
 			d.teardownNetwork(ctx, c)
 			if shouldStartOnBoot(c) {
 				toStart = append(toStart, c)
@@ -55,6 +68,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			toStart = append(toStart, c)
 		}
 	}
+	d.sweepOrphans(ctx)
 	for _, c := range toStart {
 		c.mu.Lock()
 		if !c.running() {

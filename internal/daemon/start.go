@@ -160,6 +160,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		h, w = cs[0], cs[1]
 	}
 	tSpec = time.Now()
+	d.crashPoint("start-before-monitor")
 	mon, err := monitor.Create(ctx, monitor.Config{
 		ID:               c.ID,
 		Dir:              bundle,
@@ -191,6 +192,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		r.ch <- attachResult{a: a, err: aerr}
 	}
 	c.pending = nil
+	d.crashPoint("start-after-create")
 	tCreate = time.Now()
 	if err := mon.Start(ctx); err != nil {
 		rt.Kill(ctx, c.ID, 9, true)
@@ -199,6 +201,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		return runtime.CreateFailed(err)
 	}
 	tStart = time.Now()
+	d.crashPoint("start-after-monitor")
 	c.mon = mon
 	c.State = State{
 		Status:     container.StateRunning,

@@ -273,6 +273,7 @@ func (d *Daemon) removeContainer(ctx context.Context, c *Container, removeVolume
 		c.mu.Unlock()
 		return fmt.Errorf("remove rw layer of %s: %w", c.ID, err)
 	}
+	d.crashPoint("rm-after-rw")
 	os.RemoveAll(d.bundleDir(c.ID))
 	if err := os.RemoveAll(d.containerDir(c.ID)); err != nil {
 		d.log.Warn("remove container dir", "id", c.ID, "err", err)

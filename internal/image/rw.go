@@ -68,3 +68,14 @@ func (s *Store) LayersSize(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// HasRW reports whether container ctrID has a read-write layer.
+func (s *Store) HasRW(ctrID string) bool { return s.layers.HasRW(ctrID) }
+
+// RWCandidates lists the directories of the layer store that are not image
+// layers: containers' read-write layers, and the ones a crash left half
+// made. Build layers ("build-*") are the builder's to clean.
+func (s *Store) RWCandidates() ([]string, error) { return s.layers.RWCandidates() }
+
+// IsMounted reports whether container ctrID's overlay is mounted.
+func (s *Store) IsMounted(ctrID string) bool { return s.layers.IsMounted(ctrID) }

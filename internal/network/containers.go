@@ -354,3 +354,15 @@ func (m *Manager) withoutNetworkSuffix(netID, name string) string {
 	}
 	return name
 }
+
+// ContainerIDs lists the containers that have a network record, so the
+// daemon can drop those whose container a crash left half removed.
+func (m *Manager) ContainerIDs() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.ctrs))
+	for id := range m.ctrs {
+		out = append(out, id)
+	}
+	return out
+}

@@ -14,6 +14,12 @@ import (
 // it), with extra flags. Unlike StartDaemon it may be called again on the
 // same dir after Kill or Shutdown, to test what survives a restart.
 func StartBerthdIn(ctx context.Context, dir string, extra ...string) (*Daemon, error) {
+	return StartBerthdEnv(ctx, dir, nil, extra...)
+}
+
+// StartBerthdEnv is StartBerthdIn with extra environment variables
+// ("K=V") for the daemon, such as BERTH_CRASH_POINT.
+func StartBerthdEnv(ctx context.Context, dir string, env []string, extra ...string) (*Daemon, error) {
 	repo, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -21,7 +27,7 @@ func StartBerthdIn(ctx context.Context, dir string, extra ...string) (*Daemon, e
 	d := &Daemon{Target: TargetBerthd, Dir: dir, RepoDir: repo,
 		Root: filepath.Join(dir, "data"), Exec: filepath.Join(dir, "exec"),
 		Sock: filepath.Join(dir, "berth.sock"), PidFile: filepath.Join(dir, "berthd.pid"),
-		LogPath: filepath.Join(dir, fmt.Sprintf("daemon-%d.log", time.Now().UnixNano()))}
+		LogPath: filepath.Join(dir, fmt.Sprintf("daemon-%d.log", time.Now().UnixNano())), env: env}
 	args := append([]string{"--data-root", d.Root, "--exec-root", d.Exec, "-H", "unix://" + d.Sock,
 		"--pidfile", d.PidFile}, extra...)
 	if err := d.spawn(filepath.Join(BinDir(repo), "berthd"), args); err != nil {

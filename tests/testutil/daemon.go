@@ -34,6 +34,7 @@ type Daemon struct {
 	RepoDir string
 	cmd     *exec.Cmd
 	log     *os.File
+	env     []string // added to the daemon's environment
 }
 
 // TargetFromEnv returns the daemon the tests should run against.
@@ -118,6 +119,9 @@ func (d *Daemon) spawn(bin string, args []string) error {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(d.env) > 0 {
+		cmd.Env = append(os.Environ(), d.env...)
+	}
 	// Own process group so a test binary crash does not take the terminal's signals to it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

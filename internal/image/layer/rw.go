@@ -201,7 +201,12 @@ func (s *Store) RemoveRW(ctx context.Context, id string) error {
 	delete(s.mounts, id)
 	dir := s.rwDir(id)
 	if _, err := os.Stat(filepath.Join(dir, "lower")); err != nil {
-		return nil
+		// No lower file: either nothing is there, an image layer has
+		// that name (never removed here), or a crash cut CreateRW short
+		// and the half-made directory goes.
+		if _, serr := os.Stat(filepath.Join(dir, "size")); serr == nil || !dirExists(dir) {
+			return nil
+		}
 	}
 	if err := unmount(filepath.Join(dir, "merged")); err != nil {
 		return err
@@ -219,4 +224,37 @@ func isMountPoint(p string) bool {
 		return false
 	}
 	return st.Dev != pst.Dev
+}
+
+func dirExists(p string) bool {
+	fi, err := os.Lstat(p)
+	return err == nil && fi.IsDir()
+}
+
+// HasRW reports whether container id has a complete read-write layer.
+func (s *Store) HasRW(id string) bool {
+	_, err := os.Stat(filepath.Join(s.rwDir(id), "lower"))
+	return err == nil
+}
+
+// RWCandidates lists the store's directories that are not image layers
+// (no size file), not the short-name links, not temp dirs and not build
+// layers: the containers' rw layers, complete or cut short by a crash.
+func (s *Store) RWCandidates() ([]string, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("layer store: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		if !e.IsDir() || n == "l" || strings.HasPrefix(n, ".") || strings.HasPrefix(n, "build-") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(s.dir, n, "size")); err == nil {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -1,0 +1,216 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/berth-project/berth/internal/cgroups"
+	"github.com/berth-project/berth/internal/monitor"
+	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
+)
+
+// Crash windows. berthd can be killed (SIGKILL, OOM) between any two steps
+// of an operation; each step is atomic on its own (records are written
+// temp+rename, layers renamed into place) but a sequence is not. The
+// repairs below run once at start, before the API is served, while nothing
+// is in flight, and each is logged as "repair":
+//
+//   - create: the rw layer (and a network record) exist but the record was
+//     never written → the layer, network record and directory go;
+//   - start: the monitor runs but the record still says created/exited →
+//     the container is adopted as running; or the start stopped before the
+//     runtime's start → rootfs mount, volume mounts, runtime state, bundle
+//     and cgroups are undone and the record keeps its state;
+//   - rm: the rw layer was removed but not the record → the removal is
+//     finished;
+//   - anything left with no record at all: rw layers, bundles (and their
+//     monitors, killed), network records, cgroup directories.
+//
+// Image store leftovers (ingest temp files, half-unpacked layers, load
+// dirs, unreferenced blobs and layers) are the image store's, swept when it
+// opens; build layers and contexts are the builder's, swept when it opens.
+
+var hexID = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// repairRecord handles one container directory before it is loaded. It
+// reports false when the directory was a crash leftover and is gone.
+func (d *Daemon) repairRecord(ctx context.Context, id string) bool {
+	dir := d.containerDir(id)
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); !errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	// Records are written whole (temp + rename): no record means the
+	// create never finished.
+	d.log.Warn("repair: removing a container whose create was cut short", "id", id)
+	d.dropOrphan(ctx, id)
+	os.RemoveAll(dir)
+	return false
+}
+
+// repairHalfRemoved finishes an rm that a crash cut short after the rw
+// layer went: such a record can never start again.
+func (d *Daemon) repairHalfRemoved(ctx context.Context, c *Container) bool {
+	if c.running() || d.images.HasRW(c.ID) {
+		return false
+	}
+	d.log.Warn("repair: finishing the removal of a container whose rw layer is gone", "id", c.ID)
+	d.dropOrphan(ctx, c.ID)
+	os.RemoveAll(d.containerDir(c.ID))
+	return true
+}
+
+// adoptOrUndoStart looks at a container whose record says it is not
+// running. A monitor still serving it means the start got past the runtime
+// but not to the state save: the container is adopted. A bundle without a
+// live (started) monitor means the start was cut short: what it made is
+// undone. It reports whether the container was adopted.
+func (d *Daemon) adoptOrUndoStart(ctx context.Context, c *Container) bool {
+	bundle := d.bundleDir(c.ID)
+	if _, err := os.Stat(bundle); err != nil && !d.images.IsMounted(c.ID) {
+		return false
+	}
+	if mon, err := monitor.Reconnect(ctx, bundle); err == nil {
+		st, serr := mon.State(ctx)
+		if serr == nil && st.Running && !st.StartedAt.IsZero() {
+			d.log.Warn("repair: adopting a running container whose start was not recorded", "id", c.ID, "pid", st.Pid)
+			c.mon = mon
+			c.State = State{Status: container.StateRunning, Pid: st.Pid, StartedAt: st.StartedAt.UTC(), FinishedAt: c.State.FinishedAt}
+			if err := c.saveState(d.containerDir(c.ID)); err != nil {
+				d.log.Warn("save container", "id", c.ID, "err", err)
+			}
+			// The rootfs is mounted already; count the mount as held.
+			if _, err := d.images.Mount(ctx, c.ID); err != nil {
+				d.log.Warn("adopt rootfs mount", "id", c.ID, "err", err)
+			}
+			return true
+		}
+		// Created but never started, or exited: stop it for good.
+		d.killMonitor(ctx, c.ID, mon, c.Runtime)
+	}
+	d.log.Warn("repair: undoing a start that was cut short", "id", c.ID)
+	d.undoStart(ctx, c.ID, c.Runtime, c)
+	return false
+}
+
+// killMonitor ends the container a monitor serves and waits (bounded) for
+// the monitor to exit.
+func (d *Daemon) killMonitor(ctx context.Context, id string, mon *monitor.Monitor, runtimeName string) {
+	if rt, err := d.runtimeFor(runtimeName); err == nil {
+		rt.Kill(ctx, id, unix.SIGKILL, true)
+	}
+	if pid := mon.Pid(); pid > 0 {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	mon.Wait(wctx)
+	cancel()
+	mon.Close()
+}
+
+// undoStart removes what a start makes: runtime state, rootfs mount,
+// volume mounts, bundle, network sandbox and cgroups. c may be nil (no
+// record left).
+func (d *Daemon) undoStart(ctx context.Context, id, runtimeName string, c *Container) {
+	for _, rt := range d.runtimes {
+		if runtimeName == "" || rt.Name == runtimeName || c == nil {
+			clearStaleRuntimeState(ctx, rt, id)
+		}
+	}
+	if d.images.IsMounted(id) {
+		if err := d.images.Unmount(ctx, id); err != nil {
+			d.log.Warn("repair: unmount rootfs", "id", id, "err", err)
+		}
+	}
+	if c != nil {
+		d.unmountVolumes(ctx, c)
+		d.removeCgroups(d.cgroupsPath(c))
+	}
+	os.RemoveAll(d.bundleDir(id))
+	if err := d.networks.Teardown(ctx, id); err != nil {
+		d.log.Warn("repair: network teardown", "id", id, "err", err)
+	}
+}
+
+// dropOrphan removes everything of container id that has no record.
+func (d *Daemon) dropOrphan(ctx context.Context, id string) {
+	if mon, err := monitor.Reconnect(ctx, d.bundleDir(id)); err == nil {
+		d.killMonitor(ctx, id, mon, "")
+	}
+	d.undoStart(ctx, id, "", nil)
+	d.removeCgroups(cgroups.ContainerPath(d.cfg.CgroupParent, id))
+	if err := d.images.RemoveRW(ctx, id); err != nil {
+		d.log.Warn("repair: remove rw layer", "id", id, "err", err)
+	}
+	if err := d.networks.Forget(ctx, id); err != nil {
+		d.log.Warn("repair: forget network record", "id", id, "err", err)
+	}
+}
+
+// removeCgroups removes path's directory below every hierarchy; a cgroup
+// still holding processes stays (rmdir fails).
+func (d *Daemon) removeCgroups(path string) {
+	for _, dir := range cgroups.Dirs(path) {
+		if err := os.Remove(dir); err == nil {
+			d.log.Info("repair: removed cgroup", "dir", dir)
+		}
+	}
+}
+
+// sweepOrphans runs after every record is loaded: rw layers, bundles,
+// network records and cgroups of containers with no record go.
+func (d *Daemon) sweepOrphans(ctx context.Context) {
+	known := map[string]bool{}
+	for _, c := range d.containers.list() {
+		known[c.ID] = true
+	}
+	orphans := map[string]bool{}
+	if ids, err := d.images.RWCandidates(); err == nil {
+		for _, id := range ids {
+			if !known[id] {
+				orphans[id] = true
+			}
+		}
+	}
+	if ents, err := os.ReadDir(d.cfg.ExecRoot); err == nil {
+		for _, e := range ents {
+			if e.IsDir() && hexID.MatchString(e.Name()) && !known[e.Name()] {
+				orphans[e.Name()] = true
+			}
+		}
+	}
+	for _, id := range d.networks.ContainerIDs() {
+		if !known[id] && hexID.MatchString(id) {
+			orphans[id] = true
+		}
+	}
+	for id := range orphans {
+		d.log.Warn("repair: removing what a container without a record left", "id", id)
+		d.dropOrphan(ctx, id)
+	}
+	// Cgroup directories of containers that are gone (the runtime's
+	// delete did not run); pods' cgroups are the kubelet's.
+	for _, dir := range cgroups.Dirs(cgroups.ContainerPath(d.cfg.CgroupParent, "*")) {
+		if id := filepath.Base(dir); hexID.MatchString(id) && !known[id] {
+			if err := os.Remove(dir); err == nil {
+				d.log.Warn("repair: removed the cgroup of a container without a record", "dir", dir)
+			}
+		}
+	}
+}
+
+// crashPoint kills the daemon outright at the named point when the
+// crash-consistency tests ask for it, so each crash window is hit for sure
+// rather than by timing.
+func (d *Daemon) crashPoint(name string) {
+	if d.crashAt != "" && d.crashAt == name {
+		d.log.Warn("crash point reached: SIGKILL", "point", name)
+		unix.Kill(os.Getpid(), unix.SIGKILL)
+		select {} // the signal is on its way
+	}
+}

@@ -1,0 +1,376 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-project/berth/internal/network"
+	"github.com/berth-project/berth/tests/testutil"
+)
+
+// crashNet is the user network the crash tests put containers on, so that
+// veths, netns, published ports' nft rules and the iptables chain are part
+// of what must stay consistent.
+const crashNet = "crashnet"
+
+func (o *ownDaemon) startEnv(env []string) {
+	o.t.Helper()
+	d, err := testutil.StartBerthdEnv(context.Background(), o.dir, env)
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	o.d = d
+	o.dr = testutil.DockerDriver(d, filepath.Join(o.dir, "cfg"))
+}
+
+// waitDead waits for the daemon to exit by itself (a crash point) and
+// closes its log; it fails the test if it does not.
+func (o *ownDaemon) waitDead(timeout time.Duration) {
+	o.t.Helper()
+	pid := o.d.Pid()
+	deadline := time.Now().Add(timeout)
+	for alive(pid) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if alive(pid) {
+		o.t.Fatalf("daemon %d still alive after its crash point; log:\n%s", pid, o.d.LogTail(2000))
+	}
+	o.d.Kill() // closes the log
+}
+
+func (o *ownDaemon) run(args ...string) testutil.Result {
+	return o.dr.Run(context.Background(), nil, args...)
+}
+
+// crashNetwork creates the test network on a subnet of its own.
+func (o *ownDaemon) crashNetwork() string {
+	o.t.Helper()
+	subnet := fmt.Sprintf("10.%d.%d.0/24", 200+rand.IntN(40), rand.IntN(250))
+	id := o.ok("network", "create", "--subnet", subnet, crashNet)
+	return "br-" + id[:12]
+}
+
+// Each crash window, hit for sure through a fault-injection point
+// (BERTH_CRASH_POINT makes berthd SIGKILL itself there): after the restart
+// the container is in a state the user can reason about and nothing is left
+// that no record owns.
+func TestCrashPoints(t *testing.T) {
+	o := newOwnDaemon(t)
+	br := o.crashNetwork()
+	type point struct {
+		name  string
+		setup func(name string) // before the crash, on a daemon armed with the point
+		crash []string          // the command that reaches the point
+		check func(name string) // after the restart
+	}
+	created := func(name string) {
+		o.ok("create", "--name", name, "--network", crashNet, "-p", "80", "busybox", "sleep", "300")
+	}
+	runs := func(name string) {
+		o.ok("run", "-d", "--name", name, "--network", crashNet, "-p", "80", "busybox", "sleep", "300")
+	}
+	gone := func(name string) {
+		if r := o.run("inspect", name); r.Code == 0 {
+			t.Errorf("%s: still there after the restart: %s", name, r.Out())
+		}
+		// The name is free again.
+		o.ok("create", "--name", name, "busybox", "true")
+		o.ok("rm", name)
+	}
+	startsCleanly := func(name string) {
+		if got := o.ok("inspect", "-f", "{{.State.Status}}", name); got != "created" {
+			t.Errorf("%s: state %q after a start cut short, want created", name, got)
+		}
+		o.ok("start", name)
+		if got := o.ok("exec", name, "echo", "ok"); got != "ok" {
+			t.Errorf("%s: exec after restart: %q", name, got)
+		}
+		o.ok("rm", "-f", name)
+	}
+	points := []point{
+		{"create-after-rw", nil, []string{"create", "--name", "%s", "--network", crashNet, "busybox", "true"}, gone},
+		{"start-before-monitor", created, []string{"start", "%s"}, startsCleanly},
+		{"start-after-create", created, []string{"start", "%s"}, startsCleanly},
+		{"start-after-monitor", created, []string{"start", "%s"}, func(name string) {
+			st := o.ok("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", name)
+			f := strings.Fields(st)
+			pid, _ := strconv.Atoi(f[len(f)-1])
+			if f[0] != "running" || !alive(pid) {
+				t.Fatalf("%s: %q after a start whose state was not saved, want running with a live pid", name, st)
+			}
+			if got := o.ok("exec", name, "echo", "adopted"); got != "adopted" {
+				t.Errorf("exec into the adopted container: %q", got)
+			}
+			o.ok("stop", "-t", "1", name)
+			if alive(pid) {
+				t.Errorf("adopted container's process %d survived stop", pid)
+			}
+			o.ok("rm", name)
+		}},
+		{"rm-after-rw", runs, []string{"rm", "-f", "%s"}, gone},
+	}
+	for _, p := range points {
+		t.Run(p.name, func(t *testing.T) {
+			name := "cp-" + p.name
+			o.d.Shutdown()
+			o.startEnv([]string{"BERTH_CRASH_POINT=" + p.name})
+			if p.setup != nil {
+				p.setup(name)
+			}
+			args := make([]string, len(p.crash))
+			for i, a := range p.crash {
+				args[i] = strings.ReplaceAll(a, "%s", name)
+			}
+			if r := o.run(args...); r.Code == 0 {
+				t.Errorf("%v succeeded although the daemon was to die at %s", args, p.name)
+			}
+			o.waitDead(10 * time.Second)
+			o.start()
+			if !strings.Contains(o.d.LogTail(100000), "repair") && p.name != "start-before-monitor" {
+				t.Logf("no repair logged after %s", p.name)
+			}
+			checkConsistent(t, o, br)
+			p.check(name)
+			checkConsistent(t, o, br)
+		})
+	}
+}
+
+// Timed SIGKILLs at random moments of a mix of operations, over many
+// iterations: after each restart every record loads, the running
+// containers keep running and answer exec, and nothing is left that no
+// record owns. BERTH_CRASH_ITERATIONS sets the count (default 25; the
+// loop also stops after BERTH_CRASH_SECONDS, default 150).
+func TestCrashLoop(t *testing.T) {
+	o := newOwnDaemon(t)
+	br := o.crashNetwork()
+	iters, _ := strconv.Atoi(os.Getenv("BERTH_CRASH_ITERATIONS"))
+	if iters <= 0 {
+		iters = 25
+	}
+	secs, _ := strconv.Atoi(os.Getenv("BERTH_CRASH_SECONDS"))
+	if secs <= 0 {
+		secs = 150
+	}
+	ctxDir := t.TempDir()
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM busybox\nRUN echo built > /built && sleep 0.2\nRUN sleep 0.2\n"), 0o644)
+	saved := filepath.Join(t.TempDir(), "bb.tar")
+	o.ok("save", "-o", saved, "busybox:latest")
+	// A long-lived container must survive every crash untouched.
+	o.ok("run", "-d", "--name", "survivor", "--network", crashNet, "-p", "80", "busybox", "sleep", "100000")
+	survivorPid := o.ok("inspect", "-f", "{{.State.Pid}}", "survivor")
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 14))
+	seq := 0
+	ops := []func() []string{
+		func() []string {
+			return []string{"run", "-d", "--network", crashNet, "-p", "80", "-v", fmt.Sprintf("cv%d:/data", seq), "busybox", "sleep", "300"}
+		},
+		func() []string { return []string{"create", "--network", crashNet, "busybox", "true"} },
+		func() []string { return []string{"run", "--rm", "busybox", "true"} },
+		func() []string { return []string{"build", "-q", "-t", fmt.Sprintf("crashbuild:%d", seq), ctxDir} },
+		func() []string { return []string{"load", "-i", saved} },
+		func() []string { return []string{"volume", "create", fmt.Sprintf("vol%d", seq)} },
+		func() []string { return []string{"commit", "survivor", fmt.Sprintf("crashcommit:%d", seq)} },
+		func() []string {
+			return []string{"network", "connect", "bridge", "survivor"}
+		},
+	}
+	// rm -f and stop of whatever is there besides the survivor.
+	victim := func(verb ...string) func() []string {
+		return func() []string {
+			ids := lines(o.run("ps", "-aq", "--no-trunc", "-f", "name=^/crashv").Stdout)
+			if len(ids) == 0 {
+				return []string{"run", "-d", "--name", fmt.Sprintf("crashv%d", seq), "--network", crashNet, "busybox", "sleep", "300"}
+			}
+			return append(verb, ids[rng.IntN(len(ids))])
+		}
+	}
+	ops = append(ops, victim("rm", "-f"), victim("stop", "-t", "1"), victim("start"), victim("rm", "-f"))
+	deadline := time.Now().Add(time.Duration(secs) * time.Second)
+	done := 0
+	for ; done < iters && time.Now().Before(deadline); done++ {
+		seq++
+		args := ops[rng.IntN(len(ops))]()
+		// Many operations finish within ~100 ms: kill between 0 and 400 ms.
+		delay := time.Duration(rng.IntN(400)) * time.Millisecond
+		cmd := o.dr.Command(context.Background(), args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		o.d.Kill()
+		waitCmd(cmd, 10*time.Second)
+		o.start()
+		t.Logf("iteration %d: %v killed after %v", done+1, args, delay)
+		checkConsistent(t, o, br)
+		if got := o.ok("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "survivor"); got != "running "+survivorPid {
+			// A commit cut short leaves it paused (as dockerd would);
+			// it must still be operable.
+			if got == "paused "+survivorPid {
+				o.ok("unpause", "survivor")
+			} else {
+				t.Fatalf("iteration %d: survivor is %q, want running %s", done+1, got, survivorPid)
+			}
+		}
+		if got := o.ok("exec", "survivor", "echo", "alive"); got != "alive" {
+			t.Fatalf("iteration %d: exec into survivor: %q", done+1, got)
+		}
+		if t.Failed() {
+			t.Fatalf("iteration %d left the state inconsistent; log:\n%s", done+1, o.d.LogTail(4000))
+		}
+	}
+	t.Logf("crash loop: %d iterations, each a SIGKILL at a random point and a restart", done)
+	// Every image the loop made is complete: its layers can be read back.
+	for _, img := range lines(o.ok("images", "-q", "--no-trunc")) {
+		o.ok("create", "--name", "verify-"+img[7:19], img, "true")
+		o.ok("export", "-o", filepath.Join(t.TempDir(), "x.tar"), "verify-"+img[7:19])
+		o.ok("rm", "verify-"+img[7:19])
+	}
+}
+
+func waitCmd(cmd *exec.Cmd, timeout time.Duration) {
+	ch := make(chan struct{})
+	go func() { cmd.Wait(); close(ch) }()
+	select {
+	case <-ch:
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-ch
+	}
+}
+
+var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// checkConsistent compares what exists on the host with the records: only
+// running containers have monitors, bundles, netns, veths, cgroups, port
+// rules and mounts; every rw layer and container directory belongs to a
+// container; every record inspects.
+func checkConsistent(t *testing.T, o *ownDaemon, bridge string) {
+	t.Helper()
+	all := map[string]bool{}
+	running := map[string]bool{}
+	for _, l := range lines(o.ok("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.State}}")) {
+		id, st, _ := strings.Cut(l, " ")
+		all[id] = true
+		if st == "running" || st == "paused" {
+			running[id] = true
+		}
+	}
+	for id := range all {
+		o.ok("inspect", "-f", "{{.Id}}", id)
+	}
+	var problems []string
+	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	d := o.d
+	// Records on disk.
+	for _, n := range testutil.SubdirsOf(filepath.Join(d.Root, "containers")) {
+		if !all[n] {
+			bad("container dir without a listed container: %s", n)
+		}
+	}
+	// rw layers: complete or half made, each a container's.
+	for _, n := range testutil.SubdirsOf(filepath.Join(d.Root, "overlay")) {
+		if !hex64.MatchString(n) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(d.Root, "overlay", n, "size")); err == nil {
+			continue // an image layer
+		}
+		if !all[n] {
+			bad("rw layer of no container: %s", n)
+		}
+	}
+	for id := range all {
+		if _, err := os.Stat(filepath.Join(d.Root, "overlay", id, "lower")); err != nil {
+			bad("container %s has no rw layer", id[:12])
+		}
+	}
+	// Bundles, netns and monitors: running containers only.
+	for _, n := range testutil.SubdirsOf(d.Exec) {
+		if hex64.MatchString(n) && !running[n] {
+			bad("bundle of a container that is not running: %s", n[:12])
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(d.Exec, "netns")); err == nil {
+		for _, e := range ents {
+			if !running[e.Name()] {
+				bad("netns of a container that is not running: %s", e.Name())
+			}
+		}
+	}
+	mon := filepath.Join(testutil.BinDir(d.RepoDir), "berth-monitor")
+	if n := len(testutil.ProcsWithArg(mon, d.Exec)); n != len(running) {
+		bad("%d monitor processes for %d running containers", n, len(running))
+	}
+	// Mounts: each names a running container (rootfs, netns) or is a
+	// volume's.
+	mounts, err := testutil.MountsUnder(o.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mounts {
+		owner := ""
+		for _, part := range strings.Split(m, "/") {
+			if hex64.MatchString(part) {
+				owner = part
+			}
+		}
+		if owner != "" && !running[owner] {
+			bad("mount of a container that is not running: %s", m)
+		}
+	}
+	// cgroups below the daemon's parent.
+	_, table := network.DefaultNames(d.Root)
+	parent := table // "berth-<hash>", the same derivation as the cgroup parent
+	cgs, _ := filepath.Glob("/sys/fs/cgroup/*/" + parent + "/*")
+	for _, cg := range cgs {
+		if id := filepath.Base(cg); hex64.MatchString(id) && !running[id] {
+			bad("cgroup of a container that is not running: %s", cg)
+		}
+	}
+	// veths on the test network's bridge: one per running container on it.
+	onNet := 0
+	for id := range running {
+		if strings.Contains(o.ok("inspect", "-f", "{{json .NetworkSettings.Networks}}", id), `"`+crashNet+`"`) {
+			onNet++
+		}
+	}
+	if out, err := exec.Command("ip", "-o", "link", "show", "master", bridge).Output(); err == nil {
+		if n := len(lines(string(out))); n != onNet {
+			bad("%d veths on %s for %d running containers on the network", n, bridge, onNet)
+		}
+	}
+	// nft port rules carry their container as a comment.
+	if out, err := exec.Command("nft", "list", "table", "ip", table).Output(); err == nil {
+		for _, m := range regexp.MustCompile(`ctr:([0-9a-f]{64})`).FindAllStringSubmatch(string(out), -1) {
+			if !running[m[1]] {
+				bad("nft rule of a container that is not running: %s", m[1][:12])
+			}
+		}
+	}
+	// The iptables chain names only bridges that exist.
+	if rules, err := d.IptablesLeftovers(); err == nil {
+		for _, r := range rules {
+			f := strings.Fields(r)
+			if len(f) > 4 && f[1] == "-A" && (f[3] == "-i" || f[3] == "-o") {
+				if _, err := os.Stat("/sys/class/net/" + f[4]); err != nil {
+					bad("iptables rule for a bridge that is gone: %s", r)
+				}
+			}
+		}
+	}
+	sort.Strings(problems)
+	for _, p := range problems {
+		t.Errorf("inconsistent after restart: %s", p)
+	}
+}
