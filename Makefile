@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X github.com/berth-project/berth/internal/version.GitCommit=$
             -X github.com/berth-project/berth/internal/version.BuildTime=$(BUILT)
 GOBUILD  := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: build kube test test-unit test-integration test-cri test-cluster bench bench-kube deps demo docs vet help clean
+.PHONY: build kube test test-unit test-integration test-cri test-cluster bench bench-kube bench-load deps demo docs vet help clean
 
 build: ## Build bin/berth, bin/berthd, bin/berth-monitor, bin/berth-crun, bin/berth-pause, bin/berth-registry and bin/berth-swarm
 	$(GOBUILD) -o bin/berthd ./cmd/berthd
@@ -43,6 +43,10 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s; CI runs 10s)
 
 bench: build ## Benchmarks side by side with dockerd when installed (and the bench-kube section)
 	$(GO) run ./bench
+	$(GO) run ./bench/load
+
+bench-load: build ## The load benchmark alone: 1000 containers at once (LOAD_N) on berthd and dockerd
+	$(GO) run ./bench/load -n $(or $(LOAD_N),1000)
 
 bench-kube: build ## The Kubernetes node alone: a cluster on berthd's CRI beside one on Debian's containerd (skipped without make kube)
 	$(GO) run ./bench -sections kube

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-project/berth/internal/cgroups"
@@ -117,6 +119,9 @@ func (d *Daemon) killMonitor(ctx context.Context, id string, mon *monitor.Monito
 // volume mounts, bundle, network sandbox and cgroups. c may be nil (no
 // record left).
 func (d *Daemon) undoStart(ctx context.Context, id, runtimeName string, c *Container) {
+	// A monitor killed with its daemon mid-create may still be running the
+	// runtime's create, with no socket yet: end whatever names the bundle.
+	killProcsNaming(d.bundleDir(id))
 	for _, rt := range d.runtimes {
 		if runtimeName == "" || rt.Name == runtimeName || c == nil {
 			clearStaleRuntimeState(ctx, rt, id)
@@ -155,9 +160,65 @@ func (d *Daemon) dropOrphan(ctx context.Context, id string) {
 // removeCgroups removes path's directory below every hierarchy; a cgroup
 // still holding processes stays (rmdir fails).
 func (d *Daemon) removeCgroups(path string) {
-	for _, dir := range cgroups.Dirs(path) {
-		if err := os.Remove(dir); err == nil {
-			d.log.Info("repair: removed cgroup", "dir", dir)
+	dirs := cgroups.Dirs(path)
+	for _, dir := range dirs {
+		killCgroupProcs(dir)
+	}
+	// The killed processes leave their cgroups asynchronously.
+	for try := 0; try < 50 && len(dirs) > 0; try++ {
+		var left []string
+		for _, dir := range dirs {
+			if err := os.Remove(dir); err == nil || errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			left = append(left, dir)
+		}
+		if dirs = left; len(dirs) > 0 {
+			time.Sleep(40 * time.Millisecond)
+		}
+	}
+	for _, dir := range dirs {
+		d.log.Warn("repair: cgroup still busy", "dir", dir)
+	}
+}
+
+// killCgroupProcs SIGKILLs every process in one cgroup directory: only a
+// container that is not running (by its record) or has no record gets
+// here, so what is inside is a leftover of a start cut short.
+func killCgroupProcs(dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+}
+
+// killProcsNaming SIGKILLs the processes whose command line has an
+// argument inside dir (a monitor's config, the runtime's --bundle).
+func killProcsNaming(dir string) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	prefix := dir + "/"
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		for _, arg := range strings.Split(string(b), "\x00") {
+			if arg == dir || strings.HasPrefix(arg, prefix) {
+				unix.Kill(pid, unix.SIGKILL)
+				break
+			}
 		}
 	}
 }
