@@ -275,3 +275,32 @@ func (d *Daemon) crashPoint(name string) {
 		select {} // the signal is on its way
 	}
 }
+
+// syncPaused makes a live container's freezer agree with its record after
+// a crash between the runtime's pause (or resume) and the record's save:
+// the request was never answered, so the record wins for a pause (the
+// container is thawed: commit and export pause for their own sake) and the
+// runtime wins for a resume.
+func (d *Daemon) syncPaused(ctx context.Context, c *Container) {
+	rt, err := d.runtimeFor(c.Runtime)
+	if err != nil {
+		return
+	}
+	st, err := rt.State(ctx, c.ID)
+	if err != nil {
+		return
+	}
+	frozen := st.Status == "paused"
+	switch {
+	case frozen && !c.State.Paused:
+		d.log.Warn("repair: thawing a container whose pause was not recorded", "id", c.ID)
+		if err := rt.Resume(ctx, c.ID); err != nil {
+			d.log.Warn("repair: resume", "id", c.ID, "err", err)
+		}
+	case !frozen && c.State.Paused && st.Status == "running":
+		d.log.Warn("repair: recording the resume of a container", "id", c.ID)
+		c.State.Paused = false
+		c.State.Status = container.StateRunning
+		c.saveState(d.containerDir(c.ID))
+	}
+}

@@ -53,6 +53,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			continue
 		}
 		if mon, err := monitor.Reconnect(ctx, d.bundleDir(c.ID)); err == nil {
+			d.syncPaused(ctx, c)
 			c.mon = mon
 			d.wg.Add(1)
 			go d.watchExit(c, mon)

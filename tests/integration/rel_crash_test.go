@@ -154,6 +154,7 @@ func TestCrashPoints(t *testing.T) {
 func TestCrashLoop(t *testing.T) {
 	o := newOwnDaemon(t)
 	br := o.crashNetwork()
+	o.ok("network", "create", "--subnet", fmt.Sprintf("10.%d.%d.0/24", 240+rand.IntN(10), rand.IntN(250)), crashNet+"2")
 	iters, _ := strconv.Atoi(os.Getenv("BERTH_CRASH_ITERATIONS"))
 	if iters <= 0 {
 		iters = 25
@@ -181,9 +182,6 @@ func TestCrashLoop(t *testing.T) {
 		func() []string { return []string{"load", "-i", saved} },
 		func() []string { return []string{"volume", "create", fmt.Sprintf("vol%d", seq)} },
 		func() []string { return []string{"commit", "survivor", fmt.Sprintf("crashcommit:%d", seq)} },
-		func() []string {
-			return []string{"network", "connect", "bridge", "survivor"}
-		},
 	}
 	// rm -f and stop of whatever is there besides the survivor.
 	victim := func(verb ...string) func() []string {
@@ -195,7 +193,8 @@ func TestCrashLoop(t *testing.T) {
 			return append(verb, ids[rng.IntN(len(ids))])
 		}
 	}
-	ops = append(ops, victim("rm", "-f"), victim("stop", "-t", "1"), victim("start"), victim("rm", "-f"))
+	ops = append(ops, victim("rm", "-f"), victim("stop", "-t", "1"), victim("start"), victim("rm", "-f"),
+		victim("network", "connect", crashNet+"2"))
 	deadline := time.Now().Add(time.Duration(secs) * time.Second)
 	done := 0
 	for ; done < iters && time.Now().Before(deadline); done++ {
@@ -256,6 +255,21 @@ var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // rules and mounts; every rw layer and container directory belongs to a
 // container; every record inspects.
 func checkConsistent(t *testing.T, o *ownDaemon, bridge string) {
+	t.Helper()
+	// A monitor reports the exit before it deletes the runtime's state
+	// (and with it the cgroups) and exits: give that a moment.
+	var problems []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		if problems = inconsistencies(t, o, bridge); len(problems) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, p := range problems {
+		t.Errorf("inconsistent after restart: %s", p)
+	}
+}
+
+func inconsistencies(t *testing.T, o *ownDaemon, bridge string) []string {
 	t.Helper()
 	all := map[string]bool{}
 	running := map[string]bool{}
@@ -370,7 +384,5 @@ func checkConsistent(t *testing.T, o *ownDaemon, bridge string) {
 		}
 	}
 	sort.Strings(problems)
-	for _, p := range problems {
-		t.Errorf("inconsistent after restart: %s", p)
-	}
+	return problems
 }
