@@ -143,6 +143,8 @@ func TestSwarmCLITutorial(t *testing.T) {
 	sameAsDocker(t, docker, berth, "secret", "inspect", "db_password")
 	sameAsDocker(t, docker, berth, "config", "inspect", "--format", "{{printf \"%s\" .Spec.Data}}", "motd")
 	sameAsDocker(t, docker, berth, "secret", "inspect", "nosuch")
+	sameAsDocker(t, docker, berth, "secret", "inspect", "--pretty", "db_password", "nosuch")
+	sameAsDocker(t, docker, berth, "config", "inspect", "--pretty", "motd")
 	if r := berth.Run(ctx, nil, "secret", "rm", "db_password"); r.Out() != "db_password" {
 		t.Errorf("secret rm: %s", r)
 	}
@@ -227,7 +229,11 @@ func TestSwarmCLITutorial(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	sameAsDocker(t, docker, berth, "service", "logs", "--raw", "logger")
+	// The replicas' lines interleave in no fixed order.
+	if rawW, rawG := docker.Run(ctx, nil, "service", "logs", "--raw", "logger"), berth.Run(ctx, nil, "service", "logs", "--raw", "logger"); rawG.Code != 0 ||
+		sortedLines(rawG.Stdout) != sortedLines(rawW.Stdout) || sortedLines(rawG.Stderr) != sortedLines(rawW.Stderr) {
+		t.Errorf("service logs --raw differs:\n--- docker\n%s%s\n--- berth\n%s%s", rawW.Stdout, rawW.Stderr, rawG.Stdout, rawG.Stderr)
+	}
 	if r := berth.Run(ctx, nil, "service", "rm", "logger", "nosuch"); r.Code != 1 || r.Stdout != "logger\n" || !strings.Contains(r.Stderr, "nosuch") {
 		t.Errorf("service rm: %s", r)
 	}

@@ -225,11 +225,15 @@ func digitRun(s string) int {
 	return i
 }
 
-// PrettyPrint capitalises the first letter, as docker shows states.
+// PrettyPrint is docker's display of states and times: the first byte
+// upper case and the rest lower ("running" → "Running", "UTC" → "utc"),
+// a single character lower case.
 func PrettyPrint(s string) string {
-	if s == "" {
-		return ""
+	switch len(s) {
+	case 0:
+		return s
+	case 1:
+		return strings.ToLower(s)
 	}
-	r := []rune(s)
-	return strings.ToUpper(string(r[0])) + string(r[1:])
+	return strings.ToUpper(s[:1]) + strings.ToLower(s[1:])
 }

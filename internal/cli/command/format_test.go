@@ -15,7 +15,7 @@ func TestNaturalLess(t *testing.T) {
 }
 
 func TestPrettyPrint(t *testing.T) {
-	if PrettyPrint("running") != "Running" || PrettyPrint("") != "" {
+	if PrettyPrint("running") != "Running" || PrettyPrint("") != "" || PrettyPrint("2026-12-07 16:29:58 +0000 UTC") != "2026-12-07 16:29:58 +0000 utc" || PrettyPrint("X") != "x" {
 		t.Error(PrettyPrint("running"))
 	}
 }

@@ -27,6 +27,7 @@ type object struct {
 	id, name, driver string
 	labels           map[string]string
 	created, updated time.Time
+	data             []byte
 }
 
 // kind is one of the two groups.
@@ -39,6 +40,7 @@ type kind[T any] struct {
 	create             func(*client.Client, context.Context, swarm.Annotations, []byte, string) (string, error)
 	remove             func(*client.Client, context.Context, string) error
 	object             func(T) object
+	pretty             func(object) string // inspect --pretty
 }
 
 // NewCommand is `berth secret`.
@@ -63,6 +65,11 @@ func NewCommand(e *command.Env) *cobra.Command {
 			}
 			return o
 		},
+		pretty: func(o object) string {
+			return "ID:              " + o.id + "\nName:              " + o.name + "\n" + prettyLabels(o.labels) +
+				"Driver:            " + o.driver + "\nCreated at:        " + prettyTime(o.created) +
+				"\nUpdated at:        " + prettyTime(o.updated)
+		},
 	}.command(e)
 }
 
@@ -78,7 +85,12 @@ func NewConfigCommand(e *command.Env) *cobra.Command {
 		},
 		remove: (*client.Client).ConfigRemove,
 		object: func(s swarm.Config) object {
-			return object{id: s.ID, name: s.Spec.Name, labels: s.Spec.Labels, created: s.CreatedAt, updated: s.UpdatedAt}
+			return object{id: s.ID, name: s.Spec.Name, labels: s.Spec.Labels, created: s.CreatedAt, updated: s.UpdatedAt, data: s.Spec.Data}
+		},
+		pretty: func(o object) string {
+			return "ID:\t\t\t" + o.id + "\nName:\t\t\t" + o.name + "\n" + prettyLabels(o.labels) +
+				"Created at:            \t" + prettyTime(o.created) + "\nUpdated at:            \t" + prettyTime(o.updated) +
+				"\nData:\n" + string(o.data)
 		},
 	}.command(e)
 }
@@ -142,24 +154,71 @@ func (k kind[T]) createCmd(e *command.Env) *cobra.Command {
 
 func (k kind[T]) inspectCmd(e *command.Env) *cobra.Command {
 	var format string
+	var pretty bool
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] " + k.title + " [" + k.title + "...]",
 		Short: "Display detailed information on one or more " + k.name + "s",
 		Args:  command.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if pretty {
+				format = "pretty"
+			}
+			if strings.HasPrefix(format, "pretty") && format != "pretty" {
+				return errors.New("cannot supply extra formatting options to the pretty template")
+			}
 			c, err := e.Client()
 			if err != nil {
 				return err
 			}
-			return service.Inspect(cmd.Context(), e.Out, args, format, func(ref string) (any, []byte, error) {
-				return k.inspect(c, cmd.Context(), ref)
-			})
+			if format != "pretty" {
+				return service.Inspect(cmd.Context(), e.Out, args, format, func(ref string) (any, []byte, error) {
+					return k.inspect(c, cmd.Context(), ref)
+				})
+			}
+			var errs []string
+			for _, ref := range args {
+				v, _, err := k.inspect(c, cmd.Context(), ref)
+				if err != nil {
+					errs = append(errs, err.Error())
+					continue
+				}
+				fmt.Fprintln(e.Out, k.pretty(k.object(v)))
+			}
+			if len(errs) > 0 {
+				return &command.StatusError{Status: strings.Join(errs, "\n"), Code: 1}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", command.InspectFormatHelp)
-	cmd.Flags().Bool("pretty", false, "Print the information in a human friendly format")
+	cmd.Flags().BoolVar(&pretty, "pretty", false, "Print the information in a human friendly format")
 	return cmd
 }
+
+// prettyLabels is the Labels block of a pretty inspect ("" without labels).
+func prettyLabels(labels map[string]string) string {
+	if len(labels) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("Labels:\n")
+	for _, k := range keys {
+		b.WriteString(" - " + k)
+		if v := labels[k]; v != "" {
+			b.WriteString("=" + v)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// prettyTime is a time as docker's pretty inspect shows it (Go's own form).
+func prettyTime(t time.Time) string { return command.PrettyPrint(t.String()) }
 
 var headers = map[string]string{"ID": "ID", "Name": "NAME", "Driver": "DRIVER", "CreatedAt": "CREATED", "UpdatedAt": "UPDATED", "Labels": "LABELS"}
 
