@@ -175,19 +175,18 @@ func (k kind[T]) inspectCmd(e *command.Env) *cobra.Command {
 					return k.inspect(c, cmd.Context(), ref)
 				})
 			}
-			var errs []string
+			// As docker: the first object that fails ends it, and
+			// nothing is printed.
+			var b strings.Builder
 			for _, ref := range args {
 				v, _, err := k.inspect(c, cmd.Context(), ref)
 				if err != nil {
-					errs = append(errs, err.Error())
-					continue
+					return err
 				}
-				fmt.Fprintln(e.Out, k.pretty(k.object(v)))
+				b.WriteString(k.pretty(k.object(v)) + "\n")
 			}
-			if len(errs) > 0 {
-				return &command.StatusError{Status: strings.Join(errs, "\n"), Code: 1}
-			}
-			return nil
+			_, err = io.WriteString(e.Out, b.String())
+			return err
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", command.InspectFormatHelp)
