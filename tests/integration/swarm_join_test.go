@@ -39,7 +39,8 @@ func clusterStatus(t *testing.T, sock string) map[string]any {
 // swarm with the worker token `docker swarm join-token` prints (after a bad
 // token and a wrong CA were refused without changing anything); node ls
 // shows both nodes; a service of 4 replicas runs on both; a task on the
-// first node reaches a task on the second; the worker's `swarm leave` stops
+// first node reaches a task on the second; draining the worker moves its
+// tasks to the first node; the worker's `swarm leave` stops
 // its kubelet and leaves nothing of its node on the host (processes,
 // containers, cgroups, bridge, iptables rules, state); its node shows Down
 // and `node rm` removes it, and the service's tasks all run on the first
@@ -158,6 +159,36 @@ func TestSwarmTwoNodes(t *testing.T) {
 		t.Fatalf("node 1 task → node 2 task %s: %s", ip2, r)
 	}
 
+	// Drain moves the worker's tasks to node 1; back to active, a scale-up
+	// puts tasks on it again.
+	onNodes := func() string {
+		return dr1.Run(ctx, nil, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}", "web").Stdout
+	}
+	if r := dr1.Run(ctx, nil, "node", "update", "--availability", "drain", node2); r.Code != 0 {
+		t.Fatalf("node update --availability drain: %s", r)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out := onNodes()
+		if strings.Count(out, node1+" Running") == 4 && !strings.Contains(out, node2) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("drain did not move the tasks to %s:\n%s", node1, out)
+		}
+		time.Sleep(time.Second)
+	}
+	if r := dr1.Run(ctx, nil, "node", "inspect", "-f", "{{.Spec.Availability}}", node2); r.Out() != "drain" {
+		t.Errorf("availability after drain: %s", r)
+	}
+	if r := dr1.Run(ctx, nil, "node", "update", "--availability", "active", node2); r.Code != 0 {
+		t.Fatalf("node update --availability active: %s", r)
+	}
+	if r := dr1.Run(ctx, nil, "service", "scale", "-d", "web=6"); r.Code != 0 {
+		t.Fatalf("service scale: %s", r)
+	}
+	waitTasks(t, dr1, "web", 6)
+
 	// The worker leaves: its tasks go back to node 1, nothing of it stays.
 	if r := runLong(ctx, dr2, "swarm", "leave"); r.Code != 0 || !strings.Contains(r.Stdout, "Node left the swarm.") {
 		t.Fatalf("swarm leave on the worker: %s", r)
@@ -192,7 +223,7 @@ func TestSwarmTwoNodes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(d2.Root, "cluster")); !os.IsNotExist(err) {
 		t.Errorf("cluster state of the worker left: %v", err)
 	}
-	deadline := time.Now().Add(time.Minute)
+	deadline = time.Now().Add(time.Minute)
 	for {
 		r := dr1.Run(ctx, nil, "node", "ls", "--format", "{{.Hostname}} {{.Status}}")
 		if strings.Contains(r.Stdout, node2+" Down") {
@@ -209,8 +240,8 @@ func TestSwarmTwoNodes(t *testing.T) {
 	if r := dr1.Run(ctx, nil, "node", "ls", "-q"); r.Out() != node1 {
 		t.Errorf("node ls after node rm: %s", r)
 	}
-	waitTasks(t, dr1, "web", 4)
-	if r := dr1.Run(ctx, nil, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}", "web"); strings.Count(r.Stdout, node1) != 4 {
+	waitTasks(t, dr1, "web", 6)
+	if r := dr1.Run(ctx, nil, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}", "web"); strings.Count(r.Stdout, node1) != 6 {
 		t.Errorf("tasks after the worker left: %s", r)
 	}
 }
