@@ -124,7 +124,10 @@ func (m *Manager) Registered(containerID string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := m.ctrs[containerID]
-	return c != nil && m.networks[c.Primary] != nil
+	// An empty primary is a container disconnected from its first network
+	// (docker-compose v1 does that to every container before connecting it
+	// again with its aliases): its record stands.
+	return c != nil && (c.Primary == "" || m.networks[c.Primary] != nil)
 }
 
 // endpointConfig validates the settings a container asks of network n.
@@ -231,6 +234,9 @@ func (m *Manager) Connect(ctx context.Context, containerID, netRef string, es *n
 			delete(c.Networks, n.ID)
 			return err
 		}
+	}
+	if c.Primary == "" {
+		c.Primary = n.ID // the network it was disconnected from, or its first again
 	}
 	return m.saveContainer(c)
 }

@@ -191,10 +191,16 @@ func TestSwarmTutorial(t *testing.T) {
 	hosts := map[string]bool{}
 	var lastErr error
 	var lastBody string
-	for i := 0; i < 40 && len(hosts) < 3; i++ {
+	// A task is Running once its process started; httpd may listen a
+	// moment later on a loaded machine, so failures are retried for a while.
+	meshDeadline := time.Now().Add(time.Minute)
+	for i := 0; i < 40 && len(hosts) < 3 && time.Now().Before(meshDeadline); i++ {
 		body, err := httpGet("http://127.0.0.1:80/cgi-bin/index")
 		if err == nil && strings.HasPrefix(body, "Hello World from ") {
 			hosts[strings.TrimPrefix(body, "Hello World from ")] = true
+		} else {
+			i-- // only answers count towards the 40 tries
+			time.Sleep(200 * time.Millisecond)
 		}
 		lastErr, lastBody = err, body
 	}
