@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -23,39 +22,16 @@ func startContainerd(t *testing.T, dir, cniConfDir string) string {
 	if _, err := exec.LookPath("containerd"); err != nil {
 		t.Skip("BERTH_CLUSTER_RUNTIME=containerd needs Debian's containerd (apt-get install containerd)")
 	}
-	w := filepath.Join(dir, "containerd")
-	sock := filepath.Join(w, "containerd.sock")
-	cfg := fmt.Sprintf(`version = 2
-root = "%[1]s/root"
-state = "%[1]s/state"
-[grpc]
-  address = "%[2]s"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "berth.local/pause:3.10"
-  restrict_oom_score_adj = true
-  disable_tcp_service = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "%[3]s"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-`, w, sock, cniConfDir)
-	if err := os.MkdirAll(w, 0o700); err != nil {
+	config, sock, err := testutil.WriteContainerdConfig(dir, cniConfDir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(w, "config.toml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	w := filepath.Dir(config)
 	logf, err := os.Create(filepath.Join(w, "containerd.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("containerd", "--config", filepath.Join(w, "config.toml"))
+	cmd := exec.Command("containerd", "--config", config)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
