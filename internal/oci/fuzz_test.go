@@ -17,6 +17,8 @@ func FuzzParseMounts(f *testing.F) {
 	f.Add("vol:/data:rw,z", "volume", "v", "/v", "/t:size=1m")
 	f.Add("/a:/b:c:d", "tmpfs", "", "/x/../y", "rel")
 	f.Add(":/", "npipe", "", "/", "/")
+	f.Add("/0", "volume", "0", "/", "/0")
+	f.Add("/0", "tmpfs", "", "//", "/1")
 	f.Fuzz(func(t *testing.T, bind, typ, src, dst, tmpfs string) {
 		hc := &container.HostConfig{
 			Binds:  []string{bind},

@@ -199,6 +199,10 @@ func parseMountSpec(m *mount.Mount) (container.MountPoint, error) {
 	if !path.IsAbs(m.Target) {
 		return container.MountPoint{}, bad(fmt.Errorf("invalid mount path: '%s' mount path must be absolute", m.Target))
 	}
+	if path.Clean(m.Target) == "/" {
+		// Mounting over the root would hide the image; Docker refuses it for every type.
+		return container.MountPoint{}, bad(errors.New("invalid specification: destination can't be '/'"))
+	}
 	switch m.Type {
 	case mount.TypeBind:
 		return parseBindSpec(m, bad)
