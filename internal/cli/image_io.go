@@ -311,12 +311,26 @@ func newImagePruneCmd(a *app) *cobra.Command {
 // setPlatform puts --platform ("os[/arch[/variant]]") into q as the JSON
 // OCI platform docker's client sends to save, load, rmi and history.
 func setPlatform(q url.Values, platform string) error {
+	p, err := parsePlatform(platform)
+	if err != nil || p == nil {
+		return err
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	q.Add("platform", string(b))
+	return nil
+}
+
+// parsePlatform reads --platform ("os[/arch[/variant]]"); "" is none.
+func parsePlatform(platform string) (*ocispec.Platform, error) {
 	if platform == "" {
-		return nil
+		return nil, nil
 	}
 	parts := strings.Split(strings.ToLower(platform), "/")
 	if len(parts) > 3 || parts[0] == "" {
-		return fmt.Errorf("invalid platform %q: expected os[/arch[/variant]]", platform)
+		return nil, fmt.Errorf("invalid platform %q: expected os[/arch[/variant]]", platform)
 	}
 	p := ocispec.Platform{OS: parts[0]}
 	if len(parts) > 1 {
@@ -325,10 +339,5 @@ func setPlatform(q url.Values, platform string) error {
 	if len(parts) > 2 {
 		p.Variant = parts[2]
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	q.Add("platform", string(b))
-	return nil
+	return &p, nil
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -227,11 +226,11 @@ func newHistoryCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			if err := setPlatform(q, platform); err != nil {
+			p, err := parsePlatform(platform)
+			if err != nil {
 				return err
 			}
-			hist, err := c.ImageHistory(cmd.Context(), args[0], q)
+			hist, err := c.ImageHistory(cmd.Context(), args[0], client.ImageHistoryOptions{Platform: p})
 			if err != nil {
 				return err
 			}

@@ -167,3 +167,10 @@ func (c *Client) ContainerChanges(ctx context.Context, id string) ([]container.F
 	err := c.Get(ctx, "/containers/"+id+"/changes", nil, &changes)
 	return changes, err
 }
+
+// ContainersPrune is POST /containers/prune.
+func (c *Client) ContainersPrune(ctx context.Context, f Filters) (container.PruneReport, error) {
+	var rep container.PruneReport
+	err := c.Post(ctx, "/containers/prune", f.Query(), nil, &rep)
+	return rep, err
+}
