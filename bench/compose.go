@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -67,10 +66,10 @@ func measureCompose(ctx context.Context, s *session, runs int) (composeTimes, er
 		downf := func() error { return run(bin, downArgs...) }
 		defer downf()
 		// Each timed up follows an untimed down, and each timed down an up.
-		if up, err = medianAfter(runs, downf, upf); err != nil {
+		if up, err = medianWithSetup(runs, downf, upf); err != nil {
 			return 0, 0, err
 		}
-		down, err = medianAfter(runs, upf, downf)
+		down, err = medianWithSetup(runs, upf, downf)
 		return up, down, err
 	}
 	if ct.berthUp, ct.berthDown, err = pair(berth, "compose"); err != nil {
@@ -82,22 +81,4 @@ func measureCompose(ctx context.Context, s *session, runs int) (composeTimes, er
 		}
 	}
 	return ct, nil
-}
-
-// medianAfter is the median time of f over n calls, each after an
-// untimed setup.
-func medianAfter(n int, setup, f func() error) (time.Duration, error) {
-	ds := make([]time.Duration, 0, n)
-	for i := 0; i < n; i++ {
-		if err := setup(); err != nil {
-			return 0, err
-		}
-		start := time.Now()
-		if err := f(); err != nil {
-			return 0, err
-		}
-		ds = append(ds, time.Since(start))
-	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return ds[n/2], nil
 }

@@ -35,6 +35,8 @@ type result struct {
 	compose           composeTimes  // up -d / down of a 10-service project
 	idleRSS           int           // kB RSS of the daemon alone after start (perf.go)
 	ps                time.Duration // docker ps -a over psContainers containers
+	loadStart         float64       // 1-minute load average when the target's measuring began
+	loadEnd           float64       // ... and ended
 }
 
 func main() {
@@ -148,7 +150,8 @@ func measure(ctx context.Context, target string, runs, many int, want map[string
 		return nil, fmt.Errorf("import: %s", r)
 	}
 	defer removeAll(ctx, s)
-	res := &result{}
+	res := &result{loadStart: loadAvg()}
+	defer func() { res.loadEnd = loadAvg() }()
 	if res.idleRSS, err = idleRSS(d.Pid()); err != nil {
 		return nil, fmt.Errorf("idle RSS: %w", err)
 	}

@@ -9,8 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/berth-project/berth/bench/benchtable"
 
 	"github.com/berth-project/berth/tests/testutil"
 )
@@ -287,34 +288,18 @@ func printSwarmTable(order []string, res map[string]*swarmTimes) {
 	if len(order) == 0 {
 		return
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	defer w.Flush()
-	fmt.Fprint(w, "\nswarm (tutorial chapter)")
-	for _, t := range order {
-		fmt.Fprintf(w, "\t%s", t)
-	}
-	both := res[testutil.TargetBerthd] != nil && res[testutil.TargetDockerd] != nil
-	if both {
-		fmt.Fprint(w, "\tberthd/dockerd")
-	}
-	fmt.Fprintln(w)
-	row := func(name string, get func(*swarmTimes) float64, format func(float64) string) {
-		fmt.Fprint(w, name)
-		for _, t := range order {
-			fmt.Fprintf(w, "\t%s", format(get(res[t])))
-		}
-		if both && get(res[testutil.TargetDockerd]) != 0 {
-			fmt.Fprintf(w, "\t%.2fx", get(res[testutil.TargetBerthd])/get(res[testutil.TargetDockerd]))
-		}
-		fmt.Fprintln(w)
-	}
+	fmt.Println()
+	tab := benchtable.New("swarm (tutorial chapter)", order, res,
+		benchtable.Ratio{Num: testutil.TargetBerthd, Den: testutil.TargetDockerd})
+	defer tab.Flush()
+	row := tab.Row
 	secs := func(v float64) string {
 		if v == 0 {
 			return "-"
 		}
 		return fmt.Sprintf("%.1f s", v)
 	}
-	mb := func(v float64) string { return fmt.Sprintf("%.0f MB", v/1024) }
+	mb := benchtable.MB(0)
 	row("swarm init", func(r *swarmTimes) float64 { return r.init.Seconds() }, secs)
 	row("stack deploy, 5 replicas, until service ls shows 5/5", func(r *swarmTimes) float64 { return r.deploy.Seconds() }, secs)
 	row("  ... until all 5 have answered on :80 (routing mesh)", func(r *swarmTimes) float64 { return r.mesh.Seconds() }, secs)

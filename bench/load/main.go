@@ -18,8 +18,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/berth-project/berth/bench/benchtable"
 
 	"github.com/berth-project/berth/tests/testutil"
 )
@@ -81,31 +82,9 @@ func printTable(order []string, res map[string]*testutil.LoadResult) {
 		fmt.Println("load: no target measured")
 		return
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	defer w.Flush()
-	fmt.Fprint(w, "load")
-	for _, t := range order {
-		fmt.Fprintf(w, "\t%s", t)
-	}
-	ratio := res["dockerd"] != nil && res["berthd"] != nil
-	if ratio {
-		fmt.Fprint(w, "\tberthd/dockerd")
-	}
-	fmt.Fprintln(w)
-	row := func(name string, get func(*testutil.LoadResult) float64, f func(float64) string) {
-		fmt.Fprint(w, name)
-		for _, t := range order {
-			fmt.Fprintf(w, "\t%s", f(get(res[t])))
-		}
-		if ratio {
-			if b, dk := get(res["berthd"]), get(res["dockerd"]); dk != 0 {
-				fmt.Fprintf(w, "\t%.2f", b/dk)
-			} else {
-				fmt.Fprint(w, "\t-")
-			}
-		}
-		fmt.Fprintln(w)
-	}
+	tab := benchtable.New("load", order, res, benchtable.Ratio{Num: testutil.TargetBerthd, Den: testutil.TargetDockerd})
+	defer tab.Flush()
+	row := tab.Row
 	dur := func(v float64) string { return time.Duration(v).Round(time.Millisecond).String() }
 	kb := func(v float64) string { return fmt.Sprintf("%.0f MB", v/1024) }
 	num := func(v float64) string { return fmt.Sprintf("%.0f", v) }
