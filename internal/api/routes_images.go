@@ -205,9 +205,14 @@ func (s *Server) imageLoad(ctx context.Context, w http.ResponseWriter, r *http.R
 	if err != nil {
 		return err
 	}
-	return progressStream(w, func(js *jsonstream.Writer) error {
-		return s.be.Images.ImageLoad(ctx, r.Body, quiet, js)
-	})
+	// dockerd answers 200 before it reads the archive: every failure of a
+	// load, a bad archive included, is the stream's error line (the CLI
+	// prints it without "Error response from daemon", docker-py raises
+	// ImageLoadError instead of APIError).
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	js := jsonstream.NewWriter(w)
+	return js.Error(s.be.Images.ImageLoad(ctx, r.Body, quiet, js))
 }
 
 func (s *Server) imageSaveMany(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {

@@ -58,6 +58,13 @@ func (c *pathChecker) check(hdr *tar.Header) error {
 	return nil
 }
 
+// tarError is a layer that is no valid tar; load reports the tar
+// reader's error alone, as dockerd does.
+type tarError struct{ err error }
+
+func (e *tarError) Error() string { return "invalid tar archive: " + e.err.Error() }
+func (e *tarError) Unwrap() error { return e.err }
+
 // ingestLayer copies an uncompressed layer tar into the content store,
 // checking every entry on the way, and returns its diff ID. If expected is
 // set the content must match it. The blob is held: the caller releases it
@@ -85,7 +92,7 @@ func (s *Store) ingestLayer(ctx context.Context, r io.Reader, expected digest.Di
 		}
 		if err != nil {
 			w.Discard()
-			return "", errdefs.Invalidf("invalid tar archive: %v", err)
+			return "", errdefs.Invalid(&tarError{err})
 		}
 		if err := chk.check(hdr); err != nil {
 			w.Discard()

@@ -3,15 +3,21 @@ package image
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/image/content"
 	"github.com/berth-project/berth/internal/image/layer"
 	"github.com/berth-project/berth/internal/imageref"
 	"github.com/moby/go-archive/compression"
@@ -26,6 +32,7 @@ type spooled struct {
 	dir   string
 	files map[string]string // clean archive path → temp file
 	links map[string]string // clean archive path → clean target path
+	dirs  map[string]bool   // top-level directories of the archive
 }
 
 func (s *Store) spool(ctx context.Context, r io.Reader) (*spooled, error) {
@@ -33,11 +40,12 @@ func (s *Store) spool(ctx context.Context, r io.Reader) (*spooled, error) {
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	dir, err := os.MkdirTemp(tmp, "load-")
+	// Named as dockerd names its own, as its errors show the path.
+	dir, err := os.MkdirTemp(tmp, "docker-import-")
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	sp := &spooled{dir: dir, files: map[string]string{}, links: map[string]string{}}
+	sp := &spooled{dir: dir, files: map[string]string{}, links: map[string]string{}, dirs: map[string]bool{}}
 	if err := sp.read(ctx, r); err != nil {
 		sp.close()
 		return nil, err
@@ -46,9 +54,11 @@ func (s *Store) spool(ctx context.Context, r io.Reader) (*spooled, error) {
 }
 
 func (sp *spooled) read(ctx context.Context, r io.Reader) error {
+	// A stream that is no tar fails with the tar reader's own words, as
+	// dockerd's untar does ("unexpected EOF", "archive/tar: invalid tar header").
 	dec, err := compression.DecompressStream(r)
 	if err != nil {
-		return errdefs.Invalidf("invalid archive: %v", err)
+		return errdefs.Invalid(err)
 	}
 	defer dec.Close()
 	tr := tar.NewReader(dec)
@@ -59,12 +69,15 @@ func (sp *spooled) read(ctx context.Context, r io.Reader) error {
 			return nil
 		}
 		if err != nil {
-			return errdefs.Invalidf("invalid archive: %v", err)
+			return errdefs.Invalid(err)
 		}
 		if err := chk.check(hdr); err != nil {
 			return err
 		}
 		name := path.Clean(hdr.Name)
+		if top, _, nested := strings.Cut(name, "/"); nested || hdr.Typeflag == tar.TypeDir && top != "." {
+			sp.dirs[top] = true
+		}
 		switch hdr.Typeflag {
 		case tar.TypeReg:
 			p := filepath.Join(sp.dir, strconv.Itoa(n))
@@ -117,7 +130,13 @@ func (sp *spooled) open(name string) (*os.File, error) {
 		}
 		name = t
 	}
-	return nil, errdefs.Invalidf("invalid archive: %s not found", name)
+	return nil, sp.missing(name)
+}
+
+// missing is the error of a file the archive lacks, in the words of the
+// open(2) dockerd makes in its unpacked copy.
+func (sp *spooled) missing(name string) error {
+	return errdefs.Invalid(&fs.PathError{Op: "open", Path: filepath.Join(sp.dir, name), Err: syscall.ENOENT})
 }
 
 func (sp *spooled) close() { os.RemoveAll(sp.dir) }
@@ -134,10 +153,13 @@ func (s *Store) Load(ctx context.Context, r io.Reader, report func(msg string)) 
 	}
 	defer sp.close()
 	var items []manifestItem
-	if _, ok := sp.files["manifest.json"]; ok {
-		err = sp.decode("manifest.json", &items)
-	} else {
+	switch {
+	case sp.has("manifest.json"):
+		items, err = sp.manifest()
+	case sp.has("index.json"):
 		items, err = sp.ociItems()
+	default:
+		err = sp.legacy()
 	}
 	if err != nil {
 		return err
@@ -148,6 +170,53 @@ func (s *Store) Load(ctx context.Context, r io.Reader, report func(msg string)) 
 		}
 	}
 	return nil
+}
+
+func (sp *spooled) has(name string) bool {
+	_, file := sp.files[name]
+	_, link := sp.links[name]
+	return file || link
+}
+
+// manifest reads manifest.json; its errors are dockerd's (the JSON
+// decoder's own, and null refused).
+func (sp *spooled) manifest() ([]manifestItem, error) {
+	f, err := sp.open("manifest.json")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var items []manifestItem
+	if err := json.NewDecoder(f).Decode(&items); err != nil {
+		return nil, errdefs.Invalid(err)
+	}
+	if items == nil {
+		return nil, errdefs.Invalidf("invalid manifest, manifest cannot be null (but can be [])")
+	}
+	return items, nil
+}
+
+// legacy answers an archive with neither manifest.json nor index.json.
+// dockerd then takes it for the layout of Docker before 1.10 (a directory
+// per layer with its json, a repositories file) and fails on the first
+// file of it that is missing; that layout is not loaded here, but its
+// errors for what is no image at all (an empty stream, any other tar) are
+// dockerd's.
+func (sp *spooled) legacy() error {
+	dirs := make([]string, 0, len(sp.dirs))
+	for d := range sp.dirs {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		if !sp.has(path.Join(d, "json")) {
+			return sp.missing(path.Join(d, "json"))
+		}
+	}
+	if len(dirs) == 0 || !sp.has("repositories") {
+		return sp.missing("repositories")
+	}
+	return errdefs.NotImplemented(errors.New("loading images saved by Docker before 1.10 is not supported"))
 }
 
 func (s *Store) loadOne(ctx context.Context, sp *spooled, it manifestItem, report func(string)) error {
@@ -170,7 +239,7 @@ func (s *Store) loadOne(ctx context.Context, sp *spooled, it manifestItem, repor
 		return err
 	}
 	if len(img.Layers) != len(it.Layers) {
-		return errdefs.Invalidf("invalid manifest, layers length mismatch: expected %d, got %d", len(img.Layers), len(it.Layers))
+		return errdefs.Invalidf("invalid manifest, layers length mismatch: expected %d, got %d", len(it.Layers), len(img.Layers))
 	}
 	// Each layer goes to its blob and its layer directory in one pass, all
 	// layers at once, as a pull's do; Close drops whatever a failed load
@@ -181,7 +250,7 @@ func (s *Store) loadOne(ctx context.Context, sp *spooled, it manifestItem, repor
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(loadParallel)
 	for i, l := range it.Layers {
-		g.Go(func() error { return s.loadLayer(gctx, in, sp, l, img.Layers[i], chains[i]) })
+		g.Go(func() error { return s.loadLayer(gctx, in, sp, i, l, img.Layers[i], chains[i]) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
@@ -211,18 +280,36 @@ func (s *Store) loadOne(ctx context.Context, sp *spooled, it manifestItem, repor
 // loadParallel is how many layers of an image load at once.
 const loadParallel = 4
 
-func (s *Store) loadLayer(ctx context.Context, in *Ingest, sp *spooled, name string, diffID, chain digest.Digest) error {
+// loadLayer stores layer i of an image. Its errors are dockerd's: a layer
+// the archive lacks is a failed open (unless the store has it already: dockerd
+// never reads the file then), a broken tar the tar reader's words, other
+// content than the config's diff ID "invalid diffID".
+func (s *Store) loadLayer(ctx context.Context, in *Ingest, sp *spooled, i int, name string, diffID, chain digest.Digest) error {
+	var src io.Reader
 	f, err := sp.open(name)
-	if err != nil {
+	switch {
+	case err == nil:
+		defer f.Close()
+		dec, err := compression.DecompressStream(f)
+		if err != nil {
+			return errdefs.Invalid(err)
+		}
+		defer dec.Close()
+		src = dec
+	case s.content.Has(diffID):
+		src = strings.NewReader("") // not read: ingestLayer takes the stored blob
+	default:
 		return err
 	}
-	defer f.Close()
-	dec, err := compression.DecompressStream(f)
-	if err != nil {
-		return errdefs.Invalidf("invalid layer %s: %v", name, err)
-	}
-	defer dec.Close()
-	if err := in.layerAt(ctx, dec, diffID, chain, func() error { return nil }, in.ingest); err != nil {
+	err = in.layerAt(ctx, src, diffID, chain, func() error { return nil }, in.ingest)
+	var te *tarError
+	var me *content.MismatchError
+	switch {
+	case errors.As(err, &te):
+		return errdefs.Invalid(te.err)
+	case errors.As(err, &me):
+		return errdefs.Invalidf("invalid diffID for layer %d: expected %q, got %q", i, me.Expected, me.Got)
+	case err != nil:
 		return fmt.Errorf("layer %s: %w", name, err)
 	}
 	return nil

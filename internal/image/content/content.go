@@ -115,7 +115,7 @@ func (w *Writer) Commit(expected digest.Digest) (digest.Digest, error) {
 	d := w.dg.Digest()
 	if expected != "" && expected != d {
 		w.Discard()
-		return "", errdefs.Invalidf("content digest mismatch: expected %s, got %s", expected, d)
+		return "", errdefs.Invalid(&MismatchError{Expected: expected, Got: d})
 	}
 	if err := w.f.Sync(); err != nil {
 		w.Discard()
@@ -135,6 +135,13 @@ func (w *Writer) Commit(expected digest.Digest) (digest.Digest, error) {
 	}
 	syncDir(w.s.dir)
 	return d, nil
+}
+
+// MismatchError is content that is not what its digest said.
+type MismatchError struct{ Expected, Got digest.Digest }
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("content digest mismatch: expected %s, got %s", e.Expected, e.Got)
 }
 
 // Discard removes the temp file.
