@@ -165,6 +165,13 @@ print(json.dumps(out))
 	c.Cleanup(func() { c.run("rmi", ref) })
 	c.wantEq(c.ok("load", "-i", good), "Loaded image: "+ref, "intact archive")
 	c.wantEq(c.inspect(ref, "{{.RootFS.Layers}}"), "[sha256:"+diffID+"]", "loaded layer")
+	// A layer the store has is not read again, so an archive without it
+	// loads now (dockerd's lookup by chain ID comes before the file).
+	without := filepath.Join(dir, "without.tar")
+	if err := os.WriteFile(without, archive(nil, manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.wantEq(c.ok("load", "-i", without), "Loaded image: "+ref, "archive without a stored layer")
 }
 
 // loadRaw posts data to /images/load and returns the status and the
