@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 
 	"github.com/berth-project/berth/internal/client"
@@ -116,15 +115,15 @@ func (a *app) runExec(ctx context.Context, o *execOpts, target string, argv []st
 		return err
 	}
 	if o.tty {
-		defer a.startResize(ctx, c, "/exec/"+created.ID+"/resize")()
+		defer a.startResize(ctx, func(h, w uint) error { return c.ExecResize(ctx, created.ID, h, w) })()
 	}
 	ao := attachOpts{stdin: req.AttachStdin, stdout: true, stderr: true, tty: o.tty, detachKeys: o.detachKeys}
 	res, err := a.pump(conn, ao)
 	if err != nil || res.detached {
 		return err
 	}
-	var ins container.ExecInspectResponse
-	if err := c.Get(ctx, "/exec/"+created.ID+"/json", nil, &ins); err != nil {
+	ins, err := c.ExecInspect(ctx, created.ID)
+	if err != nil {
 		return err
 	}
 	if ins.ExitCode != nil && *ins.ExitCode != 0 {
@@ -150,31 +149,25 @@ func newLogsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{"stdout": {"1"}, "stderr": {"1"}, "tail": {tail}}
+			lo := client.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: tail,
+				Follow: follow, Timestamps: timestamps, Details: details}
 			now := nowFunc()
 			if sinceF != "" {
-				s, err := parseTimestamp(sinceF, now)
-				if err != nil {
+				if lo.Since, err = parseTimestamp(sinceF, now); err != nil {
 					return fmt.Errorf("invalid value for \"since\": %w", err)
 				}
-				q.Set("since", s)
 			}
 			if until != "" {
-				s, err := parseTimestamp(until, now)
-				if err != nil {
+				if lo.Until, err = parseTimestamp(until, now); err != nil {
 					return fmt.Errorf("invalid value for \"until\": %w", err)
 				}
-				q.Set("until", s)
 			}
-			setFlag(q, "follow", follow)
-			setFlag(q, "timestamps", timestamps)
-			setFlag(q, "details", details)
-			resp, err := c.Do(ctx, client.Request{Method: http.MethodGet, Path: "/containers/" + ct.ID + "/logs", Query: q})
+			body, err := c.ContainerLogs(ctx, ct.ID, lo)
 			if err != nil {
 				return err
 			}
-			defer resp.Body.Close()
-			return copyLogs(a, resp.Body, ct.Config.Tty)
+			defer body.Close()
+			return copyLogs(a, body, ct.Config.Tty)
 		},
 	}
 	fs := cmd.Flags()

@@ -5,15 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/berth-project/berth/internal/client"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/spf13/cobra"
 )
@@ -158,32 +155,32 @@ func newExportCmd(a *app) *cobra.Command {
 		Short: "Export a container's filesystem as a tar archive",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.download(cmd, "/containers/"+args[0]+"/export", nil, output)
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			return a.download(output, func() (io.ReadCloser, error) { return c.ContainerExport(cmd.Context(), args[0]) })
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")
 	return cmd
 }
 
-// download streams a GET body to -o or stdout.
-func (a *app) download(cmd *cobra.Command, path string, q url.Values, output string) error {
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
+// download streams a body to -o or stdout.
+func (a *app) download(output string, get func() (io.ReadCloser, error)) error {
 	w, err := a.outputTo(output)
 	if err != nil {
 		return err
 	}
-	resp, err := c.Do(cmd.Context(), client.Request{Method: http.MethodGet, Path: path, Query: q})
+	body, err := get()
 	if err != nil {
 		w.Close()
 		return err
 	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(w, resp.Body); err != nil {
+	defer body.Close()
+	if _, err := io.Copy(w, body); err != nil {
 		w.Close()
-		return fmt.Errorf("copy %s: %w", path, err)
+		return fmt.Errorf("copy: %w", err)
 	}
 	return w.Close()
 }
@@ -201,20 +198,12 @@ func newCommitCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{"container": {args[0]}, "author": {author}, "comment": {message}}
+			opts := client.ContainerCommitOptions{Author: author, Comment: message, Changes: changes, NoPause: !pause}
 			if len(args) == 2 {
-				repo, tag := splitRepoTag(args[1])
-				q.Set("repo", repo)
-				q.Set("tag", tag)
+				opts.Repo, opts.Tag = splitRepoTag(args[1])
 			}
-			if !pause {
-				q.Set("pause", "0")
-			}
-			for _, ch := range changes {
-				q.Add("changes", ch)
-			}
-			var resp container.CommitResponse
-			if err := c.Post(cmd.Context(), "/commit", q, container.Config{}, &resp); err != nil {
+			resp, err := c.ContainerCommit(cmd.Context(), args[0], opts)
+			if err != nil {
 				return err
 			}
 			fmt.Fprintln(a.Out, resp.ID)

@@ -2,20 +2,16 @@ package cli
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/berth-project/berth/internal/client"
 	archive "github.com/moby/go-archive"
-	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
 )
 
@@ -62,50 +58,25 @@ func splitCpArg(arg string) (string, string) {
 	return ctr, p
 }
 
-func statHeader(h http.Header) (container.PathStat, error) {
-	var st container.PathStat
-	raw, err := base64.StdEncoding.DecodeString(h.Get("X-Docker-Container-Path-Stat"))
-	if err != nil {
-		return st, fmt.Errorf("unable to decode container path stat header: %w", err)
-	}
-	return st, json.Unmarshal(raw, &st)
-}
-
-func (a *app) statPath(ctx context.Context, c *client.Client, ctr, p string) (container.PathStat, error) {
-	resp, err := c.Do(ctx, client.Request{Method: http.MethodHead, Path: "/containers/" + ctr + "/archive", Query: url.Values{"path": {p}}})
-	if err != nil {
-		if client.StatusOf(err) == http.StatusNotFound {
-			return container.PathStat{}, err
-		}
-		return container.PathStat{}, err
-	}
-	resp.Body.Close()
-	return statHeader(resp.Header)
-}
-
 func (a *app) copyFrom(ctx context.Context, o cpOpts, ctr, srcPath, dstPath string) error {
 	c, err := a.client()
 	if err != nil {
 		return err
 	}
 	if o.followLink {
-		if st, err := a.statPath(ctx, c, ctr, srcPath); err == nil && st.Mode&os.ModeSymlink != 0 {
+		if st, err := c.ContainerStatPath(ctx, ctr, srcPath); err == nil && st.Mode&os.ModeSymlink != 0 {
 			if st.LinkTarget != "" {
 				srcPath = st.LinkTarget
 			}
 		}
 	}
-	resp, err := c.Do(ctx, client.Request{Method: http.MethodGet, Path: "/containers/" + ctr + "/archive", Query: url.Values{"path": {srcPath}}})
+	body, st, err := c.CopyFromContainer(ctx, ctr, srcPath)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer body.Close()
 	if dstPath == "-" {
-		_, err := io.Copy(a.Out, resp.Body)
-		return err
-	}
-	st, err := statHeader(resp.Header)
-	if err != nil {
+		_, err := io.Copy(a.Out, body)
 		return err
 	}
 	info := archive.CopyInfo{Path: srcPath, Exists: true, IsDir: st.Mode.IsDir()}
@@ -114,7 +85,7 @@ func (a *app) copyFrom(ctx context.Context, o cpOpts, ctr, srcPath, dstPath stri
 		info.RebaseName = base
 	}
 	preserved := archive.PreserveTrailingDotOrSeparator(filepath.Clean(dstPath), dstPath)
-	if err := archive.CopyTo(resp.Body, info, preserved); err != nil {
+	if err := archive.CopyTo(body, info, preserved); err != nil {
 		return err
 	}
 	return nil
@@ -126,7 +97,7 @@ func (a *app) copyTo(ctx context.Context, o cpOpts, srcPath, ctr, dstPath string
 		return err
 	}
 	dst := archive.CopyInfo{Path: dstPath}
-	if st, err := a.statPath(ctx, c, ctr, dstPath); err == nil {
+	if st, err := c.ContainerStatPath(ctx, ctr, dstPath); err == nil {
 		if st.Mode&os.ModeSymlink != 0 && st.LinkTarget != "" {
 			dst.Path = st.LinkTarget
 		}
@@ -158,10 +129,5 @@ func (a *app) copyTo(ctx context.Context, o cpOpts, srcPath, ctr, dstPath string
 		defer prepared.Close()
 		dstDir, content = d, prepared
 	}
-	q := url.Values{"path": {dstDir}, "noOverwriteDirNonDir": {"true"}}
-	if o.archive {
-		q.Set("copyUIDGID", "true")
-	}
-	return c.Call(ctx, client.Request{Method: http.MethodPut, Path: "/containers/" + ctr + "/archive", Query: q, Body: content,
-		Headers: http.Header{"Content-Type": {"application/x-tar"}}}, nil)
+	return c.CopyToContainer(ctx, ctr, dstDir, content, client.CopyToContainerOptions{NoOverwriteDirNonDir: true, CopyUIDGID: o.archive})
 }

@@ -19,8 +19,11 @@ import (
 
 // inspectKind is one object type inspect can look up.
 type inspectKind struct {
-	name  string
-	path  func(ref string) string
+	name string
+	path func(ref string) string
+	// fetch, when set, reads the object through its typed client method
+	// (size asks a container's sizes); path is used otherwise.
+	fetch func(ctx context.Context, c *client.Client, ref string, size bool) (json.RawMessage, error)
 	typed func() any // a wire struct for templates; raw JSON is the fallback
 	// missing words a 404 for this kind's own inspect command (docker
 	// repeats the daemon's message there); nil: "Error: No such <what>: ref".
@@ -34,7 +37,7 @@ var (
 	volumeKind = inspectKind{name: "volume", path: func(r string) string { return "/volumes/" + url.PathEscape(r) },
 		typed: func() any { return &volume.Volume{} }, missing: daemonWords}
 	inspectKinds = []inspectKind{
-		{name: "container", path: func(r string) string { return "/containers/" + r + "/json" }, typed: func() any { return &container.InspectResponse{} }},
+		{name: "container", fetch: fetchContainer, typed: func() any { return &container.InspectResponse{} }},
 		{name: "image", path: func(r string) string { return "/images/" + r + "/json" }, typed: func() any { return &image.InspectResponse{} }},
 		networkKind,
 		volumeKind,
@@ -166,12 +169,13 @@ func (a *app) inspect(ctx context.Context, refs []string, kinds []inspectKind, o
 func fetchInspect(ctx context.Context, c *client.Client, ref string, kinds []inspectKind, size bool) (json.RawMessage, inspectKind, error) {
 	var lastErr error
 	for _, k := range kinds {
-		q := url.Values{}
-		if size && k.name == "container" {
-			q.Set("size", "1")
-		}
 		var raw json.RawMessage
-		err := c.Get(ctx, k.path(ref), q, &raw)
+		var err error
+		if k.fetch != nil {
+			raw, err = k.fetch(ctx, c, ref, size)
+		} else {
+			err = c.Get(ctx, k.path(ref), nil, &raw)
+		}
 		if err == nil {
 			return raw, k, nil
 		}
@@ -181,6 +185,16 @@ func fetchInspect(ctx context.Context, c *client.Client, ref string, kinds []ins
 		}
 	}
 	return nil, inspectKind{}, lastErr
+}
+
+// fetchContainer is the container kind's inspect: the body as the daemon
+// sent it (one that does not decode is still shown, as before).
+func fetchContainer(ctx context.Context, c *client.Client, ref string, size bool) (json.RawMessage, error) {
+	_, raw, err := c.ContainerInspectWithRaw(ctx, ref, size)
+	if raw != nil {
+		return raw, nil
+	}
+	return nil, err
 }
 
 var (

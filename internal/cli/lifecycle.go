@@ -174,13 +174,17 @@ func newWaitCmd(a *app) *cobra.Command {
 			}
 			failed := false
 			for _, n := range args {
-				w, err := c.ContainerWait(cmd.Context(), n)
-				if err != nil {
-					fmt.Fprintln(a.Err, err)
-					failed = true
-					continue
+				ch, err := c.ContainerWait(cmd.Context(), n, "")
+				if err == nil {
+					w := <-ch
+					err = w.Err
+					if err == nil {
+						fmt.Fprintln(a.Out, w.Response.StatusCode)
+						continue
+					}
 				}
-				fmt.Fprintln(a.Out, w.StatusCode)
+				fmt.Fprintln(a.Err, err)
+				failed = true
 			}
 			if failed {
 				return &StatusError{Code: 1}
@@ -273,5 +277,20 @@ func newContainerPruneCmd(a *app) *cobra.Command {
 }
 
 func (a *app) pruneContainers(ctx context.Context, filters []string) (int64, error) {
-	return a.postPrune(ctx, "/containers/prune", filters, "ContainersDeleted", "Deleted Containers:")
+	c, err := a.client()
+	if err != nil {
+		return 0, err
+	}
+	rep, err := c.ContainersPrune(ctx, client.ParseFilters(filters))
+	if err != nil {
+		return 0, err
+	}
+	if len(rep.ContainersDeleted) > 0 {
+		fmt.Fprintln(a.Out, "Deleted Containers:")
+		for _, n := range rep.ContainersDeleted {
+			fmt.Fprintln(a.Out, n)
+		}
+		fmt.Fprintln(a.Out)
+	}
+	return int64(rep.SpaceReclaimed), nil
 }

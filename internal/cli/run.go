@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,30 +22,24 @@ type waitResult struct {
 	err  error
 }
 
-// startWait sends POST /containers/{id}/wait and returns once the daemon has
-// acknowledged it (headers), so a following start cannot outrun it.
-func startWait(ctx context.Context, c *client.Client, id, condition string) (<-chan waitResult, error) {
-	q := url.Values{}
-	if condition != "" {
-		q.Set("condition", condition)
-	}
-	resp, err := c.Do(ctx, client.Request{Method: http.MethodPost, Path: "/containers/" + id + "/wait", Query: q})
+// startWait sends the wait and returns once the daemon has acknowledged
+// it (headers), so a following start cannot outrun it.
+func startWait(ctx context.Context, c *client.Client, id string, condition container.WaitCondition) (<-chan waitResult, error) {
+	wait, err := c.ContainerWait(ctx, id, condition)
 	if err != nil {
 		return nil, err
 	}
 	ch := make(chan waitResult, 1)
 	go func() {
-		defer resp.Body.Close()
-		var w container.WaitResponse
-		if err := json.NewDecoder(resp.Body).Decode(&w); err != nil {
-			ch <- waitResult{code: 125, err: fmt.Errorf("wait: %w", err)}
-			return
+		w := <-wait
+		switch {
+		case w.Err != nil:
+			ch <- waitResult{code: 125, err: fmt.Errorf("wait: %w", w.Err)}
+		case w.Response.Error != nil && w.Response.Error.Message != "":
+			ch <- waitResult{code: 125, err: errors.New(w.Response.Error.Message)}
+		default:
+			ch <- waitResult{code: int(w.Response.StatusCode)}
 		}
-		if w.Error != nil && w.Error.Message != "" {
-			ch <- waitResult{code: 125, err: errors.New(w.Error.Message)}
-			return
-		}
-		ch <- waitResult{code: int(w.StatusCode)}
 	}()
 	return ch, nil
 }
@@ -121,19 +114,14 @@ func (a *app) createContainer(cmd *cobra.Command, o *runOpts, args []string) (st
 	if o.tty {
 		req.HostConfig.ConsoleSize = a.consoleSize()
 	}
-	q := url.Values{}
-	if o.name != "" {
-		q.Set("name", o.name)
-	}
 	ctx := cmd.Context()
-	var resp container.CreateResponse
-	err = c.Post(ctx, "/containers/create", q, req, &resp)
+	resp, err := c.ContainerCreate(ctx, o.name, req)
 	if client.StatusOf(err) == http.StatusNotFound && strings.Contains(err.Error(), "No such image") && o.pull != "never" {
 		fmt.Fprintf(a.Err, "Unable to find image '%s' locally\n", normalizeRef(args[0]))
 		if perr := a.pullImage(ctx, c, args[0]); perr != nil {
 			return "", perr
 		}
-		err = c.Post(ctx, "/containers/create", q, req, &resp)
+		resp, err = c.ContainerCreate(ctx, o.name, req)
 	}
 	if err != nil {
 		return "", err
@@ -232,9 +220,9 @@ func (a *app) attachAndStart(ctx context.Context, c *client.Client, id string, a
 			return err
 		}
 	}
-	cond := "next-exit"
+	cond := container.WaitConditionNextExit
 	if rm {
-		cond = "removed"
+		cond = container.WaitConditionRemoved
 	}
 	waitCh, err := startWait(ctx, c, id, cond)
 	if err != nil {
@@ -249,7 +237,7 @@ func (a *app) attachAndStart(ctx context.Context, c *client.Client, id string, a
 		}
 	}
 	if ao.tty {
-		defer a.startResize(ctx, c, "/containers/"+id+"/resize")()
+		defer a.startResize(ctx, func(h, w uint) error { return c.ContainerResize(ctx, id, h, w) })()
 	}
 	if sigProxy {
 		defer proxySignals(ctx, c, id)()

@@ -4,8 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -135,12 +134,8 @@ func (a *app) statsTargets(ctx context.Context, c *client.Client, o statsOpts, a
 	if len(args) > 0 {
 		return args, nil
 	}
-	q := url.Values{}
-	if o.all {
-		q.Set("all", "1")
-	}
-	var list []container.Summary
-	if err := c.Get(ctx, "/containers/json", q, &list); err != nil {
+	list, err := c.ContainerList(ctx, client.ContainerListOptions{All: o.all})
+	if err != nil {
 		return nil, err
 	}
 	ids := make([]string, len(list))
@@ -162,8 +157,8 @@ func (a *app) statsOnce(ctx context.Context, o statsOpts, args []string) error {
 	var rows []any
 	failed := false
 	for _, t := range targets {
-		var s container.StatsResponse
-		if err := c.Get(ctx, "/containers/"+t+"/stats", url.Values{"stream": {"0"}}, &s); err != nil {
+		s, err := statsOnce(ctx, c, t)
+		if err != nil {
 			fmt.Fprintln(a.Err, err)
 			failed = true
 			continue
@@ -190,12 +185,12 @@ func (a *app) statsStream(ctx context.Context, o statsOpts, args []string) error
 	latest := map[string]statsRow{}
 	var order []string
 	follow := func(t string) {
-		resp, err := c.Do(ctx, client.Request{Method: http.MethodGet, Path: "/containers/" + t + "/stats", Query: url.Values{"stream": {"1"}}})
+		body, err := c.ContainerStats(ctx, t, true)
 		if err != nil {
 			return
 		}
-		defer resp.Body.Close()
-		dec := json.NewDecoder(resp.Body)
+		defer body.Close()
+		dec := json.NewDecoder(body)
 		for {
 			var s container.StatsResponse
 			if dec.Decode(&s) != nil {
@@ -242,4 +237,18 @@ func (a *app) statsStream(ctx context.Context, o statsOpts, args []string) error
 			return err
 		}
 	}
+}
+
+// statsOnce reads one stats sample of a container.
+func statsOnce(ctx context.Context, c *client.Client, id string) (container.StatsResponse, error) {
+	var s container.StatsResponse
+	body, err := c.ContainerStats(ctx, id, false)
+	if err != nil {
+		return s, err
+	}
+	defer body.Close()
+	if err := json.NewDecoder(body).Decode(&s); err != nil && err != io.EOF {
+		return s, fmt.Errorf("decode stats of %s: %w", id, err)
+	}
+	return s, nil
 }

@@ -5,11 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -28,24 +25,6 @@ type attachOpts struct {
 	stdin, stdout, stderr bool
 	tty                   bool
 	detachKeys            string
-}
-
-// attachQuery builds the attach query docker sends.
-func (o attachOpts) query() url.Values {
-	q := url.Values{"stream": {"1"}}
-	if o.stdin {
-		q.Set("stdin", "1")
-	}
-	if o.stdout {
-		q.Set("stdout", "1")
-	}
-	if o.stderr {
-		q.Set("stderr", "1")
-	}
-	if o.detachKeys != "" {
-		q.Set("detachKeys", o.detachKeys)
-	}
-	return q
 }
 
 // streamResult tells how a hijacked session ended.
@@ -137,7 +116,7 @@ func (d *detachWatcher) Write(p []byte) (int, error) {
 }
 
 // resizer sends the terminal size at start and on every SIGWINCH.
-func (a *app) startResize(ctx context.Context, c *client.Client, path string) func() {
+func (a *app) startResize(ctx context.Context, resize func(height, width uint) error) func() {
 	out, ok := a.Out.(*os.File)
 	if !ok || !isTerminal(out) {
 		return func() {}
@@ -147,8 +126,7 @@ func (a *app) startResize(ctx context.Context, c *client.Client, path string) fu
 		if err != nil || w == 0 || h == 0 {
 			return
 		}
-		q := url.Values{"h": {strconv.Itoa(h)}, "w": {strconv.Itoa(w)}}
-		_ = c.Post(ctx, path, q, nil, nil)
+		_ = resize(uint(h), uint(w))
 	}
 	send()
 	ch := make(chan os.Signal, 1)
@@ -202,5 +180,5 @@ func proxySignals(ctx context.Context, c *client.Client, id string) func() {
 
 // hijackAttach opens POST /containers/{id}/attach as a raw stream.
 func hijackAttach(ctx context.Context, c *client.Client, id string, o attachOpts) (*client.HijackedConn, error) {
-	return c.Hijack(ctx, client.Request{Method: http.MethodPost, Path: "/containers/" + id + "/attach", Query: o.query()})
+	return c.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: o.stdin, Stdout: o.stdout, Stderr: o.stderr, DetachKeys: o.detachKeys})
 }

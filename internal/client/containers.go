@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -39,9 +40,19 @@ func (c *Client) ContainerList(ctx context.Context, opts ContainerListOptions) (
 
 // ContainerInspect is GET /containers/{id}/json.
 func (c *Client) ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error) {
-	var r container.InspectResponse
-	err := c.Get(ctx, "/containers/"+id+"/json", nil, &r)
+	r, _, err := c.ContainerInspectWithRaw(ctx, id, false)
 	return r, err
+}
+
+// ContainerInspectWithRaw is GET /containers/{id}/json (size=1 with size),
+// also answering the body as sent, for inspect's JSON output. A body that
+// does not decode is still answered, with the decode error.
+func (c *Client) ContainerInspectWithRaw(ctx context.Context, id string, size bool) (container.InspectResponse, json.RawMessage, error) {
+	q := url.Values{}
+	if size {
+		q.Set("size", "1")
+	}
+	return inspectRaw[container.InspectResponse](ctx, c, "/containers/"+id+"/json", q)
 }
 
 // ContainerCreate is POST /containers/create; name may be empty.
@@ -130,12 +141,36 @@ func (c *Client) ContainerRemove(ctx context.Context, id string, opts ContainerR
 	return c.Call(ctx, Request{Method: http.MethodDelete, Path: "/containers/" + id, Query: q}, nil)
 }
 
-// ContainerWait is POST /containers/{id}/wait with the default condition
-// (not-running), returning once the container has stopped.
-func (c *Client) ContainerWait(ctx context.Context, id string) (container.WaitResponse, error) {
-	var w container.WaitResponse
-	err := c.Post(ctx, "/containers/"+id+"/wait", nil, nil, &w)
-	return w, err
+// WaitResult is the one answer of a wait: the daemon's response, or why it
+// could not be read.
+type WaitResult struct {
+	Response container.WaitResponse
+	Err      error
+}
+
+// ContainerWait is POST /containers/{id}/wait; condition "" is the
+// daemon's default (not-running). It returns once the daemon has answered
+// with headers, so a start sent after it cannot outrun the wait; the
+// channel then gets the result when the container reaches the condition.
+func (c *Client) ContainerWait(ctx context.Context, id string, condition container.WaitCondition) (<-chan WaitResult, error) {
+	q := url.Values{}
+	if condition != "" {
+		q.Set("condition", string(condition))
+	}
+	resp, err := c.Do(ctx, Request{Method: http.MethodPost, Path: "/containers/" + id + "/wait", Query: q})
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan WaitResult, 1)
+	go func() {
+		defer resp.Body.Close()
+		var r WaitResult
+		if err := json.NewDecoder(resp.Body).Decode(&r.Response); err != nil {
+			r.Err = err
+		}
+		ch <- r
+	}()
+	return ch, nil
 }
 
 // ContainerRename is POST /containers/{id}/rename.
@@ -168,9 +203,50 @@ func (c *Client) ContainerChanges(ctx context.Context, id string) ([]container.F
 	return changes, err
 }
 
+// ContainerResize is POST /containers/{id}/resize.
+func (c *Client) ContainerResize(ctx context.Context, id string, height, width uint) error {
+	return c.Post(ctx, "/containers/"+id+"/resize", resizeQuery(height, width), nil, nil)
+}
+
+func resizeQuery(height, width uint) url.Values {
+	return url.Values{"h": {strconv.FormatUint(uint64(height), 10)}, "w": {strconv.FormatUint(uint64(width), 10)}}
+}
+
 // ContainersPrune is POST /containers/prune.
 func (c *Client) ContainersPrune(ctx context.Context, f Filters) (container.PruneReport, error) {
 	var rep container.PruneReport
 	err := c.Post(ctx, "/containers/prune", f.Query(), nil, &rep)
 	return rep, err
+}
+
+// ContainerCommitOptions is POST /commit's query. Author and Comment are
+// sent even when empty, as docker's CLI sends them.
+type ContainerCommitOptions struct {
+	Repo, Tag       string // both empty: an untagged image
+	Author, Comment string
+	Changes         []string // Dockerfile instructions
+	NoPause         bool     // pause=0
+	Config          *container.Config
+}
+
+// ContainerCommit is POST /commit.
+func (c *Client) ContainerCommit(ctx context.Context, id string, opts ContainerCommitOptions) (container.CommitResponse, error) {
+	q := url.Values{"container": {id}, "author": {opts.Author}, "comment": {opts.Comment}}
+	if opts.Repo != "" || opts.Tag != "" {
+		q.Set("repo", opts.Repo)
+		q.Set("tag", opts.Tag)
+	}
+	if opts.NoPause {
+		q.Set("pause", "0")
+	}
+	for _, ch := range opts.Changes {
+		q.Add("changes", ch)
+	}
+	cfg := opts.Config
+	if cfg == nil {
+		cfg = &container.Config{}
+	}
+	var resp container.CommitResponse
+	err := c.Post(ctx, "/commit", q, cfg, &resp)
+	return resp, err
 }

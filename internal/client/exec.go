@@ -24,3 +24,15 @@ func (c *Client) ExecStart(ctx context.Context, id string, start container.ExecS
 func (c *Client) ExecAttach(ctx context.Context, id string, start container.ExecStartRequest) (*HijackedConn, error) {
 	return c.Hijack(ctx, Request{Method: http.MethodPost, Path: "/exec/" + id + "/start", JSON: start})
 }
+
+// ExecInspect is GET /exec/{id}/json.
+func (c *Client) ExecInspect(ctx context.Context, id string) (container.ExecInspectResponse, error) {
+	var r container.ExecInspectResponse
+	err := c.Get(ctx, "/exec/"+id+"/json", nil, &r)
+	return r, err
+}
+
+// ExecResize is POST /exec/{id}/resize.
+func (c *Client) ExecResize(ctx context.Context, id string, height, width uint) error {
+	return c.Post(ctx, "/exec/"+id+"/resize", resizeQuery(height, width), nil, nil)
+}
