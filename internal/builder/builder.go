@@ -44,6 +44,10 @@ import (
 type RunRequest struct {
 	Config *container.Config
 	Host   *container.HostConfig
+	// Remove says the build removes the container when the step ends
+	// (--rm, --force-rm): one a crash leaves behind is the daemon's to
+	// remove at its next start.
+	Remove bool
 }
 
 // Backend is what the builder needs from the daemon.

@@ -85,6 +85,7 @@ func (s *stageRun) run(ctx context.Context, st *state, c *instructions.RunComman
 			NetworkMode: container.NetworkMode(netMode), ExtraHosts: o.ExtraHosts, ShmSize: o.ShmSize,
 			Resources: o.Resources, Mounts: hostMounts,
 		},
+		Remove: o.Remove || o.ForceRemove,
 	}
 	var ctrID string
 	stdout := streamWriter{s}

@@ -23,6 +23,11 @@ type State struct {
 	FinishedAt time.Time
 	OOMKilled  bool
 	Paused     bool
+	// PausedFor names the operation (commit, export) that froze the
+	// container for its own sake; empty for a user's pause. A crash in
+	// the middle of such an operation leaves nobody to thaw it: the
+	// restart does (syncPaused), while a user's pause stays.
+	PausedFor  string `json:",omitempty"`
 	Restarting bool
 	// StoppedByUser keeps restart policies from restarting a container the
 	// user stopped (Docker's HasBeenManuallyStopped).
@@ -52,6 +57,9 @@ type Container struct {
 	Pod *engine.PodOptions `json:",omitempty"`
 	// Links are the legacy links to other containers (links.go).
 	Links []link `json:",omitempty"`
+	// BuildStep marks the container of a build's RUN step that the build
+	// removes when the step ends; one a crash left is removed at start.
+	BuildStep bool `json:",omitempty"`
 
 	mu       sync.Mutex       `json:"-"`
 	mon      *monitor.Monitor `json:"-"`

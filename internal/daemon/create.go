@@ -26,10 +26,15 @@ var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 // ContainerCreate validates the request, merges the image config and makes
 // the record and rw layer. On any error nothing is left behind.
 func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *container.CreateRequest) (resp container.CreateResponse, err error) {
-	return d.createContainer(ctx, name, req, nil)
+	return d.createContainer(ctx, name, req, nil, false)
 }
 
-func (d *Daemon) createContainer(ctx context.Context, name string, req *container.CreateRequest, pod *engine.PodOptions) (resp container.CreateResponse, err error) {
+// ContainerCreateBuildStep implements engine.BuildStepBackend.
+func (d *Daemon) ContainerCreateBuildStep(ctx context.Context, req *container.CreateRequest) (container.CreateResponse, error) {
+	return d.createContainer(ctx, "", req, nil, true)
+}
+
+func (d *Daemon) createContainer(ctx context.Context, name string, req *container.CreateRequest, pod *engine.PodOptions, buildStep bool) (resp container.CreateResponse, err error) {
 	if req == nil || req.Config == nil {
 		return resp, errdefs.Invalidf("config cannot be empty in order to create a container")
 	}
@@ -101,6 +106,7 @@ func (d *Daemon) createContainer(ctx context.Context, name string, req *containe
 		Runtime:    hc.Runtime,
 		State:      State{Status: container.StateCreated},
 		Pod:        pod,
+		BuildStep:  buildStep,
 	}
 	if c.Runtime == "" {
 		c.Runtime = d.cfg.DefaultRuntime

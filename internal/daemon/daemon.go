@@ -30,6 +30,7 @@ import (
 	"github.com/berth-project/berth/internal/cgroups"
 	"github.com/berth-project/berth/internal/cgroupwarm"
 	"github.com/berth-project/berth/internal/cluster"
+	"github.com/berth-project/berth/internal/crashpoint"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/events"
 	"github.com/berth-project/berth/internal/image"
@@ -83,7 +84,9 @@ type Config struct {
 // volumes made on demand and announced like the API's, and /system/df's
 // volume rows.
 type Volumes interface {
-	GetOrCreate(ctx context.Context, name, driver string, opts, labels map[string]string) (*volume.Volume, bool, error)
+	// GetOrCreateFor makes anonymous volumes remember the container
+	// whose create made them, for the repair of a create cut short.
+	GetOrCreateFor(ctx context.Context, owner, name, driver string, opts, labels map[string]string) (*volume.Volume, bool, error)
 	Announce(name string, action eventtypes.Action, attrs map[string]string)
 	DiskUsage(ctx context.Context) ([]any, error)
 }
@@ -140,7 +143,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		execs:      newExecStore(),
 		started:    time.Now(),
 		cgWarm:     cgroupwarm.New(cgroups.Root),
-		crashAt:    os.Getenv("BERTH_CRASH_POINT"),
+		crashAt:    os.Getenv(crashpoint.Env),
 	}
 	if cfg.MonitorContainers > 1 {
 		d.monitors = monitor.NewPool(cfg.MonitorPath, filepath.Join(cfg.ExecRoot, "monitors"), cfg.MonitorContainers)

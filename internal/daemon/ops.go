@@ -56,6 +56,12 @@ func (d *Daemon) ContainerTop(ctx context.Context, name, psArgs string) (*contai
 
 // ContainerPause freezes the container's processes.
 func (d *Daemon) ContainerPause(ctx context.Context, name string) error {
+	return d.pause(ctx, name, "")
+}
+
+// pause freezes the container, for the user (forOp "") or for the
+// operation forOp, which thaws it when it is done.
+func (d *Daemon) pause(ctx context.Context, name, forOp string) error {
 	c, rt, err := d.runningContainer(name)
 	if err != nil {
 		return err
@@ -68,7 +74,9 @@ func (d *Daemon) ContainerPause(ctx context.Context, name string) error {
 	if err := rt.Pause(ctx, c.ID); err != nil {
 		return err
 	}
+	d.crashPoint("pause-after-freeze")
 	c.State.Paused = true
+	c.State.PausedFor = forOp
 	c.State.Status = container.StatePaused
 	c.save(d.containerDir(c.ID))
 	d.emit(c, events.ActionPause, nil)
@@ -89,7 +97,9 @@ func (d *Daemon) ContainerUnpause(ctx context.Context, name string) error {
 	if err := rt.Resume(ctx, c.ID); err != nil {
 		return err
 	}
+	d.crashPoint("unpause-after-thaw")
 	c.State.Paused = false
+	c.State.PausedFor = ""
 	c.State.Status = container.StateRunning
 	c.save(d.containerDir(c.ID))
 	d.emit(c, events.ActionUnPause, nil)
@@ -224,7 +234,7 @@ func (d *Daemon) ContainerExport(ctx context.Context, name string, w io.Writer) 
 	run := c.running() && !c.State.Paused
 	c.mu.Unlock()
 	if run {
-		if err := d.ContainerPause(ctx, c.ID); err == nil {
+		if err := d.pause(ctx, c.ID, "export"); err == nil {
 			defer d.ContainerUnpause(context.WithoutCancel(ctx), c.ID)
 		} else if stillRunning(c) {
 			return fmt.Errorf("export %s: pause the running container: %w", name, err)
@@ -291,8 +301,9 @@ func (d *Daemon) ContainerCommit(ctx context.Context, opts engine.CommitOptions)
 	if opts.Pause && run {
 		// As dockerd: committing a running container is only safe frozen
 		// (the diff walker reads the live upper dir through host paths).
-		if err := d.ContainerPause(ctx, c.ID); err == nil {
+		if err := d.pause(ctx, c.ID, "commit"); err == nil {
 			defer d.ContainerUnpause(context.WithoutCancel(ctx), c.ID)
+			d.crashPoint("commit-after-pause")
 		} else if stillRunning(c) {
 			return "", fmt.Errorf("commit %s: pause the running container: %w", opts.Container, err)
 		}

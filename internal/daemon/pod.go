@@ -31,7 +31,7 @@ func (d *Daemon) ContainerCreatePod(ctx context.Context, name string, req *conta
 		req.HostConfig = &container.HostConfig{}
 	}
 	req.HostConfig.NetworkMode = "none"
-	return d.createContainer(ctx, name, req, pod)
+	return d.createContainer(ctx, name, req, pod, false)
 }
 
 // ContainerReopenLog implements engine.PodBackend.

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/cgroups"
+	"github.com/berth-project/berth/internal/crashpoint"
 	"github.com/berth-project/berth/internal/monitor"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,6 +55,40 @@ func (d *Daemon) repairRecord(ctx context.Context, id string) bool {
 	d.dropOrphan(ctx, id)
 	os.RemoveAll(dir)
 	return false
+}
+
+// removeCutShortVolumes removes the anonymous volumes that creates cut
+// short by a crash made (ids are those creates' containers), unless a
+// container uses them now. Named volumes stay, as a volume create would
+// have left them.
+func (d *Daemon) removeCutShortVolumes(ctx context.Context, ids []string) {
+	for _, id := range ids {
+		for _, name := range d.volumes.OwnedBy(id) {
+			if d.volumes.RefCount(name) != 0 {
+				continue
+			}
+			if err := d.volumes.Remove(ctx, name, false); err != nil {
+				d.log.Warn("repair: remove anonymous volume", "volume", name, "err", err)
+				continue
+			}
+			d.log.Warn("repair: removed the anonymous volume of a container whose create was cut short", "volume", name, "id", id)
+			d.vols.Announce(name, events.ActionDestroy, nil)
+		}
+	}
+}
+
+// removeBuildSteps removes the containers of build RUN steps that a
+// crash left: the build that would have removed them is gone with the
+// daemon (its client got an error), so nothing else ever will. They go
+// with their rw layers, mounts and anonymous volumes, killed first if
+// they still run.
+func (d *Daemon) removeBuildSteps(ctx context.Context, cs []*Container) {
+	for _, c := range cs {
+		d.log.Warn("repair: removing the container of a build step cut short", "id", c.ID)
+		if err := d.ContainerRemove(ctx, c.ID, true, true); err != nil {
+			d.log.Warn("repair: remove build step container", "id", c.ID, "err", err)
+		}
+	}
 }
 
 // repairHalfRemoved finishes an rm that a crash cut short after the rw
@@ -270,9 +306,7 @@ func (d *Daemon) sweepOrphans(ctx context.Context) {
 // rather than by timing.
 func (d *Daemon) crashPoint(name string) {
 	if d.crashAt != "" && d.crashAt == name {
-		d.log.Warn("crash point reached: SIGKILL", "point", name)
-		unix.Kill(os.Getpid(), unix.SIGKILL)
-		select {} // the signal is on its way
+		crashpoint.Kill(d.log, name)
 	}
 }
 
@@ -280,7 +314,9 @@ func (d *Daemon) crashPoint(name string) {
 // a crash between the runtime's pause (or resume) and the record's save:
 // the request was never answered, so the record wins for a pause (the
 // container is thawed: commit and export pause for their own sake) and the
-// runtime wins for a resume.
+// runtime wins for a resume. A pause that a commit or export made for its
+// own sake is undone too: the operation died with the daemon and nobody
+// else would thaw the container. A user's pause stays.
 func (d *Daemon) syncPaused(ctx context.Context, c *Container) {
 	rt, err := d.runtimeFor(c.Runtime)
 	if err != nil {
@@ -292,6 +328,15 @@ func (d *Daemon) syncPaused(ctx context.Context, c *Container) {
 	}
 	frozen := st.Status == "paused"
 	switch {
+	case frozen && c.State.Paused && c.State.PausedFor != "":
+		d.log.Warn("repair: thawing a container paused by an operation cut short", "id", c.ID, "operation", c.State.PausedFor)
+		if err := rt.Resume(ctx, c.ID); err != nil {
+			d.log.Warn("repair: resume", "id", c.ID, "err", err)
+			return
+		}
+		c.State.Paused, c.State.PausedFor = false, ""
+		c.State.Status = container.StateRunning
+		c.saveState(d.containerDir(c.ID))
 	case frozen && !c.State.Paused:
 		d.log.Warn("repair: thawing a container whose pause was not recorded", "id", c.ID)
 		if err := rt.Resume(ctx, c.ID); err != nil {
@@ -299,7 +344,7 @@ func (d *Daemon) syncPaused(ctx context.Context, c *Container) {
 		}
 	case !frozen && c.State.Paused && st.Status == "running":
 		d.log.Warn("repair: recording the resume of a container", "id", c.ID)
-		c.State.Paused = false
+		c.State.Paused, c.State.PausedFor = false, ""
 		c.State.Status = container.StateRunning
 		c.saveState(d.containerDir(c.ID))
 	}

@@ -20,12 +20,14 @@ func (d *Daemon) restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var toStart []*Container
+	var toStart, buildSteps []*Container
+	var cutShort []string
 	for _, de := range dirs {
 		if !de.IsDir() {
 			continue
 		}
 		if !d.repairRecord(ctx, de.Name()) {
+			cutShort = append(cutShort, de.Name())
 			continue
 		}
 		c, err := loadContainer(filepath.Join(d.cfg.DataRoot, "containers", de.Name()))
@@ -37,6 +39,9 @@ func (d *Daemon) restore(ctx context.Context) error {
 			continue
 		}
 		d.containers.add(c)
+		if c.BuildStep {
+			buildSteps = append(buildSteps, c)
+		}
 		d.restoreLinkNames(c)
 		d.restoreVolumeRefs(ctx, c)
 		if !c.running() && c.State.Status != container.StateRestarting {
@@ -70,6 +75,10 @@ func (d *Daemon) restore(ctx context.Context) error {
 		}
 	}
 	d.sweepOrphans(ctx)
+	// Every record's volume references are restored by now: what a create
+	// cut short made and nobody uses can go.
+	d.removeCutShortVolumes(ctx, cutShort)
+	d.removeBuildSteps(ctx, buildSteps)
 	for _, c := range toStart {
 		c.mu.Lock()
 		if !c.running() {

@@ -364,7 +364,7 @@ func (d *Daemon) handleExit(c *Container, st *monitor.ExitStatus) {
 	}
 	c.State.Status = container.StateExited
 	c.State.Pid = 0
-	c.State.Paused = false
+	c.State.Paused, c.State.PausedFor = false, ""
 	c.State.ExitCode = st.Code
 	c.State.OOMKilled = st.OOMKilled
 	c.State.FinishedAt = st.ExitedAt.UTC()

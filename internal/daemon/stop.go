@@ -105,7 +105,7 @@ func (d *Daemon) signal(ctx context.Context, c *Container, sig syscall.Signal, t
 	if thaw {
 		if err := rt.Resume(ctx, c.ID); err == nil {
 			c.mu.Lock()
-			c.State.Paused = false
+			c.State.Paused, c.State.PausedFor = false, ""
 			if c.running() {
 				c.State.Status = container.StateRunning
 			}

@@ -47,7 +47,7 @@ func (d *Daemon) createVolumeMounts(ctx context.Context, c *Container) (err erro
 			continue
 		}
 		driver, opts, labels := volumeOptions(c.HostConfig, mp.Destination)
-		v, created, err := d.vols.GetOrCreate(ctx, mp.Name, driver, opts, labels)
+		v, created, err := d.vols.GetOrCreateFor(ctx, c.ID, mp.Name, driver, opts, labels)
 		if err != nil {
 			return err
 		}
@@ -258,7 +258,7 @@ func (d *Daemon) prepareVolumeMounts(ctx context.Context, c *Container, rootfs s
 		}
 		if mp.Name == "" {
 			// A record made before volumes existed: create it now.
-			v, _, err := d.vols.GetOrCreate(ctx, "", "", nil, nil)
+			v, _, err := d.vols.GetOrCreateFor(ctx, c.ID, "", "", nil, nil)
 			if err != nil {
 				return nil, err
 			}

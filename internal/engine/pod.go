@@ -34,3 +34,10 @@ type PodOptions struct {
 	// CRI log format; "" for none.
 	LogPath string
 }
+
+// BuildStepBackend creates the containers of build RUN steps that the
+// build removes when the step ends: marked so, a container that a crash of
+// the daemon left half way through a step is removed when it starts again.
+type BuildStepBackend interface {
+	ContainerCreateBuildStep(ctx context.Context, req *container.CreateRequest) (container.CreateResponse, error)
+}

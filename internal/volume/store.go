@@ -37,11 +37,16 @@ const metaFile = "berth-volume.json"
 
 // Volume is one volume's persisted record plus where it lives on the host.
 type Volume struct {
-	Name       string
-	Driver     string
-	Labels     map[string]string
-	Options    map[string]string
-	CreatedAt  time.Time
+	Name      string
+	Driver    string
+	Labels    map[string]string
+	Options   map[string]string
+	CreatedAt time.Time
+	// CreatedFor is the container whose create made this anonymous
+	// volume. A create cut short by a crash leaves no container record;
+	// the daemon then removes what that create made, this volume included
+	// (OwnedBy). It is never shown through the API.
+	CreatedFor string `json:",omitempty"`
 	Mountpoint string `json:"-"`
 }
 
@@ -118,6 +123,13 @@ func noSuchVolume(name string) error {
 // Create makes a volume, or returns the existing one of that name as dockerd
 // does. An empty name makes an anonymous volume with a random 64-hex name.
 func (s *Store) Create(ctx context.Context, name, driver string, opts, labels map[string]string) (*Volume, error) {
+	return s.CreateFor(ctx, "", name, driver, opts, labels)
+}
+
+// CreateFor is Create for container owner's create: an anonymous volume
+// records its owner in the same write that makes it, so no crash can leave
+// it unowned.
+func (s *Store) CreateFor(ctx context.Context, owner, name, driver string, opts, labels map[string]string) (*Volume, error) {
 	if driver == "" {
 		driver = LocalDriver
 	}
@@ -147,6 +159,9 @@ func (s *Store) Create(ctx context.Context, name, driver string, opts, labels ma
 		return &v, nil
 	}
 	v := Volume{Name: name, Driver: driver, Labels: lbls, Options: opts, CreatedAt: time.Now().Truncate(time.Second), Mountpoint: s.dataPath(name)}
+	if _, anon := lbls[AnonymousLabel]; anon {
+		v.CreatedFor = owner
+	}
 	if len(v.Options) == 0 {
 		v.Options = nil
 	}
@@ -179,6 +194,20 @@ func (s *Store) Get(ctx context.Context, name string) (*Volume, error) {
 	}
 	v := e.v
 	return &v, nil
+}
+
+// OwnedBy lists the anonymous volumes that container owner's create made.
+func (s *Store) OwnedBy(owner string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for name, e := range s.vols {
+		if owner != "" && e.v.CreatedFor == owner {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // RefCount is the number of containers holding name (-1 if it is unknown).

@@ -277,3 +277,30 @@ func TestTmpfsVolumeMountedAtFirstUse(t *testing.T) {
 		t.Fatal("remove left the tmpfs mounted")
 	}
 }
+
+// An anonymous volume remembers the container whose create made it, across
+// a reopen (the daemon's crash repair reads it); a named one does not.
+func TestCreateForOwner(t *testing.T) {
+	ctx := context.Background()
+	s, root := newStore(t)
+	anon, err := s.CreateFor(ctx, "ctr1", "", "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateFor(ctx, "ctr1", "named", "", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, "", "", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := New(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s2.OwnedBy("ctr1"); len(got) != 1 || got[0] != anon.Name {
+		t.Errorf("OwnedBy(ctr1) = %v, want [%s]", got, anon.Name)
+	}
+	if got := s2.OwnedBy(""); len(got) != 0 {
+		t.Errorf("OwnedBy(\"\") = %v, want none", got)
+	}
+}

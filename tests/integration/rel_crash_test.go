@@ -97,8 +97,71 @@ func TestCrashPoints(t *testing.T) {
 		}
 		o.ok("rm", "-f", name)
 	}
+	volumes := func() string { return o.ok("volume", "ls", "-q") }
+	var volsBefore string
+	noteVolumes := func(string) { volsBefore = volumes() }
+	// The anonymous volume a create cut short made goes with it.
+	goneWithVolume := func(name string) {
+		gone(name)
+		if got := volumes(); got != volsBefore {
+			t.Errorf("volumes after a create with -v /data cut short: %q, want %q as before", got, volsBefore)
+		}
+	}
+	// A build step's container (running or exited) is removed at restart
+	// with its rw layer, mounts and anonymous volumes; a new build works.
+	buildCtx := t.TempDir()
+	os.WriteFile(filepath.Join(buildCtx, "Dockerfile"), []byte("FROM busybox AS base\nRUN echo base > /base\n"+
+		"FROM busybox\nVOLUME /scratch\nRUN --mount=type=bind,from=base,target=/m cat /m/base && sleep 20\n"), 0o644)
+	noBuildLeft := func(string) {
+		if ids := lines(o.ok("ps", "-aq")); len(ids) > 0 {
+			t.Errorf("containers left after a build cut short: %v\n%s", ids, o.ok("ps", "-a"))
+		}
+		if got := volumes(); got != volsBefore {
+			t.Errorf("volumes after a build cut short: %q, want %q as before", got, volsBefore)
+		}
+		if m, _ := filepath.Glob(filepath.Join(o.d.Root, "overlay", "build-*")); len(m) > 0 {
+			t.Errorf("build layers left: %v", m)
+		}
+		mounts, _ := testutil.MountsUnder(o.dir)
+		for _, m := range mounts {
+			if strings.Contains(m, "/build-") {
+				t.Errorf("build mount left: %s", m)
+			}
+		}
+		// The build runs again from the start (nothing half-committed).
+		o.ok("build", "-q", "-t", "cpbuild:1", buildCtx)
+		o.ok("rmi", "cpbuild:1")
+		if ids := lines(o.ok("ps", "-aq")); len(ids) > 0 {
+			t.Errorf("containers left after a build: %v", ids)
+		}
+	}
+	build := []string{"build", "-t", "cpbuild:1", buildCtx}
+	runsPaused := func(name string) {
+		runs(name)
+		o.ok("pause", name)
+	}
+	// The container runs, thawed, and is operable: a pause that was not
+	// answered, a resume that was, a commit's own pause that nobody is
+	// left to undo.
+	thawed := func(name string) {
+		if got := o.ok("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", name); got != "running false" {
+			t.Errorf("%s: %q after the restart, want running false", name, got)
+		}
+		if got := o.ok("exec", name, "echo", "thawed"); got != "thawed" {
+			t.Errorf("exec: %q", got)
+		}
+		if r := o.run("image", "inspect", "cpcommit:1"); r.Code == 0 {
+			t.Errorf("a commit cut short left its image")
+		}
+		o.ok("pause", name)
+		o.ok("unpause", name)
+		o.ok("rm", "-f", name)
+	}
 	points := []point{
 		{"create-after-rw", nil, []string{"create", "--name", "%s", "--network", crashNet, "busybox", "true"}, gone},
+		{"create-after-rw", noteVolumes, []string{"create", "--name", "%s", "-v", "/data", "busybox", "true"}, goneWithVolume},
+		{"build-after-start", noteVolumes, build, noBuildLeft},
+		{"build-after-run", noteVolumes, build, noBuildLeft},
 		{"start-before-monitor", created, []string{"start", "%s"}, startsCleanly},
 		{"start-after-create", created, []string{"start", "%s"}, startsCleanly},
 		{"start-after-monitor", created, []string{"start", "%s"}, func(name string) {
@@ -118,6 +181,9 @@ func TestCrashPoints(t *testing.T) {
 			o.ok("rm", name)
 		}},
 		{"rm-after-rw", runs, []string{"rm", "-f", "%s"}, gone},
+		{"pause-after-freeze", runs, []string{"pause", "%s"}, thawed},
+		{"unpause-after-thaw", runsPaused, []string{"unpause", "%s"}, thawed},
+		{"commit-after-pause", runs, []string{"commit", "%s", "cpcommit:1"}, thawed},
 	}
 	for _, p := range points {
 		t.Run(p.name, func(t *testing.T) {
@@ -144,6 +210,51 @@ func TestCrashPoints(t *testing.T) {
 			checkConsistent(t, o, br)
 		})
 	}
+	o.d.Shutdown()
+	o.start()
+	// Plain SIGKILLs with nothing in flight: what the user made stays.
+	t.Run("anonymous-volume-kept", func(t *testing.T) {
+		o.ok("create", "--name", "anonkept", "-v", "/data", "busybox", "true")
+		vol := o.ok("inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", "anonkept")
+		o.d.Kill()
+		o.start()
+		if got := o.ok("volume", "ls", "-q"); !strings.Contains(got, vol) {
+			t.Errorf("the anonymous volume %s of an existing container is gone after a restart: %q", vol, got)
+		}
+		o.ok("start", "-a", "anonkept")
+		o.ok("rm", "-v", "anonkept")
+		if got := o.ok("volume", "ls", "-q"); strings.Contains(got, vol) {
+			t.Errorf("rm -v left the volume %s", vol)
+		}
+	})
+	t.Run("paused", func(t *testing.T) {
+		o.ok("run", "-d", "--name", "pausedkept", "--network", crashNet, "-p", "80", "busybox", "sleep", "300")
+		pid := o.ok("inspect", "-f", "{{.State.Pid}}", "pausedkept")
+		o.ok("pause", "pausedkept")
+		o.d.Kill()
+		o.start()
+		if got := o.ok("inspect", "-f", "{{.State.Status}} {{.State.Paused}} {{.State.Pid}}", "pausedkept"); got != "paused true "+pid {
+			t.Fatalf("paused container after a restart: %q, want paused true %s", got, pid)
+		}
+		checkConsistent(t, o, br)
+		o.ok("unpause", "pausedkept")
+		if got := o.ok("exec", "pausedkept", "echo", "thawed"); got != "thawed" {
+			t.Errorf("exec after unpause: %q", got)
+		}
+		o.ok("pause", "pausedkept")
+		o.d.Kill()
+		o.start()
+		o.ok("stop", "-t", "1", "pausedkept")
+		if got := o.ok("inspect", "-f", "{{.State.Status}}", "pausedkept"); got != "exited" {
+			t.Errorf("stop of a paused container after a restart: %q", got)
+		}
+		o.ok("start", "pausedkept")
+		o.ok("pause", "pausedkept")
+		o.d.Kill()
+		o.start()
+		o.ok("rm", "-f", "pausedkept")
+		checkConsistent(t, o, br)
+	})
 }
 
 // Timed SIGKILLs at random moments of a mix of operations, over many

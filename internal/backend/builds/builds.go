@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/builder"
+	"github.com/berth-project/berth/internal/crashpoint"
 	"github.com/berth-project/berth/internal/distribution"
 	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
@@ -126,7 +127,14 @@ func authFor(host string, auths map[string]registry.AuthConfig) authn.Authentica
 
 // RunContainer implements builder.Backend: one RUN step.
 func (b *Backend) RunContainer(ctx context.Context, req builder.RunRequest, stdout, stderr io.Writer, created func(id string)) (string, int, error) {
-	resp, err := b.containers.ContainerCreate(ctx, "", &container.CreateRequest{Config: req.Config, HostConfig: req.Host})
+	creq := &container.CreateRequest{Config: req.Config, HostConfig: req.Host}
+	var resp container.CreateResponse
+	var err error
+	if steps, ok := b.containers.(engine.BuildStepBackend); ok && req.Remove {
+		resp, err = steps.ContainerCreateBuildStep(ctx, creq)
+	} else {
+		resp, err = b.containers.ContainerCreate(ctx, "", creq)
+	}
 	if err != nil {
 		return "", 0, err
 	}
@@ -155,12 +163,14 @@ func (b *Backend) RunContainer(ctx context.Context, req builder.RunRequest, stdo
 	if err := b.containers.ContainerStart(ctx, id); err != nil {
 		return id, 0, err
 	}
+	crashpoint.Reach(nil, "build-after-start")
 	select {
 	case w := <-waitCh:
 		select {
 		case <-attached:
 		case <-time.After(10 * time.Second):
 		}
+		crashpoint.Reach(nil, "build-after-run")
 		if w.Error != nil && w.Error.Message != "" {
 			return id, int(w.StatusCode), fmt.Errorf("build container: %s", w.Error.Message)
 		}

@@ -74,12 +74,18 @@ func (b *Backend) VolumeCreate(ctx context.Context, req *volumetypes.CreateReque
 // GetOrCreate returns the named volume, making it (and announcing it)
 // when it does not exist yet; an empty name always makes an anonymous one.
 func (b *Backend) GetOrCreate(ctx context.Context, name, driver string, opts, labels map[string]string) (*volume.Volume, bool, error) {
+	return b.GetOrCreateFor(ctx, "", name, driver, opts, labels)
+}
+
+// GetOrCreateFor is GetOrCreate for the create of container owner: an
+// anonymous volume it makes remembers owner (volume.Store.CreateFor).
+func (b *Backend) GetOrCreateFor(ctx context.Context, owner, name, driver string, opts, labels map[string]string) (*volume.Volume, bool, error) {
 	if name != "" {
 		if v, err := b.store.Get(ctx, name); err == nil {
 			return v, false, nil
 		}
 	}
-	v, err := b.store.Create(ctx, name, driver, opts, labels)
+	v, err := b.store.CreateFor(ctx, owner, name, driver, opts, labels)
 	if err != nil {
 		return nil, false, err
 	}
