@@ -140,7 +140,7 @@ func measure(ctx context.Context, target string, runs, many int, want map[string
 	}
 	defer d.Stop()
 	// Both engines run without networking so the figures compare the same
-	// work: the harness's dockerd has no bridge (--bridge=none, no iptables).
+	// work: the harness's dockerd runs on a private bridge without iptables.
 	s := &session{d: d, cli: testutil.DockerDriver(d, filepath.Join(d.Dir, "cfg")), net: []string{"--network", "none"}}
 	tarData, err := testutil.BusyboxTarBytes()
 	if err != nil {

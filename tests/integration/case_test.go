@@ -66,7 +66,7 @@ func (c *tcase) code(want int, args ...string) testutil.Result {
 	return r
 }
 
-// netArgs keeps dockerd off its (absent: --bridge=none) default bridge;
+// netArgs keeps dockerd off its default bridge (a private one, without iptables);
 // the harness's berthd has its default bridge.
 func netArgs() []string {
 	if env.daemon.Target == testutil.TargetDockerd {

@@ -11,8 +11,9 @@ import (
 
 // Legacy links (`--link name:alias`) through the docker CLI. Every
 // expectation here was taken from dockerd 20.10 with a default bridge
-// (dockerd -b on a bridge of its own); the harness dockerd runs without
-// one (--bridge=none), so the default-bridge rows run against berthd only.
+// (dockerd -b on a bridge of its own); the harness dockerd's default bridge
+// is a private one without iptables, so the default-bridge rows run against
+// berthd only.
 
 // linkHosts is the /etc/hosts line a link gives: the alias, the child's
 // hostname, and its name unless that is the alias.
@@ -28,7 +29,7 @@ func TestLegacyLinks(t *testing.T) {
 		t.Skip("no daemon")
 	}
 	if !isBerthd() {
-		t.Skip("the harness dockerd has no default bridge (checked by hand against dockerd -b)")
+		t.Skip("the harness dockerd's default bridge runs without iptables (checked by hand against dockerd -b)")
 	}
 	c := newCase(t, testutil.DockerDriver(env.daemon, env.cfgDir))
 

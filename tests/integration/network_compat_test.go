@@ -11,8 +11,8 @@ import (
 
 // Network behaviour compared with dockerd: these run through the docker CLI
 // against berthd, and against a real dockerd 20.10 with
-// BERTH_TEST_TARGET=dockerd (its harness daemon has no default bridge and
-// no iptables, so the rows that need those are berthd's).
+// BERTH_TEST_TARGET=dockerd (its harness daemon has a private default bridge
+// and no iptables, so the rows that need those are berthd's).
 
 func isBerthd() bool { return env.daemon.Target == testutil.TargetBerthd }
 

@@ -16,7 +16,7 @@ import (
 )
 
 // Network scenarios need the daemon's bridge: the dockerd the harness
-// starts runs with --bridge=none --iptables=false, so they are berthd's.
+// starts runs with --iptables=false on a private bridge, so they are berthd's.
 func TestNetworks(t *testing.T) {
 	if env == nil || env.daemon.Target != testutil.TargetBerthd {
 		t.Skip("needs the daemon's own bridge networking")

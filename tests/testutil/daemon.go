@@ -35,6 +35,7 @@ type Daemon struct {
 	cmd     *exec.Cmd
 	log     *os.File
 	env     []string // added to the daemon's environment
+	bridge  string   // a private dockerd's default bridge, removed by Stop
 }
 
 // TargetFromEnv returns the daemon the tests should run against.
@@ -86,8 +87,12 @@ func StartDaemon(ctx context.Context, target string) (*Daemon, error) {
 	case TargetDockerd:
 		d.Root, d.Sock, d.PidFile = filepath.Join(dir, "root"), filepath.Join(dir, "d.sock"), filepath.Join(dir, "d.pid")
 		bin = "dockerd"
+		if d.bridge, err = privateDockerdBridge(dir); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
 		args = []string{"--data-root", d.Root, "--exec-root", d.Exec, "-H", "unix://" + d.Sock,
-			"--pidfile", d.PidFile, "--iptables=false", "--ip6tables=false", "--bridge=none"}
+			"--pidfile", d.PidFile, "--iptables=false", "--ip6tables=false", "--bridge=" + d.bridge}
 	case TargetBerthd:
 		d.Root, d.Sock, d.PidFile = filepath.Join(dir, "data"), filepath.Join(dir, "berth.sock"), filepath.Join(dir, "berthd.pid")
 		bin = filepath.Join(BinDir(repo), "berthd")
@@ -102,6 +107,7 @@ func StartDaemon(ctx context.Context, target string) (*Daemon, error) {
 		return nil, fmt.Errorf("unknown BERTH_TEST_TARGET %q (want berthd or dockerd)", target)
 	}
 	if err := d.spawn(bin, args); err != nil {
+		_ = removePrivateBridge(d.bridge)
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -192,6 +198,9 @@ func (d *Daemon) Stop() error {
 	}
 	if d.log != nil {
 		d.log.Close()
+	}
+	if err := removePrivateBridge(d.bridge); err != nil {
+		errs = append(errs, err)
 	}
 	// A stopped berthd leaves no iptables rule behind.
 	if left, err := d.IptablesLeftovers(); err != nil || len(left) > 0 {
