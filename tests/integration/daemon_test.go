@@ -61,6 +61,17 @@ func newOwnDaemon(t *testing.T, extra ...string) *ownDaemon {
 				}
 			}
 		}
+		// A monitor supervisor leaves by itself once its last container is
+		// gone, a moment after `rm -f`; removing the dir under it races
+		// with its own clean-up. Wait for it, and count one that stays as
+		// a leak.
+		if left := waitProcsGone(dir, 15*time.Second); len(left) > 0 {
+			t.Errorf("processes of %s left after shutdown: %v", dir, left)
+			for _, pid := range left {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			waitProcsGone(dir, 5*time.Second)
+		}
 		if err := testutil.RemoveDir(dir); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
@@ -377,5 +388,18 @@ func TestCrunNamespaceWrapper(t *testing.T) {
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
 	if !strings.Contains(string(mounts), " /sys/fs/cgroup/unified ") {
 		t.Fatal("the host lost its cgroup2 mount")
+	}
+}
+
+// waitProcsGone waits until no process has an argument naming something
+// under dir, and returns the pids still there after timeout.
+func waitProcsGone(dir string, timeout time.Duration) []int {
+	deadline := time.Now().Add(timeout)
+	for {
+		left := testutil.ProcsWithArg("", dir+"/")
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -51,7 +51,12 @@ def wait_done(exec_id):
 
 
 try:
-    both = ["sh", "-c", "echo out; echo err >&2"]
+    # docker-py reads the stream from the raw socket under the HTTP
+    # response's buffered reader, so output that arrives in the same read
+    # as the headers is lost on the client (docker/docker-py#3332, with
+    # dockerd too); a slow machine hits it. The sleep lets the client
+    # finish the headers first, so the test sees what the daemon sent.
+    both = ["sh", "-c", "sleep 0.5; echo out; echo err >&2"]
     r = ct.exec_run(both)
     # Two pipes: the order between them is the scheduler's.
     out["run"] = [r.exit_code, sorted(text(r.output).splitlines(True))]
