@@ -3,12 +3,14 @@ package cli
 import (
 	"fmt"
 
+	containercmd "github.com/berth-project/berth/internal/cli/container"
+
 	"github.com/berth-project/berth/internal/compose"
 	"github.com/spf13/cobra"
 )
 
 func newComposeExecCmd(o *composeOpts) *cobra.Command {
-	var eo execOpts
+	var eo containercmd.ExecOptions
 	var noTTY, interactive bool
 	var index int
 	cmd := &cobra.Command{
@@ -23,20 +25,24 @@ func newComposeExecCmd(o *composeOpts) *cobra.Command {
 			// Like docker compose: a TTY and stdin when run from a terminal,
 			// neither with -T or without one.
 			term := isTerminal(o.a.In) && isTerminal(o.a.Out)
-			eo.tty = !noTTY && term
-			eo.interactive = interactive && !noTTY && term
-			return o.a.runExec(cmd.Context(), &eo, ct.ID, args[1:])
+			eo.TTY = !noTTY && term
+			eo.Interactive = interactive && !noTTY && term
+			c, err := o.a.client()
+			if err != nil {
+				return err
+			}
+			return containercmd.Exec(cmd.Context(), c, o.a.Streams, eo, ct.ID, args[1:])
 		},
 	}
 	fs := cmd.Flags()
 	fs.SetInterspersed(false)
-	fs.BoolVarP(&eo.detach, "detach", "d", false, "Detached mode: Run command in the background")
+	fs.BoolVarP(&eo.Detach, "detach", "d", false, "Detached mode: Run command in the background")
 	fs.BoolVarP(&noTTY, "no-TTY", "T", false, "Disable pseudo-TTY allocation. By default `docker compose exec` allocates a TTY.")
 	fs.BoolVarP(&interactive, "interactive", "i", true, "Keep STDIN open even if not attached")
-	fs.BoolVar(&eo.privileged, "privileged", false, "Give extended privileges to the process")
-	fs.StringArrayVarP(&eo.env, "env", "e", nil, "Set environment variables")
-	fs.StringVarP(&eo.user, "user", "u", "", "Run the command as this user")
-	fs.StringVarP(&eo.workdir, "workdir", "w", "", "Path to workdir directory for this command")
+	fs.BoolVar(&eo.Privileged, "privileged", false, "Give extended privileges to the process")
+	fs.StringArrayVarP(&eo.Env, "env", "e", nil, "Set environment variables")
+	fs.StringVarP(&eo.User, "user", "u", "", "Run the command as this user")
+	fs.StringVarP(&eo.Workdir, "workdir", "w", "", "Path to workdir directory for this command")
 	fs.IntVar(&index, "index", 1, "Index of the container if service has multiple replicas")
 	return cmd
 }
@@ -85,7 +91,7 @@ func (o *composeOpts) run(cmd *cobra.Command, args []string, f *runFlags) error 
 	if err != nil {
 		return err
 	}
-	_, ports, err := parsePorts(f.publish, nil)
+	_, ports, err := containercmd.ParsePorts(f.publish, nil)
 	if err != nil {
 		return err
 	}
@@ -117,8 +123,8 @@ func (o *composeOpts) run(cmd *cobra.Command, args []string, f *runFlags) error 
 		fmt.Fprintln(o.a.Out, name)
 		return nil
 	}
-	ao := attachOpts{tty: ro.Tty, stdin: ro.Interactive, stdout: true, stderr: true}
-	return o.a.attachAndStart(ctx, c, id, ao, f.rm, !ro.Tty, true)
+	ao := containercmd.AttachOptions{TTY: ro.Tty, Stdin: ro.Interactive, Stdout: true, Stderr: true}
+	return containercmd.AttachAndStart(ctx, c, o.a.Streams, id, ao, f.rm, !ro.Tty, true)
 }
 
 func newComposePullCmd(o *composeOpts) *cobra.Command {

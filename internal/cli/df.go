@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	containercmd "github.com/berth-project/berth/internal/cli/container"
+
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
@@ -156,9 +158,9 @@ func printDfVerbose(w io.Writer, du *diskUsage) error {
 	rows := make([]any, len(du.Containers))
 	for i, c := range du.Containers {
 		c.SizeRootFs = 0 // docker's df shows only the writable layer
-		rows[i] = psRow{c: c, trunc: true, now: now}
+		rows[i] = containercmd.PsRow(c, true, now)
 	}
-	if err := (table{format: ctrFmt, headers: psHeaders}).render(w, rows); err != nil {
+	if err := (table{format: ctrFmt, headers: containercmd.PsHeaders}).render(w, rows); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\nLocal Volumes space usage:\n\n")

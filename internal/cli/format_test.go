@@ -2,12 +2,9 @@ package cli
 
 import (
 	"bytes"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/moby/moby/api/types/container"
 )
 
 func TestHumanDurationLikeDocker(t *testing.T) {
@@ -55,52 +52,6 @@ func TestEllipsisAndTruncID(t *testing.T) {
 	}
 }
 
-func TestDisplayPorts(t *testing.T) {
-	v4, v6 := netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("::")
-	ports := []container.PortSummary{
-		{IP: v4, PrivatePort: 90, PublicPort: 32768, Type: "tcp"},
-		{IP: v4, PrivatePort: 80, PublicPort: 8080, Type: "tcp"},
-		{IP: v6, PrivatePort: 80, PublicPort: 8080, Type: "tcp"},
-		{PrivatePort: 53, Type: "udp"},
-		{PrivatePort: 54, Type: "udp"},
-		{IP: v4, PrivatePort: 7000, PublicPort: 7000, Type: "tcp"},
-		{IP: v4, PrivatePort: 7001, PublicPort: 7001, Type: "tcp"},
-	}
-	want := "53-54/udp, 0.0.0.0:7000-7001->7000-7001/tcp, 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 0.0.0.0:32768->90/tcp"
-	if got := displayPorts(ports); got != want {
-		t.Errorf("displayPorts:\n got %q\nwant %q", got, want)
-	}
-}
-
-func TestTableRender(t *testing.T) {
-	now := time.Now()
-	rows := []any{psRow{c: container.Summary{ID: strings.Repeat("ab", 32), Image: "busybox", Command: "sleep 300",
-		Created: now.Add(-5 * time.Second).Unix(), Status: "Up 3 seconds", Names: []string{"/c1"}}, trunc: true, now: now}}
-	var b bytes.Buffer
-	if err := (table{format: psDefaultFormat, headers: psHeaders}).render(&b, rows); err != nil {
-		t.Fatal(err)
-	}
-	want := "CONTAINER ID   IMAGE     COMMAND       CREATED         STATUS         PORTS     NAMES\n" +
-		"abababababab   busybox   \"sleep 300\"   5 seconds ago   Up 3 seconds             c1\n"
-	if b.String() != want {
-		t.Errorf("table:\n got %q\nwant %q", b.String(), want)
-	}
-	b.Reset()
-	if err := (table{format: `{{.Names}}\t{{upper .Image}} {{json .Names}} {{join (split .Image "b") "-"}}`, headers: psHeaders}).render(&b, rows); err != nil {
-		t.Fatal(err)
-	}
-	if got := b.String(); got != "c1\tBUSYBOX \"c1\" -usy-ox\n" {
-		t.Errorf("template row = %q", got)
-	}
-	b.Reset()
-	if err := (table{format: "table {{.ID}}", headers: psHeaders}).render(&b, nil); err != nil {
-		t.Fatal(err)
-	}
-	if b.String() != "CONTAINER ID\n" {
-		t.Errorf("empty table = %q", b.String())
-	}
-}
-
 func TestTemplateFuncs(t *testing.T) {
 	var b bytes.Buffer
 	err := execTemplate(&b, `{{title "ab cd"}} {{lower "X"}} {{truncate "abcdef" 3}} [{{pad "x" 1 2}}]`, nil)
@@ -109,46 +60,6 @@ func TestTemplateFuncs(t *testing.T) {
 	}
 	if b.String() != "Ab Cd x abc [ x  ]\n" {
 		t.Errorf("funcs = %q", b.String())
-	}
-}
-
-func TestParseDetachKeys(t *testing.T) {
-	b, err := parseDetachKeys("ctrl-p,ctrl-q")
-	if err != nil || !bytes.Equal(b, []byte{16, 17}) {
-		t.Errorf("ctrl-p,ctrl-q = %v, %v", b, err)
-	}
-	b, err = parseDetachKeys("a,ctrl-@,ctrl-[")
-	if err != nil || !bytes.Equal(b, []byte{'a', 0, 27}) {
-		t.Errorf("a,ctrl-@,ctrl-[ = %v, %v", b, err)
-	}
-	if _, err := parseDetachKeys("ctrl-1"); err == nil {
-		t.Error("ctrl-1 accepted")
-	}
-	var hit bool
-	w := &detachWatcher{keys: []byte{16, 17}, onDetach: func() { hit = true }}
-	_, _ = w.Write([]byte{'x', 16})
-	_, _ = w.Write([]byte{17})
-	if !hit {
-		t.Error("detach sequence split over two writes not seen")
-	}
-}
-
-func TestParseTimestamp(t *testing.T) {
-	now := time.Unix(1795736400, 0)
-	cases := map[string]string{
-		"10m":                  "1795735800.000000000",
-		"1795736309":           "1795736309",
-		"1795736309.5":         "1795736309.500000000",
-		"2026-11-26T23:40:21Z": "1795736421.000000000",
-	}
-	for in, want := range cases {
-		got, err := parseTimestamp(in, now)
-		if err != nil || got != want {
-			t.Errorf("parseTimestamp(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	if _, err := parseTimestamp("yesterday", now); err == nil {
-		t.Error("bad timestamp accepted")
 	}
 }
 
@@ -167,25 +78,7 @@ func TestFilterQueryAndHost(t *testing.T) {
 	}
 }
 
-func TestRunOptionParsing(t *testing.T) {
-	p, err := parseRestart("on-failure:2")
-	if err != nil || p.Name != "on-failure" || p.MaximumRetryCount != 2 {
-		t.Errorf("restart = %+v, %v", p, err)
-	}
-	if _, err := parseRestart("sometimes"); err == nil {
-		t.Error("bad restart policy accepted")
-	}
-	set, bind, err := parsePorts([]string{"8080:80", "127.0.0.1:9000:90/udp"}, []string{"70"})
-	if err != nil || len(set) != 3 || len(bind) != 2 {
-		t.Fatalf("ports = %v %v %v", set, bind, err)
-	}
-	m, err := parseMount("type=bind,source=/tmp,target=/host,readonly")
-	if err != nil || m.Source != "/tmp" || m.Target != "/host" || !m.ReadOnly || m.Type != "bind" {
-		t.Errorf("mount = %+v, %v", m, err)
-	}
-	if n, err := parseCPUs("0.5"); err != nil || n != 5e8 {
-		t.Errorf("cpus = %d, %v", n, err)
-	}
+func TestNormalizeName(t *testing.T) {
 	if normalizeName("mytest/bb") != "docker.io/mytest/bb" || normalizeName("bb") != "docker.io/library/bb" ||
 		normalizeName("127.0.0.1:5000/x") != "127.0.0.1:5000/x" {
 		t.Error("normalizeName")

@@ -91,20 +91,6 @@ func addInspectFlags(cmd *cobra.Command, o *inspectOpts) {
 	cmd.Flags().BoolVarP(&o.size, "size", "s", false, "Display total file sizes if the type is container")
 }
 
-func newContainerInspectCmd(a *app) *cobra.Command {
-	var o inspectOpts
-	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Display detailed information on one or more containers",
-		Args:  minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.inspect(cmd.Context(), args, inspectKinds[:1], o, "container")
-		},
-	}
-	addInspectFlags(cmd, &o)
-	return cmd
-}
-
 func newImageInspectCmd(a *app) *cobra.Command {
 	var o inspectOpts
 	cmd := &cobra.Command{

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	clustercmd "github.com/berth-project/berth/internal/cli/cluster"
@@ -195,27 +194,8 @@ func withName(c *cobra.Command, name string, aliases []string) *cobra.Command {
 // forEach runs fn on every name, printing each error on stderr like docker's
 // multi-object commands, and fails with exit 1 if any did.
 func forEach(ctx context.Context, a *app, names []string, fn func(context.Context, string) error) error {
-	failed := false
-	for _, n := range names {
-		if err := fn(ctx, n); err != nil {
-			fmt.Fprintln(a.Err, err)
-			failed = true
-			continue
-		}
-		fmt.Fprintln(a.Out, n)
-	}
-	if failed {
-		return &StatusError{Code: 1}
-	}
-	return nil
+	return command.ForEach(ctx, a.Out, a.Err, names, fn)
 }
 
-// isTerminal reports whether f is a terminal.
-func isTerminal(v any) bool {
-	f, ok := v.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+// isTerminal reports whether v is a terminal.
+func isTerminal(v any) bool { return command.IsTerminal(v) }

@@ -10,9 +10,11 @@ package command
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/berth-project/berth/internal/client"
@@ -231,4 +233,52 @@ func ListCommand(short string, run func(cmd *cobra.Command, f ListFlags) error) 
 	cmd.Flags().StringVar(&f.Format, "format", "", FormatHelp)
 	cmd.Flags().StringArrayVarP(&f.Filter, "filter", "f", nil, "Filter output based on conditions provided")
 	return cmd
+}
+
+// ForEach runs fn on every name, printing the name of each one done on out
+// and each error on errOut, like docker's multi-object commands (stop, rm,
+// network rm...); it fails with exit 1, saying nothing more, if any did.
+func ForEach(ctx context.Context, out, errOut io.Writer, names []string, fn func(context.Context, string) error) error {
+	failed := false
+	for _, n := range names {
+		if err := fn(ctx, n); err != nil {
+			fmt.Fprintln(errOut, err)
+			failed = true
+			continue
+		}
+		fmt.Fprintln(out, n)
+	}
+	if failed {
+		return &StatusError{Code: 1}
+	}
+	return nil
+}
+
+// IsTerminal reports whether v is an *os.File on a terminal.
+func IsTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// SplitRepoTag splits "repo:tag" (a port in the registry host is not a tag).
+func SplitRepoTag(ref string) (string, string) {
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref[:i], ref[i+1:]
+	}
+	return ref, ""
+}
+
+// NormalizeRef adds ":latest" when the reference has neither tag nor digest.
+func NormalizeRef(ref string) string {
+	if strings.Contains(ref, "@") {
+		return ref
+	}
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref
+	}
+	return ref + ":latest"
 }

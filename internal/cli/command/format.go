@@ -237,3 +237,6 @@ func PrettyPrint(s string) string {
 	}
 	return strings.ToUpper(s[:1]) + strings.ToLower(s[1:])
 }
+
+// HumanSize is docker's size display: three significant digits, SI units.
+func HumanSize(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }

@@ -1,13 +1,16 @@
-package cli
+package container
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/berth-project/berth/internal/cli/command"
 	"github.com/berth-project/berth/internal/client"
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
@@ -15,7 +18,8 @@ import (
 
 const psDefaultFormat = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 
-var psHeaders = map[string]string{
+// PsHeaders are the column titles of ps's fields.
+var PsHeaders = map[string]string{
 	"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
 	"RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES", "Size": "SIZE",
 	"Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS", "State": "STATE",
@@ -31,7 +35,7 @@ type psRow struct {
 
 func (r psRow) ID() string {
 	if r.trunc {
-		return truncID(r.c.ID)
+		return command.TruncID(r.c.ID)
 	}
 	return r.c.ID
 }
@@ -39,7 +43,7 @@ func (r psRow) ID() string {
 func (r psRow) Image() string {
 	img := r.c.Image
 	if r.trunc && strings.HasPrefix(img, "sha256:") {
-		return truncID(img)
+		return command.TruncID(img)
 	}
 	return img
 }
@@ -47,16 +51,18 @@ func (r psRow) Image() string {
 func (r psRow) Command() string {
 	cmd := r.c.Command
 	if r.trunc {
-		cmd = ellipsis(cmd, 20)
+		cmd = command.Ellipsis(cmd, 20)
 	}
 	return strconv.Quote(cmd)
 }
 
-func (r psRow) CreatedAt() string  { return time.Unix(r.c.Created, 0).String() }
-func (r psRow) RunningFor() string { return since(r.now, r.c.Created) }
-func (r psRow) Status() string     { return r.c.Status }
-func (r psRow) State() string      { return string(r.c.State) }
-func (r psRow) Ports() string      { return displayPorts(r.c.Ports) }
+func (r psRow) CreatedAt() string { return time.Unix(r.c.Created, 0).String() }
+func (r psRow) RunningFor() string {
+	return command.HumanDuration(r.now.Sub(time.Unix(r.c.Created, 0))) + " ago"
+}
+func (r psRow) Status() string { return r.c.Status }
+func (r psRow) State() string  { return string(r.c.State) }
+func (r psRow) Ports() string  { return DisplayPorts(r.c.Ports) }
 
 func (r psRow) Names() string {
 	var names []string
@@ -71,14 +77,14 @@ func (r psRow) Names() string {
 }
 
 func (r psRow) Size() string {
-	s := humanSize(r.c.SizeRw)
+	s := command.HumanSize(r.c.SizeRw)
 	if r.c.SizeRootFs > 0 {
-		s += fmt.Sprintf(" (virtual %s)", humanSize(r.c.SizeRootFs))
+		s += fmt.Sprintf(" (virtual %s)", command.HumanSize(r.c.SizeRootFs))
 	}
 	return s
 }
 
-func (r psRow) Labels() string { return joinLabels(r.c.Labels) }
+func (r psRow) Labels() string { return JoinLabels(r.c.Labels) }
 
 // Label returns one label's value.
 func (r psRow) Label(name string) string { return r.c.Labels[name] }
@@ -91,7 +97,7 @@ func (r psRow) Mounts() string {
 			n = m.Source
 		}
 		if r.trunc && len(n) > 15 && m.Name != "" {
-			n = ellipsis(n, 15)
+			n = command.Ellipsis(n, 15)
 		}
 		ms = append(ms, n)
 	}
@@ -121,7 +127,7 @@ func (r psRow) Networks() string {
 }
 
 // MarshalJSON gives --format json and {{json .}} the row's fields.
-func (r psRow) MarshalJSON() ([]byte, error) { return marshalRow(r.fields()) }
+func (r psRow) MarshalJSON() ([]byte, error) { return command.MarshalRow(r.fields()) }
 
 func (r psRow) fields() map[string]any {
 	return map[string]any{
@@ -132,7 +138,8 @@ func (r psRow) fields() map[string]any {
 	}
 }
 
-func joinLabels(m map[string]string) string {
+// JoinLabels is labels as "k=v,k2=v2", sorted.
+func JoinLabels(m map[string]string) string {
 	var ls []string
 	for k, v := range m {
 		ls = append(ls, k+"="+v)
@@ -141,9 +148,9 @@ func joinLabels(m map[string]string) string {
 	return strings.Join(ls, ",")
 }
 
-// displayPorts renders ports like docker: ranges of consecutive ports whose
+// DisplayPorts renders ports like docker: ranges of consecutive ports whose
 // host port equals the container port are merged ("0.0.0.0:80-81->80-81/tcp").
-func displayPorts(ports []container.PortSummary) string {
+func DisplayPorts(ports []container.PortSummary) string {
 	ps := append([]container.PortSummary(nil), ports...)
 	sort.SliceStable(ps, func(i, j int) bool {
 		a, b := ps[i], ps[j]
@@ -210,48 +217,64 @@ func (g *portGroup) String() string {
 	return ports + "/" + g.proto
 }
 
-func newPsCmd(a *app) *cobra.Command {
-	var all, quiet, latest, size, noTrunc bool
-	var last int
-	var format string
-	var filters []string
+// PsOptions are ps's flags; Last -1 is no limit.
+type PsOptions struct {
+	All, Quiet, Latest, Size, NoTrunc bool
+	Last                              int
+	Format                            string
+	Filters                           []string
+}
+
+func newPsCmd(e *Env) *cobra.Command {
+	var o PsOptions
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list", "ps"},
 		Short:   "List containers",
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			opts := client.ContainerListOptions{Filters: client.ParseFilters(filters), All: all || latest || last > 0}
-			if latest {
-				last = 1
-			}
-			opts.Limit = last
-			// docker also asks for sizes when a custom template reads them.
-			opts.Size = size || (format != "json" && (strings.Contains(format, ".Size") || strings.Contains(format, "json .")))
-			list, err := c.ContainerList(cmd.Context(), opts)
-			if err != nil {
-				return err
-			}
-			return renderPs(a, list, psFormat(format, quiet, size, noTrunc), !noTrunc)
-		},
+		Args:    command.NoArgs,
+		RunE: run(e, func(cmd *cobra.Command, c *client.Client, _ []string) error {
+			return Ps(cmd.Context(), c, e.Out, o, time.Now())
+		}),
 	}
 	fs := cmd.Flags()
-	fs.BoolVarP(&all, "all", "a", false, "Show all containers (default shows just running)")
-	fs.BoolVarP(&quiet, "quiet", "q", false, "Only display container IDs")
-	fs.BoolVarP(&latest, "latest", "l", false, "Show the latest created container (includes all states)")
-	fs.BoolVarP(&size, "size", "s", false, "Display total file sizes")
-	fs.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
-	fs.IntVarP(&last, "last", "n", -1, "Show n last created containers (includes all states)")
-	fs.StringVar(&format, "format", "", "Format output using a custom template")
-	fs.StringArrayVarP(&filters, "filter", "f", nil, "Filter output based on conditions provided")
+	fs.BoolVarP(&o.All, "all", "a", false, "Show all containers (default shows just running)")
+	fs.BoolVarP(&o.Quiet, "quiet", "q", false, "Only display container IDs")
+	fs.BoolVarP(&o.Latest, "latest", "l", false, "Show the latest created container (includes all states)")
+	fs.BoolVarP(&o.Size, "size", "s", false, "Display total file sizes")
+	fs.BoolVar(&o.NoTrunc, "no-trunc", false, "Don't truncate output")
+	fs.IntVarP(&o.Last, "last", "n", -1, "Show n last created containers (includes all states)")
+	fs.StringVar(&o.Format, "format", "", "Format output using a custom template")
+	fs.StringArrayVarP(&o.Filters, "filter", "f", nil, "Filter output based on conditions provided")
 	return cmd
 }
 
-func psFormat(format string, quiet, size, noTrunc bool) string {
+// Ps lists the containers as docker ps does; now is the clock "CREATED"
+// counts from.
+func Ps(ctx context.Context, c *client.Client, out io.Writer, o PsOptions, now time.Time) error {
+	list, err := c.ContainerList(ctx, o.listOptions())
+	if err != nil {
+		return err
+	}
+	rows := make([]any, len(list))
+	for i, ct := range list {
+		rows[i] = psRow{c: ct, trunc: !o.NoTrunc, now: now}
+	}
+	return command.Table{Format: psFormat(o.Format, o.Quiet, o.Size), Headers: PsHeaders}.Render(out, rows)
+}
+
+// listOptions is the list query ps's flags ask for.
+func (o PsOptions) listOptions() client.ContainerListOptions {
+	opts := client.ContainerListOptions{Filters: client.ParseFilters(o.Filters), All: o.All || o.Latest || o.Last > 0}
+	opts.Limit = o.Last
+	if o.Latest {
+		opts.Limit = 1
+	}
+	// docker also asks for sizes when a custom template reads them.
+	opts.Size = o.Size || (o.Format != "json" && (strings.Contains(o.Format, ".Size") || strings.Contains(o.Format, "json .")))
+	return opts
+}
+
+func psFormat(format string, quiet, size bool) string {
 	switch {
 	case quiet:
 		return "{{.ID}}"
@@ -264,11 +287,8 @@ func psFormat(format string, quiet, size, noTrunc bool) string {
 	return format
 }
 
-func renderPs(a *app, list []container.Summary, format string, trunc bool) error {
-	now := time.Now()
-	rows := make([]any, len(list))
-	for i, c := range list {
-		rows[i] = psRow{c: c, trunc: trunc, now: now}
-	}
-	return table{format: format, headers: psHeaders}.render(a.Out, rows)
+// PsRow is the template context of one ps line (system df -v lists
+// containers with it); trunc shortens IDs, commands and names as ps does.
+func PsRow(c container.Summary, trunc bool, now time.Time) any {
+	return psRow{c: c, trunc: trunc, now: now}
 }

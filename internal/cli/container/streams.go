@@ -1,4 +1,4 @@
-package cli
+package container
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/berth-project/berth/internal/cli/command"
 	"github.com/berth-project/berth/internal/detachkeys"
 
 	"github.com/berth-project/berth/internal/client"
@@ -20,11 +21,12 @@ import (
 
 const defaultDetachKeys = detachkeys.Default
 
-// attachOpts says which streams to wire and how.
-type attachOpts struct {
-	stdin, stdout, stderr bool
-	tty                   bool
-	detachKeys            string
+// AttachOptions say which streams of a container or exec to wire, and
+// how: with a TTY the output is one raw stream, without it stdcopy frames.
+type AttachOptions struct {
+	Stdin, Stdout, Stderr bool
+	TTY                   bool
+	DetachKeys            string
 }
 
 // streamResult tells how a hijacked session ended.
@@ -35,33 +37,33 @@ type streamResult struct {
 // pump copies stdin to the connection and the connection to stdout/stderr
 // until the output ends. Stdin end half-closes the connection so the process
 // sees EOF while its output keeps flowing back.
-func (a *app) pump(conn *client.HijackedConn, o attachOpts) (streamResult, error) {
+func pump(s command.Streams, conn *client.HijackedConn, o AttachOptions) (streamResult, error) {
 	var res streamResult
-	if o.tty && o.stdin && isTerminal(a.In) {
-		fd := int(a.In.(*os.File).Fd())
+	if o.TTY && o.Stdin && command.IsTerminal(s.In) {
+		fd := int(s.In.(*os.File).Fd())
 		if st, err := term.MakeRaw(fd); err == nil {
 			defer term.Restore(fd, st)
 		}
 	}
-	keys, _ := parseDetachKeys(orDefault(o.detachKeys, defaultDetachKeys))
+	keys, _ := parseDetachKeys(orDefault(o.DetachKeys, defaultDetachKeys))
 	var mu sync.Mutex
-	if o.stdin && a.In != nil {
+	if o.Stdin && s.In != nil {
 		go func() {
 			w := &detachWatcher{keys: keys, onDetach: func() {
 				mu.Lock()
 				res.detached = true
 				mu.Unlock()
 			}}
-			_, _ = io.Copy(io.MultiWriter(conn, w), a.In)
+			_, _ = io.Copy(io.MultiWriter(conn, w), s.In)
 			_ = conn.CloseWrite()
 		}()
 	}
 	var err error
 	// Without a TTY the daemon stdcopy-frames stdout and stderr.
-	if o.tty {
-		_, err = io.Copy(a.Out, conn)
+	if o.TTY {
+		_, err = io.Copy(s.Out, conn)
 	} else {
-		_, err = stdcopy.StdCopy(a.Out, a.Err, conn)
+		_, err = stdcopy.StdCopy(s.Out, s.Err, conn)
 	}
 	conn.Close()
 	mu.Lock()
@@ -115,10 +117,11 @@ func (d *detachWatcher) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// resizer sends the terminal size at start and on every SIGWINCH.
-func (a *app) startResize(ctx context.Context, resize func(height, width uint) error) func() {
-	out, ok := a.Out.(*os.File)
-	if !ok || !isTerminal(out) {
+// startResize sends the size of the terminal out is on at start and on
+// every SIGWINCH (nothing when out is no terminal); the func stops it.
+func startResize(w io.Writer, resize func(height, width uint) error) func() {
+	out, ok := w.(*os.File)
+	if !ok || !command.IsTerminal(out) {
 		return func() {}
 	}
 	send := func() {
@@ -145,9 +148,9 @@ func (a *app) startResize(ctx context.Context, resize func(height, width uint) e
 	return func() { signal.Stop(ch); close(done) }
 }
 
-// consoleSize is the local terminal's [height, width], or zeros.
-func (a *app) consoleSize() [2]uint {
-	if out, ok := a.Out.(*os.File); ok && isTerminal(out) {
+// consoleSize is the [height, width] of the terminal w is on, or zeros.
+func consoleSize(w io.Writer) [2]uint {
+	if out, ok := w.(*os.File); ok && command.IsTerminal(out) {
 		if w, h, err := term.GetSize(int(out.Fd())); err == nil {
 			return [2]uint{uint(h), uint(w)}
 		}
@@ -179,6 +182,6 @@ func proxySignals(ctx context.Context, c *client.Client, id string) func() {
 }
 
 // hijackAttach opens POST /containers/{id}/attach as a raw stream.
-func hijackAttach(ctx context.Context, c *client.Client, id string, o attachOpts) (*client.HijackedConn, error) {
-	return c.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: o.stdin, Stdout: o.stdout, Stderr: o.stderr, DetachKeys: o.detachKeys})
+func hijackAttach(ctx context.Context, c *client.Client, id string, o AttachOptions) (*client.HijackedConn, error) {
+	return c.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, DetachKeys: o.DetachKeys})
 }

@@ -1,4 +1,4 @@
-package cli
+package container
 
 import (
 	"bufio"
@@ -137,7 +137,7 @@ func (o *runOpts) build(fs *pflag.FlagSet, image string, cmd []string) (*contain
 	if err != nil {
 		return nil, err
 	}
-	ports, bindings, err := parsePorts(o.publish, o.expose)
+	ports, bindings, err := ParsePorts(o.publish, o.expose)
 	if err != nil {
 		return nil, err
 	}
@@ -470,7 +470,7 @@ func ensureTmpfs(t *mount.TmpfsOptions) *mount.TmpfsOptions {
 }
 
 // parsePorts handles -p [ip:][hostPort:]containerPort[/proto] and --expose.
-func parsePorts(publish, expose []string) (network.PortSet, network.PortMap, error) {
+func ParsePorts(publish, expose []string) (network.PortSet, network.PortMap, error) {
 	set := network.PortSet{}
 	bind := network.PortMap{}
 	for _, e := range expose {
@@ -656,4 +656,21 @@ func parseDevice(spec string) (container.DeviceMapping, error) {
 		dst = src
 	}
 	return container.DeviceMapping{PathOnHost: src, PathInContainer: dst, CgroupPermissions: perms}, nil
+}
+
+// updateConfig is update's request from the resource flags and --restart.
+func (o *runOpts) updateConfig(fs *pflag.FlagSet) (container.UpdateConfig, error) {
+	var u container.UpdateConfig
+	if err := o.resources(fs, &u.Resources); err != nil {
+		return u, err
+	}
+	u.MemorySwappiness = nil
+	if fs.Changed("restart") {
+		p, err := parseRestart(o.restart)
+		if err != nil {
+			return u, err
+		}
+		u.RestartPolicy = p
+	}
+	return u, nil
 }

@@ -1,4 +1,4 @@
-package cli
+package container
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-project/berth/internal/cli/command"
 	"github.com/berth-project/berth/internal/client"
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
@@ -30,7 +31,7 @@ type statsRow struct {
 
 func (r statsRow) Container() string { return r.container }
 func (r statsRow) Name() string      { return strings.TrimPrefix(r.s.Name, "/") }
-func (r statsRow) ID() string        { return truncID(r.s.ID) }
+func (r statsRow) ID() string        { return command.TruncID(r.s.ID) }
 
 func (r statsRow) CPUPerc() string {
 	cur, pre := r.s.CPUStats, r.s.PreCPUStats
@@ -95,92 +96,91 @@ func (r statsRow) BlockIO() string {
 func (r statsRow) PIDs() string { return fmt.Sprint(r.s.PidsStats.Current) }
 
 // MarshalJSON gives --format json and {{json .}} the row's fields.
-func (r statsRow) MarshalJSON() ([]byte, error) { return marshalRow(r.fields()) }
+func (r statsRow) MarshalJSON() ([]byte, error) { return command.MarshalRow(r.fields()) }
 
 func (r statsRow) fields() map[string]any {
 	return map[string]any{"Container": r.Container(), "Name": r.Name(), "ID": r.ID(), "CPUPerc": r.CPUPerc(),
 		"MemUsage": r.MemUsage(), "MemPerc": r.MemPerc(), "NetIO": r.NetIO(), "BlockIO": r.BlockIO(), "PIDs": r.PIDs()}
 }
 
-type statsOpts struct {
-	all, noStream, noTrunc bool
-	format                 string
+// StatsOptions are stats' flags; Format "" is docker's table.
+type StatsOptions struct {
+	All, NoStream, NoTrunc bool
+	Format                 string
 }
 
-func newStatsCmd(a *app) *cobra.Command {
-	var o statsOpts
+func newStatsCmd(e *Env) *cobra.Command {
+	var o StatsOptions
 	cmd := &cobra.Command{
 		Use:   "stats [OPTIONS] [CONTAINER...]",
 		Short: "Display a live stream of container(s) resource usage statistics",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.format == "" {
-				o.format = statsDefaultFormat
-			}
-			if o.noStream {
-				return a.statsOnce(cmd.Context(), o, args)
-			}
-			return a.statsStream(cmd.Context(), o, args)
-		},
+		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+			return Stats(cmd.Context(), c, e.Streams, o, args)
+		}),
 	}
-	cmd.Flags().BoolVarP(&o.all, "all", "a", false, "Show all containers (default shows just running)")
-	cmd.Flags().BoolVar(&o.noStream, "no-stream", false, "Disable streaming stats and only pull the first result")
-	cmd.Flags().BoolVar(&o.noTrunc, "no-trunc", false, "Do not truncate output")
-	cmd.Flags().StringVar(&o.format, "format", "", "Format output using a custom template")
+	cmd.Flags().BoolVarP(&o.All, "all", "a", false, "Show all containers (default shows just running)")
+	cmd.Flags().BoolVar(&o.NoStream, "no-stream", false, "Disable streaming stats and only pull the first result")
+	cmd.Flags().BoolVar(&o.NoTrunc, "no-trunc", false, "Do not truncate output")
+	cmd.Flags().StringVar(&o.Format, "format", "", "Format output using a custom template")
 	return cmd
 }
 
+// Stats prints the containers' figures (the running ones when none is
+// named) once with NoStream, else redraws them every second until ctx ends.
+func Stats(ctx context.Context, c *client.Client, s command.Streams, o StatsOptions, names []string) error {
+	if o.Format == "" {
+		o.Format = statsDefaultFormat
+	}
+	if o.NoStream {
+		return statsOnce(ctx, c, s, o, names)
+	}
+	return statsStream(ctx, c, s.Out, o, names)
+}
+
 // statsTargets is the argument list, or the (running) containers.
-func (a *app) statsTargets(ctx context.Context, c *client.Client, o statsOpts, args []string) ([]string, error) {
+func statsTargets(ctx context.Context, c *client.Client, o StatsOptions, args []string) ([]string, error) {
 	if len(args) > 0 {
 		return args, nil
 	}
-	list, err := c.ContainerList(ctx, client.ContainerListOptions{All: o.all})
+	list, err := c.ContainerList(ctx, client.ContainerListOptions{All: o.All})
 	if err != nil {
 		return nil, err
 	}
 	ids := make([]string, len(list))
 	for i, s := range list {
-		ids[i] = truncID(s.ID) // shown as .Container, like docker
+		ids[i] = command.TruncID(s.ID) // shown as .Container, like docker
 	}
 	return ids, nil
 }
 
-func (a *app) statsOnce(ctx context.Context, o statsOpts, args []string) error {
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	targets, err := a.statsTargets(ctx, c, o, args)
+func statsOnce(ctx context.Context, c *client.Client, s command.Streams, o StatsOptions, args []string) error {
+	targets, err := statsTargets(ctx, c, o, args)
 	if err != nil {
 		return err
 	}
 	var rows []any
 	failed := false
 	for _, t := range targets {
-		s, err := statsOnce(ctx, c, t)
+		st, err := statsSample(ctx, c, t)
 		if err != nil {
-			fmt.Fprintln(a.Err, err)
+			fmt.Fprintln(s.Err, err)
 			failed = true
 			continue
 		}
-		rows = append(rows, statsRow{container: t, s: s})
+		rows = append(rows, statsRow{container: t, s: st})
 	}
-	if err := (table{format: o.format, headers: statsHeaders}).render(a.Out, rows); err != nil {
+	if err := (command.Table{Format: o.Format, Headers: statsHeaders}).Render(s.Out, rows); err != nil {
 		return err
 	}
 	if failed {
-		return &StatusError{Code: 1}
+		return &command.StatusError{Code: 1}
 	}
 	return nil
 }
 
 // statsStream keeps one stats stream per container and redraws the table
 // every second, picking up containers that start meanwhile.
-func (a *app) statsStream(ctx context.Context, o statsOpts, args []string) error {
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
+func statsStream(ctx context.Context, c *client.Client, out io.Writer, o StatsOptions, args []string) error {
 	var mu sync.Mutex
 	latest := map[string]statsRow{}
 	var order []string
@@ -208,7 +208,7 @@ func (a *app) statsStream(ctx context.Context, o statsOpts, args []string) error
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		targets, err := a.statsTargets(ctx, c, o, args)
+		targets, err := statsTargets(ctx, c, o, args)
 		if err != nil {
 			return err
 		}
@@ -232,15 +232,15 @@ func (a *app) statsStream(ctx context.Context, o statsOpts, args []string) error
 			}
 		}
 		mu.Unlock()
-		fmt.Fprint(a.Out, "\033[2J\033[H")
-		if err := (table{format: o.format, headers: statsHeaders}).render(a.Out, rows); err != nil {
+		fmt.Fprint(out, "\033[2J\033[H")
+		if err := (command.Table{Format: o.Format, Headers: statsHeaders}).Render(out, rows); err != nil {
 			return err
 		}
 	}
 }
 
-// statsOnce reads one stats sample of a container.
-func statsOnce(ctx context.Context, c *client.Client, id string) (container.StatsResponse, error) {
+// statsSample reads one stats sample of a container.
+func statsSample(ctx context.Context, c *client.Client, id string) (container.StatsResponse, error) {
 	var s container.StatsResponse
 	body, err := c.ContainerStats(ctx, id, false)
 	if err != nil {

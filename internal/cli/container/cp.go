@@ -1,4 +1,4 @@
-package cli
+package container
 
 import (
 	"context"
@@ -10,39 +10,47 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/berth-project/berth/internal/cli/command"
 	"github.com/berth-project/berth/internal/client"
 	archive "github.com/moby/go-archive"
 	"github.com/spf13/cobra"
 )
 
-type cpOpts struct {
-	archive, followLink bool
+// CpOptions are cp's flags.
+type CpOptions struct {
+	Archive, FollowLink bool
 }
 
-func newCpCmd(a *app) *cobra.Command {
-	var o cpOpts
+func newCpCmd(e *Env) *cobra.Command {
+	var o CpOptions
 	cmd := &cobra.Command{
 		Use:   "cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
 		Short: "Copy files/folders between a container and the local filesystem",
-		Args:  exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			srcCtr, srcPath := splitCpArg(args[0])
-			dstCtr, dstPath := splitCpArg(args[1])
-			ctx := cmd.Context()
-			switch {
-			case srcCtr != "" && dstCtr != "":
-				return errors.New("copying between containers is not supported")
-			case srcCtr != "":
-				return a.copyFrom(ctx, o, srcCtr, srcPath, dstPath)
-			case dstCtr != "":
-				return a.copyTo(ctx, o, srcPath, dstCtr, dstPath)
-			}
-			return errors.New("must specify at least one container source")
-		},
+		Args:  command.ExactArgs(2),
+		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+			return Copy(cmd.Context(), c, e.Streams, o, args[0], args[1])
+		}),
 	}
-	cmd.Flags().BoolVarP(&o.archive, "archive", "a", false, "Archive mode (copy all uid/gid information)")
-	cmd.Flags().BoolVarP(&o.followLink, "follow-link", "L", false, "Always follow symbol link in SRC_PATH")
+	cmd.Flags().BoolVarP(&o.Archive, "archive", "a", false, "Archive mode (copy all uid/gid information)")
+	cmd.Flags().BoolVarP(&o.FollowLink, "follow-link", "L", false, "Always follow symbol link in SRC_PATH")
 	return cmd
+}
+
+// Copy is docker cp from src to dst, one of them "CONTAINER:PATH"; "-" is
+// a tar on s.In or s.Out.
+func Copy(ctx context.Context, c *client.Client, s command.Streams, o CpOptions, src, dst string) error {
+	srcCtr, srcPath := splitCpArg(src)
+	dstCtr, dstPath := splitCpArg(dst)
+	switch {
+	case srcCtr != "" && dstCtr != "":
+		return errors.New("copying between containers is not supported")
+	case srcCtr == "" && dstCtr == "":
+		return errors.New("must specify at least one container source")
+	}
+	if srcCtr != "" {
+		return copyFrom(ctx, c, s.Out, o, srcCtr, srcPath, dstPath)
+	}
+	return copyTo(ctx, c, s.In, o, srcPath, dstCtr, dstPath)
 }
 
 // splitCpArg splits "ctr:path"; a local path that contains ':' must start
@@ -58,12 +66,8 @@ func splitCpArg(arg string) (string, string) {
 	return ctr, p
 }
 
-func (a *app) copyFrom(ctx context.Context, o cpOpts, ctr, srcPath, dstPath string) error {
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	if o.followLink {
+func copyFrom(ctx context.Context, c *client.Client, out io.Writer, o CpOptions, ctr, srcPath, dstPath string) error {
+	if o.FollowLink {
 		if st, err := c.ContainerStatPath(ctx, ctr, srcPath); err == nil && st.Mode&os.ModeSymlink != 0 {
 			if st.LinkTarget != "" {
 				srcPath = st.LinkTarget
@@ -76,7 +80,7 @@ func (a *app) copyFrom(ctx context.Context, o cpOpts, ctr, srcPath, dstPath stri
 	}
 	defer body.Close()
 	if dstPath == "-" {
-		_, err := io.Copy(a.Out, body)
+		_, err := io.Copy(out, body)
 		return err
 	}
 	info := archive.CopyInfo{Path: srcPath, Exists: true, IsDir: st.Mode.IsDir()}
@@ -91,11 +95,7 @@ func (a *app) copyFrom(ctx context.Context, o cpOpts, ctr, srcPath, dstPath stri
 	return nil
 }
 
-func (a *app) copyTo(ctx context.Context, o cpOpts, srcPath, ctr, dstPath string) error {
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
+func copyTo(ctx context.Context, c *client.Client, in io.Reader, o CpOptions, srcPath, ctr, dstPath string) error {
 	dst := archive.CopyInfo{Path: dstPath}
 	if st, err := c.ContainerStatPath(ctx, ctr, dstPath); err == nil {
 		if st.Mode&os.ModeSymlink != 0 && st.LinkTarget != "" {
@@ -111,9 +111,9 @@ func (a *app) copyTo(ctx context.Context, o cpOpts, srcPath, ctr, dstPath string
 		if !dst.IsDir {
 			return fmt.Errorf("destination \"%s:%s\" must be a directory", ctr, dstPath)
 		}
-		content = a.In
+		content = in
 	} else {
-		src, err := archive.CopyInfoSourcePath(srcPath, o.followLink)
+		src, err := archive.CopyInfoSourcePath(srcPath, o.FollowLink)
 		if err != nil {
 			return err
 		}
@@ -129,5 +129,5 @@ func (a *app) copyTo(ctx context.Context, o cpOpts, srcPath, ctr, dstPath string
 		defer prepared.Close()
 		dstDir, content = d, prepared
 	}
-	return c.CopyToContainer(ctx, ctr, dstDir, content, client.CopyToContainerOptions{NoOverwriteDirNonDir: true, CopyUIDGID: o.archive})
+	return c.CopyToContainer(ctx, ctr, dstDir, content, client.CopyToContainerOptions{NoOverwriteDirNonDir: true, CopyUIDGID: o.Archive})
 }
