@@ -2,13 +2,17 @@ package container
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-project/berth/internal/cli/command"
+	"github.com/berth-project/berth/internal/client"
 	"github.com/moby/moby/api/types/container"
+	"github.com/spf13/cobra"
 )
 
 func TestDisplayPorts(t *testing.T) {
@@ -96,5 +100,66 @@ func TestRunOptionParsing(t *testing.T) {
 	}
 	if n, err := parseCPUs("0.5"); err != nil || n != 5e8 {
 		t.Errorf("cpus = %d, %v", n, err)
+	}
+}
+
+func TestPsOptions(t *testing.T) {
+	cases := []struct {
+		o    PsOptions
+		want client.ContainerListOptions
+	}{
+		{PsOptions{Last: -1}, client.ContainerListOptions{Limit: -1}},
+		{PsOptions{Last: -1, Latest: true}, client.ContainerListOptions{All: true, Limit: 1}},
+		{PsOptions{Last: 3}, client.ContainerListOptions{All: true, Limit: 3}},
+		{PsOptions{Last: -1, Format: "{{.Size}}"}, client.ContainerListOptions{Limit: -1, Size: true}},
+		{PsOptions{Last: -1, Format: "json"}, client.ContainerListOptions{Limit: -1}},
+	}
+	for _, c := range cases {
+		got := c.o.listOptions()
+		got.Filters = nil
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%+v: %+v, want %+v", c.o, got, c.want)
+		}
+	}
+	if f := psFormat("", true, true); f != "{{.ID}}" {
+		t.Errorf("-q format %q", f)
+	}
+	if f := psFormat("table", false, true); f != psDefaultFormat+"\t{{.Size}}" {
+		t.Errorf("-s format %q", f)
+	}
+}
+
+func TestSplitCpArg(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"web:/etc/hosts": {"web", "/etc/hosts"},
+		"/abs/a:b":       {"", "/abs/a:b"},
+		"./rel:x":        {"", "./rel:x"},
+		"plain":          {"", "plain"},
+		"-":              {"", "-"},
+	} {
+		if c, p := splitCpArg(in); [2]string{c, p} != want {
+			t.Errorf("splitCpArg(%q) = %q %q", in, c, p)
+		}
+	}
+}
+
+func TestRunExitError(t *testing.T) {
+	root := &cobra.Command{Use: "berth"}
+	run := &cobra.Command{Use: "run"}
+	root.AddCommand(run)
+	for msg, code := range map[string]int{
+		`exec: "nope": executable file not found in $PATH`: 127,
+		"open /x: no such file or directory":               127,
+		"exec /etc: permission denied":                     126,
+		"No such image: x":                                 125,
+	} {
+		var se *command.StatusError
+		if err := runExitError(run, errors.New(msg)); !errors.As(err, &se) || se.Code != code ||
+			se.Status != "berth: "+msg+"\n\nRun 'berth run --help' for more information" {
+			t.Errorf("%q: %#v", msg, err)
+		}
+	}
+	if err := runExitError(run, errNotTTY); err != errNotTTY {
+		t.Errorf("a status error is kept: %v", err)
 	}
 }
