@@ -31,7 +31,13 @@ func (d *Daemon) ContainerCreatePod(ctx context.Context, name string, req *conta
 		req.HostConfig = &container.HostConfig{}
 	}
 	req.HostConfig.NetworkMode = "none"
-	return d.createContainer(ctx, name, req, pod, false)
+	resp, err := d.createContainer(ctx, name, req, pod, false)
+	if err == nil {
+		// The kubelet starts what it creates right away: its monitor
+		// supervisor, when none is there, starts meanwhile.
+		d.monitors.Warm()
+	}
+	return resp, err
 }
 
 // ContainerReopenLog implements engine.PodBackend.

@@ -58,8 +58,12 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	// A client that hangs up mid-start must not leave a half-started container.
 	ctx = context.WithoutCancel(ctx)
 	d.cgWarm.Warm()
+	// A monitor supervisor starts, when none is there, while the rootfs is
+	// mounted and the spec written.
+	d.monitors.Warm()
 	defer func() {
 		if err != nil {
+			d.monitors.Cool()
 			c.State.Error = err.Error()
 			c.State.ExitCode = runtime.ExitCode(err)
 			c.saveState(d.containerDir(c.ID))

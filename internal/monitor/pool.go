@@ -34,9 +34,14 @@ type Pool struct {
 	bin, dir   string
 	perProcess int
 
-	mu   sync.Mutex
-	sock string // the supervisor taking new containers; "" for none yet
-	pid  int
+	mu      sync.Mutex
+	sock    string // the supervisor taking new containers; "" for none yet
+	pid     int
+	warming bool // a Warm is starting one
+	// asked: the current supervisor has had a request; one that Warm
+	// started and nobody asked is what Cool stops.
+	asked bool
+	cool  bool // Cool came while Warm was starting one
 }
 
 // NewPool returns a pool of supervisors running bin, with their sockets
@@ -57,6 +62,11 @@ func (p *Pool) create(ctx context.Context, cfg Config, cfgPath string) (pid, pro
 		if err != nil {
 			return 0, 0, err
 		}
+		p.mu.Lock()
+		if p.sock == sock {
+			p.asked = true
+		}
+		p.mu.Unlock()
 		pid, err := p.request(ctx, sock, cfgPath, cfg.RuntimeExe)
 		if errors.Is(err, errRetry) {
 			p.forget(sock)
@@ -95,8 +105,13 @@ func (p *Pool) current(ctx context.Context) (string, int, error) {
 	if err != nil {
 		return "", 0, fmt.Errorf("start monitor supervisor: %w", err)
 	}
-	// Reap it whenever it ends; after a daemon restart init adopts it.
-	go cmd.Wait()
+	// Reap it whenever it ends (after a daemon restart init adopts it),
+	// and stop offering it: it exits once it has served its last
+	// container, so the next Warm starts another ahead of need.
+	go func() {
+		cmd.Wait()
+		p.forget(sock)
+	}()
 	typ, msg, err := readFrameCtx(ctx, syncR)
 	switch {
 	case err != nil:
@@ -105,8 +120,71 @@ func (p *Pool) current(ctx context.Context) (string, int, error) {
 	case typ == proto.Error:
 		return "", 0, fmt.Errorf("monitor supervisor: %s", msg)
 	}
-	p.sock, p.pid = sock, cmd.Process.Pid
+	p.sock, p.pid, p.asked = sock, cmd.Process.Pid, false
 	return sock, p.pid, nil
+}
+
+// warmTimeout bounds a background supervisor start.
+const warmTimeout = 30 * time.Second
+
+// Warm starts a supervisor in the background when none takes new
+// containers, so that a container start coming soon (a `docker run`
+// starts what it created within milliseconds; a pod's containers follow
+// its sandbox) does not wait for a process to start. A supervisor that
+// nobody asks exits after its idle limit (cmd/berth-monitor). Warm on a
+// nil Pool does nothing.
+func (p *Pool) Warm() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	if p.sock != "" || p.warming {
+		p.mu.Unlock()
+		return
+	}
+	p.warming = true
+	p.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), warmTimeout)
+		defer cancel()
+		p.current(ctx) // an error here is met again, and reported, by the create
+		p.mu.Lock()
+		p.warming = false
+		if p.cool {
+			p.cool = false
+			p.coolLocked()
+		}
+		p.mu.Unlock()
+	}()
+}
+
+// Cool stops a supervisor that Warm started when no container was asked
+// of it: the start it was warmed for failed before reaching the monitor,
+// and an idle process must not outlive the failure by its idle limit. A
+// supervisor serving containers, or asked for one, is left alone. Cool on
+// a nil Pool does nothing.
+func (p *Pool) Cool() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.warming {
+		p.cool = true
+		return
+	}
+	p.coolLocked()
+}
+
+func (p *Pool) coolLocked() {
+	if p.sock == "" || p.asked {
+		return
+	}
+	// Our child, reaped by the goroutine of current; until then the pid
+	// cannot be reused.
+	syscall.Kill(p.pid, syscall.SIGKILL)
+	os.Remove(p.sock)
+	p.sock, p.pid = "", 0
 }
 
 // forget drops sock as the supervisor for new containers.
