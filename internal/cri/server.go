@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/berth-project/berth/internal/cni"
 	"github.com/berth-project/berth/internal/errdefs"
@@ -109,7 +110,7 @@ func New(opts Options) (*Server, error) {
 
 // Serve answers CRI calls on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))
+	g := grpc.NewServer(grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20), grpc.UnaryInterceptor(s.logCall))
 	runtimeapi.RegisterRuntimeServiceServer(g, s)
 	runtimeapi.RegisterImageServiceServer(g, s)
 	stop := context.AfterFunc(ctx, g.Stop)
@@ -119,6 +120,15 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return nil
 	}
 	return err
+}
+
+// logCall times each unary call at debug level (berthd --debug): where a
+// kubelet's pod start spends its time, without a proxy in between.
+func (s *Server) logCall(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	t := time.Now()
+	resp, err := h(ctx, req)
+	s.log.Debug("cri call", "method", info.FullMethod, "took", time.Since(t), "err", err)
+	return resp, err
 }
 
 // Close stops the streaming server.
