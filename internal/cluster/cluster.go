@@ -72,6 +72,7 @@ type State struct {
 	CgroupDirs      []string          `json:"cgroupDirs,omitempty"`
 	Bridge          string            `json:"bridge,omitempty"`
 	ForwardRules    string            `json:"forwardRules,omitempty"` // the rules' comment
+	MasqRule        string            `json:"masqRule,omitempty"`     // the pod network's masquerade rule's comment
 	CNIConfDir      string            `json:"cniConfDir"`
 	CNIConfig       string            `json:"cniConfig,omitempty"` // written by us
 	KubeProxy       bool              `json:"kubeProxy,omitempty"`
@@ -308,6 +309,20 @@ func (m *Manager) prepareHost(ctx context.Context, st *State, progress func(stri
 	if err := addForwardRules(m.id.Bridge, st.ForwardRules); err != nil {
 		return err
 	}
+	if !hasCNIConfig(st.CNIConfDir) {
+		// Our network masquerades with one rule for the pod subnet, made
+		// here once, instead of the bridge plugin's ipMasq: that runs about
+		// 8 iptables commands per pod start and again per stop, each
+		// reading the whole nat table, and pods starting together queue
+		// on the xtables lock for them.
+		st.MasqRule = st.ForwardRules
+		if err := m.save(st); err != nil {
+			return err
+		}
+		if err := addMasqRule(st.Subnets.Pods.String(), st.MasqRule); err != nil {
+			return err
+		}
+	}
 	if conf, err := m.writeCNIConfig(st); err != nil {
 		return err
 	} else if conf != "" {
@@ -329,21 +344,29 @@ func (m *Manager) prepareHost(ctx context.Context, st *State, progress func(stri
 	return nil
 }
 
-// writeCNIConfig writes a bridge network for the runtime when its config
-// directory holds no network yet, and returns the file it wrote.
-func (m *Manager) writeCNIConfig(st *State) (string, error) {
-	entries, _ := os.ReadDir(st.CNIConfDir)
+// hasCNIConfig reports whether dir holds a network config file.
+func hasCNIConfig(dir string) bool {
+	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		switch filepath.Ext(e.Name()) {
 		case ".conf", ".conflist", ".json":
-			return "", nil
+			return true
 		}
+	}
+	return false
+}
+
+// writeCNIConfig writes a bridge network for the runtime when its config
+// directory holds no network yet, and returns the file it wrote.
+func (m *Manager) writeCNIConfig(st *State) (string, error) {
+	if hasCNIConfig(st.CNIConfDir) {
+		return "", nil
 	}
 	conf := map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       m.id.NetworkName,
 		"plugins": []any{
-			map[string]any{"type": "bridge", "bridge": m.id.Bridge, "isGateway": true, "ipMasq": true, "hairpinMode": true,
+			map[string]any{"type": "bridge", "bridge": m.id.Bridge, "isGateway": true, "ipMasq": false, "hairpinMode": true,
 				"ipam": map[string]any{"type": "host-local", "ranges": [][]map[string]string{{{"subnet": st.Subnets.Pods.String()}}},
 					"routes": []map[string]string{{"dst": "0.0.0.0/0"}}, "dataDir": m.layout.ipamDir()}},
 			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
@@ -453,6 +476,11 @@ func (m *Manager) teardown(ctx context.Context, st *State, withLogs bool) error 
 	}
 	if st.ForwardRules != "" {
 		if err := removeForwardRules(st.Bridge, st.ForwardRules); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if st.MasqRule != "" {
+		if err := removeMasqRule(st.Subnets.Pods.String(), st.MasqRule); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -188,6 +188,32 @@ func forwardRules(br, comment string) [][]string {
 	}
 }
 
+// masqRule is the one nat rule that masquerades pod traffic leaving the
+// pod network (not multicast), as the CNI bridge plugin's ipMasq does per
+// pod with a chain of its own.
+func masqRule(subnet, comment string) []string {
+	return []string{"POSTROUTING", "-s", subnet, "!", "-d", subnet, "-m", "addrtype", "!", "--dst-type", "MULTICAST",
+		"-m", "comment", "--comment", comment, "-j", "MASQUERADE"}
+}
+
+func addMasqRule(subnet, comment string) error {
+	r := masqRule(subnet, comment)
+	if iptables(append([]string{"-t", "nat", "-C"}, r...)...) == nil {
+		return nil
+	}
+	return iptables(append([]string{"-t", "nat", "-A"}, r...)...)
+}
+
+func removeMasqRule(subnet, comment string) error {
+	r := masqRule(subnet, comment)
+	for i := 0; i < 10 && iptables(append([]string{"-t", "nat", "-C"}, r...)...) == nil; i++ {
+		if err := iptables(append([]string{"-t", "nat", "-D"}, r...)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func iptables(args ...string) error {
 	out, err := exec.Command("iptables", append([]string{"-w", "5"}, args...)...).CombinedOutput()
 	if err != nil {

@@ -86,7 +86,9 @@ func TestClusterUpRefusesWhatIsMissing(t *testing.T) {
 	if m, _ := filepath.Glob("/sys/fs/cgroup/*" + id.CgroupRoot); len(m) > 0 {
 		t.Fatalf("cgroups left: %v", m)
 	}
-	if out, _ := exec.Command("iptables", "-w", "5", "-S", "FORWARD").Output(); strings.Contains(string(out), "berth-cluster-"+id.Bridge) {
-		t.Fatalf("iptables rules left:\n%s", out)
+	for _, chain := range [][]string{{"-S", "FORWARD"}, {"-t", "nat", "-S", "POSTROUTING"}} {
+		if out, _ := exec.Command("iptables", append([]string{"-w", "5"}, chain...)...).Output(); strings.Contains(string(out), "berth-cluster-"+id.Bridge) {
+			t.Fatalf("iptables rules left:\n%s", out)
+		}
 	}
 }
