@@ -65,6 +65,20 @@ type tarError struct{ err error }
 func (e *tarError) Error() string { return "invalid tar archive: " + e.err.Error() }
 func (e *tarError) Unwrap() error { return e.err }
 
+// blobWriter remembers the first error of writing the blob.
+type blobWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (b *blobWriter) Write(p []byte) (int, error) {
+	n, err := b.w.Write(p)
+	if err != nil && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
 // ingestLayer copies an uncompressed layer tar into the content store,
 // checking every entry on the way, and returns its diff ID. If expected is
 // set the content must match it. The blob is held: the caller releases it
@@ -78,7 +92,11 @@ func (s *Store) ingestLayer(ctx context.Context, r io.Reader, expected digest.Di
 	if err != nil {
 		return "", err
 	}
-	tee := io.TeeReader(r, w)
+	// The tar reader sees the blob's write errors as read errors: keep
+	// them apart, so that a full disk is reported as such and not as a
+	// bad archive.
+	bw := &blobWriter{w: w}
+	tee := io.TeeReader(r, bw)
 	tr := tar.NewReader(tee)
 	chk := newPathChecker()
 	for {
@@ -92,6 +110,9 @@ func (s *Store) ingestLayer(ctx context.Context, r io.Reader, expected digest.Di
 		}
 		if err != nil {
 			w.Discard()
+			if bw.err != nil {
+				return "", fmt.Errorf("content store: %w", bw.err)
+			}
 			return "", errdefs.Invalid(&tarError{err})
 		}
 		if err := chk.check(hdr); err != nil {
@@ -102,6 +123,9 @@ func (s *Store) ingestLayer(ctx context.Context, r io.Reader, expected digest.Di
 	// The padding after the end marker is part of the diff ID.
 	if _, err := io.Copy(io.Discard, tee); err != nil {
 		w.Discard()
+		if bw.err != nil {
+			return "", fmt.Errorf("content store: %w", bw.err)
+		}
 		return "", fmt.Errorf("read layer: %w", err)
 	}
 	d, err := w.Commit(expected)

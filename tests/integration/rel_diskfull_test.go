@@ -56,19 +56,27 @@ func TestDiskFull(t *testing.T) {
 	o.ok("run", "--name", "writer", "busybox", "sh", "-c", "head -c 3000000 /dev/urandom > /big")
 	o.ok("run", "-d", "--name", "logger", "busybox", "sleep", "100000")
 	filler := filepath.Join(data, "filler")
-	fill := func() {
+	// fillLeaving fills the disk and then gives back leave bytes.
+	fillLeaving := func(leave int64) {
 		f, err := os.Create(filler)
 		if err != nil {
 			t.Fatal(err)
 		}
 		buf := make([]byte, 1<<20)
+		var n int64
 		for {
-			if _, err := f.Write(buf); err != nil {
+			m, err := f.Write(buf)
+			n += int64(m)
+			if err != nil {
 				break
 			}
 		}
+		if leave > 0 {
+			f.Truncate(max(n-leave, 0))
+		}
 		f.Close()
 	}
+	fill := func() { fillLeaving(0) }
 	big := filepath.Join(dir, "big.bin")
 	b := make([]byte, 4<<20)
 	rand.Read(b)
@@ -76,25 +84,35 @@ func TestDiskFull(t *testing.T) {
 	ctxDir := filepath.Join(dir, "ctx")
 	os.MkdirAll(ctxDir, 0o755)
 	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM busybox\nRUN head -c 4000000 /dev/urandom > /blob\n"), 0o644)
+	// A build whose RUN fits in its container's layer but whose layer
+	// then does not fit in the content store: the disk fills while the
+	// step is committed.
+	ctxCommit := filepath.Join(dir, "ctxcommit")
+	os.MkdirAll(ctxCommit, 0o755)
+	os.WriteFile(filepath.Join(ctxCommit, "Dockerfile"), []byte("FROM busybox\nRUN head -c 4000000 /dev/urandom > /blob && echo step-ran\n"), 0o644)
 	var imgTar bytes.Buffer
 	if err := testutil.BusyboxTarWith(&imgTar, false, map[string]string{"/opt/blob": string(b)}); err != nil {
 		t.Fatal(err)
 	}
 	images := func() string { return o.ok("images", "-aq", "--no-trunc") }
+	containers := func() string { return o.ok("ps", "-aq", "--no-trunc") }
 	ops := []struct {
-		name string
-		args []string
-		in   []byte
+		name  string
+		args  []string
+		in    []byte
+		leave int64  // bytes left free
+		out   string // also in the output: the failure is where it was meant to be
 	}{
-		{"import", []string{"import", "-", "fat:1"}, imgTar.Bytes()},
-		{"build", []string{"build", "-q", "-t", "fatbuild:1", ctxDir}, nil},
-		{"commit", []string{"commit", "writer", "fatcommit:1"}, nil},
-		{"cp", []string{"cp", big, "logger:/big.bin"}, nil},
+		{"import", []string{"import", "-", "fat:1"}, imgTar.Bytes(), 0, ""},
+		{"build", []string{"build", "-q", "-t", "fatbuild:1", ctxDir}, nil, 0, ""},
+		{"build-commit", []string{"build", "-t", "fatbuild:2", ctxCommit}, nil, 6 << 20, "step-ran"},
+		{"commit", []string{"commit", "writer", "fatcommit:1"}, nil, 0, ""},
+		{"cp", []string{"cp", big, "logger:/big.bin"}, nil, 0, ""},
 	}
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
-			before := images()
-			fill()
+			before, ctrs := images(), containers()
+			fillLeaving(op.leave)
 			var r testutil.Result
 			if op.in != nil {
 				r = o.dr.Run(context.Background(), bytes.NewReader(op.in), op.args...)
@@ -103,11 +121,16 @@ func TestDiskFull(t *testing.T) {
 			}
 			if r.Code == 0 {
 				t.Errorf("%v succeeded on a full disk", op.args)
-			} else if !strings.Contains(r.Stdout+r.Stderr, "no space left on device") {
-				t.Errorf("%v: want the disk's error: %s", op.args, r)
+			} else if out := r.Stdout + r.Stderr; !strings.Contains(out, "no space left on device") || strings.Contains(out, "invalid tar archive") {
+				t.Errorf("%v: want the disk's error and no word of a bad archive: %s", op.args, r)
+			} else if !strings.Contains(out, op.out) {
+				t.Errorf("%v: the disk filled before the point meant (no %q): %s", op.args, op.out, r)
 			}
 			if got := images(); got != before {
 				t.Errorf("%v on a full disk changed the images:\n%s\n→\n%s", op.args, before, got)
+			}
+			if got := containers(); got != ctrs {
+				t.Errorf("%v on a full disk changed the containers:\n%s\n→\n%s", op.args, ctrs, got)
 			}
 			leftovers := []string{"content/blobs/sha256/.ingest-*", "overlay/.unpack-*", "tmp/load-*", "overlay/build-*", "builder/tmp/*"}
 			for _, pat := range leftovers {
