@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -133,6 +134,12 @@ func TestCreateValidation(t *testing.T) {
 		{`"PortBindings":{"0/tcp":[{"HostPort":"8080"}]}`, `invalid port specification: \"0/tcp\"`},
 		{`"PortBindings":{"abc/tcp":[{"HostPort":"8080"}]}`, `abc`},
 		{`"PortBindings":{"80/tcp":[{"HostIp":"1.2.3.999","HostPort":"8080"}]}`, `1.2.3.999`},
+		// A bad host address: current dockerd (API types with netip.Addr,
+		// runconfig's loadJSON) answers 400 with these words. dockerd 20.10
+		// and 28 took it (201) and published on every address at start
+		// (net.ParseIP gave nil): what the user asked to limit was widened.
+		{`"PortBindings":{"80/tcp":[{"HostIp":"1.2.3","HostPort":"80"}]}`, `{"message":"invalid JSON: ParseAddr(\"1.2.3\"): IPv4 address too short"}`},
+		{`"PortBindings":{"80/tcp":[{"HostIp":"999.1.1.1","HostPort":"80"}]}`, `{"message":"invalid JSON: ParseAddr(\"999.1.1.1\"): IPv4 field has value >255"}`},
 		{`"DeviceCgroupRules":["bogus"]`, `invalid device cgroup rule format: 'bogus'`},
 		{`"Devices":[{"PathOnHost":"/dev/zero","PathInContainer":"/dev/z","CgroupPermissions":"xyz"}]`, `bad mode specified: xyz`},
 		{`"IOMaximumBandwidth":1000`, `Invalid QoS settings: linux does not support configuration of maximum bandwidth`},
@@ -149,6 +156,17 @@ func TestCreateValidation(t *testing.T) {
 		code, body := create(b.hc)
 		if code/100 != 4 || !strings.Contains(body, b.msg) {
 			t.Errorf("%s: want a 4xx with %s, got %d %s", b.hc, b.msg, code, body)
+		}
+	}
+	// Both CLIs refuse a bad host address before asking the daemon, in
+	// docker's words (exit 125).
+	for _, dr := range env.drivers {
+		for _, spec := range []string{"1.2.3:80:80", "999.1.1.1:80:80"} {
+			ip, _, _ := strings.Cut(spec, ":")
+			r := dr.Run(context.Background(), nil, "create", "-p", spec, "busybox", "true")
+			if r.Code != 125 || !strings.Contains(r.Stderr, "invalid IP address: "+ip) {
+				t.Errorf("%s create -p %s: want exit 125 with invalid IP address: %s, got %s", dr.Name, spec, ip, r)
+			}
 		}
 	}
 	if n := count(); n != before {
