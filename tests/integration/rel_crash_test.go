@@ -1,13 +1,22 @@
 package integration
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	crand "crypto/rand"
+	"crypto/sha256"
 	"fmt"
+	"io"
+	"log"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +25,13 @@ import (
 
 	"github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/tests/testutil"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
+	ggcrempty "github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // crashNet is the user network the crash tests put containers on, so that
@@ -278,6 +294,20 @@ func TestCrashLoop(t *testing.T) {
 	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM busybox\nRUN echo built > /built && sleep 0.2\nRUN sleep 0.2\n"), 0o644)
 	saved := filepath.Join(t.TempDir(), "bb.tar")
 	o.ok("save", "-o", saved, "busybox:latest")
+	// Pulls come from a registry in this process that sends blobs slowly
+	// (about 0.4 s a layer), so the kills land in the manifest, the
+	// downloads, the unpacking and the commit of the image.
+	pullRef, pullWant := crashPullRegistry(t)
+	pulled := func(iter int) bool {
+		if r := o.run("image", "inspect", pullRef); r.Code != 0 {
+			return false // not pulled (yet): nothing of it may show
+		}
+		got := o.ok("run", "--rm", pullRef, "sh", "-c", "cd /crashpull && sha256sum *")
+		if got != pullWant {
+			t.Errorf("iteration %d: the pulled image's files are not what was pushed:\n%s\nwant\n%s", iter, got, pullWant)
+		}
+		return true
+	}
 	// A long-lived container must survive every crash untouched.
 	o.ok("run", "-d", "--name", "survivor", "--network", crashNet, "-p", "80", "busybox", "sleep", "100000")
 	survivorPid := o.ok("inspect", "-f", "{{.State.Pid}}", "survivor")
@@ -293,6 +323,12 @@ func TestCrashLoop(t *testing.T) {
 		func() []string { return []string{"load", "-i", saved} },
 		func() []string { return []string{"volume", "create", fmt.Sprintf("vol%d", seq)} },
 		func() []string { return []string{"commit", "survivor", fmt.Sprintf("crashcommit:%d", seq)} },
+		func() []string {
+			// Each pull starts from nothing but what an earlier one cut
+			// short kept to resume from.
+			o.run("rmi", "-f", pullRef)
+			return []string{"pull", pullRef}
+		},
 	}
 	// rm -f and stop of whatever is there besides the survivor.
 	victim := func(verb ...string) func() []string {
@@ -323,6 +359,10 @@ func TestCrashLoop(t *testing.T) {
 		o.start()
 		t.Logf("iteration %d: %v killed after %v", done+1, args, delay)
 		checkConsistent(t, o, br)
+		checkImageStore(t, o)
+		if args[0] == "pull" {
+			pulled(done + 1)
+		}
 		if got := o.ok("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "survivor"); got != "running "+survivorPid {
 			// A commit cut short leaves it paused (as dockerd would);
 			// it must still be operable.
@@ -340,6 +380,39 @@ func TestCrashLoop(t *testing.T) {
 		}
 	}
 	t.Logf("crash loop: %d iterations, each a SIGKILL at a random point and a restart", done)
+	// Pulls alone, killed anywhere in their ~1 s (BERTH_CRASH_PULLS,
+	// default 8): the manifest, either layer's download, unpacking, the
+	// image's commit, or after.
+	pulls, _ := strconv.Atoi(os.Getenv("BERTH_CRASH_PULLS"))
+	if pulls <= 0 {
+		pulls = 8
+	}
+	for i := 1; i <= pulls; i++ {
+		o.run("rmi", "-f", pullRef)
+		delay := time.Duration(rng.IntN(1200)) * time.Millisecond
+		cmd := o.dr.Command(context.Background(), "pull", pullRef)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		o.d.Kill()
+		waitCmd(cmd, 10*time.Second)
+		o.start()
+		checkConsistent(t, o, br)
+		checkImageStore(t, o)
+		complete := pulled(done + i)
+		t.Logf("pull %d: killed after %v; image complete and right after the restart: %v", i, delay, complete)
+		if t.Failed() {
+			t.Fatalf("pull %d left the state inconsistent; log:\n%s", i, o.d.LogTail(4000))
+		}
+	}
+	// A pull after all of that completes and is right.
+	o.run("rmi", "-f", pullRef)
+	o.ok("pull", pullRef)
+	if !pulled(done) {
+		t.Errorf("the image is not there after a pull")
+	}
+	checkImageStore(t, o)
 	// Every image the loop made is complete: its layers can be read back.
 	for _, img := range lines(o.ok("images", "-q", "--no-trunc")) {
 		o.ok("create", "--name", "verify-"+img[7:19], img, "true")
@@ -504,4 +577,137 @@ func inconsistencies(t *testing.T, o *ownDaemon, bridge string) []string {
 	}
 	sort.Strings(problems)
 	return problems
+}
+
+// crashPullRegistry serves a registry on loopback that sends blob bodies in
+// 32 kB pieces 10 ms apart, holding an image of the busybox fixture plus two
+// layers of 1.5 MB random files under /crashpull. It returns the image's
+// reference and what `cd /crashpull && sha256sum *` prints in it.
+func crashPullRegistry(t *testing.T) (string, string) {
+	t.Helper()
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			w = slowWriter{w}
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	host := strings.TrimPrefix(srv.URL, "http://")
+	base, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(env.tarData)), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers := []ggcrv1.Layer{base}
+	var want []string
+	for i := 0; i < 2; i++ {
+		data := make([]byte, 1536<<10)
+		crand.Read(data)
+		name := fmt.Sprintf("%d.bin", i)
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: "crashpull/", Typeflag: tar.TypeDir, Mode: 0o755})
+		tw.WriteHeader(&tar.Header{Name: "crashpull/" + name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))})
+		tw.Write(data)
+		tw.Close()
+		b := buf.Bytes()
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, l)
+		want = append(want, fmt.Sprintf("%x  %s", sha256.Sum256(data), name))
+	}
+	img, err := mutate.AppendLayers(ggcrempty.Image, layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.Config.Cmd = []string{"sh"}
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	ref := host + "/crash/pull:v1"
+	nref, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(nref, img); err != nil {
+		t.Fatal(err)
+	}
+	return ref, strings.Join(want, "\n")
+}
+
+// slowWriter hands the body on in small pieces with a pause between them.
+type slowWriter struct{ http.ResponseWriter }
+
+func (w slowWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		c := min(len(p), 32<<10)
+		m, err := w.ResponseWriter.Write(p[:c])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if f, ok := w.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		time.Sleep(10 * time.Millisecond)
+		p = p[c:]
+	}
+	return n, nil
+}
+
+// checkImageStore checks the image store with nothing in flight (after a
+// restart): every stored blob has the digest it is named by, no temp file
+// of an ingest, unpack or load is left (the store sweeps them when it
+// opens), and every image layer directory is complete.
+func checkImageStore(t *testing.T, o *ownDaemon) {
+	t.Helper()
+	root := o.d.Root
+	for _, pat := range []string{"content/blobs/sha256/.ingest-*", "overlay/.unpack-*", "tmp/load-*"} {
+		if m, _ := filepath.Glob(filepath.Join(root, pat)); len(m) > 0 {
+			t.Errorf("temp files left after a restart: %v", m)
+		}
+	}
+	blobs := filepath.Join(root, "content", "blobs", "sha256")
+	ents, _ := os.ReadDir(blobs)
+	for _, e := range ents {
+		if !hex64.MatchString(e.Name()) {
+			continue
+		}
+		f, err := os.Open(filepath.Join(blobs, e.Name()))
+		if err != nil {
+			t.Errorf("blob %s: %v", e.Name(), err)
+			continue
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		f.Close()
+		if got := fmt.Sprintf("%x", h.Sum(nil)); err != nil || got != e.Name() {
+			t.Errorf("blob %s is corrupt: its digest is %s (%v)", e.Name()[:12], got[:12], err)
+		}
+	}
+	for _, n := range testutil.SubdirsOf(filepath.Join(root, "overlay")) {
+		dir := filepath.Join(root, "overlay", n)
+		if !hex64.MatchString(n) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, "lower")); err == nil {
+			continue // a container's rw layer
+		}
+		for _, f := range []string{"diff", "size", "link"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Errorf("image layer %s is incomplete: %v", n[:12], err)
+			}
+		}
+	}
 }
