@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"regexp"
 
 	"github.com/berth-project/berth/internal/engine"
@@ -278,7 +279,11 @@ func (s *Server) commit(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		if err := decodeJSON(r, &cfg, true); err != nil {
 			return err
 		}
-		opts.Config = &cfg
+		// As dockerd decodes it: a body that sets no field of the
+		// config ("null", "{}") is no config, the container's is used.
+		if !reflect.ValueOf(cfg).IsZero() {
+			opts.Config = &cfg
+		}
 	}
 	id, err := s.be.Containers.ContainerCommit(ctx, opts)
 	if err != nil {

@@ -11,8 +11,10 @@ import (
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/filters"
 	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/imageref"
 	"github.com/berth-project/berth/internal/oci"
 	"github.com/berth-project/berth/internal/runtime"
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 )
@@ -295,9 +297,6 @@ func (d *Daemon) ContainerCommit(ctx context.Context, opts engine.CommitOptions)
 	cfg := *c.Config
 	run := c.running() && !c.State.Paused
 	c.mu.Unlock()
-	if opts.Config != nil {
-		cfg = *mergeCommitConfig(&cfg, opts.Config)
-	}
 	if opts.Pause && run {
 		// As dockerd: committing a running container is only safe frozen
 		// (the diff walker reads the live upper dir through host paths).
@@ -308,12 +307,18 @@ func (d *Daemon) ContainerCommit(ctx context.Context, opts engine.CommitOptions)
 			return "", fmt.Errorf("commit %s: pause the running container: %w", opts.Container, err)
 		}
 	}
-	img, err := d.images.Commit(ctx, c.ID, parent, image.CommitOptions{
-		Config: &cfg, Comment: opts.Comment, Author: opts.Author, Changes: opts.Changes, ContainerID: c.ID,
-	})
+	// As dockerd: the request's config (or else the container's) takes
+	// the changes, then the container's config fills what it leaves unset.
+	co := image.CommitOptions{Config: &cfg, Comment: opts.Comment, Author: opts.Author, Changes: opts.Changes,
+		ContainerID: c.ID, ContainerCmd: cfg.Cmd}
+	if opts.Config != nil {
+		co.Config, co.Defaults = opts.Config, &cfg
+	}
+	img, err := d.images.Commit(ctx, c.ID, parent, co)
 	if err != nil {
 		return "", err
 	}
+	imageRef := ""
 	if opts.Repo != "" {
 		ref := opts.Repo
 		if opts.Tag != "" {
@@ -322,9 +327,24 @@ func (d *Daemon) ContainerCommit(ctx context.Context, opts engine.CommitOptions)
 		if err := d.images.Tag(ctx, img.ID, ref); err != nil {
 			return "", err
 		}
+		imageRef = familiarTag(ref)
 	}
-	d.emit(c, events.ActionCommit, nil)
+	d.emit(c, events.ActionCommit, map[string]string{"comment": opts.Comment, "imageID": img.ID.String(), "imageRef": imageRef})
 	return img.ID.String(), nil
+}
+
+// familiarTag is ref as dockerd's events name it: short, with its tag
+// ("img" → "img:latest").
+func familiarTag(ref string) string {
+	full, err := imageref.NormalizeTag(ref)
+	if err != nil {
+		return ref
+	}
+	named, err := reference.ParseNormalizedNamed(full)
+	if err != nil {
+		return ref
+	}
+	return reference.FamiliarString(named)
 }
 
 // stillRunning tells a pause that failed because the container just
@@ -333,31 +353,4 @@ func stillRunning(c *Container) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.running()
-}
-
-// mergeCommitConfig lets fields the commit request sets win over the container's.
-func mergeCommitConfig(base, over *container.Config) *container.Config {
-	out := *base
-	if len(over.Cmd) > 0 {
-		out.Cmd = over.Cmd
-	}
-	if len(over.Entrypoint) > 0 {
-		out.Entrypoint = over.Entrypoint
-	}
-	if len(over.Env) > 0 {
-		out.Env = mergeEnv(out.Env, over.Env)
-	}
-	if over.User != "" {
-		out.User = over.User
-	}
-	if over.WorkingDir != "" {
-		out.WorkingDir = over.WorkingDir
-	}
-	for k, v := range over.Labels {
-		if out.Labels == nil {
-			out.Labels = map[string]string{}
-		}
-		out.Labels[k] = v
-	}
-	return &out
 }

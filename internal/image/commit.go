@@ -3,7 +3,9 @@ package image
 import (
 	"context"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,11 +17,15 @@ import (
 
 // CommitOptions describe a `docker commit`.
 type CommitOptions struct {
-	Config      *container.Config // full effective container config
-	Comment     string
-	Author      string
-	Changes     []string
-	ContainerID string
+	Config *container.Config // the request's config, or the container's
+	// Defaults, when set, is the container's config, filling what Config
+	// leaves unset once the changes are applied (dockerd's merge).
+	Defaults     *container.Config
+	Comment      string
+	Author       string
+	Changes      []string
+	ContainerID  string
+	ContainerCmd []string // what the history says created the layer
 }
 
 // Commit turns container ctrID's changes into a new image on top of parent
@@ -39,6 +45,9 @@ func (s *Store) Commit(ctx context.Context, ctrID string, parent *Image, opts Co
 	if err := applyChanges(&cf.Config, opts.Changes); err != nil {
 		return nil, err
 	}
+	if opts.Defaults != nil {
+		fillCommitConfig(&cf.Config, fromContainerConfig(opts.Defaults, cf.Config))
+	}
 	rc, err := s.layers.DiffTar(ctx, ctrID)
 	if err != nil {
 		return nil, err
@@ -56,12 +65,16 @@ func (s *Store) Commit(ctx context.Context, ctrID string, parent *Image, opts Co
 		cf.Platform = ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"}
 	}
 	cf.RootFS.Type = "layers"
-	cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, diffID)
 	h := ocispec.History{Created: &created, Author: opts.Author, Comment: opts.Comment}
-	if opts.Config != nil {
-		// Docker records the container's command as what created the layer.
-		h.CreatedBy = strings.Join(opts.Config.Cmd, " ")
+	// A container that changed nothing adds no layer, only history, as
+	// dockerd's commit.
+	if diffID == emptyTar {
+		h.EmptyLayer = true
+	} else {
+		cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, diffID)
 	}
+	// Docker records the container's command as what created the layer.
+	h.CreatedBy = strings.Join(opts.ContainerCmd, " ")
 	cf.History = append(cf.History, h)
 	raw, err := marshalConfig(&cf)
 	if err != nil {
@@ -69,6 +82,89 @@ func (s *Store) Commit(ctx context.Context, ctrID string, parent *Image, opts Co
 	}
 	return s.register(ctx, raw, parentID)
 }
+
+// fillCommitConfig completes the config a commit request gave (with its
+// changes applied) from the container's, field by field as dockerd's
+// merge does: unset values are taken, ports, labels, volumes and
+// variables of other names added, the command only without entrypoint.
+func fillCommitConfig(user *dockerspec.DockerOCIImageConfig, ctr dockerspec.DockerOCIImageConfig) {
+	if user.User == "" {
+		user.User = ctr.User
+	}
+	user.ExposedPorts = union(user.ExposedPorts, ctr.ExposedPorts)
+	if len(user.Env) == 0 {
+		user.Env = ctr.Env
+	} else {
+		for _, e := range ctr.Env {
+			k, _, _ := strings.Cut(e, "=")
+			if !slices.ContainsFunc(user.Env, func(u string) bool { uk, _, _ := strings.Cut(u, "="); return uk == k }) {
+				user.Env = append(user.Env, e)
+			}
+		}
+	}
+	if user.Labels == nil {
+		user.Labels = map[string]string{}
+	}
+	for k, v := range ctr.Labels {
+		if _, ok := user.Labels[k]; !ok {
+			user.Labels[k] = v
+		}
+	}
+	if len(user.Entrypoint) == 0 {
+		if len(user.Cmd) == 0 {
+			user.Cmd, user.ArgsEscaped = ctr.Cmd, ctr.ArgsEscaped
+		}
+		if user.Entrypoint == nil {
+			user.Entrypoint = ctr.Entrypoint
+		}
+	}
+	if h := ctr.Healthcheck; h != nil {
+		if user.Healthcheck == nil {
+			user.Healthcheck = h
+		} else {
+			u := *user.Healthcheck
+			if len(u.Test) == 0 {
+				u.Test = h.Test
+			}
+			if u.Interval == 0 {
+				u.Interval = h.Interval
+			}
+			if u.Timeout == 0 {
+				u.Timeout = h.Timeout
+			}
+			if u.StartPeriod == 0 {
+				u.StartPeriod = h.StartPeriod
+			}
+			if u.StartInterval == 0 {
+				u.StartInterval = h.StartInterval
+			}
+			if u.Retries == 0 {
+				u.Retries = h.Retries
+			}
+			user.Healthcheck = &u
+		}
+	}
+	if user.WorkingDir == "" {
+		user.WorkingDir = ctr.WorkingDir
+	}
+	user.Volumes = union(user.Volumes, ctr.Volumes)
+	if user.StopSignal == "" {
+		user.StopSignal = ctr.StopSignal
+	}
+}
+
+// union adds the keys of b to a (b itself when a is empty).
+func union(a, b map[string]struct{}) map[string]struct{} {
+	if len(a) == 0 {
+		return b
+	}
+	maps.Copy(a, b)
+	return a
+}
+
+// emptyTar is the diff ID of a layer without entries: a tar of just its
+// end marker, two zero blocks.
+var emptyTar = digest.FromBytes(make([]byte, 1024))
 
 // fromContainerConfig maps the container's effective config onto the
 // image config; the container's values win, as in docker commit.
@@ -79,13 +175,13 @@ func fromContainerConfig(c *container.Config, base dockerspec.DockerOCIImageConf
 	out.Entrypoint = append([]string(nil), c.Entrypoint...)
 	out.Cmd = append([]string(nil), c.Cmd...)
 	out.WorkingDir = c.WorkingDir
-	out.Labels = c.Labels
+	out.Labels = maps.Clone(c.Labels) // changes write into these: never the container's own
 	out.StopSignal = c.StopSignal
 	out.ArgsEscaped = c.ArgsEscaped
 	out.Healthcheck = c.Healthcheck
-	out.OnBuild = c.OnBuild
-	out.Shell = c.Shell
-	out.Volumes = c.Volumes
+	out.OnBuild = slices.Clone(c.OnBuild)
+	out.Shell = slices.Clone(c.Shell)
+	out.Volumes = maps.Clone(c.Volumes)
 	out.ExposedPorts = nil
 	if len(c.ExposedPorts) > 0 {
 		out.ExposedPorts = map[string]struct{}{}

@@ -101,6 +101,23 @@ func createRW(t *testing.T, s *Store, id string, img *Image) {
 	})
 }
 
+// changeRW writes a file into container id's rw layer, so a commit of it
+// has a layer to add (an unchanged container's adds none).
+func changeRW(t *testing.T, s *Store, id string) {
+	t.Helper()
+	ctx := context.Background()
+	root, err := s.Mount(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "changed-"+id), []byte(id), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unmount(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func tarNames(t *testing.T, r io.Reader) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}

@@ -19,6 +19,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	createRW(t, s, "c", img)
+	changeRW(t, s, "c")
 	child, err := s.Commit(ctx, "c", img, CommitOptions{Comment: "child"})
 	if err != nil {
 		t.Fatal(err)

@@ -60,14 +60,14 @@ func TestImportCompressedAndChanges(t *testing.T) {
 	zw.Write(raw)
 	zw.Close()
 	img, err := s.Import(ctx, &gz, []string{"ENV X=1", "WORKDIR /w", `ENTRYPOINT ["/bin/sh"]`,
-		"LABEL a=b", "USER 1:1", "VOLUME /data", "STOPSIGNAL SIGINT", "SHELL [\"/bin/ash\",\"-c\"]",
+		"LABEL a=b", "USER 1:1", "VOLUME /data", "STOPSIGNAL SIGINT",
 		"ONBUILD RUN true", "HEALTHCHECK CMD true"}, "msg")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := img.Config.Config
 	if c.Env[0] != "X=1" || c.WorkingDir != "/w" || c.Entrypoint[0] != "/bin/sh" || c.Labels["a"] != "b" ||
-		c.User != "1:1" || c.StopSignal != "SIGINT" || c.Shell[0] != "/bin/ash" || c.OnBuild[0] != "RUN true" ||
+		c.User != "1:1" || c.StopSignal != "SIGINT" || c.OnBuild[0] != "RUN true" ||
 		c.Healthcheck == nil || len(c.Volumes) != 1 {
 		t.Errorf("config %+v", c)
 	}
@@ -80,5 +80,10 @@ func TestImportCompressedAndChanges(t *testing.T) {
 	if _, err := s.Import(ctx, bytes.NewReader(raw), []string{"RUN true"}, ""); err == nil ||
 		err.Error() != "RUN is not a valid change command" || !errdefs.IsInvalid(err) {
 		t.Errorf("RUN change: %v", err)
+	}
+	// SHELL is no change dockerd takes either.
+	if _, err := s.Import(ctx, bytes.NewReader(raw), []string{`SHELL ["/bin/ash","-c"]`}, ""); err == nil ||
+		err.Error() != "SHELL is not a valid change command" {
+		t.Errorf("SHELL change: %v", err)
 	}
 }
