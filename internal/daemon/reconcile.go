@@ -34,7 +34,13 @@ import (
 //   - rm: the rw layer was removed but not the record → the removal is
 //     finished;
 //   - anything left with no record at all: rw layers, bundles (and their
-//     monitors, killed), network records, cgroup directories.
+//     monitors, killed), network records, cgroup directories;
+//   - an anonymous volume a create cut short made (the volume names its
+//     container) and nobody uses → removed;
+//   - a build RUN step's container (BuildStep) → killed and removed, with
+//     its volumes: the build that would have removed it died with us;
+//   - a pause, resume, or a commit's or export's own pause cut short →
+//     the freezer and the record agree again (syncPaused).
 //
 // Image store leftovers (ingest temp files, half-unpacked layers, load
 // dirs, unreferenced blobs and layers) are the image store's, swept when it
