@@ -21,6 +21,27 @@ func (r *buildRun) resolveCacheFrom(ctx context.Context) {
 	}
 }
 
+// underCacheSource reports whether id is an ancestor of a --cache-from
+// image by the parent chain (the image itself is not: dockerd then
+// matches it by history, as fromCacheSources does).
+func (r *buildRun) underCacheSource(id digest.Digest) bool {
+	for _, src := range r.cacheFrom {
+		seen := map[digest.Digest]bool{}
+		for p := src.Parent; p != "" && !seen[p]; {
+			if p == id {
+				return true
+			}
+			seen[p] = true
+			img, ok := r.b.store.Get(p)
+			if !ok {
+				break
+			}
+			p = img.Parent
+		}
+	}
+	return false
+}
+
 // fromCacheSources matches a step against the --cache-from images the
 // way Docker's classic builder does when the images carry no parent
 // chain (pulled or loaded): a source whose history and layers start with

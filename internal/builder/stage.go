@@ -323,6 +323,12 @@ func (s *stageRun) probe(ctx context.Context, st *state, key, createdBy string) 
 	if ok {
 		img, ok = s.r.b.store.Get(id)
 	}
+	if ok && len(s.r.opts.CacheFrom) > 0 && !s.r.underCacheSource(img.ID) {
+		// With --cache-from the classic builder takes its own cache
+		// only for images a listed one was built on; other steps come
+		// from the listed images' history or run.
+		ok = false
+	}
 	if !ok {
 		if img = s.fromCacheSources(ctx, st, key, createdBy); img == nil {
 			return false
