@@ -75,9 +75,14 @@ func (p *procs) wake() {
 
 // runCmd runs cmd, recording its pid so the stray reaper leaves it alone.
 // started, if set, is called with the pid once it runs.
-func (p *procs) runCmd(cmd *exec.Cmd, started func(pid int)) error {
+func (p *procs) runCmd(cmd *exec.Cmd, hideCgroup2 bool, started func(pid int)) error {
 	p.mu.Lock()
-	err := cmd.Start()
+	var err error
+	if hideCgroup2 {
+		err = startWithoutCgroup2(cmd)
+	} else {
+		err = cmd.Start()
+	}
 	if err == nil {
 		p.owned[cmd.Process.Pid] = true
 	}

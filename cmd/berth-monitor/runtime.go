@@ -83,7 +83,7 @@ func (m *monitor) runCreate(cmd *exec.Cmd, errBuf *bytes.Buffer) (int, error) {
 			}()
 		}
 	}
-	if err := m.procs.runCmd(cmd, started); err != nil {
+	if err := m.procs.runCmd(cmd, m.cfg.HideCgroup2, started); err != nil {
 		return 0, m.runtimeError("create", err, errBuf.Bytes())
 	}
 	b, err := os.ReadFile(m.path("init.pid"))
@@ -102,7 +102,7 @@ func (m *monitor) runtimeRun(cmd ...string) error {
 	var out bytes.Buffer
 	c := m.runtimeCmd(m.runtimeArgs(cmd...)...)
 	c.Stdout, c.Stderr = &out, &out
-	if err := m.procs.runCmd(c, nil); err != nil {
+	if err := m.procs.runCmd(c, m.cfg.HideCgroup2, nil); err != nil {
 		return m.runtimeError(cmd[0], err, out.Bytes())
 	}
 	return nil
@@ -113,7 +113,7 @@ func (m *monitor) runtimeRun(cmd ...string) error {
 func (m *monitor) runtimeDelete() {
 	// No --log: the daemon may already have removed Dir after the exit.
 	c := m.runtimeCmd("--root", m.cfg.RuntimeRoot, "delete", "--force", m.cfg.ID)
-	m.procs.runCmd(c, nil)
+	m.procs.runCmd(c, m.cfg.HideCgroup2, nil)
 }
 
 // runtimeError prefers the runtime's last error-level log message (runc

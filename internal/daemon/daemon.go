@@ -154,6 +154,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 			return nil, err
 		}
 		rt := &runtime.Runtime{Name: name, Path: path, Root: root}
+		if filepath.Base(path) == "berth-crun" {
+			rt.Inner = wrappedCrun()
+		}
 		if err := rt.UseSealedCopy(ctx); err != nil {
 			d.log.Warn("runtime runs from its path", "runtime", name, "err", err)
 		}
@@ -278,6 +281,16 @@ func besideSelf(name string) (string, bool) {
 // controller sits on the cgroup2 mount: a fresh Debian host of ours keeps
 // hugetlb there and crun then refuses every container ("cgroups in hybrid
 // mode not supported").
+// wrappedCrun is the crun that berth-crun runs (its BERTH_CRUN, else
+// crun on PATH), or "".
+func wrappedCrun() string {
+	if p := os.Getenv("BERTH_CRUN"); p != "" {
+		return p
+	}
+	p, _ := exec.LookPath("crun")
+	return p
+}
+
 func crunUsable(root string) bool {
 	b, err := os.ReadFile(filepath.Join(root, "unified", "cgroup.controllers"))
 	if err != nil {

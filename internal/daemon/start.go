@@ -165,13 +165,15 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	}
 	tSpec = time.Now()
 	d.crashPoint("start-before-monitor")
+	inner, monExe := rt.ForMonitor()
 	mon, err := monitor.Create(ctx, monitor.Config{
 		ID:               c.ID,
 		Dir:              bundle,
 		Bundle:           bundle,
 		MonitorPath:      d.cfg.MonitorPath,
 		RuntimePath:      rt.Path,
-		RuntimeExe:       rt.SealedCopy(),
+		RuntimeExe:       monExe,
+		HideCgroup2Path:  inner,
 		RuntimeRoot:      rt.Root,
 		LogPath:          c.LogPath,
 		LogFormat:        c.logFormat(),

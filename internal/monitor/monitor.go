@@ -39,7 +39,12 @@ type Config struct {
 	RuntimePath, RuntimeRoot string // e.g. /usr/sbin/runc, <exec-root>/runtime/runc
 	// RuntimeExe, when set, is a sealed copy of the runtime binary
 	// (runtime.UseSealedCopy) that the monitor runs instead of RuntimePath.
-	RuntimeExe       *os.File
+	RuntimeExe *os.File
+	// HideCgroup2Path, when set, is the crun that RuntimePath (berth-crun)
+	// wraps: the monitor runs it itself in a mount namespace without the
+	// host's cgroup2 mount, as berth-crun would, and RuntimeExe is a sealed
+	// copy of it. RuntimePath stays what berthd runs for clean-ups.
+	HideCgroup2Path  string
 	LogPath          string // json-file log; "" for none
 	LogFormat        string // "" (json-file) or "cri"
 	LogMaxSize       int64
@@ -158,6 +163,9 @@ func (c *Config) wire() *proto.Config {
 	}
 	if c.RuntimeExe != nil {
 		w.RuntimeFD = 4 // after the sync pipe in ExtraFiles
+	}
+	if c.HideCgroup2Path != "" {
+		w.RuntimePath, w.HideCgroup2 = c.HideCgroup2Path, true
 	}
 	return w
 }

@@ -2,7 +2,9 @@ package monitor
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -78,5 +80,40 @@ func TestCoolStopsAnUnaskedSupervisor(t *testing.T) {
 			t.Fatalf("a supervisor warmed and cooled at once is still there (offered %v, running %v)", offered, running)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// With HideCgroup2Path the monitor runs crun itself in a mount namespace
+// without the host's cgroup2 mount (what berth-crun does): on a hybrid
+// cgroup host crun refuses to run otherwise. The host keeps its mount.
+func TestHideCgroup2(t *testing.T) {
+	crun, err := exec.LookPath("crun")
+	if err != nil {
+		t.Skip("needs crun")
+	}
+	e := newEnv(t, []string{"sh", "-c", "echo hidden-ok; exit 4"}, opts{log: true})
+	e.cfg.RuntimePath, e.cfg.HideCgroup2Path = crun, crun
+	ctx := testCtx(t)
+	m := e.create(ctx)
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Code != 4 {
+		t.Errorf("exit code %d, want 4", st.Code)
+	}
+	waitFor(t, 5*time.Second, "the log line", func() bool {
+		b, _ := os.ReadFile(e.cfg.LogPath)
+		return strings.Contains(string(b), "hidden-ok")
+	})
+	before, _ := os.ReadFile("/proc/self/mountinfo")
+	if hybrid := strings.Contains(string(before), " /sys/fs/cgroup/unified "); hybrid {
+		t.Log("hybrid cgroup host: crun ran with the cgroup2 mount hidden")
+	}
+	if out, _ := exec.Command(crun, "--root", e.cfg.RuntimeRoot, "list", "-q").CombinedOutput(); strings.Contains(string(out), e.cfg.ID) {
+		t.Errorf("crun still lists %s after the exit", e.cfg.ID)
 	}
 }

@@ -32,9 +32,15 @@ type Runtime struct {
 	Name string // as in HostConfig.Runtime, e.g. "runc"
 	Path string // the binary
 	Root string // its --root: per daemon, <exec-root>/runtime/<name>
+	// Inner is the crun that Path, cmd/berth-crun, runs with the host's
+	// cgroup2 mount out of its view; "" for a runtime run as it is. The
+	// monitors run Inner themselves in such a mount namespace (ForMonitor),
+	// which spares a process and crun's copy of itself on every create.
+	Inner string
 
-	seccomp seccompMemo
-	exe     *os.File // sealed copy of the binary (UseSealedCopy), or nil
+	seccomp  seccompMemo
+	exe      *os.File // sealed copy of the binary (UseSealedCopy), or nil
+	innerExe *os.File // sealed copy of Inner, or nil
 }
 
 // State is `runtime state`'s answer.

@@ -26,42 +26,73 @@ const crunSeals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | uni
 // per daemon gives the same protection: the copy cannot be written, and the
 // host binary is never what runs. Only crun checks for it; for anything
 // else this is a no-op. On failure the runtime keeps running from Path.
+//
+// For a crun run through berth-crun (Inner set), the copy is of Inner,
+// for the monitors (ForMonitor); berthd's own calls keep going through
+// berth-crun.
 func (r *Runtime) UseSealedCopy(ctx context.Context) error {
+	if r.Inner != "" && filepath.Base(r.Inner) == "crun" {
+		f, err := sealedCopy(ctx, r.Name, r.Inner)
+		if err != nil {
+			return err
+		}
+		r.innerExe = f
+		return nil
+	}
 	if filepath.Base(r.Path) != "crun" {
 		return nil
 	}
-	src, err := os.Open(r.Path)
+	f, err := sealedCopy(ctx, r.Name, r.Path)
 	if err != nil {
 		return err
 	}
+	r.exe = f
+	return nil
+}
+
+func sealedCopy(ctx context.Context, name, path string) (*os.File, error) {
+	src, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
 	defer src.Close()
-	fd, err := unix.MemfdCreate(r.Name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
 	if errors.Is(err, unix.EINVAL) { // kernels before 6.3 know no MFD_EXEC
-		fd, err = unix.MemfdCreate(r.Name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	}
 	if err != nil {
-		return fmt.Errorf("sealed copy of %s: %w", r.Path, err)
+		return nil, fmt.Errorf("sealed copy of %s: %w", path, err)
 	}
-	f := os.NewFile(uintptr(fd), "memfd:"+r.Name)
+	f := os.NewFile(uintptr(fd), "memfd:"+name)
 	if _, err := io.Copy(f, src); err != nil {
 		f.Close()
-		return fmt.Errorf("sealed copy of %s: %w", r.Path, err)
+		return nil, fmt.Errorf("sealed copy of %s: %w", path, err)
 	}
 	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, crunSeals); err != nil {
 		f.Close()
-		return fmt.Errorf("sealed copy of %s: %w", r.Path, err)
+		return nil, fmt.Errorf("sealed copy of %s: %w", path, err)
 	}
 	// The host may forbid executing memfds (vm.memfd_noexec): try it once.
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, procFD(f), "--version")
-	cmd.Args[0] = r.Name
+	cmd.Args[0] = name
 	if err := cmd.Run(); err != nil {
 		f.Close()
-		return fmt.Errorf("sealed copy of %s does not run: %w", r.Path, err)
+		return nil, fmt.Errorf("sealed copy of %s does not run: %w", path, err)
 	}
-	r.exe = f
-	return nil
+	return f, nil
+}
+
+// ForMonitor is how a monitor runs this runtime: inner, when not "", is
+// the crun to run in a mount namespace without the host's cgroup2 mount
+// instead of Path (berth-crun, which does the same in a process of its
+// own); exe is the sealed copy to execute, or nil.
+func (r *Runtime) ForMonitor() (inner string, exe *os.File) {
+	if r.Inner != "" {
+		return r.Inner, r.innerExe
+	}
+	return "", r.exe
 }
 
 // SealedCopy is the sealed copy in use, or nil. A process that runs the

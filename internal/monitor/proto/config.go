@@ -15,7 +15,11 @@ type Config struct {
 	// RuntimeFD, when not 0, is the monitor's descriptor of a sealed copy
 	// of the runtime binary, to execute instead of RuntimePath.
 	RuntimeFD int
-	LogPath   string
+	// HideCgroup2: the runtime runs in a mount namespace of its own
+	// without the host's cgroup2 mount at /sys/fs/cgroup/unified (crun on a
+	// hybrid cgroup host, what cmd/berth-crun does for berthd's own calls).
+	HideCgroup2 bool
+	LogPath     string
 	// LogFormat is "" for Docker's json-file or "cri" for the Kubernetes
 	// container log format (CRI front end; the kubelet rotates those).
 	LogFormat        string
@@ -40,6 +44,9 @@ func MarshalConfig(c *Config) []byte {
 	str("RuntimePath", c.RuntimePath)
 	str("RuntimeRoot", c.RuntimeRoot)
 	num("RuntimeFD", int64(c.RuntimeFD))
+	if c.HideCgroup2 {
+		boo("HideCgroup2", true)
+	}
 	str("LogPath", c.LogPath)
 	if c.LogFormat != "" {
 		str("LogFormat", c.LogFormat)
@@ -75,6 +82,7 @@ func UnmarshalConfig(data []byte) (*Config, error) {
 		RuntimePath: m["RuntimePath"], RuntimeRoot: m["RuntimeRoot"],
 		LogPath: m["LogPath"], LogFormat: m["LogFormat"], CgroupMemoryPath: m["CgroupMemoryPath"],
 		Tty: m["Tty"] == "true", OpenStdin: m["OpenStdin"] == "true", StdinOnce: m["StdinOnce"] == "true",
+		HideCgroup2: m["HideCgroup2"] == "true",
 	}
 	ints := []struct {
 		k string
