@@ -150,10 +150,7 @@ func (o *composeOpts) attached(ctx context.Context, s *compose.Service, project 
 		return err
 	}
 	if interrupted || f.abort || f.exitCodeFrom != "" {
-		stop := compose.Action{Verb: "stop", Done: "Stopped", Reverse: true}
-		if timeout != nil {
-			stop.Query = map[string][]string{"t": {strconv.Itoa(*timeout)}}
-		}
+		stop := compose.Action{Verb: "stop", Done: "Stopped", Reverse: true, Timeout: timeout}
 		fmt.Fprintln(o.a.Err, "Aborting on container exit...")
 		if serr := s.Each(context.WithoutCancel(ctx), nil, project, nil, stop); serr != nil {
 			return serr
@@ -248,10 +245,7 @@ func newComposeActionCmd(o *composeOpts, verb, short, done string, reverse bool)
 			if err != nil {
 				return err
 			}
-			a := compose.Action{Verb: verb, Done: done, Reverse: reverse}
-			if t := timeoutFlag(cmd.Flags()); t != nil {
-				a.Query = map[string][]string{"t": {strconv.Itoa(*t)}}
-			}
+			a := compose.Action{Verb: verb, Done: done, Reverse: reverse, Timeout: timeoutFlag(cmd.Flags())}
 			return s.Each(cmd.Context(), p, name, args, a)
 		},
 	}
@@ -273,7 +267,7 @@ func newComposeKillCmd(o *composeOpts) *cobra.Command {
 				return err
 			}
 			return s.Each(cmd.Context(), p, name, args, compose.Action{Verb: "kill", Done: "Killed", Reverse: true,
-				Query: map[string][]string{"signal": {signal}}})
+				Signal: signal})
 		},
 	}
 	cmd.Flags().StringVarP(&signal, "signal", "s", "SIGKILL", "SIGNAL to send to the container")

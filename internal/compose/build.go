@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"path/filepath"
 	"sort"
@@ -98,19 +97,18 @@ func (s *Service) build(ctx context.Context, p *types.Project, svc types.Service
 		q.Set("networkmode", b.Network)
 	}
 	s.event("Service", svc.Name, "Building")
-	resp, err := s.e.c.Do(ctx, client.Request{Method: http.MethodPost, Path: "/build", Query: q, Body: bc.Tar,
-		Headers: http.Header{"Content-Type": {"application/x-tar"}}})
+	rc, err := s.e.c.ImageBuild(ctx, bc.Tar, client.ImageBuildOptions{Query: q})
 	if err != nil {
 		return fmt.Errorf("service %q: build: %w", svc.Name, err)
 	}
-	defer resp.Body.Close()
+	defer rc.Close()
 	// Build output carries its own line breaks ("Step 1/5 : FROM x" and
 	// "\n" come as two messages): print it as it comes, like docker build.
 	var out io.Writer = io.Discard
 	if !o.Quiet && s.Progress != nil {
 		out = s.Progress
 	}
-	if err := streamErr(resp.Body, func(line string) { fmt.Fprint(out, line) }); err != nil {
+	if err := streamErr(rc, func(line string) { fmt.Fprint(out, line) }); err != nil {
 		return fmt.Errorf("service %q: build: %w", svc.Name, err)
 	}
 	s.event("Service", svc.Name, "Built")
@@ -119,18 +117,14 @@ func (s *Service) build(ctx context.Context, p *types.Project, svc types.Service
 
 // push pushes name:tag with the registry auth header docker requires.
 func (s *Service) push(ctx context.Context, name, tag, ref string) error {
-	auth := ""
+	opts := client.ImagePushOptions{Tag: tag} // no credentials send "{}", as dockerd wants
 	if s.RegistryAuth != nil {
-		auth = s.RegistryAuth(ref)
+		opts.RegistryAuth = s.RegistryAuth(ref)
 	}
-	if auth == "" {
-		auth = "e30=" // "{}": dockerd wants the header even without credentials
-	}
-	resp, err := s.e.c.Do(ctx, client.Request{Method: http.MethodPost, Path: "/images/" + name + "/push",
-		Query: url.Values{"tag": {tag}}, Headers: http.Header{"X-Registry-Auth": {auth}}})
+	rc, err := s.e.c.ImagePush(ctx, name, opts)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	return streamErr(resp.Body, nil)
+	defer rc.Close()
+	return streamErr(rc, nil)
 }

@@ -8,9 +8,9 @@ package compose
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -124,8 +124,21 @@ func (e *engine) remove(ctx context.Context, id string, force, volumes bool) err
 	return err
 }
 
-func (e *engine) post(ctx context.Context, path string, q url.Values) error {
-	return e.c.Post(ctx, path, q, nil, nil)
+// act runs a's verb on container id through its typed call.
+func (e *engine) act(ctx context.Context, id string, a Action) error {
+	switch a.Verb {
+	case "stop":
+		return e.c.ContainerStop(ctx, id, client.StopOptions{Timeout: a.Timeout})
+	case "restart":
+		return e.c.ContainerRestart(ctx, id, client.StopOptions{Timeout: a.Timeout})
+	case "kill":
+		return e.c.ContainerKill(ctx, id, a.Signal)
+	case "pause":
+		return e.c.ContainerPause(ctx, id)
+	case "unpause":
+		return e.c.ContainerUnpause(ctx, id)
+	}
+	return fmt.Errorf("unknown container action %q", a.Verb)
 }
 
 func (e *engine) networkInspect(ctx context.Context, nm string) (network.Inspect, error) {

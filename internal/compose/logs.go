@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 
@@ -153,30 +151,18 @@ func (s *Service) streamLogs(ctx context.Context, pr *printer, id, nm string, o 
 	if err != nil {
 		return err
 	}
-	q := url.Values{"stdout": {"1"}, "stderr": {"1"}}
-	if o.Follow {
-		q.Set("follow", "1")
-	}
-	if o.Tail != "" {
-		q.Set("tail", o.Tail)
-	}
-	if o.Since != "" {
-		q.Set("since", o.Since)
-	}
-	if o.Timestamps {
-		q.Set("timestamps", "1")
-	}
-	resp, err := s.e.c.Do(ctx, client.Request{Method: http.MethodGet, Path: "/containers/" + id + "/logs", Query: q})
+	rc, err := s.e.c.ContainerLogs(ctx, id, client.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: o.Follow,
+		Tail: o.Tail, Since: o.Since, Timestamps: o.Timestamps})
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer rc.Close()
 	w := &lineWriter{p: pr, nm: nm}
 	defer w.flush()
 	if info.Config != nil && info.Config.Tty {
-		_, err = io.Copy(w, resp.Body)
+		_, err = io.Copy(w, rc)
 	} else {
-		_, err = stdcopy.StdCopy(w, w, resp.Body)
+		_, err = stdcopy.StdCopy(w, w, rc)
 	}
 	if ctx.Err() != nil {
 		return nil

@@ -3,7 +3,6 @@ package compose
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -142,8 +141,9 @@ func dependencyOrder(p *types.Project) []string {
 // Action is a container verb posted to each container: stop, restart,
 // kill, pause, unpause.
 type Action struct {
-	Verb    string // the path element, also the progress word's stem
-	Query   url.Values
+	Verb    string // stop, restart, kill, pause or unpause
+	Timeout *int   // stop and restart: nil is the container's own
+	Signal  string // kill: "" is SIGKILL
 	Done    string // "Stopped", "Restarted", ...
 	Reverse bool   // dependents first (stop, kill)
 }
@@ -177,7 +177,7 @@ func (s *Service) Each(ctx context.Context, p *types.Project, project string, se
 	}
 	for _, svc := range order {
 		for _, c := range byService[svc] {
-			if err := s.e.post(ctx, "/containers/"+c.ID+"/"+a.Verb, a.Query); err != nil {
+			if err := s.e.act(ctx, c.ID, a); err != nil {
 				return fmt.Errorf("%s %s: %w", a.Verb, name(c), err)
 			}
 			s.event("Container", name(c), a.Done)

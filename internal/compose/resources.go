@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 
 	"github.com/berth-project/berth/internal/client"
@@ -165,19 +164,16 @@ func splitRef(ref string) (string, string) {
 // pull asks the engine to pull ref.
 func (s *Service) pull(ctx context.Context, ref string) error {
 	name, tag := splitRef(ref)
-	req := client.Request{Method: http.MethodPost, Path: "/images/create",
-		Query: url.Values{"fromImage": {name}, "tag": {tag}}, Headers: http.Header{}}
+	opts := client.ImagePullOptions{Tag: tag}
 	if s.RegistryAuth != nil {
-		if h := s.RegistryAuth(ref); h != "" {
-			req.Headers.Set("X-Registry-Auth", h)
-		}
+		opts.RegistryAuth = s.RegistryAuth(ref)
 	}
-	resp, err := s.e.c.Do(ctx, req)
+	rc, err := s.e.c.ImagePull(ctx, name, opts)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	return streamErr(resp.Body, nil)
+	defer rc.Close()
+	return streamErr(rc, nil)
 }
 
 // ensureImages pulls the images of services that have none locally; a
