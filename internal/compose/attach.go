@@ -86,7 +86,7 @@ func (s *Service) follow(ctx context.Context, pr *printer, c container.Summary, 
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		info, err := s.e.inspect(ctx, c.ID)
+		info, err := s.e.c.ContainerInspect(ctx, c.ID)
 		if err != nil {
 			return 0, err
 		}

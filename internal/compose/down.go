@@ -112,7 +112,7 @@ func (s *Service) downNetworks(ctx context.Context, project string, p *types.Pro
 		names[n.Name] = true
 	}
 	for _, n := range sortedKeys(names) {
-		if _, err := s.e.networkInspect(ctx, n); err != nil {
+		if _, err := s.e.c.NetworkInspect(ctx, n); err != nil {
 			continue
 		}
 		s.event("Network", n, "Removing")
@@ -141,7 +141,7 @@ func (s *Service) downVolumes(ctx context.Context, project string, p *types.Proj
 		names[v.Name] = true
 	}
 	for _, n := range sortedKeys(names) {
-		if _, err := s.e.volumeInspect(ctx, n); err != nil {
+		if _, err := s.e.c.VolumeInspect(ctx, n); err != nil {
 			continue
 		}
 		if err := s.e.volumeRemove(ctx, n); err != nil {

@@ -44,7 +44,10 @@ const (
 // `compose version`: the Compose behaviour this package follows.
 const ComposeVersion = "2.29.0"
 
-// engine wraps the thin API client with the few calls Compose needs.
+// engine is the API client (c, called directly for plain calls) with the
+// few calls where Compose means more than the endpoint: its containers
+// sorted by service and number, a start or stop already done and a
+// resource already gone are no errors.
 type engine struct {
 	c *client.Client
 }
@@ -85,10 +88,6 @@ func name(c container.Summary) string {
 		}
 	}
 	return strings.TrimPrefix(c.Names[0], "/")
-}
-
-func (e *engine) inspect(ctx context.Context, id string) (container.InspectResponse, error) {
-	return e.c.ContainerInspect(ctx, id)
 }
 
 func (e *engine) create(ctx context.Context, nm string, req *container.CreateRequest) (string, error) {
@@ -141,10 +140,6 @@ func (e *engine) act(ctx context.Context, id string, a Action) error {
 	return fmt.Errorf("unknown container action %q", a.Verb)
 }
 
-func (e *engine) networkInspect(ctx context.Context, nm string) (network.Inspect, error) {
-	return e.c.NetworkInspect(ctx, nm)
-}
-
 func (e *engine) networks(ctx context.Context, labels ...string) ([]network.Summary, error) {
 	return e.c.NetworkList(ctx, client.Filters{"label": labels})
 }
@@ -165,10 +160,6 @@ func (e *engine) networkRemove(ctx context.Context, nm string) error {
 
 func (e *engine) networkConnect(ctx context.Context, nm, id string, ep *network.EndpointSettings) error {
 	return e.c.NetworkConnect(ctx, nm, network.ConnectRequest{Container: id, EndpointConfig: ep})
-}
-
-func (e *engine) volumeInspect(ctx context.Context, nm string) (volume.Volume, error) {
-	return e.c.VolumeInspect(ctx, nm)
 }
 
 func (e *engine) volumes(ctx context.Context, labels ...string) ([]volume.Volume, error) {

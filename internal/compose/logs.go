@@ -147,7 +147,7 @@ func FilterServices(list []container.Summary, services []string) []container.Sum
 
 // streamLogs copies one container's log through the printer.
 func (s *Service) streamLogs(ctx context.Context, pr *printer, id, nm string, o LogOptions) error {
-	info, err := s.e.inspect(ctx, id)
+	info, err := s.e.c.ContainerInspect(ctx, id)
 	if err != nil {
 		return err
 	}

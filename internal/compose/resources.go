@@ -42,7 +42,7 @@ func (s *Service) ensureNetworks(ctx context.Context, p *types.Project) error {
 		if !networkUsed(p, key) {
 			continue
 		}
-		_, err := s.e.networkInspect(ctx, n.Name)
+		_, err := s.e.c.NetworkInspect(ctx, n.Name)
 		if err == nil {
 			continue
 		}
@@ -129,7 +129,7 @@ func mergeLabels(user types.Labels, ours map[string]string) map[string]string {
 // ensureVolumes creates the project's named volumes that are missing.
 func (s *Service) ensureVolumes(ctx context.Context, p *types.Project) error {
 	for key, v := range p.Volumes {
-		_, err := s.e.volumeInspect(ctx, v.Name)
+		_, err := s.e.c.VolumeInspect(ctx, v.Name)
 		if err == nil {
 			continue
 		}

@@ -240,7 +240,7 @@ func nextNumber(used map[int]bool) int {
 // keeping old's anonymous volumes as Compose does.
 func (s *Service) recreate(ctx context.Context, p *types.Project, svc types.ServiceConfig, old container.Summary, n int, hash string, timeout *int) (string, error) {
 	s.event("Container", name(old), "Recreate")
-	info, err := s.e.inspect(ctx, old.ID)
+	info, err := s.e.c.ContainerInspect(ctx, old.ID)
 	if err != nil {
 		return "", err
 	}
@@ -313,7 +313,7 @@ func (s *Service) resolver(ctx context.Context, p *types.Project) resolver {
 }
 
 func (s *Service) startOne(ctx context.Context, id string) error {
-	info, err := s.e.inspect(ctx, id)
+	info, err := s.e.c.ContainerInspect(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func (s *Service) waitCondition(ctx context.Context, c container.Summary, condit
 		s.event("Container", nm, "Waiting")
 	}
 	for {
-		info, err := s.e.inspect(ctx, c.ID)
+		info, err := s.e.c.ContainerInspect(ctx, c.ID)
 		if err != nil {
 			return err
 		}
@@ -142,7 +142,7 @@ func (s *Service) waitReady(ctx context.Context, c container.Summary) error {
 	// moment and require it to stay up.
 	stable := 0
 	for {
-		info, err := s.e.inspect(ctx, c.ID)
+		info, err := s.e.c.ContainerInspect(ctx, c.ID)
 		if err != nil {
 			return err
 		}
