@@ -31,7 +31,7 @@ func (t table) render(w io.Writer, rows []any) error {
 func humanDuration(d time.Duration) string { return units.HumanDuration(d) }
 
 // humanSize is docker's size display: three significant digits, SI units.
-func humanSize(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }
+func humanSize(n int64) string { return command.HumanSize(n) }
 
 // truncID shortens an ID (with or without "sha256:") to 12 hex characters.
 func truncID(id string) string { return command.TruncID(id) }
@@ -40,6 +40,4 @@ func truncID(id string) string { return command.TruncID(id) }
 func ellipsis(s string, max int) string { return command.Ellipsis(s, max) }
 
 // since renders a unix time as docker's "5 seconds ago".
-func since(now time.Time, unix int64) string {
-	return humanDuration(now.Sub(time.Unix(unix, 0))) + " ago"
-}
+func since(now time.Time, unix int64) string { return command.Since(now, unix) }

@@ -35,9 +35,6 @@ func TestHumanSizeLikeDocker(t *testing.T) {
 			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
 		}
 	}
-	if got := bytesSize(64 << 20); got != "64MiB" {
-		t.Errorf("bytesSize = %q", got)
-	}
 }
 
 func TestEllipsisAndTruncID(t *testing.T) {
@@ -75,12 +72,5 @@ func TestFilterQueryAndHost(t *testing.T) {
 	host, _ = globalHost([]string{"--host=tcp://1.2.3.4:5", "ps"})
 	if host != "tcp://1.2.3.4:5" {
 		t.Errorf("--host= gave %q", host)
-	}
-}
-
-func TestNormalizeName(t *testing.T) {
-	if normalizeName("mytest/bb") != "docker.io/mytest/bb" || normalizeName("bb") != "docker.io/library/bb" ||
-		normalizeName("127.0.0.1:5000/x") != "127.0.0.1:5000/x" {
-		t.Error("normalizeName")
 	}
 }

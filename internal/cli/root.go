@@ -8,15 +8,22 @@ import (
 	"fmt"
 	"strings"
 
+	buildercmd "github.com/berth-project/berth/internal/cli/builder"
 	clustercmd "github.com/berth-project/berth/internal/cli/cluster"
 	"github.com/berth-project/berth/internal/cli/command"
+	imagecmd "github.com/berth-project/berth/internal/cli/image"
+	networkcmd "github.com/berth-project/berth/internal/cli/network"
 	nodecmd "github.com/berth-project/berth/internal/cli/node"
+	registrycmd "github.com/berth-project/berth/internal/cli/registry"
 	secretcmd "github.com/berth-project/berth/internal/cli/secret"
 	servicecmd "github.com/berth-project/berth/internal/cli/service"
 	stackcmd "github.com/berth-project/berth/internal/cli/stack"
 	swarmcmd "github.com/berth-project/berth/internal/cli/swarm"
+	systemcmd "github.com/berth-project/berth/internal/cli/system"
+	volumecmd "github.com/berth-project/berth/internal/cli/volume"
 	"github.com/berth-project/berth/internal/client"
 	"github.com/spf13/cobra"
+	"github.com/spf13/cobra/doc"
 )
 
 // StatusError carries an exit code; Status "" means print nothing more.
@@ -46,6 +53,9 @@ func (a *app) confirm(warning string) bool { return a.Confirm(warning) }
 // internal/cli/<group>/, each built over the shared command.Env. A new
 // group is added here.
 var groupPackages = []func(*command.Env) *cobra.Command{
+	volumecmd.NewCommand, networkcmd.NewCommand,
+	registrycmd.NewLoginCommand, registrycmd.NewLogoutCommand, registrycmd.NewSearchCommand,
+	buildercmd.NewCommand, buildercmd.NewBuildCommand, systemcmd.NewVersionCommand,
 	clustercmd.NewCommand, clustercmd.NewKubectlCommand,
 	swarmcmd.NewCommand, servicecmd.NewCommand, stackcmd.NewCommand, nodecmd.NewCommand,
 	secretcmd.NewCommand, secretcmd.NewConfigCommand,
@@ -139,8 +149,7 @@ func newRoot(a *app) *cobra.Command {
 	root.SetVersionTemplate("Berth version {{.Version}}\n")
 
 	containerCmds := containerCommands(a)
-	imageCmds := imageCommands(a)
-	systemCmds := systemCommands(a)
+	imageCmds := imagecmd.Commands(a.Env)
 
 	// Top-level shortcuts, like docker's "docker ps" for "docker container ls".
 	for _, c := range containerCmds {
@@ -153,10 +162,8 @@ func newRoot(a *app) *cobra.Command {
 		}
 	}
 	root.AddCommand(groupCommand("container", "Manage containers", containerCommands(a)))
-	root.AddCommand(groupCommand("image", "Manage images", append(imageCommands(a), newBuildCmd(a))))
-	root.AddCommand(groupCommand("system", "Manage Docker", systemCommands(a)))
-	root.AddCommand(newVolumeCommand(a))
-	root.AddCommand(newNetworkCommand(a))
+	root.AddCommand(imagecmd.NewCommand(a.Env, buildercmd.NewBuildCommand(a.Env)))
+	root.AddCommand(systemcmd.NewCommand(a.Env))
 	for _, c := range imageCmds {
 		switch c.Name() {
 		case "ls":
@@ -167,15 +174,8 @@ func newRoot(a *app) *cobra.Command {
 			root.AddCommand(c)
 		}
 	}
-	for _, c := range systemCmds {
-		switch c.Name() {
-		case "info", "events":
-			root.AddCommand(c)
-		}
-	}
-	root.AddCommand(newInspectCmd(a), newVersionCmd(a), newDocsCmd(root), newLoginCmd(a), newLogoutCmd(a), newBuildCmd(a))
-	root.AddCommand(newSearchCmd(a))
-	root.AddCommand(newBuilderCommand(a))
+	root.AddCommand(systemcmd.NewInfoCommand(a.Env), systemcmd.NewEventsCommand(a.Env))
+	root.AddCommand(newInspectCmd(a), newDocsCmd(root))
 	root.AddCommand(newComposeCmd(a))
 	for _, g := range groupPackages {
 		root.AddCommand(g(a.Env))
@@ -199,3 +199,16 @@ func forEach(ctx context.Context, a *app, names []string, fn func(context.Contex
 
 // isTerminal reports whether v is a terminal.
 func isTerminal(v any) bool { return command.IsTerminal(v) }
+
+// newDocsCmd writes the markdown CLI reference (docs/cli-reference).
+func newDocsCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:    "docs DIR",
+		Short:  "Generate the markdown command reference",
+		Hidden: true,
+		Args:   exactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return doc.GenMarkdownTree(root, args[0])
+		},
+	}
+}

@@ -100,9 +100,12 @@ var may = map[string][]string{
 var apart = map[string][]string{
 	"frontend": {"internal/api", "internal/cri", "internal/swarm"},
 	"backend":  {"internal/daemon", "internal/backend/networks", "internal/backend/volumes", "internal/backend/images", "internal/backend/builds", "internal/backend/system"},
-	// The CLI's command groups are built from internal/cli/command and the
+	// These command groups are built from internal/cli/command and the
 	// client only; what one needs of another (run's pull of a missing
-	// image) is handed over by the root, internal/cli.
+	// image) is handed over by the root, internal/cli. The groups that
+	// meet on a command of docker's (system prune and df run the
+	// container, image and builder groups' logic) import those groups'
+	// exported functions, below the root (clientViolation).
 	"client": {"internal/cli/container", "internal/cli/cluster", "internal/cli/swarm", "internal/cli/service", "internal/compose"},
 }
 
@@ -117,6 +120,45 @@ var allowed = map[[2]string]string{
 	{"internal/cli", "internal/client"}:         "the CLI is a client",
 	{"internal/compose", "internal/client"}:     "compose is a client",
 	{"internal/cli/command", "internal/client"}: "commands get the client",
+}
+
+// The client side has an order of its own: the Engine API client under
+// everything; the shared command helpers, docker's client config and
+// compose over it; the command groups (internal/cli/<group>/) over those,
+// and the root command (internal/cli) over the groups. A group may use
+// another group's exported logic (system prune runs image prune), never
+// the root.
+var clientBase = map[string]int{
+	"internal/client":           0,
+	"internal/cli/command":      1,
+	"internal/cli/dockerconfig": 1,
+	"internal/compose":          1,
+}
+
+// clientRank places a client-side package in that order.
+func clientRank(pkg string) int {
+	if r, ok := clientBase[pkg]; ok {
+		return r
+	}
+	switch {
+	case pkg == "internal/cli":
+		return 3
+	case strings.HasPrefix(pkg, "internal/cli/"):
+		return 2
+	}
+	return 3
+}
+
+// clientViolation reports an import against the client side's order.
+func clientViolation(pkg, dep string) string {
+	from, to := clientRank(pkg), clientRank(dep)
+	switch {
+	case from < to:
+		return pkg + " imports " + dep + " (on the client side the client, command helpers, groups and root stack in that order)"
+	case from == to && from < 2:
+		return pkg + " imports " + dep + " (the client side's base packages stay apart)"
+	}
+	return ""
 }
 
 func layerOf(pkg string) (string, string) {
@@ -202,6 +244,11 @@ func violations(graph map[string]map[string]bool) []string {
 				if g, h := groupOf(from, pkg), groupOf(to, dep); g != "" && h != "" && g != h {
 					bad = append(bad, pkg+" imports "+dep+" (peers in the "+from+" layer stay apart)")
 				}
+				if from == "client" {
+					if v := clientViolation(pkg, dep); v != "" {
+						bad = append(bad, v)
+					}
+				}
 			case !contains(may[from], to):
 				bad = append(bad, pkg+" imports "+dep+" (a "+from+" package may not import the "+to+" layer)")
 			}
@@ -241,16 +288,21 @@ func TestImportRules(t *testing.T) {
 // exists to forbid are reported.
 func TestRulesCatch(t *testing.T) {
 	for _, edge := range [][2]string{
-		{"internal/daemon", "internal/api"},              // the engine on its transport
-		{"internal/api", "internal/builder"},             // a front end on an engine part
-		{"internal/api", "internal/daemon"},              // a front end on a backend
-		{"internal/cri", "internal/api"},                 // front ends are peers
-		{"internal/backend/networks", "internal/daemon"}, // backends are peers
-		{"internal/engine", "internal/image"},            // the contract on a part
-		{"internal/image", "internal/daemon"},            // a part on a backend
-		{"internal/cli", "internal/engine"},              // the client on the server
-		{"internal/cli/container", "internal/compose"},   // command groups are peers
-		{"internal/errdefs", "internal/filters/x"},       // shared on a package with no layer
+		{"internal/daemon", "internal/api"},                   // the engine on its transport
+		{"internal/api", "internal/builder"},                  // a front end on an engine part
+		{"internal/api", "internal/daemon"},                   // a front end on a backend
+		{"internal/cri", "internal/api"},                      // front ends are peers
+		{"internal/backend/networks", "internal/daemon"},      // backends are peers
+		{"internal/engine", "internal/image"},                 // the contract on a part
+		{"internal/image", "internal/daemon"},                 // a part on a backend
+		{"internal/cli", "internal/engine"},                   // the client on the server
+		{"internal/cli/container", "internal/compose"},        // command groups are peers
+		{"internal/client", "internal/cli/command"},           // the API client on the commands
+		{"internal/cli/command", "internal/cli/image"},        // shared helpers on a group
+		{"internal/cli/image", "internal/cli"},                // a group on the root command
+		{"internal/compose", "internal/cli/image"},            // compose on a command group
+		{"internal/cli/dockerconfig", "internal/cli/command"}, // the base packages are apart
+		{"internal/errdefs", "internal/filters/x"},            // shared on a package with no layer
 	} {
 		graph := map[string]map[string]bool{edge[0]: {edge[1]: true}}
 		if edge[1] == "internal/filters/x" {

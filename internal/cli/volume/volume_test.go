@@ -1,4 +1,4 @@
-package cli
+package volume
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/berth-project/berth/internal/cli/command"
+	"github.com/berth-project/berth/internal/client"
 	"github.com/moby/moby/api/types/volume"
 )
 
@@ -33,8 +35,7 @@ func TestVolumeLsFormats(t *testing.T) {
 	}
 	for _, c := range cases {
 		var out bytes.Buffer
-		a := newApp(Streams{Out: &out}, "")
-		if err := renderVolumes(a, append([]volume.Volume(nil), list...), c.format, c.quiet); err != nil {
+		if err := WriteList(&out, append([]volume.Volume(nil), list...), c.format, c.quiet); err != nil {
 			t.Fatal(err)
 		}
 		if out.String() != c.want {
@@ -95,8 +96,10 @@ func runVolume(t *testing.T, f *fakeDaemon, stdin string, args ...string) (strin
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	var out, errb bytes.Buffer
-	a := newApp(Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb}, "tcp://"+strings.TrimPrefix(srv.URL, "http://"))
-	cmd := newVolumeCommand(a)
+	env := command.NewEnv(command.Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb}, func() (*client.Client, error) {
+		return client.New("tcp://" + strings.TrimPrefix(srv.URL, "http://"))
+	})
+	cmd := NewCommand(env)
 	cmd.SetArgs(args)
 	cmd.SetOut(&out)
 	cmd.SetErr(&errb)
@@ -104,7 +107,7 @@ func runVolume(t *testing.T, f *fakeDaemon, stdin string, args ...string) (strin
 	code := 0
 	if err := cmd.ExecuteContext(context.Background()); err != nil {
 		code = 1
-		if se, ok := err.(*StatusError); ok {
+		if se, ok := err.(*command.StatusError); ok {
 			if se.Status != "" {
 				errb.WriteString(se.Status + "\n")
 			}

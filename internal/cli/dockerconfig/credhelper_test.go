@@ -1,4 +1,4 @@
-package cli
+package dockerconfig
 
 import (
 	"encoding/base64"
@@ -56,36 +56,43 @@ func TestCredentialHelperChoice(t *testing.T) {
 		"other.example/a/b":          {Username: "from-store", Password: "s1", ServerAddress: "other.example"},
 		"tok.example/x":              {IdentityToken: "tok", ServerAddress: "tok.example"},
 	} {
-		if got := decodeHeader(t, registryAuthHeader(ref)); got != want {
+		if got := decodeHeader(t, AuthHeader(ref)); got != want {
 			t.Errorf("%s: got %+v, want %+v", ref, got, want)
 		}
 	}
 
 	// Without a credsStore the config's own entry is used.
 	os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"auths":{"plain.example":{"auth":"`+plain+`"}}}`), 0o600)
-	if got := decodeHeader(t, registryAuthHeader("plain.example/a")); got.Username != "from-file" || got.Password != "s3" {
+	if got := decodeHeader(t, AuthHeader("plain.example/a")); got.Username != "from-file" || got.Password != "s3" {
 		t.Errorf("file store: %+v", got)
 	}
-	if h := registryAuthHeader("nobody.example/a"); h != "" {
+	if h := AuthHeader("nobody.example/a"); h != "" {
 		t.Errorf("no credentials: %q", h)
 	}
 
 	// store keeps only an empty entry in config.json; erase removes it.
-	cfg := map[string]any{"credsStore": "store"}
-	if err := storeCreds(cfg, "reg.example", creds{user: "u", pass: "p"}); err != nil {
+	cfg := Config{"credsStore": "store"}
+	if err := cfg.StoreCreds("reg.example", Creds{User: "u", Pass: "p"}); err != nil {
 		t.Fatal(err)
 	}
-	if e, ok := auths(cfg)["reg.example"].(map[string]any); !ok || len(e) != 0 {
-		t.Errorf("entry after store: %#v", auths(cfg)["reg.example"])
+	if e, ok := cfg.Auths()["reg.example"].(map[string]any); !ok || len(e) != 0 {
+		t.Errorf("entry after store: %#v", cfg.Auths()["reg.example"])
 	}
-	if err := eraseCreds(cfg, "reg.example"); err != nil {
+	if err := cfg.EraseCreds("reg.example"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := auths(cfg)["reg.example"]; ok {
+	if _, ok := cfg.Auths()["reg.example"]; ok {
 		t.Error("entry left after erase")
 	}
 	calls, _ := os.ReadFile(storeLog)
 	if !strings.Contains(string(calls), "store") || !strings.Contains(string(calls), "erase") {
 		t.Errorf("helper calls: %q", calls)
+	}
+}
+
+func TestRegistryConfigHeaderEmpty(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	if got := AllAuthsHeader(); got != "e30=" {
+		t.Errorf("no credentials: %q, want base64 of {} like docker", got)
 	}
 }

@@ -1,4 +1,4 @@
-package cli
+package builder
 
 import (
 	"testing"
@@ -37,13 +37,6 @@ func TestBuildFlagValidators(t *testing.T) {
 		if _, err := c.fn(c.in); err == nil {
 			t.Errorf("%q accepted", c.in)
 		}
-	}
-}
-
-func TestRegistryConfigHeaderEmpty(t *testing.T) {
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	if got := registryConfigHeader(); got != "e30=" {
-		t.Errorf("no credentials: %q, want base64 of {} like docker", got)
 	}
 }
 

@@ -1,13 +1,14 @@
-package cli
+// Package builder is `berth build` and `berth builder`: docker CLI 28's
+// classic builder client (context transfer, POST /build, the stream
+// rendered as docker does) and the build cache's prune.
+package builder
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -15,9 +16,10 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/buildcontext"
+	"github.com/berth-project/berth/internal/cli/command"
+	"github.com/berth-project/berth/internal/cli/dockerconfig"
 	"github.com/berth-project/berth/internal/client"
 	"github.com/moby/go-archive/compression"
-	"github.com/moby/moby/api/types/registry"
 	"github.com/spf13/cobra"
 )
 
@@ -34,7 +36,13 @@ type buildOpts struct {
 	compress, squash                                bool
 }
 
-func newBuildCmd(a *app) *cobra.Command {
+// NewCommand is `berth builder`.
+func NewCommand(e *command.Env) *cobra.Command {
+	return command.Group("builder", "Manage builds", newPruneCmd(e), NewBuildCommand(e))
+}
+
+// NewBuildCommand is `berth build` (also `image build`, `builder build`).
+func NewBuildCommand(e *command.Env) *cobra.Command {
 	o := &buildOpts{
 		tags:       listValue{validate: validateTag},
 		buildArgs:  listValue{validate: validateBuildArg},
@@ -45,9 +53,13 @@ func newBuildCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "build [OPTIONS] PATH | URL | -",
 		Short: "Build an image from a Dockerfile",
-		Args:  exactArgs(1),
+		Args:  command.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.build(cmd.Context(), o, args[0])
+			c, err := e.Client()
+			if err != nil {
+				return err
+			}
+			return Build(cmd.Context(), c, o, args[0], e.Streams)
 		},
 	}
 	f := cmd.Flags()
@@ -94,14 +106,14 @@ type buildOutputs struct {
 	progBuf, buildBuf *syncBuffer // -q only
 }
 
-func (a *app) buildOutputs(quiet bool) *buildOutputs {
+func newBuildOutputs(quiet bool, out io.Writer) *buildOutputs {
 	if quiet {
 		b := &buildOutputs{progBuf: &syncBuffer{}, buildBuf: &syncBuffer{}}
 		b.prog, b.stream = b.progBuf, b.buildBuf
 		return b
 	}
-	out := &lockedWriter{w: a.Out}
-	return &buildOutputs{tty: isTerminal(a.Out), prog: out, stream: out}
+	lw := &lockedWriter{w: out}
+	return &buildOutputs{tty: command.IsTerminal(out), prog: lw, stream: lw}
 }
 
 // showQuiet prints what -q held back (docker does so on failure).
@@ -111,27 +123,24 @@ func (b *buildOutputs) showQuiet(w io.Writer) {
 	}
 }
 
-// build runs one build: prepare the context client side, POST /build, and
-// render the stream.
-func (a *app) build(ctx context.Context, o *buildOpts, spec string) error {
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
+// Build runs one build of spec (PATH, URL or -): prepare the context
+// client side, POST /build, and render the stream on s.Out (s.Err for
+// failures and -q's held-back output).
+func Build(ctx context.Context, c *client.Client, o *buildOpts, spec string, s command.Streams) error {
 	if o.iidfile != "" {
 		// A failed build must not leave the previous build's ID behind.
 		if err := os.Remove(o.iidfile); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("removing image ID file: %w", err)
 		}
 	}
-	outs := a.buildOutputs(o.quiet)
+	outs := newBuildOutputs(o.quiet, s.Out)
 	bctx, err := buildcontext.New(ctx, spec, buildcontext.Options{
 		Dockerfile: o.file,
-		Stdin:      a.In,
+		Stdin:      s.In,
 		Download:   progressLine(outs.prog, "Downloading build context from remote url: "+spec, outs.tty),
 	})
 	if err != nil {
-		outs.showQuiet(a.Err)
+		outs.showQuiet(s.Err)
 		return err
 	}
 	defer bctx.Close()
@@ -141,17 +150,14 @@ func (a *app) build(ctx context.Context, o *buildOpts, spec string) error {
 		body = gzipStream(bctx.Tar)
 	}
 	body = &countingReader{r: body, fn: progressLine(outs.prog, "Sending build context to Docker daemon", outs.tty)}
-	req := client.Request{
-		Method: http.MethodPost, Path: "/build", Query: o.query(bctx.Dockerfile, c.Host()), Body: body,
-		Headers: http.Header{"Content-Type": {"application/x-tar"}, "X-Registry-Config": {registryConfigHeader()}},
-	}
-	resp, err := c.Do(ctx, req)
+	rc, err := c.ImageBuild(ctx, body, client.ImageBuildOptions{Query: o.query(bctx.Dockerfile, c.Host()),
+		RegistryConfig: dockerconfig.AllAuthsHeader()})
 	if err != nil {
-		outs.showQuiet(a.Err)
+		outs.showQuiet(s.Err)
 		return err
 	}
-	defer resp.Body.Close()
-	id, err := a.renderBuild(resp.Body, outs)
+	defer rc.Close()
+	id, err := renderBuild(rc, outs, s.Out, s.Err)
 	if err != nil {
 		return err
 	}
@@ -160,8 +166,8 @@ func (a *app) build(ctx context.Context, o *buildOpts, spec string) error {
 
 // renderBuild prints the daemon's stream and returns the built image's ID.
 // On a terminal the full output also goes to a log file it names.
-func (a *app) renderBuild(r io.Reader, outs *buildOutputs) (string, error) {
-	s := &buildStreamer{out: outs.stream, errOut: a.Err, compact: outs.tty, now: time.Now}
+func renderBuild(r io.Reader, outs *buildOutputs, out, errOut io.Writer) (string, error) {
+	s := &buildStreamer{out: outs.stream, errOut: errOut, compact: outs.tty, now: time.Now}
 	logPath := ""
 	if outs.tty {
 		s.log = io.Discard
@@ -176,8 +182,8 @@ func (a *app) renderBuild(r io.Reader, outs *buildOutputs) (string, error) {
 	}
 	var be *buildError
 	if errors.As(err, &be) {
-		outs.showQuiet(a.Err)
-		return "", &StatusError{Status: be.Message, Code: max(be.Code, 1)}
+		outs.showQuiet(errOut)
+		return "", &command.StatusError{Status: be.Message, Code: max(be.Code, 1)}
 	}
 	if err != nil {
 		return "", err
@@ -186,7 +192,7 @@ func (a *app) renderBuild(r io.Reader, outs *buildOutputs) (string, error) {
 		// With q=1 the daemon sends the ID as text (and no aux); docker
 		// prints and stores that text as is.
 		id := outs.buildBuf.String()
-		fmt.Fprint(a.Out, id)
+		fmt.Fprint(out, id)
 		return id, nil
 	}
 	return s.imageID, nil
@@ -254,7 +260,7 @@ func (o *buildOpts) query(dockerfile, daemonHost string) url.Values {
 	if len(o.ulimits.vals) > 0 {
 		setJSON(q, "ulimits", o.ulimits.vals)
 	}
-	if args := proxyBuildArgs(daemonHost, kvMapWithNil(o.buildArgs.vals)); len(args) > 0 {
+	if args := dockerconfig.ProxyBuildArgs(daemonHost, kvMapWithNil(o.buildArgs.vals)); len(args) > 0 {
 		setJSON(q, "buildargs", args)
 	}
 	if len(o.labels.vals) > 0 {
@@ -273,58 +279,11 @@ func setJSON(q url.Values, k string, v any) {
 	q.Set(k, string(b))
 }
 
-// proxyBuildArgs adds the proxies of config.json ("proxies", for the daemon
-// host or "default") as build args the user did not set, upper and lower
-// case, as docker does.
-func proxyBuildArgs(daemonHost string, args map[string]*string) map[string]*string {
-	cfg, err := loadConfig()
-	if err != nil {
-		return args
+// setFlag sets k=1 when on, as docker sends a true boolean.
+func setFlag(q url.Values, k string, on bool) {
+	if on {
+		q.Set(k, "1")
 	}
-	proxies, _ := cfg["proxies"].(map[string]any)
-	p, ok := proxies[daemonHost].(map[string]any)
-	if !ok {
-		p, _ = proxies["default"].(map[string]any)
-	}
-	for key, name := range map[string]string{"httpProxy": "HTTP_PROXY", "httpsProxy": "HTTPS_PROXY",
-		"noProxy": "NO_PROXY", "ftpProxy": "FTP_PROXY", "allProxy": "ALL_PROXY"} {
-		v, _ := p[key].(string)
-		if v == "" {
-			continue
-		}
-		for _, k := range []string{name, strings.ToLower(name)} {
-			if _, set := args[k]; !set {
-				args[k] = &v
-			}
-		}
-	}
-	return args
-}
-
-// registryConfigHeader is X-Registry-Config: every credential stored for
-// docker (config.json's auths and credential helpers), keyed by registry,
-// so FROM can pull private images. base64 of "{}" when there are none.
-func registryConfigHeader() string {
-	all := map[string]registry.AuthConfig{}
-	if cfg, err := loadConfig(); err == nil {
-		servers := map[string]bool{}
-		for s := range auths(cfg) {
-			servers[s] = true
-		}
-		if helpers, ok := cfg["credHelpers"].(map[string]any); ok {
-			for s := range helpers {
-				servers[s] = true
-			}
-		}
-		for s := range servers {
-			// A helper that fails is skipped: docker sends what it can.
-			if c, err := getCreds(cfg, s); err == nil && c != (creds{}) {
-				all[s] = registry.AuthConfig{Username: c.user, Password: c.pass, IdentityToken: c.token, ServerAddress: s}
-			}
-		}
-	}
-	b, _ := json.Marshal(all)
-	return base64.URLEncoding.EncodeToString(b)
 }
 
 // gzipStream compresses r on the fly (--compress).

@@ -1,29 +1,20 @@
-package cli
+package system
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
 	"time"
 
+	"github.com/berth-project/berth/internal/cli/command"
 	containercmd "github.com/berth-project/berth/internal/cli/container"
-
+	imagecmd "github.com/berth-project/berth/internal/cli/image"
+	"github.com/berth-project/berth/internal/client"
 	units "github.com/docker/go-units"
-	"github.com/moby/moby/api/types/build"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
-	"github.com/moby/moby/api/types/volume"
 	"github.com/spf13/cobra"
 )
-
-// diskUsage is /system/df's body at API <= 1.50.
-type diskUsage struct {
-	LayersSize int64
-	Images     []image.Summary
-	Containers []container.Summary
-	Volumes    []volume.Volume
-	BuildCache []build.CacheRecord
-}
 
 // dfRow is one line of the `system df` summary.
 type dfRow struct {
@@ -31,7 +22,7 @@ type dfRow struct {
 }
 
 // MarshalJSON gives --format json and {{json .}} the row's fields.
-func (r dfRow) MarshalJSON() ([]byte, error) { return marshalRow(r.fields()) }
+func (r dfRow) MarshalJSON() ([]byte, error) { return command.MarshalRow(r.fields()) }
 
 func (r dfRow) fields() map[string]any {
 	return map[string]any{"Type": r.Type, "TotalCount": r.TotalCount, "Active": r.Active, "Size": r.Size, "Reclaimable": r.Reclaimable}
@@ -46,7 +37,7 @@ func withPercent(reclaim, total int64) string {
 	return units.HumanSize(float64(reclaim))
 }
 
-func dfRows(du *diskUsage) []any {
+func dfRows(du *client.DiskUsage) []any {
 	var activeImg int
 	var usedImg int64
 	for _, i := range du.Images {
@@ -101,35 +92,47 @@ func dfRows(du *diskUsage) []any {
 	}
 }
 
-func newDfCmd(a *app) *cobra.Command {
-	var verbose bool
-	var format string
+// DfOptions are `system df`'s flags.
+type DfOptions struct {
+	Verbose bool
+	Format  string
+}
+
+func newDfCmd(e *command.Env) *cobra.Command {
+	var o DfOptions
 	cmd := &cobra.Command{
 		Use:   "df [OPTIONS]",
 		Short: "Show docker disk usage",
-		Args:  noArgs,
+		Args:  command.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
+			c, err := e.Client()
 			if err != nil {
 				return err
 			}
-			var du diskUsage
-			if err := c.Get(cmd.Context(), "/system/df", nil, &du); err != nil {
-				return err
-			}
-			if verbose {
-				return printDfVerbose(a.Out, &du)
-			}
-			if format == "" {
-				format = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
-			}
-			headers := map[string]string{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}
-			return table{format: format, headers: headers}.render(a.Out, dfRows(&du))
+			return Df(cmd.Context(), c, o, e.Out)
 		},
 	}
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "Show detailed information on space usage")
-	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template")
+	cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "Show detailed information on space usage")
+	cmd.Flags().StringVar(&o.Format, "format", "", "Format output using a custom template")
 	return cmd
+}
+
+// Df is `system df`: a row per kind of object, or with Verbose the
+// objects themselves.
+func Df(ctx context.Context, c *client.Client, o DfOptions, out io.Writer) error {
+	du, err := c.DiskUsage(ctx)
+	if err != nil {
+		return err
+	}
+	if o.Verbose {
+		return printDfVerbose(out, &du)
+	}
+	format := o.Format
+	if format == "" {
+		format = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+	}
+	headers := map[string]string{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}
+	return command.Table{Format: format, Headers: headers}.Render(out, dfRows(&du))
 }
 
 // dfImageRows is one row per image under its first tag, as docker's
@@ -139,18 +142,18 @@ func dfImageRows(list []image.Summary, now time.Time) []any {
 	for _, img := range list {
 		repo, tag := "<none>", "<none>"
 		if len(img.RepoTags) > 0 && img.RepoTags[0] != "<none>:<none>" {
-			repo, tag = splitRepoTag(img.RepoTags[0])
+			repo, tag = command.SplitRepoTag(img.RepoTags[0])
 		}
-		rows = append(rows, imageRow{img: img, repo: repo, tag: tag, digest: "<none>", trunc: true, now: now})
+		rows = append(rows, imagecmd.NewRow(img, repo, tag, now))
 	}
 	return rows
 }
 
-func printDfVerbose(w io.Writer, du *diskUsage) error {
+func printDfVerbose(w io.Writer, du *client.DiskUsage) error {
 	now := time.Now()
 	fmt.Fprintf(w, "Images space usage:\n\n")
 	imgFmt := "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}"
-	if err := (table{format: imgFmt, headers: imageHeaders}).render(w, dfImageRows(du.Images, now)); err != nil {
+	if err := (command.Table{Format: imgFmt, Headers: imagecmd.Headers}).Render(w, dfImageRows(du.Images, now)); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\nContainers space usage:\n\n")
@@ -160,7 +163,7 @@ func printDfVerbose(w io.Writer, du *diskUsage) error {
 		c.SizeRootFs = 0 // docker's df shows only the writable layer
 		rows[i] = containercmd.PsRow(c, true, now)
 	}
-	if err := (table{format: ctrFmt, headers: containercmd.PsHeaders}).render(w, rows); err != nil {
+	if err := (command.Table{Format: ctrFmt, Headers: containercmd.PsHeaders}).Render(w, rows); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\nLocal Volumes space usage:\n\n")
@@ -176,7 +179,7 @@ func printDfVerbose(w io.Writer, du *diskUsage) error {
 		vrows = append(vrows, map[string]string{"Name": v.Name, "Links": links, "Size": size})
 	}
 	vh := map[string]string{"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}
-	if err := (table{format: "table {{.Name}}\t{{.Links}}\t{{.Size}}", headers: vh}).render(w, vrows); err != nil {
+	if err := (command.Table{Format: "table {{.Name}}\t{{.Links}}\t{{.Size}}", Headers: vh}).Render(w, vrows); err != nil {
 		return err
 	}
 	var bc int64
@@ -188,13 +191,13 @@ func printDfVerbose(w io.Writer, du *diskUsage) error {
 	for _, b := range du.BuildCache {
 		last := ""
 		if b.LastUsedAt != nil {
-			last = humanDuration(now.Sub(*b.LastUsedAt)) + " ago"
+			last = command.HumanDuration(now.Sub(*b.LastUsedAt)) + " ago"
 		}
-		brows = append(brows, map[string]string{"ID": truncID(b.ID), "Type": b.Type, "Size": units.HumanSize(float64(b.Size)),
-			"Created": humanDuration(now.Sub(b.CreatedAt)) + " ago", "LastUsed": last,
+		brows = append(brows, map[string]string{"ID": command.TruncID(b.ID), "Type": b.Type, "Size": units.HumanSize(float64(b.Size)),
+			"Created": command.HumanDuration(now.Sub(b.CreatedAt)) + " ago", "LastUsed": last,
 			"Usage": strconv.Itoa(b.UsageCount), "Shared": strconv.FormatBool(b.Shared)})
 	}
 	bh := map[string]string{"ID": "CACHE ID", "Type": "CACHE TYPE", "Size": "SIZE", "Created": "CREATED",
 		"LastUsed": "LAST USED", "Usage": "USAGE", "Shared": "SHARED"}
-	return table{format: "table {{.ID}}\t{{.Type}}\t{{.Size}}\t{{.Created}}\t{{.LastUsed}}\t{{.Usage}}\t{{.Shared}}", headers: bh}.render(w, brows)
+	return command.Table{Format: "table {{.ID}}\t{{.Type}}\t{{.Size}}\t{{.Created}}\t{{.LastUsed}}\t{{.Usage}}\t{{.Shared}}", Headers: bh}.Render(w, brows)
 }

@@ -1,4 +1,4 @@
-package cli
+package builder
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package cli
+package network
 
 import (
 	"bytes"
@@ -29,8 +29,7 @@ func TestNetworkLsFormats(t *testing.T) {
 	}
 	for _, c := range cases {
 		var out bytes.Buffer
-		a := newApp(Streams{Out: &out}, "")
-		if err := renderNetworks(a, append([]network.Summary(nil), list...), c.format, c.quiet, c.noTrunc); err != nil {
+		if err := WriteList(&out, append([]network.Summary(nil), list...), c.format, c.quiet, c.noTrunc); err != nil {
 			t.Fatal(err)
 		}
 		if out.String() != c.want {
@@ -40,9 +39,9 @@ func TestNetworkLsFormats(t *testing.T) {
 }
 
 func TestNetworkCreateRequest(t *testing.T) {
-	o := networkCreateOpts{driver: "bridge", ipamDriver: "default", subnets: []string{"10.77.0.0/24", "10.78.0.0/16"},
-		gateways: []string{"10.78.0.254", "10.77.0.1"}, ipRanges: []string{"10.78.5.0/24"}, internal: true, labels: []string{"k=v"}}
-	req, err := o.request("n2")
+	o := CreateOptions{Driver: "bridge", IPAMDriver: "default", Subnets: []string{"10.77.0.0/24", "10.78.0.0/16"},
+		Gateways: []string{"10.78.0.254", "10.77.0.1"}, IPRanges: []string{"10.78.5.0/24"}, Internal: true, Labels: []string{"k=v"}}
+	req, err := o.Request("n2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +50,10 @@ func TestNetworkCreateRequest(t *testing.T) {
 		c[1].IPRange != netip.MustParsePrefix("10.78.5.0/24") || !req.Internal || req.Labels["k"] != "v" || req.Options == nil {
 		t.Fatalf("request %+v", req)
 	}
-	if _, err := (networkCreateOpts{subnets: []string{"10.0.0.0/33"}}).request("x"); err == nil || err.Error() != `invalid argument "10.0.0.0/33" for "--subnet" flag: invalid CIDR address: 10.0.0.0/33` {
+	if _, err := (CreateOptions{Subnets: []string{"10.0.0.0/33"}}).Request("x"); err == nil || err.Error() != `invalid argument "10.0.0.0/33" for "--subnet" flag: invalid CIDR address: 10.0.0.0/33` {
 		t.Fatalf("bad subnet: %v", err)
 	}
-	if _, err := (networkCreateOpts{subnets: []string{"10.0.0.0/24"}, gateways: []string{"10.1.0.1"}}).request("x"); err == nil || err.Error() != "no matching subnet for gateway 10.1.0.1" {
+	if _, err := (CreateOptions{Subnets: []string{"10.0.0.0/24"}, Gateways: []string{"10.1.0.1"}}).Request("x"); err == nil || err.Error() != "no matching subnet for gateway 10.1.0.1" {
 		t.Fatalf("gateway outside: %v", err)
 	}
 }

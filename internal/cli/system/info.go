@@ -1,4 +1,4 @@
-package cli
+package system
 
 import (
 	"fmt"
@@ -25,7 +25,7 @@ func printInfo(w io.Writer, i *system.Info) {
 		fmt.Fprintf(w, "  Authorization: %s\n", strings.Join(i.Plugins.Authorization, " "))
 	}
 	fmt.Fprintf(w, "  Log: %s\n", strings.Join(i.Plugins.Log, " "))
-	fmt.Fprintf(w, " Swarm: %s\n", orDefault(string(i.Swarm.LocalNodeState), "inactive"))
+	fmt.Fprintf(w, " Swarm: %s\n", swarmState(i))
 	var rts []string
 	for n := range i.Runtimes {
 		rts = append(rts, n)
@@ -95,4 +95,11 @@ func printRegistries(w io.Writer, i *system.Info) {
 			fmt.Fprintf(w, "  %s\n", m)
 		}
 	}
+}
+
+func swarmState(i *system.Info) string {
+	if i.Swarm.LocalNodeState == "" {
+		return "inactive"
+	}
+	return string(i.Swarm.LocalNodeState)
 }

@@ -1,0 +1,76 @@
+package image
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/berth-project/berth/internal/cli/command"
+	"github.com/berth-project/berth/internal/client"
+	"github.com/spf13/cobra"
+)
+
+// PruneOptions are `image prune`'s flags.
+type PruneOptions struct {
+	All, Force bool
+	Filter     []string
+}
+
+func newPruneCmd(e *command.Env) *cobra.Command {
+	var o PruneOptions
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove unused images",
+		Args:  command.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			warning := "WARNING! This will remove all dangling images."
+			if o.All {
+				warning = "WARNING! This will remove all images without at least one container associated to them."
+			}
+			if !o.Force && !e.Confirm(warning) {
+				return nil
+			}
+			c, err := e.Client()
+			if err != nil {
+				return err
+			}
+			n, err := Prune(cmd.Context(), c, o.All, o.Filter, e.Out)
+			if err != nil {
+				return err
+			}
+			command.PrintReclaimed(e.Out, n)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&o.All, "all", "a", false, "Remove all unused images, not just dangling ones")
+	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "Do not prompt for confirmation")
+	cmd.Flags().StringArrayVar(&o.Filter, "filter", nil, "Provide filter values (e.g. \"until=<timestamp>\")")
+	return cmd
+}
+
+// Prune removes the dangling images (all unused ones with all) that the
+// filters select, lists what went as docker does, and returns the bytes
+// reclaimed. `system prune` runs it too.
+func Prune(ctx context.Context, c *client.Client, all bool, filters []string, out io.Writer) (int64, error) {
+	dangling := "dangling=true"
+	if all {
+		dangling = "dangling=false"
+	}
+	rep, err := c.ImagesPrune(ctx, client.ParseFilters(append([]string{dangling}, filters...)))
+	if err != nil {
+		return 0, err
+	}
+	if len(rep.ImagesDeleted) > 0 {
+		fmt.Fprintln(out, "Deleted Images:")
+		for _, d := range rep.ImagesDeleted {
+			if d.Untagged != "" {
+				fmt.Fprintln(out, "untagged:", d.Untagged)
+			}
+			if d.Deleted != "" {
+				fmt.Fprintln(out, "deleted:", d.Deleted)
+			}
+		}
+		fmt.Fprintln(out)
+	}
+	return int64(rep.SpaceReclaimed), nil
+}
