@@ -334,45 +334,63 @@ func Prune(ctx context.Context, c *client.Client, filters []string, out io.Write
 	return nil
 }
 
+// ConnectOptions are `network connect`'s flags.
+type ConnectOptions struct {
+	IP, IP6                               string
+	Aliases, Links, LinkLocal, DriverOpts []string
+}
+
+// Endpoint is the endpoint settings docker's client sends for o.
+func (o ConnectOptions) Endpoint() (*network.EndpointSettings, error) {
+	es := &network.EndpointSettings{Aliases: o.Aliases, Links: o.Links, DriverOpts: map[string]string{}}
+	if o.IP != "" || o.IP6 != "" {
+		es.IPAMConfig = &network.EndpointIPAMConfig{}
+		if o.IP != "" {
+			addr, err := netip.ParseAddr(o.IP)
+			if err != nil || !addr.Is4() {
+				return nil, &command.StatusError{Status: fmt.Sprintf("invalid argument %q for \"--ip\" flag: invalid IPv4 address", o.IP), Code: 125}
+			}
+			es.IPAMConfig.IPv4Address = addr
+		}
+	}
+	for _, d := range o.DriverOpts {
+		k, v, _ := strings.Cut(d, "=")
+		es.DriverOpts[k] = v
+	}
+	return es, nil
+}
+
 func newConnectCmd(e *command.Env) *cobra.Command {
-	var ip, ip6 string
-	var aliases, links, linkLocal, driverOpts []string
+	var o ConnectOptions
 	cmd := &cobra.Command{
 		Use:   "connect [OPTIONS] NETWORK CONTAINER",
 		Short: "Connect a container to a network",
 		Args:  command.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			es := &network.EndpointSettings{Aliases: aliases, Links: links, DriverOpts: map[string]string{}}
-			if ip != "" || ip6 != "" {
-				es.IPAMConfig = &network.EndpointIPAMConfig{}
-				if ip != "" {
-					addr, err := netip.ParseAddr(ip)
-					if err != nil || !addr.Is4() {
-						return &command.StatusError{Status: fmt.Sprintf("invalid argument %q for \"--ip\" flag: invalid IPv4 address", ip), Code: 125}
-					}
-					es.IPAMConfig.IPv4Address = addr
-				}
-			}
-			for _, o := range driverOpts {
-				k, v, _ := strings.Cut(o, "=")
-				es.DriverOpts[k] = v
+			es, err := o.Endpoint()
+			if err != nil {
+				return err
 			}
 			c, err := e.Client()
 			if err != nil {
 				return err
 			}
-			req := network.ConnectRequest{Container: args[1], EndpointConfig: es}
-			return c.NetworkConnect(cmd.Context(), args[0], req)
+			return Connect(cmd.Context(), c, args[0], args[1], es)
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&ip, "ip", "", "IPv4 address (e.g., \"172.30.100.104\")")
-	fs.StringVar(&ip6, "ip6", "", "IPv6 address (e.g., \"2001:db8::33\")")
-	fs.StringArrayVar(&aliases, "alias", nil, "Add network-scoped alias for the container")
-	fs.StringArrayVar(&links, "link", nil, "Add link to another container")
-	fs.StringArrayVar(&linkLocal, "link-local-ip", nil, "Add a link-local address for the container")
-	fs.StringArrayVar(&driverOpts, "driver-opt", nil, "driver options for the network")
+	fs.StringVar(&o.IP, "ip", "", "IPv4 address (e.g., \"172.30.100.104\")")
+	fs.StringVar(&o.IP6, "ip6", "", "IPv6 address (e.g., \"2001:db8::33\")")
+	fs.StringArrayVar(&o.Aliases, "alias", nil, "Add network-scoped alias for the container")
+	fs.StringArrayVar(&o.Links, "link", nil, "Add link to another container")
+	fs.StringArrayVar(&o.LinkLocal, "link-local-ip", nil, "Add a link-local address for the container")
+	fs.StringArrayVar(&o.DriverOpts, "driver-opt", nil, "driver options for the network")
 	return cmd
+}
+
+// Connect is `network connect`.
+func Connect(ctx context.Context, c *client.Client, net, ctr string, es *network.EndpointSettings) error {
+	return c.NetworkConnect(ctx, net, network.ConnectRequest{Container: ctr, EndpointConfig: es})
 }
 
 func newDisconnectCmd(e *command.Env) *cobra.Command {
@@ -386,10 +404,14 @@ func newDisconnectCmd(e *command.Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req := network.DisconnectRequest{Container: args[1], Force: force}
-			return c.NetworkDisconnect(cmd.Context(), args[0], req)
+			return Disconnect(cmd.Context(), c, args[0], args[1], force)
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the container to disconnect from a network")
 	return cmd
+}
+
+// Disconnect is `network disconnect`.
+func Disconnect(ctx context.Context, c *client.Client, net, ctr string, force bool) error {
+	return c.NetworkDisconnect(ctx, net, network.DisconnectRequest{Container: ctr, Force: force})
 }

@@ -57,3 +57,13 @@ func TestNetworkCreateRequest(t *testing.T) {
 		t.Fatalf("gateway outside: %v", err)
 	}
 }
+
+func TestConnectEndpoint(t *testing.T) {
+	es, err := ConnectOptions{IP: "10.77.0.9", Aliases: []string{"a"}, DriverOpts: []string{"k=v=w"}}.Endpoint()
+	if err != nil || es.IPAMConfig.IPv4Address != netip.MustParseAddr("10.77.0.9") || es.Aliases[0] != "a" || es.DriverOpts["k"] != "v=w" {
+		t.Fatalf("endpoint %+v, %v", es, err)
+	}
+	if _, err := (ConnectOptions{IP: "::1"}).Endpoint(); err == nil || err.Error() != `invalid argument "::1" for "--ip" flag: invalid IPv4 address` {
+		t.Fatalf("IPv6 as --ip: %v", err)
+	}
+}
