@@ -226,6 +226,38 @@ func (d *Daemon) rewriteLinkHosts(c *Container) error {
 	return etcfiles.RewriteHosts(filepath.Join(d.containerDir(c.ID), "hosts"), c.Config.Hostname, c.Config.Domainname, ips, hosts)
 }
 
+// updateParentsHosts points the link entries in the /etc/hosts of
+// child's running parents at its address on the default bridge, which a
+// restart may have changed, as dockerd does when a child starts: the lines
+// whose first name is the link's alias get the new address, nothing else
+// changes. It runs after the child's start let go of its lock, since a
+// parent's start locks the parent and then its children.
+func (d *Daemon) updateParentsHosts(childID, childName string) {
+	nets, _, _ := d.networks.Settings(childID, nil)
+	ep := nets[network.NetworkBridge]
+	if ep == nil || !ep.IPAddress.IsValid() {
+		return
+	}
+	for _, full := range d.containers.namesOf(childID, childName) {
+		i := strings.LastIndex(full, "/")
+		if i <= 0 {
+			continue // the child's own name
+		}
+		parent, err := d.containers.get(full[:i])
+		if err != nil {
+			continue
+		}
+		parent.mu.Lock()
+		if parent.running() && container.NetworkMode(parent.HostConfig.NetworkMode).IsBridge() {
+			err = etcfiles.UpdateHost(filepath.Join(d.containerDir(parent.ID), "hosts"), ep.IPAddress.String(), full[i+1:])
+		}
+		parent.mu.Unlock()
+		if err != nil {
+			d.log.Warn("update a link parent's hosts", "parent", parent.ID, "child", childID, "err", err)
+		}
+	}
+}
+
 // linkEnv is the environment one link gives, in dockerd's order: the
 // default port (the lowest, TCP first), ranges of three or more
 // consecutive ports, every port, the link's name, and the child's own

@@ -212,7 +212,13 @@ func (d *Daemon) networkSettings(c *Container) *container.NetworkSettings {
 	if nm := container.NetworkMode(mode); nm.IsUserDefined() && len(c.HostConfig.Links) > 0 {
 		// On a user-defined network links are the endpoint's DNS aliases.
 		if ep := ns.Networks[mode]; ep != nil {
-			ep.Links = slices.Clone(c.HostConfig.Links)
+			links := slices.Clone(c.HostConfig.Links)
+			for _, l := range ep.Links {
+				if !slices.Contains(links, l) {
+					links = append(links, l)
+				}
+			}
+			ep.Links = links
 		}
 	}
 	ns.SandboxKey = key

@@ -222,6 +222,11 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	d.emit(c, events.ActionStart, nil)
 	d.wg.Add(1)
 	go d.watchExit(c, mon)
+	d.wg.Add(1)
+	go func(id, name string) {
+		defer d.wg.Done()
+		d.updateParentsHosts(id, name)
+	}(c.ID, c.Name)
 	return nil
 }
 

@@ -58,6 +58,37 @@ func RewriteHosts(path string, hostname, domainname string, ips []string, extraH
 	return errors.Join(err, f.Close())
 }
 
+// UpdateHost gives the lines of a running container's hosts file whose
+// first name is name the address ip, in place, as dockerd updates a
+// parent's link entries when the linked child starts with a new address;
+// every other line stays as it is.
+func UpdateHost(path, ip, name string) error {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(string(old), "\n")
+	changed := false
+	for i, l := range lines {
+		addr, rest, ok := strings.Cut(l, "\t")
+		if !ok || addr == ip {
+			continue
+		}
+		if first := strings.Fields(rest); len(first) > 0 && first[0] == name {
+			lines[i], changed = ip+"\t"+rest, true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(strings.Join(lines, ""))
+	return errors.Join(err, f.Close())
+}
+
 func hosts(hostname, domainname string, ips []string, extraHosts []string) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(defaultHosts)

@@ -102,3 +102,19 @@ func TestWriteResolvConf(t *testing.T) {
 		t.Error("write into a missing directory succeeded")
 	}
 }
+
+func TestUpdateHost(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "hosts")
+	in := "127.0.0.1\tlocalhost\n172.17.0.3\tdb abc child\n172.17.0.3\tdbx other\n172.17.0.2\tme\n"
+	if err := os.WriteFile(p, []byte(in), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := UpdateHost(p, "172.17.0.9", "db"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(p)
+	want := "127.0.0.1\tlocalhost\n172.17.0.9\tdb abc child\n172.17.0.3\tdbx other\n172.17.0.2\tme\n"
+	if string(got) != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

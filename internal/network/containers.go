@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"errors"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -38,6 +39,10 @@ type EndpointConfig struct {
 	IPv4    netip.Addr `json:",omitzero"`
 	IPv6    netip.Addr `json:",omitzero"`
 	MAC     string     `json:",omitempty"`
+	// Links are the endpoint's own legacy links ("other:alias", from
+	// `network connect --link`): DNS aliases for this container on this
+	// network alone.
+	Links []string `json:",omitempty"`
 	// LinkLocal are --link-local-ip addresses.
 	LinkLocal []netip.Addr `json:",omitempty"`
 }
@@ -174,6 +179,7 @@ func (m *Manager) endpointConfig(n *Network, es *network.EndpointSettings) (*End
 	if len(es.MacAddress) > 0 {
 		cfg.MAC = net.HardwareAddr(es.MacAddress).String()
 	}
+	cfg.Links = slices.Clone(es.Links)
 	return cfg, nil
 }
 
@@ -322,6 +328,21 @@ func (m *Manager) linkLookupFunc(netID string) func(string, netip.Addr) ([]netip
 				target, alias := parseLink(l)
 				if strings.EqualFold(alias, name) || strings.EqualFold(target, name) {
 					if ip := m.linkIP(e.ctr, target); ip.IsValid() {
+						return []netip.Addr{ip}, true
+					}
+				}
+			}
+			// An endpoint's own links (network connect --link) answer
+			// whichever of the container's networks is asked, as the
+			// sandbox's one resolver does in dockerd, with the target's
+			// address on the link's network.
+			for _, nid := range slices.Sorted(maps.Keys(e.ctr.Networks)) {
+				for _, l := range e.ctr.Networks[nid].Links {
+					target, alias := parseLink(l)
+					if !strings.EqualFold(alias, name) && !strings.EqualFold(target, name) {
+						continue
+					}
+					if ip := m.linkIPOn(nid, target); ip.IsValid() {
 						return []netip.Addr{ip}, true
 					}
 				}

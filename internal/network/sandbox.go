@@ -186,6 +186,18 @@ func (m *Manager) linkIP(c *Container, target string) netip.Addr {
 	return netip.Addr{}
 }
 
+// linkIPOn is the address of the running container target on network nid.
+func (m *Manager) linkIPOn(nid, target string) netip.Addr {
+	for _, o := range m.ctrs {
+		if o.Sandbox != nil && (o.Name == target || o.ID == target) {
+			if ep := o.Sandbox.Endpoints[nid]; ep != nil {
+				return ep.IP
+			}
+		}
+	}
+	return netip.Addr{}
+}
+
 // addEndpoint allocates an address and plugs a veth into the sandbox.
 func (m *Manager) addEndpoint(c *Container, n *Network, cfg *EndpointConfig) (err error) {
 	if n == nil || n.Driver != "bridge" {
@@ -412,7 +424,7 @@ func (m *Manager) Settings(containerID string, exposed network.PortSet) (map[str
 		if n == nil {
 			continue
 		}
-		es := &network.EndpointSettings{NetworkID: n.ID, Aliases: slices.Clone(cfg.Aliases), DNSNames: nil}
+		es := &network.EndpointSettings{NetworkID: n.ID, Aliases: slices.Clone(cfg.Aliases), DNSNames: nil, Links: slices.Clone(cfg.Links)}
 		if cfg.IPv4.IsValid() || cfg.IPv6.IsValid() || len(cfg.LinkLocal) > 0 {
 			es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: cfg.IPv4, IPv6Address: cfg.IPv6, LinkLocalIPs: slices.Clone(cfg.LinkLocal)}
 		}
