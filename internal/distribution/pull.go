@@ -19,7 +19,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/moby/go-archive/compression"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 )
@@ -298,8 +297,9 @@ func (p *puller) run(ctx context.Context) (*image.Image, error) {
 // download slots.
 func (p *puller) fetchLayers(ctx context.Context, in *image.Ingest, mf *v1.Manifest, diffIDs []digest.Digest, ids []string) error {
 	var todo []int
+	chains := layer.ChainIDs(diffIDs)
 	for i := range mf.Layers {
-		if in.HasLayer(diffIDs[i]) {
+		if in.HasLayerAt(diffIDs[i], chains[i]) {
 			p.remember(mf.Layers[i], diffIDs[i])
 			p.rep.layer(ids[i], "Already exists")
 			continue
@@ -308,7 +308,6 @@ func (p *puller) fetchLayers(ctx context.Context, in *image.Ingest, mf *v1.Manif
 		todo = append(todo, i)
 	}
 	p.reused = len(todo) == 0
-	chains := layer.ChainIDs(diffIDs)
 	g, gctx := errgroup.WithContext(ctx)
 	serr := p.regs.downSlots.runInSlots(gctx, g, len(todo),
 		func(k int) { p.rep.layer(ids[todo[k]], "Waiting") },
@@ -335,7 +334,7 @@ func (p *puller) fetchLayer(ctx context.Context, in *image.Ingest, desc v1.Descr
 	}
 	ver := want.Verifier()
 	src := io.TeeReader(&progressReader{r: rc, rep: p.rep, id: id, total: desc.Size}, ver)
-	dec, err := compression.DecompressStream(src)
+	dec, err := layer.Decompress(src)
 	if err != nil {
 		return errdefs.Invalidf("layer %s: %v", desc.Digest, err)
 	}

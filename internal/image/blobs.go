@@ -2,8 +2,7 @@ package image
 
 import (
 	"context"
-	"fmt"
-	"os"
+	"io"
 
 	digest "github.com/opencontainers/go-digest"
 )
@@ -15,16 +14,8 @@ func (s *Store) RawConfig(ctx context.Context, id digest.Digest) ([]byte, error)
 }
 
 // OpenLayer opens the uncompressed layer tar diffID and returns its size.
-// An open file stays readable even if a concurrent rmi collects the blob.
-func (s *Store) OpenLayer(ctx context.Context, diffID digest.Digest) (*os.File, int64, error) {
-	f, err := s.content.Open(diffID)
-	if err != nil {
-		return nil, 0, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, fmt.Errorf("layer %s: %w", diffID, err)
-	}
-	return f, fi.Size(), nil
+// What it reads from (a blob, or a layer it is put back together from)
+// stays readable until it is closed, even if a concurrent rmi collects it.
+func (s *Store) OpenLayer(ctx context.Context, diffID digest.Digest) (io.ReadCloser, int64, error) {
+	return s.openLayerTar(diffID)
 }

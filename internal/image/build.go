@@ -55,12 +55,18 @@ func (s *Store) CommitStep(ctx context.Context, parent *Image, opts StepOptions)
 	h := opts.History
 	h.Created = &created
 	if opts.Layer != "" {
-		if !s.content.Has(opts.Layer) {
+		// The layer is here as a blob, or unpacked on the same parents (a
+		// pulled or loaded --cache-from image keeps no blob), or unpacked
+		// elsewhere with its tar recorded.
+		diffIDs := append(cf.RootFS.DiffIDs, opts.Layer)
+		chains := layer.ChainIDs(diffIDs)
+		held := []digest.Digest{opts.Layer, chains[len(chains)-1]}
+		s.hold(held...)
+		defer s.release(held...)
+		if !s.content.Has(opts.Layer) && !s.layers.Has(chains[len(chains)-1]) && len(s.tarChains(opts.Layer)) == 0 {
 			return nil, errdefs.NotFoundf("layer %s is not here", opts.Layer)
 		}
-		s.hold(opts.Layer)
-		defer s.release(opts.Layer)
-		cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, opts.Layer)
+		cf.RootFS.DiffIDs = diffIDs
 	} else if opts.RW != "" {
 		rc, err := s.layers.DiffTar(ctx, opts.RW)
 		if err != nil {

@@ -9,8 +9,10 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/image/content"
 	"github.com/berth-project/berth/internal/image/layer"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -18,11 +20,18 @@ import (
 // pathChecker rejects tar entries that would land outside the directory
 // they are unpacked into: absolute names, ".." escapes, and paths or hard
 // link targets that go through a symlink made earlier in the same archive.
+// It also rejects a path under an earlier entry that is not a directory
+// (a file, fifo or device): no extractor can make it, and go-archive's
+// overlay whiteout handling blocked forever opening a fifo named as a
+// whiteout's parent.
 type pathChecker struct {
 	symlinks map[string]bool
+	nondirs  map[string]bool
 }
 
-func newPathChecker() *pathChecker { return &pathChecker{symlinks: map[string]bool{}} }
+func newPathChecker() *pathChecker {
+	return &pathChecker{symlinks: map[string]bool{}, nondirs: map[string]bool{}}
+}
 
 func (c *pathChecker) clean(name string) (string, error) {
 	if path.IsAbs(name) {
@@ -36,6 +45,9 @@ func (c *pathChecker) clean(name string) (string, error) {
 		if c.symlinks[dir] {
 			return "", errdefs.Invalidf("invalid archive: path %q goes through symlink %q", name, dir)
 		}
+		if c.nondirs[dir] {
+			return "", errdefs.Invalidf("invalid archive: path %q goes through %q, which is not a directory", name, dir)
+		}
 	}
 	return p, nil
 }
@@ -45,15 +57,22 @@ func (c *pathChecker) check(hdr *tar.Header) error {
 	if err != nil {
 		return err
 	}
+	if p == "." && hdr.Typeflag != tar.TypeDir {
+		return errdefs.Invalidf("invalid archive: the root %q is not a directory", hdr.Name)
+	}
 	if hdr.Typeflag == tar.TypeLink {
 		if _, err := c.clean(hdr.Linkname); err != nil {
 			return errdefs.Invalidf("invalid archive: hard link %q to %q: %v", hdr.Name, hdr.Linkname, err)
 		}
 	}
-	if hdr.Typeflag == tar.TypeSymlink {
+	delete(c.symlinks, p)
+	delete(c.nondirs, p)
+	switch hdr.Typeflag {
+	case tar.TypeSymlink:
 		c.symlinks[p] = true
-	} else {
-		delete(c.symlinks, p)
+	case tar.TypeDir:
+	default:
+		c.nondirs[p] = true
 	}
 	return nil
 }
@@ -183,16 +202,97 @@ func (s *Store) register(ctx context.Context, raw []byte, parent digest.Digest) 
 	return s.view(img), nil
 }
 
-func (s *Store) unpack(ctx context.Context, chain, diffID digest.Digest) error {
+// unpack makes layer chain from its diff: the blob diffID, or the tar
+// another layer with the same diff recorded (found among hints, then the
+// images' layers).
+func (s *Store) unpack(ctx context.Context, chain, diffID digest.Digest, hints ...digest.Digest) error {
 	if s.layers.Has(chain) {
 		return nil
 	}
-	f, err := s.content.Open(diffID)
+	if f, err := s.content.Open(diffID); err == nil {
+		defer f.Close()
+		return s.layers.Apply(ctx, chain, f)
+	}
+	rc, _, err := s.openLayerTar(diffID, hints...)
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", diffID, err)
 	}
-	defer f.Close()
-	return s.layers.Apply(ctx, chain, f)
+	defer rc.Close()
+	p, got, _, err := s.layers.UnpackRecorded(ctx, chain, rc, newPathChecker().check)
+	if err == nil && got != diffID {
+		err = errdefs.Invalid(&content.MismatchError{Expected: diffID, Got: got})
+	}
+	if err != nil {
+		if p != nil {
+			p.Abort()
+		}
+		return fmt.Errorf("layer %s: %w", diffID, err)
+	}
+	return p.Commit()
+}
+
+// openLayerTar opens the uncompressed tar diffID: its blob, or as put back
+// together from a layer unpacked from it (among hints, the chains it is
+// likely at, then the images' layers). The layer it reads from is held
+// until the reader is closed.
+func (s *Store) openLayerTar(diffID digest.Digest, hints ...digest.Digest) (io.ReadCloser, int64, error) {
+	if f, err := s.content.Open(diffID); err == nil {
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, 0, fmt.Errorf("layer %s: %w", diffID, err)
+		}
+		return f, fi.Size(), nil
+	}
+	for _, c := range s.tarChains(diffID, hints...) {
+		s.hold(c)
+		if d, _, ok := s.layers.HasTar(c); !ok || d != diffID { // collected in between
+			s.release(c)
+			continue
+		}
+		rc, size, err := s.layers.OpenTar(c)
+		if err != nil {
+			s.release(c)
+			return nil, 0, err
+		}
+		return &heldReader{ReadCloser: rc, release: func() { s.release(c) }}, size, nil
+	}
+	return nil, 0, errdefs.NotFoundf("blob %s not found", diffID)
+}
+
+// tarChains lists the layers that recorded the tar diffID: among hints,
+// then the images' layers.
+func (s *Store) tarChains(diffID digest.Digest, hints ...digest.Digest) []digest.Digest {
+	cands := append([]digest.Digest(nil), hints...)
+	s.mu.Lock()
+	for _, img := range s.images {
+		for i, c := range layer.ChainIDs(img.Layers) {
+			if img.Layers[i] == diffID {
+				cands = append(cands, c)
+			}
+		}
+	}
+	s.mu.Unlock()
+	var out []digest.Digest
+	for _, c := range cands {
+		if d, _, ok := s.layers.HasTar(c); ok && d == diffID {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// heldReader releases what it held when closed.
+type heldReader struct {
+	io.ReadCloser
+	release func()
+	once    sync.Once
+}
+
+func (h *heldReader) Close() error {
+	err := h.ReadCloser.Close()
+	h.once.Do(h.release)
+	return err
 }
 
 // gcLocked removes layer dirs, layer blobs and config blobs that no image
@@ -212,7 +312,7 @@ func (s *Store) gcLocked(ctx context.Context) []digest.Digest {
 			usedChains[c] = true
 		}
 	}
-	s.partialInUseLocked(usedBlobs)
+	s.partialInUseLocked(usedChains, usedBlobs)
 	rw, err := s.layers.RWLayers()
 	if err != nil {
 		return nil // unsure what containers use: keep everything

@@ -2,6 +2,8 @@ package image
 
 import (
 	"archive/tar"
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,20 +24,47 @@ import (
 	"github.com/berth-project/berth/internal/imageref"
 	"github.com/moby/go-archive/compression"
 	digest "github.com/opencontainers/go-digest"
-	"golang.org/x/sync/errgroup"
 )
 
-// spooled is an archive read into a private temp dir: regular files are
-// stored under numbered names (never under archive-supplied paths) and
-// symlinks are resolved inside the archive only.
-type spooled struct {
-	dir   string
-	files map[string]string // clean archive path → temp file
-	links map[string]string // clean archive path → clean target path
-	dirs  map[string]bool   // top-level directories of the archive
+// An archive to load is read once, as it streams in. What looks like a
+// layer (a tar, or gzip, zstd, bzip2 or xz data) is unpacked into a
+// private directory as it arrives, its digests taken on the way (the
+// entry's bytes as stored, and the uncompressed tar: the diff ID), so a
+// layer is written once, to its files. Small files (manifest.json,
+// index.json, configs) are kept in memory; anything else is spooled to a
+// temp file under numbered names (never archive-supplied paths). Only once
+// the whole archive is read, manifest.json (which docker save writes after
+// the layers) says which entries are which image's layers; a layer
+// becomes visible under its chain ID only after its diff ID matches the
+// config and, for an OCI blob, its bytes match the digest it is named by.
+type streamed struct {
+	s        *Store
+	dir      string            // spooled files; made on first use
+	small    map[string][]byte // clean archive path → bytes
+	smallLen int64
+	files    map[string]string // clean archive path → spooled temp file
+	layers   map[string]*arrived
+	links    map[string]string // clean archive path → clean target path
+	dirs     map[string]bool   // top-level directories of the archive
 }
 
-func (s *Store) spool(ctx context.Context, r io.Reader) (*spooled, error) {
+// arrived is an archive entry unpacked as a layer as it streamed in.
+type arrived struct {
+	p      *layer.Pending // nil once committed
+	chain  digest.Digest  // what it was committed as
+	diffID digest.Digest  // the uncompressed tar's digest
+	blob   digest.Digest  // the entry's bytes' digest
+	err    error          // it did not unpack: an error only if an image uses it
+}
+
+const (
+	smallFile  = 1 << 20  // largest non-layer entry kept in memory
+	smallTotal = 64 << 20 // and all of them together
+)
+
+func (s *Store) readArchive(ctx context.Context, r io.Reader) (*streamed, error) {
+	st := &streamed{s: s, small: map[string][]byte{}, files: map[string]string{},
+		layers: map[string]*arrived{}, links: map[string]string{}, dirs: map[string]bool{}}
 	tmp := filepath.Join(s.root, "tmp")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("load: %w", err)
@@ -45,25 +74,29 @@ func (s *Store) spool(ctx context.Context, r io.Reader) (*spooled, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	sp := &spooled{dir: dir, files: map[string]string{}, links: map[string]string{}, dirs: map[string]bool{}}
-	if err := sp.read(ctx, r); err != nil {
-		sp.close()
+	st.dir = dir
+	if err := st.read(ctx, r); err != nil {
+		st.close()
 		return nil, err
 	}
-	return sp, nil
+	return st, nil
 }
 
-func (sp *spooled) read(ctx context.Context, r io.Reader) error {
+func (st *streamed) read(ctx context.Context, r io.Reader) error {
 	// A stream that is no tar fails with the tar reader's own words, as
 	// dockerd's untar does ("unexpected EOF", "archive/tar: invalid tar header").
-	dec, err := compression.DecompressStream(r)
+	dec, err := layer.Decompress(r)
 	if err != nil {
 		return errdefs.Invalid(err)
 	}
 	defer dec.Close()
 	tr := tar.NewReader(dec)
 	chk := newPathChecker()
+	br := bufio.NewReaderSize(nil, 64<<10)
 	for n := 0; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -76,15 +109,29 @@ func (sp *spooled) read(ctx context.Context, r io.Reader) error {
 		}
 		name := path.Clean(hdr.Name)
 		if top, _, nested := strings.Cut(name, "/"); nested || hdr.Typeflag == tar.TypeDir && top != "." {
-			sp.dirs[top] = true
+			st.dirs[top] = true
 		}
 		switch hdr.Typeflag {
 		case tar.TypeReg:
-			p := filepath.Join(sp.dir, strconv.Itoa(n))
-			if err := writeFile(ctx, p, tr); err != nil {
-				return err
+			br.Reset(tr)
+			head, _ := br.Peek(512)
+			switch {
+			case looksLikeLayer(head, hdr.Size):
+				if err := st.unpackLayer(ctx, name, br); err != nil {
+					return err
+				}
+			case hdr.Size <= smallFile && st.smallLen+hdr.Size <= smallTotal:
+				b, err := io.ReadAll(br)
+				if err != nil {
+					return errdefs.Invalid(err)
+				}
+				st.small[name] = b
+				st.smallLen += int64(len(b))
+			default:
+				if err := st.spool(ctx, name, n, br); err != nil {
+					return err
+				}
 			}
-			sp.files[name] = p
 		case tar.TypeSymlink, tar.TypeLink:
 			target := hdr.Linkname
 			if hdr.Typeflag == tar.TypeSymlink {
@@ -97,9 +144,68 @@ func (sp *spooled) read(ctx context.Context, r io.Reader) error {
 			if target == ".." || len(target) > 2 && target[:3] == "../" {
 				return errdefs.Invalidf("invalid archive: link %q points outside the archive", hdr.Name)
 			}
-			sp.links[name] = target
+			st.links[name] = target
 		}
 	}
+}
+
+// looksLikeLayer says whether an entry starting with head (its first 512
+// bytes or all of it) is a layer: compressed data, a tar header, or the
+// zero blocks of an empty tar.
+func looksLikeLayer(head []byte, size int64) bool {
+	if compression.Detect(head) != compression.None {
+		return true
+	}
+	if len(head) >= 263 && string(head[257:262]) == "ustar" {
+		return true
+	}
+	if size < 1024 || len(head) < 512 {
+		return false
+	}
+	for _, b := range head {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// unpackLayer unpacks the entry name, read from r, into a private layer
+// directory and notes its digests. A layer that fails to unpack is an
+// error only for an image that uses it, unless the host failed.
+func (st *streamed) unpackLayer(ctx context.Context, name string, r io.Reader) error {
+	a := &arrived{}
+	st.layers[name] = a
+	blob := digest.Canonical.Digester()
+	src := io.TeeReader(r, blob.Hash())
+	dec, err := layer.Decompress(src)
+	if err != nil {
+		a.err = errdefs.Invalid(err)
+	} else {
+		a.p, a.diffID, _, a.err = st.s.layers.UnpackRecorded(ctx, "", dec, newPathChecker().check)
+		dec.Close()
+	}
+	// The rest of the entry (a compressed stream's trailer) belongs to its digest.
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		if a.p != nil {
+			a.p.Abort()
+		}
+		return errdefs.Invalid(err)
+	}
+	a.blob = blob.Digest()
+	if a.err != nil && !errdefs.IsInvalid(a.err) {
+		return a.err // the host failed (disk full...), not the archive
+	}
+	return nil
+}
+
+func (st *streamed) spool(ctx context.Context, name string, n int, r io.Reader) error {
+	p := filepath.Join(st.dir, strconv.Itoa(n))
+	if err := writeFile(ctx, p, r); err != nil {
+		return err
+	}
+	st.files[name] = p
+	return nil
 }
 
 func writeFile(ctx context.Context, p string, r io.Reader) error {
@@ -117,29 +223,55 @@ func writeFile(ctx context.Context, p string, r io.Reader) error {
 	return nil
 }
 
-// open opens the archive file at name, following links within the archive.
-func (sp *spooled) open(name string) (*os.File, error) {
+// resolve follows links within the archive to the entry name names.
+func (st *streamed) resolve(name string) string {
 	name = path.Clean(name)
 	for i := 0; i < 16; i++ {
-		if p, ok := sp.files[name]; ok {
-			return os.Open(p)
-		}
-		t, ok := sp.links[name]
+		t, ok := st.links[name]
 		if !ok {
 			break
 		}
 		name = t
 	}
-	return nil, sp.missing(name)
+	return name
+}
+
+// has reports whether the archive holds a file name.
+func (st *streamed) has(name string) bool {
+	name = st.resolve(name)
+	_, small := st.small[name]
+	_, file := st.files[name]
+	_, lay := st.layers[name]
+	return small || file || lay
+}
+
+// open opens the archive file name (a small or spooled one).
+func (st *streamed) open(name string) (io.ReadCloser, error) {
+	name = st.resolve(name)
+	if b, ok := st.small[name]; ok {
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}
+	if p, ok := st.files[name]; ok {
+		return os.Open(p)
+	}
+	return nil, st.missing(name)
 }
 
 // missing is the error of a file the archive lacks, in the words of the
 // open(2) dockerd makes in its unpacked copy.
-func (sp *spooled) missing(name string) error {
-	return errdefs.Invalid(&fs.PathError{Op: "open", Path: filepath.Join(sp.dir, name), Err: syscall.ENOENT})
+func (st *streamed) missing(name string) error {
+	return errdefs.Invalid(&fs.PathError{Op: "open", Path: filepath.Join(st.dir, name), Err: syscall.ENOENT})
 }
 
-func (sp *spooled) close() { os.RemoveAll(sp.dir) }
+// close throws away what no image took.
+func (st *streamed) close() {
+	for _, a := range st.layers {
+		if a.p != nil {
+			a.p.Abort()
+		}
+	}
+	os.RemoveAll(st.dir)
+}
 
 // Load imports a docker-archive written by `docker save`: the legacy
 // layout of dockerd 20.10 and the OCI-based one of docker 25+ both carry
@@ -147,41 +279,35 @@ func (sp *spooled) close() { os.RemoveAll(sp.dir) }
 // read through index.json. Each image is loaded all or
 // nothing; report gets "Loaded image: name:tag" or "Loaded image ID: id".
 func (s *Store) Load(ctx context.Context, r io.Reader, report func(msg string)) error {
-	sp, err := s.spool(ctx, r)
+	st, err := s.readArchive(ctx, r)
 	if err != nil {
 		return err
 	}
-	defer sp.close()
+	defer st.close()
 	var items []manifestItem
 	switch {
-	case sp.has("manifest.json"):
-		items, err = sp.manifest()
-	case sp.has("index.json"):
-		items, err = sp.ociItems()
+	case st.has("manifest.json"):
+		items, err = st.manifest()
+	case st.has("index.json"):
+		items, err = st.ociItems()
 	default:
-		err = sp.legacy()
+		err = st.legacy()
 	}
 	if err != nil {
 		return err
 	}
 	for _, it := range items {
-		if err := s.loadOne(ctx, sp, it, report); err != nil {
+		if err := s.loadOne(ctx, st, it, report); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (sp *spooled) has(name string) bool {
-	_, file := sp.files[name]
-	_, link := sp.links[name]
-	return file || link
-}
-
 // manifest reads manifest.json; its errors are dockerd's (the JSON
 // decoder's own, and null refused).
-func (sp *spooled) manifest() ([]manifestItem, error) {
-	f, err := sp.open("manifest.json")
+func (st *streamed) manifest() ([]manifestItem, error) {
+	f, err := st.open("manifest.json")
 	if err != nil {
 		return nil, err
 	}
@@ -202,30 +328,30 @@ func (sp *spooled) manifest() ([]manifestItem, error) {
 // file of it that is missing; that layout is not loaded here, but its
 // errors for what is no image at all (an empty stream, any other tar) are
 // dockerd's.
-func (sp *spooled) legacy() error {
-	dirs := make([]string, 0, len(sp.dirs))
-	for d := range sp.dirs {
+func (st *streamed) legacy() error {
+	dirs := make([]string, 0, len(st.dirs))
+	for d := range st.dirs {
 		dirs = append(dirs, d)
 	}
 	sort.Strings(dirs)
 	for _, d := range dirs {
-		if !sp.has(path.Join(d, "json")) {
-			return sp.missing(path.Join(d, "json"))
+		if !st.has(path.Join(d, "json")) {
+			return st.missing(path.Join(d, "json"))
 		}
 	}
-	if len(dirs) == 0 || !sp.has("repositories") {
-		return sp.missing("repositories")
+	if len(dirs) == 0 || !st.has("repositories") {
+		return st.missing("repositories")
 	}
 	return errdefs.NotImplemented(errors.New("loading images saved by Docker before 1.10 is not supported"))
 }
 
-func (s *Store) loadOne(ctx context.Context, sp *spooled, it manifestItem, report func(string)) error {
+func (s *Store) loadOne(ctx context.Context, st *streamed, it manifestItem, report func(string)) error {
 	for _, t := range it.RepoTags {
 		if _, err := imageref.NormalizeTag(t); err != nil {
 			return err
 		}
 	}
-	cf, err := sp.open(it.Config)
+	cf, err := st.open(it.Config)
 	if err != nil {
 		return err
 	}
@@ -241,18 +367,16 @@ func (s *Store) loadOne(ctx context.Context, sp *spooled, it manifestItem, repor
 	if len(img.Layers) != len(it.Layers) {
 		return errdefs.Invalidf("invalid manifest, layers length mismatch: expected %d, got %d", len(it.Layers), len(img.Layers))
 	}
-	// Each layer goes to its blob and its layer directory in one pass, all
-	// layers at once, as a pull's do; Close drops whatever a failed load
-	// left (a no-op otherwise).
+	// Close drops whatever a failed load left (a no-op otherwise).
 	in := s.NewIngest()
 	defer in.Close(context.WithoutCancel(ctx))
 	chains := layer.ChainIDs(img.Layers)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(loadParallel)
 	for i, l := range it.Layers {
-		g.Go(func() error { return s.loadLayer(gctx, in, sp, i, l, img.Layers[i], chains[i]) })
+		if err := s.loadLayer(ctx, in, st, i, l, img.Layers[i], chains[i]); err != nil {
+			return err
+		}
 	}
-	if err := g.Wait(); err != nil {
+	if err := in.sync(); err != nil {
 		return err
 	}
 	loaded, err := s.register(ctx, raw, "")
@@ -277,36 +401,67 @@ func (s *Store) loadOne(ctx context.Context, sp *spooled, it manifestItem, repor
 	return nil
 }
 
-// loadParallel is how many layers of an image load at once.
-const loadParallel = 4
-
-// loadLayer stores layer i of an image. Its errors are dockerd's: a layer
-// the archive lacks is a failed open (unless the store has it already: dockerd
-// never reads the file then), a broken tar the tar reader's words, other
-// content than the config's diff ID "invalid diffID".
-func (s *Store) loadLayer(ctx context.Context, in *Ingest, sp *spooled, i int, name string, diffID, chain digest.Digest) error {
-	var src io.Reader
-	f, err := sp.open(name)
-	switch {
-	case err == nil:
+// loadLayer makes layer i, chain (diff diffID), from the archive entry
+// name. Its errors are dockerd's: a layer the archive lacks is a failed
+// open (unless the store has it already: dockerd never reads the file
+// then), a broken tar the tar reader's words, other content than the
+// config's diff ID "invalid diffID".
+func (s *Store) loadLayer(ctx context.Context, in *Ingest, st *streamed, i int, name string, diffID, chain digest.Digest) error {
+	name = st.resolve(name)
+	a, ok := st.layers[name]
+	if !ok {
+		f, err := st.open(name)
+		if err != nil {
+			if in.HasLayerAt(diffID, chain) {
+				return nil
+			}
+			return err
+		}
+		// Not recognised as a layer when it streamed by: unpack it now.
 		defer f.Close()
-		dec, err := compression.DecompressStream(f)
+		dec, err := layer.Decompress(f)
 		if err != nil {
 			return errdefs.Invalid(err)
 		}
 		defer dec.Close()
-		src = dec
-	case s.content.Has(diffID):
-		src = strings.NewReader("") // not read: ingestLayer takes the stored blob
-	default:
-		return err
+		return loadError(i, name, in.layerAt(ctx, dec, diffID, chain, func() error { return nil }, false))
 	}
-	err = in.layerAt(ctx, src, diffID, chain, func() error { return nil }, in.ingest)
-	var te *tarError
+	if a.err != nil {
+		return loadError(i, name, a.err)
+	}
+	if a.diffID != diffID {
+		return loadError(i, name, errdefs.Invalid(&content.MismatchError{Expected: diffID, Got: a.diffID}))
+	}
+	// An OCI layout names a blob by its digest: that must hold too.
+	if hex, ok := strings.CutPrefix(name, "blobs/sha256/"); ok && a.blob.Encoded() != hex {
+		return fmt.Errorf("layer %s: %w", name, errdefs.Invalidf("content digest mismatch: expected sha256:%s, got %s", hex, a.blob))
+	}
+	in.s.hold(chain) // until the image is registered (or the ingest closes)
+	in.track(chain)
+	switch {
+	case s.layers.Has(chain):
+	case a.p != nil:
+		if err := a.p.CommitAs(chain); err != nil {
+			return fmt.Errorf("layer %s: %w", name, err)
+		}
+		a.p, a.chain = nil, chain
+		in.noteWrote()
+	default: // the same diff under another parent, committed already
+		if err := s.unpack(ctx, chain, diffID, a.chain); err != nil {
+			return err
+		}
+		in.noteWrote()
+	}
+	return nil
+}
+
+// loadError words a layer's failure as dockerd does.
+func loadError(i int, name string, err error) error {
+	var te *layer.TarError
 	var me *content.MismatchError
 	switch {
 	case errors.As(err, &te):
-		return errdefs.Invalid(te.err)
+		return errdefs.Invalid(te.Err)
 	case errors.As(err, &me):
 		return errdefs.Invalidf("invalid diffID for layer %d: expected %q, got %q", i, me.Expected, me.Got)
 	case err != nil:

@@ -12,7 +12,7 @@ import (
 // ociItems reads a plain OCI image layout (index.json, no manifest.json,
 // as written by buildx and other tools) into manifest.json's form. Nested
 // indexes pick the linux manifest for this machine's architecture.
-func (sp *spooled) ociItems() ([]manifestItem, error) {
+func (sp *streamed) ociItems() ([]manifestItem, error) {
 	var idx ocispec.Index
 	if err := sp.decode("index.json", &idx); err != nil {
 		return nil, errdefs.Invalidf("invalid archive: neither manifest.json nor index.json: %v", err)
@@ -59,7 +59,7 @@ func pickPlatform(ds []ocispec.Descriptor) (ocispec.Descriptor, bool) {
 	return ocispec.Descriptor{}, false
 }
 
-func (sp *spooled) decode(name string, v any) error {
+func (sp *streamed) decode(name string, v any) error {
 	f, err := sp.open(name)
 	if err != nil {
 		return err

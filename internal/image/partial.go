@@ -17,7 +17,8 @@ const partialTTL = 24 * time.Hour
 // The layers a pull has downloaded and verified but no image uses yet
 // survive garbage collection for partialTTL, so an interrupted pull
 // resumes from them ("Already exists") instead of starting over. They are
-// listed in image/partial.json: layer diff ID → when it was stored.
+// listed in image/partial.json: layer diff ID (a blob) or chain ID (an
+// unpacked layer) → when it was stored.
 
 func (s *Store) partialPath() string { return filepath.Join(s.root, "image", "partial.json") }
 
@@ -51,17 +52,19 @@ func (s *Store) keepPartial(d digest.Digest) {
 	s.savePartialLocked()
 }
 
-// partialInUseLocked adds the layers still worth keeping to used and
+// partialInUseLocked adds the layers still worth keeping to the used
+// chains and blobs (a kept layer is a blob named by its diff ID or, pulled
+// since layers are kept unpacked only, a layer named by its chain ID) and
 // forgets expired ones and those an image now uses. s.mu is held.
-func (s *Store) partialInUseLocked(used map[digest.Digest]bool) {
+func (s *Store) partialInUseLocked(usedChains, usedBlobs map[digest.Digest]bool) {
 	changed := false
 	for d, t := range s.partial {
-		if used[d] || time.Since(t) > partialTTL {
+		if usedChains[d] || usedBlobs[d] || time.Since(t) > partialTTL {
 			delete(s.partial, d)
 			changed = true
 			continue
 		}
-		used[d] = true
+		usedChains[d], usedBlobs[d] = true, true
 	}
 	if changed {
 		s.savePartialLocked()

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/image/content"
 	"github.com/berth-project/berth/internal/image/layer"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -16,9 +17,10 @@ import (
 // it has written is held against GC until Close, which drops whatever no
 // registered image ended up using.
 type Ingest struct {
-	s    *Store
-	mu   sync.Mutex
-	held []digest.Digest
+	s     *Store
+	mu    sync.Mutex
+	held  []digest.Digest
+	wrote bool // a layer was unpacked: sync before the image is registered
 }
 
 // NewIngest starts an ingest. The caller must Close it.
@@ -48,69 +50,69 @@ func (in *Ingest) Layer(ctx context.Context, r io.Reader, diffID digest.Digest) 
 	return nil
 }
 
-// LayerAt is Layer that also unpacks the layer, as chain, while it streams
-// in, so a pull extracts while it downloads instead of after. A layer or
-// blob that is already here goes the plain way.
+// HasLayerAt is HasLayer that also finds the layer unpacked as chain
+// (pulled or loaded layers are kept unpacked only, with no blob).
+func (in *Ingest) HasLayerAt(diffID, chain digest.Digest) bool {
+	if in.s.layers.Has(chain) {
+		in.s.hold(chain)
+		in.track(chain)
+		return true
+	}
+	return in.HasLayer(diffID)
+}
+
+// LayerAt stores the uncompressed layer tar r, which must hash to diffID,
+// by unpacking it as chain while it streams in: the bytes are written
+// once, to the layer's files, and the layer records how to give its tar
+// back (layer.UnpackRecorded) instead of keeping a copy as a blob.
 //
 // The unpacked layer becomes visible (findable as chain by any other pull,
 // load or build) only once every digest naming it holds: the diff ID,
-// checked by Layer as the stream ends, then verify (the caller's check of
-// the compressed digest). Until then it sits in a private directory; a
-// blob whose tar ends before its bytes prove wrong can no longer leave its
-// content in the store for the next user of the chain.
+// checked as the stream ends, then verify (the caller's check of the
+// compressed digest). Until then it sits in a private directory; a blob
+// whose tar ends before its bytes prove wrong can no longer leave its
+// content in the store for the next user of the chain. A verified layer
+// outlives a failed pull, for the next one to resume from.
 func (in *Ingest) LayerAt(ctx context.Context, r io.Reader, diffID, chain digest.Digest, verify func() error) error {
-	return in.layerAt(ctx, r, diffID, chain, verify, in.Layer)
+	return in.layerAt(ctx, r, diffID, chain, verify, true)
 }
 
-// layerAt is LayerAt with store as the way the blob is kept: Layer for a
-// pull (verified layers outlive a failed pull, to resume it), ingest for a
-// load (all or nothing).
-func (in *Ingest) layerAt(ctx context.Context, r io.Reader, diffID, chain digest.Digest, verify func() error, store func(context.Context, io.Reader, digest.Digest) error) error {
-	if in.s.layers.Has(chain) || in.s.content.Has(diffID) {
-		if err := store(ctx, r, diffID); err != nil {
-			return err
+// layerAt is LayerAt; keep says whether the layer outlives a failed
+// ingest (a pull's do, to resume; a load is all or nothing).
+func (in *Ingest) layerAt(ctx context.Context, r io.Reader, diffID, chain digest.Digest, verify func() error, keep bool) error {
+	in.s.hold(chain) // until the image is registered (or the ingest closes)
+	in.track(chain)
+	if in.s.layers.Has(chain) {
+		// Here already (a concurrent pull): still read and check the stream.
+		dg := digest.Canonical.Digester()
+		if _, err := io.Copy(dg.Hash(), ctxReader{ctx, r}); err != nil {
+			return fmt.Errorf("read layer: %w", err)
+		}
+		if dg.Digest() != diffID {
+			return errdefs.Invalid(&content.MismatchError{Expected: diffID, Got: dg.Digest()})
 		}
 		return verify()
 	}
-	in.s.hold(chain) // until the image is registered (or the ingest closes)
-	in.track(chain)
-	pr, pw := io.Pipe()
-	type result struct {
-		p   *layer.Pending
-		err error
-	}
-	applied := make(chan result, 1)
-	go func() {
-		p, err := in.s.layers.Unpack(ctx, chain, pr)
-		// Unpack stops at the tar's end marker: drain the rest so the
-		// download never blocks on it.
-		io.Copy(io.Discard, pr)
-		applied <- result{p, err}
-	}()
-	err := store(ctx, io.TeeReader(r, pw), diffID)
-	pw.CloseWithError(err)
-	res := <-applied
-	if err == nil {
-		err = res.err
+	p, got, _, err := in.s.layers.UnpackRecorded(ctx, chain, r, newPathChecker().check)
+	if err == nil && got != diffID {
+		err = errdefs.Invalid(&content.MismatchError{Expected: diffID, Got: got})
 	}
 	if err == nil {
 		err = verify()
 	}
 	if err != nil {
-		res.p.Abort()
+		if p != nil {
+			p.Abort()
+		}
 		return err
 	}
-	return res.p.Commit()
-}
-
-// ingest stores the layer blob as Layer does, without keeping it past a
-// failure.
-func (in *Ingest) ingest(ctx context.Context, r io.Reader, diffID digest.Digest) error {
-	d, err := in.s.ingestLayer(ctx, r, diffID)
-	if err != nil {
+	if err := p.Commit(); err != nil {
 		return err
 	}
-	in.track(d)
+	in.noteWrote()
+	if keep {
+		in.s.keepPartial(chain)
+	}
 	return nil
 }
 
@@ -143,7 +145,29 @@ func (in *Ingest) Commit(ctx context.Context, raw []byte, extracted func(i int))
 			extracted(i)
 		}
 	}
+	if err := in.sync(); err != nil {
+		return nil, err
+	}
 	return in.s.register(ctx, raw, "")
+}
+
+func (in *Ingest) noteWrote() {
+	in.mu.Lock()
+	in.wrote = true
+	in.mu.Unlock()
+}
+
+// sync makes the layers this ingest unpacked durable, all at once (one
+// syncfs of the store's filesystem) rather than file by file, before an
+// image record can name them.
+func (in *Ingest) sync() error {
+	in.mu.Lock()
+	wrote := in.wrote
+	in.mu.Unlock()
+	if !wrote {
+		return nil
+	}
+	return in.s.layers.Sync()
 }
 
 // Close releases what the ingest held and collects what is now unused.

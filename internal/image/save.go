@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/berth-project/berth/internal/image/layer"
 	"github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -113,12 +114,10 @@ func (s *Store) saveImage(ctx context.Context, tw *archiveWriter, img *Image) (o
 		Layers: []ocispec.Descriptor{}}
 	m.SchemaVersion = 2
 	item.Config = blobPath(img.ID)
-	for _, l := range img.Layers {
-		size, err := s.content.Size(l)
+	chains := layer.ChainIDs(img.Layers)
+	for i, l := range img.Layers {
+		size, err := s.saveLayer(ctx, tw, l, chains[i])
 		if err != nil {
-			return ocispec.Descriptor{}, item, err
-		}
-		if err := s.saveBlob(ctx, tw, l, size); err != nil {
 			return ocispec.Descriptor{}, item, err
 		}
 		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: l, Size: size})
@@ -135,23 +134,25 @@ func (s *Store) saveImage(ctx context.Context, tw *archiveWriter, img *Image) (o
 	return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: md, Size: int64(len(mb))}, item, nil
 }
 
-func (s *Store) saveBlob(ctx context.Context, tw *archiveWriter, d digest.Digest, size int64) error {
+// saveLayer writes the layer tar diffID (unpacked as chain) once and
+// returns its length.
+func (s *Store) saveLayer(ctx context.Context, tw *archiveWriter, d, chain digest.Digest) (int64, error) {
 	name := blobPath(d)
-	if tw.written[name] {
-		return nil
-	}
-	f, err := s.content.Open(d)
+	rc, size, err := s.openLayerTar(d, chain)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	defer f.Close()
+	defer rc.Close()
+	if tw.written[name] {
+		return size, nil
+	}
 	if err := tw.header(name, size); err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := io.Copy(tw.tw, ctxReader{ctx, f}); err != nil {
-		return fmt.Errorf("save layer %s: %w", d, err)
+	if _, err := io.Copy(tw.tw, ctxReader{ctx, rc}); err != nil {
+		return 0, fmt.Errorf("save layer %s: %w", d, err)
 	}
-	return nil
+	return size, nil
 }
 
 func blobPath(d digest.Digest) string { return "blobs/sha256/" + d.Encoded() }

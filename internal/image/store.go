@@ -358,7 +358,7 @@ func removeFile(dir, name string) error {
 // removeLeftovers deletes temp files and dirs a crash left mid-write;
 // nothing is in flight while New runs.
 func removeLeftovers(root string) {
-	for _, pat := range []string{"content/blobs/sha256/.ingest-*", "overlay/.unpack-*", "tmp/load-*", "image/images/.*.tmp*", "image/.*.tmp*"} {
+	for _, pat := range []string{"content/blobs/sha256/.ingest-*", "overlay/.unpack-*", "tmp/load-*", "tmp/docker-import-*", "image/images/.*.tmp*", "image/.*.tmp*"} {
 		ms, _ := filepath.Glob(filepath.Join(root, pat))
 		for _, m := range ms {
 			os.RemoveAll(m)

@@ -30,6 +30,7 @@ import (
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/moby/go-archive"
 	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 )
 
 // Store manages layer and container directories.
@@ -104,31 +105,55 @@ func (s *Store) Unpack(ctx context.Context, chain digest.Digest, r io.Reader) (p
 	if s.Has(chain) {
 		return &Pending{s: s, chain: chain}, nil
 	}
+	p, err = s.newPending(chain)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.unpack(ctx, r); err != nil {
+		p.Abort()
+		return nil, err
+	}
+	return p, nil
+}
+
+// newPending makes the private directory a layer is unpacked into.
+func (s *Store) newPending(chain digest.Digest) (*Pending, error) {
 	tmp, err := os.MkdirTemp(s.dir, ".unpack-")
 	if err != nil {
 		return nil, fmt.Errorf("unpack layer: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(tmp)
-		}
-	}()
-	diff := filepath.Join(tmp, "diff")
-	if err := os.Mkdir(diff, 0o755); err != nil {
-		return nil, fmt.Errorf("unpack layer: %w", err)
-	}
-	opts := &archive.TarOptions{WhiteoutFormat: archive.OverlayWhiteoutFormat}
-	if err := archive.Unpack(ctxReader{ctx, r}, diff, opts); err != nil {
-		return nil, classifyUnpackError(ctx, fmt.Errorf("unpack layer %s: %w", chain, err))
-	}
-	size, err := DirSize(diff)
-	if err != nil {
-		return nil, fmt.Errorf("unpack layer: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(tmp, "size"), []byte(strconv.FormatInt(size, 10)), 0o600); err != nil {
+	if err := os.Mkdir(filepath.Join(tmp, "diff"), 0o755); err != nil {
+		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("unpack layer: %w", err)
 	}
 	return &Pending{s: s, chain: chain, tmp: tmp}, nil
+}
+
+// unpack unpacks the tar r into p's directory and notes its size.
+func (p *Pending) unpack(ctx context.Context, r io.Reader) error {
+	diff := filepath.Join(p.tmp, "diff")
+	opts := &archive.TarOptions{WhiteoutFormat: archive.OverlayWhiteoutFormat}
+	if err := archive.Unpack(ctxReader{ctx, r}, diff, opts); err != nil {
+		if p.chain == "" {
+			return classifyUnpackError(ctx, fmt.Errorf("unpack layer: %w", err))
+		}
+		return classifyUnpackError(ctx, fmt.Errorf("unpack layer %s: %w", p.chain, err))
+	}
+	size, err := DirSize(diff)
+	if err != nil {
+		return fmt.Errorf("unpack layer: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(p.tmp, "size"), []byte(strconv.FormatInt(size, 10)), 0o600); err != nil {
+		return fmt.Errorf("unpack layer: %w", err)
+	}
+	return nil
+}
+
+// CommitAs makes the layer visible as chain (for a layer unpacked before
+// its chain was known).
+func (p *Pending) CommitAs(chain digest.Digest) error {
+	p.chain = chain
+	return p.Commit()
 }
 
 // Commit makes the layer visible as its chain ID.
@@ -203,8 +228,14 @@ func (s *Store) Layers() ([]digest.Digest, error) {
 	}
 	var out []digest.Digest
 	for _, e := range ents {
+		// Private directories (".unpack-*": layers being unpacked, not yet
+		// checked) are nobody's to collect.
+		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
+		if d.Validate() != nil {
+			continue
+		}
 		if _, err := os.Stat(filepath.Join(s.dir, e.Name(), "size")); err == nil {
-			out = append(out, digest.NewDigestFromEncoded(digest.SHA256, e.Name()))
+			out = append(out, d)
 		}
 	}
 	return out, nil
@@ -248,4 +279,19 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// Sync writes out everything on the filesystem the layers are on (one
+// syncfs), so layers unpacked without fsyncs survive a crash once an
+// image record names them.
+func (s *Store) Sync() error {
+	f, err := os.Open(s.dir)
+	if err != nil {
+		return fmt.Errorf("layer store: %w", err)
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("layer store: syncfs: %w", err)
+	}
+	return nil
 }
