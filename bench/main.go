@@ -34,7 +34,7 @@ type result struct {
 	reg               registryTimes // pull/push/save/load of ~200 MB, 4 layers
 	compose           composeTimes  // up -d / down of a 10-service project
 	idleRSS           int           // kB RSS of the daemon alone after start (perf.go)
-	ps                time.Duration // docker ps -a over psContainers containers
+	ps                psTimes       // ps -a over psContainers containers (perf.go)
 	loadStart         float64       // 1-minute load average when the target's measuring began
 	loadEnd           float64       // ... and ended
 }

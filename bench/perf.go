@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-project/berth/tests/testutil"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sync/errgroup"
@@ -45,10 +46,20 @@ func idleRSS(pid int) (int, error) {
 // psContainers is how many containers `ps -a` lists in the ps row.
 const psContainers = 1000
 
+// psTimes is `ps -a` over psContainers containers: end to end through
+// each CLI (with the CLI's own CPU time, which a busy machine inflates
+// less than wall time), the API request alone, and the daemon's CPU time
+// per request.
+type psTimes struct {
+	docker, dockerCPU time.Duration
+	berth, berthCPU   time.Duration
+	api, daemonCPU    time.Duration
+}
+
 // measurePs creates psContainers containers (not started) through the API,
-// 8 at a time, then times `docker ps -a` over them (end to end, the CLI
-// included) and removes them.
-func measurePs(ctx context.Context, s *session, runs int) (time.Duration, error) {
+// 8 at a time, then times `ps -a` over them and removes them.
+func measurePs(ctx context.Context, s *session, runs int) (psTimes, error) {
+	var pt psTimes
 	hc := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -101,15 +112,77 @@ func measurePs(ctx context.Context, s *session, runs int) (time.Duration, error)
 		g.Wait()
 	}()
 	if err != nil {
-		return 0, err
+		return pt, err
 	}
-	return median(runs, func() error {
-		out, err := s.run(ctx, "ps", "-a")
-		if err == nil && strings.Count(out, "\n") < psContainers {
-			err = fmt.Errorf("ps -a listed %d lines, want %d containers", strings.Count(out, "\n"), psContainers)
+	// cli runs `ps -a` through dr, checks it listed every container and
+	// notes the CLI's CPU time.
+	cli := func(dr testutil.Driver, cpu *[]time.Duration) func() error {
+		return func() error {
+			cmd := dr.Command(ctx, "ps", "-a")
+			var out bytes.Buffer
+			cmd.Stdout = &out
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("%s ps -a: %w", dr.Name, err)
+			}
+			*cpu = append(*cpu, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
+			if n := bytes.Count(out.Bytes(), []byte("\n")); n < psContainers {
+				return fmt.Errorf("%s ps -a listed %d lines, want %d containers", dr.Name, n, psContainers)
+			}
+			return nil
 		}
+	}
+	var dockerCPU, berthCPU []time.Duration
+	if pt.docker, err = median(runs, cli(s.cli, &dockerCPU)); err != nil {
+		return pt, err
+	}
+	pt.dockerCPU = medianOf(dockerCPU)
+	for _, dr := range testutil.Drivers(s.d, filepath.Join(s.d.Dir, "cfg")) {
+		if dr.Name != "berth" {
+			continue
+		}
+		if pt.berth, err = median(runs, cli(dr, &berthCPU)); err != nil {
+			return pt, err
+		}
+		pt.berthCPU = medianOf(berthCPU)
+	}
+	get := func() error {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://engine/containers/json?all=1", nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.Copy(io.Discard, resp.Body)
 		return err
-	})
+	}
+	if pt.api, err = median(runs, get); err != nil {
+		return pt, err
+	}
+	const n = 20
+	before := procCPU(s.d.Pid())
+	for i := 0; i < n; i++ {
+		if err := get(); err != nil {
+			return pt, err
+		}
+	}
+	pt.daemonCPU = (procCPU(s.d.Pid()) - before) / n
+	return pt, nil
+}
+
+// procCPU is the user+system CPU time process pid has used (10 ms ticks).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // measureFloor times what pulling or loading img cannot avoid: decompress
