@@ -3,8 +3,8 @@ package layer
 // A pulled or loaded layer is written once: unpacked into its directory,
 // with no copy of its tar in the blob store. What it takes to give the
 // same tar back byte for byte (a save, a push, a second chain with the
-// same diff) is recorded beside it while it unpacks, with tar-split: every
-// header and padding block as it came, and each file's size and crc64.
+// same diff) is recorded beside it while it unpacks, in tar-split's
+// format: every header and padding block as it came, and each file's size.
 // The tar is put back together from those records and the unpacked
 // files, and its digest is checked against the recorded diff ID as it
 // streams out.
@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc64"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,7 +23,6 @@ import (
 	"github.com/klauspost/compress/gzip"
 	digest "github.com/opencontainers/go-digest"
 	tstar "github.com/vbatts/tar-split/archive/tar"
-	"github.com/vbatts/tar-split/tar/asm"
 	"github.com/vbatts/tar-split/tar/storage"
 	"golang.org/x/sys/unix"
 )
@@ -108,8 +106,6 @@ func record(ctx context.Context, src io.Reader, out io.Writer, enc *json.Encoder
 		}
 		return enc.Encode(storage.Entry{Type: storage.SegmentType, Payload: b})
 	}
-	crc := crc64.New(storage.CRCTable)
-	body := io.MultiWriter(crc, out)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -133,14 +129,12 @@ func record(ctx context.Context, src io.Reader, out io.Writer, enc *json.Encoder
 		e := storage.Entry{Type: storage.FileType, Size: hdr.Size}
 		e.SetName(hdr.Name)
 		if hdr.Size > 0 {
-			crc.Reset()
-			if _, err := io.Copy(body, tr); err != nil {
+			if _, err := io.Copy(out, tr); err != nil {
 				if errors.Is(err, io.ErrClosedPipe) {
 					return err
 				}
 				return errdefs.Invalid(&TarError{err})
 			}
-			e.Payload = crc.Sum(nil)
 		}
 		if err := enc.Encode(e); err != nil {
 			return err
@@ -196,7 +190,7 @@ func (s *Store) HasTar(chain digest.Digest) (digest.Digest, int64, bool) {
 
 // OpenTar gives back the tar layer chain was unpacked from, byte for byte,
 // and its length. A read fails if the tar that comes out is not the one
-// recorded (its digest is checked at the end, each file's crc64 as it
+// recorded (its digest is checked at the end, each file's length as it
 // goes). The caller keeps the layer from being removed until it is done.
 func (s *Store) OpenTar(chain digest.Digest) (io.ReadCloser, int64, error) {
 	ti, size, ok := s.HasTar(chain)
@@ -226,7 +220,7 @@ func (s *Store) OpenTar(chain digest.Digest) (io.ReadCloser, int64, error) {
 		defer root.Close()
 		dg := digest.Canonical.Digester()
 		w := io.MultiWriter(pw, dg.Hash())
-		err := asm.WriteOutputTarStream(beneath{root}, jsonEntries{json.NewDecoder(zr)}, w)
+		err := assemble(beneath{root}, json.NewDecoder(zr), w)
 		if err == nil && dg.Digest() != ti {
 			err = fmt.Errorf("layer %s: the tar put back together is %s, not %s", chain, dg.Digest(), ti)
 		}
@@ -244,17 +238,44 @@ type pipeCloser struct{ *bufPipeReader }
 
 func (p pipeCloser) Close() error { p.CloseWithError(nil); return nil }
 
-// jsonEntries reads the recorded entries. (tar-split's own unpacker
-// refuses a name seen twice, which real layers have: a directory listed
-// twice. A file's body listed twice would fail its crc64 instead.)
-type jsonEntries struct{ dec *json.Decoder }
-
-func (j jsonEntries) Next() (*storage.Entry, error) {
-	var e storage.Entry
-	if err := j.dec.Decode(&e); err != nil {
-		return nil, err
+// assemble writes the tar back: each recorded segment as it was, each
+// file's body from the unpacked file, which must have the recorded size.
+// No per-file checksum is kept (tar-split's crc64 cost a quarter of an
+// unpack's CPU time): the digest of the whole tar is checked instead.
+// (tar-split's own reader also refuses a name seen twice, which real
+// layers have: a directory listed twice.)
+func assemble(files beneath, dec *json.Decoder, w io.Writer) error {
+	buf := make([]byte, 64<<10)
+	for {
+		var e storage.Entry
+		if err := dec.Decode(&e); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		switch e.Type {
+		case storage.SegmentType:
+			if _, err := w.Write(e.Payload); err != nil {
+				return err
+			}
+		case storage.FileType:
+			if e.Size == 0 {
+				continue
+			}
+			f, err := files.Get(e.GetName())
+			if err != nil {
+				return err
+			}
+			n, err := io.CopyBuffer(w, io.LimitReader(f, e.Size), buf)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			if n != e.Size {
+				return fmt.Errorf("layer file %q has %d bytes, not %d", e.GetName(), n, e.Size)
+			}
+		}
 	}
-	return &e, nil
 }
 
 // beneath opens a recorded file's body inside the layer's directory
@@ -265,7 +286,7 @@ func (j jsonEntries) Next() (*storage.Entry, error) {
 // (the same name twice), and opening those could block or reach a device.
 type beneath struct{ root *os.File }
 
-func (b beneath) Get(name string) (io.ReadCloser, error) {
+func (b beneath) Get(name string) (*os.File, error) {
 	fd, err := unix.Openat2(int(b.root.Fd()), filepath.Clean("/" + name)[1:], &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
