@@ -673,7 +673,7 @@ func (w slowWriter) Write(p []byte) (int, error) {
 func checkImageStore(t *testing.T, o *ownDaemon) {
 	t.Helper()
 	root := o.d.Root
-	for _, pat := range []string{"content/blobs/sha256/.ingest-*", "overlay/.unpack-*", "tmp/load-*"} {
+	for _, pat := range []string{"content/blobs/sha256/.ingest-*", "overlay/.unpack-*", "tmp/load-*", "tmp/docker-import-*"} {
 		if m, _ := filepath.Glob(filepath.Join(root, pat)); len(m) > 0 {
 			t.Errorf("temp files left after a restart: %v", m)
 		}

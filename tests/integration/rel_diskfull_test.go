@@ -132,7 +132,7 @@ func TestDiskFull(t *testing.T) {
 			if got := containers(); got != ctrs {
 				t.Errorf("%v on a full disk changed the containers:\n%s\n→\n%s", op.args, ctrs, got)
 			}
-			leftovers := []string{"content/blobs/sha256/.ingest-*", "overlay/.unpack-*", "tmp/load-*", "overlay/build-*", "builder/tmp/*"}
+			leftovers := []string{"content/blobs/sha256/.ingest-*", "overlay/.unpack-*", "tmp/load-*", "tmp/docker-import-*", "overlay/build-*", "builder/tmp/*"}
 			for _, pat := range leftovers {
 				if m, _ := filepath.Glob(filepath.Join(data, pat)); len(m) > 0 {
 					t.Errorf("%v left %v", op.args, m)
