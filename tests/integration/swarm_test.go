@@ -170,6 +170,11 @@ func TestSwarmTutorial(t *testing.T) {
 	}
 	waitTasks(t, dr, "getstartedlab_web", 5)
 
+	// kubectl get deploy,pods,svc -n getstartedlab shows the same objects.
+	kubectl := berthDriver(t, d, dr)
+	kubectl.Args = append(kubectl.Args, "kubectl")
+	checkServiceObjects(t, kubectl, "getstartedlab", "web", 5, 80)
+
 	// The limits are in the tasks' cgroups.
 	ids := strings.Fields(dr.Run(ctx, nil, "ps", "-q", "--filter", "label=io.kubernetes.pod.namespace=getstartedlab", "--filter", "label=io.kubernetes.container.name=task").Stdout)
 	if len(ids) != 5 {
@@ -238,6 +243,7 @@ func TestSwarmTutorial(t *testing.T) {
 		t.Errorf("stack deploy does not warn about on-failure: %s", r.Stderr)
 	}
 	waitTasks(t, dr, "getstartedlab_web", 7)
+	checkServiceObjects(t, kubectl, "getstartedlab", "web", 7, 80)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		body, _ := httpGet("http://127.0.0.1:80/cgi-bin/index")
