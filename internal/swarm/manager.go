@@ -1,7 +1,6 @@
 package swarm
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -300,34 +299,26 @@ func (m *Manager) selfNode(ctx context.Context, kc kubernetes.Interface, name st
 // the daemon brought up, the cluster.
 func (m *Manager) SwarmLeave(ctx context.Context, force bool) error {
 	m.mu.Lock()
-	cur := m.st
-	m.mu.Unlock()
-	if cur != nil && cur.Role == roleWorker {
-		if err := m.leaveWorker(ctx, cur); err != nil {
-			return err
-		}
-		os.Remove(m.statePath())
-		os.Remove(m.kubeconfigPath())
-		m.mu.Lock()
-		m.st, m.kc = nil, nil
-		m.mu.Unlock()
-		return nil
-	}
-	if !force {
-		return errdefs.Unavailable(errors.New("You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message."))
-	}
-	m.mu.Lock()
 	st := m.st
 	m.mu.Unlock()
-	if st.OwnsCluster {
+	var err error
+	switch {
+	case st == nil:
+		return errdefs.Unavailable(errors.New("This node is not part of a swarm"))
+	case st.Role == roleWorker:
+		err = m.leaveWorker(ctx, st)
+	case !force:
+		return errdefs.Unavailable(errors.New("You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message."))
+	case st.OwnsCluster:
 		// The cluster goes, and everything in it.
-		if err := m.cfg.Cluster.Down(ctx); err != nil {
-			return err
+		err = m.cfg.Cluster.Down(ctx)
+	default:
+		if kc, cerr := m.client(); cerr == nil {
+			err = m.removeAll(ctx, kc)
 		}
-	} else if kc, err := m.client(); err == nil {
-		if err := m.removeAll(ctx, kc); err != nil {
-			return err
-		}
+	}
+	if err != nil {
+		return err
 	}
 	os.Remove(m.statePath())
 	os.Remove(m.kubeconfigPath())
@@ -366,6 +357,10 @@ func (m *Manager) removeAll(ctx context.Context, kc kubernetes.Interface) error 
 	}
 	kc.CoreV1().Secrets(DefaultNamespace).DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
 	kc.CoreV1().ConfigMaps(DefaultNamespace).DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
+	// The join tokens (bootstrap token Secrets) swarm init made.
+	if err := kc.CoreV1().Secrets("kube-system").DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
 	return nil
 }
 
@@ -704,18 +699,28 @@ func (m *Manager) ServiceUpdate(ctx context.Context, ref string, version uint64,
 	if err != nil {
 		return swarm.ServiceUpdateResponse{}, err
 	}
-	cur, err := m.findService(ctx, kc, ref)
-	if err != nil {
-		return swarm.ServiceUpdateResponse{}, err
+	// The swarm version is the workload's generation, which moves with the
+	// spec only; its resourceVersion also moves with its status and the
+	// update monitor's annotations. A write that loses to one of those is
+	// tried again while the spec is still the version the client read.
+	for attempt := 1; ; attempt++ {
+		cur, err := m.findService(ctx, kc, ref)
+		if err != nil {
+			return swarm.ServiceUpdateResponse{}, err
+		}
+		if uint64(cur.w.Meta().Generation) != version {
+			return swarm.ServiceUpdateResponse{}, errdefs.Invalidf("rpc error: code = Unknown desc = update out of sequence")
+		}
+		var resp swarm.ServiceUpdateResponse
+		if opts.Rollback == "previous" {
+			resp, err = m.rollback(ctx, kc, cur, "manually requested rollback")
+		} else {
+			resp, err = m.applyUpdate(ctx, kc, cur, spec, swarm.UpdateStateUpdating, "update in progress")
+		}
+		if err == nil || !apierrors.IsConflict(err) || attempt == 5 {
+			return resp, err
+		}
 	}
-	meta := cur.w.Meta()
-	if uint64(meta.Generation) != version {
-		return swarm.ServiceUpdateResponse{}, errdefs.Invalidf("rpc error: code = Unknown desc = update out of sequence")
-	}
-	if opts.Rollback == "previous" {
-		return m.rollback(ctx, kc, cur, "manually requested rollback")
-	}
-	return m.applyUpdate(ctx, kc, cur, spec, swarm.UpdateStateUpdating, "update in progress")
 }
 
 // rollback re-applies a service's previous spec, as swarm's rollback does:
@@ -1017,50 +1022,6 @@ func (m *Manager) TaskLogs(ctx context.Context, ref string, opts engine.LogsOpti
 		return nil, err
 	}
 	return m.logs(ctx, kc, []swarm.Task{t}, pods, opts), nil
-}
-
-// logs merges the CRI logs of tasks' pods (the kubelet serves them) into
-// one stream of lines with the task's attributes.
-func (m *Manager) logs(ctx context.Context, kc kubernetes.Interface, ts []swarm.Task, pods map[string]*corev1.Pod, opts engine.LogsOptions) <-chan engine.SwarmLogMessage {
-	out := make(chan engine.SwarmLogMessage, 64)
-	var wg sync.WaitGroup
-	for _, t := range ts {
-		p := pods[t.ID]
-		if p == nil || p.Spec.NodeName == "" {
-			continue
-		}
-		plo := &corev1.PodLogOptions{Container: "task", Follow: opts.Follow, Timestamps: true}
-		if n, err := strconv.ParseInt(opts.Tail, 10, 64); err == nil && n >= 0 {
-			plo.TailLines = &n
-		}
-		if !opts.Since.IsZero() {
-			plo.SinceTime = &metav1.Time{Time: opts.Since}
-		}
-		attrs := []string{"com.docker.swarm.node.id=" + t.NodeID, "com.docker.swarm.service.id=" + t.ServiceID, "com.docker.swarm.task.id=" + t.ID}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rc, err := kc.CoreV1().Pods(p.Namespace).GetLogs(p.Name, plo).Stream(ctx)
-			if err != nil {
-				return
-			}
-			defer rc.Close()
-			sc := bufio.NewScanner(rc)
-			sc.Buffer(make([]byte, 64*1024), 1024*1024)
-			for sc.Scan() {
-				ts, line, _ := strings.Cut(sc.Text(), " ")
-				tm, _ := time.Parse(time.RFC3339Nano, ts)
-				msg := engine.SwarmLogMessage{LogMessage: engine.LogMessage{Stream: "stdout", Line: []byte(line + "\n"), Time: tm}, Attrs: attrs}
-				select {
-				case out <- msg:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	go func() { wg.Wait(); close(out) }()
-	return out
 }
 
 // ---- nodes

@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -287,4 +288,41 @@ func args(kv ...string) filters.Args {
 		a.Add(kv[i], kv[i+1])
 	}
 	return a
+}
+
+// TestServiceUpdateConflict: a Deployment write that loses to another
+// writer (the controller's status, the update monitor's annotations) is
+// tried again while the spec is still the version the client read.
+func TestServiceUpdateConflict(t *testing.T) {
+	ctx := context.Background()
+	kc := fakeCluster(t)
+	m := NewManagerWithClient(Config{VolumeRoot: "/vol"}, kc, "berth-1")
+	if _, err := m.SwarmNetworkCreate(ctx, network.CreateRequest{Name: "getstartedlab_webnet", Driver: "overlay", Labels: map[string]string{LabelStack: "getstartedlab"}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := m.ServiceCreate(ctx, tutorialWeb(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conflicts atomic.Int64
+	kc.PrependReactor("update", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if conflicts.Add(1) <= 2 {
+			return true, nil, apierrors.NewConflict(a.GetResource().GroupResource(), "web", errors.New("the object has been modified"))
+		}
+		return false, nil, nil
+	})
+	spec := tutorialWeb()
+	spec.Mode.Replicated.Replicas = u64(4)
+	if _, err := m.ServiceUpdate(ctx, resp.ID, 1, spec, engine.ServiceUpdateOptions{}); err != nil {
+		t.Fatalf("update after two conflicts: %v", err)
+	}
+	if d, err := kc.AppsV1().Deployments("getstartedlab").Get(ctx, "web", metav1.GetOptions{}); err != nil || *d.Spec.Replicas != 4 {
+		t.Fatalf("deployment after the update: %v %v", d, err)
+	}
+	// A conflict that never ends is reported, as a conflict.
+	conflicts.Store(-100)
+	spec.Mode.Replicated.Replicas = u64(3)
+	if _, err := m.ServiceUpdate(ctx, resp.ID, 2, spec, engine.ServiceUpdateOptions{}); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("update under endless conflicts: %v", err)
+	}
 }

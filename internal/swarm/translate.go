@@ -181,7 +181,7 @@ func Translate(spec swarm.ServiceSpec, opts TranslateOptions) (*Objects, error) 
 	if err := placement(&pod, spec.TaskTemplate.Placement, selector, warn); err != nil {
 		return nil, err
 	}
-	if err := mounts(&pod, cs.Mounts, opts); err != nil {
+	if err := mounts(&pod, cs.Mounts, opts, warn); err != nil {
 		return nil, err
 	}
 	o.Secrets, o.Configs = secretsAndConfigs(&pod, cs)
@@ -728,12 +728,22 @@ func Constraint(c string) (corev1.NodeSelectorRequirement, error) {
 
 // mounts: named volumes are directories per node under VolumeRoot (swarm's
 // local driver), binds are host paths, tmpfs is a memory emptyDir.
-func mounts(pod *corev1.PodSpec, ms []mount.Mount, opts TranslateOptions) error {
+func mounts(pod *corev1.PodSpec, ms []mount.Mount, opts TranslateOptions, warn func(string, ...any)) error {
 	c := &pod.Containers[0]
 	for i, m := range ms {
 		field := fmt.Sprintf("TaskTemplate.ContainerSpec.Mounts[%d]", i)
 		if !path.IsAbs(m.Target) {
 			return invalid(field+".Target", "%q is not an absolute path", m.Target)
+		}
+		subPath := ""
+		if vo := m.VolumeOptions; vo != nil {
+			subPath = vo.Subpath
+			if len(vo.Labels) > 0 || (vo.DriverConfig != nil && len(vo.DriverConfig.Options) > 0) {
+				warn("mount %s: volume labels and driver options are not carried (the volume is a directory on the node)", m.Target)
+			}
+		}
+		if m.BindOptions != nil && m.BindOptions.Propagation != "" && m.BindOptions.Propagation != mount.PropagationRPrivate {
+			warn("mount %s: bind propagation %s is not carried (Kubernetes mounts it private)", m.Target, m.BindOptions.Propagation)
 		}
 		vname := fmt.Sprintf("mount-%d", i)
 		var src corev1.VolumeSource
@@ -768,7 +778,7 @@ func mounts(pod *corev1.PodSpec, ms []mount.Mount, opts TranslateOptions) error 
 			return invalid(field+".Type", "mount type %q is not supported on Kubernetes", m.Type)
 		}
 		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: vname, VolumeSource: src})
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: vname, MountPath: m.Target, ReadOnly: m.ReadOnly})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: vname, MountPath: m.Target, ReadOnly: m.ReadOnly, SubPath: subPath})
 	}
 	return nil
 }

@@ -272,6 +272,8 @@ func TestTranslateMountsSecretsConfigs(t *testing.T) {
 		{Type: mount.TypeVolume, Target: "/scratch"},
 		{Type: mount.TypeBind, Source: "/etc/ssl", Target: "/ssl", ReadOnly: true},
 		{Type: mount.TypeTmpfs, Target: "/tmp", TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 1 << 20}},
+		{Type: mount.TypeVolume, Source: "shared", Target: "/part", VolumeOptions: &mount.VolumeOptions{Subpath: "a/b", Labels: map[string]string{"k": "v"}}},
+		{Type: mount.TypeBind, Source: "/mnt", Target: "/mnt", BindOptions: &mount.BindOptions{Propagation: mount.PropagationRShared}},
 	}
 	cs.Secrets = []*swarm.SecretReference{
 		{SecretName: "db_password", SecretID: "s1", File: &swarm.SecretReferenceFileTarget{Name: "db_password", Mode: 0o400}},
@@ -316,6 +318,13 @@ func TestTranslateMountsSecretsConfigs(t *testing.T) {
 	}
 	if m := mounts["/etc/nginx/nginx.conf"]; m.SubPath != DataKey || vols[m.Name].ConfigMap.Name != "swarm-config-nginx-conf" {
 		t.Errorf("config at its target: %+v", m)
+	}
+	if m := mounts["/part"]; m.SubPath != "a/b" || vols[m.Name].HostPath == nil || vols[m.Name].HostPath.Path != "/var/lib/berth/swarm/volumes/shared" {
+		t.Errorf("volume-subpath: %+v", m)
+	}
+	warned := strings.Join(o.Warnings, "\n")
+	if !strings.Contains(warned, "mount /part: volume labels") || !strings.Contains(warned, "mount /mnt: bind propagation rshared") {
+		t.Errorf("mount options that are not carried are not named: %v", o.Warnings)
 	}
 	if _, ok := mounts["/motd"]; !ok {
 		t.Errorf("a config without a target goes to /NAME: %v", mounts)
@@ -567,7 +576,7 @@ func TestDocsListWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, key := range []string{"restart_policy.condition", "restart_policy.delay", "restart_policy.max_attempts", "restart_policy.window",
-		"update_config.max_failure_ratio", "update_config.failure_action", "ulimits", "init", "oom_score_adj", "max_replicas_per_node", "log_driver", "pids", "generic_resources", "credential_spec", "isolation", "engine.labels"} {
+		"update_config.max_failure_ratio", "update_config.failure_action", "ulimits", "init", "oom_score_adj", "max_replicas_per_node", "log_driver", "pids", "generic_resources", "credential_spec", "isolation", "engine.labels", "volume-label", "bind-propagation"} {
 		if !strings.Contains(string(doc), "`"+key) {
 			t.Errorf("docs/swarm.md does not mention %s", key)
 		}

@@ -1,0 +1,226 @@
+package swarm
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-project/berth/internal/engine"
+	"github.com/moby/moby/api/types/swarm"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Task logs keep the container's two streams apart, as dockerd's do. The
+// Kubernetes API's pods/log merges them (splitting is the alpha gate
+// PodLogsQuerySplitStreams, off by default), so the front end reads the
+// CRI log file itself, whose lines carry their stream: the kubelet serves
+// /var/log under /logs/ (through the apiserver's node proxy, so it works
+// for every node of the cluster) and links each container's log at
+// /var/log/containers/POD_NAMESPACE_CONTAINER-ID.log. A kubelet that does
+// not serve it (enableSystemLogHandler: false, a node proxy refused) gets
+// the merged pods/log, every line on stdout.
+
+// logPoll is how often a followed log file is read for new lines.
+const logPoll = 500 * time.Millisecond
+
+// logs merges the logs of tasks' pods into one stream of lines with the
+// task's attributes.
+func (m *Manager) logs(ctx context.Context, kc kubernetes.Interface, ts []swarm.Task, pods map[string]*corev1.Pod, opts engine.LogsOptions) <-chan engine.SwarmLogMessage {
+	out := make(chan engine.SwarmLogMessage, 64)
+	var wg sync.WaitGroup
+	for _, t := range ts {
+		p := pods[t.ID]
+		if p == nil || p.Spec.NodeName == "" {
+			continue
+		}
+		attrs := []string{"com.docker.swarm.node.id=" + t.NodeID, "com.docker.swarm.service.id=" + t.ServiceID, "com.docker.swarm.task.id=" + t.ID}
+		emit := func(lm engine.LogMessage) bool {
+			if (lm.Stream == "stderr" && !opts.Stderr) || (lm.Stream != "stderr" && !opts.Stdout) {
+				return true
+			}
+			select {
+			case out <- engine.SwarmLogMessage{LogMessage: lm, Attrs: attrs}:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := criLog(ctx, kc, p, opts, emit); err == errNoCRILog {
+				mergedLog(ctx, kc, p, opts, emit)
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(out) }()
+	return out
+}
+
+var errNoCRILog = errors.New("the kubelet does not serve the container's log file")
+
+// criLogPath is the kubelet's link to the task container's log, under
+// its /logs/ (the node's /var/log).
+func criLogPath(p *corev1.Pod) string {
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name == "task" && cs.ContainerID != "" {
+			_, id, _ := strings.Cut(cs.ContainerID, "://")
+			return fmt.Sprintf("containers/%s_%s_%s-%s.log", p.Name, p.Namespace, cs.Name, id)
+		}
+	}
+	return ""
+}
+
+// criLog sends the task container's log read from its CRI log file:
+// the lines since opts.Since, the last opts.Tail of them, then with
+// opts.Follow what the file gains until the pod is gone. errNoCRILog
+// means the file cannot be had (nothing was sent).
+func criLog(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod, opts engine.LogsOptions, emit func(engine.LogMessage) bool) error {
+	path := criLogPath(p)
+	if path == "" {
+		return errNoCRILog
+	}
+	get := func(from int64) (body []byte, size int64, status int, err error) {
+		req := kc.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", p.Spec.NodeName, "proxy", "logs", path)
+		if from > 0 {
+			req = req.SetHeader("Range", fmt.Sprintf("bytes=%d-", from))
+		}
+		res := req.Do(ctx)
+		res.StatusCode(&status)
+		body, err = res.Raw()
+		if status == http.StatusRequestedRangeNotSatisfiable {
+			return nil, from, status, nil
+		}
+		return body, from + int64(len(body)), status, err
+	}
+	body, off, status, err := get(0)
+	if err != nil || status != http.StatusOK {
+		return errNoCRILog
+	}
+	var r criReader
+	lines := r.parse(body)
+	if !opts.Since.IsZero() {
+		i := 0
+		for i < len(lines) && lines[i].Time.Before(opts.Since) {
+			i++
+		}
+		lines = lines[i:]
+	}
+	if n, err := strconv.Atoi(opts.Tail); err == nil && n >= 0 && n < len(lines) {
+		lines = lines[len(lines)-n:]
+	}
+	for _, l := range lines {
+		if !emit(l) {
+			return nil
+		}
+	}
+	for opts.Follow {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(logPoll):
+		}
+		body, next, status, err := get(off)
+		switch {
+		case status == http.StatusNotFound:
+			return nil // the pod or its container is gone
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		case status == http.StatusOK && off > 0:
+			// A whole file where a range was asked: the kubelet rotated
+			// it and it is now shorter than what was read.
+			next = int64(len(body))
+		}
+		off = next
+		for _, l := range r.parse(body) {
+			if !emit(l) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// criReader parses CRI log lines ("TIME STREAM TAG MESSAGE", TAG P for a
+// partial line continued by the next, F for the last part), keeping a
+// partial line and an unfinished last line for the next chunk.
+type criReader struct {
+	rest    []byte
+	partial map[string][]byte
+}
+
+func (r *criReader) parse(chunk []byte) []engine.LogMessage {
+	data := append(r.rest, chunk...)
+	var out []engine.LogMessage
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			break
+		}
+		line := data[:i]
+		data = data[i+1:]
+		f := bytes.SplitN(line, []byte(" "), 4)
+		if len(f) < 3 {
+			continue
+		}
+		tm, err := time.Parse(time.RFC3339Nano, string(f[0]))
+		if err != nil {
+			continue
+		}
+		stream := string(f[1])
+		var msg []byte
+		if len(f) == 4 {
+			msg = f[3]
+		}
+		if tag := string(f[2]); strings.HasPrefix(tag, "P") {
+			if r.partial == nil {
+				r.partial = map[string][]byte{}
+			}
+			r.partial[stream] = append(r.partial[stream], msg...)
+			continue
+		}
+		full := append(append([]byte(nil), r.partial[stream]...), msg...)
+		delete(r.partial, stream)
+		out = append(out, engine.LogMessage{Stream: stream, Line: append(full, '\n'), Time: tm})
+	}
+	r.rest = append([]byte(nil), data...)
+	return out
+}
+
+// mergedLog sends the pod's log as the Kubernetes API serves it: both
+// streams merged, every line taken for stdout.
+func mergedLog(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod, opts engine.LogsOptions, emit func(engine.LogMessage) bool) {
+	plo := &corev1.PodLogOptions{Container: "task", Follow: opts.Follow, Timestamps: true}
+	if n, err := strconv.ParseInt(opts.Tail, 10, 64); err == nil && n >= 0 {
+		plo.TailLines = &n
+	}
+	if !opts.Since.IsZero() {
+		plo.SinceTime = &metav1.Time{Time: opts.Since}
+	}
+	rc, err := kc.CoreV1().Pods(p.Namespace).GetLogs(p.Name, plo).Stream(ctx)
+	if err != nil {
+		return
+	}
+	defer rc.Close()
+	sc := bufio.NewScanner(rc)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		ts, line, _ := strings.Cut(sc.Text(), " ")
+		tm, _ := time.Parse(time.RFC3339Nano, ts)
+		if !emit(engine.LogMessage{Stream: "stdout", Line: []byte(line + "\n"), Time: tm}) {
+			return
+		}
+	}
+}
