@@ -116,14 +116,14 @@ func newInspectCmd(e *command.Env) *cobra.Command {
 		Short: "Display detailed information on one or more nodes",
 		Args:  command.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if pretty {
-				return errors.New("--pretty is not supported by berth yet; use --format")
-			}
 			c, err := e.Client()
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
+			if pretty {
+				return inspectPretty(ctx, c, args, e.Out)
+			}
 			return service.Inspect(ctx, e.Out, args, format, func(ref string) (any, []byte, error) {
 				id, err := service.NodeReference(ctx, c, ref)
 				if err != nil {
@@ -313,3 +313,22 @@ func newRoleCmd(e *command.Env, verb, short string) *cobra.Command {
 }
 
 var errNoChange = errors.New("role was already set to the requested value")
+
+// inspectPretty is `node inspect --pretty`: every node or the first
+// error, as docker prints nothing when one of them fails.
+func inspectPretty(ctx context.Context, c *client.Client, refs []string, out io.Writer) error {
+	var b strings.Builder
+	for _, ref := range refs {
+		id, err := service.NodeReference(ctx, c, ref)
+		var n swarm.Node
+		if err == nil {
+			n, _, err = c.NodeInspect(ctx, id)
+		}
+		if err != nil {
+			return &command.StatusError{Status: err.Error(), Code: 1}
+		}
+		writePretty(&b, n)
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}

@@ -20,58 +20,53 @@ import (
 type createOptions struct {
 	spec                                  specFlags
 	name                                  string
-	detach, quiet                         bool
 	env, labels, containerLabels, publish []string
 	networks, constraints, secrets        []string
 	configs, groups, dns, hosts, capAdd   []string
-	capDrop                               []string
+	capDrop, mounts, envFiles, ulimits    []string
+	placementPrefs                        []string
 }
 
 func newCreateCmd(e *command.Env) *cobra.Command {
 	var o createOptions
-	cmd := &cobra.Command{
-		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
-		Short: "Create a new service",
-		Args:  command.MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
-			return Create(cmd.Context(), c, cmd.Flags(), &o, args, e.Out, e.Err)
-		},
-	}
+	cmd := newSpecCmd(e, &o.spec, "create [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new service", command.MinArgs(1),
+		func(ctx context.Context, c *client.Client, fs *pflag.FlagSet, args []string) error {
+			return Create(ctx, c, fs, &o, args, e.Out, e.Err)
+		})
 	fs := cmd.Flags()
 	fs.SetInterspersed(false)
-	addSpecFlags(fs, &o.spec)
 	fs.StringVar(&o.name, "name", "", "Service name")
 	fs.StringVar(&o.spec.mode, "mode", "replicated", `Service mode ("replicated", "global", "replicated-job", "global-job")`)
-	fs.BoolVarP(&o.detach, "detach", "d", false, "Exit immediately instead of waiting for the service to converge")
-	fs.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress progress output")
 	fs.StringArrayVarP(&o.env, "env", "e", nil, "Set environment variables")
+	fs.StringArrayVar(&o.envFiles, "env-file", nil, "Read in a file of environment variables")
 	fs.StringArrayVarP(&o.labels, "label", "l", nil, "Service labels")
 	fs.StringArrayVar(&o.containerLabels, "container-label", nil, "Container labels")
 	fs.StringArrayVarP(&o.publish, "publish", "p", nil, "Publish a port as a node port")
 	fs.StringArrayVar(&o.networks, "network", nil, "Network attachments")
 	fs.StringArrayVar(&o.constraints, "constraint", nil, "Placement constraints")
+	prefFlag(fs, &o.placementPrefs, "placement-pref", "Add a placement preference")
 	fs.StringArrayVar(&o.secrets, "secret", nil, "Specify secrets to expose to the service")
 	fs.StringArrayVar(&o.configs, "config", nil, "Specify configurations to expose to the service")
+	mountFlag(fs, &o.mounts, "mount", "Attach a filesystem mount to the service")
+	ulimitFlag(fs, &o.ulimits, "ulimit", "Ulimit options")
 	fs.StringArrayVar(&o.groups, "group", nil, "Set one or more supplementary user groups for the container")
 	fs.StringArrayVar(&o.dns, "dns", nil, "Set custom DNS servers")
 	fs.StringArrayVar(&o.hosts, "host", nil, "Set one or more custom host-to-IP mappings (host:ip)")
 	fs.StringArrayVar(&o.capAdd, "cap-add", nil, "Add Linux capabilities")
 	fs.StringArrayVar(&o.capDrop, "cap-drop", nil, "Drop Linux capabilities")
-	fs.Bool("with-registry-auth", false, "Send registry authentication details to swarm agents")
-	fs.Bool("no-resolve-image", false, "Do not query the registry to resolve image digest and supported platforms")
 	return cmd
 }
 
 // Create is `service create`: it prints the new service's ID (and the
 // daemon's warnings on stderr), then waits for it unless detached.
 func Create(ctx context.Context, c *client.Client, fs *pflag.FlagSet, o *createOptions, args []string, out, errOut io.Writer) error {
+	env, err := readEnvFiles(o.envFiles)
+	if err != nil {
+		return err
+	}
 	spec := swarm.ServiceSpec{
 		Annotations:  swarm.Annotations{Name: o.name, Labels: kvMap(o.labels)},
-		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: args[0], Args: args[1:], Env: o.env, Labels: kvMap(o.containerLabels), Groups: o.groups, CapabilityAdd: o.capAdd, CapabilityDrop: o.capDrop}},
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: args[0], Args: args[1:], Env: append(env, o.env...), Labels: kvMap(o.containerLabels), Groups: o.groups, CapabilityAdd: o.capAdd, CapabilityDrop: o.capDrop}},
 		EndpointSpec: &swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP},
 	}
 	switch o.spec.mode {
@@ -122,13 +117,21 @@ func Create(ctx context.Context, c *client.Client, fs *pflag.FlagSet, o *createO
 	for _, n := range o.networks {
 		spec.TaskTemplate.Networks = append(spec.TaskTemplate.Networks, swarm.NetworkAttachmentConfig{Target: n})
 	}
-	if len(o.constraints) > 0 {
+	if len(o.constraints) > 0 || len(o.placementPrefs) > 0 {
 		if spec.TaskTemplate.Placement == nil {
 			spec.TaskTemplate.Placement = &swarm.Placement{}
 		}
 		spec.TaskTemplate.Placement.Constraints = o.constraints
+		if spec.TaskTemplate.Placement.Preferences, err = updatePreferences(nil, o.placementPrefs, nil); err != nil {
+			return err
+		}
 	}
-	var err error
+	if cs.Mounts, err = parseMounts(o.mounts); err != nil {
+		return err
+	}
+	if cs.Ulimits, err = updateUlimits(nil, o.ulimits, nil); err != nil {
+		return err
+	}
 	if cs.Secrets, err = ParseSecrets(ctx, c, o.secrets); err != nil {
 		return err
 	}
@@ -139,14 +142,7 @@ func Create(ctx context.Context, c *client.Client, fs *pflag.FlagSet, o *createO
 	if err != nil {
 		return err
 	}
-	for _, w := range resp.Warnings {
-		fmt.Fprintln(errOut, w)
-	}
-	fmt.Fprintln(out, resp.ID)
-	if o.detach {
-		return nil
-	}
-	return WaitOnService(ctx, c, resp.ID, o.quiet, out)
+	return o.spec.done(ctx, c, resp.ID, resp.ID, resp.Warnings, out, errOut)
 }
 
 // fileRef is a --secret or --config value: "NAME" or

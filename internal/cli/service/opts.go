@@ -1,16 +1,21 @@
 package service
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"math/big"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/berth-project/berth/internal/cli/command"
+	"github.com/berth-project/berth/internal/client"
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -37,6 +42,48 @@ type specFlags struct {
 	rollbackFailureAction, rollbackOr string
 	endpointMode                      string
 	maxReplicas                       uint64
+	health                            healthFlags
+	log                               logFlags
+	detach, quiet                     bool
+}
+
+// newSpecCmd is `service create` or `update` with the flags they share;
+// run gets the daemon's client.
+func newSpecCmd(e *command.Env, o *specFlags, use, short string, args cobra.PositionalArgs,
+	run func(context.Context, *client.Client, *pflag.FlagSet, []string) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  args,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.Client()
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), c, cmd.Flags(), args)
+		},
+	}
+	fs := cmd.Flags()
+	addSpecFlags(fs, o)
+	fs.BoolVarP(&o.detach, "detach", "d", false, "Exit immediately instead of waiting for the service to converge")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress progress output")
+	fs.Bool("with-registry-auth", false, "Send registry authentication details to swarm agents")
+	fs.Bool("no-resolve-image", false, "Do not query the registry to resolve image digest and supported platforms")
+	return cmd
+}
+
+// done ends a create or update as docker does: the daemon's warnings on
+// stderr, the service's ID or name on stdout, then the wait for it to
+// converge unless detached.
+func (o *specFlags) done(ctx context.Context, c *client.Client, printed, id string, warnings []string, out, errOut io.Writer) error {
+	for _, w := range warnings {
+		fmt.Fprintln(errOut, w)
+	}
+	fmt.Fprintln(out, printed)
+	if o.detach {
+		return nil
+	}
+	return WaitOnService(ctx, c, id, o.quiet, out)
 }
 
 func addSpecFlags(fs *pflag.FlagSet, o *specFlags) {
@@ -69,6 +116,8 @@ func addSpecFlags(fs *pflag.FlagSet, o *specFlags) {
 	fs.StringVar(&o.rollbackOr, "rollback-order", "", `Rollback order ("start-first", "stop-first")`)
 	fs.StringVar(&o.endpointMode, "endpoint-mode", "vip", "Endpoint mode (vip or dnsrr)")
 	fs.Uint64Var(&o.maxReplicas, "replicas-max-per-node", 0, "Maximum number of tasks per node (default 0 = unlimited)")
+	o.health.add(fs)
+	o.log.add(fs)
 }
 
 // parseCPUs reads "0.5" as nano CPUs, as docker's --cpus does.
@@ -200,7 +249,8 @@ func (o *specFlags) apply(fs *pflag.FlagSet, s *swarm.ServiceSpec) error {
 		}
 		s.TaskTemplate.Placement.MaxReplicas = o.maxReplicas
 	}
-	return nil
+	o.log.apply(fs, &s.TaskTemplate)
+	return o.health.apply(fs, cs)
 }
 
 func applyUpdateConfig(fs *pflag.FlagSet, prefix string, dst **swarm.UpdateConfig, par uint64, delay, monitor time.Duration, action, order string) {

@@ -189,12 +189,12 @@ func newInspectCmd(e *command.Env) *cobra.Command {
 			if pretty && format != "" {
 				return errors.New("--format is incompatible with human friendly format")
 			}
-			if pretty {
-				return errors.New("--pretty is not supported by berth yet; use --format")
-			}
 			c, err := e.Client()
 			if err != nil {
 				return err
+			}
+			if pretty {
+				return InspectPretty(cmd.Context(), c, args, e.Out)
 			}
 			return Inspect(cmd.Context(), e.Out, args, format, func(ref string) (any, []byte, error) {
 				s, raw, err := c.ServiceInspect(cmd.Context(), ref, true)
@@ -208,6 +208,30 @@ func newInspectCmd(e *command.Env) *cobra.Command {
 	cmd.Flags().StringVarP(&format, "format", "f", "", command.InspectFormatHelp)
 	cmd.Flags().BoolVar(&pretty, "pretty", false, "Print the information in a human friendly format")
 	return cmd
+}
+
+// InspectPretty is `service inspect --pretty`: every service or the first
+// error, as docker prints nothing when one of them fails.
+func InspectPretty(ctx context.Context, c *client.Client, refs []string, out io.Writer) error {
+	var b strings.Builder
+	for _, ref := range refs {
+		s, _, err := c.ServiceInspect(ctx, ref, true)
+		if client.StatusOf(err) == http.StatusNotFound {
+			err = fmt.Errorf("Error: no such service: %s", ref) //nolint:staticcheck // docker's words
+		}
+		if err != nil {
+			return &command.StatusError{Status: err.Error(), Code: 1}
+		}
+		names := map[string]string{}
+		for _, n := range s.Spec.TaskTemplate.Networks {
+			if nw, err := c.NetworkInspect(ctx, n.Target); err == nil {
+				names[nw.ID] = nw.Name
+			}
+		}
+		WritePretty(&b, s, names)
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
 }
 
 // Inspect prints objects as docker's inspect commands: an indented JSON

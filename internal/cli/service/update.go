@@ -17,51 +17,53 @@ import (
 type updateOptions struct {
 	spec                                      specFlags
 	image, args                               string
-	detach, quiet, force, rollback            bool
+	force, rollback                           bool
 	envAdd, envRm, labelAdd, labelRm          []string
 	cLabelAdd, cLabelRm, publishAdd, publishR []string
 	constraintAdd, constraintRm               []string
+	prefAdd, prefRm, mountAdd, mountRm        []string
+	ulimitAdd, ulimitRm                       []string
 	secretAdd, secretRm, configAdd, configRm  []string
 }
 
 func newUpdateCmd(e *command.Env) *cobra.Command {
 	var o updateOptions
-	cmd := &cobra.Command{
-		Use:   "update [OPTIONS] SERVICE",
-		Short: "Update a service",
-		Args:  command.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
-			return Update(cmd.Context(), c, cmd.Flags(), &o, args[0], e.Out, e.Err)
-		},
-	}
+	cmd := newSpecCmd(e, &o.spec, "update [OPTIONS] SERVICE", "Update a service", command.ExactArgs(1),
+		func(ctx context.Context, c *client.Client, fs *pflag.FlagSet, args []string) error {
+			return Update(ctx, c, fs, &o, args[0], e.Out, e.Err)
+		})
 	fs := cmd.Flags()
-	addSpecFlags(fs, &o.spec)
 	fs.StringVar(&o.image, "image", "", "Service image tag")
 	fs.StringVar(&o.args, "args", "", "Service command args")
-	fs.BoolVarP(&o.detach, "detach", "d", false, "Exit immediately instead of waiting for the service to converge")
-	fs.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress progress output")
 	fs.BoolVar(&o.force, "force", false, "Force update even if no changes require it")
 	fs.BoolVar(&o.rollback, "rollback", false, "Rollback to previous specification")
-	fs.StringArrayVar(&o.envAdd, "env-add", nil, "Add or update an environment variable")
-	fs.StringArrayVar(&o.envRm, "env-rm", nil, "Remove an environment variable")
-	fs.StringArrayVar(&o.labelAdd, "label-add", nil, "Add or update a service label")
-	fs.StringArrayVar(&o.labelRm, "label-rm", nil, "Remove a label by its key")
-	fs.StringArrayVar(&o.cLabelAdd, "container-label-add", nil, "Add or update a container label")
-	fs.StringArrayVar(&o.cLabelRm, "container-label-rm", nil, "Remove a container label by its key")
-	fs.StringArrayVar(&o.publishAdd, "publish-add", nil, "Add or update a published port")
-	fs.StringArrayVar(&o.publishR, "publish-rm", nil, "Remove a published port by its target port")
-	fs.StringArrayVar(&o.constraintAdd, "constraint-add", nil, "Add or update a placement constraint")
-	fs.StringArrayVar(&o.constraintRm, "constraint-rm", nil, "Remove a constraint")
-	fs.StringArrayVar(&o.secretAdd, "secret-add", nil, "Add or update a secret on a service")
-	fs.StringArrayVar(&o.secretRm, "secret-rm", nil, "Remove a secret")
-	fs.StringArrayVar(&o.configAdd, "config-add", nil, "Add or update a config file on a service")
-	fs.StringArrayVar(&o.configRm, "config-rm", nil, "Remove a configuration file")
-	fs.Bool("with-registry-auth", false, "Send registry authentication details to swarm agents")
-	fs.Bool("no-resolve-image", false, "Do not query the registry to resolve image digest and supported platforms")
+	for _, f := range []struct {
+		dst        *[]string
+		name, help string
+	}{
+		{&o.envAdd, "env-add", "Add or update an environment variable"},
+		{&o.envRm, "env-rm", "Remove an environment variable"},
+		{&o.labelAdd, "label-add", "Add or update a service label"},
+		{&o.labelRm, "label-rm", "Remove a label by its key"},
+		{&o.cLabelAdd, "container-label-add", "Add or update a container label"},
+		{&o.cLabelRm, "container-label-rm", "Remove a container label by its key"},
+		{&o.publishAdd, "publish-add", "Add or update a published port"},
+		{&o.publishR, "publish-rm", "Remove a published port by its target port"},
+		{&o.constraintAdd, "constraint-add", "Add or update a placement constraint"},
+		{&o.constraintRm, "constraint-rm", "Remove a constraint"},
+		{&o.prefRm, "placement-pref-rm", "Remove a placement preference"},
+		{&o.mountRm, "mount-rm", "Remove a mount by its target path"},
+		{&o.ulimitRm, "ulimit-rm", "Remove a ulimit option"},
+		{&o.secretAdd, "secret-add", "Add or update a secret on a service"},
+		{&o.secretRm, "secret-rm", "Remove a secret"},
+		{&o.configAdd, "config-add", "Add or update a config file on a service"},
+		{&o.configRm, "config-rm", "Remove a configuration file"},
+	} {
+		fs.StringArrayVar(f.dst, f.name, nil, f.help)
+	}
+	prefFlag(fs, &o.prefAdd, "placement-pref-add", "Add a placement preference")
+	mountFlag(fs, &o.mountAdd, "mount-add", "Add or update a mount on a service")
+	ulimitFlag(fs, &o.ulimitAdd, "ulimit-add", "Add or update a ulimit option")
 	return cmd
 }
 
@@ -107,13 +109,26 @@ func Update(ctx context.Context, c *client.Client, fs *pflag.FlagSet, o *updateO
 				return err
 			}
 		}
-		if len(o.constraintAdd) > 0 || len(o.constraintRm) > 0 {
+		if len(o.constraintAdd) > 0 || len(o.constraintRm) > 0 || len(o.prefAdd) > 0 || len(o.prefRm) > 0 {
 			if spec.TaskTemplate.Placement == nil {
 				spec.TaskTemplate.Placement = &swarm.Placement{}
 			}
 			p := spec.TaskTemplate.Placement
 			p.Constraints = removeItems(p.Constraints, o.constraintRm, func(c string) string { return c })
 			p.Constraints = append(p.Constraints, o.constraintAdd...)
+			if p.Preferences, err = updatePreferences(p.Preferences, o.prefAdd, o.prefRm); err != nil {
+				return err
+			}
+		}
+		if len(o.mountAdd) > 0 || len(o.mountRm) > 0 {
+			if cs.Mounts, err = updateMounts(cs.Mounts, o.mountAdd, o.mountRm); err != nil {
+				return err
+			}
+		}
+		if len(o.ulimitAdd) > 0 || len(o.ulimitRm) > 0 {
+			if cs.Ulimits, err = updateUlimits(cs.Ulimits, o.ulimitAdd, o.ulimitRm); err != nil {
+				return err
+			}
 		}
 		if len(o.secretAdd) > 0 || len(o.secretRm) > 0 {
 			add, err := ParseSecrets(ctx, c, o.secretAdd)
@@ -139,14 +154,7 @@ func Update(ctx context.Context, c *client.Client, fs *pflag.FlagSet, o *updateO
 	if err != nil {
 		return err
 	}
-	for _, w := range resp.Warnings {
-		fmt.Fprintln(errOut, w)
-	}
-	fmt.Fprintln(out, ref)
-	if o.detach {
-		return nil
-	}
-	return WaitOnService(ctx, c, s.ID, o.quiet, out)
+	return o.spec.done(ctx, c, ref, s.ID, resp.Warnings, out, errOut)
 }
 
 func mergeLabels(m map[string]string, add, rm []string) map[string]string {
