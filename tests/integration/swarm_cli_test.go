@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +66,25 @@ func TestSwarmCLIOutsideASwarm(t *testing.T) {
 	}
 }
 
+// sameAsDockerSettled is sameAsDocker for output that moves on its own
+// now and then: a difference is reported only if it is there three times.
+func sameAsDockerSettled(t *testing.T, docker, berth testutil.Driver, args ...string) {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; ; i++ {
+		want, got := docker.Run(ctx, nil, args...), berth.Run(ctx, nil, args...)
+		if got.Code == want.Code && got.Stdout == want.Stdout && got.Stderr == want.Stderr {
+			return
+		}
+		if i == 2 {
+			t.Errorf("%s differs from docker:\n--- docker (exit %d)\n%s%s\n--- berth (exit %d)\n%s%s", strings.Join(args, " "),
+				want.Code, want.Stdout, want.Stderr, got.Code, got.Stdout, got.Stderr)
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
+
 // stateless drops the CURRENT STATE column's age ("Running 5 seconds
 // ago") and the CREATED/UPDATED ages, which move between two runs.
 var ages = regexp.MustCompile(`(Running|Shutdown|Failed|Preparing|Starting|Complete|Pending|Assigned|Rejected) [^ ]+( [a-z]+)? ago|[0-9]+ seconds? ago|About a minute ago|[0-9]+ minutes ago|Less than a second ago`)
@@ -94,26 +114,9 @@ func sameAsDockerNow(t *testing.T, docker, berth testutil.Driver, args ...string
 // secrets and configs, redeploy, stack rm, leave) and holds every listing
 // to what the real docker CLI prints for the same daemon state.
 func TestSwarmCLITutorial(t *testing.T) {
-	bins := kubeBinaries()
-	if bins == "" {
-		t.Skip("Kubernetes binaries not built (no /var/cache/berth-kube/k8s-*/bin with kube-apiserver, kubelet...): run make kube")
-	}
-	testutil.KubeLock(t)
-	d, docker := swarmDaemon(t)
-	berth := berthDriver(t, d, docker)
+	d, docker, berth, _ := kubeSwarmDaemon(t)
 	ctx := context.Background()
-	bb, err := testutil.BusyboxTarBytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := docker.Run(ctx, bytes.NewReader(bb), "import", "-c", `CMD ["sh"]`, "-", "busybox:latest"); r.Code != 0 {
-		t.Fatal(r)
-	}
-	bctx := t.TempDir()
-	os.WriteFile(filepath.Join(bctx, "Dockerfile"), []byte(testutil.TutorialDockerfile), 0o644)
-	if r := docker.Run(ctx, nil, "build", "-t", "friendlyhello", bctx); r.Code != 0 {
-		t.Fatal(r)
-	}
+	buildFriendlyhello(t, docker)
 
 	initCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
@@ -123,8 +126,12 @@ func TestSwarmCLITutorial(t *testing.T) {
 		t.Fatalf("swarm init: %s", r)
 	}
 	sameAsDocker(t, docker, berth, "node", "ls")
-	sameAsDocker(t, docker, berth, "node", "inspect", "self")
+	// The node's version moves with the kubelet's status updates: the
+	// two CLIs are asked until they see the same one.
+	sameAsDockerSettled(t, docker, berth, "node", "inspect", "self")
 	sameAsDocker(t, docker, berth, "node", "inspect", "-f", "{{.Status.State}} {{.Spec.Availability}}", "self")
+	sameAsDocker(t, docker, berth, "node", "inspect", "--pretty", "self")
+	sameAsDocker(t, docker, berth, "node", "inspect", "--pretty", "self", "nosuch")
 	sameAsDocker(t, docker, berth, "swarm", "join-token", "worker")
 	sameAsDocker(t, docker, berth, "swarm", "join-token", "-q", "manager")
 	sameAsDocker(t, docker, berth, "stack", "ls")
@@ -174,6 +181,8 @@ func TestSwarmCLITutorial(t *testing.T) {
 	sameAsDocker(t, docker, berth, "service", "inspect", "getstartedlab_web")
 	sameAsDocker(t, docker, berth, "service", "inspect", "-f", "{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}}", "getstartedlab_web")
 	sameAsDocker(t, docker, berth, "service", "inspect", "nosuch")
+	sameAsDocker(t, docker, berth, "service", "inspect", "--pretty", "getstartedlab_web")
+	sameAsDocker(t, docker, berth, "service", "inspect", "--pretty", "getstartedlab_web", "nosuch")
 	sameAsDocker(t, docker, berth, "stack", "ps", "nosuch")
 	sameAsDocker(t, docker, berth, "stack", "services", "nosuch")
 	// scale and update, detached and waiting.
@@ -189,21 +198,12 @@ func TestSwarmCLITutorial(t *testing.T) {
 	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "getstartedlab_web\n") || !strings.HasSuffix(r.Stdout, "verify: Service converged\n") {
 		t.Fatalf("service update: %s", r)
 	}
+	sameAsDockerNow(t, docker, berth, "service", "inspect", "--pretty", "getstartedlab_web")
 	if r := berth.Run(ctx, nil, "service", "inspect", "-f", "{{.Spec.TaskTemplate.ContainerSpec.Env}}", "getstartedlab_web"); r.Out() != "[NAME=Update]" {
 		t.Errorf("env after update: %s", r)
 	}
 	waitTasks(t, berth, "getstartedlab_web", 4)
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		body, _ := httpGet("http://127.0.0.1:80/cgi-bin/index")
-		if strings.HasPrefix(body, "Hello Update from ") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the update never answered: %q", body)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitAnswer(t, "Hello Update from ", 2*time.Minute)
 
 	// A service of its own, whose tasks log: create, ps, logs, rm.
 	r = berth.Run(ctx, nil, "service", "create", "-d", "--name", "logger", "--replicas", "2", "--env", "GREETING=hi",
@@ -214,14 +214,14 @@ func TestSwarmCLITutorial(t *testing.T) {
 	waitTasks(t, berth, "logger", 2)
 	sameAsDockerNow(t, docker, berth, "service", "ps", "logger")
 	sameAsDockerNow(t, docker, berth, "service", "ls")
-	deadline = time.Now().Add(time.Minute)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		logsW, logsG := docker.Run(ctx, nil, "service", "logs", "logger"), berth.Run(ctx, nil, "service", "logs", "logger")
 		same := logsG.Code == 0 && sortedLines(logsG.Stdout) == sortedLines(logsW.Stdout) && sortedLines(logsG.Stderr) == sortedLines(logsW.Stderr)
-		// Both streams are compared with docker's; which one carries
-		// "oops" is the daemon's business (its task logs are the CRI's).
-		all := logsG.Stdout + logsG.Stderr
-		if same && strings.Count(all, "    | hi from logger-") == 2 && strings.Count(all, "    | oops") == 2 {
+		// As from dockerd: the tasks' stdout on stdout, their stderr on
+		// stderr, with either CLI.
+		if same && strings.Count(logsG.Stdout, "    | hi from logger-") == 2 && strings.Count(logsG.Stderr, "    | oops") == 2 &&
+			!strings.Contains(logsG.Stdout, "oops") && !strings.Contains(logsG.Stderr, "hi from") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -233,6 +233,26 @@ func TestSwarmCLITutorial(t *testing.T) {
 	if rawW, rawG := docker.Run(ctx, nil, "service", "logs", "--raw", "logger"), berth.Run(ctx, nil, "service", "logs", "--raw", "logger"); rawG.Code != 0 ||
 		sortedLines(rawG.Stdout) != sortedLines(rawW.Stdout) || sortedLines(rawG.Stderr) != sortedLines(rawW.Stderr) {
 		t.Errorf("service logs --raw differs:\n--- docker\n%s%s\n--- berth\n%s%s", rawW.Stdout, rawW.Stderr, rawG.Stdout, rawG.Stderr)
+	}
+	// --tail and -f: the last line of each task (which of its two lines
+	// the runtime logged last is its business), then what they write.
+	if tw, tg := docker.Run(ctx, nil, "service", "logs", "--raw", "--tail", "1", "logger"), berth.Run(ctx, nil, "service", "logs", "--raw", "--tail", "1", "logger"); tg.Code != 0 ||
+		strings.Count(tg.Stdout+tg.Stderr, "\n") != 2 || sortedLines(tw.Stdout) != sortedLines(tg.Stdout) || sortedLines(tw.Stderr) != sortedLines(tg.Stderr) {
+		t.Errorf("service logs --tail 1:\n--- docker\n%s%s\n--- berth\n%s%s", tw.Stdout, tw.Stderr, tg.Stdout, tg.Stderr)
+	}
+	followW, followG := followLogs(t, docker, "logger"), followLogs(t, berth, "logger")
+	task := strings.Fields(docker.Run(ctx, nil, "ps", "-q", "--filter", "label=io.kubernetes.container.name=task", "--filter", "label=io.kubernetes.pod.namespace=default").Stdout)
+	if len(task) == 0 {
+		t.Fatal("no task container of logger in ps")
+	}
+	time.Sleep(2 * time.Second) // the followers have read what was there
+	if r := docker.Run(ctx, nil, "exec", task[0], "sh", "-c", "echo late >/proc/1/fd/1; echo late-err >/proc/1/fd/2"); r.Code != 0 {
+		t.Fatalf("exec: %s", r)
+	}
+	for name, followed := range map[string]func(time.Duration) (string, string){"docker": followW, "berth": followG} {
+		if so, se := followed(time.Minute); !strings.Contains(so, "| late\n") || strings.Contains(so, "late-err") || !strings.Contains(se, "| late-err\n") || strings.Contains(se, "| late\n") {
+			t.Errorf("%s service logs -f:\n--- stdout\n%s--- stderr\n%s", name, so, se)
+		}
 	}
 	if r := berth.Run(ctx, nil, "service", "rm", "logger", "nosuch"); r.Code != 1 || r.Stdout != "logger\n" || !strings.Contains(r.Stderr, "nosuch") {
 		t.Errorf("service rm: %s", r)
@@ -276,4 +296,49 @@ func sortedLines(s string) string {
 	l := strings.Split(strings.TrimSpace(s), "\n")
 	sort.Strings(l)
 	return strings.Join(l, "\n")
+}
+
+// followLogs starts `service logs -f --since now` and returns a function
+// that waits (up to max) until stdout has "late" and stderr "late-err",
+// stops it and returns both.
+func followLogs(t *testing.T, dr testutil.Driver, service string) func(max time.Duration) (string, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := dr.Command(ctx, "service", "logs", "-f", "--since", time.Now().UTC().Format(time.RFC3339), service)
+	var so, se syncBuffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return func(max time.Duration) (string, string) {
+		deadline := time.Now().Add(max)
+		for time.Now().Before(deadline) && !(strings.Contains(so.String(), "| late\n") && strings.Contains(se.String(), "| late-err\n")) {
+			time.Sleep(500 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		return so.String(), se.String()
+	}
+}
+
+// syncBuffer is a bytes.Buffer a command writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

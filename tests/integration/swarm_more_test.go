@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -60,13 +59,7 @@ func TestSwarmUpdateRollback(t *testing.T) {
 	testutil.KubeLock(t)
 	_, dr := swarmDaemon(t)
 	ctx := context.Background()
-	bb, err := testutil.BusyboxTarBytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := dr.Run(ctx, bytes.NewReader(bb), "import", "-c", `CMD ["sh"]`, "-", "busybox:latest"); r.Code != 0 {
-		t.Fatal(r)
-	}
+	importBusybox(t, dr)
 	initCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	if r := runLong(initCtx, dr, "swarm", "init"); r.Code != 0 {

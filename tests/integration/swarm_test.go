@@ -119,9 +119,6 @@ func TestSwarmInitFailsCleanly(t *testing.T) {
 	}
 }
 
-// kubeBinaries is the cache of Kubernetes binaries `make kube` builds.
-func kubeBinaries() string { return testutil.KubeBinDir() }
-
 // TestSwarmTutorial runs the tutorial's swarm chapter with the real docker
 // CLI: init, stack deploy of the 5-replica web service, limits in the
 // tasks' cgroups, the routing mesh on 127.0.0.1:80 balancing over the
@@ -129,29 +126,13 @@ func kubeBinaries() string { return testutil.KubeBinDir() }
 // loop that sees no failure, the stack commands, stack rm and leave
 // leaving nothing.
 func TestSwarmTutorial(t *testing.T) {
-	bins := kubeBinaries()
-	if bins == "" {
-		t.Skip("Kubernetes binaries not built (no /var/cache/berth-kube/k8s-*/bin with kube-apiserver, kubelet...): run make kube")
-	}
-	testutil.KubeLock(t)
-	d, dr := swarmDaemon(t)
+	d, dr, _, kubectl := kubeSwarmDaemon(t)
 	ctx := context.Background()
 	if resp, err := unixGet(d.Sock, "/berth/cluster"); err != nil || resp == http.StatusNotFound {
 		t.Skipf("this berthd has no cluster support (GET /berth/cluster: %d %v)", resp, err)
 	}
 	// The image: busybox answering with its hostname and $NAME.
-	bb, err := testutil.BusyboxTarBytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := dr.Run(ctx, bytes.NewReader(bb), "import", "-c", `CMD ["sh"]`, "-", "busybox:latest"); r.Code != 0 {
-		t.Fatal(r)
-	}
-	bctx := t.TempDir()
-	os.WriteFile(filepath.Join(bctx, "Dockerfile"), []byte(testutil.TutorialDockerfile), 0o644)
-	if r := dr.Run(ctx, nil, "build", "-t", "friendlyhello", bctx); r.Code != 0 {
-		t.Fatal(r)
-	}
+	buildFriendlyhello(t, dr)
 
 	initCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
@@ -171,8 +152,6 @@ func TestSwarmTutorial(t *testing.T) {
 	waitTasks(t, dr, "getstartedlab_web", 5)
 
 	// kubectl get deploy,pods,svc -n getstartedlab shows the same objects.
-	kubectl := berthDriver(t, d, dr)
-	kubectl.Args = append(kubectl.Args, "kubectl")
 	checkServiceObjects(t, kubectl, "getstartedlab", "web", 5, 80)
 
 	// The limits are in the tasks' cgroups.
@@ -244,17 +223,7 @@ func TestSwarmTutorial(t *testing.T) {
 	}
 	waitTasks(t, dr, "getstartedlab_web", 7)
 	checkServiceObjects(t, kubectl, "getstartedlab", "web", 7, 80)
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		body, _ := httpGet("http://127.0.0.1:80/cgi-bin/index")
-		if strings.HasPrefix(body, "Hello Berth from ") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the update never answered: %q", body)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitAnswer(t, "Hello Berth from ", 3*time.Minute)
 	time.Sleep(5 * time.Second) // let the rollout finish under the loop
 	close(stop)
 	<-loopDone
@@ -280,7 +249,7 @@ func TestSwarmTutorial(t *testing.T) {
 	if r := dr.Run(ctx, nil, "stack", "rm", "getstartedlab"); r.Code != 0 {
 		t.Fatalf("stack rm: %s", r)
 	}
-	deadline = time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		left := dr.Run(ctx, nil, "ps", "-aq", "--filter", "label=io.kubernetes.pod.namespace=getstartedlab").Out()
 		services := dr.Run(ctx, nil, "service", "ls", "-q").Out()
@@ -304,6 +273,64 @@ func TestSwarmTutorial(t *testing.T) {
 	waitNoFrontEnd(t, d)
 	if r := dr.Run(ctx, nil, "ps", "-aq"); r.Out() != "" {
 		t.Errorf("containers left after leave: %s", r.Out())
+	}
+}
+
+// kubeSwarmDaemon is swarmDaemon for a test that brings a cluster up: it
+// skips without the Kubernetes binaries and holds the host's cluster lock.
+// It returns the daemon, the docker CLI and berth on it, and `berth kubectl`.
+func kubeSwarmDaemon(t *testing.T, extra ...string) (d *testutil.Daemon, docker, berth, kubectl testutil.Driver) {
+	t.Helper()
+	if testutil.KubeBinDir() == "" {
+		t.Skip("Kubernetes binaries not built (no /var/cache/berth-kube/k8s-*/bin with kube-apiserver, kubelet...): run make kube")
+	}
+	testutil.KubeLock(t)
+	d, docker = swarmDaemon(t, extra...)
+	berth = berthDriver(t, d, docker)
+	kubectl = berth
+	kubectl.Args = append(append([]string(nil), berth.Args...), "kubectl")
+	return d, docker, berth, kubectl
+}
+
+// waitAnswer waits until 127.0.0.1:80 (the routing mesh) answers with a
+// body that starts with prefix.
+func waitAnswer(t *testing.T, prefix string, max time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(max)
+	for {
+		body, _ := httpGet("http://127.0.0.1:80/cgi-bin/index")
+		if strings.HasPrefix(body, prefix) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("127.0.0.1:80 never answered %q: %q", prefix, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// importBusybox imports busybox:latest (from Debian's busybox-static) into
+// the daemon dr drives.
+func importBusybox(t *testing.T, dr testutil.Driver) {
+	t.Helper()
+	bb, err := testutil.BusyboxTarBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := dr.Run(context.Background(), bytes.NewReader(bb), "import", "-c", `CMD ["sh"]`, "-", "busybox:latest"); r.Code != 0 {
+		t.Fatal(r)
+	}
+}
+
+// buildFriendlyhello imports busybox and builds the tutorial's image
+// friendlyhello, which answers with its hostname and $NAME.
+func buildFriendlyhello(t *testing.T, dr testutil.Driver) {
+	t.Helper()
+	importBusybox(t, dr)
+	bctx := t.TempDir()
+	os.WriteFile(filepath.Join(bctx, "Dockerfile"), []byte(testutil.TutorialDockerfile), 0o644)
+	if r := dr.Run(context.Background(), nil, "build", "-t", "friendlyhello", bctx); r.Code != 0 {
+		t.Fatal(r)
 	}
 }
 
