@@ -152,30 +152,22 @@ func (o *specFlags) apply(fs *pflag.FlagSet, s *swarm.ServiceSpec) error {
 		r := o.replicas
 		s.Mode.Replicated.Replicas = &r
 	}
-	if ch("workdir") {
-		cs.Dir = o.workdir
-	}
-	if ch("user") {
-		cs.User = o.user
-	}
-	if ch("hostname") {
-		cs.Hostname = o.hostname
-	}
-	if ch("entrypoint") {
-		cs.Command = strings.Fields(o.entrypoint)
-	}
-	if ch("stop-grace-period") {
-		d := o.stopGrace
-		cs.StopGracePeriod = &d
-	}
-	if ch("stop-signal") {
-		cs.StopSignal = o.stopSignal
-	}
-	if ch("tty") {
-		cs.TTY = o.tty
-	}
-	if ch("read-only") {
-		cs.ReadOnly = o.readOnly
+	for flag, set := range map[string]func(){
+		"workdir":    func() { cs.Dir = o.workdir },
+		"user":       func() { cs.User = o.user },
+		"hostname":   func() { cs.Hostname = o.hostname },
+		"entrypoint": func() { cs.Command = strings.Fields(o.entrypoint) },
+		"stop-grace-period": func() {
+			d := o.stopGrace
+			cs.StopGracePeriod = &d
+		},
+		"stop-signal": func() { cs.StopSignal = o.stopSignal },
+		"tty":         func() { cs.TTY = o.tty },
+		"read-only":   func() { cs.ReadOnly = o.readOnly },
+	} {
+		if ch(flag) {
+			set()
+		}
 	}
 	if ch("limit-cpu") || ch("limit-memory") || ch("reserve-cpu") || ch("reserve-memory") {
 		if s.TaskTemplate.Resources == nil {
@@ -192,26 +184,24 @@ func (o *specFlags) apply(fs *pflag.FlagSet, s *swarm.ServiceSpec) error {
 				res.Reservations = &swarm.Resources{}
 			}
 		}
-		var err error
-		if ch("limit-cpu") {
-			if res.Limits.NanoCPUs, err = parseCPUs(o.limitCPU); err != nil {
-				return fmt.Errorf("invalid argument %q for \"--limit-cpu\" flag: %w", o.limitCPU, err)
+		for _, r := range []struct {
+			flag, value string
+			parse       func(string) (int64, error)
+			dst         *int64
+		}{
+			{"limit-cpu", o.limitCPU, parseCPUs, limitField(res, func(l *swarm.Limit) *int64 { return &l.NanoCPUs })},
+			{"limit-memory", o.limitMemory, parseMemory, limitField(res, func(l *swarm.Limit) *int64 { return &l.MemoryBytes })},
+			{"reserve-cpu", o.reserveCPU, parseCPUs, reserveField(res, func(r *swarm.Resources) *int64 { return &r.NanoCPUs })},
+			{"reserve-memory", o.reserveMemory, parseMemory, reserveField(res, func(r *swarm.Resources) *int64 { return &r.MemoryBytes })},
+		} {
+			if !ch(r.flag) {
+				continue
 			}
-		}
-		if ch("limit-memory") {
-			if res.Limits.MemoryBytes, err = parseMemory(o.limitMemory); err != nil {
-				return fmt.Errorf("invalid argument %q for \"--limit-memory\" flag: %w", o.limitMemory, err)
+			n, err := r.parse(r.value)
+			if err != nil {
+				return fmt.Errorf("invalid argument %q for \"--%s\" flag: %w", r.value, r.flag, err)
 			}
-		}
-		if ch("reserve-cpu") {
-			if res.Reservations.NanoCPUs, err = parseCPUs(o.reserveCPU); err != nil {
-				return fmt.Errorf("invalid argument %q for \"--reserve-cpu\" flag: %w", o.reserveCPU, err)
-			}
-		}
-		if ch("reserve-memory") {
-			if res.Reservations.MemoryBytes, err = parseMemory(o.reserveMemory); err != nil {
-				return fmt.Errorf("invalid argument %q for \"--reserve-memory\" flag: %w", o.reserveMemory, err)
-			}
+			*r.dst = n
 		}
 	}
 	if ch("restart-condition") || ch("restart-delay") || ch("restart-max-attempts") || ch("restart-window") {
@@ -251,6 +241,23 @@ func (o *specFlags) apply(fs *pflag.FlagSet, s *swarm.ServiceSpec) error {
 	}
 	o.log.apply(fs, &s.TaskTemplate)
 	return o.health.apply(fs, cs)
+}
+
+// limitField and reserveField point at a field of the limits or
+// reservations, or at a scratch value when the spec has none (their flags
+// were not given).
+func limitField(res *swarm.ResourceRequirements, f func(*swarm.Limit) *int64) *int64 {
+	if res.Limits == nil {
+		return new(int64)
+	}
+	return f(res.Limits)
+}
+
+func reserveField(res *swarm.ResourceRequirements, f func(*swarm.Resources) *int64) *int64 {
+	if res.Reservations == nil {
+		return new(int64)
+	}
+	return f(res.Reservations)
 }
 
 func applyUpdateConfig(fs *pflag.FlagSet, prefix string, dst **swarm.UpdateConfig, par uint64, delay, monitor time.Duration, action, order string) {

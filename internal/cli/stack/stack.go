@@ -143,31 +143,11 @@ func Deploy(ctx context.Context, c *client.Client, stack string, o DeployOptions
 	if err := createNetworks(ctx, c, stack, p, out); err != nil {
 		return err
 	}
-	secretIDs, err := createFileObjects(ctx, c, stack, secretObjects(p.Secrets), "secret", out,
-		func(spec swarm.Annotations, data []byte) (string, error) {
-			return c.SecretCreate(ctx, swarm.SecretSpec{Annotations: spec, Data: data})
-		},
-		func(name string) (string, swarm.Version, error) {
-			s, _, err := c.SecretInspect(ctx, name)
-			return s.ID, s.Version, err
-		},
-		func(id string, v swarm.Version, spec swarm.Annotations, data []byte) error {
-			return c.SecretUpdate(ctx, id, v, swarm.SecretSpec{Annotations: spec, Data: data})
-		})
+	secretIDs, err := createFileObjects(stack, secretObjects(p.Secrets), secretAPI(ctx, c), out)
 	if err != nil {
 		return err
 	}
-	configIDs, err := createFileObjects(ctx, c, stack, configObjects(p.Configs), "config", out,
-		func(spec swarm.Annotations, data []byte) (string, error) {
-			return c.ConfigCreate(ctx, swarm.ConfigSpec{Annotations: spec, Data: data})
-		},
-		func(name string) (string, swarm.Version, error) {
-			s, _, err := c.ConfigInspect(ctx, name)
-			return s.ID, s.Version, err
-		},
-		func(id string, v swarm.Version, spec swarm.Annotations, data []byte) error {
-			return c.ConfigUpdate(ctx, id, v, swarm.ConfigSpec{Annotations: spec, Data: data})
-		})
+	configIDs, err := createFileObjects(stack, configObjects(p.Configs), configAPI(ctx, c), out)
 	if err != nil {
 		return err
 	}
@@ -264,13 +244,46 @@ func createNetworks(ctx context.Context, c *client.Client, stack string, p *type
 	return nil
 }
 
+// fileAPI is how a stack reaches its secrets or configs.
+type fileAPI struct {
+	what    string
+	create  func(swarm.Annotations, []byte) (string, error)
+	inspect func(string) (string, swarm.Version, error)
+	update  func(string, swarm.Version, swarm.Annotations, []byte) error
+}
+
+func secretAPI(ctx context.Context, c *client.Client) fileAPI {
+	return fileAPI{what: "secret",
+		create: func(a swarm.Annotations, data []byte) (string, error) {
+			return c.SecretCreate(ctx, swarm.SecretSpec{Annotations: a, Data: data})
+		},
+		inspect: func(name string) (string, swarm.Version, error) {
+			s, _, err := c.SecretInspect(ctx, name)
+			return s.ID, s.Version, err
+		},
+		update: func(id string, v swarm.Version, a swarm.Annotations, data []byte) error {
+			return c.SecretUpdate(ctx, id, v, swarm.SecretSpec{Annotations: a, Data: data})
+		}}
+}
+
+func configAPI(ctx context.Context, c *client.Client) fileAPI {
+	return fileAPI{what: "config",
+		create: func(a swarm.Annotations, data []byte) (string, error) {
+			return c.ConfigCreate(ctx, swarm.ConfigSpec{Annotations: a, Data: data})
+		},
+		inspect: func(name string) (string, swarm.Version, error) {
+			s, _, err := c.ConfigInspect(ctx, name)
+			return s.ID, s.Version, err
+		},
+		update: func(id string, v swarm.Version, a swarm.Annotations, data []byte) error {
+			return c.ConfigUpdate(ctx, id, v, swarm.ConfigSpec{Annotations: a, Data: data})
+		}}
+}
+
 // createFileObjects creates the stack's secrets or configs, or updates
 // the ones that exist, and answers the IDs by name (external ones are
 // looked up).
-func createFileObjects(ctx context.Context, c *client.Client, stack string, objs map[string]types.FileObjectConfig, what string, out io.Writer,
-	create func(swarm.Annotations, []byte) (string, error),
-	inspect func(string) (string, swarm.Version, error),
-	update func(string, swarm.Version, swarm.Annotations, []byte) error) (map[string]string, error) {
+func createFileObjects(stack string, objs map[string]types.FileObjectConfig, api fileAPI, out io.Writer) (map[string]string, error) {
 	ids := map[string]string{}
 	keys := make([]string, 0, len(objs))
 	for k := range objs {
@@ -280,7 +293,7 @@ func createFileObjects(ctx context.Context, c *client.Client, stack string, objs
 	for _, k := range keys {
 		o := objs[k]
 		name := fileObjectName(stack, k, o)
-		id, version, err := inspect(name)
+		id, version, err := api.inspect(name)
 		if o.External {
 			if err == nil {
 				ids[name] = id
@@ -294,13 +307,13 @@ func createFileObjects(ctx context.Context, c *client.Client, stack string, objs
 		a := swarm.Annotations{Name: name, Labels: withStack(stack, o.Labels)}
 		switch {
 		case err == nil:
-			if err := update(id, version, a, data); err != nil {
-				return nil, fmt.Errorf("failed to update %s %s: %w", what, name, err)
+			if err := api.update(id, version, a, data); err != nil {
+				return nil, fmt.Errorf("failed to update %s %s: %w", api.what, name, err)
 			}
 		case client.StatusOf(err) == http.StatusNotFound:
-			fmt.Fprintf(out, "Creating %s %s\n", what, name)
-			if id, err = create(a, data); err != nil {
-				return nil, fmt.Errorf("failed to create %s %s: %w", what, name, err)
+			fmt.Fprintf(out, "Creating %s %s\n", api.what, name)
+			if id, err = api.create(a, data); err != nil {
+				return nil, fmt.Errorf("failed to create %s %s: %w", api.what, name, err)
 			}
 		default:
 			return nil, err
