@@ -38,32 +38,79 @@ func (m *Manager) logs(ctx context.Context, kc kubernetes.Interface, ts []swarm.
 	out := make(chan engine.SwarmLogMessage, 64)
 	var wg sync.WaitGroup
 	for _, t := range ts {
-		p := pods[t.ID]
-		if p == nil || p.Spec.NodeName == "" {
-			continue
-		}
-		attrs := []string{"com.docker.swarm.node.id=" + t.NodeID, "com.docker.swarm.service.id=" + t.ServiceID, "com.docker.swarm.task.id=" + t.ID}
-		emit := func(lm engine.LogMessage) bool {
-			if (lm.Stream == "stderr" && !opts.Stderr) || (lm.Stream != "stderr" && !opts.Stdout) {
-				return true
-			}
-			select {
-			case out <- engine.SwarmLogMessage{LogMessage: lm, Attrs: attrs}:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := criLog(ctx, kc, p, opts, emit); err == errNoCRILog {
-				mergedLog(ctx, kc, p, opts, emit)
-			}
-		}()
+		taskLog(ctx, kc, t, pods[t.ID], opts, out, &wg)
 	}
 	go func() { wg.Wait(); close(out) }()
 	return out
+}
+
+// logPollTasks is how often a followed service's tasks are listed for
+// new ones.
+const logPollTasks = 2 * time.Second
+
+// followService is `service logs -f`: the service's tasks, and until ctx
+// ends those that start later (from their first line), as swarm follows a
+// service's new tasks too. A task is followed once its container has
+// started.
+func (m *Manager) followService(ctx context.Context, kc kubernetes.Interface, serviceID string, opts engine.LogsOptions) <-chan engine.SwarmLogMessage {
+	out := make(chan engine.SwarmLogMessage, 64)
+	var wg sync.WaitGroup
+	seen := map[string]bool{}
+	scan := func(o engine.LogsOptions) {
+		all, pods, err := m.tasks(ctx, kc)
+		if err != nil {
+			return
+		}
+		for _, t := range all {
+			p := pods[t.ID]
+			if t.ServiceID != serviceID || p == nil || t.ID != ID(p.UID) || seen[t.ID] || criLogPath(p) == "" {
+				continue
+			}
+			seen[t.ID] = true
+			taskLog(ctx, kc, t, p, o, out, &wg)
+		}
+	}
+	scan(opts)
+	later := opts
+	later.Tail = "all"
+	go func() {
+		defer func() { wg.Wait(); close(out) }()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(logPollTasks):
+				scan(later)
+			}
+		}
+	}()
+	return out
+}
+
+// taskLog starts sending task t's log lines (of pod p) to out.
+func taskLog(ctx context.Context, kc kubernetes.Interface, t swarm.Task, p *corev1.Pod, opts engine.LogsOptions, out chan<- engine.SwarmLogMessage, wg *sync.WaitGroup) {
+	if p == nil || p.Spec.NodeName == "" {
+		return
+	}
+	attrs := []string{"com.docker.swarm.node.id=" + t.NodeID, "com.docker.swarm.service.id=" + t.ServiceID, "com.docker.swarm.task.id=" + t.ID}
+	emit := func(lm engine.LogMessage) bool {
+		if (lm.Stream == "stderr" && !opts.Stderr) || (lm.Stream != "stderr" && !opts.Stdout) {
+			return true
+		}
+		select {
+		case out <- engine.SwarmLogMessage{LogMessage: lm, Attrs: attrs}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := criLog(ctx, kc, p, opts, emit); err == errNoCRILog {
+			mergedLog(ctx, kc, p, opts, emit)
+		}
+	}()
 }
 
 var errNoCRILog = errors.New("the kubelet does not serve the container's log file")

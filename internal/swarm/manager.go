@@ -994,6 +994,10 @@ func (m *Manager) ServiceLogs(ctx context.Context, ref string, opts engine.LogsO
 	if err != nil {
 		return nil, err
 	}
+	id := ID(s.w.Meta().UID)
+	if opts.Follow {
+		return m.followService(ctx, kc, id, opts), nil
+	}
 	all, pods, err := m.tasks(ctx, kc)
 	if err != nil {
 		return nil, err
@@ -1001,7 +1005,7 @@ func (m *Manager) ServiceLogs(ctx context.Context, ref string, opts engine.LogsO
 	var ts []swarm.Task
 	for _, t := range all {
 		// The current run of each pod; its earlier runs have no logs left.
-		if t.ServiceID == ID(s.w.Meta().UID) && t.ID == ID(pods[t.ID].UID) {
+		if p := pods[t.ID]; t.ServiceID == id && p != nil && t.ID == ID(p.UID) {
 			ts = append(ts, t)
 		}
 	}

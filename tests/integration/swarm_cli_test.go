@@ -249,8 +249,13 @@ func TestSwarmCLITutorial(t *testing.T) {
 	if r := docker.Run(ctx, nil, "exec", task[0], "sh", "-c", "echo late >/proc/1/fd/1; echo late-err >/proc/1/fd/2"); r.Code != 0 {
 		t.Fatalf("exec: %s", r)
 	}
+	// A task that starts while they follow is followed too, as in swarm.
+	if r := berth.Run(ctx, nil, "service", "scale", "-d", "logger=3"); r.Code != 0 {
+		t.Fatalf("service scale: %s", r)
+	}
 	for name, followed := range map[string]func(time.Duration) (string, string){"docker": followW, "berth": followG} {
-		if so, se := followed(time.Minute); !strings.Contains(so, "| late\n") || strings.Contains(so, "late-err") || !strings.Contains(se, "| late-err\n") || strings.Contains(se, "| late\n") {
+		if so, se := followed(2 * time.Minute); !strings.Contains(so, "| late\n") || strings.Contains(so, "late-err") || !strings.Contains(se, "| late-err\n") || strings.Contains(se, "| late\n") ||
+			!strings.Contains(so, "| hi from logger-") || !strings.Contains(se, "| oops\n") {
 			t.Errorf("%s service logs -f:\n--- stdout\n%s--- stderr\n%s", name, so, se)
 		}
 	}
@@ -299,8 +304,8 @@ func sortedLines(s string) string {
 }
 
 // followLogs starts `service logs -f --since now` and returns a function
-// that waits (up to max) until stdout has "late" and stderr "late-err",
-// stops it and returns both.
+// that waits (up to max) until stdout has "late" and a new task's "hi
+// from" and stderr "late-err" and its "oops", stops it and returns both.
 func followLogs(t *testing.T, dr testutil.Driver, service string) func(max time.Duration) (string, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -316,7 +321,8 @@ func followLogs(t *testing.T, dr testutil.Driver, service string) func(max time.
 	t.Cleanup(func() { cancel(); <-done })
 	return func(max time.Duration) (string, string) {
 		deadline := time.Now().Add(max)
-		for time.Now().Before(deadline) && !(strings.Contains(so.String(), "| late\n") && strings.Contains(se.String(), "| late-err\n")) {
+		for time.Now().Before(deadline) && !(strings.Contains(so.String(), "| late\n") && strings.Contains(se.String(), "| late-err\n") &&
+			strings.Contains(so.String(), "| hi from logger-") && strings.Contains(se.String(), "| oops\n")) {
 			time.Sleep(500 * time.Millisecond)
 		}
 		cancel()
