@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -208,11 +209,22 @@ func (p *Process) start(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The front end goes with berthd.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting berth-swarm: %w", err)
-	}
+	// Pdeathsig fires when the thread that forked the child exits, not
+	// berthd: a goroutine that switched network namespaces ends its locked
+	// thread, and if that thread was the front end's parent, the front end
+	// got SIGTERM in the middle of a stream (a pod start under `service
+	// logs -f` did it). So the child is forked and waited for by a
+	// goroutine that keeps its thread to itself until the child ends.
+	started := make(chan error, 1)
 	done := make(chan struct{})
 	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		cmd.Wait()
 		p.mu.Lock()
 		if p.cmd == cmd {
@@ -221,6 +233,9 @@ func (p *Process) start(ctx context.Context) error {
 		p.mu.Unlock()
 		close(done)
 	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("starting berth-swarm: %w", err)
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		c, err := net.Dial("unix", p.cfg.Socket)
