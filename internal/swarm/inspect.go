@@ -45,6 +45,15 @@ func (w Workload) Spec() (swarm.ServiceSpec, error) {
 	return spec, err
 }
 
+// Version is a service's swarm version: its workload's generation, less
+// the update monitor's status writes since the spec was last written
+// (Kubernetes bumps a Deployment's generation for annotations too), so it
+// moves with the spec only, as swarm's does.
+func Version(m *metav1.ObjectMeta) uint64 {
+	n, _ := strconv.ParseInt(m.Annotations[AnnotationStatusWrites], 10, 64)
+	return uint64(m.Generation - n)
+}
+
 // ServiceFromKube is the inspect view of a service: the spec as the client
 // gave it, its version (the workload's generation, which moves only when
 // the spec does), the endpoint with the Service's virtual IP, and the
@@ -58,7 +67,7 @@ func ServiceFromKube(w Workload, svc *corev1.Service, networkIDs map[string]stri
 	s := swarm.Service{
 		ID: ID(m.UID),
 		Meta: swarm.Meta{
-			Version:   swarm.Version{Index: uint64(m.Generation)},
+			Version:   swarm.Version{Index: Version(m)},
 			CreatedAt: m.CreationTimestamp.UTC(),
 			UpdatedAt: m.CreationTimestamp.UTC(),
 		},

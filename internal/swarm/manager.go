@@ -708,7 +708,7 @@ func (m *Manager) ServiceUpdate(ctx context.Context, ref string, version uint64,
 		if err != nil {
 			return swarm.ServiceUpdateResponse{}, err
 		}
-		if uint64(cur.w.Meta().Generation) != version {
+		if Version(cur.w.Meta()) != version {
 			return swarm.ServiceUpdateResponse{}, errdefs.Invalidf("rpc error: code = Unknown desc = update out of sequence")
 		}
 		var resp swarm.ServiceUpdateResponse

@@ -319,10 +319,28 @@ func TestServiceUpdateConflict(t *testing.T) {
 	if d, err := kc.AppsV1().Deployments("getstartedlab").Get(ctx, "web", metav1.GetOptions{}); err != nil || *d.Spec.Replicas != 4 {
 		t.Fatalf("deployment after the update: %v %v", d, err)
 	}
+	// The update monitor's record of the end of the update bumps the
+	// Deployment's generation (annotations do) but not the version.
+	d, _ := kc.AppsV1().Deployments("getstartedlab").Get(ctx, "web", metav1.GetOptions{})
+	d.Annotations[AnnotationState] = `{"State":"completed"}`
+	d.Annotations[AnnotationStatusWrites] = "1"
+	if _, err := kc.AppsV1().Deployments("getstartedlab").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := m.ServiceInspect(ctx, resp.ID, false); err != nil || s.Version.Index != 2 {
+		t.Fatalf("version after the monitor's write: %+v %v", s.Version, err)
+	}
+	spec.Mode.Replicated.Replicas = u64(2)
+	if _, err := m.ServiceUpdate(ctx, resp.ID, 2, spec, engine.ServiceUpdateOptions{}); err != nil {
+		t.Fatalf("update with the version read after the monitor's write: %v", err)
+	}
+	if s, _ := m.ServiceInspect(ctx, resp.ID, false); s.Version.Index != 4 {
+		t.Errorf("version after the update: %d, want 4 (generation 4, no status writes since)", s.Version.Index)
+	}
 	// A conflict that never ends is reported, as a conflict.
 	conflicts.Store(-100)
 	spec.Mode.Replicated.Replicas = u64(3)
-	if _, err := m.ServiceUpdate(ctx, resp.ID, 2, spec, engine.ServiceUpdateOptions{}); !errors.Is(err, errdefs.ErrConflict) {
+	if _, err := m.ServiceUpdate(ctx, resp.ID, 4, spec, engine.ServiceUpdateOptions{}); !errors.Is(err, errdefs.ErrConflict) {
 		t.Fatalf("update under endless conflicts: %v", err)
 	}
 }

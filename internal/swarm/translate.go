@@ -38,6 +38,11 @@ const (
 	AnnotationSpec  = "berth.swarm/spec"      // the ServiceSpec as the client sent it
 	AnnotationPrev  = "berth.swarm/prev-spec" // the spec before the last update
 	AnnotationState = "berth.swarm/update"    // UpdateStatus of the last update, JSON
+	// AnnotationStatusWrites counts the update monitor's writes of
+	// AnnotationState since the last spec write: a Deployment's generation
+	// also moves with its annotations, and those writes must not move the
+	// service's version (see Version).
+	AnnotationStatusWrites = "berth.swarm/status-writes"
 	// DefaultNamespace holds services created outside a stack.
 	DefaultNamespace = "default"
 	// SystemNamespace holds swarm-wide objects (secrets, configs, networks)

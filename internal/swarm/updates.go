@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -71,7 +72,7 @@ func (u *UpdateMonitor) check(ctx context.Context, kc kubernetes.Interface) {
 		if RolloutDone(d) {
 			// Recorded once, so a later outage of the service's tasks is
 			// never taken for a failure of this update.
-			u.finish(ctx, kc, d.Namespace, d.Name, d.ResourceVersion, us)
+			u.finish(ctx, kc, &d.ObjectMeta, us)
 			continue
 		}
 		spec := s.spec()
@@ -92,7 +93,9 @@ func (u *UpdateMonitor) check(ctx context.Context, kc kubernetes.Interface) {
 
 // finish records a finished update or rollback in the Deployment's
 // annotation (metadata only: the rollout is not touched).
-func (u *UpdateMonitor) finish(ctx context.Context, kc kubernetes.Interface, ns, name, resourceVersion string, us swarm.UpdateStatus) {
+func (u *UpdateMonitor) finish(ctx context.Context, kc kubernetes.Interface, d *metav1.ObjectMeta, us swarm.UpdateStatus) {
+	ns, name, resourceVersion := d.Namespace, d.Name, d.ResourceVersion
+	writes, _ := strconv.Atoi(d.Annotations[AnnotationStatusWrites])
 	now := time.Now().UTC()
 	us.CompletedAt = &now
 	if us.State == swarm.UpdateStateUpdating {
@@ -103,7 +106,8 @@ func (u *UpdateMonitor) finish(ctx context.Context, kc kubernetes.Interface, ns,
 	b, _ := json.Marshal(us)
 	// The resource version makes the patch fail if the service was updated
 	// since it was read: a new update's status is never overwritten.
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": resourceVersion, "annotations": map[string]string{AnnotationState: string(b)}}})
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": resourceVersion, "annotations": map[string]string{AnnotationState: string(b),
+		AnnotationStatusWrites: strconv.Itoa(writes + 1)}}})
 	if _, err := kc.AppsV1().Deployments(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		u.log.Debug("update monitor: record the end of an update", "deployment", ns+"/"+name, "err", err)
 	}
