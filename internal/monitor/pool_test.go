@@ -113,7 +113,9 @@ func TestHideCgroup2(t *testing.T) {
 	if hybrid := strings.Contains(string(before), " /sys/fs/cgroup/unified "); hybrid {
 		t.Log("hybrid cgroup host: crun ran with the cgroup2 mount hidden")
 	}
-	if out, _ := exec.Command(crun, "--root", e.cfg.RuntimeRoot, "list", "-q").CombinedOutput(); strings.Contains(string(out), e.cfg.ID) {
-		t.Errorf("crun still lists %s after the exit", e.cfg.ID)
-	}
+	// The monitor deletes the container after it has reported the exit.
+	waitFor(t, 5*time.Second, "crun no longer lists "+e.cfg.ID, func() bool {
+		out, _ := exec.Command(crun, "--root", e.cfg.RuntimeRoot, "list", "-q").CombinedOutput()
+		return !strings.Contains(string(out), e.cfg.ID)
+	})
 }
