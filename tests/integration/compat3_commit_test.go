@@ -106,6 +106,9 @@ func TestCommitChanges(t *testing.T) {
 
 	t.Run("pause-and-event", func(t *testing.T) {
 		c := newCase(t, c.dr)
+		// --since counts whole seconds and the earlier subtests commit the
+		// same container: start on a fresh second so their events stay out.
+		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 		since := strconv.FormatInt(time.Now().Unix(), 10)
 		paused := c.image("commitp")
 		id1 := c.ok("commit", "-m", "hello", ctr, paused)
