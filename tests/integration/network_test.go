@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/tests/testutil"
 )
 
@@ -116,28 +117,39 @@ var networkScenarios = []scenario{
 		defer l.Close()
 		p := l.Addr().(*net.TCPAddr).Port
 		n := c.name("clash")
-		vethsBefore, rulesBefore := countVeths(), countNftRules()
+		// Count only what this daemon owns: other daemons on the host (a
+		// dockerd, parallel test runs) add and remove veths and rules meanwhile.
+		bridge, table := network.DefaultNames(env.daemon.Root)
+		vethsBefore, rulesBefore := countVeths(bridge), countNftRules(table)
 		r := c.run("run", "-d", "--name", n, "-p", fmt.Sprintf("127.0.0.1:%d:80", p), "busybox", "sleep", "60")
 		if r.Code == 0 || !strings.Contains(r.Stderr, "already allocated") {
 			c.Fatalf("publishing a busy port must fail saying so: %s", r)
 		}
 		c.wantEq(c.inspect(n, "{{.State.Running}}"), "false", "container did not start")
 		// The namespace takes its veth with it in the background.
-		c.eventually(5*time.Second, "no veth left after the failed start", func() bool { return countVeths() <= vethsBefore })
-		if n := countNftRules(); n != rulesBefore {
+		c.eventually(5*time.Second, "no veth left after the failed start", func() bool { return countVeths(bridge) <= vethsBefore })
+		if n := countNftRules(table); n != rulesBefore {
 			c.Errorf("nft rules %d -> %d after the failed start", rulesBefore, n)
 		}
 	}},
 }
 
-// countVeths counts veth interfaces on the host.
-func countVeths() int {
-	out, _ := exec.Command("ip", "-o", "link", "show", "type", "veth").Output()
+// countVeths counts the veth interfaces enslaved to bridge.
+func countVeths(bridge string) int {
+	out, _ := exec.Command("ip", "-o", "link", "show", "master", bridge, "type", "veth").Output()
 	return strings.Count(string(out), "\n")
 }
 
-// countNftRules counts the rules in every nft table on the host.
-func countNftRules() int {
-	out, _ := exec.Command("nft", "-a", "list", "ruleset").Output()
-	return strings.Count(string(out), "# handle") - strings.Count(string(out), "chain ") - strings.Count(string(out), "table ")
+// countNftRules counts the rules in the nft tables named table (ip, ip6, inet).
+func countNftRules(table string) int {
+	n := 0
+	for _, family := range []string{"ip", "ip6", "inet"} {
+		out, err := exec.Command("nft", "-a", "list", "table", family, table).Output()
+		if err != nil {
+			continue // no table of this family
+		}
+		s := string(out)
+		n += strings.Count(s, "# handle") - strings.Count(s, "chain ") - strings.Count(s, "table ")
+	}
+	return n
 }
