@@ -15,6 +15,7 @@ import (
 	"github.com/berth-project/berth/internal/daemonconfig"
 	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/version"
+	"github.com/moby/moby/api/types/container"
 )
 
 // criEngine is the CRI front end's view of the engine: the container,
@@ -29,6 +30,16 @@ type criEngine struct {
 }
 
 var _ cri.Engine = criEngine{}
+
+// ContainerInspect is the container backend's without the fields only the
+// Engine API reports.
+func (e criEngine) ContainerInspect(ctx context.Context, name string, size bool) (*container.InspectResponse, error) {
+	r, err := e.ContainerBackend.ContainerInspect(ctx, name, size)
+	if err != nil {
+		return nil, err
+	}
+	return r.InspectResponse, nil
+}
 
 // criSocketPath returns the CRI socket's path, "" when disabled.
 func criSocketPath(cfg *daemonconfig.Config) (string, error) {

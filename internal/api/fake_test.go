@@ -122,11 +122,11 @@ func (f *fakeBackend) ContainerRemoveLink(_ context.Context, name string) error 
 	return missing(name)
 }
 
-func (f *fakeBackend) ContainerInspect(_ context.Context, name string, size bool) (*container.InspectResponse, error) {
+func (f *fakeBackend) ContainerInspect(_ context.Context, name string, size bool) (*engine.ContainerInspectResult, error) {
 	if err := missing(name); err != nil {
 		return nil, err
 	}
-	return &container.InspectResponse{ID: strings.Repeat("c", 64), Name: "/" + name, Config: &container.Config{}}, nil
+	return &engine.ContainerInspectResult{InspectResponse: &container.InspectResponse{ID: strings.Repeat("c", 64), Name: "/" + name, Config: &container.Config{}}}, nil
 }
 
 func (f *fakeBackend) ContainerList(_ context.Context, opts engine.ContainerListOptions) ([]container.Summary, error) {

@@ -33,6 +33,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/filters"
 	"github.com/moby/moby/api/types/container"
@@ -498,7 +499,7 @@ func adaptContainerList(ctx context.Context, list []container.Summary) {
 
 // containerInspectJSON is container inspect as dockerd 28 encodes it: its
 // Config type still had OnBuild without omitempty, so "OnBuild": null is
-// always there.
+// always there, and the container-wide MacAddress.
 type containerInspectJSON struct {
 	*container.InspectResponse
 	Config          *configJSON `json:"Config"`
@@ -508,10 +509,16 @@ type containerInspectJSON struct {
 type configJSON struct {
 	*container.Config
 	OnBuild []string `json:"OnBuild"`
+	// MacAddress is deprecated since 1.44 and gone from the types in 1.52,
+	// yet dockerd 28 fills it at every version (daemon/inspect.go copies
+	// the network-mode endpoint's requested address into it, so unversioned
+	// clients keep working); omitted when none was asked for.
+	MacAddress string `json:",omitempty"`
 }
 
 // adaptContainerInspect is GET /containers/{id}/json's answer for the version.
-func adaptContainerInspect(ctx context.Context, c *container.InspectResponse) any {
+func adaptContainerInspect(ctx context.Context, res *engine.ContainerInspectResult) any {
+	c := res.InspectResponse
 	if chInspectAliases.before(ctx) && c.NetworkSettings != nil {
 		short := c.ID
 		if len(short) > 12 {
@@ -540,7 +547,7 @@ func adaptContainerInspect(ctx context.Context, c *container.InspectResponse) an
 		out.NetworkSettings = lc.NetworkSettings
 	}
 	if c.Config != nil {
-		out.Config = &configJSON{Config: c.Config, OnBuild: c.Config.OnBuild}
+		out.Config = &configJSON{Config: c.Config, OnBuild: c.Config.OnBuild, MacAddress: res.MacAddress}
 	}
 	return out
 }

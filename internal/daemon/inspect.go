@@ -27,7 +27,7 @@ func fmtTime(t time.Time) string {
 }
 
 // ContainerInspect renders the record like dockerd's GET /containers/{id}/json.
-func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (*container.InspectResponse, error) {
+func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (*engine.ContainerInspectResult, error) {
 	c, err := d.containers.get(name)
 	if err != nil {
 		return nil, err
@@ -74,7 +74,13 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		}
 		resp.SizeRootFs = &rootfs
 	}
-	return resp, nil
+	out := &engine.ContainerInspectResult{InspectResponse: resp}
+	if nm := container.NetworkMode(hc.NetworkMode); nm.IsBridge() || nm.IsUserDefined() {
+		// dockerd 28 reports the address asked for on the network-mode's
+		// network, whichever API version created the container.
+		out.MacAddress = d.networks.RequestedMAC(c.ID, nm.NetworkName())
+	}
+	return out, nil
 }
 
 func (c *Container) inspectState() *container.State {

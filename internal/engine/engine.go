@@ -79,6 +79,18 @@ type LogMessage struct {
 	Time   time.Time
 }
 
+// ContainerInspectResult is GET /containers/{id}/json's answer: moby's
+// response and what its current types no longer carry but dockerd 28
+// still reports.
+type ContainerInspectResult struct {
+	*container.InspectResponse
+	// MacAddress is the MAC address the container asked for on the
+	// network of its network mode ("" for none): dockerd 28 reports it as
+	// the container-wide Config.MacAddress at every API version, a field
+	// moby's types dropped with API 1.52.
+	MacAddress string
+}
+
 // CommitOptions is POST /commit's query and body.
 type CommitOptions struct {
 	Container string
@@ -107,7 +119,7 @@ type ContainerBackend interface {
 	ContainerRemove(ctx context.Context, name string, force, removeVolumes bool) error
 	// ContainerRemoveLink removes the legacy link named "/parent/alias".
 	ContainerRemoveLink(ctx context.Context, name string) error
-	ContainerInspect(ctx context.Context, name string, size bool) (*container.InspectResponse, error)
+	ContainerInspect(ctx context.Context, name string, size bool) (*ContainerInspectResult, error)
 	ContainerList(ctx context.Context, opts ContainerListOptions) ([]container.Summary, error)
 	// ContainerWait registers the waiter before returning, so a wait opened
 	// before start sees the first exit. The channel yields one response.

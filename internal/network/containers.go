@@ -135,6 +135,25 @@ func (m *Manager) Registered(containerID string) bool {
 	return c != nil && (c.Primary == "" || m.networks[c.Primary] != nil)
 }
 
+// RequestedMAC is the MAC address the container asked for on network
+// netRef ("" when it asked for none or is not on it).
+func (m *Manager) RequestedMAC(containerID, netRef string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.ctrs[containerID]
+	if c == nil {
+		return ""
+	}
+	n, err := m.find(netRef)
+	if err != nil {
+		return ""
+	}
+	if cfg := c.Networks[n.ID]; cfg != nil {
+		return cfg.MAC
+	}
+	return ""
+}
+
 // endpointConfig validates the settings a container asks of network n.
 func (m *Manager) endpointConfig(n *Network, es *network.EndpointSettings) (*EndpointConfig, error) {
 	cfg := &EndpointConfig{}

@@ -16,10 +16,10 @@ import (
 )
 
 // matrixVersions are the API versions the matrix pins: the oldest we
-// serve, dockerd 20.10's newest, the first with the current MAC address
-// and image shapes, and our newest. Against a daemon that speaks less
+// serve, dockerd 20.10's newest, the last and the first with the
+// container-wide MAC address, the current image shapes, and our newest. Against a daemon that speaks less
 // (dockerd 20.10 tops out at 1.41) only the versions it serves run.
-var matrixVersions = []string{"1.24", "1.41", "1.44", "1.50"}
+var matrixVersions = []string{"1.24", "1.41", "1.43", "1.44", "1.50"}
 
 // TestAPIVersionMatrix runs the same requests at each version through the
 // docker CLI (DOCKER_API_VERSION), the Python SDK (APIClient(version=)) and
@@ -137,6 +137,23 @@ func (m *matrix) cli(t *testing.T) {
 	if strings.Contains(aliases, id[:12]) != m.older("1.45") {
 		t.Errorf("aliases at %s: %s (short id %s)", m.v, aliases, id[:12])
 	}
+	if got := run("inspect", "-f", "{{.Config.MacAddress}}", name); got != "" {
+		t.Errorf("Config.MacAddress at %s without --mac-address: %q", m.v, got)
+	}
+
+	// --mac-address (sent per endpoint by the CLI, which refuses it below
+	// 1.44) is still the container-wide Config.MacAddress in inspect.
+	if !m.older("1.44") {
+		mac := "02:42:ac:11:01:" + strings.ReplaceAll(m.v, ".", "")[1:]
+		for _, nw := range []string{"bridge", m.nw} {
+			macName := "vm-mac-" + randHex(4)
+			run("create", "--network", nw, "--mac-address", mac, "--name", macName, "busybox", "sleep", "60")
+			defer m.dr.Run(context.Background(), nil, "rm", "-f", macName)
+			if got := run("inspect", "-f", "{{.Config.MacAddress}}", macName); got != mac {
+				t.Errorf("Config.MacAddress at %s on %s: %q, want %q", m.v, nw, got, mac)
+			}
+		}
+	}
 }
 
 // pythonMatrix runs docker-py's low-level client at one version and prints
@@ -163,11 +180,17 @@ ctr = c.create_container('busybox', 'sleep 60', mac_address=mac,
 try:
     out['warnings'] = ctr.get('Warnings') or []
     c.start(ctr['Id'])
-    nets = c.inspect_container(ctr['Id'])['NetworkSettings']['Networks']
+    ins = c.inspect_container(ctr['Id'])
     out['mac_want'] = mac
-    out['mac_got'] = nets[os.environ['NET']]['MacAddress']
+    out['mac_got'] = ins['NetworkSettings']['Networks'][os.environ['NET']]['MacAddress']
+    out['config_mac'] = ins['Config'].get('MacAddress')
 finally:
     c.remove_container(ctr['Id'], force=True)
+plain = c.create_container('busybox', 'sleep 60', host_config=c.create_host_config(network_mode=os.environ['NET']))
+try:
+    out['config_mac_plain'] = c.inspect_container(plain['Id'])['Config'].get('MacAddress', 'absent')
+finally:
+    c.remove_container(plain['Id'], force=True)
 print(json.dumps(out))
 `
 
@@ -193,6 +216,8 @@ func (m *matrix) python(t *testing.T) {
 		Warnings        []string   `json:"warnings"`
 		MacWant         string     `json:"mac_want"`
 		MacGot          string     `json:"mac_got"`
+		ConfigMac       string     `json:"config_mac"`
+		ConfigMacPlain  string     `json:"config_mac_plain"`
 	}
 	if err := json.Unmarshal(so.Bytes(), &out); err != nil {
 		t.Fatalf("python output %q: %v", so.String(), err)
@@ -230,6 +255,11 @@ func (m *matrix) python(t *testing.T) {
 	// version; from 1.44 it is deprecated with a warning.
 	if out.MacGot != out.MacWant {
 		t.Errorf("MAC at %s: got %q, want %q", m.v, out.MacGot, out.MacWant)
+	}
+	// The deprecated Config.MacAddress stays in inspect at every version:
+	// dockerd 28 reports the requested address there (absent without one).
+	if out.ConfigMac != out.MacWant || out.ConfigMacPlain != "absent" {
+		t.Errorf("Config.MacAddress at %s: %q with a requested MAC, %q without", m.v, out.ConfigMac, out.ConfigMacPlain)
 	}
 	warned := false
 	for _, w := range out.Warnings {
