@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/registry"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -77,7 +78,7 @@ func TestImageAndSystemCalls(t *testing.T) {
 	must(err)
 	_, err = c.ImageHistory(ctx, "bb", ImageHistoryOptions{Platform: &amd64})
 	must(err)
-	stream(c.ImageBuild(ctx, strings.NewReader("ctx"), ImageBuildOptions{Query: url.Values{"t": {"x"}}, RegistryConfig: "e30="}))
+	stream(c.ImageBuild(ctx, strings.NewReader("ctx"), ImageBuildOptions{Tags: []string{"x"}, Remove: true, RegistryConfig: "e30="}))
 	_, err = c.BuildCachePrune(ctx, BuildCachePruneOptions{All: true, KeepStorage: 1024})
 	must(err)
 	stream(c.Events(ctx, EventsOptions{Since: "1", Filters: Filters{"type": {"container"}}}))
@@ -124,6 +125,35 @@ func TestImageAndSystemCalls(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("call %d =\n %+v, want\n %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestImageBuildQuery pins the encoding of every build option against
+// what docker CLI 28 sends for the same flags.
+func TestImageBuildQuery(t *testing.T) {
+	v := "1"
+	for _, tc := range []struct {
+		o    ImageBuildOptions
+		want string
+	}{
+		{ImageBuildOptions{Remove: true}, ""},
+		{ImageBuildOptions{}, "rm=0"},
+		{ImageBuildOptions{Remove: true, Isolation: "default", NetworkMode: "default", Version: "1"}, "version=1"},
+		{ImageBuildOptions{
+			Tags: []string{"a:1", "b"}, SecurityOpt: []string{"seccomp=unconfined"}, ExtraHosts: []string{"h:1.2.3.4", "g:5.6.7.8"},
+			CacheFrom: []string{"c"}, SuppressOutput: true, NoCache: true, ForceRemove: true, PullParent: true, Squash: true,
+			Isolation: "process", NetworkMode: "host", CPUSetCPUs: "0", CPUSetMems: "0", CgroupParent: "p",
+			Dockerfile: "D", Target: "t", Platform: "Linux/AMD64", CPUShares: 2, CPUQuota: 3, CPUPeriod: 4,
+			Memory: 5, MemorySwap: -1, ShmSize: 6, Ulimits: []*container.Ulimit{{Name: "nofile", Soft: 1, Hard: 2}},
+			BuildArgs: map[string]*string{"A": &v, "B": nil}, Labels: map[string]string{"l": "x"},
+		}, "buildargs=%7B%22A%22%3A%221%22%2C%22B%22%3Anull%7D&cachefrom=%5B%22c%22%5D&cgroupparent=p&cpuperiod=4&cpuquota=3&" +
+			"cpusetcpus=0&cpusetmems=0&cpushares=2&dockerfile=D&extrahosts=h%3A1.2.3.4&extrahosts=g%3A5.6.7.8&forcerm=1&isolation=process&" +
+			"labels=%7B%22l%22%3A%22x%22%7D&memory=5&memswap=-1&networkmode=host&nocache=1&platform=linux%2Famd64&pull=1&q=1&rm=0&" +
+			"securityopt=seccomp%3Dunconfined&shmsize=6&squash=1&t=a%3A1&t=b&target=t&ulimits=%5B%7B%22Name%22%3A%22nofile%22%2C%22Hard%22%3A2%2C%22Soft%22%3A1%7D%5D"},
+	} {
+		if got := tc.o.Query().Encode(); got != tc.want {
+			t.Errorf("Query(%+v) =\n%s\nwant\n%s", tc.o, got, tc.want)
 		}
 	}
 }

@@ -2,13 +2,10 @@ package compose
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/berth-project/berth/internal/buildcontext"
 	"github.com/berth-project/berth/internal/client"
@@ -55,49 +52,21 @@ func (s *Service) build(ctx context.Context, p *types.Project, svc types.Service
 		return fmt.Errorf("service %q: %w", svc.Name, err)
 	}
 	defer bc.Close()
-	q := url.Values{"t": {img}, "rm": {"1"}}
-	for _, t := range b.Tags {
-		q.Add("t", t)
+	bo := client.ImageBuildOptions{
+		Tags: append([]string{img}, b.Tags...), Dockerfile: bc.Dockerfile, Target: b.Target,
+		NoCache: o.NoCache || b.NoCache, PullParent: o.Pull || b.Pull, Remove: true, ForceRemove: o.ForceRm,
+		NetworkMode: b.Network, BuildArgs: map[string]*string(b.Args),
+		Labels: map[string]string{LabelProject: p.Name, LabelService: svc.Name},
 	}
-	if bc.Dockerfile != "" {
-		q.Set("dockerfile", bc.Dockerfile)
-	}
-	if b.Target != "" {
-		q.Set("target", b.Target)
-	}
-	if o.NoCache || b.NoCache {
-		q.Set("nocache", "1")
-	}
-	if o.Pull || b.Pull {
-		q.Set("pull", "1")
-	}
-	if o.ForceRm {
-		q.Set("forcerm", "1")
-	}
-	if len(b.Args) > 0 {
-		args := map[string]*string{}
-		for k, v := range b.Args {
-			args[k] = v
-		}
-		j, _ := json.Marshal(args)
-		q.Set("buildargs", string(j))
-	}
-	labels := map[string]string{LabelProject: p.Name, LabelService: svc.Name}
 	for k, v := range b.Labels {
-		labels[k] = v
+		bo.Labels[k] = v
 	}
-	j, _ := json.Marshal(labels)
-	q.Set("labels", string(j))
 	if len(b.ExtraHosts) > 0 {
-		hosts := b.ExtraHosts.AsList(":")
-		sort.Strings(hosts)
-		q.Set("extrahosts", strings.Join(hosts, ","))
-	}
-	if b.Network != "" {
-		q.Set("networkmode", b.Network)
+		bo.ExtraHosts = b.ExtraHosts.AsList(":")
+		sort.Strings(bo.ExtraHosts)
 	}
 	s.event("Service", svc.Name, "Building")
-	rc, err := s.e.c.ImageBuild(ctx, bc.Tar, client.ImageBuildOptions{Query: q})
+	rc, err := s.e.c.ImageBuild(ctx, bc.Tar, bo)
 	if err != nil {
 		return fmt.Errorf("service %q: build: %w", svc.Name, err)
 	}

@@ -5,14 +5,10 @@ package builder
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/berth-project/berth/internal/buildcontext"
@@ -150,8 +146,9 @@ func Build(ctx context.Context, c *client.Client, o *buildOpts, spec string, s c
 		body = gzipStream(bctx.Tar)
 	}
 	body = &countingReader{r: body, fn: progressLine(outs.prog, "Sending build context to Docker daemon", outs.tty)}
-	rc, err := c.ImageBuild(ctx, body, client.ImageBuildOptions{Query: o.query(bctx.Dockerfile, c.Host()),
-		RegistryConfig: dockerconfig.AllAuthsHeader()})
+	bo := o.apiOptions(bctx.Dockerfile, c.Host())
+	bo.RegistryConfig = dockerconfig.AllAuthsHeader()
+	rc, err := c.ImageBuild(ctx, body, bo)
 	if err != nil {
 		outs.showQuiet(s.Err)
 		return err
@@ -209,81 +206,24 @@ func writeIIDFile(path, id string) error {
 	return os.WriteFile(path, []byte(id), 0o666)
 }
 
-// query is POST /build's query string, parameter for parameter what docker
-// CLI 28 sends (defaults are left out, rm only when turned off).
-func (o *buildOpts) query(dockerfile, daemonHost string) url.Values {
-	q := url.Values{}
-	if len(o.tags.vals) > 0 {
-		q["t"] = o.tags.vals
-	}
-	if len(o.securityOpt) > 0 {
-		q["securityopt"] = o.securityOpt
-	}
-	if len(o.addHosts.vals) > 0 {
-		q["extrahosts"] = o.addHosts.vals
-	}
-	setFlag(q, "q", o.quiet)
-	setFlag(q, "nocache", o.noCache)
-	if !o.rm {
-		q.Set("rm", "0")
-	}
-	setFlag(q, "forcerm", o.forceRm)
-	setFlag(q, "pull", o.pull)
-	setFlag(q, "squash", o.squash)
-	setStr := func(k, v string) {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	setInt := func(k string, v int64) {
-		if v != 0 {
-			q.Set(k, strconv.FormatInt(v, 10))
-		}
-	}
-	if o.isolation != "default" {
-		setStr("isolation", o.isolation)
-	}
-	setStr("cpusetcpus", o.cpusetCPUs)
-	if o.network != "default" {
-		setStr("networkmode", o.network)
-	}
-	setStr("cpusetmems", o.cpusetMems)
-	setInt("cpushares", o.cpuShares)
-	setInt("cpuquota", o.cpuQuota)
-	setInt("cpuperiod", o.cpuPeriod)
-	setInt("memory", o.memory.n)
-	setInt("memswap", o.memorySwap.n)
-	setStr("cgroupparent", o.cgroupParent)
-	setInt("shmsize", o.shmSize.n)
-	setStr("dockerfile", dockerfile)
-	setStr("target", o.target)
-	if len(o.ulimits.vals) > 0 {
-		setJSON(q, "ulimits", o.ulimits.vals)
-	}
-	if args := dockerconfig.ProxyBuildArgs(daemonHost, kvMapWithNil(o.buildArgs.vals)); len(args) > 0 {
-		setJSON(q, "buildargs", args)
+// apiOptions are the flags as POST /build's options, what docker CLI 28
+// sends for them (the client encodes them and leaves defaults out).
+func (o *buildOpts) apiOptions(dockerfile, daemonHost string) client.ImageBuildOptions {
+	b := client.ImageBuildOptions{
+		Tags: o.tags.vals, SecurityOpt: o.securityOpt, ExtraHosts: o.addHosts.vals, CacheFrom: o.cacheFrom,
+		SuppressOutput: o.quiet, NoCache: o.noCache, Remove: o.rm, ForceRemove: o.forceRm, PullParent: o.pull, Squash: o.squash,
+		Isolation: o.isolation, NetworkMode: o.network, CPUSetCPUs: o.cpusetCPUs, CPUSetMems: o.cpusetMems,
+		CgroupParent: o.cgroupParent, Dockerfile: dockerfile, Target: o.target, Platform: o.platform,
+		CPUShares: o.cpuShares, CPUQuota: o.cpuQuota, CPUPeriod: o.cpuPeriod,
+		Memory: o.memory.n, MemorySwap: o.memorySwap.n, ShmSize: o.shmSize.n,
+		Ulimits:   o.ulimits.vals,
+		BuildArgs: dockerconfig.ProxyBuildArgs(daemonHost, kvMapWithNil(o.buildArgs.vals)),
+		Version:   "1", // the classic builder; BuildKit's session protocol is not spoken
 	}
 	if len(o.labels.vals) > 0 {
-		setJSON(q, "labels", kvMap(o.labels.vals))
+		b.Labels = kvMap(o.labels.vals)
 	}
-	if len(o.cacheFrom) > 0 {
-		setJSON(q, "cachefrom", o.cacheFrom)
-	}
-	setStr("platform", strings.ToLower(o.platform))
-	q.Set("version", "1") // the classic builder; BuildKit's session protocol is not spoken
-	return q
-}
-
-func setJSON(q url.Values, k string, v any) {
-	b, _ := json.Marshal(v) // maps and slices of strings always encode
-	q.Set(k, string(b))
-}
-
-// setFlag sets k=1 when on, as docker sends a true boolean.
-func setFlag(q url.Values, k string, on bool) {
-	if on {
-		q.Set(k, "1")
-	}
+	return b
 }
 
 // gzipStream compresses r on the fly (--compress).

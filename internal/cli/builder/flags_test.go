@@ -43,7 +43,7 @@ func TestBuildFlagValidators(t *testing.T) {
 func TestBuildQueryDefaults(t *testing.T) {
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	o := &buildOpts{rm: true, network: "default", isolation: ""}
-	if got := o.query("", "unix:///x").Encode(); got != "version=1" {
+	if got := o.apiOptions("", "unix:///x").Query().Encode(); got != "version=1" {
 		t.Errorf("defaults send %q, want only version=1", got)
 	}
 }
