@@ -11,8 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,9 +19,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-project/berth/internal/client"
 	"github.com/berth-project/berth/tests/testutil"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
+	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
@@ -60,52 +61,35 @@ type psTimes struct {
 // 8 at a time, then times `ps -a` over them and removes them.
 func measurePs(ctx context.Context, s *session, runs int) (psTimes, error) {
 	var pt psTimes
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", s.d.Sock)
-		},
-		MaxIdleConnsPerHost: 8,
-	}}
+	api, err := s.d.Client(ctx)
+	if err != nil {
+		return pt, err
+	}
 	var mu sync.Mutex
 	var ids []string
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	body := []byte(`{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"none"}}`)
+	req := &container.CreateRequest{Config: &container.Config{Image: "busybox", Cmd: []string{"true"}},
+		HostConfig: &container.HostConfig{NetworkMode: "none"}}
 	for i := 0; i < psContainers; i++ {
 		g.Go(func() error {
-			req, err := http.NewRequestWithContext(gctx, "POST", "http://engine/containers/create", bytes.NewReader(body))
+			resp, err := api.ContainerCreate(gctx, "", req)
 			if err != nil {
-				return err
+				return fmt.Errorf("create: %w", err)
 			}
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := hc.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != http.StatusCreated {
-				return fmt.Errorf("create: %s: %s", resp.Status, b)
-			}
-			if i := bytes.Index(b, []byte(`"Id":"`)); i >= 0 {
-				mu.Lock()
-				ids = append(ids, string(b[i+6:i+6+64]))
-				mu.Unlock()
-			}
+			mu.Lock()
+			ids = append(ids, resp.ID)
+			mu.Unlock()
 			return nil
 		})
 	}
-	err := g.Wait()
+	err = g.Wait()
 	defer func() {
 		g, _ := errgroup.WithContext(ctx)
 		g.SetLimit(8)
 		for _, id := range ids {
 			g.Go(func() error {
-				req, _ := http.NewRequestWithContext(ctx, "DELETE", "http://engine/containers/"+id+"?force=1", nil)
-				if resp, err := hc.Do(req); err == nil {
-					resp.Body.Close()
-				}
+				_ = api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
 				return nil
 			})
 		}
@@ -145,9 +129,10 @@ func measurePs(ctx context.Context, s *session, runs int) (psTimes, error) {
 		}
 		pt.berthCPU = medianOf(berthCPU)
 	}
+	// The row times the daemon's answer, not the client's decoding of a
+	// thousand summaries, so this one call reads the body undecoded.
 	get := func() error {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://engine/containers/json?all=1", nil)
-		resp, err := hc.Do(req)
+		resp, err := api.Do(ctx, client.Request{Method: "GET", Path: "/containers/json", Query: url.Values{"all": {"1"}}})
 		if err != nil {
 			return err
 		}

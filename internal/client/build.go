@@ -29,6 +29,9 @@ type ImageBuildOptions struct {
 	Isolation, NetworkMode                string
 	CPUSetCPUs, CPUSetMems, CgroupParent  string
 	Dockerfile, Target, Platform, Version string
+	// RemoteContext is remote: a URL or git repository the daemon
+	// fetches as the context (the request then has no body).
+	RemoteContext string
 
 	CPUShares, CPUQuota, CPUPeriod, Memory, MemorySwap, ShmSize int64 // 0: not sent
 
@@ -111,6 +114,7 @@ func (o ImageBuildOptions) Query() url.Values {
 	}
 	setStr("platform", strings.ToLower(o.Platform))
 	setStr("version", o.Version)
+	setStr("remote", o.RemoteContext)
 	return q
 }
 

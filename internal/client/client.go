@@ -87,6 +87,10 @@ func New(host string) (*Client, error) {
 	c.http = &http.Client{Transport: &http.Transport{
 		DialContext:        c.dial,
 		DisableCompression: true,
+		// Concurrent callers (compose's parallel services, the load
+		// bench's workers) keep their connections instead of redialling
+		// past net/http's default of two idle ones.
+		MaxIdleConnsPerHost: 64,
 	}}
 	return c, nil
 }

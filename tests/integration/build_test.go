@@ -6,11 +6,8 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -494,24 +491,15 @@ func TestBuildRemoteParam(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	cl := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", env.daemon.Sock)
-	}}}
 	dr := env.drivers[0]
 	build := func(remote, tag string) string {
 		t.Helper()
-		q := url.Values{"remote": {remote}, "t": {tag}}
-		resp, err := cl.Post("http://d/v1.41/build?"+q.Encode(), "application/x-tar", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || strings.Contains(string(b), "errorDetail") {
-			t.Fatalf("build remote=%s: %d %s", remote, resp.StatusCode, b)
+		status, b := buildRemote(t, remote, tag)
+		if status != 200 || strings.Contains(b, "errorDetail") {
+			t.Fatalf("build remote=%s: %d %s", remote, status, b)
 		}
 		t.Cleanup(func() { dr.Run(context.Background(), nil, "rmi", "-f", tag) })
-		return string(b)
+		return b
 	}
 	build(srv.URL+"/ctx.tar.gz", "remote-tar:t")
 	want := "Dockerfile keep.txt"

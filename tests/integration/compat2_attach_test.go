@@ -16,7 +16,8 @@ import (
 
 // hijackAttach attaches to name with stdin over a raw upgraded connection,
 // writes input, closes its write side and returns what came back before
-// the daemon ended the stream, and whether it ended within d.
+// the daemon ended the stream, and whether it ended within d. Raw on
+// purpose: the test is about the upgrade and the half-close on the wire.
 func hijackAttach(t *testing.T, name, input string, d time.Duration) (string, bool) {
 	t.Helper()
 	conn, err := net.Dial("unix", env.daemon.Sock)

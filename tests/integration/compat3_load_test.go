@@ -175,7 +175,8 @@ print(json.dumps(out))
 }
 
 // loadRaw posts data to /images/load and returns the status and the
-// stream's error message.
+// stream's error message. Raw on purpose: it checks the stream's error
+// shape (error and errorDetail agree) that the client hides.
 func loadRaw(t *testing.T, data []byte) (int, string) {
 	t.Helper()
 	resp, err := daemonHTTP().Post("http://d/v1.41/images/load?quiet=1", "application/x-tar", bytes.NewReader(data))

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-project/berth/internal/client"
 	"github.com/berth-project/berth/tests/testutil"
 )
 
@@ -128,7 +128,30 @@ func berthdMustRefuse(t *testing.T, bin string, args ...string) ([]byte, error) 
 	return out, err
 }
 
-// daemonHTTP is a client of the suite's daemon socket.
+// buildRemote is POST /build?remote=URL through the client: the status
+// (200, or the refusal's) and the stream or the error's message.
+func buildRemote(t *testing.T, remote, tag string) (int, string) {
+	t.Helper()
+	api, err := env.daemon.Client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := api.ImageBuild(context.Background(), nil, client.ImageBuildOptions{RemoteContext: remote, Tags: []string{tag}, Remove: true})
+	if err != nil {
+		if st := client.StatusOf(err); st != 0 {
+			return st, err.Error()
+		}
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return http.StatusOK, string(b)
+}
+
+// daemonHTTP is a raw HTTP client of the suite's daemon socket, for the
+// tests about the wire itself (bodies the client would never send,
+// headers, the shape of an error); everything else goes through
+// internal/client (env.daemon.Client).
 func daemonHTTP() *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", env.daemon.Sock)
@@ -146,36 +169,23 @@ func TestGitContextFragmentInjection(t *testing.T) {
 	srv := newContextServer(t)
 	secret := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(secret, []byte("TOPSECRET-line-1\nTOPSECRET-line-2\n"), 0o644)
-	cl := daemonHTTP()
 	for _, frag := range []string{"--pathspec-from-file=" + secret, "-q:app", "master..x", "v1~1"} {
-		q := url.Values{"remote": {srv.url + "/repo.git#" + frag}, "t": {"gitinj:t"}}
-		resp, err := cl.Post("http://d/v1.41/build?"+q.Encode(), "application/x-tar", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if strings.Contains(string(b), "TOPSECRET") {
-			t.Fatalf("#%s: host file leaked into the answer: %d %s", frag, resp.StatusCode, b)
+		status, b := buildRemote(t, srv.url+"/repo.git#"+frag, "gitinj:t")
+		if strings.Contains(b, "TOPSECRET") {
+			t.Fatalf("#%s: host file leaked into the answer: %d %s", frag, status, b)
 		}
 		ref, _, _ := strings.Cut(frag, ":")
-		if resp.StatusCode/100 == 2 || !strings.Contains(string(b), "invalid refspec: "+ref) {
-			t.Errorf("#%s: want an invalid refspec error, got %d %s", frag, resp.StatusCode, b)
+		if status/100 == 2 || !strings.Contains(b, "invalid refspec: "+ref) {
+			t.Errorf("#%s: want an invalid refspec error, got %d %s", frag, status, b)
 		}
 	}
 	// A sub-directory that leaves the checkout: refused, never built.
 	for _, sub := range []string{"../../../../etc", "/etc"} {
-		q := url.Values{"remote": {srv.url + "/repo.git#master:" + sub}, "t": {"gitinj:t"}}
-		resp, err := cl.Post("http://d/v1.41/build?"+q.Encode(), "application/x-tar", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		status, b := buildRemote(t, srv.url+"/repo.git#master:"+sub, "gitinj:t")
 		// dockerd clamps the path to the repository root and builds that;
 		// berthd refuses it. Either way no host directory is the context.
-		if env.daemon.Target == testutil.TargetBerthd && (resp.StatusCode/100 == 2 || !strings.Contains(string(b), "not")) {
-			t.Errorf("#master:%s: %d %s", sub, resp.StatusCode, b)
+		if env.daemon.Target == testutil.TargetBerthd && (status/100 == 2 || !strings.Contains(b, "not")) {
+			t.Errorf("#master:%s: %d %s", sub, status, b)
 		}
 	}
 	if r := env.drivers[0].Run(context.Background(), nil, "image", "inspect", "gitinj:t"); r.Code == 0 {

@@ -9,15 +9,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/berth-project/berth/internal/client"
 	"github.com/berth-project/berth/internal/hostiletar"
 )
 
@@ -33,10 +32,10 @@ func TestHostileArchives(t *testing.T) {
 		t.Skip("no daemon")
 	}
 	outside := t.TempDir()
-	cl := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", env.daemon.Sock)
-		}}}
+	api, err := env.daemon.Client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := newCase(t, env.drivers[0])
 	target := c.name("hostile-cp")
 	c.ok(createArgs("--name", target, "busybox", "true")...)
@@ -58,27 +57,31 @@ func TestHostileArchives(t *testing.T) {
 			t.Errorf("%s: server error %d: %s", what, status, body)
 		}
 	}
-	post := func(t *testing.T, method, path, ctype string, body []byte) (int, []byte) {
+	// send makes one call through the client and returns its status and
+	// body: 200 and the stream, or the refusal's status and message.
+	send := func(t *testing.T, what string, call func(ctx context.Context) (io.ReadCloser, error)) (int, []byte) {
 		t.Helper()
-		req, err := http.NewRequest(method, "http://d/v1.41"+path, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", ctype)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
 		start := time.Now()
-		resp, err := cl.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
+		rc, err := call(ctx)
+		var b []byte
+		status := http.StatusOK
+		if err == nil {
+			b, _ = io.ReadAll(rc)
+			rc.Close()
+		} else if status = client.StatusOf(err); status == 0 {
+			t.Fatalf("%s: %v", what, err)
+		} else {
+			b = []byte(err.Error())
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
 		if d := time.Since(start); d > 5*time.Second {
-			t.Logf("%s %s took %v", method, strings.SplitN(path, "?", 2)[0], d.Round(time.Millisecond))
+			t.Logf("%s took %v", what, d.Round(time.Millisecond))
 		}
 		if len(b) > 400 {
 			b = append(b[:400:400], "..."...)
 		}
-		return resp.StatusCode, b
+		return status, b
 	}
 
 	for i, hc := range hostiletar.Corpus(outside) {
@@ -86,30 +89,39 @@ func TestHostileArchives(t *testing.T) {
 			repo := fmt.Sprintf("hostile-%d", i)
 			defer c.run("rmi", "-f", repo+":import", repo+":load", repo+":add")
 
-			st, b := post(t, http.MethodPost, "/images/create?"+url.Values{"fromSrc": {"-"}, "repo": {repo}, "tag": {"import"}}.Encode(),
-				"application/x-tar", hc.Tar)
+			st, b := send(t, "import", func(ctx context.Context) (io.ReadCloser, error) {
+				return api.ImageImport(ctx, "-", bytes.NewReader(hc.Tar), client.ImageImportOptions{Repo: repo + ":import"})
+			})
 			check(t, "import", st, b)
 			if hc.Escape && st < 300 && !bytes.Contains(b, []byte("errorDetail")) {
 				t.Errorf("import of an escaping archive succeeded: %s", b)
 			}
 
-			st, b = post(t, http.MethodPost, "/images/load?quiet=1", "application/x-tar", loadArchive(t, repo+":load", hc.Tar))
+			st, b = send(t, "load", func(ctx context.Context) (io.ReadCloser, error) {
+				return api.ImageLoad(ctx, bytes.NewReader(loadArchive(t, repo+":load", hc.Tar)), client.ImageLoadOptions{Quiet: true})
+			})
 			check(t, "load", st, b)
 			if hc.Escape && st < 300 && !bytes.Contains(b, []byte("errorDetail")) && !bytes.Contains(b, []byte(`"error"`)) {
 				t.Errorf("load of an escaping layer succeeded: %s", b)
 			}
 
-			st, b = post(t, http.MethodPut, "/containers/"+target+"/archive?path=/tmp", "application/x-tar", hc.Tar)
+			st, b = send(t, "cp", func(ctx context.Context) (io.ReadCloser, error) {
+				return io.NopCloser(strings.NewReader("")), api.CopyToContainer(ctx, target, "/tmp", bytes.NewReader(hc.Tar), client.CopyToContainerOptions{})
+			})
 			check(t, "cp", st, b)
 
-			st, b = post(t, http.MethodPost, "/build?"+url.Values{"t": {repo + ":ctx"}, "rm": {"1"}}.Encode(), "application/x-tar", hc.Tar)
+			st, b = send(t, "build context", func(ctx context.Context) (io.ReadCloser, error) {
+				return api.ImageBuild(ctx, bytes.NewReader(hc.Tar), client.ImageBuildOptions{Tags: []string{repo + ":ctx"}, Remove: true})
+			})
 			check(t, "build context", st, b)
 
 			addCtx := hostiletar.Build(
 				hostiletar.Entry{Hdr: tar.Header{Name: "Dockerfile", Typeflag: tar.TypeReg, Mode: 0o644},
 					Body: []byte("FROM busybox\nADD hostile.tar /tmp/x/\n")},
 				hostiletar.Entry{Hdr: tar.Header{Name: "hostile.tar", Typeflag: tar.TypeReg, Mode: 0o644}, Body: hc.Tar})
-			st, b = post(t, http.MethodPost, "/build?"+url.Values{"t": {repo + ":add"}, "rm": {"1"}, "forcerm": {"1"}}.Encode(), "application/x-tar", addCtx)
+			st, b = send(t, "ADD", func(ctx context.Context) (io.ReadCloser, error) {
+				return api.ImageBuild(ctx, bytes.NewReader(addCtx), client.ImageBuildOptions{Tags: []string{repo + ":add"}, Remove: true, ForceRemove: true})
+			})
 			check(t, "ADD", st, b)
 		})
 	}

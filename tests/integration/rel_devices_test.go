@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/berth-project/berth/internal/client"
 	"github.com/berth-project/berth/tests/testutil"
 	"golang.org/x/sys/unix"
 )
@@ -104,17 +104,20 @@ func TestCreateValidation(t *testing.T) {
 		// and fails them at start; dockerd 28 refuses them at create.
 		t.Skip("Berth's create-time checks")
 	}
-	cl := daemonHTTP()
+	api, err := env.daemon.Client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	count := func() int {
-		resp, err := cl.Get("http://d/v1.41/containers/json?all=1")
+		list, err := api.ContainerList(context.Background(), client.ContainerListOptions{All: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		var list []json.RawMessage
-		json.NewDecoder(resp.Body).Decode(&list)
 		return len(list)
 	}
+	// create posts a raw HostConfig: the test is about the daemon's
+	// answer to fields as a client may write them, status and body.
+	cl := daemonHTTP()
 	create := func(hc string) (int, string) {
 		body := `{"Image":"busybox","Cmd":["true"],"HostConfig":{` + hc + `}}`
 		resp, err := cl.Post("http://d/v1.41/containers/create", "application/json", strings.NewReader(body))
@@ -184,10 +187,7 @@ func TestCreateValidation(t *testing.T) {
 		}
 		json.Unmarshal([]byte(body), &resp)
 		if resp.ID != "" {
-			req, _ := http.NewRequest(http.MethodDelete, "http://d/v1.41/containers/"+resp.ID+"?force=1", nil)
-			if r, err := cl.Do(req); err == nil {
-				r.Body.Close()
-			}
+			api.ContainerRemove(context.Background(), resp.ID, client.ContainerRemoveOptions{Force: true})
 		}
 		if code != 201 || len(resp.Warnings) != 1 || resp.Warnings[0] != w.warning {
 			t.Errorf("%s: want 201 with warning %q, got %d %s", w.hc, w.warning, code, body)

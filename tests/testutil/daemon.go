@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-project/berth/internal/client"
 )
 
 // Target names accepted in BERTH_TEST_TARGET.
@@ -161,6 +163,16 @@ func (d *Daemon) waitReady(ctx context.Context, timeout time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("%s not ready after %s; log:\n%s", d.Target, timeout, d.LogTail(4000))
+}
+
+// Client is an Engine API client of the daemon (internal/client, the
+// CLI's own), negotiated; tests and benches call endpoints through it.
+func (d *Daemon) Client(ctx context.Context) (*client.Client, error) {
+	c, err := client.New("unix://" + d.Sock)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.Negotiate(ctx)
 }
 
 // Pid is the daemon's pid from its pidfile, falling back to the one we started.

@@ -5,16 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/berth-project/berth/internal/client"
+	"github.com/moby/moby/api/types/container"
 )
 
 // LoadOptions is one load run: N containers of Image running `sleep`,
@@ -42,7 +41,7 @@ type LoadResult struct {
 	psTimes                     []time.Duration
 	eventsMu                    sync.Mutex
 	eventSeen                   map[string]int
-	apiClient                   *http.Client
+	api                         *client.Client
 	monitorBin, execRoot        string
 }
 
@@ -54,8 +53,12 @@ func RunLoad(ctx context.Context, d *Daemon, opts LoadOptions) (*LoadResult, err
 	if opts.Clients <= 0 {
 		opts.Clients = 8
 	}
+	api, err := d.Client(ctx)
+	if err != nil {
+		return nil, err
+	}
 	r := &LoadResult{N: opts.N, Clients: opts.Clients, eventSeen: map[string]int{},
-		apiClient: unixClient(d.Sock), monitorBin: filepath.Join(BinDir(d.RepoDir), "berth-monitor"), execRoot: d.Exec}
+		api: api, monitorBin: filepath.Join(BinDir(d.RepoDir), "berth-monitor"), execRoot: d.Exec}
 	pid := d.Pid()
 	r.RSSBefore = rssKB(pid)
 	evCtx, stopEvents := context.WithCancel(ctx)
@@ -74,13 +77,14 @@ func RunLoad(ctx context.Context, d *Daemon, opts LoadOptions) (*LoadResult, err
 
 	ids := make([]string, opts.N)
 	r.Create = r.parallel(opts, func(i int) error {
-		body := map[string]any{"Image": opts.Image, "Cmd": []string{"sleep", "100000"}, "HostConfig": map[string]any{}}
+		req := &container.CreateRequest{Config: &container.Config{Image: opts.Image, Cmd: []string{"sleep", "100000"}},
+			HostConfig: &container.HostConfig{}}
 		if len(opts.Networks) > 0 {
-			body["HostConfig"] = map[string]any{"NetworkMode": opts.Networks[i%len(opts.Networks)]}
+			req.HostConfig.NetworkMode = container.NetworkMode(opts.Networks[i%len(opts.Networks)])
 		}
-		var resp struct{ ID string }
-		if err := r.call(ctx, http.MethodPost, "/containers/create", body, &resp); err != nil {
-			return err
+		resp, err := r.api.ContainerCreate(ctx, "", req)
+		if err != nil {
+			return fmt.Errorf("create: %w", err)
 		}
 		ids[i] = resp.ID
 		return nil
@@ -89,12 +93,13 @@ func RunLoad(ctx context.Context, d *Daemon, opts LoadOptions) (*LoadResult, err
 		if ids[i] == "" {
 			return nil
 		}
-		return r.call(ctx, http.MethodPost, "/containers/"+ids[i]+"/start", nil, nil)
+		return r.api.ContainerStart(ctx, ids[i])
 	})
-	var running []map[string]any
+	var running []container.Summary
 	for i := 0; i < 7; i++ {
 		t0 := time.Now()
-		err := r.call(ctx, http.MethodGet, "/containers/json?all=1", nil, &running)
+		var err error
+		running, err = r.api.ContainerList(ctx, client.ContainerListOptions{All: true})
 		if err != nil {
 			r.Errors = append(r.Errors, "ps: "+err.Error())
 			break
@@ -103,7 +108,7 @@ func RunLoad(ctx context.Context, d *Daemon, opts LoadOptions) (*LoadResult, err
 	}
 	r.finishPs()
 	for _, c := range running {
-		if c["State"] == "running" {
+		if c.State == container.StateRunning {
 			r.StartedConcurrently++
 		}
 	}
@@ -113,13 +118,14 @@ func RunLoad(ctx context.Context, d *Daemon, opts LoadOptions) (*LoadResult, err
 		if ids[i] == "" {
 			return nil
 		}
-		return r.call(ctx, http.MethodPost, "/containers/"+ids[i]+"/stop?t=0", nil, nil)
+		t := 0
+		return r.api.ContainerStop(ctx, ids[i], client.StopOptions{Timeout: &t})
 	})
 	r.Remove = r.parallel(opts, func(i int) error {
 		if ids[i] == "" {
 			return nil
 		}
-		return r.call(ctx, http.MethodDelete, "/containers/"+ids[i]+"?force=1&v=1", nil, nil)
+		return r.api.ContainerRemove(ctx, ids[i], client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	})
 	// Events are delivered after the request returns: give the stream a
 	// moment to drain, then compare.
@@ -188,48 +194,14 @@ func (r *LoadResult) parallel(opts LoadOptions, f func(i int) error) time.Durati
 	return time.Since(t0)
 }
 
-func (r *LoadResult) call(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = strings.NewReader(string(b))
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://d/v1.41"+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := r.apiClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(b)))
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
-}
-
 func (r *LoadResult) watchEvents(ctx context.Context, ready chan<- struct{}) {
-	q := url.Values{"filters": {`{"type":["container"]}`}}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://d/v1.41/events?"+q.Encode(), nil)
-	resp, err := r.apiClient.Do(req)
+	body, err := r.api.Events(ctx, client.EventsOptions{Filters: client.Filters{"type": {"container"}}})
+	close(ready)
 	if err != nil {
-		close(ready)
 		return
 	}
-	defer resp.Body.Close()
-	close(ready)
-	sc := bufio.NewScanner(resp.Body)
+	defer body.Close()
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var ev struct {
@@ -292,15 +264,6 @@ func rssKB(pid int) int {
 		}
 	}
 	return 0
-}
-
-func unixClient(sock string) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		},
-		MaxIdleConnsPerHost: 64,
-	}}
 }
 
 // String is a one-paragraph summary for logs and the bench.
