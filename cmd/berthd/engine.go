@@ -11,10 +11,12 @@ import (
 
 	"github.com/berth-project/berth/internal/api"
 	"github.com/berth-project/berth/internal/backend/builds"
+	"github.com/berth-project/berth/internal/backend/clusters"
 	"github.com/berth-project/berth/internal/backend/images"
 	"github.com/berth-project/berth/internal/backend/networks"
 	"github.com/berth-project/berth/internal/backend/system"
 	"github.com/berth-project/berth/internal/backend/volumes"
+	"github.com/berth-project/berth/internal/cluster"
 	"github.com/berth-project/berth/internal/daemon"
 	"github.com/berth-project/berth/internal/daemonconfig"
 	"github.com/berth-project/berth/internal/distribution"
@@ -25,8 +27,8 @@ import (
 )
 
 // openEngine makes the engine's backends and wires them together: the
-// container backend (the daemon) and the image, build, system, network
-// and volume backends share one event bus, the image store, the network
+// container backend (the daemon) and the image, build, system, network,
+// volume and cluster backends share one event bus, the image store, the network
 // manager and the volume store, and each asks the others only for the
 // small interface it needs.
 func openEngine(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) (*daemon.Daemon, api.Backends, error) {
@@ -87,7 +89,6 @@ func openEngine(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger)
 		mgr.Close(ctx, cfg.LiveRestore)
 		return nil, be, err
 	}
-	var imgs *images.Backend
 	d, err := daemon.New(ctx, daemon.Config{
 		DataRoot:          dataRoot,
 		ExecRoot:          execRoot,
@@ -99,22 +100,18 @@ func openEngine(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger)
 		LogOpts:           cfg.LogOpts,
 		LogDriver:         cfg.LogDriver,
 		LiveRestore:       cfg.LiveRestore,
-		CRIEndpoint:       criEndpoint,
-		CNIConfDir:        cfg.CNIConfDir,
 		Logger:            log,
 		Events:            bus,
 		ImageStore:        store,
 		Networks:          mgr,
 		VolumeStore:       vs,
 		Volumes:           vols,
-		// The cluster loads images only once it is up, long after imgs is set.
-		LoadImage: func(ctx context.Context, r io.Reader) error { return imgs.ImageLoad(ctx, r, true, io.Discard) },
 	})
 	if err != nil {
 		mgr.Close(ctx, cfg.LiveRestore)
 		return nil, be, err
 	}
-	imgs = images.New(store, regs, bus, d)
+	imgs := images.New(store, regs, bus, d)
 	builds.Connect(d, d, imgs)
 	dc := d.Config()
 	sys := system.New(system.Config{DataRoot: dc.DataRoot, LogDriver: dc.LogDriver, LiveRestore: dc.LiveRestore},
@@ -128,9 +125,42 @@ func openEngine(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger)
 		Volumes:    vols,
 		Auth:       imgs,
 		Build:      builds,
-		Cluster:    d,
+		Cluster:    openCluster(dataRoot, execRoot, criEndpoint, cfg.CNIConfDir, imgs, log),
 	}
 	return d, be, nil
+}
+
+// openCluster makes the cluster backend over the manager of this daemon's
+// single-node Kubernetes: its kubelet uses the daemon's CRI socket, and
+// its pause image is loaded through the image backend.
+func openCluster(dataRoot, execRoot, criEndpoint, cniConfDir string, imgs *images.Backend, log *slog.Logger) *clusters.Backend {
+	if criEndpoint == "" {
+		criEndpoint = "unix://" + filepath.Join(execRoot, "cri.sock")
+	}
+	pause := besideSelf("berth-pause")
+	if _, err := os.Stat(pause); err != nil {
+		pause = ""
+	}
+	return clusters.New(cluster.New(cluster.Config{
+		DataRoot:        dataRoot,
+		RuntimeEndpoint: criEndpoint,
+		CNIConfDir:      cniConfDir,
+		PauseBinary:     pause,
+		LoadImage:       func(ctx context.Context, r io.Reader) error { return imgs.ImageLoad(ctx, r, true, io.Discard) },
+		Logger:          log.With("component", "cluster"),
+	}))
+}
+
+// shutdownEngine stops the engine on berthd's exit. The cluster goes
+// first, so no kubelet restarts the pods the daemon stops; with live
+// restore it keeps running like the containers.
+func shutdownEngine(ctx context.Context, d *daemon.Daemon, be api.Backends, liveRestore bool, log *slog.Logger) {
+	if !liveRestore && be.Cluster != nil {
+		if err := be.Cluster.ClusterDown(ctx, nil); err != nil {
+			log.Warn("cluster down on shutdown", "err", err)
+		}
+	}
+	d.Shutdown(ctx)
 }
 
 // bridgeMode reads -b/--bridge (daemon.json "bridge"): "none" disables the

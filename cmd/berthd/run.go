@@ -77,7 +77,7 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 			for _, l := range listeners {
 				l.Close()
 			}
-			d.Shutdown(context.WithoutCancel(ctx))
+			shutdownEngine(context.WithoutCancel(ctx), d, be, cfg.LiveRestore, log)
 			return err
 		}
 		listeners = append(listeners, l)
@@ -87,7 +87,7 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 		for _, l := range listeners {
 			l.Close()
 		}
-		d.Shutdown(context.WithoutCancel(ctx))
+		shutdownEngine(context.WithoutCancel(ctx), d, be, cfg.LiveRestore, log)
 		return fmt.Errorf("cri: %w", err)
 	}
 	errc := make(chan error, len(listeners)+1)
@@ -115,7 +115,7 @@ func run(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) error 
 	log.Info("Processing signal, shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	defer cancel()
-	d.Shutdown(sctx)
+	shutdownEngine(sctx, d, be, cfg.LiveRestore, log)
 	stopCRI()
 	for _, h := range cfg.Hosts {
 		if p, ok := strings.CutPrefix(h, "unix://"); ok {

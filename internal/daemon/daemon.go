@@ -1,8 +1,8 @@
 // Package daemon is the engine's container backend: it owns container
 // records and their lifecycle and implements the contract's container,
-// exec, pod and cluster calls (internal/engine) on top of the image store,
-// the OCI spec builder, the runtime wrapper and the monitors. Images,
-// builds, system, networks and volumes are backends of their own
+// exec and pod calls (internal/engine) on top of the image store, the
+// OCI spec builder, the runtime wrapper and the monitors. Images, builds,
+// system, networks, volumes and the cluster are backends of their own
 // (internal/backend/...), wired together in cmd/berthd.
 //
 // On disk (see docs/architecture.md):
@@ -18,7 +18,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -29,7 +28,6 @@ import (
 
 	"github.com/berth-project/berth/internal/cgroups"
 	"github.com/berth-project/berth/internal/cgroupwarm"
-	"github.com/berth-project/berth/internal/cluster"
 	"github.com/berth-project/berth/internal/crashpoint"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/events"
@@ -67,17 +65,6 @@ type Config struct {
 	Networks    *network.Manager
 	VolumeStore *volume.Store
 	Volumes     Volumes
-	// LoadImage loads a docker-archive into the image store as POST
-	// /images/load does (the image backend's); the cluster loads its
-	// pause image through it.
-	LoadImage func(ctx context.Context, r io.Reader) error
-
-	// CRIEndpoint is the CRI socket the cluster's kubelet uses (default
-	// unix://<exec-root>/cri.sock).
-	CRIEndpoint string
-	// CNIConfDir is where the CRI runtime reads CNI networks (default
-	// /etc/cni/net.d for the default data root, else <data-root>/cni/net.d).
-	CNIConfDir string
 }
 
 // Volumes is what the container backend needs of the volume backend:
@@ -103,7 +90,6 @@ type Daemon struct {
 	containers *containerIndex
 	runtimes   map[string]*runtime.Runtime
 	execs      *execStore
-	cluster    *cluster.Manager
 	cgWarm     *cgroupwarm.Warmer // nil where warming does not help
 	monitors   *monitor.Pool      // nil: a monitor process per container
 	started    time.Time
@@ -127,7 +113,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
-	if cfg.Events == nil || cfg.ImageStore == nil || cfg.Networks == nil || cfg.VolumeStore == nil || cfg.Volumes == nil || cfg.LoadImage == nil {
+	if cfg.Events == nil || cfg.ImageStore == nil || cfg.Networks == nil || cfg.VolumeStore == nil || cfg.Volumes == nil {
 		return nil, errors.New("daemon: events, images, networks and volumes must be given")
 	}
 	d := &Daemon{
@@ -165,7 +151,6 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if _, ok := d.runtimes[cfg.DefaultRuntime]; !ok {
 		return nil, fmt.Errorf("default runtime %q is not configured", cfg.DefaultRuntime)
 	}
-	d.initCluster()
 	if err := d.restore(ctx); err != nil {
 		return nil, err
 	}
@@ -253,13 +238,6 @@ func fillDefaults(cfg *Config) error {
 	if cfg.LogDriver == "" {
 		cfg.LogDriver = "json-file"
 	}
-	if cfg.CNIConfDir == "" {
-		cfg.CNIConfDir = "/etc/cni/net.d"
-		if cfg.DataRoot != "/var/lib/berth" {
-			// A test daemon's pods must not join the default daemon's network.
-			cfg.CNIConfDir = filepath.Join(cfg.DataRoot, "cni", "net.d")
-		}
-	}
 	return nil
 }
 
@@ -303,11 +281,6 @@ func crunUsable(root string) bool {
 // for the exit watchers to finish their bookkeeping.
 func (d *Daemon) Shutdown(ctx context.Context) {
 	if !d.cfg.LiveRestore {
-		// The cluster goes first, so no kubelet restarts the pods stopped
-		// below; with live restore it keeps running like the containers.
-		if err := d.cluster.Down(ctx, nil); err != nil {
-			d.log.Warn("cluster down on shutdown", "err", err)
-		}
 		var wg sync.WaitGroup
 		for _, c := range d.containers.list() {
 			c.mu.Lock()

@@ -99,7 +99,7 @@ var may = map[string][]string{
 // ask each other for small interfaces handed over in cmd/berthd.
 var apart = map[string][]string{
 	"frontend": {"internal/api", "internal/cri", "internal/swarm"},
-	"backend":  {"internal/daemon", "internal/backend/networks", "internal/backend/volumes", "internal/backend/images", "internal/backend/builds", "internal/backend/system"},
+	"backend":  {"internal/daemon", "internal/backend/networks", "internal/backend/volumes", "internal/backend/images", "internal/backend/builds", "internal/backend/system", "internal/backend/clusters"},
 	// These command groups are built from internal/cli/command and the
 	// client only; what one needs of another (run's pull of a missing
 	// image) is handed over by the root, internal/cli. The groups that
