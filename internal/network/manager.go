@@ -21,7 +21,9 @@
 //     it is recreated at start and deleted on a clean shutdown.
 //   - Where another ruleset (Docker's FORWARD policy DROP) would drop our
 //     bridges' forwarded traffic, package hostfw accepts it in the
-//     iptables FORWARD path, per bridge, while the bridge exists.
+//     iptables FORWARD path, per bridge, while the bridge exists; where
+//     firewalld runs, package firewalld binds each bridge to firewalld's
+//     zone "berth" (target ACCEPT) for as long.
 //   - Endpoints, with names and aliases, live here: the embedded DNS server
 //     of each user-defined network answers from them directly.
 //
@@ -50,6 +52,7 @@ import (
 	"github.com/berth-project/berth/internal/atomicfile"
 	"github.com/berth-project/berth/internal/network/bridge"
 	"github.com/berth-project/berth/internal/network/dns"
+	"github.com/berth-project/berth/internal/network/firewalld"
 	"github.com/berth-project/berth/internal/network/hostfw"
 	"github.com/berth-project/berth/internal/network/ipam"
 	"github.com/berth-project/berth/internal/network/nft"
@@ -79,8 +82,9 @@ type Manager struct {
 	cfg      Config
 	log      *slog.Logger
 	table    *nft.Table
-	table6   *nft.Table       // the forward rules of IPv6 networks (same name, family ip6)
-	fw       *hostfw.Firewall // accepts our bridges in iptables' FORWARD path
+	table6   *nft.Table        // the forward rules of IPv6 networks (same name, family ip6)
+	fw       *hostfw.Firewall  // accepts our bridges in iptables' FORWARD path
+	fwd      *firewalld.Binder // binds our bridges to firewalld's zone; nil without firewalld
 	ports    *portmap.Allocator
 	bridge0  string
 	mu       sync.Mutex
@@ -105,7 +109,7 @@ func DefaultNames(dataRoot string) (bridgeName, tableName string) {
 // New loads the networks, (re)creates the nft table and the bridges, makes
 // the predefined networks, and restores the sandboxes of containers whose
 // namespace survived (live restore); stale ones are released.
-func New(ctx context.Context, cfg Config) (*Manager, error) {
+func New(ctx context.Context, cfg Config) (_ *Manager, retErr error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -132,6 +136,18 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := m.fw.Start(ctx); err != nil {
 		m.log.Warn("iptables: cannot remove the rules of an earlier daemon", "chain", m.fw.Chain(), "err", err)
 	}
+	// Asked once: without firewalld no connection is kept and network
+	// changes make no D-Bus call.
+	fwd, err := firewalld.Open(ctx, m.log)
+	if err != nil {
+		m.log.Warn("firewalld: cannot talk to it; its zones may reject the bridges' traffic", "err", err)
+	}
+	m.fwd = fwd
+	defer func() {
+		if retErr != nil {
+			m.fwd.Detach()
+		}
+	}()
 	if err := m.load(); err != nil {
 		return nil, err
 	}
@@ -300,6 +316,13 @@ func (m *Manager) activate(ctx context.Context, n *Network) error {
 		m.log.Warn("iptables: cannot accept the bridge's forwarded traffic; containers may be cut off where FORWARD drops",
 			"bridge", n.Bridge, "err", err)
 	}
+	// Internal networks too: their traffic stays on the bridge (our nft
+	// table drops what would leave it) but still crosses firewalld's
+	// forward and input chains.
+	if err := m.fwd.Add(ctx, n.Bridge); err != nil {
+		m.log.Warn("firewalld: cannot bind the bridge to its zone; containers may be cut off",
+			"bridge", n.Bridge, "zone", firewalld.Zone, "err", err)
+	}
 	if n.Default {
 		return nil
 	}
@@ -322,7 +345,7 @@ func (m *Manager) deactivate(n *Network) error {
 	if n.Driver != "bridge" {
 		return nil
 	}
-	return errors.Join(m.fw.Revoke(context.Background(), n.Bridge), m.table.RemoveOwner("net:"+n.ID), m.table6.RemoveOwner("net:"+n.ID), m.removeBridge(n))
+	return errors.Join(m.fw.Revoke(context.Background(), n.Bridge), m.fwd.Remove(context.Background(), n.Bridge), m.table.RemoveOwner("net:"+n.ID), m.table6.RemoveOwner("net:"+n.ID), m.removeBridge(n))
 }
 
 // removeBridge deletes the network's bridge, or for a bridge that was
@@ -353,7 +376,9 @@ func (m *Manager) Close(ctx context.Context, keep bool) error {
 		delete(m.dns, id)
 	}
 	if keep && slices.ContainsFunc(slices.Collect(maps.Values(m.ctrs)), func(c *Container) bool { return c.Sandbox != nil }) {
-		return errors.Join(errs...)
+		// The running containers keep their bridges, and the bridges
+		// their zone.
+		return errors.Join(append(errs, m.fwd.Detach())...)
 	}
 	for _, c := range m.ctrs {
 		if c.Sandbox != nil {
@@ -368,7 +393,7 @@ func (m *Manager) Close(ctx context.Context, keep bool) error {
 	// The chain goes even when the shutdown's deadline has passed.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	errs = append(errs, m.fw.Close(fctx), m.table.Delete(), m.table6.Delete())
+	errs = append(errs, m.fw.Close(fctx), m.fwd.Close(fctx), m.table.Delete(), m.table6.Delete())
 	m.reaping.Wait()
 	return errors.Join(errs...)
 }

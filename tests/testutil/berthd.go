@@ -20,6 +20,21 @@ func StartBerthdIn(ctx context.Context, dir string, extra ...string) (*Daemon, e
 // StartBerthdEnv is StartBerthdIn with extra environment variables
 // ("K=V") for the daemon, such as BERTH_CRASH_POINT.
 func StartBerthdEnv(ctx context.Context, dir string, env []string, extra ...string) (*Daemon, error) {
+	return StartBerthdWith(ctx, dir, BerthdOptions{Env: env}, extra...)
+}
+
+// BerthdOptions are StartBerthdWith's settings beyond the daemon's flags.
+type BerthdOptions struct {
+	Env []string // added to the daemon's environment ("K=V")
+	// NetNS runs the daemon in the network namespace bind-mounted at this
+	// path (through nsenter, which execs it: the pid is the daemon's).
+	// Its bridges, veths and nft table are then that namespace's; its
+	// files, mounts and cgroups are the host's as usual.
+	NetNS string
+}
+
+// StartBerthdWith is StartBerthdIn with options.
+func StartBerthdWith(ctx context.Context, dir string, opts BerthdOptions, extra ...string) (*Daemon, error) {
 	repo, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -27,7 +42,7 @@ func StartBerthdEnv(ctx context.Context, dir string, env []string, extra ...stri
 	d := &Daemon{Target: TargetBerthd, Dir: dir, RepoDir: repo,
 		Root: filepath.Join(dir, "data"), Exec: filepath.Join(dir, "exec"),
 		Sock: filepath.Join(dir, "berth.sock"), PidFile: filepath.Join(dir, "berthd.pid"),
-		LogPath: filepath.Join(dir, fmt.Sprintf("daemon-%d.log", time.Now().UnixNano())), env: env}
+		LogPath: filepath.Join(dir, fmt.Sprintf("daemon-%d.log", time.Now().UnixNano())), env: opts.Env, netns: opts.NetNS}
 	args := append([]string{"--data-root", d.Root, "--exec-root", d.Exec, "-H", "unix://" + d.Sock,
 		"--pidfile", d.PidFile}, extra...)
 	if err := d.spawn(filepath.Join(BinDir(repo), "berthd"), args); err != nil {

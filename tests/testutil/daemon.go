@@ -37,6 +37,7 @@ type Daemon struct {
 	cmd     *exec.Cmd
 	log     *os.File
 	env     []string // added to the daemon's environment
+	netns   string   // network namespace to run the daemon in (BerthdOptions.NetNS)
 	bridge  string   // a private dockerd's default bridge, removed by Stop
 }
 
@@ -124,6 +125,10 @@ func (d *Daemon) spawn(bin string, args []string) error {
 	logf, err := os.Create(d.LogPath)
 	if err != nil {
 		return fmt.Errorf("daemon log: %w", err)
+	}
+	if d.netns != "" {
+		args = append([]string{"--net=" + d.netns, "--", bin}, args...)
+		bin = "nsenter"
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
