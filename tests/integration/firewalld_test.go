@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -170,6 +172,9 @@ func TestFirewalldCoexistence(t *testing.T) {
 	if err := o.d.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
+	if log := o.d.LogTail(1 << 20); strings.Contains(log, "firewalld: cannot") {
+		t.Errorf("the daemon could not work with firewalld:\n%s", log)
+	}
 	o.d = nil
 	bound("after berthd stopped")
 	if out, err := fw.Cmd("--get-zones"); err != nil || !slices.Contains(strings.Fields(out), firewalld.Zone) {
@@ -200,6 +205,14 @@ func stopNSDaemon(t *testing.T, o *ownDaemon) {
 		}
 		if err := o.d.Shutdown(); err != nil {
 			o.d.Kill()
+		}
+	}
+	// A clean stop with no containers leaves no cgroups.
+	sum := sha256.Sum256([]byte(filepath.Join(o.dir, "data")))
+	if left, _ := filepath.Glob("/sys/fs/cgroup/*/berth-" + hex.EncodeToString(sum[:4])); len(left) > 0 {
+		t.Errorf("cgroups left: %v", left)
+		for _, l := range left {
+			os.Remove(l)
 		}
 	}
 	if left := waitProcsGone(o.dir, 15*time.Second); len(left) > 0 {
