@@ -309,7 +309,9 @@ func (s *Server) stopPod(ctx context.Context, sb *sandbox) error {
 		return err
 	}
 	for _, c := range ctrs {
-		if c.State == "running" || c.State == "paused" {
+		// A created container's start may be prepared ahead, its init
+		// waiting in the pod's namespaces: the stop drops that too.
+		if c.State == "running" || c.State == "paused" || c.State == "created" {
 			if err := s.stopContainer(ctx, c.ID, 0); err != nil {
 				return fmt.Errorf("stop container %s: %w", c.ID, err)
 			}

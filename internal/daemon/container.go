@@ -67,7 +67,9 @@ type Container struct {
 	removeCh chan struct{}    `json:"-"` // closed when the record is gone
 	pending  []*attachReq     `json:"-"` // attaches opened before start
 	removing bool             `json:"-"`
-	execs    map[string]bool  `json:"-"`
+	// prestart is a start prepared ahead (prestart.go), nil if none.
+	prestart *preparedStart  `json:"-"`
+	execs    map[string]bool `json:"-"`
 }
 
 func newContainerRuntimeState(c *Container) {

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-project/berth/internal/cgroups"
@@ -94,6 +95,7 @@ type Daemon struct {
 	monitors   *monitor.Pool      // nil: a monitor process per container
 	started    time.Time
 	wg         sync.WaitGroup // exit watchers
+	closing    atomic.Bool    // Shutdown began: no more starts prepared ahead
 	// crashAt names a fault-injection point (BERTH_CRASH_POINT, for the
 	// crash-consistency tests): reaching it kills the daemon with SIGKILL.
 	crashAt string
@@ -280,6 +282,7 @@ func crunUsable(root string) bool {
 // Shutdown stops running containers unless live restore is on, and waits
 // for the exit watchers to finish their bookkeeping.
 func (d *Daemon) Shutdown(ctx context.Context) {
+	d.closing.Store(true)
 	if !d.cfg.LiveRestore {
 		var wg sync.WaitGroup
 		for _, c := range d.containers.list() {
@@ -302,6 +305,9 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 	}
 	for _, c := range d.containers.list() {
 		c.mu.Lock()
+		// A prepared start is not a running container: nothing of it is
+		// left behind, live restore or not.
+		d.dropPrestart(ctx, c)
 		if c.mon != nil {
 			c.mon.Close()
 		}

@@ -127,6 +127,9 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, name string, u *container.
 	if _, err := d.validateHostConfig(&hc); err != nil {
 		return nil, err
 	}
+	// A prepared start has the old limits in its spec: it is made again
+	// at the start.
+	d.dropPrestart(ctx, c)
 	if c.running() {
 		rt, err := d.runtimeFor(c.Runtime)
 		if err != nil {

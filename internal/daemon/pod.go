@@ -32,12 +32,15 @@ func (d *Daemon) ContainerCreatePod(ctx context.Context, name string, req *conta
 	}
 	req.HostConfig.NetworkMode = "none"
 	resp, err := d.createContainer(ctx, name, req, pod, false)
-	if err == nil {
-		// The kubelet starts what it creates right away: its monitor
-		// supervisor, when none is there, starts meanwhile.
-		d.monitors.Warm()
+	if err != nil {
+		return resp, err
 	}
-	return resp, err
+	// The kubelet starts what it creates right away: the start is
+	// prepared meanwhile (prestart.go).
+	if c, gerr := d.containers.get(resp.ID); gerr == nil {
+		d.prestartAsync(c)
+	}
+	return resp, nil
 }
 
 // ContainerReopenLog implements engine.PodBackend.

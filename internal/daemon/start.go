@@ -52,15 +52,12 @@ func (d *Daemon) ContainerStart(ctx context.Context, name string) error {
 	return err
 }
 
-// startLocked brings c from created/exited to running. Everything it makes
-// (rootfs mount, bundle, monitor) is undone if a later step fails. c.mu is held.
+// startLocked brings c from created/exited to running: it prepares the
+// start (prepareStart) unless a prepared one waits (prestart.go), then
+// starts the process (finishStart). c.mu is held.
 func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	// A client that hangs up mid-start must not leave a half-started container.
 	ctx = context.WithoutCancel(ctx)
-	d.cgWarm.Warm()
-	// A monitor supervisor starts, when none is there, while the rootfs is
-	// mounted and the spec written.
-	d.monitors.Warm()
 	defer func() {
 		if err != nil {
 			d.monitors.Cool()
@@ -70,25 +67,50 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 			d.failPending(c, err)
 		}
 	}()
-	t0 := time.Now()
-	var tMount, tNet, tSpec, tCreate, tStart time.Time
-	defer func() {
-		if err == nil {
-			d.log.Debug("start timing", "id", c.ID[:12], "mount", tMount.Sub(t0), "net", tNet.Sub(tMount),
-				"spec", tSpec.Sub(tNet), "monitor-create", tCreate.Sub(tSpec), "monitor-start", tStart.Sub(tCreate), "save", time.Since(tStart))
+	p := c.prestart
+	c.prestart = nil
+	if p == nil {
+		if p, err = d.prepareStart(ctx, c); err != nil {
+			return err
 		}
-	}()
+	}
+	return d.finishStart(ctx, c, p)
+}
+
+// preparedStart is a start done up to the runtime's create: the rootfs
+// and volumes are mounted, the network set up, the bundle written, and
+// the container's init waits in the runtime for `start`.
+type preparedStart struct {
+	rt       *runtime.Runtime
+	mon      *monitor.Monitor
+	netSetup bool
+	t0       time.Time // timing, for the debug log
+	tMount   time.Time
+	tNet     time.Time
+	tSpec    time.Time
+	tCreate  time.Time
+}
+
+// prepareStart does everything of a start but the start itself. On
+// failure it undoes what it made. c.mu is held.
+func (d *Daemon) prepareStart(ctx context.Context, c *Container) (p *preparedStart, err error) {
+	d.cgWarm.Warm()
+	// A monitor supervisor starts, when none is there, while the rootfs is
+	// mounted and the spec written.
+	d.monitors.Warm()
+	p = &preparedStart{t0: time.Now()}
 	rt, err := d.runtimeFor(c.Runtime)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	p.rt = rt
 	in, err := d.specInput(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rootfs, err := d.images.Mount(ctx, c.ID)
 	if err != nil {
-		return fmt.Errorf("mount rootfs: %w", err)
+		return nil, fmt.Errorf("mount rootfs: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -98,7 +120,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	in.Rootfs = rootfs
 	specMounts, err := d.prepareVolumeMounts(ctx, c, rootfs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -107,13 +129,14 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	}()
 	in.Mounts = specMounts
 	if err := oci.EnsureBindSources(c.Mounts); err != nil {
-		return err
+		return nil, err
 	}
-	tMount = time.Now()
+	p.tMount = time.Now()
 	netSetup, err := d.setupNetwork(ctx, c)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	p.netSetup = netSetup != nil
 	defer func() {
 		if err != nil && netSetup != nil {
 			d.teardownNetwork(ctx, c)
@@ -129,12 +152,12 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		err = d.writeEtcFiles(c, in)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tNet = time.Now()
+	p.tNet = time.Now()
 	bundle := d.bundleDir(c.ID)
 	if err := os.MkdirAll(bundle, 0o700); err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -143,27 +166,27 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	}()
 	spec, err := oci.Generate(ctx, in)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	seccompKey := rt.PrecompileSeccomp(spec)
 	b, err := json.Marshal(spec)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The bundle lives on the exec root, lost at reboot anyway: no fsync.
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
-		return err
+		return nil, err
 	}
 	clearStaleRuntimeState(ctx, rt, c.ID)
 	maxSize, maxFiles, err := logs.ParseOptions(d.logOpts(c.HostConfig))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var h, w uint
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 		h, w = cs[0], cs[1]
 	}
-	tSpec = time.Now()
+	p.tSpec = time.Now()
 	d.crashPoint("start-before-monitor")
 	inner, monExe := rt.ForMonitor()
 	mon, err := monitor.Create(ctx, monitor.Config{
@@ -188,9 +211,29 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		Pool:             d.monitors,
 	})
 	if err != nil {
-		return runtime.CreateFailed(err)
+		return nil, runtime.CreateFailed(err)
 	}
 	rt.LearnSeccomp(seccompKey, c.ID)
+	p.mon = mon
+	p.tCreate = time.Now()
+	return p, nil
+}
+
+// undoPrepare removes what prepareStart made once the runtime's
+// container is gone: bundle, network, volume and rootfs mounts.
+func (d *Daemon) undoPrepare(ctx context.Context, c *Container, p *preparedStart) {
+	os.RemoveAll(d.bundleDir(c.ID))
+	if p.netSetup {
+		d.teardownNetwork(ctx, c)
+	}
+	d.unmountVolumes(ctx, c)
+	d.images.Unmount(ctx, c.ID)
+}
+
+// finishStart starts the prepared container's process and records it as
+// running. On failure the prepared start is undone. c.mu is held.
+func (d *Daemon) finishStart(ctx context.Context, c *Container, p *preparedStart) error {
+	mon := p.mon
 	// Attaches opened before start (docker run) connect now, while the
 	// process still waits in the runtime's init: no output can be missed.
 	for _, r := range c.pending {
@@ -199,14 +242,15 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	}
 	c.pending = nil
 	d.crashPoint("start-after-create")
-	tCreate = time.Now()
+	tReady := time.Now()
 	if err := mon.Start(ctx); err != nil {
-		rt.Kill(ctx, c.ID, 9, true)
+		p.rt.Kill(ctx, c.ID, 9, true)
 		mon.Wait(ctx)
 		mon.Close()
+		d.undoPrepare(ctx, c, p)
 		return runtime.CreateFailed(err)
 	}
-	tStart = time.Now()
+	tStart := time.Now()
 	d.crashPoint("start-after-monitor")
 	c.mon = mon
 	c.State = State{
@@ -219,6 +263,9 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	if err := c.saveState(d.containerDir(c.ID)); err != nil {
 		d.log.Warn("save container", "id", c.ID, "err", err)
 	}
+	d.log.Debug("start timing", "id", c.ID[:12], "mount", p.tMount.Sub(p.t0), "net", p.tNet.Sub(p.tMount),
+		"spec", p.tSpec.Sub(p.tNet), "monitor-create", p.tCreate.Sub(p.tSpec), "prepared-ahead", tReady.Sub(p.tCreate),
+		"monitor-start", tStart.Sub(tReady), "save", time.Since(tStart))
 	d.emit(c, events.ActionStart, nil)
 	d.wg.Add(1)
 	go d.watchExit(c, mon)

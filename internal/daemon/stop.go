@@ -25,6 +25,11 @@ func (d *Daemon) ContainerStop(ctx context.Context, name, signal string, timeout
 	}
 	c.mu.Lock()
 	run := c.running()
+	if !run {
+		// A created container's prepared start goes: nothing of a stopped
+		// pod may wait to run.
+		d.dropPrestart(ctx, c)
+	}
 	c.mu.Unlock()
 	if !run {
 		return errdefs.NotModified(fmt.Errorf("container %s is already stopped", c.ID))
@@ -266,6 +271,7 @@ func (d *Daemon) removeContainer(ctx context.Context, c *Container, removeVolume
 		return errdefs.Conflictf("cannot remove container %q: container is running", c.Name)
 	}
 	c.removing = true
+	d.dropPrestart(ctx, c)
 	c.mu.Unlock()
 	if err := d.images.RemoveRW(ctx, c.ID); err != nil {
 		c.mu.Lock()
