@@ -115,12 +115,34 @@ func (m *Manager) runtimeConf(p *Pod) *libcni.RuntimeConf {
 	return rc
 }
 
+// forPod is list without the portmap plugins when the pod maps no host
+// port: portmap then only hands its previous result on (ADD) or does
+// nothing (DEL, CHECK), and running it costs a process per call.
+func forPod(list *libcni.NetworkConfigList, p *Pod) *libcni.NetworkConfigList {
+	if len(p.Ports) > 0 {
+		return list
+	}
+	var keep []*libcni.PluginConfig
+	for _, pl := range list.Plugins {
+		if pl.Network == nil || pl.Network.Type != "portmap" {
+			keep = append(keep, pl)
+		}
+	}
+	if len(keep) == len(list.Plugins) || len(keep) == 0 {
+		return list
+	}
+	short := *list
+	short.Plugins = keep
+	return &short
+}
+
 // Setup runs ADD and returns the pod's IPs (IPv4 first).
 func (m *Manager) Setup(ctx context.Context, p *Pod) ([]net.IP, error) {
 	list, err := m.load()
 	if err != nil {
 		return nil, err
 	}
+	list = forPod(list, p)
 	res, err := m.cni.AddNetworkList(ctx, list, m.runtimeConf(p))
 	if err != nil {
 		// ADD may have done part of its work (a veth, an IP) before a
@@ -150,6 +172,7 @@ func (m *Manager) Teardown(ctx context.Context, p *Pod) error {
 	if err != nil {
 		return err
 	}
+	list = forPod(list, p)
 	if err := m.cni.DelNetworkList(ctx, list, m.runtimeConf(p)); err != nil {
 		// DEL of a list stops at the first failing plugin; the others
 		// must still release what they hold.
