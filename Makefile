@@ -9,9 +9,10 @@ GOBUILD  := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
 .PHONY: build kube test test-unit test-integration test-cri test-cluster bench bench-kube bench-load deps demo docs vet help clean
 
-build: ## Build bin/berth, bin/berthd, bin/berth-monitor, bin/berth-crun, bin/berth-pause, bin/berth-registry and bin/berth-swarm
+build: ## Build bin/berth, bin/berth-compose, bin/berthd, bin/berth-monitor, bin/berth-crun, bin/berth-pause, bin/berth-registry and bin/berth-swarm
 	$(GOBUILD) -o bin/berthd ./cmd/berthd
 	$(GOBUILD) -o bin/berth ./cmd/berth
+	$(GOBUILD) -o bin/berth-compose ./cmd/berth-compose
 	$(GOBUILD) -o bin/berth-monitor ./cmd/berth-monitor
 	$(GOBUILD) -o bin/berth-crun ./cmd/berth-crun
 	$(GOBUILD) -o bin/berth-pause ./cmd/berth-pause
@@ -55,7 +56,7 @@ demo: build ## Start berthd and run a container (see README)
 	./scripts/demo.sh
 
 docs: ## Regenerate the CLI reference
-	$(GO) run ./cmd/berth docs docs/cli-reference
+	$(GO) run ./cmd/berth-compose docs docs/cli-reference
 
 vet: ## gofmt and go vet
 	@test -z "$$(gofmt -l cmd internal tests bench 2>/dev/null)" || (gofmt -l cmd internal tests bench; exit 1)

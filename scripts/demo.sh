@@ -14,7 +14,7 @@ say() { printf '\n==> %s\n' "$*"; }
 say "installing dependencies (runc, crun, nftables, ... from Debian)"
 ./scripts/install-deps.sh
 
-say "building bin/berthd, bin/berth, bin/berth-monitor, bin/berth-registry"
+say "building bin/berthd, bin/berth, bin/berth-compose, bin/berth-monitor, bin/berth-registry"
 make build
 BERTH="./bin/berth"
 sock=/run/berth/berth.sock

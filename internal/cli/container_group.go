@@ -6,17 +6,10 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// The container commands live in internal/cli/container; this is their
-// wiring and what the compose commands still here use of them.
+// The container commands live in internal/cli/container; this is their wiring.
 
 func (a *app) containerEnv() *containercmd.Env {
 	return &containercmd.Env{Env: a.Env, Pull: imagecmd.PullMissing}
 }
 
 func containerCommands(a *app) []*cobra.Command { return containercmd.NewCommands(a.containerEnv()) }
-
-var (
-	displayPorts = containercmd.DisplayPorts
-	hostAddr     = containercmd.HostAddr
-	joinLabels   = containercmd.JoinLabels
-)

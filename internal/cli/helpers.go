@@ -4,7 +4,6 @@ import (
 	"net/url"
 
 	"github.com/berth-project/berth/internal/cli/command"
-	"github.com/berth-project/berth/internal/cli/dockerconfig"
 	"github.com/berth-project/berth/internal/client"
 )
 
@@ -13,9 +12,6 @@ func filterQuery(filters []string) url.Values { return client.ParseFilters(filte
 
 // splitRepoTag splits "repo:tag" (a port in the registry host is not a tag).
 func splitRepoTag(ref string) (string, string) { return command.SplitRepoTag(ref) }
-
-// registryAuthHeader is X-Registry-Auth for ref (dockerconfig.AuthHeader).
-func registryAuthHeader(ref string) string { return dockerconfig.AuthHeader(ref) }
 
 // setFlag sets k=1 in q when on.
 func setFlag(q url.Values, k string, on bool) {

@@ -57,7 +57,7 @@ var groupPackages = []func(*command.Env) *cobra.Command{
 	registrycmd.NewLoginCommand, registrycmd.NewLogoutCommand, registrycmd.NewSearchCommand,
 	buildercmd.NewCommand, buildercmd.NewBuildCommand, systemcmd.NewVersionCommand,
 	clustercmd.NewCommand, clustercmd.NewKubectlCommand,
-	swarmcmd.NewCommand, servicecmd.NewCommand, stackcmd.NewCommand, nodecmd.NewCommand,
+	swarmcmd.NewCommand, servicecmd.NewCommand, nodecmd.NewCommand,
 	secretcmd.NewCommand, secretcmd.NewConfigCommand,
 }
 
@@ -77,12 +77,20 @@ func groupCommand(name, short string, subs []*cobra.Command) *cobra.Command {
 	return command.Group(name, short, subs...)
 }
 
-// Main runs the CLI with args (without the program name) and returns the exit code.
+// Main runs bin/berth with args (without the program name) and returns the
+// exit code; the plugin's commands run in ComposePlugin.
 func Main(ctx context.Context, args []string, s Streams) int {
+	return MainWith(ctx, args, s, Plugins{})
+}
+
+// MainWith is Main with the plugin's commands given (ComposePlugin's main).
+func MainWith(ctx context.Context, args []string, s Streams, p Plugins) int {
 	host, args := globalHost(args)
 	a := newApp(s, host)
-	args = composeShorthands(args)
-	root := newRoot(a)
+	if p.Args != nil {
+		args = p.Args(args)
+	}
+	root := newRoot(a, p)
 	root.SetArgs(args)
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
@@ -130,7 +138,7 @@ func globalHost(args []string) (string, []string) {
 	return host, rest
 }
 
-func newRoot(a *app) *cobra.Command {
+func newRoot(a *app, p Plugins) *cobra.Command {
 	root := &cobra.Command{
 		Use:               "berth [OPTIONS] COMMAND [ARG...]",
 		Short:             "A self-sufficient runtime for containers",
@@ -175,8 +183,16 @@ func newRoot(a *app) *cobra.Command {
 		}
 	}
 	root.AddCommand(systemcmd.NewInfoCommand(a.Env), systemcmd.NewEventsCommand(a.Env))
-	root.AddCommand(newInspectCmd(a), newDocsCmd(root))
-	root.AddCommand(newComposeCmd(a))
+	root.AddCommand(newInspectCmd(a))
+	if p.builtIn() {
+		root.AddCommand(p.Compose(a.Env), newDocsCmd(root))
+		root.AddCommand(stackcmd.NewCommand(a.Env, p.StackDeploy(a.Env)))
+	} else {
+		root.AddCommand(a.pluginStub("compose [OPTIONS] COMMAND", "Define and run multi-container applications", nil, false, "compose"))
+		root.AddCommand(a.pluginStub("docs DIR", "Generate the markdown command reference", nil, true, "docs"))
+		root.AddCommand(stackcmd.NewCommand(a.Env, a.pluginStub("deploy [OPTIONS] STACK",
+			"Deploy a new stack or update an existing stack", []string{"up"}, false, "stack", "deploy")))
+	}
 	for _, g := range groupPackages {
 		root.AddCommand(g(a.Env))
 	}
@@ -196,9 +212,6 @@ func withName(c *cobra.Command, name string, aliases []string) *cobra.Command {
 func forEach(ctx context.Context, a *app, names []string, fn func(context.Context, string) error) error {
 	return command.ForEach(ctx, a.Out, a.Err, names, fn)
 }
-
-// isTerminal reports whether v is a terminal.
-func isTerminal(v any) bool { return command.IsTerminal(v) }
 
 // newDocsCmd writes the markdown CLI reference (docs/cli-reference).
 func newDocsCmd(root *cobra.Command) *cobra.Command {

@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"bytes"
@@ -6,14 +6,17 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/berth-project/berth/internal/cli/command"
 )
 
 // TestCLIReferenceUpToDate regenerates the markdown reference and wants it
-// identical to docs/cli-reference (regenerate: go run ./cmd/berth docs docs/cli-reference).
+// identical to docs/cli-reference (regenerate: make docs). The tree is
+// berth-compose's: bin/berth's own with compose and stack deploy built in.
 func TestCLIReferenceUpToDate(t *testing.T) {
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
-	if code := Main(context.Background(), []string{"docs", dir}, Streams{Out: &out, Err: &errb}); code != 0 {
+	if code := run(context.Background(), []string{"docs", dir}, command.Streams{Out: &out, Err: &errb}); code != 0 {
 		t.Fatalf("docs: exit %d: %s", code, errb.String())
 	}
 	generated, err := filepath.Glob(filepath.Join(dir, "*.md"))

@@ -1,4 +1,4 @@
-package stack
+package deploy
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	stackcmd "github.com/berth-project/berth/internal/cli/stack"
 	"github.com/berth-project/berth/internal/compose"
 	"github.com/moby/moby/api/types/swarm"
 )
@@ -90,10 +91,10 @@ func TestServiceSpecFromCompose(t *testing.T) {
 		t.Fatal(err)
 	}
 	cs := spec.TaskTemplate.ContainerSpec
-	if spec.Name != "lab_web" || spec.Labels[LabelNamespace] != "lab" || spec.Labels["owner"] != "me" || spec.Labels[labelImage] != "friendlyhello" {
+	if spec.Name != "lab_web" || spec.Labels[stackcmd.LabelNamespace] != "lab" || spec.Labels["owner"] != "me" || spec.Labels[labelImage] != "friendlyhello" {
 		t.Errorf("annotations: %+v", spec.Annotations)
 	}
-	if cs.Image != "friendlyhello" || !reflect.DeepEqual(cs.Args, []string{"httpd", "-f"}) || cs.Labels["tier"] != "front" || cs.Labels[LabelNamespace] != "lab" {
+	if cs.Image != "friendlyhello" || !reflect.DeepEqual(cs.Args, []string{"httpd", "-f"}) || cs.Labels["tier"] != "front" || cs.Labels[stackcmd.LabelNamespace] != "lab" {
 		t.Errorf("container: %+v", cs)
 	}
 	if !reflect.DeepEqual(cs.Env, []string{"EMPTY", "NAME=World"}) {

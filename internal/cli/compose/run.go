@@ -1,11 +1,11 @@
-package cli
+package compose
 
 import (
 	"fmt"
 
+	"github.com/berth-project/berth/internal/cli/command"
 	containercmd "github.com/berth-project/berth/internal/cli/container"
-
-	"github.com/berth-project/berth/internal/compose"
+	core "github.com/berth-project/berth/internal/compose"
 	"github.com/spf13/cobra"
 )
 
@@ -16,7 +16,7 @@ func newComposeExecCmd(o *composeOpts) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exec [OPTIONS] SERVICE COMMAND [ARGS...]",
 		Short: "Execute a command in a running container",
-		Args:  minArgs(2),
+		Args:  command.MinArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ct, err := o.serviceTarget(cmd, args[0], index, false)
 			if err != nil {
@@ -24,14 +24,14 @@ func newComposeExecCmd(o *composeOpts) *cobra.Command {
 			}
 			// Like docker compose: a TTY and stdin when run from a terminal,
 			// neither with -T or without one.
-			term := isTerminal(o.a.In) && isTerminal(o.a.Out)
+			term := command.IsTerminal(o.e.In) && command.IsTerminal(o.e.Out)
 			eo.TTY = !noTTY && term
 			eo.Interactive = interactive && !noTTY && term
-			c, err := o.a.client()
+			c, err := o.e.Client()
 			if err != nil {
 				return err
 			}
-			return containercmd.Exec(cmd.Context(), c, o.a.Streams, eo, ct.ID, args[1:])
+			return containercmd.Exec(cmd.Context(), c, o.e.Streams, eo, ct.ID, args[1:])
 		},
 	}
 	fs := cmd.Flags()
@@ -58,7 +58,7 @@ func newComposeRunCmd(o *composeOpts) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [OPTIONS] SERVICE [COMMAND] [ARGS...]",
 		Short: "Run a one-off command on a service",
-		Args:  minArgs(1),
+		Args:  command.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd, args, &f)
 		},
@@ -95,8 +95,8 @@ func (o *composeOpts) run(cmd *cobra.Command, args []string, f *runFlags) error 
 	if err != nil {
 		return err
 	}
-	term := isTerminal(o.a.In) && isTerminal(o.a.Out)
-	ro := compose.RunOptions{Service: args[0], Name: f.name, Env: f.env, User: f.user, WorkDir: f.workdir,
+	term := command.IsTerminal(o.e.In) && command.IsTerminal(o.e.Out)
+	ro := core.RunOptions{Service: args[0], Name: f.name, Env: f.env, User: f.user, WorkDir: f.workdir,
 		NoDeps: f.noDeps, Rm: f.rm, Ports: ports, ServicePorts: f.servicePorts, Build: f.build,
 		Tty: !f.noTTY && term && !f.detach, Interactive: f.interactive && !f.detach}
 	if len(args) > 1 {
@@ -112,7 +112,7 @@ func (o *composeOpts) run(cmd *cobra.Command, args []string, f *runFlags) error 
 	if err != nil {
 		return err
 	}
-	c, err := o.a.client()
+	c, err := o.e.Client()
 	if err != nil {
 		return err
 	}
@@ -120,11 +120,11 @@ func (o *composeOpts) run(cmd *cobra.Command, args []string, f *runFlags) error 
 		if err := c.ContainerStart(ctx, id); err != nil {
 			return err
 		}
-		fmt.Fprintln(o.a.Out, name)
+		fmt.Fprintln(o.e.Out, name)
 		return nil
 	}
 	ao := containercmd.AttachOptions{TTY: ro.Tty, Stdin: ro.Interactive, Stdout: true, Stderr: true}
-	return containercmd.AttachAndStart(ctx, c, o.a.Streams, id, ao, f.rm, !ro.Tty, true)
+	return containercmd.AttachAndStart(ctx, c, o.e.Streams, id, ao, f.rm, !ro.Tty, true)
 }
 
 func newComposePullCmd(o *composeOpts) *cobra.Command {
@@ -166,7 +166,7 @@ func newComposePushCmd(o *composeOpts) *cobra.Command {
 }
 
 func newComposeBuildCmd(o *composeOpts) *cobra.Command {
-	var bo compose.BuildOptions
+	var bo core.BuildOptions
 	cmd := &cobra.Command{
 		Use:   "build [OPTIONS] [SERVICE...]",
 		Short: "Build or rebuild services",

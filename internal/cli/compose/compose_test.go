@@ -1,4 +1,4 @@
-package cli
+package compose
 
 import (
 	"strings"
@@ -13,7 +13,7 @@ func TestComposeShorthands(t *testing.T) {
 		"compose --ansi never -f x.yml ps":  "compose --ansi never --file=x.yml ps",
 		"ps -f name=x":                      "ps -f name=x",
 	} {
-		if got := strings.Join(composeShorthands(strings.Fields(in)), " "); got != want {
+		if got := strings.Join(Shorthands(strings.Fields(in)), " "); got != want {
 			t.Errorf("%q → %q, want %q", in, got, want)
 		}
 	}

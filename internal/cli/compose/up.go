@@ -1,4 +1,4 @@
-package cli
+package compose
 
 import (
 	"context"
@@ -11,7 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berth-project/berth/internal/compose"
+	"github.com/berth-project/berth/internal/cli/command"
+	core "github.com/berth-project/berth/internal/compose"
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -108,7 +109,7 @@ func (o *composeOpts) up(cmd *cobra.Command, args []string, f *upFlags) error {
 		return err
 	}
 	started := time.Now()
-	uo := compose.UpOptions{Services: args, NoDeps: f.noDeps, ForceRecreate: f.forceRecreate,
+	uo := core.UpOptions{Services: args, NoDeps: f.noDeps, ForceRecreate: f.forceRecreate,
 		NoRecreate: f.noRecreate, RemoveOrphans: f.removeOrphans, Scale: scale,
 		Timeout: timeoutFlag(cmd.Flags()), Build: f.build, NoBuild: f.noBuild, NoStart: f.noStart}
 	list, err := s.Up(ctx, p, uo)
@@ -126,10 +127,10 @@ func (o *composeOpts) up(cmd *cobra.Command, args []string, f *upFlags) error {
 
 // attached streams the containers' output until they exit; ctrl-c stops
 // them, as docker compose up does in the foreground.
-func (o *composeOpts) attached(ctx context.Context, s *compose.Service, project string, list []container.Summary,
+func (o *composeOpts) attached(ctx context.Context, s *core.Service, project string, list []container.Summary,
 	services []string, f *upFlags, started time.Time, timeout *int) error {
 	if len(services) > 0 {
-		list = compose.FilterServices(list, services)
+		list = core.FilterServices(list, services)
 	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -140,27 +141,27 @@ func (o *composeOpts) attached(ctx context.Context, s *compose.Service, project 
 	go func() {
 		if _, ok := <-sigs; ok {
 			interrupted = true
-			fmt.Fprintln(o.a.Err, "Gracefully stopping... (press Ctrl+C again to force)")
+			fmt.Fprintln(o.e.Err, "Gracefully stopping... (press Ctrl+C again to force)")
 			cancel()
 		}
 	}()
-	code, err := s.Attach(actx, list, o.a.Out, compose.AttachOptions{NoColor: o.noColor(f.noColor),
+	code, err := s.Attach(actx, list, o.e.Out, core.AttachOptions{NoColor: o.noColor(f.noColor),
 		Abort: f.abort, ExitCodeFrom: f.exitCodeFrom, Since: strconv.FormatInt(started.Unix(), 10)})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	if interrupted || f.abort || f.exitCodeFrom != "" {
-		stop := compose.Action{Verb: "stop", Done: "Stopped", Reverse: true, Timeout: timeout}
-		fmt.Fprintln(o.a.Err, "Aborting on container exit...")
+		stop := core.Action{Verb: "stop", Done: "Stopped", Reverse: true, Timeout: timeout}
+		fmt.Fprintln(o.e.Err, "Aborting on container exit...")
 		if serr := s.Each(context.WithoutCancel(ctx), nil, project, nil, stop); serr != nil {
 			return serr
 		}
 	}
 	if interrupted {
-		return &StatusError{Code: 130}
+		return &command.StatusError{Code: 130}
 	}
 	if code != 0 {
-		return &StatusError{Code: code}
+		return &command.StatusError{Code: code}
 	}
 	return nil
 }
@@ -187,7 +188,7 @@ func newComposeDownCmd(o *composeOpts) *cobra.Command {
 				_, err := s.Remove(ctx, name, args, true, volumes, timeoutFlag(cmd.Flags()))
 				return err
 			}
-			return s.Down(ctx, name, p, compose.DownOptions{RemoveOrphans: removeOrphans, Volumes: volumes,
+			return s.Down(ctx, name, p, core.DownOptions{RemoveOrphans: removeOrphans, Volumes: volumes,
 				RMI: rmi, Timeout: timeoutFlag(cmd.Flags())})
 		},
 	}
@@ -245,7 +246,7 @@ func newComposeActionCmd(o *composeOpts, verb, short, done string, reverse bool)
 			if err != nil {
 				return err
 			}
-			a := compose.Action{Verb: verb, Done: done, Reverse: reverse, Timeout: timeoutFlag(cmd.Flags())}
+			a := core.Action{Verb: verb, Done: done, Reverse: reverse, Timeout: timeoutFlag(cmd.Flags())}
 			return s.Each(cmd.Context(), p, name, args, a)
 		},
 	}
@@ -266,7 +267,7 @@ func newComposeKillCmd(o *composeOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return s.Each(cmd.Context(), p, name, args, compose.Action{Verb: "kill", Done: "Killed", Reverse: true,
+			return s.Each(cmd.Context(), p, name, args, core.Action{Verb: "kill", Done: "Killed", Reverse: true,
 				Signal: signal})
 		},
 	}
@@ -287,7 +288,7 @@ func newComposeRmCmd(o *composeOpts) *cobra.Command {
 			}
 			gone, err := s.Remove(cmd.Context(), name, args, stop, volumes, nil)
 			if err == nil && len(gone) == 0 {
-				fmt.Fprintln(o.a.Err, "No stopped containers")
+				fmt.Fprintln(o.e.Err, "No stopped containers")
 			}
 			return err
 		},
@@ -304,7 +305,7 @@ func newComposeScaleCmd(o *composeOpts) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scale [SERVICE=REPLICAS...]",
 		Short: "Scale services",
-		Args:  minArgs(1),
+		Args:  command.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			scale, err := parseScale(args)
 			if err != nil {
@@ -318,7 +319,7 @@ func newComposeScaleCmd(o *composeOpts) *cobra.Command {
 			for n := range scale {
 				names = append(names, n)
 			}
-			_, err = s.Up(cmd.Context(), p, compose.UpOptions{Services: names, Scale: scale, NoDeps: noDeps, NoRecreate: true})
+			_, err = s.Up(cmd.Context(), p, core.UpOptions{Services: names, Scale: scale, NoDeps: noDeps, NoRecreate: true})
 			return err
 		},
 	}

@@ -1,4 +1,4 @@
-package stack
+package deploy
 
 import (
 	"fmt"
@@ -9,15 +9,13 @@ import (
 	"strings"
 	"time"
 
+	stackcmd "github.com/berth-project/berth/internal/cli/stack"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 )
-
-// LabelNamespace marks every object of a stack, as docker stack deploy does.
-const LabelNamespace = "com.docker.stack.namespace"
 
 // labelImage keeps the image as written in the compose file.
 const labelImage = "com.docker.stack.image"
@@ -30,7 +28,7 @@ func withStack(stack string, labels map[string]string) map[string]string {
 	for k, v := range labels {
 		out[k] = v
 	}
-	out[LabelNamespace] = stack
+	out[stackcmd.LabelNamespace] = stack
 	return out
 }
 

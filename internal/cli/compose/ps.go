@@ -1,4 +1,4 @@
-package cli
+package compose
 
 import (
 	"fmt"
@@ -7,7 +7,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/berth-project/berth/internal/compose"
+	"github.com/berth-project/berth/internal/cli/command"
+	containercmd "github.com/berth-project/berth/internal/cli/container"
+	core "github.com/berth-project/berth/internal/compose"
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -34,27 +36,27 @@ func newComposePsCmd(o *composeOpts) *cobra.Command {
 			switch {
 			case quiet:
 				for _, c := range list {
-					fmt.Fprintln(o.a.Out, c.ID)
+					fmt.Fprintln(o.e.Out, c.ID)
 				}
 				return nil
 			case services:
 				seen := map[string]bool{}
 				for _, c := range list {
-					if sv := c.Labels[compose.LabelService]; !seen[sv] {
+					if sv := c.Labels[core.LabelService]; !seen[sv] {
 						seen[sv] = true
-						fmt.Fprintln(o.a.Out, sv)
+						fmt.Fprintln(o.e.Out, sv)
 					}
 				}
 				return nil
 			case format == "json":
 				for _, c := range list {
-					if err := writeComposeJSON(o.a, psJSON(c)); err != nil {
+					if err := writeComposeJSON(o.e, psJSON(c)); err != nil {
 						return err
 					}
 				}
 				return nil
 			}
-			return renderComposePs(o.a, list)
+			return renderComposePs(o.e, list)
 		},
 	}
 	fs := cmd.Flags()
@@ -97,9 +99,9 @@ func containerName(c container.Summary) string {
 func psJSON(c container.Summary) map[string]any {
 	return map[string]any{
 		"ID": c.ID, "Name": containerName(c), "Image": c.Image, "Command": c.Command,
-		"Project": c.Labels[compose.LabelProject], "Service": c.Labels[compose.LabelService],
-		"Created": c.Created, "State": c.State, "Status": c.Status, "Labels": joinLabels(c.Labels),
-		"Ports": displayPorts(c.Ports), "Publishers": c.Ports,
+		"Project": c.Labels[core.LabelProject], "Service": c.Labels[core.LabelService],
+		"Created": c.Created, "State": c.State, "Status": c.Status, "Labels": containercmd.JoinLabels(c.Labels),
+		"Ports": containercmd.DisplayPorts(c.Ports), "Publishers": c.Ports,
 		"ExitCode": exitCodeOf(c.Status),
 	}
 }
@@ -114,8 +116,8 @@ func exitCodeOf(status string) int {
 }
 
 // renderComposePs prints docker compose ps's table.
-func renderComposePs(a *app, list []container.Summary) error {
-	tw := tabwriter.NewWriter(a.Out, 0, 0, 3, ' ', 0)
+func renderComposePs(e *command.Env, list []container.Summary) error {
+	tw := tabwriter.NewWriter(e.Out, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS")
 	now := time.Now()
 	for _, c := range list {
@@ -125,13 +127,13 @@ func renderComposePs(a *app, list []container.Summary) error {
 		}
 		created := units.HumanDuration(now.Sub(time.Unix(c.Created, 0))) + " ago"
 		fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", containerName(c), c.Image, cmd,
-			c.Labels[compose.LabelService], created, c.Status, displayPorts(c.Ports))
+			c.Labels[core.LabelService], created, c.Status, containercmd.DisplayPorts(c.Ports))
 	}
 	return tw.Flush()
 }
 
 func newComposeLogsCmd(o *composeOpts) *cobra.Command {
-	var lo compose.LogOptions
+	var lo core.LogOptions
 	var noColor bool
 	cmd := &cobra.Command{
 		Use:   "logs [OPTIONS] [SERVICE...]",
@@ -142,7 +144,7 @@ func newComposeLogsCmd(o *composeOpts) *cobra.Command {
 				return err
 			}
 			lo.Services, lo.NoColor = args, o.noColor(noColor)
-			return s.Logs(cmd.Context(), name, o.a.Out, lo)
+			return s.Logs(cmd.Context(), name, o.e.Out, lo)
 		},
 	}
 	fs := cmd.Flags()
@@ -182,20 +184,20 @@ func newComposeTopCmd(o *composeOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, _ := o.a.client()
+			c, _ := o.e.Client()
 			for _, ct := range list {
 				top, err := c.ContainerTop(cmd.Context(), ct.ID, "")
 				if err != nil {
 					return err
 				}
-				fmt.Fprintln(o.a.Out, containerName(ct))
-				tw := tabwriter.NewWriter(o.a.Out, 0, 0, 3, ' ', 0)
+				fmt.Fprintln(o.e.Out, containerName(ct))
+				tw := tabwriter.NewWriter(o.e.Out, 0, 0, 3, ' ', 0)
 				fmt.Fprintln(tw, strings.Join(top.Titles, "\t"))
 				for _, p := range top.Processes {
 					fmt.Fprintln(tw, strings.Join(p, "\t"))
 				}
 				tw.Flush()
-				fmt.Fprintln(o.a.Out)
+				fmt.Fprintln(o.e.Out)
 			}
 			return nil
 		},
@@ -208,13 +210,13 @@ func newComposePortCmd(o *composeOpts) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "port [OPTIONS] SERVICE PRIVATE_PORT",
 		Short: "Print the public port for a port binding",
-		Args:  exactArgs(2),
+		Args:  command.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ct, err := o.serviceTarget(cmd, args[0], index, false)
 			if err != nil {
 				return err
 			}
-			c, _ := o.a.client()
+			c, _ := o.e.Client()
 			info, err := c.ContainerInspect(cmd.Context(), ct.ID)
 			if err != nil {
 				return err
@@ -230,7 +232,7 @@ func newComposePortCmd(o *composeOpts) *cobra.Command {
 			if len(binds) == 0 {
 				return fmt.Errorf("no port %s for container %s", port, containerName(ct))
 			}
-			fmt.Fprintln(o.a.Out, hostAddr(binds[0]))
+			fmt.Fprintln(o.e.Out, containercmd.HostAddr(binds[0]))
 			return nil
 		},
 	}
@@ -259,12 +261,12 @@ func newComposeImagesCmd(o *composeOpts) *cobra.Command {
 				for _, r := range rows {
 					if !seen[r.ID] {
 						seen[r.ID] = true
-						fmt.Fprintln(o.a.Out, r.ID)
+						fmt.Fprintln(o.e.Out, r.ID)
 					}
 				}
 				return nil
 			}
-			tw := tabwriter.NewWriter(o.a.Out, 0, 0, 3, ' ', 0)
+			tw := tabwriter.NewWriter(o.e.Out, 0, 0, 3, ' ', 0)
 			fmt.Fprintln(tw, "CONTAINER\tREPOSITORY\tTAG\tIMAGE ID\tSIZE")
 			for _, r := range rows {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Container, r.Repository, r.Tag, r.ID, units.HumanSizeWithPrecision(float64(r.Size), 3))

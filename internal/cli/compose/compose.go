@@ -1,4 +1,4 @@
-package cli
+package compose
 
 import (
 	"context"
@@ -10,14 +10,16 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/berth-project/berth/internal/compose"
+	"github.com/berth-project/berth/internal/cli/command"
+	"github.com/berth-project/berth/internal/cli/dockerconfig"
+	core "github.com/berth-project/berth/internal/compose"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/spf13/cobra"
 )
 
 // composeOpts are the flags every compose subcommand shares.
 type composeOpts struct {
-	a          *app
+	e          *command.Env
 	files      []string
 	name       string
 	workDir    string
@@ -27,12 +29,15 @@ type composeOpts struct {
 	allEnabled bool
 }
 
-func newComposeCmd(a *app) *cobra.Command {
-	o := &composeOpts{a: a}
+// NewCommand is `berth compose`, built into bin/berth-compose only (see
+// cmd/berth-compose): linking compose-go costs every process ~30 ms of
+// start-up (its JSON schema package), which only compose should pay.
+func NewCommand(e *command.Env) *cobra.Command {
+	o := &composeOpts{e: e}
 	cmd := &cobra.Command{
 		Use:   "compose [OPTIONS] COMMAND",
 		Short: "Define and run multi-container applications",
-		Args:  unknownCommand,
+		Args:  command.UnknownCommand,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	pf := cmd.PersistentFlags()
@@ -56,11 +61,11 @@ func newComposeCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// composeShorthands rewrites compose's -f FILE and -p NAME, given before
+// Shorthands rewrites compose's -f FILE and -p NAME, given before
 // the compose subcommand, into --file= and --project-name=. They cannot be
 // persistent shorthands: logs -f means --follow and run -p means --publish,
 // as in docker compose.
-func composeShorthands(args []string) []string {
+func Shorthands(args []string) []string {
 	if len(args) == 0 || args[0] != "compose" {
 		return args
 	}
@@ -95,7 +100,7 @@ var valueFlags = map[string]bool{"--file": true, "--project-name": true, "--proj
 
 // load reads the project the flags name.
 func (o *composeOpts) load(ctx context.Context) (*types.Project, error) {
-	return compose.Load(ctx, compose.LoadOptions{Files: o.files, Name: o.name, WorkDir: o.workDir,
+	return core.Load(ctx, core.LoadOptions{Files: o.files, Name: o.name, WorkDir: o.workDir,
 		EnvFiles: o.envFiles, Profiles: o.profiles, AllEnabled: o.allEnabled})
 }
 
@@ -117,20 +122,20 @@ func isNoConfig(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "no configuration file provided")
 }
 
-// service returns a compose.Service over the app's client.
-func (o *composeOpts) service() (*compose.Service, error) {
-	c, err := o.a.client()
+// service returns a core.Service over the daemon's client.
+func (o *composeOpts) service() (*core.Service, error) {
+	c, err := o.e.Client()
 	if err != nil {
 		return nil, err
 	}
-	s := compose.New(c, o.a.Err)
-	s.RegistryAuth = registryAuthHeader
+	s := core.New(c, o.e.Err)
+	s.RegistryAuth = dockerconfig.AuthHeader
 	return s, nil
 }
 
 // projectService is what most subcommands start with: the project (or
 // just its name) and a compose service on the daemon's client.
-func (o *composeOpts) projectService(ctx context.Context) (*types.Project, string, *compose.Service, error) {
+func (o *composeOpts) projectService(ctx context.Context) (*types.Project, string, *core.Service, error) {
 	p, name, err := o.project(ctx)
 	if err != nil {
 		return nil, "", nil, err
@@ -143,7 +148,7 @@ func (o *composeOpts) projectService(ctx context.Context) (*types.Project, strin
 }
 
 // loadService is projectService for commands that need the compose file.
-func (o *composeOpts) loadService(ctx context.Context) (*types.Project, *compose.Service, error) {
+func (o *composeOpts) loadService(ctx context.Context) (*types.Project, *core.Service, error) {
 	p, err := o.load(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -163,7 +168,7 @@ func (o *composeOpts) noColor(flag bool) bool {
 	case o.ansi == "always":
 		return false
 	}
-	return !isTerminal(o.a.Out)
+	return !command.IsTerminal(o.e.Out)
 }
 
 func newComposeVersionCmd(o *composeOpts) *cobra.Command {
@@ -172,15 +177,15 @@ func newComposeVersionCmd(o *composeOpts) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version [OPTIONS]",
 		Short: "Show the Docker Compose version information",
-		Args:  noArgs,
+		Args:  command.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
 			case short:
-				fmt.Fprintln(o.a.Out, compose.ComposeVersion)
+				fmt.Fprintln(o.e.Out, core.ComposeVersion)
 			case format == "json":
-				fmt.Fprintf(o.a.Out, "{\"version\":\"v%s\"}\n", compose.ComposeVersion)
+				fmt.Fprintf(o.e.Out, "{\"version\":\"v%s\"}\n", core.ComposeVersion)
 			default:
-				fmt.Fprintf(o.a.Out, "Berth Compose version v%s\n", compose.ComposeVersion)
+				fmt.Fprintf(o.e.Out, "Berth Compose version v%s\n", core.ComposeVersion)
 			}
 			return nil
 		},
@@ -211,11 +216,11 @@ func newComposeConfigCmd(o *composeOpts) *cobra.Command {
 			case quiet:
 				return nil
 			case services:
-				return printLines(o.a, p.ServiceNames())
+				return printLines(o.e, p.ServiceNames())
 			case volumes:
-				return printLines(o.a, p.VolumeNames())
+				return printLines(o.e, p.VolumeNames())
 			case networks:
-				return printLines(o.a, p.NetworkNames())
+				return printLines(o.e, p.NetworkNames())
 			}
 			var b []byte
 			if format == "json" {
@@ -226,7 +231,7 @@ func newComposeConfigCmd(o *composeOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = o.a.Out.Write(b)
+			_, err = o.e.Out.Write(b)
 			return err
 		},
 	}
@@ -239,9 +244,9 @@ func newComposeConfigCmd(o *composeOpts) *cobra.Command {
 	return cmd
 }
 
-func printLines(a *app, lines []string) error {
+func printLines(e *command.Env, lines []string) error {
 	for _, l := range lines {
-		fmt.Fprintln(a.Out, l)
+		fmt.Fprintln(e.Out, l)
 	}
 	return nil
 }
@@ -252,7 +257,7 @@ func newComposeLsCmd(o *composeOpts) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls [OPTIONS]",
 		Short: "List running compose projects",
-		Args:  noArgs,
+		Args:  command.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := o.service()
 			if err != nil {
@@ -264,14 +269,14 @@ func newComposeLsCmd(o *composeOpts) *cobra.Command {
 			}
 			if quiet {
 				for _, p := range list {
-					fmt.Fprintln(o.a.Out, p.Name)
+					fmt.Fprintln(o.e.Out, p.Name)
 				}
 				return nil
 			}
 			if format == "json" {
-				return writeComposeJSON(o.a, list)
+				return writeComposeJSON(o.e, list)
 			}
-			tw := tabwriter.NewWriter(o.a.Out, 0, 0, 3, ' ', 0)
+			tw := tabwriter.NewWriter(o.e.Out, 0, 0, 3, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATUS\tCONFIG FILES")
 			for _, p := range list {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, p.Status, p.ConfigFiles)
@@ -286,6 +291,6 @@ func newComposeLsCmd(o *composeOpts) *cobra.Command {
 }
 
 // writeComposeJSON prints v as one line of JSON.
-func writeComposeJSON(a *app, v any) error {
-	return json.NewEncoder(a.Out).Encode(v)
+func writeComposeJSON(e *command.Env, v any) error {
+	return json.NewEncoder(e.Out).Encode(v)
 }
