@@ -60,7 +60,7 @@ func main() {
 	ctx := context.Background()
 	results := map[string]*result{}
 	var order []string
-	perDaemon := want["core"] || want["build"] || want["registry"] || want["compose"]
+	perDaemon := want["core"] || want["build"] || want["registry"] || want["compose"] || want["ps"]
 	for _, t := range strings.Split(*targets, ",") {
 		if !perDaemon {
 			break

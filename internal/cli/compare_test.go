@@ -31,7 +31,9 @@ func readOnlyCommands(t *testing.T, d *dockerd) {
 	cmds := [][]string{
 		{"ps"}, {"ps", "-a"}, {"ps", "-a", "-q"}, {"ps", "-a", "--no-trunc"}, {"ps", "-a", "-s"},
 		{"ps", "-a", "--format", "{{.Names}} {{.Labels}} {{.Status}} {{.State}}"}, {"ps", "-f", "name=c1", "-q"},
-		{"ps", "-n", "1", "-q"}, {"ps", "-l", "--format", "json"}, {"container", "ls", "-a", "--format", "table {{.Names}}\t{{.Image}}"},
+		{"ps", "-n", "1", "-q"}, {"ps", "-l", "--format", "json"},
+		{"ps", "-a", "--format", `{{.ID}} {{.Networks}} {{.Mounts}} {{.LocalVolumes}} {{.Label "a"}} {{.Ports}} {{.Command}}`},
+		{"ps", "-a", "-s", "--format", "table {{.Names}}\t{{.Size}}"}, {"ps", "-a", "--no-trunc", "--format", "{{.ID}}\t{{.Command}}"}, {"container", "ls", "-a", "--format", "table {{.Names}}\t{{.Image}}"},
 		{"images"}, {"images", "-q"}, {"images", "--digests"}, {"images", "--no-trunc"}, {"images", "--format", "json"},
 		{"image", "ls", "busybox"}, {"images", "-f", "dangling=true"},
 		{"inspect", "c1"}, {"inspect", "-f", "{{.Config.Env}} {{.State.Running}}", "c1"}, {"container", "inspect", "-f", "{{.Id}}", "c1"},

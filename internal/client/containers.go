@@ -23,6 +23,16 @@ type ContainerListOptions struct {
 
 // ContainerList is GET /containers/json.
 func (c *Client) ContainerList(ctx context.Context, opts ContainerListOptions) ([]container.Summary, error) {
+	var list []container.Summary
+	err := c.ContainerListInto(ctx, opts, &list)
+	return list, err
+}
+
+// ContainerListInto is GET /containers/json decoded into out, a pointer to
+// a slice of the caller's own type: a list that shows a few fields (ps)
+// decodes only those, and the decoder skips the rest of each entry
+// (network endpoints, host config...), most of the answer's bytes.
+func (c *Client) ContainerListInto(ctx context.Context, opts ContainerListOptions, out any) error {
 	q := opts.Filters.Query()
 	if opts.All {
 		q.Set("all", "1")
@@ -33,9 +43,7 @@ func (c *Client) ContainerList(ctx context.Context, opts ContainerListOptions) (
 	if opts.Size {
 		q.Set("size", "1")
 	}
-	var list []container.Summary
-	err := c.Get(ctx, "/containers/json", q, &list)
-	return list, err
+	return c.Get(ctx, "/containers/json", q, out)
 }
 
 // ContainerInspect is GET /containers/{id}/json.

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"text/template"
+	"text/template/parse"
 	"time"
 	"unicode/utf8"
 
@@ -83,6 +85,17 @@ type Table struct {
 	Headers map[string]string
 }
 
+// FieldRow is a row that answers its plain fields ({{.ID}}) itself. When
+// every row is one and a format is only text and such fields (the default
+// tables, -q, most --format strings), Table writes the values directly:
+// text/template's reflection per field and row was a quarter of the CLI's
+// CPU time for `ps` over 1000 containers. The output is the template's:
+// it would print the same strings. ok false (a field the row does not
+// know) sends the whole render through text/template, errors included.
+type FieldRow interface {
+	Field(name string) (value string, ok bool)
+}
+
 // Render writes rows in t's format.
 func (t Table) Render(w io.Writer, rows []any) error {
 	format := t.Format
@@ -99,24 +112,84 @@ func (t Table) Render(w io.Writer, rows []any) error {
 		return err
 	}
 	var buf bytes.Buffer
-	for _, r := range rows {
-		if err := tmpl.Execute(&buf, r); err != nil {
-			return fmt.Errorf("template: %w", err)
+	if !renderFields(&buf, tmpl, rows) {
+		buf.Reset()
+		for _, r := range rows {
+			if err := tmpl.Execute(&buf, r); err != nil {
+				return fmt.Errorf("template: %w", err)
+			}
+			buf.WriteByte('\n')
 		}
-		buf.WriteByte('\n')
 	}
 	if !isTable {
 		_, err := w.Write(buf.Bytes())
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
+	// tabwriter writes each cell and each run of padding separately:
+	// straight to a pipe that is a write(2) per cell.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	tw := tabwriter.NewWriter(bw, 10, 1, 3, ' ', 0)
 	var hb bytes.Buffer
 	if err := tmpl.Execute(&hb, t.Headers); err == nil && strings.TrimSpace(hb.String()) != "" {
 		hb.WriteByte('\n')
 		_, _ = tw.Write(hb.Bytes())
 	}
 	_, _ = tw.Write(buf.Bytes())
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// renderFields writes rows through tmpl without text/template when tmpl
+// is only text and {{.Field}} actions and every row is a FieldRow knowing
+// every field; it reports whether it did (buf is then complete).
+func renderFields(buf *bytes.Buffer, tmpl *template.Template, rows []any) bool {
+	if tmpl.Tree == nil || tmpl.Tree.Root == nil {
+		return false
+	}
+	type segment struct {
+		text  []byte
+		field string // "" for text
+	}
+	var segs []segment
+	for _, n := range tmpl.Tree.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			segs = append(segs, segment{text: n.Text})
+		case *parse.ActionNode:
+			p := n.Pipe
+			if p == nil || len(p.Decl) > 0 || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+				return false
+			}
+			f, ok := p.Cmds[0].Args[0].(*parse.FieldNode)
+			if !ok || len(f.Ident) != 1 {
+				return false
+			}
+			segs = append(segs, segment{field: f.Ident[0]})
+		default:
+			return false
+		}
+	}
+	for _, r := range rows {
+		fr, ok := r.(FieldRow)
+		if !ok {
+			return false
+		}
+		for _, s := range segs {
+			if s.field == "" {
+				buf.Write(s.text)
+				continue
+			}
+			v, ok := fr.Field(s.field)
+			if !ok {
+				return false
+			}
+			buf.WriteString(v)
+		}
+		buf.WriteByte('\n')
+	}
+	return true
 }
 
 // HumanDuration is go-units' HumanDuration (docker's "3 seconds", "About a minute").

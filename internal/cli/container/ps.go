@@ -13,6 +13,7 @@ import (
 	"github.com/berth-project/berth/internal/cli/command"
 	"github.com/berth-project/berth/internal/client"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/spf13/cobra"
 )
 
@@ -124,6 +125,41 @@ func (r psRow) Networks() string {
 	}
 	sort.Strings(ns)
 	return strings.Join(ns, ",")
+}
+
+// Field is a plain field's value ({{.ID}}), for command.Table's fast path.
+func (r psRow) Field(name string) (string, bool) {
+	switch name {
+	case "ID":
+		return r.ID(), true
+	case "Image":
+		return r.Image(), true
+	case "Command":
+		return r.Command(), true
+	case "CreatedAt":
+		return r.CreatedAt(), true
+	case "RunningFor":
+		return r.RunningFor(), true
+	case "Status":
+		return r.Status(), true
+	case "State":
+		return r.State(), true
+	case "Ports":
+		return r.Ports(), true
+	case "Names":
+		return r.Names(), true
+	case "Size":
+		return r.Size(), true
+	case "Labels":
+		return r.Labels(), true
+	case "Mounts":
+		return r.Mounts(), true
+	case "Networks":
+		return r.Networks(), true
+	case "LocalVolumes":
+		return r.LocalVolumes(), true
+	}
+	return "", false
 }
 
 // MarshalJSON gives --format json and {{json .}} the row's fields.
@@ -251,15 +287,56 @@ func newPsCmd(e *Env) *cobra.Command {
 // Ps lists the containers as docker ps does; now is the clock "CREATED"
 // counts from.
 func Ps(ctx context.Context, c *client.Client, out io.Writer, o PsOptions, now time.Time) error {
-	list, err := c.ContainerList(ctx, o.listOptions())
-	if err != nil {
+	var list []psWire
+	if err := c.ContainerListInto(ctx, o.listOptions(), &list); err != nil {
 		return err
 	}
 	rows := make([]any, len(list))
-	for i, ct := range list {
-		rows[i] = psRow{c: ct, trunc: !o.NoTrunc, now: now}
+	for i := range list {
+		rows[i] = psRow{c: list[i].summary(), trunc: !o.NoTrunc, now: now}
 	}
 	return command.Table{Format: psFormat(o.Format, o.Quiet, o.Size), Headers: PsHeaders}.Render(out, rows)
+}
+
+// psWire is what ps shows of an entry of GET /containers/json. Decoding
+// only this lets the decoder skip the rest (each network's endpoint
+// settings, the host config, health), most of the answer's bytes and
+// nearly all of its allocations: decoding was half of the CLI's CPU time
+// for `ps -a` over 1000 containers.
+type psWire struct {
+	ID                 string `json:"Id"`
+	Names              []string
+	Image, Command     string
+	Created            int64
+	Ports              []container.PortSummary
+	SizeRw, SizeRootFs int64
+	Labels             map[string]string
+	State              container.ContainerState
+	Status             string
+	NetworkSettings    *struct {
+		Networks map[string]struct{} // the names; their settings are skipped
+	}
+	Mounts []struct{ Name, Source, Driver string }
+}
+
+// summary is w as the API type psRow reads.
+func (w *psWire) summary() container.Summary {
+	c := container.Summary{ID: w.ID, Names: w.Names, Image: w.Image, Command: w.Command, Created: w.Created,
+		Ports: w.Ports, SizeRw: w.SizeRw, SizeRootFs: w.SizeRootFs, Labels: w.Labels, State: w.State, Status: w.Status}
+	if w.NetworkSettings != nil {
+		nets := make(map[string]*network.EndpointSettings, len(w.NetworkSettings.Networks))
+		for n := range w.NetworkSettings.Networks {
+			nets[n] = nil
+		}
+		c.NetworkSettings = &container.NetworkSettingsSummary{Networks: nets}
+	}
+	if len(w.Mounts) > 0 {
+		c.Mounts = make([]container.MountPoint, len(w.Mounts))
+		for i, m := range w.Mounts {
+			c.Mounts[i] = container.MountPoint{Name: m.Name, Source: m.Source, Driver: m.Driver}
+		}
+	}
+	return c
 }
 
 // listOptions is the list query ps's flags ask for.
