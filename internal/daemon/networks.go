@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,10 +76,10 @@ func (d *Daemon) registerNetworks(c *Container, nc *network.NetworkingConfig) er
 
 // networkSetup is what setupNetwork made, for the spec and the /etc files.
 type networkSetup struct {
-	NetNS       string   // path for oci.Input.NetNS
-	IPs         []string // container addresses, primary first
-	Nameservers []string // embedded DNS on user networks, else the --dns list
-	ExtraHosts  []string // --add-host (host-gateway resolved) and links, "name:ip"
+	NetNS      string     // path for oci.Input.NetNS
+	IPs        []string   // container addresses, primary first
+	Nameserver netip.Addr // the embedded DNS on user networks (zero: none)
+	ExtraHosts []string   // --add-host (host-gateway resolved) and links, "name:ip"
 }
 
 // setupNetwork runs in start before oci.Generate for bridge and
@@ -108,10 +110,7 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *Container) (*networkSetup,
 	for _, ip := range res.IPs {
 		ns.IPs = append(ns.IPs, ip.String())
 	}
-	if res.Nameserver.IsValid() {
-		// The embedded DNS forwards to --dns servers itself.
-		ns.Nameservers = []string{res.Nameserver.String()}
-	}
+	ns.Nameserver = res.Nameserver
 	hosts, err := d.resolveExtraHosts(c.HostConfig.ExtraHosts)
 	if err != nil {
 		d.networks.Teardown(ctx, c.ID)
@@ -166,13 +165,67 @@ func (d *Daemon) writeNetworkEtcFiles(c *Container, in *oci.Input, ns *networkSe
 	if err := etcfiles.WriteHosts(in.HostsPath, c.Config.Hostname, c.Config.Domainname, ns.IPs, ns.ExtraHosts); err != nil {
 		return err
 	}
-	dns := ns.Nameservers
-	if len(dns) == 0 {
-		for _, a := range c.HostConfig.DNS {
-			dns = append(dns, a.String())
-		}
+	data, err := d.resolvConf(c, ns.Nameserver)
+	if err != nil {
+		return err
 	}
-	return etcfiles.WriteResolvConf(in.ResolvConfPath, "/etc/resolv.conf", dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
+	return etcfiles.WriteResolvConfData(in.ResolvConfPath, data)
+}
+
+// resolvConf is the resolv.conf of a bridge/user-network container whose
+// embedded DNS is at nameserver (zero: none, the host's or --dns servers).
+func (d *Daemon) resolvConf(c *Container, nameserver netip.Addr) ([]byte, error) {
+	host, err := etcfiles.ReadHostResolvConf("/etc/resolv.conf")
+	if err != nil {
+		return nil, err
+	}
+	if nameserver.IsValid() {
+		// The embedded DNS forwards to --dns servers itself.
+		return etcfiles.BuildEmbeddedResolvConf(host, nameserver.String(), c.HostConfig.DNSSearch, c.HostConfig.DNSOptions), nil
+	}
+	dns := make([]string, 0, len(c.HostConfig.DNS))
+	for _, a := range c.HostConfig.DNS {
+		dns = append(dns, a.String())
+	}
+	return etcfiles.BuildResolvConf(host, dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions), nil
+}
+
+// ContainerNetworkChanged follows a running container's network connect
+// (added: its addresses on the new network) or disconnect (removed: those
+// it had there) into its /etc files, as dockerd does: hosts gains or loses
+// the container's lines for those addresses, and resolv.conf moves to the
+// embedded DNS when the container joins its first user-defined network
+// (dockerd's 127.0.0.11; here the network's DNS on its gateway), so that
+// network's names resolve. Leaving the network whose DNS it asked moves it
+// to another user network's, or back to the host's resolvers: dockerd keeps
+// 127.0.0.11, which still forwards, while a left network's gateway may not
+// be reachable. A resolv.conf edited inside the container stays as it is.
+// Failures are logged: the network change itself stands.
+func (d *Daemon) ContainerNetworkChanged(ctx context.Context, id string, added, removed []netip.Addr) {
+	c, err := d.containers.get(id)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.running() {
+		return // start writes them afresh
+	}
+	dir := d.containerDir(c.ID)
+	hostsPath, resolvPath := filepath.Join(dir, "hosts"), filepath.Join(dir, "resolv.conf")
+	if err := etcfiles.DeleteHostEntries(hostsPath, c.Config.Hostname, c.Config.Domainname, removed); err != nil {
+		d.log.Warn("remove the left network's addresses from hosts", "id", c.ID, "err", err)
+	}
+	if err := etcfiles.AddHostEntries(hostsPath, c.Config.Hostname, c.Config.Domainname, added); err != nil {
+		d.log.Warn("add the joined network's addresses to hosts", "id", c.ID, "err", err)
+	}
+	data, err := d.resolvConf(c, d.networks.Nameserver(c.ID))
+	if err == nil {
+		_, err = etcfiles.RewriteResolvConf(resolvPath, data)
+	}
+	if err != nil {
+		d.log.Warn("update resolv.conf after a network change", "id", c.ID, "err", err)
+	}
 }
 
 // teardownNetwork releases c's namespace, endpoints and ports (on exit, on

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/berth-project/berth/internal/atomicfile"
@@ -99,10 +100,7 @@ func hosts(hostname, domainname string, ips []string, extraHosts []string) ([]by
 		}
 		fmt.Fprintf(&b, "%s\t%s\n", ip, name)
 	}
-	names := hostname
-	if domainname != "" && hostname != "" {
-		names = hostname + "." + domainname + " " + hostname
-	}
+	names := hostNames(hostname, domainname)
 	for _, ip := range ips {
 		if names == "" {
 			break
@@ -110,6 +108,74 @@ func hosts(hostname, domainname string, ips []string, extraHosts []string) ([]by
 		fmt.Fprintf(&b, "%s\t%s\n", ip, names)
 	}
 	return b.Bytes(), nil
+}
+
+// hostNames are the names of a container's own lines: the FQDN, then the
+// bare hostname when it has a domain (given apart or in the hostname), as
+// dockerd writes them.
+func hostNames(hostname, domainname string) string {
+	if hostname == "" {
+		return ""
+	}
+	names := hostname
+	if domainname != "" {
+		names += "." + domainname
+	}
+	if short, _, ok := strings.Cut(names, "."); ok {
+		names += " " + short
+	}
+	return names
+}
+
+// AddHostEntries appends a running container's lines for ips (a network
+// it joined) to its hosts file, in place, as dockerd does on a network
+// connect.
+func AddHostEntries(path, hostname, domainname string, ips []netip.Addr) error {
+	names := hostNames(hostname, domainname)
+	if names == "" || len(ips) == 0 {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	for _, ip := range ips {
+		fmt.Fprintf(&b, "%s\t%s\n", ip, names)
+	}
+	_, err = f.Write(b.Bytes())
+	return errors.Join(err, f.Close())
+}
+
+// DeleteHostEntries removes a running container's own lines for ips (a
+// network it left) from its hosts file, in place; every other line stays,
+// as dockerd 28 does on a network disconnect.
+func DeleteHostEntries(path, hostname, domainname string, ips []netip.Addr) error {
+	names := hostNames(hostname, domainname)
+	if names == "" || len(ips) == 0 {
+		return nil
+	}
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(string(old), "\n")
+	kept := lines[:0]
+	for _, l := range lines {
+		addr, rest, ok := strings.Cut(strings.TrimSuffix(l, "\n"), "\t")
+		if ok && rest == names {
+			if a, err := netip.ParseAddr(strings.TrimSpace(addr)); err == nil && slices.Contains(ips, a) {
+				continue
+			}
+		}
+		kept = append(kept, l)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(strings.Join(kept, ""))
+	return errors.Join(err, f.Close())
 }
 
 // ParseExtraHost splits "name:ip" (also "name=ip" and "name:[v6]") at the

@@ -1,6 +1,7 @@
 package etcfiles
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,5 +117,77 @@ func TestUpdateHost(t *testing.T) {
 	want := "127.0.0.1\tlocalhost\n172.17.0.9\tdb abc child\n172.17.0.3\tdbx other\n172.17.0.2\tme\n"
 	if string(got) != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestBuildEmbeddedResolvConf(t *testing.T) {
+	host := []byte("nameserver 10.0.0.1\nsearch corp.example\noptions edns0\n")
+	tests := []struct {
+		name    string
+		host    []byte
+		options []string
+		want    string
+	}{
+		{"ndots added", host, nil, "search corp.example\nnameserver 10.0.1.1\noptions edns0 ndots:0\n"},
+		{"host ndots kept", []byte("nameserver 10.0.0.1\noptions ndots:3\n"), nil, "nameserver 10.0.1.1\noptions ndots:3\n"},
+		{"--dns-option ndots kept", host, []string{"ndots:2"}, "search corp.example\nnameserver 10.0.1.1\noptions ndots:2\n"},
+		{"invalid ndots replaced", host, []string{"ndots:x", "rotate"}, "search corp.example\nnameserver 10.0.1.1\noptions rotate ndots:0\n"},
+	}
+	for _, tt := range tests {
+		if got := string(BuildEmbeddedResolvConf(tt.host, "10.0.1.1", nil, tt.options)); got != tt.want {
+			t.Errorf("%s: got\n%q\nwant\n%q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestRewriteResolvConf(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := WriteResolvConfData(p, []byte("nameserver 10.0.0.1\n")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In place: a bind mount of the file keeps seeing it.
+	if ok, err := RewriteResolvConf(p, []byte("nameserver 10.0.1.1\noptions ndots:0\n")); !ok || err != nil {
+		t.Fatalf("rewrite: %v %v", ok, err)
+	}
+	st2, err := os.Stat(p)
+	if err != nil || !os.SameFile(st, st2) || read(t, p) != "nameserver 10.0.1.1\noptions ndots:0\n" {
+		t.Fatalf("rewrite gave %q (same file %v)", read(t, p), os.SameFile(st, st2))
+	}
+	// Edited by the container's user: left alone.
+	if err := os.WriteFile(p, []byte("nameserver 192.0.2.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := RewriteResolvConf(p, []byte("nameserver 10.0.0.1\n")); ok || err != nil || read(t, p) != "nameserver 192.0.2.1\n" {
+		t.Errorf("edited file: ok=%v err=%v content %q", ok, err, read(t, p))
+	}
+}
+
+func TestHostEntries(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "hosts")
+	if err := WriteHosts(p, "web", "example.com", []string{"172.17.0.2"}, []string{"other:172.18.0.9"}); err != nil {
+		t.Fatal(err)
+	}
+	ips := []netip.Addr{netip.MustParseAddr("172.18.0.3"), netip.MustParseAddr("fd00::3")}
+	if err := AddHostEntries(p, "web", "example.com", ips); err != nil {
+		t.Fatal(err)
+	}
+	want := defaultHosts + "172.18.0.9\tother\n172.17.0.2\tweb.example.com web\n172.18.0.3\tweb.example.com web\nfd00::3\tweb.example.com web\n"
+	if got := read(t, p); got != want {
+		t.Fatalf("after add:\n%q\nwant\n%q", got, want)
+	}
+	if err := DeleteHostEntries(p, "web", "example.com", ips); err != nil {
+		t.Fatal(err)
+	}
+	want = defaultHosts + "172.18.0.9\tother\n172.17.0.2\tweb.example.com web\n"
+	if got := read(t, p); got != want {
+		t.Fatalf("after delete:\n%q\nwant\n%q", got, want)
+	}
+	// A hostname that is an FQDN gets its short name too, as in dockerd.
+	if got := hostNames("a.b.c", ""); got != "a.b.c a" {
+		t.Errorf("hostNames = %q", got)
 	}
 }

@@ -330,22 +330,24 @@ func (m *Manager) clientUpstreams(addr netip.Addr) []netip.AddrPort {
 	return nil
 }
 
-// lookupFunc answers DNS for one network from its live endpoints: the
-// container's name, its short ID, and its aliases on that network.
-// linkLookupFunc resolves the link aliases of the container asking (by
-// its address on netID) to the linked container's address.
+// linkLookupFunc answers what the container asking (by its address on
+// netID) sees beyond netID's own names: its link aliases, resolved to the
+// linked container's address, then the names of its other networks, as
+// dockerd's one resolver per container answers for all of them (a
+// container on the default bridge connected to a user network resolves
+// that network's names, one on two user networks both's).
 func (m *Manager) linkLookupFunc(netID string) func(string, netip.Addr) ([]netip.Addr, bool) {
 	return func(name string, client netip.Addr) ([]netip.Addr, bool) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		name = m.withoutNetworkSuffix(netID, name)
+		base := m.withoutNetworkSuffix(netID, name)
 		for _, e := range m.endpointsOn(netID) {
 			if e.ep.IP != client {
 				continue
 			}
 			for _, l := range e.ctr.Links {
 				target, alias := parseLink(l)
-				if strings.EqualFold(alias, name) || strings.EqualFold(target, name) {
+				if strings.EqualFold(alias, base) || strings.EqualFold(target, base) {
 					if ip := m.linkIP(e.ctr, target); ip.IsValid() {
 						return []netip.Addr{ip}, true
 					}
@@ -358,7 +360,7 @@ func (m *Manager) linkLookupFunc(netID string) func(string, netip.Addr) ([]netip
 			for _, nid := range slices.Sorted(maps.Keys(e.ctr.Networks)) {
 				for _, l := range e.ctr.Networks[nid].Links {
 					target, alias := parseLink(l)
-					if !strings.EqualFold(alias, name) && !strings.EqualFold(target, name) {
+					if !strings.EqualFold(alias, base) && !strings.EqualFold(target, base) {
 						continue
 					}
 					if ip := m.linkIPOn(nid, target); ip.IsValid() {
@@ -366,28 +368,44 @@ func (m *Manager) linkLookupFunc(netID string) func(string, netip.Addr) ([]netip
 					}
 				}
 			}
+			for _, nid := range m.order(e.ctr) {
+				if n := m.networks[nid]; nid == netID || n.Default || e.ctr.Sandbox.Endpoints[nid] == nil {
+					continue // the default bridge has no names
+				}
+				if out := m.lookupOn(nid, name); len(out) > 0 {
+					return out, true
+				}
+			}
 		}
 		return nil, false
 	}
 }
 
+// lookupFunc answers DNS for one network from its live endpoints: the
+// container's name, its short ID, and its aliases on that network.
 func (m *Manager) lookupFunc(netID string) func(string) ([]netip.Addr, bool) {
 	return func(name string) ([]netip.Addr, bool) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		name = m.withoutNetworkSuffix(netID, name)
-		var out []netip.Addr
-		for _, e := range m.endpointsOn(netID) {
-			names := append([]string{e.ctr.Name, e.ctr.ID[:min(12, len(e.ctr.ID))]}, e.ep.Aliases...)
-			if slices.ContainsFunc(names, func(s string) bool { return strings.EqualFold(s, name) }) {
-				out = append(out, e.ep.IP)
-				if e.ep.IP6.IsValid() {
-					out = append(out, e.ep.IP6)
-				}
-			}
-		}
+		out := m.lookupOn(netID, name)
 		return out, len(out) > 0
 	}
+}
+
+// lookupOn is lookupFunc's answer; m.mu is held.
+func (m *Manager) lookupOn(netID, name string) []netip.Addr {
+	name = m.withoutNetworkSuffix(netID, name)
+	var out []netip.Addr
+	for _, e := range m.endpointsOn(netID) {
+		names := append([]string{e.ctr.Name, e.ctr.ID[:min(12, len(e.ctr.ID))]}, e.ep.Aliases...)
+		if slices.ContainsFunc(names, func(s string) bool { return strings.EqualFold(s, name) }) {
+			out = append(out, e.ep.IP)
+			if e.ep.IP6.IsValid() {
+				out = append(out, e.ep.IP6)
+			}
+		}
+	}
+	return out
 }
 
 // withoutNetworkSuffix strips ".<network name>" from a query: dockerd's

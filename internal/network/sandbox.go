@@ -33,7 +33,8 @@ type SetupOptions struct {
 // files and spec.
 type SetupResult struct {
 	NSPath string
-	// IPs are the container's addresses, primary network first.
+	// IPs are the container's addresses (IPv4, then IPv6 where there is
+	// one), primary network first.
 	IPs []netip.Addr
 	// Nameserver is the embedded DNS address when the container is on a
 	// user-defined network (zero otherwise: use the host's resolvers).
@@ -147,18 +148,65 @@ func (m *Manager) publish(c *Container, reqs []portmap.Request) error {
 }
 
 func (m *Manager) result(c *Container) *SetupResult {
-	res := &SetupResult{NSPath: c.Sandbox.NSPath}
+	res := &SetupResult{NSPath: c.Sandbox.NSPath, Nameserver: m.nameserver(c)}
 	for _, id := range m.order(c) {
-		ep := c.Sandbox.Endpoints[id]
-		if ep == nil {
-			continue
-		}
-		res.IPs = append(res.IPs, ep.IP)
-		if n := m.networks[id]; !n.Default && !res.Nameserver.IsValid() {
-			res.Nameserver = n.Pool.Gateway
+		if ep := c.Sandbox.Endpoints[id]; ep != nil {
+			// dockerd's /etc/hosts names every address of the container.
+			res.IPs = append(res.IPs, ep.IP)
+			if ep.IP6.IsValid() {
+				res.IPs = append(res.IPs, ep.IP6)
+			}
 		}
 	}
 	return res
+}
+
+// nameserver is the embedded DNS address c uses: the gateway of its first
+// user-defined network with a live endpoint (primary first), zero when it
+// is on the default bridge alone. m.mu is held.
+func (m *Manager) nameserver(c *Container) netip.Addr {
+	if c.Sandbox == nil {
+		return netip.Addr{}
+	}
+	for _, id := range m.order(c) {
+		if n := m.networks[id]; c.Sandbox.Endpoints[id] != nil && !n.Default {
+			return n.Pool.Gateway
+		}
+	}
+	return netip.Addr{}
+}
+
+// Nameserver is the embedded DNS address a running container uses now
+// (zero: the host's resolvers): it changes when the container joins its
+// first user-defined network or leaves the one it used.
+func (m *Manager) Nameserver(containerID string) netip.Addr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.ctrs[containerID]; c != nil {
+		return m.nameserver(c)
+	}
+	return netip.Addr{}
+}
+
+// EndpointAddrs are a running container's addresses on network netRef
+// (none when it has no live endpoint there).
+func (m *Manager) EndpointAddrs(containerID, netRef string) []netip.Addr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.ctrs[containerID]
+	n, err := m.find(netRef)
+	if c == nil || c.Sandbox == nil || err != nil {
+		return nil
+	}
+	ep := c.Sandbox.Endpoints[n.ID]
+	if ep == nil {
+		return nil
+	}
+	out := []netip.Addr{ep.IP}
+	if ep.IP6.IsValid() {
+		out = append(out, ep.IP6)
+	}
+	return out
 }
 
 // parseLink reads "/db:/web/alias" (the API's stored form) or "db:alias".

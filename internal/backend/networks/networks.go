@@ -1,12 +1,14 @@
 // Package networks is the engine's network backend: the network
 // endpoints over the network manager, with their filters and events.
 // Containers join and leave networks through the container backend; this
-// one asks it only for a container's ID and network mode.
+// one asks it only for a container's ID and network mode, and tells it
+// when a running container's networks changed.
 package networks
 
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 
 	"github.com/berth-project/berth/internal/engine"
@@ -24,6 +26,10 @@ type Containers interface {
 	// ContainerNetworkMode resolves a container name or ID prefix to its
 	// ID and HostConfig.NetworkMode; a NotFound error when there is none.
 	ContainerNetworkMode(name string) (id string, mode container.NetworkMode, err error)
+	// ContainerNetworkChanged follows a running container's connect
+	// (added: its new addresses) or disconnect (removed: the ones it had
+	// on the network) into its /etc/hosts and resolv.conf.
+	ContainerNetworkChanged(ctx context.Context, id string, added, removed []netip.Addr)
 }
 
 // Backend implements engine.NetworkBackend.
@@ -183,6 +189,7 @@ func (b *Backend) NetworkConnect(ctx context.Context, ref string, req network.Co
 	if err := b.mgr.Connect(ctx, id, n.ID, req.EndpointConfig); err != nil {
 		return err
 	}
+	b.containers.ContainerNetworkChanged(ctx, id, b.mgr.EndpointAddrs(id, n.ID), nil)
 	b.emit(n.ID, n.Name, eventtypes.ActionConnect, map[string]string{"container": id})
 	return nil
 }
@@ -203,9 +210,11 @@ func (b *Backend) NetworkDisconnect(ctx context.Context, ref string, req network
 	if nm.IsHost() || n.Name == "host" {
 		return errdefs.Forbidden(errors.New("container cannot be disconnected from host network or connected to host network"))
 	}
+	had := b.mgr.EndpointAddrs(id, n.ID)
 	if err := b.mgr.Disconnect(ctx, id, n.ID, req.Force); err != nil {
 		return err
 	}
+	b.containers.ContainerNetworkChanged(ctx, id, nil, had)
 	b.emit(n.ID, n.Name, eventtypes.ActionDisconnect, map[string]string{"container": id})
 	return nil
 }
