@@ -4,7 +4,8 @@
 // where it is installed, on a private dockerd side by side. It prints the
 // phase times, ps latency with everything running, the daemon's memory
 // (idle, loaded, after) and per-container monitor memory, the event count
-// and any lost or duplicated event, and any failed request.
+// and any lost or duplicated event, and any failed request; then, with all
+// running, -burst more containers run -d at once (one client each).
 //
 //	go run ./bench/load -n 1000 -target berthd,dockerd
 package main
@@ -28,6 +29,8 @@ import (
 func main() {
 	n := flag.Int("n", 1000, "containers running at once")
 	clients := flag.Int("clients", 16, "concurrent API clients")
+	budget := flag.Duration("start-budget", 0, "stop creating and starting after this long (0: none); the rest is counted as skipped")
+	burst := flag.Int("burst", 100, "containers run -d all at once (one client each) while the n run")
 	targets := flag.String("target", "berthd,dockerd", "comma-separated targets")
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -45,19 +48,22 @@ func main() {
 			}
 		}
 		fmt.Fprintf(os.Stderr, "bench/load: %d containers on %s...\n", *n, t)
-		r, err := measure(ctx, t, *n, *clients)
+		r, err := measure(ctx, t, *n, *clients, *burst, *budget)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench/load: %s: %v\n", t, err)
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "bench/load: %s: %s\n", t, r)
+		for _, e := range append(firstN(r.Errors, 5), firstN(r.BurstErrors, 5)...) {
+			fmt.Fprintf(os.Stderr, "bench/load: %s: failed: %s\n", t, e)
+		}
 		order = append(order, t)
 		res[t] = r
 	}
 	printTable(order, res)
 }
 
-func measure(ctx context.Context, target string, n, clients int) (*testutil.LoadResult, error) {
+func measure(ctx context.Context, target string, n, clients, burst int, budget time.Duration) (*testutil.LoadResult, error) {
 	d, err := testutil.StartDaemon(ctx, target)
 	if err != nil {
 		return nil, err
@@ -74,8 +80,10 @@ func measure(ctx context.Context, target string, n, clients int) (*testutil.Load
 	time.Sleep(2 * time.Second) // let the daemon settle before the idle reading
 	// Both engines without networking (the harness's dockerd has no
 	// bridge), so the figures compare the same work.
-	return testutil.RunLoad(ctx, d, testutil.LoadOptions{N: n, Clients: clients, Image: "busybox", Networks: []string{"none"}})
+	return testutil.RunLoad(ctx, d, testutil.LoadOptions{N: n, Clients: clients, Image: "busybox", Networks: []string{"none"}, Burst: burst, StartBudget: budget})
 }
+
+func firstN(s []string, n int) []string { return s[:min(len(s), n)] }
 
 func printTable(order []string, res map[string]*testutil.LoadResult) {
 	if len(order) == 0 {
@@ -98,10 +106,19 @@ func printTable(order []string, res map[string]*testutil.LoadResult) {
 	row("daemon RSS, all running", func(r *testutil.LoadResult) float64 { return float64(r.RSSRunning) }, kb)
 	row("daemon RSS after removal", func(r *testutil.LoadResult) float64 { return float64(r.RSSAfter) }, kb)
 	row("daemon kB per container", func(r *testutil.LoadResult) float64 {
-		return float64(r.RSSRunning-r.RSSBefore) / float64(max(r.N, 1))
+		return float64(r.RSSRunning-r.RSSBefore) / float64(max(r.StartedConcurrently, 1))
 	}, func(v float64) string { return fmt.Sprintf("%.0f kB", v) })
-	row("monitor PSS each (berthd)", func(r *testutil.LoadResult) float64 { return float64(r.MonitorPSS) }, func(v float64) string { return fmt.Sprintf("%.0f kB", v) })
+	row("containerd RSS, all running (dockerd)", func(r *testutil.LoadResult) float64 { return float64(r.CompanionRSSRunning) }, kb)
+	row("helper processes (monitors / shims)", func(r *testutil.LoadResult) float64 { return float64(r.Helpers) }, num)
+	row("helpers' PSS, all running", func(r *testutil.LoadResult) float64 { return float64(r.HelperPSS) }, kb)
+	row("memory per container (daemons' growth + helpers)", func(r *testutil.LoadResult) float64 { return r.PerContainerKB() },
+		func(v float64) string { return fmt.Sprintf("%.0f kB", v) })
+	row("run -d, all at once on top", func(r *testutil.LoadResult) float64 { return float64(r.BurstN) }, num)
+	row("  wall time", func(r *testutil.LoadResult) float64 { return float64(r.Burst) }, dur)
+	row("  failed", func(r *testutil.LoadResult) float64 { return float64(len(r.BurstErrors)) }, num)
 	row("events received", func(r *testutil.LoadResult) float64 { return float64(r.Events) }, num)
 	row("events missing", func(r *testutil.LoadResult) float64 { return float64(len(r.MissingEvents)) }, num)
+	row("events duplicated", func(r *testutil.LoadResult) float64 { return float64(len(r.ExtraEvents)) }, num)
+	row("skipped (start budget)", func(r *testutil.LoadResult) float64 { return float64(r.Skipped) }, num)
 	row("failed requests", func(r *testutil.LoadResult) float64 { return float64(len(r.Errors)) }, num)
 }
