@@ -1,36 +1,19 @@
 package cli
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/berth-project/berth/internal/cli/command"
+	containercmd "github.com/berth-project/berth/internal/cli/container"
 	imagecmd "github.com/berth-project/berth/internal/cli/image"
 	networkcmd "github.com/berth-project/berth/internal/cli/network"
 	volumecmd "github.com/berth-project/berth/internal/cli/volume"
-	"github.com/berth-project/berth/internal/client"
 	"github.com/spf13/cobra"
 )
 
-// containerKind looks up containers; size asks for their sizes. A body
-// that does not decode is still shown, as the daemon sent it.
-func containerKind(size bool) command.InspectKind {
-	return command.InspectKind{Name: "container", Fetch: func(ctx context.Context, c *client.Client, ref string) (any, json.RawMessage, error) {
-		v, raw, err := c.ContainerInspectWithRaw(ctx, ref, size)
-		switch {
-		case err == nil:
-			return &v, raw, nil
-		case raw != nil:
-			return nil, raw, nil
-		}
-		return nil, nil, err
-	}}
-}
-
 // inspectKinds are what `berth inspect` tries, in docker's order.
 func inspectKinds(size bool) []command.InspectKind {
-	return []command.InspectKind{containerKind(size), imagecmd.InspectKind, networkcmd.InspectKind, volumecmd.InspectKind}
+	return []command.InspectKind{containercmd.InspectKind(size), imagecmd.InspectKind, networkcmd.InspectKind, volumecmd.InspectKind}
 }
 
 type inspectOpts struct {

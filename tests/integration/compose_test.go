@@ -78,16 +78,7 @@ func (p *project) composeIn(in io.Reader, args ...string) testutil.Result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, p.bin, append([]string{"compose"}, args...)...)
 	cmd.Dir, cmd.Env, cmd.Stdin, cmd.WaitDelay = p.dir, p.env, in, 5*time.Second
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	r := testutil.Result{Args: args, Stdout: so.String(), Stderr: se.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.Code = ee.ExitCode()
-	} else if err != nil {
-		r.Code, r.Stderr = -1, r.Stderr+"\n[harness] "+err.Error()
-	}
-	return r
+	return testutil.RunCommand(ctx, cmd, args)
 }
 
 // ok requires exit 0 and returns trimmed stdout.

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -26,16 +25,7 @@ func (p *project) v1(args ...string) testutil.Result {
 	cmd.Dir, cmd.WaitDelay = p.dir, 5*time.Second
 	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+env.daemon.Sock, "COMPOSE_PROJECT_NAME="+p.name,
 		"COMPOSE_INTERACTIVE_NO_CLI=1", "DOCKER_CONFIG="+env.cfgDir)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	r := testutil.Result{Args: args, Stdout: so.String(), Stderr: se.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.Code = ee.ExitCode()
-	} else if err != nil {
-		r.Code, r.Stderr = -1, r.Stderr+"\n[harness] "+err.Error()
-	}
-	return r
+	return testutil.RunCommand(ctx, cmd, args)
 }
 
 func (p *project) v1ok(args ...string) string {

@@ -17,12 +17,10 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/tests/testutil"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcrempty "github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -112,13 +110,7 @@ func TestPullLayerPoisoning(t *testing.T) {
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	push := func(ref string, img v1.Image) {
-		r, err := name.ParseReference(ref, name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(r, img); err != nil {
-			t.Fatal(err)
-		}
+		writeImage(t, ref, img)
 	}
 	evilRef, goodRef := host+"/demo/evil:v1", host+"/demo/good:v1"
 	push(evilRef, evilImg)

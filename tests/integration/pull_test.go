@@ -21,6 +21,7 @@ import (
 	ggcrcompression "github.com/google/go-containerregistry/pkg/compression"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcrempty "github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -202,13 +203,7 @@ func TestPullResumes(t *testing.T) {
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	ref := host + "/demo/two:v1"
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatal(err)
-	}
+	writeImage(t, ref, img)
 	dr := env.drivers[0]
 	t.Cleanup(func() { dr.Run(context.Background(), nil, "rmi", "-f", ref) })
 	first := dr.Run(context.Background(), nil, "pull", ref)
@@ -246,13 +241,7 @@ func TestPullZstdLayer(t *testing.T) {
 	}
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	ref := strings.TrimPrefix(srv.URL, "http://") + "/demo/zstd:v1"
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatal(err)
-	}
+	writeImage(t, ref, img)
 	dr := env.drivers[0]
 	t.Cleanup(func() { dr.Run(context.Background(), nil, "rmi", "-f", ref) })
 	if res := dr.Run(context.Background(), nil, "pull", ref); res.Code != 0 {
@@ -260,5 +249,17 @@ func TestPullZstdLayer(t *testing.T) {
 	}
 	if got := dr.Run(context.Background(), nil, runArgs("--rm", ref, "echo", "zstd-ok")...).Out(); got != "zstd-ok" {
 		t.Fatalf("run: %q", got)
+	}
+}
+
+// writeImage pushes img to ref on a test registry over plain HTTP.
+func writeImage(t *testing.T, ref string, img v1.Image) {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -25,12 +25,10 @@ import (
 
 	"github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/tests/testutil"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcrempty "github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -635,13 +633,7 @@ func crashPullRegistry(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	ref := host + "/crash/pull:v1"
-	nref, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(nref, img); err != nil {
-		t.Fatal(err)
-	}
+	writeImage(t, ref, img)
 	return ref, strings.Join(want, "\n")
 }
 

@@ -87,8 +87,16 @@ func (dr Driver) Run(ctx context.Context, in io.Reader, args ...string) Result {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cmd := dr.Command(ctx, args...)
+	cmd.Stdin = in
+	return RunCommand(ctx, cmd, args)
+}
+
+// RunCommand runs cmd (made with ctx), capturing its output, and reports
+// it as a Result for args: the exit code, or -1 and a "[harness]" line
+// when it was killed or did not run.
+func RunCommand(ctx context.Context, cmd *exec.Cmd, args []string) Result {
 	var so, se bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, &so, &se
+	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()
 	r := Result{Args: args, Stdout: so.String(), Stderr: se.String()}
 	var ee *exec.ExitError

@@ -134,7 +134,9 @@ func TestContainerLogic(t *testing.T) {
 	// logs: stdout and stderr apart; --since in the future shows nothing.
 	b = buffers{}
 	deadline := time.Now().Add(10 * time.Second)
-	for b.out.String() != "hello\n" && time.Now().Before(deadline) {
+	// Wait for both lines: the container writes them one after the other,
+	// and a loaded machine can show the first before the second.
+	for (b.out.String() != "hello\n" || b.err.String() != "oops\n") && time.Now().Before(deadline) {
 		b = buffers{}
 		if err := Logs(ctx, c, &b.out, &b.err, LogsOptions{Tail: "all"}, "web", time.Now()); err != nil {
 			t.Fatal(err)

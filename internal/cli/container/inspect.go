@@ -3,13 +3,11 @@ package container
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net/http"
-	"strings"
 
 	"github.com/berth-project/berth/internal/cli/command"
 	"github.com/berth-project/berth/internal/client"
+	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
 )
 
@@ -34,41 +32,17 @@ func newInspectCmd(e *Env) *cobra.Command {
 	return cmd
 }
 
+// InspectKind looks up containers for command.Inspect (container inspect
+// and the top-level inspect); size asks for their sizes. A body that does
+// not decode is still shown, as the daemon sent it.
+func InspectKind(size bool) command.InspectKind {
+	return command.InspectKind{Name: "container", Fetch: command.Typed(func(c *client.Client, ctx context.Context, ref string) (container.InspectResponse, json.RawMessage, error) {
+		return c.ContainerInspectWithRaw(ctx, ref, size)
+	})}
+}
+
 // Inspect prints the containers as an indented JSON array, or one template
 // result each; the missing ones are reported at the end (exit 1).
 func Inspect(ctx context.Context, c *client.Client, out io.Writer, o InspectOptions, names []string) error {
-	var raws []json.RawMessage
-	var typed []any
-	var missing []string
-	for _, n := range names {
-		ct, raw, err := c.ContainerInspectWithRaw(ctx, n, o.Size)
-		if raw == nil {
-			if client.StatusOf(err) != http.StatusNotFound {
-				return err
-			}
-			missing = append(missing, fmt.Sprintf("Error: No such container: %s", n))
-			continue
-		}
-		raws = append(raws, raw)
-		if err != nil {
-			typed = append(typed, nil) // templates read the raw JSON
-		} else {
-			typed = append(typed, &ct)
-		}
-	}
-	if o.Format == "" {
-		if err := command.WriteJSONArray(out, raws); err != nil {
-			return err
-		}
-	} else {
-		for i, raw := range raws {
-			if err := command.ExecInspectTemplate(out, o.Format, typed[i], raw); err != nil {
-				return err
-			}
-		}
-	}
-	if len(missing) > 0 {
-		return &command.StatusError{Status: strings.Join(missing, "\n"), Code: 1}
-	}
-	return nil
+	return command.Inspect(ctx, c, out, names, []command.InspectKind{InspectKind(o.Size)}, o.Format, "container")
 }

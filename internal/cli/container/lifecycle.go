@@ -232,31 +232,15 @@ func Update(ctx context.Context, c *client.Client, s command.Streams, u containe
 }
 
 func newPruneCmd(e *Env) *cobra.Command {
-	var force bool
-	var filters []string
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove all stopped containers",
-		Args:  command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !force && !e.Confirm("WARNING! This will remove all stopped containers.") {
-				return nil
-			}
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
-			n, err := Prune(cmd.Context(), c, e.Out, client.ParseFilters(filters))
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(e.Out, "Total reclaimed space:", command.HumanSize(n))
-			return nil
+	var f command.PruneFlags
+	return command.NewPruneCommand(e.Env, &f, command.PruneCommand{
+		Short:         "Remove all stopped containers",
+		FilterExample: "until=<timestamp>",
+		Warning:       func() string { return "WARNING! This will remove all stopped containers." },
+		Prune: func(ctx context.Context, c *client.Client, out io.Writer) (int64, error) {
+			return Prune(ctx, c, out, client.ParseFilters(f.Filter))
 		},
-	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
-	cmd.Flags().StringArrayVar(&filters, "filter", nil, "Provide filter values (e.g. \"until=<timestamp>\")")
-	return cmd
+	})
 }
 
 // Prune removes the stopped containers, listing them under docker's

@@ -208,21 +208,7 @@ func List(ctx context.Context, c *client.Client, o ListOptions, out io.Writer) e
 var InspectKind = command.InspectKind{Name: "image", Fetch: command.Typed((*client.Client).ImageInspectWithRaw)}
 
 func newInspectCmd(e *command.Env) *cobra.Command {
-	var format string
-	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] IMAGE [IMAGE...]",
-		Short: "Display detailed information on one or more images",
-		Args:  command.MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
-			return command.Inspect(cmd.Context(), c, e.Out, args, []command.InspectKind{InspectKind}, format, "image")
-		},
-	}
-	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
-	return cmd
+	return command.NewInspectCommand(e, "inspect [OPTIONS] IMAGE [IMAGE...]", "Display detailed information on one or more images", InspectKind)
 }
 
 // historyRow is one layer line of `history`.

@@ -12,39 +12,26 @@ import (
 
 // PruneOptions are `image prune`'s flags.
 type PruneOptions struct {
-	All, Force bool
-	Filter     []string
+	All bool
+	command.PruneFlags
 }
 
 func newPruneCmd(e *command.Env) *cobra.Command {
 	var o PruneOptions
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove unused images",
-		Args:  command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			warning := "WARNING! This will remove all dangling images."
+	cmd := command.NewPruneCommand(e, &o.PruneFlags, command.PruneCommand{
+		Short:         "Remove unused images",
+		FilterExample: "until=<timestamp>",
+		Warning: func() string {
 			if o.All {
-				warning = "WARNING! This will remove all images without at least one container associated to them."
+				return "WARNING! This will remove all images without at least one container associated to them."
 			}
-			if !o.Force && !e.Confirm(warning) {
-				return nil
-			}
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
-			n, err := Prune(cmd.Context(), c, o.All, o.Filter, e.Out)
-			if err != nil {
-				return err
-			}
-			command.PrintReclaimed(e.Out, n)
-			return nil
+			return "WARNING! This will remove all dangling images."
 		},
-	}
+		Prune: func(ctx context.Context, c *client.Client, out io.Writer) (int64, error) {
+			return Prune(ctx, c, o.All, o.Filter, out)
+		},
+	})
 	cmd.Flags().BoolVarP(&o.All, "all", "a", false, "Remove all unused images, not just dangling ones")
-	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "Do not prompt for confirmation")
-	cmd.Flags().StringArrayVar(&o.Filter, "filter", nil, "Provide filter values (e.g. \"until=<timestamp>\")")
 	return cmd
 }
 

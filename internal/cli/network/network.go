@@ -250,42 +250,15 @@ var InspectKind = command.InspectKind{Name: "network", Fetch: command.Typed((*cl
 	Missing: command.DaemonWords}
 
 func newInspectCmd(e *command.Env) *cobra.Command {
-	var format string
-	var verbose bool
-	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] NETWORK [NETWORK...]",
-		Short: "Display detailed information on one or more networks",
-		Args:  command.MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
-			return command.Inspect(cmd.Context(), c, e.Out, args, []command.InspectKind{InspectKind}, format, "network")
-		},
-	}
-	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "Verbose output for diagnostics")
+	cmd := command.NewInspectCommand(e, "inspect [OPTIONS] NETWORK [NETWORK...]", "Display detailed information on one or more networks", InspectKind)
+	// Accepted as docker's; a local bridge network has nothing more to show.
+	cmd.Flags().BoolP("verbose", "v", false, "Verbose output for diagnostics")
 	return cmd
 }
 
 func newRemoveCmd(e *command.Env) *cobra.Command {
-	var force bool
-	cmd := &cobra.Command{
-		Use:     "rm NETWORK [NETWORK...]",
-		Aliases: []string{"remove"},
-		Short:   "Remove one or more networks",
-		Args:    command.MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
-			return Remove(cmd.Context(), c, args, force, e.Out, e.Err)
-		},
-	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not error if the network does not exist")
-	return cmd
+	return command.NewRemoveCommand(e, command.RemoveCommand{Use: "rm NETWORK [NETWORK...]", Short: "Remove one or more networks",
+		ForceHelp: "Do not error if the network does not exist", Remove: Remove})
 }
 
 // Remove is `network rm`: each name removed is printed, each failure
@@ -302,26 +275,18 @@ func Remove(ctx context.Context, c *client.Client, names []string, force bool, o
 }
 
 func newPruneCmd(e *command.Env) *cobra.Command {
-	var force bool
-	var filters []string
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove all unused networks",
-		Args:  command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !force && !e.Confirm("WARNING! This will remove all custom networks not used by at least one container.") {
-				return nil
-			}
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
-			return Prune(cmd.Context(), c, filters, e.Out)
+	var f command.PruneFlags
+	return command.NewPruneCommand(e, &f, command.PruneCommand{
+		Short:         "Remove all unused networks",
+		FilterExample: "until=<timestamp>",
+		Warning: func() string {
+			return "WARNING! This will remove all custom networks not used by at least one container."
 		},
-	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
-	cmd.Flags().StringArrayVar(&filters, "filter", nil, "Provide filter values (e.g. \"until=<timestamp>\")")
-	return cmd
+		Prune: func(ctx context.Context, c *client.Client, out io.Writer) (int64, error) {
+			return 0, Prune(ctx, c, f.Filter, out)
+		},
+		NoTotal: true,
+	})
 }
 
 // Prune removes the unused networks the filters select and lists them.

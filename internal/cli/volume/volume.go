@@ -180,41 +180,13 @@ var InspectKind = command.InspectKind{Name: "volume", Fetch: command.Typed((*cli
 	Missing: command.DaemonWords}
 
 func newInspectCmd(e *command.Env) *cobra.Command {
-	var format string
-	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] VOLUME [VOLUME...]",
-		Short: "Display detailed information on one or more volumes",
-		Args:  command.MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
-			return command.Inspect(cmd.Context(), c, e.Out, args, []command.InspectKind{InspectKind}, format, "volume")
-		},
-	}
-	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
-	return cmd
+	return command.NewInspectCommand(e, "inspect [OPTIONS] VOLUME [VOLUME...]", "Display detailed information on one or more volumes", InspectKind)
 }
 
 func newRemoveCmd(e *command.Env) *cobra.Command {
-	var force bool
-	cmd := &cobra.Command{
-		Use:     "rm [OPTIONS] VOLUME [VOLUME...]",
-		Aliases: []string{"remove"},
-		Short:   "Remove one or more volumes",
-		Long:    "Remove one or more volumes. You cannot remove a volume that is in use by a container.",
-		Args:    command.MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
-			return Remove(cmd.Context(), c, args, force, e.Out, e.Err)
-		},
-	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the removal of one or more volumes")
-	return cmd
+	return command.NewRemoveCommand(e, command.RemoveCommand{Use: "rm [OPTIONS] VOLUME [VOLUME...]", Short: "Remove one or more volumes",
+		Long:      "Remove one or more volumes. You cannot remove a volume that is in use by a container.",
+		ForceHelp: "Force the removal of one or more volumes", Remove: Remove})
 }
 
 // Remove is `volume rm`: each name removed is printed, each failure
@@ -227,48 +199,38 @@ func Remove(ctx context.Context, c *client.Client, names []string, force bool, o
 
 // PruneOptions are `volume prune`'s flags.
 type PruneOptions struct {
-	All, Force bool
-	Filter     []string
+	All bool
+	command.PruneFlags
 }
 
 func newPruneCmd(e *command.Env) *cobra.Command {
 	var o PruneOptions
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove unused local volumes",
-		Args:  command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	cmd := command.NewPruneCommand(e, &o.PruneFlags, command.PruneCommand{
+		Short:         "Remove unused local volumes",
+		FilterExample: "label=<label>",
+		Check: func() error {
 			for _, f := range o.Filter {
 				if k, _, _ := strings.Cut(f, "="); o.All && strings.EqualFold(strings.TrimSpace(k), "all") {
 					return &command.StatusError{Status: "conflicting options: cannot specify both --all and --filter all=1", Code: 1}
 				}
 			}
-			warning := "WARNING! This will remove anonymous local volumes not used by at least one container."
+			return nil
+		},
+		Warning: func() string {
 			if o.All {
-				warning = "WARNING! This will remove all local volumes not used by at least one container."
+				return "WARNING! This will remove all local volumes not used by at least one container."
 			}
-			if !o.Force && !e.Confirm(warning) {
-				return nil
-			}
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+			return "WARNING! This will remove anonymous local volumes not used by at least one container."
+		},
+		Prune: func(ctx context.Context, c *client.Client, out io.Writer) (int64, error) {
 			filters := o.Filter
 			if o.All {
 				filters = append(filters, "all=true")
 			}
-			n, err := Prune(cmd.Context(), c, filters, e.Out)
-			if err != nil {
-				return err
-			}
-			command.PrintReclaimed(e.Out, n)
-			return nil
+			return Prune(ctx, c, filters, out)
 		},
-	}
+	})
 	cmd.Flags().BoolVarP(&o.All, "all", "a", false, "Remove all unused volumes, not just anonymous ones")
-	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "Do not prompt for confirmation")
-	cmd.Flags().StringArrayVar(&o.Filter, "filter", nil, "Provide filter values (e.g. \"label=<label>\")")
 	return cmd
 }
 
