@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"runtime"
 
 	"github.com/berth-project/berth/internal/errdefs"
@@ -41,6 +43,7 @@ type Result struct {
 // source is where a pull reads from: a mirror or the image's own registry.
 type source struct {
 	repo  name.Repository
+	rt    http.RoundTripper // authenticated for repo, the scheme its ping chose
 	ropts []remote.Option
 }
 
@@ -127,7 +130,7 @@ func eachSource(ctx context.Context, named reference.Named, opts PullOptions, fn
 		if err != nil {
 			continue
 		}
-		src := source{repo: repo, ropts: []remote.Option{remote.WithContext(ctx), remote.WithTransport(rt), remote.WithPlatform(*plat)}}
+		src := source{repo: repo, rt: rt, ropts: []remote.Option{remote.WithContext(ctx), remote.WithTransport(rt), remote.WithPlatform(*plat)}}
 		if fn(src) == nil {
 			return nil
 		}
@@ -147,7 +150,7 @@ func eachSource(ctx context.Context, named reference.Named, opts PullOptions, fn
 	if err != nil {
 		return err
 	}
-	return fn(source{repo: repo, ropts: []remote.Option{remote.WithContext(ctx), remote.WithTransport(rt), remote.WithPlatform(*plat)}})
+	return fn(source{repo: repo, rt: rt, ropts: []remote.Option{remote.WithContext(ctx), remote.WithTransport(rt), remote.WithPlatform(*plat)}})
 }
 
 // pullTag pulls one tag or digest and records it, writing everything but
@@ -157,7 +160,7 @@ func pullTag(ctx context.Context, store *image.Store, named reference.Named, opt
 	var (
 		desc *remote.Descriptor
 		img  v1.Image
-		from name.Repository
+		from source
 	)
 	err := eachSource(ctx, named, opts, func(src source) error {
 		ref, err := sourceRef(src.repo, named)
@@ -172,13 +175,14 @@ func pullTag(ctx context.Context, store *image.Store, named reference.Named, opt
 		if err != nil {
 			return err
 		}
-		desc, img, from = d, i, src.repo
+		desc, img, from = d, i, src
 		return nil
 	})
 	if err != nil {
 		return nil, translate(named, err)
 	}
-	p := &puller{store: store, rep: rep, img: img, regs: opts.Registries, from: from}
+	p := &puller{store: store, rep: rep, img: img, regs: opts.Registries, from: from.repo,
+		client: &http.Client{Transport: from.rt}}
 	tagged, isTagged := named.(reference.Tagged)
 	if isTagged {
 		rep.status(tagged.Tag(), "Pulling from "+reference.Path(named))
@@ -247,6 +251,7 @@ type puller struct {
 	img    v1.Image
 	regs   *Registries
 	from   name.Repository // where the layers come from, remembered for pushes
+	client *http.Client    // reaches from, authenticated
 	reused bool            // every layer was already stored
 }
 
@@ -319,21 +324,18 @@ func (p *puller) fetchLayers(ctx context.Context, in *image.Ingest, mf *v1.Manif
 }
 
 func (p *puller) fetchLayer(ctx context.Context, in *image.Ingest, desc v1.Descriptor, diffID, chain digest.Digest, id string) error {
-	l, err := p.img.LayerByDigest(desc.Digest)
-	if err != nil {
-		return fmt.Errorf("layer %s: %w", desc.Digest, err)
-	}
-	rc, err := l.Compressed()
-	if err != nil {
-		return fmt.Errorf("layer %s: %w", desc.Digest, err)
-	}
-	defer rc.Close()
 	want, err := digest.Parse(desc.Digest.String())
 	if err != nil {
 		return errdefs.Invalidf("layer digest %q: %v", desc.Digest, err)
 	}
+	rc, err := p.openBlob(ctx, desc)
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", desc.Digest, err)
+	}
+	defer rc.Close()
 	ver := want.Verifier()
-	src := io.TeeReader(&progressReader{r: rc, rep: p.rep, id: id, total: desc.Size}, ver)
+	cnt := &countingReader{r: &progressReader{r: rc, rep: p.rep, id: id, total: desc.Size}}
+	src := io.TeeReader(cnt, ver)
 	dec, err := layer.Decompress(src)
 	if err != nil {
 		return errdefs.Invalidf("layer %s: %v", desc.Digest, err)
@@ -345,7 +347,7 @@ func (p *puller) fetchLayer(ctx context.Context, in *image.Ingest, desc v1.Descr
 			return err
 		}
 		p.rep.layer(id, "Verifying Checksum")
-		if !ver.Verified() {
+		if cnt.n != desc.Size || !ver.Verified() {
 			return errdefs.Invalidf("filesystem layer verification failed for digest %s", desc.Digest)
 		}
 		return nil
@@ -356,6 +358,57 @@ func (p *puller) fetchLayer(ctx context.Context, in *image.Ingest, desc v1.Descr
 	p.rep.layer(id, "Download complete")
 	p.remember(desc, diffID)
 	return nil
+}
+
+// openBlob GETs the compressed layer desc from the source's registry.
+// The caller checks its digest and size: go-containerregistry's own
+// reader (Layer.Compressed) hashes every blob as well, and a second
+// SHA-256 pass over every pulled byte was a fifth of a pull's CPU time.
+// A foreign layer (one with URLs to try when the registry lacks it) still
+// goes go-containerregistry's way.
+func (p *puller) openBlob(ctx context.Context, desc v1.Descriptor) (io.ReadCloser, error) {
+	if len(desc.URLs) > 0 || p.client.Transport == nil {
+		l, err := p.img.LayerByDigest(desc.Digest)
+		if err != nil {
+			return nil, err
+		}
+		return l.Compressed()
+	}
+	u := url.URL{Scheme: p.from.Scheme(), Host: p.from.RegistryStr(),
+		Path: fmt.Sprintf("/v2/%s/blobs/%s", p.from.RepositoryStr(), desc.Digest)}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	if resp.ContentLength >= 0 && resp.ContentLength != desc.Size {
+		resp.Body.Close()
+		return nil, errdefs.Invalidf("GET %s: Content-Length %d does not match the manifest's size %d", u.String(), resp.ContentLength, desc.Size)
+	}
+	// One byte more than the manifest says is enough to fail the check.
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(resp.Body, desc.Size+1), resp.Body}, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // remember notes that p.from holds layer diffID as blob desc, so a push to

@@ -2,6 +2,7 @@ package distribution
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/image/layer"
 	"github.com/berth-project/berth/internal/jsonstream"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -27,6 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	digest "github.com/opencontainers/go-digest"
 )
 
 func needRoot(t *testing.T) {
@@ -328,30 +331,82 @@ func TestInsecureHost(t *testing.T) {
 	}
 }
 
-// corruptLayers serves the blobs named in bad with their last byte flipped.
+// corruptLayers serves the blobs named in bad changed as bad says: "flip"
+// flips the last byte, "extra" adds a byte, "short" drops the last one and
+// "recompress" compresses the same tar anew to the same length (its diff
+// ID holds, its digest does not); "extra" and "short" go without a
+// Content-Length, so that only what is received can tell.
 func corruptLayers(next http.Handler, bad *sync.Map) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		i := strings.LastIndex(r.URL.Path, "/blobs/")
-		if _, ok := bad.Load(r.URL.Path[i+1:]); i < 0 || !ok || r.Method != http.MethodGet {
+		how, ok := bad.Load(r.URL.Path[i+1:])
+		if i < 0 || !ok || r.Method != http.MethodGet {
 			next.ServeHTTP(w, r)
 			return
 		}
 		rec := httptest.NewRecorder()
 		next.ServeHTTP(rec, r)
 		b := rec.Body.Bytes()
-		if len(b) > 0 {
-			b[len(b)-1] ^= 0xff
+		switch how {
+		case "flip":
+			if len(b) > 0 {
+				b[len(b)-1] ^= 0xff
+			}
+		case "extra":
+			b = append(b, 0)
+		case "short":
+			b = b[:len(b)-1]
+		case "recompress":
+			b = recompress(b)
 		}
 		for k, v := range rec.Header() {
 			w.Header()[k] = v
 		}
+		if how == "extra" || how == "short" {
+			w.Header().Del("Content-Length")
+		}
 		w.WriteHeader(rec.Code)
+		if how == "extra" || how == "short" {
+			w.(http.Flusher).Flush() // chunked: no length to check
+		}
 		w.Write(b)
 	})
 }
 
+// recompress gzips the content of the gzip blob b anew, to exactly its
+// length (a comment in the header makes up the difference).
+func recompress(b []byte) []byte {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		panic(err)
+	}
+	tarBytes, err := io.ReadAll(zr)
+	if err != nil {
+		panic(err)
+	}
+	gz := func(comment string) []byte {
+		var out bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&out, gzip.BestCompression)
+		zw.Comment = comment
+		zw.Write(tarBytes)
+		zw.Close()
+		return out.Bytes()
+	}
+	n := len(gz(""))
+	if n >= len(b) {
+		panic("recompressed layer is not smaller")
+	}
+	return gz(strings.Repeat("x", len(b)-n-1)) // the comment ends with a NUL
+}
+
 func TestPullRejectsCorruptLayer(t *testing.T) {
 	needRoot(t)
+	for _, how := range []string{"flip", "extra", "short", "recompress"} {
+		t.Run(how, func(t *testing.T) { testPullRejectsCorruptLayer(t, how) })
+	}
+}
+
+func testPullRejectsCorruptLayer(t *testing.T, how string) {
 	ctx := context.Background()
 	var bad sync.Map
 	host := newRegistry(t, func(h http.Handler) http.Handler { return corruptLayers(h, &bad) })
@@ -365,7 +420,7 @@ func TestPullRejectsCorruptLayer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad.Store("blobs/"+d.String(), true)
+	bad.Store("blobs/"+d.String(), how)
 	root := t.TempDir()
 	store, err := image.New(ctx, root)
 	if err != nil {
@@ -376,17 +431,25 @@ func TestPullRejectsCorruptLayer(t *testing.T) {
 		t.Fatalf("pull of a corrupt layer: %v", err)
 	}
 	t.Logf("error: %v", err)
+	if how == "recompress" && !strings.Contains(err.Error(), "filesystem layer verification failed for digest "+d.String()) {
+		t.Errorf("pull of a recompressed layer: %v, want dockerd's verification error", err)
+	}
 	if imgs, _ := store.List(ctx); len(imgs) != 0 {
 		t.Errorf("images after a failed pull: %d", len(imgs))
 	}
 	// Only verified layers stay (for the next pull to resume from): never
-	// the corrupt one.
-	badDiff, err := layers[1].DiffID()
+	// the corrupt one, as a blob or unpacked under its chain.
+	cf, err := src.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "content", "blobs", "sha256", badDiff.Hex)); err == nil {
+	diffs := []digest.Digest{digest.Digest(cf.RootFS.DiffIDs[0].String()), digest.Digest(cf.RootFS.DiffIDs[1].String())}
+	badDiff, badChain := diffs[1], layer.ChainIDs(diffs)[1]
+	if _, err := os.Stat(filepath.Join(root, "content", "blobs", "sha256", badDiff.Encoded())); err == nil {
 		t.Error("the corrupt layer was kept after the failed pull")
+	}
+	if _, err := os.Stat(filepath.Join(root, "overlay", badChain.Encoded())); err == nil {
+		t.Error("the corrupt layer was kept unpacked after the failed pull")
 	}
 	blobs, _ := os.ReadDir(filepath.Join(root, "content", "blobs", "sha256"))
 	if len(blobs) > 1 {
