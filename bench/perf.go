@@ -170,50 +170,76 @@ func procCPU(pid int) time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
-// measureFloor times what pulling or loading img cannot avoid: decompress
-// each layer and write its files (all layers at once, as both engines
-// may), then make them durable with syncfs, into a fresh directory under
-// dir (on the filesystem the daemons keep their data on).
-func measureFloor(img v1.Image, dir string, runs int) (time.Duration, error) {
+// floor is what pulling or loading img cannot avoid: decompress each
+// layer and write its files (all layers at once, as both engines may),
+// then make them durable with syncfs, into a fresh directory under dir
+// (on the filesystem the daemons keep their data on). The bench runs it
+// right before every pull and load, so that each ratio to it compares
+// runs made under the same load.
+type floor struct {
+	dir   string
+	blobs [][]byte // the compressed layers, in memory as from a fast network
+	runs  []time.Duration
+	cpu   []time.Duration // this process's CPU time per run
+}
+
+func newFloor(img v1.Image, dir string) (*floor, error) {
 	layers, err := img.Layers()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	// The compressed bytes come from memory, as from a fast network.
-	var blobs [][]byte
+	f := &floor{dir: dir}
 	for _, l := range layers {
 		rc, err := l.Compressed()
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		b, err := io.ReadAll(rc)
 		rc.Close()
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		blobs = append(blobs, b)
+		f.blobs = append(f.blobs, b)
 	}
-	once := func() error {
-		root, err := os.MkdirTemp(dir, "berth-bench-floor")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(root)
-		var g errgroup.Group
-		for i, b := range blobs {
-			g.Go(func() error { return extract(b, filepath.Join(root, strconv.Itoa(i))) })
-		}
-		if err := g.Wait(); err != nil {
-			return err
-		}
-		f, err := os.Open(root)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		return unix.Syncfs(int(f.Fd()))
+	return f, nil
+}
+
+// once times one run and keeps its figures.
+func (f *floor) once() (time.Duration, error) {
+	cpu0, start := selfCPU(), time.Now()
+	root, err := os.MkdirTemp(f.dir, "berth-bench-floor")
+	if err != nil {
+		return 0, err
 	}
-	return median(runs, once)
+	defer os.RemoveAll(root)
+	var g errgroup.Group
+	for i, b := range f.blobs {
+		g.Go(func() error { return extract(b, filepath.Join(root, strconv.Itoa(i))) })
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	d, err := os.Open(root)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	if err := unix.Syncfs(int(d.Fd())); err != nil {
+		return 0, err
+	}
+	took := time.Since(start)
+	f.runs = append(f.runs, took)
+	f.cpu = append(f.cpu, selfCPU()-cpu0)
+	return took, nil
+}
+
+// selfCPU is the user+system CPU time of this process.
+func selfCPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // extract gunzips one layer blob and writes its regular files under dst.

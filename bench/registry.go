@@ -20,8 +20,14 @@ import (
 // image of 4 layers through a local berth-registry.
 type registryTimes struct {
 	pull, push, save, load time.Duration
-	floor                  time.Duration // decompress and write the layers (perf.go)
+	floor                  time.Duration // decompress and write the layers (perf.go), run before each pull and load
+	pullRatio, loadRatio   float64       // median of each run's time over the floor run just before it
+	pullCPU, registryCPU   time.Duration // the daemon's and the registry's CPU time per pull (median)
+	floorCPU               time.Duration // the floor's CPU time (median)
 }
+
+// pullRuns is how many times pull and load are timed (each after a floor run).
+const pullRuns = 5
 
 // benchImageSize is the bytes of each of the 4 layers.
 const benchImageSize = 50 << 20
@@ -95,14 +101,33 @@ func measureRegistry(ctx context.Context, s *session, runs int) (registryTimes, 
 		return rt, err
 	}
 	defer s.run(ctx, "rmi", "-f", ref)
-	if rt.floor, err = measureFloor(img, filepath.Dir(s.d.Root), runs); err != nil {
+	fl, err := newFloor(img, filepath.Dir(s.d.Root))
+	if err != nil {
 		return rt, fmt.Errorf("floor: %w", err)
 	}
-	if rt.pull, err = medianWithSetup(runs,
-		func() error { s.run(ctx, "rmi", "-f", ref); return nil },
-		func() error { _, err := s.run(ctx, "pull", ref); return err }); err != nil {
-		return rt, fmt.Errorf("pull: %w", err)
+	if _, err := fl.once(); err != nil { // warm-up, not counted
+		return rt, fmt.Errorf("floor: %w", err)
 	}
+	fl.runs, fl.cpu = nil, nil
+	var pulls, ratios, daemonCPU, regCPU []time.Duration
+	for i := 0; i < pullRuns; i++ {
+		s.run(ctx, "rmi", "-f", ref)
+		f, err := fl.once()
+		if err != nil {
+			return rt, fmt.Errorf("floor: %w", err)
+		}
+		d0, r0, start := procCPU(s.d.Pid()), procCPU(src.cmd.Process.Pid), time.Now()
+		if _, err := s.run(ctx, "pull", ref); err != nil {
+			return rt, fmt.Errorf("pull: %w", err)
+		}
+		took := time.Since(start)
+		pulls = append(pulls, took)
+		ratios = append(ratios, took*1000/f) // ‰, as a Duration to sort
+		daemonCPU = append(daemonCPU, procCPU(s.d.Pid())-d0)
+		regCPU = append(regCPU, procCPU(src.cmd.Process.Pid)-r0)
+	}
+	rt.pull, rt.pullRatio = medianOf(pulls), float64(medianOf(ratios))/1000
+	rt.pullCPU, rt.registryCPU = medianOf(daemonCPU), medianOf(regCPU)
 	var dst *registryServer
 	defer func() {
 		if dst != nil {
@@ -133,11 +158,24 @@ func measureRegistry(ctx context.Context, s *session, runs int) (registryTimes, 
 		func() error { _, err := s.run(ctx, "save", "-o", tar, ref); return err }); err != nil {
 		return rt, fmt.Errorf("save: %w", err)
 	}
-	if rt.load, err = medianWithSetup(runs,
-		func() error { s.run(ctx, "rmi", "-f", ref); return nil },
-		func() error { _, err := s.run(ctx, "load", "-i", tar); return err }); err != nil {
-		return rt, fmt.Errorf("load: %w", err)
+	var loads []time.Duration
+	ratios = ratios[:0]
+	for i := 0; i < pullRuns; i++ {
+		s.run(ctx, "rmi", "-f", ref)
+		f, err := fl.once()
+		if err != nil {
+			return rt, fmt.Errorf("floor: %w", err)
+		}
+		start := time.Now()
+		if _, err := s.run(ctx, "load", "-i", tar); err != nil {
+			return rt, fmt.Errorf("load: %w", err)
+		}
+		took := time.Since(start)
+		loads = append(loads, took)
+		ratios = append(ratios, took*1000/f)
 	}
+	rt.load, rt.loadRatio = medianOf(loads), float64(medianOf(ratios))/1000
+	rt.floor, rt.floorCPU = medianOf(fl.runs), medianOf(fl.cpu)
 	return rt, nil
 }
 

@@ -24,6 +24,7 @@ func printTable(order []string, res map[string]*result) {
 	row := tab.Row
 	ms, ms0, mb := benchtable.Ms(1), benchtable.Ms(0), benchtable.MB(2)
 	dur := benchtable.Millis
+	times := func(v float64) string { return fmt.Sprintf("%.2f×", v) }
 	row("run --rm --network none busybox true (median)", func(r *result) float64 { return dur(r.runRm) }, ms)
 	row("run --rm busybox true on the bridge (median)", func(r *result) float64 { return dur(r.runRmBridge) }, ms)
 	row("run -d --network none busybox sleep 600 (median of 50)", func(r *result) float64 { return dur(r.runD) }, ms)
@@ -35,11 +36,16 @@ func printTable(order []string, res map[string]*result) {
 	row("berth compose down, 10 services (median of 5)", func(r *result) float64 { return dur(r.compose.berthDown) }, ms)
 	row("docker-compose v1 up -d, 10 services (median of 5)", func(r *result) float64 { return dur(r.compose.v1Up) }, ms)
 	row("docker-compose v1 down, 10 services (median of 5)", func(r *result) float64 { return dur(r.compose.v1Down) }, ms)
-	row("pull ~200 MB, 4 layers, local registry (median of 3)", func(r *result) float64 { return dur(r.reg.pull) }, ms0)
+	row(fmt.Sprintf("pull ~200 MB, 4 layers, local registry (median of %d)", pullRuns), func(r *result) float64 { return dur(r.reg.pull) }, ms0)
 	row("push ~200 MB, 4 layers, fresh registry (median of 3)", func(r *result) float64 { return dur(r.reg.push) }, ms0)
 	row("save ~200 MB (median of 3)", func(r *result) float64 { return dur(r.reg.save) }, ms0)
-	row("load ~200 MB (median of 3)", func(r *result) float64 { return dur(r.reg.load) }, ms0)
-	row("floor: gunzip + write + syncfs the 4 layers (median of 3)", func(r *result) float64 { return dur(r.reg.floor) }, ms0)
+	row(fmt.Sprintf("load ~200 MB (median of %d)", pullRuns), func(r *result) float64 { return dur(r.reg.load) }, ms0)
+	row(fmt.Sprintf("floor: gunzip + write + syncfs the 4 layers, before each pull and load (median of %d)", 2*pullRuns), func(r *result) float64 { return dur(r.reg.floor) }, ms0)
+	row("  pull / the floor run just before it (median)", func(r *result) float64 { return r.reg.pullRatio }, times)
+	row("  load / the floor run just before it (median)", func(r *result) float64 { return r.reg.loadRatio }, times)
+	row("  CPU time per pull: the daemon (median)", func(r *result) float64 { return dur(r.reg.pullCPU) }, ms0)
+	row("  CPU time per pull: the registry serving it (median)", func(r *result) float64 { return dur(r.reg.registryCPU) }, ms0)
+	row("  CPU time of the floor (median)", func(r *result) float64 { return dur(r.reg.floorCPU) }, ms0)
 	row(fmt.Sprintf("docker ps -a, %d containers (median of 5)", psContainers), func(r *result) float64 { return dur(r.ps.docker) }, ms)
 	row("  the docker CLI's own CPU time (median)", func(r *result) float64 { return dur(r.ps.dockerCPU) }, ms)
 	row(fmt.Sprintf("berth ps -a, %d containers (median of 5)", psContainers), func(r *result) float64 { return dur(r.ps.berth) }, ms)
