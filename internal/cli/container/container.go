@@ -26,18 +26,45 @@ type Env struct {
 	Pull PullFunc
 }
 
+// Named is one container command, built alone on demand.
+type Named struct {
+	Name    string
+	Aliases []string
+	New     func(*Env) *cobra.Command
+}
+
+// Catalogue lists the container commands in their order, each with what
+// builds it alone: the root builds only the shortcut a command line names
+// (`berth ps`), as building them all, run's and create's ~100 flags each
+// twice over, was a fifth of the CLI's start-up.
+func Catalogue() []Named {
+	pause := func(action, short string) func(*Env) *cobra.Command {
+		return func(e *Env) *cobra.Command { return newPauseCmd(e, action, short) }
+	}
+	return []Named{
+		{"run", nil, newRunCmd}, {"create", nil, newCreateCmd}, {"start", nil, newStartCmd},
+		{"stop", nil, newStopCmd}, {"kill", nil, newKillCmd}, {"restart", nil, newRestartCmd},
+		{"rm", []string{"remove"}, newRmCmd}, {"ls", []string{"list", "ps"}, newPsCmd},
+		{"attach", nil, newAttachCmd}, {"exec", nil, newExecCmd}, {"logs", nil, newLogsCmd},
+		{"inspect", nil, newInspectCmd}, {"top", nil, newTopCmd}, {"wait", nil, newWaitCmd},
+		{"rename", nil, newRenameCmd},
+		{"pause", nil, pause("pause", "Pause all processes within one or more containers")},
+		{"unpause", nil, pause("unpause", "Unpause all processes within one or more containers")},
+		{"cp", nil, newCpCmd}, {"diff", nil, newDiffCmd}, {"export", nil, newExportCmd},
+		{"commit", nil, newCommitCmd}, {"stats", nil, newStatsCmd}, {"update", nil, newUpdateCmd},
+		{"port", nil, newPortCmd}, {"prune", nil, newPruneCmd},
+	}
+}
+
 // NewCommands returns the container commands, each made anew (the root
 // registers them twice: under "container" and as top-level shortcuts).
 func NewCommands(e *Env) []*cobra.Command {
-	return []*cobra.Command{
-		newRunCmd(e), newCreateCmd(e), newStartCmd(e), newStopCmd(e), newKillCmd(e),
-		newRestartCmd(e), newRmCmd(e), newPsCmd(e), newAttachCmd(e), newExecCmd(e),
-		newLogsCmd(e), newInspectCmd(e), newTopCmd(e), newWaitCmd(e), newRenameCmd(e),
-		newPauseCmd(e, "pause", "Pause all processes within one or more containers"),
-		newPauseCmd(e, "unpause", "Unpause all processes within one or more containers"),
-		newCpCmd(e), newDiffCmd(e), newExportCmd(e), newCommitCmd(e), newStatsCmd(e),
-		newUpdateCmd(e), newPortCmd(e), newPruneCmd(e),
+	cat := Catalogue()
+	cmds := make([]*cobra.Command, len(cat))
+	for i, n := range cat {
+		cmds[i] = n.New(e)
 	}
+	return cmds
 }
 
 // NewCommand is "berth container".
