@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/berth-project/berth/internal/archive"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/image"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -248,7 +249,7 @@ func (s *stageRun) dispatch(ctx context.Context, st *state, c instructions.Comma
 			}
 			p = path.Join(base, p)
 		}
-		return s.metadata(ctx, st, commandText(c), func() { st.cfg.WorkingDir = path.Clean(p) })
+		return s.workdir(ctx, st, commandText(c), path.Clean(p))
 	case *instructions.MaintainerCommand:
 		return s.metadata(ctx, st, commandText(c), func() { st.author = c.Maintainer })
 	case *instructions.EnvCommand, *instructions.LabelCommand, *instructions.ExposeCommand,
@@ -312,6 +313,51 @@ func (s *stageRun) metadata(ctx context.Context, st *state, text string, apply f
 	return s.commit(ctx, st, key, "", createdBy, text)
 }
 
+// workdir runs a WORKDIR step as dockerd's classic builder does: the
+// directory (and its missing parents, root's, 0755) is made in a layer of
+// its own when the image lacks it, and the step is history only when it
+// is there already. The history says "#(nop) WORKDIR <dir>" with one space
+// (dockerd's withCmdCommentString), unlike the other config steps.
+func (s *stageRun) workdir(ctx context.Context, st *state, text, dir string) error {
+	st.cfg.WorkingDir = dir
+	cfgJSON, err := json.Marshal(struct {
+		C dockerspec.DockerOCIImageConfig
+		A string
+	}{st.cfg, st.author})
+	if err != nil {
+		return err
+	}
+	createdBy := "/bin/sh -c #(nop) WORKDIR " + dir
+	key := cacheKey(st.parentID(), createdBy, string(cfgJSON))
+	if s.probe(ctx, st, key, createdBy) {
+		return nil
+	}
+	rw := "build-" + randomID()[:24]
+	if err := s.r.b.store.CreateRW(ctx, rw, st.img); err != nil {
+		return err
+	}
+	defer func() {
+		if err := s.r.b.store.RemoveRW(context.WithoutCancel(ctx), rw); err != nil {
+			s.r.b.logger.Warn("remove build layer", "id", rw, "err", err)
+		}
+	}()
+	rootfs, err := s.r.b.store.Mount(ctx, rw)
+	if err != nil {
+		return err
+	}
+	err = archive.MkdirAll(ctx, rootfs, dir, 0, 0)
+	if uerr := s.r.b.store.Unmount(context.WithoutCancel(ctx), rw); err == nil {
+		err = uerr
+	}
+	if err != nil {
+		if strings.HasSuffix(err.Error(), fmt.Sprintf("mkdir %s: %s is not a directory", dir, dir)) {
+			return fmt.Errorf("Cannot mkdir: %s is not a directory", dir)
+		}
+		return err
+	}
+	return s.commit(ctx, st, key, rw, createdBy, text)
+}
+
 // probe looks a step up in the cache, then in the --cache-from images; on
 // a hit st moves to the cached image.
 func (s *stageRun) probe(ctx context.Context, st *state, key, createdBy string) bool {
@@ -353,11 +399,13 @@ func (s *stageRun) commit(ctx context.Context, st *state, key, rw, createdBy, de
 		return err
 	}
 	st.img = img
+	// A step that changed nothing has no layer of its own (EmptyLayer).
+	layered := rw != "" && len(img.Config.History) > 0 && !img.Config.History[len(img.Config.History)-1].EmptyLayer
 	var size int64
-	if rw != "" {
+	if layered {
 		size = s.r.b.store.LayerSize(img)
 	}
-	s.r.b.cache.put(key, cacheEntry{Image: img.ID, Description: description, Size: size, Layer: rw != ""})
+	s.r.b.cache.put(key, cacheEntry{Image: img.ID, Description: description, Size: size, Layer: layered})
 	return nil
 }
 

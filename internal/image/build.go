@@ -78,7 +78,13 @@ func (s *Store) CommitStep(ctx context.Context, parent *Image, opts StepOptions)
 			return nil, fmt.Errorf("commit build step: %w", err)
 		}
 		defer s.release(diffID)
-		cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, diffID)
+		if diffID == emptyTar {
+			// A step that changed nothing adds no layer, only history,
+			// as dockerd's classic builder (image.NewChildImage).
+			h.EmptyLayer = true
+		} else {
+			cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, diffID)
+		}
 	} else {
 		h.EmptyLayer = true
 	}

@@ -16,13 +16,15 @@ import (
 // Changes lists what container id changed relative to its image, read from
 // the overlay upper dir: 0/0 char devices are deletions, entries that exist
 // in a lower layer are modifications, the rest additions. Parents of
-// changed paths are reported as modified, as `docker diff` does.
+// changed paths are reported as modified, as `docker diff` does. The
+// runtime's mountpoint stubs are not changes (initStubs).
 func (s *Store) Changes(ctx context.Context, id string) ([]container.FilesystemChange, error) {
 	lowers, err := s.LowerDirs(id)
 	if err != nil {
 		return nil, err
 	}
 	upper := s.UpperDir(id)
+	stubs := initStubs(upper, lowers)
 	seen := map[string]bool{}
 	var out []container.FilesystemChange
 	add := func(p string, k container.ChangeType) {
@@ -40,6 +42,12 @@ func (s *Store) Changes(ctx context.Context, id string) ([]container.FilesystemC
 		}
 		rel, _ := filepath.Rel(upper, p)
 		if rel == "." {
+			return nil
+		}
+		if stubs[filepath.ToSlash(rel)] {
+			if fi.IsDir() {
+				return filepath.SkipDir
+			}
 			return nil
 		}
 		path := "/" + rel
@@ -84,13 +92,21 @@ func inLowers(lowers []string, rel string) bool {
 }
 
 // DiffTar streams container id's changes as a layer tar with AUFS-style
-// .wh. whiteouts, which is what Docker puts in committed layers.
+// .wh. whiteouts, which is what Docker puts in committed layers; the
+// runtime's mountpoint stubs are left out (initStubs).
 func (s *Store) DiffTar(ctx context.Context, id string) (io.ReadCloser, error) {
-	if _, err := s.Lowers(id); err != nil {
+	lowers, err := s.LowerDirs(id)
+	if err != nil {
 		return nil, err
 	}
+	var exclude []string
+	for p := range initStubs(s.UpperDir(id), lowers) {
+		exclude = append(exclude, p)
+	}
+	sort.Strings(exclude)
 	rc, err := archive.TarWithOptions(s.UpperDir(id), &archive.TarOptions{
-		WhiteoutFormat: archive.OverlayWhiteoutFormat,
+		WhiteoutFormat:  archive.OverlayWhiteoutFormat,
+		ExcludePatterns: exclude,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("diff of %s: %w", id, err)
