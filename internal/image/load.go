@@ -13,7 +13,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -291,13 +290,13 @@ func (s *Store) Load(ctx context.Context, r io.Reader, report func(msg string)) 
 	case st.has("index.json"):
 		items, err = st.ociItems()
 	default:
-		err = st.legacy()
+		return s.loadLegacy(ctx, st, report)
 	}
 	if err != nil {
 		return err
 	}
 	for _, it := range items {
-		if err := s.loadOne(ctx, st, it, report); err != nil {
+		if _, err := s.loadOne(ctx, st, it, "", true, report); err != nil {
 			return err
 		}
 	}
@@ -322,50 +321,31 @@ func (st *streamed) manifest() ([]manifestItem, error) {
 	return items, nil
 }
 
-// legacy answers an archive with neither manifest.json nor index.json.
-// dockerd then takes it for the layout of Docker before 1.10 (a directory
-// per layer with its json, a repositories file) and fails on the first
-// file of it that is missing; that layout is not loaded here, but its
-// errors for what is no image at all (an empty stream, any other tar) are
-// dockerd's.
-func (st *streamed) legacy() error {
-	dirs := make([]string, 0, len(st.dirs))
-	for d := range st.dirs {
-		dirs = append(dirs, d)
-	}
-	sort.Strings(dirs)
-	for _, d := range dirs {
-		if !st.has(path.Join(d, "json")) {
-			return st.missing(path.Join(d, "json"))
-		}
-	}
-	if len(dirs) == 0 || !st.has("repositories") {
-		return st.missing("repositories")
-	}
-	return errdefs.NotImplemented(errors.New("loading images saved by Docker before 1.10 is not supported"))
-}
-
-func (s *Store) loadOne(ctx context.Context, st *streamed, it manifestItem, report func(string)) error {
+// loadOne loads one image of the archive: its config, its layers, its
+// tags, on parent (the legacy layout's parent image, "" for none).
+// announce reports each "Loaded image"; the legacy layout's load reports
+// only a tag taken from another image, as dockerd's does.
+func (s *Store) loadOne(ctx context.Context, st *streamed, it manifestItem, parent digest.Digest, announce bool, report func(string)) (*Image, error) {
 	for _, t := range it.RepoTags {
 		if _, err := imageref.NormalizeTag(t); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	cf, err := st.open(it.Config)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	raw, err := io.ReadAll(cf)
 	cf.Close()
 	if err != nil {
-		return fmt.Errorf("load: %w", err)
+		return nil, fmt.Errorf("load: %w", err)
 	}
 	img, err := parseConfig(digest.FromBytes(raw), raw)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(img.Layers) != len(it.Layers) {
-		return errdefs.Invalidf("invalid manifest, layers length mismatch: expected %d, got %d", len(it.Layers), len(img.Layers))
+		return nil, errdefs.Invalidf("invalid manifest, layers length mismatch: expected %d, got %d", len(it.Layers), len(img.Layers))
 	}
 	// Close drops whatever a failed load left (a no-op otherwise).
 	in := s.NewIngest()
@@ -373,32 +353,34 @@ func (s *Store) loadOne(ctx context.Context, st *streamed, it manifestItem, repo
 	chains := layer.ChainIDs(img.Layers)
 	for i, l := range it.Layers {
 		if err := s.loadLayer(ctx, in, st, i, l, img.Layers[i], chains[i]); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := in.sync(); err != nil {
-		return err
+		return nil, err
 	}
-	loaded, err := s.register(ctx, raw, "")
+	loaded, err := s.register(ctx, raw, parent)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, t := range it.RepoTags {
 		if old, err := s.Resolve(ctx, t); err == nil && old.ID != loaded.ID && !isIDPrefix(old.ID, t) {
 			report(fmt.Sprintf("The image %s already exists, renaming the old one with ID %s to empty string", t, old.ID))
 		}
 		if err := s.Tag(ctx, loaded.ID, t); err != nil {
-			return err
+			return nil, err
 		}
 		if n, err := normalize(t); err == nil {
 			t = familiar(n)
 		}
-		report("Loaded image: " + t)
+		if announce {
+			report("Loaded image: " + t)
+		}
 	}
-	if len(it.RepoTags) == 0 {
+	if len(it.RepoTags) == 0 && announce {
 		report("Loaded image ID: " + loaded.ID.String())
 	}
-	return nil
+	return loaded, nil
 }
 
 // loadLayer makes layer i, chain (diff diffID), from the archive entry
