@@ -143,7 +143,7 @@ func rolloutState(us *swarm.UpdateStatus, d *appsv1.Deployment, spec swarm.Servi
 		us.Message = "update paused due to failure or early termination of task: " + c.Message
 		return
 	}
-	if RolloutDone(d) {
+	if RolloutSettled(d, spec, us.State, time.Now()) {
 		t := time.Now().UTC()
 		if us.State == swarm.UpdateStateUpdating {
 			us.State, us.Message = swarm.UpdateStateCompleted, "update completed"
@@ -180,6 +180,35 @@ func failureAction(spec swarm.ServiceSpec) swarm.FailureAction {
 	}
 	return swarm.UpdateFailureActionPause
 }
+
+// RolloutSettled reports whether the rollout of an update (or a rollback,
+// by state) is done and has stayed so for the update's monitor period, as
+// swarm reports an update completed only once its last task has been
+// watched that long. The rollout's end is the time of the Deployment's
+// NewReplicaSetAvailable condition.
+func RolloutSettled(d *appsv1.Deployment, spec swarm.ServiceSpec, state swarm.UpdateState, now time.Time) bool {
+	if !RolloutDone(d) {
+		return false
+	}
+	monitor := defaultMonitor
+	uc := spec.UpdateConfig
+	if state == swarm.UpdateStateRollbackStarted {
+		uc = spec.RollbackConfig
+	}
+	if uc != nil && uc.Monitor > 0 {
+		monitor = uc.Monitor
+	}
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == "NewReplicaSetAvailable" && !c.LastUpdateTime.IsZero() {
+			// Kubernetes keeps whole seconds: the end was up to one later.
+			return now.Sub(c.LastUpdateTime.Time) >= monitor+time.Second
+		}
+	}
+	return true
+}
+
+// defaultMonitor is swarm's update and rollback monitor period.
+const defaultMonitor = 5 * time.Second
 
 // RolloutDone reports whether a Deployment runs its current spec on every
 // replica, as `kubectl rollout status` decides.

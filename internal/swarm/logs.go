@@ -15,6 +15,7 @@ import (
 	"github.com/berth-project/berth/internal/engine"
 	"github.com/moby/moby/api/types/swarm"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -57,7 +58,7 @@ func (m *Manager) followService(ctx context.Context, kc kubernetes.Interface, se
 	var wg sync.WaitGroup
 	seen := map[string]bool{}
 	scan := func(o engine.LogsOptions) {
-		all, pods, err := m.tasks(ctx, kc)
+		all, pods, _, err := m.tasks(ctx, kc)
 		if err != nil {
 			return
 		}
@@ -129,8 +130,10 @@ func criLogPath(p *corev1.Pod) string {
 
 // criLog sends the task container's log read from its CRI log file:
 // the lines since opts.Since, the last opts.Tail of them, then with
-// opts.Follow what the file gains until the pod is gone. errNoCRILog
-// means the file cannot be had (nothing was sent).
+// opts.Follow what the file gains, and the files of the containers the
+// kubelet starts in the pod after this one (a task restarted in place,
+// restart N logging to N.log), until the pod is gone. errNoCRILog means
+// the file cannot be had (nothing was sent).
 func criLog(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod, opts engine.LogsOptions, emit func(engine.LogMessage) bool) error {
 	path := criLogPath(p)
 	if path == "" {
@@ -170,21 +173,15 @@ func criLog(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod, opts en
 			return nil
 		}
 	}
-	for opts.Follow {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(logPoll):
-		}
+	// send reads what the file has gained since off: whether it grew,
+	// whether it is gone, and false when the client is gone.
+	send := func() (grew, gone, ok bool) {
 		body, next, status, err := get(off)
 		switch {
 		case status == http.StatusNotFound:
-			return nil // the pod or its container is gone
+			return false, true, true
 		case err != nil:
-			if ctx.Err() != nil {
-				return nil
-			}
-			continue
+			return false, false, ctx.Err() == nil
 		case status == http.StatusOK && off > 0:
 			// A whole file where a range was asked: the kubelet rotated
 			// it and it is now shorter than what was read.
@@ -193,12 +190,56 @@ func criLog(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod, opts en
 		off = next
 		for _, l := range r.parse(body) {
 			if !emit(l) {
+				return false, false, false
+			}
+		}
+		return len(body) > 0, false, true
+	}
+	var lastLook time.Time
+	for opts.Follow {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(logPoll):
+		}
+		grew, gone, ok := send()
+		if !ok {
+			return nil
+		}
+		if grew || (!gone && time.Since(lastLook) < logLookRestart) {
+			continue
+		}
+		// Nothing new, or the file is gone: has the kubelet started
+		// another container in the pod? Its log is read from its start,
+		// once the rest of this one's is.
+		lastLook = time.Now()
+		np, err := kc.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err) || (err == nil && np.UID != p.UID):
+			return nil
+		case err != nil:
+			continue
+		}
+		next := criLogPath(np)
+		if next == "" || next == path {
+			if gone {
+				return nil // the container's file is gone, and no other
+			}
+			continue
+		}
+		if !gone {
+			if _, _, ok := send(); !ok {
 				return nil
 			}
 		}
+		path, off, r = next, 0, criReader{}
 	}
 	return nil
 }
+
+// logLookRestart is how often a followed task whose log has stopped
+// growing is checked for a restarted container.
+const logLookRestart = 2 * time.Second
 
 // criReader parses CRI log lines ("TIME STREAM TAG MESSAGE", TAG P for a
 // partial line continued by the next, F for the last part), keeping a

@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -494,21 +495,12 @@ func (m *Manager) findService(ctx context.Context, kc kubernetes.Interface, ref 
 	if err != nil {
 		return service{}, err
 	}
-	var byPrefix []service
-	for _, s := range all {
-		id := ID(s.w.Meta().UID)
-		if id == ref || s.w.Meta().Labels[LabelService] == ref {
-			return s, nil
-		}
-		if strings.HasPrefix(id, ref) {
-			byPrefix = append(byPrefix, s)
-		}
-	}
-	if len(byPrefix) == 1 {
-		return byPrefix[0], nil
-	}
-	if len(byPrefix) > 1 {
-		return service{}, errdefs.Invalidf("service %s is ambiguous (%d matches found)", ref, len(byPrefix))
+	s, n := resolveRef(all, ref, func(s service) (string, string) { return ID(s.w.Meta().UID), s.w.Meta().Labels[LabelService] })
+	switch {
+	case n == 1:
+		return s, nil
+	case n > 1:
+		return service{}, errdefs.Invalidf("service %s is ambiguous (%d matches found)", ref, n)
 	}
 	return service{}, errdefs.NotFoundf("service %s not found", ref)
 }
@@ -762,9 +754,18 @@ func (m *Manager) applyUpdate(ctx context.Context, kc kubernetes.Interface, cur 
 	curJSON, _ := json.Marshal(curSpec)
 	now := time.Now().UTC()
 	us, _ := json.Marshal(swarm.UpdateStatus{State: state, StartedAt: &now, Message: message})
+	// As in swarm, only a change of what the tasks run starts an update
+	// (a scale does not): otherwise the last update's status stays.
+	oldTmpl, _ := json.Marshal(curSpec.TaskTemplate)
+	newTmpl, _ := json.Marshal(spec.TaskTemplate)
+	keepStatus := state == swarm.UpdateStateUpdating && bytes.Equal(oldTmpl, newTmpl)
 	annotate := func(om *metav1.ObjectMeta) {
 		om.Annotations[AnnotationPrev] = string(curJSON)
-		om.Annotations[AnnotationState] = string(us)
+		if prev, ok := cur.w.Meta().Annotations[AnnotationState]; keepStatus && ok {
+			om.Annotations[AnnotationState] = prev
+		} else if !keepStatus {
+			om.Annotations[AnnotationState] = string(us)
+		}
 	}
 	if d := cur.w.Deployment; d != nil {
 		nd := o.Deployment
@@ -860,15 +861,16 @@ func (m *Manager) collectNamespace(ctx context.Context, kc kubernetes.Interface,
 
 // ---- tasks
 
-// taskSet is every task of the swarm with what filters need.
-func (m *Manager) tasks(ctx context.Context, kc kubernetes.Interface) ([]swarm.Task, map[string]*corev1.Pod, error) {
+// tasks is every task of the swarm, the pod of each, and those of an
+// older revision of their service (not up to date, in swarm's words).
+func (m *Manager) tasks(ctx context.Context, kc kubernetes.Interface) ([]swarm.Task, map[string]*corev1.Pod, map[string]bool, error) {
 	all, err := m.services(ctx, kc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	pods, err := kc.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: LabelManaged + "=true," + LabelService})
 	if err != nil {
-		return nil, nil, kubeErr(err)
+		return nil, nil, nil, kubeErr(err)
 	}
 	byService := map[string][]*corev1.Pod{}
 	for i := range pods.Items {
@@ -876,7 +878,7 @@ func (m *Manager) tasks(ctx context.Context, kc kubernetes.Interface) ([]swarm.T
 		byService[p.Namespace+"/"+p.Labels[LabelService]] = append(byService[p.Namespace+"/"+p.Labels[LabelService]], p)
 	}
 	var out []swarm.Task
-	podOf := map[string]*corev1.Pod{}
+	podOf, old := map[string]*corev1.Pod{}, map[string]bool{}
 	for _, s := range all {
 		meta := s.w.Meta()
 		spec := s.spec()
@@ -886,14 +888,18 @@ func (m *Manager) tasks(ctx context.Context, kc kubernetes.Interface) ([]swarm.T
 			if rev == "" {
 				rev = pt.Pod.Labels["controller-revision-hash"]
 			}
-			for _, t := range TasksFromPod(pt, ID(meta.UID), spec.TaskTemplate, current == "" || rev == current) {
+			upToDate := current == "" || rev == current
+			for _, t := range TasksFromPod(pt, ID(meta.UID), spec.TaskTemplate, upToDate) {
 				t.Annotations.Labels = copyMap(spec.Labels)
+				if !upToDate {
+					old[t.ID] = true
+				}
 				out = append(out, t)
 				podOf[t.ID] = pt.Pod
 			}
 		}
 	}
-	return out, podOf, nil
+	return out, podOf, old, nil
 }
 
 // currentRevision is the pod-template-hash of a Deployment's newest
@@ -922,7 +928,7 @@ func (m *Manager) TaskList(ctx context.Context, f filters.Args) ([]swarm.Task, e
 	if err != nil {
 		return nil, err
 	}
-	all, _, err := m.tasks(ctx, kc)
+	all, _, old, err := m.tasks(ctx, kc)
 	if err != nil {
 		return nil, err
 	}
@@ -954,6 +960,11 @@ func (m *Manager) TaskList(ctx context.Context, f filters.Args) ([]swarm.Task, e
 		if f.Contains("label") && !f.MatchKVList("label", t.Annotations.Labels) {
 			continue
 		}
+		// docker's progress display asks for the tasks that run the
+		// service's current spec only.
+		if f.Contains("_up-to-date") && old[t.ID] {
+			continue
+		}
 		out = append(out, t)
 	}
 	return out, nil
@@ -964,21 +975,17 @@ func (m *Manager) TaskInspect(ctx context.Context, ref string) (swarm.Task, erro
 	if err != nil {
 		return swarm.Task{}, err
 	}
-	all, _, err := m.tasks(ctx, kc)
+	all, _, _, err := m.tasks(ctx, kc)
 	if err != nil {
 		return swarm.Task{}, err
 	}
-	var match []swarm.Task
-	for _, t := range all {
-		if t.ID == ref {
-			return t, nil
-		}
-		if strings.HasPrefix(t.ID, ref) {
-			match = append(match, t)
-		}
-	}
-	if len(match) == 1 {
-		return match[0], nil
+	return findTask(all, ref)
+}
+
+// findTask resolves a task's ID or a unique prefix of it.
+func findTask(all []swarm.Task, ref string) (swarm.Task, error) {
+	if t, n := resolveRef(all, ref, func(t swarm.Task) (string, string) { return t.ID, "" }); n == 1 {
+		return t, nil
 	}
 	return swarm.Task{}, errdefs.NotFoundf("task %s not found", ref)
 }
@@ -998,7 +1005,7 @@ func (m *Manager) ServiceLogs(ctx context.Context, ref string, opts engine.LogsO
 	if opts.Follow {
 		return m.followService(ctx, kc, id, opts), nil
 	}
-	all, pods, err := m.tasks(ctx, kc)
+	all, pods, _, err := m.tasks(ctx, kc)
 	if err != nil {
 		return nil, err
 	}
@@ -1017,11 +1024,11 @@ func (m *Manager) TaskLogs(ctx context.Context, ref string, opts engine.LogsOpti
 	if err != nil {
 		return nil, err
 	}
-	t, err := m.TaskInspect(ctx, ref)
+	all, pods, _, err := m.tasks(ctx, kc)
 	if err != nil {
 		return nil, err
 	}
-	_, pods, err := m.tasks(ctx, kc)
+	t, err := findTask(all, ref)
 	if err != nil {
 		return nil, err
 	}

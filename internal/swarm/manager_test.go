@@ -119,18 +119,32 @@ func TestManagerServices(t *testing.T) {
 	if *d.Spec.Replicas != 7 || d.Spec.Template.Spec.Containers[0].Env[0].Value != "Berth" {
 		t.Fatalf("deployment after update: %+v", d.Spec)
 	}
+	// A scale is no update of the tasks: the update's status stays, as
+	// in swarm (docker's progress display relies on it).
+	scaled := spec
+	scaled.Mode.Replicated = &swarm.ReplicatedService{Replicas: u64(6)}
+	if _, err := m.ServiceUpdate(ctx, resp.ID, 2, scaled, engine.ServiceUpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if s2, _ := m.ServiceInspect(ctx, resp.ID, false); s2.UpdateStatus == nil || !s2.UpdateStatus.StartedAt.Equal(*s.UpdateStatus.StartedAt) ||
+		*s2.PreviousSpec.Mode.Replicated.Replicas != 7 {
+		t.Fatalf("after scale: %+v", s2)
+	}
+	if _, err := m.ServiceUpdate(ctx, resp.ID, 3, spec, engine.ServiceUpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	// Rollback goes to the previous spec.
-	if _, err := m.ServiceUpdate(ctx, resp.ID, 2, swarm.ServiceSpec{}, engine.ServiceUpdateOptions{Rollback: "previous"}); err != nil {
+	if _, err := m.ServiceUpdate(ctx, resp.ID, 4, swarm.ServiceSpec{}, engine.ServiceUpdateOptions{Rollback: "previous"}); err != nil {
 		t.Fatal(err)
 	}
 	d, _ = kc.AppsV1().Deployments("getstartedlab").Get(ctx, "web", metav1.GetOptions{})
-	if *d.Spec.Replicas != 5 {
+	if *d.Spec.Replicas != 6 { // the spec before the last update: the scaled one
 		t.Fatalf("rollback left %d replicas", *d.Spec.Replicas)
 	}
 	// An invalid spec changes nothing.
 	bad := tutorialWeb()
 	bad.TaskTemplate.ContainerSpec.User = "nobody"
-	if _, err := m.ServiceUpdate(ctx, resp.ID, 3, bad, engine.ServiceUpdateOptions{}); !errors.Is(err, errdefs.ErrInvalid) {
+	if _, err := m.ServiceUpdate(ctx, resp.ID, 5, bad, engine.ServiceUpdateOptions{}); !errors.Is(err, errdefs.ErrInvalid) {
 		t.Fatalf("bad update: %v", err)
 	}
 	bad.Name = "other"

@@ -210,20 +210,27 @@ func (m *Manager) findRef(ctx context.Context, kc kubernetes.Interface, k refKin
 	if err != nil {
 		return refMeta{}, err
 	}
-	var match []refMeta
-	for _, r := range all {
-		id := ID(r.meta.UID)
-		if id == ref || r.spec.Name == ref {
-			return r, nil
-		}
-		if strings.HasPrefix(id, ref) {
-			match = append(match, r)
-		}
-	}
-	if len(match) == 1 {
-		return match[0], nil
+	if r, n := resolveRef(all, ref, func(r refMeta) (string, string) { return ID(r.meta.UID), r.spec.Name }); n == 1 {
+		return r, nil
 	}
 	return refMeta{}, errdefs.NotFoundf("%s %s not found", k.kind, ref)
+}
+
+// resolveRef finds what ref names among all, as swarm resolves a
+// reference: the object whose full ID or name it is, else the one whose
+// ID it begins. n counts the objects found: 1 is an answer, more an
+// ambiguous prefix.
+func resolveRef[T any](all []T, ref string, idName func(T) (id, name string)) (found T, n int) {
+	for _, o := range all {
+		id, name := idName(o)
+		if id == ref || (name != "" && name == ref) {
+			return o, 1
+		}
+		if strings.HasPrefix(id, ref) {
+			found, n = o, n+1
+		}
+	}
+	return found, n
 }
 
 func refMatches(r refMeta, f filters.Args) bool {

@@ -448,6 +448,20 @@ func TestServiceFromKube(t *testing.T) {
 	if st := ServiceStatus(Workload{Deployment: d}); st.DesiredTasks != 5 || st.RunningTasks != 5 {
 		t.Errorf("status %+v", st)
 	}
+	// A done rollout is completed once it has stayed done for the
+	// update's monitor period (5 s by default; whole seconds kept).
+	d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Reason: "NewReplicaSetAvailable", LastUpdateTime: metav1.NewTime(started.Add(time.Minute))}}
+	for _, c := range []struct {
+		after   time.Duration
+		monitor time.Duration
+		want    bool
+	}{{5 * time.Second, 0, false}, {6 * time.Second, 0, true}, {6 * time.Second, 10 * time.Second, false}, {11 * time.Second, 10 * time.Second, true}} {
+		spec := tutorialWeb()
+		spec.UpdateConfig = &swarm.UpdateConfig{Monitor: c.monitor}
+		if got := RolloutSettled(d, spec, swarm.UpdateStateUpdating, started.Add(time.Minute+c.after)); got != c.want {
+			t.Errorf("settled %v after the rollout, monitor %v: %v", c.after, c.monitor, got)
+		}
+	}
 	// A stalled rollout is a paused update, with the reason.
 	d.Status.UpdatedReplicas = 2
 	d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Reason: "ProgressDeadlineExceeded", Message: `ReplicaSet "web-x" has timed out progressing.`}}

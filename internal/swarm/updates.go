@@ -69,13 +69,13 @@ func (u *UpdateMonitor) check(ctx context.Context, kc kubernetes.Interface) {
 		if us.State != swarm.UpdateStateUpdating && us.State != swarm.UpdateStateRollbackStarted {
 			continue
 		}
-		if RolloutDone(d) {
+		spec := s.spec()
+		if RolloutSettled(d, spec, us.State, time.Now()) {
 			// Recorded once, so a later outage of the service's tasks is
 			// never taken for a failure of this update.
 			u.finish(ctx, kc, &d.ObjectMeta, us)
 			continue
 		}
-		spec := s.spec()
 		if us.State != swarm.UpdateStateUpdating || failureAction(spec) != swarm.UpdateFailureActionRollback || rolloutTimedOut(d, &us) == nil {
 			continue
 		}

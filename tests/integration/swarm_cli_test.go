@@ -191,11 +191,11 @@ func TestSwarmCLITutorial(t *testing.T) {
 	}
 	waitTasks(t, berth, "getstartedlab_web", 3)
 	r = runLong(initCtx, berth, "service", "scale", "getstartedlab_web=4")
-	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "getstartedlab_web scaled to 4\n") || !strings.HasSuffix(r.Stdout, "verify: Service converged\n") {
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "getstartedlab_web scaled to 4\n") || !strings.HasSuffix(r.Stdout, "verify: Service getstartedlab_web converged\n") {
 		t.Fatalf("service scale (waiting): %s", r)
 	}
 	r = runLong(initCtx, berth, "service", "update", "--env-add", "NAME=Update", "getstartedlab_web")
-	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "getstartedlab_web\n") || !strings.HasSuffix(r.Stdout, "verify: Service converged\n") {
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "getstartedlab_web\n") || !strings.HasSuffix(r.Stdout, "verify: Service getstartedlab_web converged\n") {
 		t.Fatalf("service update: %s", r)
 	}
 	sameAsDockerNow(t, docker, berth, "service", "inspect", "--pretty", "getstartedlab_web")
@@ -262,6 +262,8 @@ func TestSwarmCLITutorial(t *testing.T) {
 	if r := berth.Run(ctx, nil, "service", "rm", "logger", "nosuch"); r.Code != 1 || r.Stdout != "logger\n" || !strings.Contains(r.Stderr, "nosuch") {
 		t.Errorf("service rm: %s", r)
 	}
+	checkLogsAcrossRestarts(t, docker, berth)
+	checkProgress(t, docker, berth)
 
 	// Redeploy: updated in place, with the daemon's warning.
 	os.WriteFile(compose, []byte(testutil.TutorialCompose("Berth", 7)), 0o644)

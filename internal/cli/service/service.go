@@ -388,61 +388,12 @@ func newRollbackCmd(e *command.Env) *cobra.Command {
 			if detach {
 				return nil
 			}
-			return WaitOnService(ctx, c, s.ID, quiet, e.Out)
+			return WaitOnService(ctx, c, args[0], quiet, e.Out)
 		},
 	}
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "Exit immediately instead of waiting for the service to converge")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress progress output")
 	return cmd
-}
-
-// WaitOnService waits until the service's tasks run as its spec asks
-// and its update (if any) has completed, printing progress lines unless
-// quiet. docker draws progress bars here; berth prints a line per change.
-func WaitOnService(ctx context.Context, c *client.Client, ref string, quiet bool, out io.Writer) error {
-	if quiet {
-		out = io.Discard
-	}
-	last := ""
-	for {
-		s, _, err := c.ServiceInspect(ctx, ref, false)
-		if err != nil {
-			return err
-		}
-		if us := s.UpdateStatus; us != nil {
-			switch us.State {
-			case swarm.UpdateStatePaused:
-				return fmt.Errorf("service update paused: %s", us.Message)
-			case swarm.UpdateStateRollbackPaused:
-				return fmt.Errorf("service rollback paused: %s", us.Message)
-			}
-		}
-		l, err := c.ServiceList(ctx, client.Filters{"id": {s.ID}}, true)
-		if err != nil {
-			return err
-		}
-		var running, desired uint64
-		for _, x := range l {
-			if x.ID == s.ID && x.ServiceStatus != nil {
-				running, desired = x.ServiceStatus.RunningTasks, x.ServiceStatus.DesiredTasks
-			}
-		}
-		line := fmt.Sprintf("overall progress: %d out of %d tasks", running, desired)
-		if line != last {
-			fmt.Fprintln(out, line)
-			last = line
-		}
-		updating := s.UpdateStatus != nil && (s.UpdateStatus.State == swarm.UpdateStateUpdating || s.UpdateStatus.State == swarm.UpdateStateRollbackStarted)
-		if running == desired && !updating {
-			fmt.Fprintln(out, "verify: Service converged")
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
 }
 
 // logsOptions are `service logs`' flags.

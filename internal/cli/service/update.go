@@ -154,7 +154,7 @@ func Update(ctx context.Context, c *client.Client, fs *pflag.FlagSet, o *updateO
 	if err != nil {
 		return err
 	}
-	return o.spec.done(ctx, c, ref, s.ID, resp.Warnings, out, errOut)
+	return o.spec.done(ctx, c, ref, ref, resp.Warnings, out, errOut)
 }
 
 func mergeLabels(m map[string]string, add, rm []string) map[string]string {

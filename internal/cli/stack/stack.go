@@ -126,10 +126,7 @@ func newPsCmd(e *command.Env) *cobra.Command {
 		Short: "List the tasks in the stack",
 		Args:  command.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := ValidName(args[0]); err != nil {
-				return err
-			}
-			c, err := e.Client()
+			c, err := stackClient(e, args...)
 			if err != nil {
 				return err
 			}
@@ -156,10 +153,7 @@ func newServicesCmd(e *command.Env) *cobra.Command {
 		Short: "List the services in the stack",
 		Args:  command.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := ValidName(args[0]); err != nil {
-				return err
-			}
-			c, err := e.Client()
+			c, err := stackClient(e, args...)
 			if err != nil {
 				return err
 			}
@@ -180,6 +174,17 @@ func newServicesCmd(e *command.Env) *cobra.Command {
 	return cmd
 }
 
+// stackClient checks the stack names a command was given, then makes its
+// client.
+func stackClient(e *command.Env, stacks ...string) (*client.Client, error) {
+	for _, st := range stacks {
+		if err := ValidName(st); err != nil {
+			return nil, err
+		}
+	}
+	return e.Client()
+}
+
 func newRemoveCmd(e *command.Env) *cobra.Command {
 	var detach bool
 	cmd := &cobra.Command{
@@ -188,12 +193,7 @@ func newRemoveCmd(e *command.Env) *cobra.Command {
 		Short:   "Remove one or more stacks",
 		Args:    command.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, a := range args {
-				if err := ValidName(a); err != nil {
-					return err
-				}
-			}
-			c, err := e.Client()
+			c, err := stackClient(e, args...)
 			if err != nil {
 				return err
 			}
