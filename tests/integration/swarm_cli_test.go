@@ -262,8 +262,9 @@ func TestSwarmCLITutorial(t *testing.T) {
 	if r := berth.Run(ctx, nil, "service", "rm", "logger", "nosuch"); r.Code != 1 || r.Stdout != "logger\n" || !strings.Contains(r.Stderr, "nosuch") {
 		t.Errorf("service rm: %s", r)
 	}
-	checkLogsAcrossRestarts(t, docker, berth)
+	restarts := checkLogsAcrossRestarts(t, docker, berth)
 	checkProgress(t, docker, berth)
+	restarts()
 
 	// Redeploy: updated in place, with the daemon's warning.
 	os.WriteFile(compose, []byte(testutil.TutorialCompose("Berth", 7)), 0o644)

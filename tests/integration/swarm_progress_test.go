@@ -183,21 +183,24 @@ func checkProgress(t *testing.T, docker, berth testutil.Driver) {
 // checkLogsAcrossRestarts follows a service whose task exits non-zero
 // after a line and is restarted in its pod (a new container, a new CRI
 // log file): `service logs -f` of the service and of its task goes on
-// with each run, with either CLI.
-func checkLogsAcrossRestarts(t *testing.T, docker, berth testutil.Driver) {
+// with each run, with either CLI. It starts them and returns the check,
+// which waits for the restarts (the kubelet's back-off is 10 s, then 20).
+func checkLogsAcrossRestarts(t *testing.T, docker, berth testutil.Driver) func() {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	r := berth.Run(ctx, nil, "service", "create", "-d", "--name", "crasher", "--restart-condition", "on-failure",
 		"busybox", "sh", "-c", "echo run $(cat /proc/sys/kernel/random/uuid); sleep 1; exit 3")
+	var fs []follower
+	stop := func() {
+		cancel()
+		for _, f := range fs {
+			<-f.done
+		}
+		berth.Run(context.Background(), nil, "service", "rm", "crasher")
+	}
+	t.Cleanup(stop) // when a check fails fatally before the end
 	if r.Code != 0 {
 		t.Fatalf("service create: %s", r)
-	}
-	defer berth.Run(context.Background(), nil, "service", "rm", "crasher")
-	type follower struct {
-		name string
-		out  *syncBuffer
-		done chan struct{}
 	}
 	follow := func(dr testutil.Driver, ref string) follower {
 		cmd := dr.Command(ctx, "service", "logs", "-f", ref)
@@ -209,7 +212,7 @@ func checkLogsAcrossRestarts(t *testing.T, docker, berth testutil.Driver) {
 		go func() { cmd.Wait(); close(f.done) }()
 		return f
 	}
-	fs := []follower{follow(docker, "crasher"), follow(berth, "crasher")}
+	fs = append(fs, follow(docker, "crasher"), follow(berth, "crasher"))
 	// The task: the pod's current run, once it is there.
 	var task string
 	for deadline := time.Now().Add(2 * time.Minute); task == "" && time.Now().Before(deadline); time.Sleep(time.Second) {
@@ -227,8 +230,23 @@ func checkLogsAcrossRestarts(t *testing.T, docker, berth testutil.Driver) {
 		}
 		return len(seen)
 	}
-	// The kubelet waits 10 s before the first restart, 20 s before the
-	// second.
+	return func() {
+		t.Helper()
+		checkRuns(t, fs, distinct)
+		stop()
+	}
+}
+
+// follower is a `service logs -f` running.
+type follower struct {
+	name string
+	out  *syncBuffer
+	done chan struct{}
+}
+
+// checkRuns wants each follower to have seen two runs.
+func checkRuns(t *testing.T, fs []follower, distinct func(string) int) {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for _, f := range fs {
 		for distinct(f.out.String()) < 2 && time.Now().Before(deadline) {
@@ -243,9 +261,5 @@ func checkLogsAcrossRestarts(t *testing.T, docker, berth testutil.Driver) {
 		if n := distinct(f.out.String()); n < 2 {
 			t.Errorf("%s saw %d runs:\n%s", f.name, n, f.out.String())
 		}
-	}
-	cancel()
-	for _, f := range fs {
-		<-f.done
 	}
 }
