@@ -132,7 +132,9 @@ func checkProgress(t *testing.T, docker, berth testutil.Driver) {
 	var plain [2]string
 	for i, dr := range drivers {
 		name := "prog" + dr.Name
+		start := time.Now()
 		r := runLong(ctx, dr, "service", "create", "--name", name, "--replicas", "2", "busybox", "sleep", "600")
+		t.Logf("%s service create: %v", dr.Name, time.Since(start).Round(time.Second))
 		id, _, _ := strings.Cut(r.Stdout, "\n")
 		if r.Code != 0 || len(id) < 12 || strings.Contains(r.Stdout, "\x1b") {
 			t.Fatalf("%s service create: %s", dr.Name, r)
@@ -148,7 +150,9 @@ func checkProgress(t *testing.T, docker, berth testutil.Driver) {
 	// update, on a terminal: the same service, a new env value each time;
 	// the screens at the end are the same and the bars were redrawn.
 	for i, dr := range drivers {
+		start := time.Now()
 		raw, code := onTerminal(ctx, dr, "service", "update", "--env-add", "RUN="+strconv.Itoa(i), "progdocker")
+		t.Logf("%s service update on a terminal: %v", dr.Name, time.Since(start).Round(time.Second))
 		want := "progdocker\noverall progress: 2 out of 2 tasks\n" +
 			"1/2: running   [==================================================>]\n" +
 			"2/2: running   [==================================================>]\n" +
@@ -165,7 +169,9 @@ func checkProgress(t *testing.T, docker, berth testutil.Driver) {
 			if step[0] == "update" {
 				args[len(args)-2] += dr.Name // a change each time
 			}
+			start := time.Now()
 			r := runLong(ctx, dr, args...)
+			t.Logf("%s: %v", strings.Join(args, " "), time.Since(start).Round(time.Second))
 			if r.Code != 0 {
 				t.Fatalf("%s: %s", strings.Join(args, " "), r)
 			}

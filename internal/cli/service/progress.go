@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"maps"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,6 +124,22 @@ func pick[K comparable](tasks []swarm.Task, better func(t, cur swarm.Task) bool,
 	return out
 }
 
+// runs reports whether t is meant to run and does.
+func runs(t swarm.Task) bool {
+	return !ended(t.DesiredState) && t.Status.State == swarm.TaskStateRunning
+}
+
+// allRunning reports whether every task picked is running (whatever it
+// is meant to do): a display that has settled stays so while it holds.
+func allRunning[K comparable](picked map[K]swarm.Task) bool {
+	for _, t := range picked {
+		if t.Status.State != swarm.TaskStateRunning {
+			return false
+		}
+	}
+	return true
+}
+
 func known(t swarm.Task) bool {
 	return stateRank[t.DesiredState] != 0 && stateRank[t.Status.State] != 0
 }
@@ -167,23 +184,16 @@ func (r *replicated) track(out emit, s swarm.Service, tasks []swarm.Task, up map
 	bySlot := pick(tasks, preferred, func(t swarm.Task) (int, bool) {
 		return t.Slot, known(t) && (t.NodeID == "" || up[t.NodeID])
 	})
-	slots := make([]int, 0, len(bySlot))
-	for slot, t := range bySlot {
-		slots = append(slots, slot)
-		if r.settled && t.Status.State != swarm.TaskStateRunning {
-			r.settled = false
-		}
-	}
-	sort.Ints(slots)
+	r.settled = r.settled && allRunning(bySlot)
 	running := 0
-	for _, slot := range slots {
+	for _, slot := range slices.Sorted(maps.Keys(bySlot)) {
 		t := bySlot[slot]
 		n, ok := r.bars[slot]
 		if !ok {
 			n = len(r.bars) + 1
 			r.bars[slot] = n
 		}
-		if !ended(t.DesiredState) && t.Status.State == swarm.TaskStateRunning {
+		if runs(t) {
 			running++
 		}
 		if r.settled || want > barsUpTo || n > want {
@@ -215,21 +225,14 @@ func (g *global) track(out emit, _ swarm.Service, tasks []swarm.Task, up map[str
 		out(overall(0, want, rollback))
 		g.started = true
 	}
-	nodes := make([]string, 0, want)
-	for node, t := range byNode {
-		nodes = append(nodes, node)
-		if g.settled && t.Status.State != swarm.TaskStateRunning {
-			g.settled = false
-		}
-	}
-	sort.Strings(nodes)
+	g.settled = g.settled && allRunning(byNode)
 	running := 0
-	for _, node := range nodes {
+	for _, node := range slices.Sorted(maps.Keys(byNode)) {
 		t := byNode[node]
 		if !up[node] {
 			continue
 		}
-		if !ended(t.DesiredState) && t.Status.State == swarm.TaskStateRunning {
+		if runs(t) {
 			running++
 		}
 		if g.settled || want > barsUpTo {
@@ -328,13 +331,8 @@ func (j *globalJob) track(out emit, s swarm.Service, tasks []swarm.Task, up map[
 		out(jobProgress(0, len(j.nodes)))
 	}
 	byNode := pick(tasks, lessAlong, func(t swarm.Task) (string, bool) { return t.NodeID, ofJob(t) && j.nodes[t.NodeID] })
-	nodes := make([]string, 0, len(byNode))
-	for node := range byNode {
-		nodes = append(nodes, node)
-	}
-	sort.Strings(nodes)
 	done := 0
-	for _, node := range nodes {
+	for _, node := range slices.Sorted(maps.Keys(byNode)) {
 		t := byNode[node]
 		if len(j.nodes) <= barsUpTo {
 			out(jobTaskLine(node, t))
