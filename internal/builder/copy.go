@@ -133,23 +133,10 @@ func (s *stageRun) copy(ctx context.Context, st *state, c copySpec) error {
 			return err
 		}
 	}
-	rw := "build-" + randomID()[:24]
-	if err := s.r.b.store.CreateRW(ctx, rw, st.img); err != nil {
-		return err
-	}
-	defer func() {
-		if err := s.r.b.store.RemoveRW(context.WithoutCancel(ctx), rw); err != nil {
-			s.r.b.logger.Warn("remove build layer", "id", rw, "err", err)
-		}
-	}()
-	rootfs, err := s.r.b.store.Mount(ctx, rw)
-	if err != nil {
-		return err
-	}
-	err = s.copyInto(ctx, c, rootfs, dest, srcs)
-	if uerr := s.r.b.store.Unmount(context.WithoutCancel(ctx), rw); err == nil {
-		err = uerr
-	}
+	rw, cleanup, err := s.inScratchLayer(ctx, st, func(rootfs string) error {
+		return s.copyInto(ctx, c, rootfs, dest, srcs)
+	})
+	defer cleanup()
 	if err != nil {
 		return err
 	}

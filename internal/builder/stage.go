@@ -298,19 +298,52 @@ func (s *stageRun) arg(ctx context.Context, st *state, c *instructions.ArgComman
 // the result up in the cache or commit it.
 func (s *stageRun) metadata(ctx context.Context, st *state, text string, apply func()) error {
 	apply()
+	createdBy := "/bin/sh -c #(nop)  " + text
+	key, err := configKey(st, createdBy)
+	if err != nil {
+		return err
+	}
+	if s.probe(ctx, st, key, createdBy) {
+		return nil
+	}
+	return s.commit(ctx, st, key, "", createdBy, text)
+}
+
+// configKey is the cache key of a step whose outcome is st's config and
+// author on st's parent, written as createdBy.
+func configKey(st *state, createdBy string) (string, error) {
 	cfgJSON, err := json.Marshal(struct {
 		C dockerspec.DockerOCIImageConfig
 		A string
 	}{st.cfg, st.author})
 	if err != nil {
-		return err
+		return "", err
 	}
-	createdBy := "/bin/sh -c #(nop)  " + text
-	key := cacheKey(st.parentID(), createdBy, string(cfgJSON))
-	if s.probe(ctx, st, key, createdBy) {
-		return nil
+	return cacheKey(st.parentID(), createdBy, string(cfgJSON)), nil
+}
+
+// inScratchLayer makes a writable layer on st's image, mounts it, runs
+// change on its root and unmounts it; a nil error leaves the layer for
+// the caller to commit (it is removed when the step ends either way).
+func (s *stageRun) inScratchLayer(ctx context.Context, st *state, change func(rootfs string) error) (rw string, cleanup func(), err error) {
+	rw = "build-" + randomID()[:24]
+	if err := s.r.b.store.CreateRW(ctx, rw, st.img); err != nil {
+		return "", func() {}, err
 	}
-	return s.commit(ctx, st, key, "", createdBy, text)
+	cleanup = func() {
+		if err := s.r.b.store.RemoveRW(context.WithoutCancel(ctx), rw); err != nil {
+			s.r.b.logger.Warn("remove build layer", "id", rw, "err", err)
+		}
+	}
+	rootfs, err := s.r.b.store.Mount(ctx, rw)
+	if err != nil {
+		return rw, cleanup, err
+	}
+	err = change(rootfs)
+	if uerr := s.r.b.store.Unmount(context.WithoutCancel(ctx), rw); err == nil {
+		err = uerr
+	}
+	return rw, cleanup, err
 }
 
 // workdir runs a WORKDIR step as dockerd's classic builder does: the
@@ -320,35 +353,18 @@ func (s *stageRun) metadata(ctx context.Context, st *state, text string, apply f
 // (dockerd's withCmdCommentString), unlike the other config steps.
 func (s *stageRun) workdir(ctx context.Context, st *state, text, dir string) error {
 	st.cfg.WorkingDir = dir
-	cfgJSON, err := json.Marshal(struct {
-		C dockerspec.DockerOCIImageConfig
-		A string
-	}{st.cfg, st.author})
+	createdBy := "/bin/sh -c #(nop) WORKDIR " + dir
+	key, err := configKey(st, createdBy)
 	if err != nil {
 		return err
 	}
-	createdBy := "/bin/sh -c #(nop) WORKDIR " + dir
-	key := cacheKey(st.parentID(), createdBy, string(cfgJSON))
 	if s.probe(ctx, st, key, createdBy) {
 		return nil
 	}
-	rw := "build-" + randomID()[:24]
-	if err := s.r.b.store.CreateRW(ctx, rw, st.img); err != nil {
-		return err
-	}
-	defer func() {
-		if err := s.r.b.store.RemoveRW(context.WithoutCancel(ctx), rw); err != nil {
-			s.r.b.logger.Warn("remove build layer", "id", rw, "err", err)
-		}
-	}()
-	rootfs, err := s.r.b.store.Mount(ctx, rw)
-	if err != nil {
-		return err
-	}
-	err = archive.MkdirAll(ctx, rootfs, dir, 0, 0)
-	if uerr := s.r.b.store.Unmount(context.WithoutCancel(ctx), rw); err == nil {
-		err = uerr
-	}
+	rw, cleanup, err := s.inScratchLayer(ctx, st, func(rootfs string) error {
+		return archive.MkdirAll(ctx, rootfs, dir, 0, 0)
+	})
+	defer cleanup()
 	if err != nil {
 		if strings.HasSuffix(err.Error(), fmt.Sprintf("mkdir %s: %s is not a directory", dir, dir)) {
 			return fmt.Errorf("Cannot mkdir: %s is not a directory", dir)
