@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/moby/moby/client/pkg/versions"
 )
 
 type ctxKey int
@@ -30,28 +29,7 @@ func VersionFromContext(ctx context.Context) string {
 
 // versionAtLeast reports whether the request's API version is >= v.
 func versionAtLeast(ctx context.Context, v string) bool {
-	return compareVersions(VersionFromContext(ctx), v) >= 0
-}
-
-// compareVersions compares dotted numeric versions ("1.9" < "1.10").
-func compareVersions(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(as) || i < len(bs); i++ {
-		var x, y int
-		if i < len(as) {
-			x, _ = strconv.Atoi(as[i])
-		}
-		if i < len(bs) {
-			y, _ = strconv.Atoi(bs[i])
-		}
-		if x != y {
-			if x < y {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
+	return versions.GreaterThanOrEqualTo(VersionFromContext(ctx), v)
 }
 
 var versionPrefix = regexp.MustCompile(`^/v([0-9]+(?:\.[0-9]+)*)(/.*)$`)
@@ -139,10 +117,10 @@ func (s *Server) middleware(rt *router) http.Handler {
 }
 
 func checkVersion(v string) error {
-	if compareVersions(v, MaxAPIVersion) > 0 {
+	if versions.GreaterThan(v, MaxAPIVersion) {
 		return errdefs.Invalidf("client version %s is too new. Maximum supported API version is %s", v, MaxAPIVersion)
 	}
-	if compareVersions(v, MinAPIVersion) < 0 {
+	if versions.LessThan(v, MinAPIVersion) {
 		return errdefs.Invalidf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", v, MinAPIVersion)
 	}
 	return nil

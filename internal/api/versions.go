@@ -42,6 +42,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/client/pkg/versions"
 )
 
 // change is one entry of the version history: requests whose version is
@@ -54,7 +55,7 @@ type change struct {
 
 // before reports whether the request predates c.
 func (c change) before(ctx context.Context) bool {
-	return compareVersions(VersionFromContext(ctx), c.Version) < 0
+	return versions.LessThan(VersionFromContext(ctx), c.Version)
 }
 
 // The versioned changes to request semantics and response shapes that the
@@ -196,7 +197,7 @@ func imageFilterParam(q url.Values) error {
 func adaptQuery(v, method, route string, r *http.Request) error {
 	var q url.Values
 	for _, p := range queryParams {
-		if p.Method != method || p.Route != route || compareVersions(v, p.Version) >= 0 {
+		if p.Method != method || p.Route != route || versions.GreaterThanOrEqualTo(v, p.Version) {
 			continue
 		}
 		if q == nil {
@@ -205,7 +206,7 @@ func adaptQuery(v, method, route string, r *http.Request) error {
 		q.Del(p.Param)
 	}
 	for _, rw := range queryRewrites {
-		if rw.Method != method || rw.Route != route || compareVersions(v, rw.Version) >= 0 {
+		if rw.Method != method || rw.Route != route || versions.GreaterThanOrEqualTo(v, rw.Version) {
 			continue
 		}
 		if q == nil {

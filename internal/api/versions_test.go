@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/berth-project/berth/internal/filters"
+	"github.com/moby/moby/client/pkg/versions"
 )
 
 // Every entry names a version inside the window where it matters (a change
@@ -14,7 +15,7 @@ import (
 // 28's), and every query parameter entry names a route the router has.
 func TestVersionTableCitesHistory(t *testing.T) {
 	for _, c := range versionChanges() {
-		if compareVersions(c.Version, MinAPIVersion) <= 0 || compareVersions(c.Version, "1.51") > 0 {
+		if versions.LessThanOrEqualTo(c.Version, MinAPIVersion) || versions.GreaterThan(c.Version, "1.51") {
 			t.Errorf("%+v: version outside (%s, 1.51]", c, MinAPIVersion)
 		}
 		if c.Endpoint == "" || c.History == "" {

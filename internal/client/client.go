@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/moby/moby/client/pkg/versions"
 )
 
 // DefaultHost is where berthd listens unless told otherwise.
@@ -118,7 +120,7 @@ func (c *Client) Negotiate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if v == "" || compareVersions(v, MaxAPIVersion) > 0 {
+	if v == "" || versions.GreaterThan(v, MaxAPIVersion) {
 		v = MaxAPIVersion
 	}
 	c.version = v
@@ -141,27 +143,6 @@ func (c *Client) ping(ctx context.Context, method string) (string, error) {
 
 func (c *Client) connErr(err error) error {
 	return &ConnError{Host: c.Host(), Err: err}
-}
-
-// compareVersions compares dotted versions numerically.
-func compareVersions(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(as) || i < len(bs); i++ {
-		var x, y int
-		if i < len(as) {
-			fmt.Sscan(as[i], &x)
-		}
-		if i < len(bs) {
-			fmt.Sscan(bs[i], &y)
-		}
-		if x != y {
-			if x < y {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
 }
 
 // Request describes one API call. Path is unversioned ("/containers/json").

@@ -7,12 +7,12 @@ import (
 	"io"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/imageref"
+	"github.com/moby/moby/client/pkg/versions"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -238,7 +238,7 @@ func legacyConfig(li *legacyImage, diffIDs []digest.Digest, history []ocispec.Hi
 	if err := json.Unmarshal(li.raw, &c); err != nil {
 		return nil, errdefs.Invalid(err)
 	}
-	if versionLess(li.v1.DockerVersion, "1.8.3") {
+	if versions.LessThan(li.v1.DockerVersion, "1.8.3") {
 		known := map[string]bool{"id": true, "parent": true, "comment": true, "created": true, "container": true,
 			"container_config": true, "docker_version": true, "author": true, "config": true,
 			"architecture": true, "variant": true, "os": true, "Size": true}
@@ -264,23 +264,4 @@ func legacyConfig(li *legacyImage, diffIDs []digest.Digest, history []ocispec.Hi
 	}
 	c["rootfs"], c["history"] = (*json.RawMessage)(&rootfs), (*json.RawMessage)(&hist)
 	return json.Marshal(c)
-}
-
-// versionLess compares dotted version numbers as moby's versions.LessThan
-// does (missing parts are 0, "" is the lowest).
-func versionLess(a, b string) bool {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < max(len(as), len(bs)); i++ {
-		var x, y int
-		if i < len(as) {
-			x, _ = strconv.Atoi(as[i])
-		}
-		if i < len(bs) {
-			y, _ = strconv.Atoi(bs[i])
-		}
-		if x != y {
-			return x < y
-		}
-	}
-	return false
 }
