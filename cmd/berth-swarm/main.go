@@ -39,7 +39,11 @@ func run(socket, stateDir, daemonHost, volumeRoot, kubeconfig string, log *slog.
 	defer stop()
 	cfg := swarm.Config{StateDir: stateDir, VolumeRoot: volumeRoot, Kubeconfig: kubeconfig}
 	if daemonHost != "" {
-		cfg.Cluster = swarm.NewDaemonCluster(daemonHost)
+		dc, err := newDaemonCluster(daemonHost)
+		if err != nil {
+			return err
+		}
+		cfg.Cluster = dc
 	}
 	m, err := swarm.NewManager(cfg)
 	if err != nil {

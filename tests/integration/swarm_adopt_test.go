@@ -31,7 +31,7 @@ func TestSwarmAdoptCluster(t *testing.T) {
 			t.Errorf("cluster down on A: %s", r)
 		}
 	})
-	nodeA, _ := clusterStatus(t, dA.Sock)["node"].(string)
+	nodeA := clusterStatus(t, dA).Node
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	r := berthA.Run(ctx, nil, "cluster", "kubeconfig")
 	if r.Code != 0 || nodeA == "" {
@@ -43,7 +43,7 @@ func TestSwarmAdoptCluster(t *testing.T) {
 	if r := runLong(upCtx, drB, "swarm", "init"); r.Code != 0 || !strings.Contains(r.Stdout, "Swarm initialized: current node ("+nodeA+") is now a manager.") {
 		t.Fatalf("swarm init on B: %s", r)
 	}
-	if st := clusterStatus(t, dB.Sock)["state"]; st != "down" {
+	if st := clusterStatus(t, dB).State; st != "down" {
 		t.Errorf("B brought up a cluster of its own: state %v", st)
 	}
 	if r := drB.Run(ctx, nil, "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}"); r.Out() != nodeA+" Ready Leader" {
@@ -105,7 +105,7 @@ func TestSwarmAdoptCluster(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	if st := clusterStatus(t, dA.Sock)["state"]; st != "running" {
+	if st := clusterStatus(t, dA).State; st != "running" {
 		t.Errorf("A's cluster after B's leave: state %v", st)
 	}
 	if r := kubectlA.Run(ctx, nil, "get", "node", nodeA, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`); r.Out() != "True" {

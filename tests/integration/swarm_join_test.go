@@ -2,9 +2,7 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,24 +11,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-project/berth/internal/client"
 	"github.com/berth-project/berth/internal/network/hostfw"
 	"github.com/berth-project/berth/tests/testutil"
 )
 
-// clusterStatus reads GET /berth/cluster of a daemon.
-func clusterStatus(t *testing.T, sock string) map[string]any {
+// clusterStatus reads a daemon's cluster status (GET /berth/cluster).
+func clusterStatus(t *testing.T, d *testutil.Daemon) *client.ClusterStatus {
 	t.Helper()
-	c := http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
-	resp, err := c.Get("http://berthd/berth/cluster")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := d.Client(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var st map[string]any
-	json.NewDecoder(resp.Body).Decode(&st)
+	st, err := c.ClusterStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return st
 }
 
@@ -101,14 +99,12 @@ func TestSwarmTwoNodes(t *testing.T) {
 	if r := runLong(joinCtx, dr2, "swarm", "join", "--token", token, addr); r.Code != 0 || !strings.Contains(r.Stdout, "This node joined a swarm as a worker.") {
 		t.Fatalf("swarm join: %s\n%s", r, d2.LogTail(30))
 	}
-	st2 := clusterStatus(t, d2.Sock)
-	node2, _ := st2["node"].(string)
-	bridge2, _ := st2["bridge"].(string)
-	cgroup2, _ := st2["cgroupRoot"].(string)
+	st2 := clusterStatus(t, d2)
+	node2, bridge2, cgroup2 := st2.Node, st2.Bridge, st2.CgroupRoot
 	if node2 == "" || bridge2 == "" || cgroup2 == "" {
-		t.Fatalf("cluster status of the worker: %v", st2)
+		t.Fatalf("cluster status of the worker: %+v", st2)
 	}
-	node1, _ := clusterStatus(t, d1.Sock)["node"].(string)
+	node1 := clusterStatus(t, d1).Node
 	r = dr1.Run(ctx, nil, "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}")
 	lines := map[string]bool{}
 	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {

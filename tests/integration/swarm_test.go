@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -128,8 +127,10 @@ func TestSwarmInitFailsCleanly(t *testing.T) {
 func TestSwarmTutorial(t *testing.T) {
 	d, dr, _, kubectl := kubeSwarmDaemon(t)
 	ctx := context.Background()
-	if resp, err := unixGet(d.Sock, "/berth/cluster"); err != nil || resp == http.StatusNotFound {
-		t.Skipf("this berthd has no cluster support (GET /berth/cluster: %d %v)", resp, err)
+	if c, err := d.Client(ctx); err != nil {
+		t.Fatal(err)
+	} else if _, err := c.ClusterStatus(ctx); err != nil {
+		t.Skipf("this berthd has no cluster support: %v", err)
 	}
 	// The image: busybox answering with its hostname and $NAME.
 	buildFriendlyhello(t, dr)
@@ -378,18 +379,4 @@ func httpGet(url string) (string, error) {
 		return string(b), fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return strings.TrimSpace(string(b)), err
-}
-
-// unixGet answers the status of GET path on the daemon's socket.
-func unixGet(sock, path string) (int, error) {
-	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
-	resp, err := c.Get("http://berthd" + path)
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }

@@ -28,26 +28,8 @@ import (
 // not imported, so the CLI does not link the daemon side).
 const ContextName = "berth"
 
-// Status mirrors the daemon's cluster status answer.
-type Status struct {
-	State           string `json:"state"`
-	Node            string `json:"node"`
-	APIServer       string `json:"apiServer"`
-	Kubeconfig      string `json:"kubeconfig"`
-	RuntimeEndpoint string `json:"runtimeEndpoint"`
-	BinDir          string `json:"binDir"`
-	PodSubnet       string `json:"podSubnet"`
-	ServiceSubnet   string `json:"serviceSubnet"`
-	DNS             string `json:"dns"`
-	Bridge          string `json:"bridge"`
-	CgroupRoot      string `json:"cgroupRoot"`
-	Components      []struct {
-		Name    string `json:"name"`
-		PID     int    `json:"pid"`
-		Running bool   `json:"running"`
-		Log     string `json:"log"`
-	} `json:"components"`
-}
+// Status is the cluster status the daemon reports.
+type Status = client.ClusterStatus
 
 // NewCommand is `berth cluster`.
 func NewCommand(d *command.Env) *cobra.Command {
@@ -153,11 +135,7 @@ type UpOptions struct {
 // Up asks the daemon to bring the cluster up, prints its progress, and
 // merges the admin kubeconfig into the user's.
 func Up(ctx context.Context, c *client.Client, opts UpOptions, out io.Writer) error {
-	body := map[string]string{}
-	if opts.RuntimeEndpoint != "" {
-		body["runtimeEndpoint"] = opts.RuntimeEndpoint
-	}
-	if err := stream(ctx, c, "/berth/cluster/up", body, out); err != nil {
+	if err := progress(out)(c.ClusterUp(ctx, client.ClusterUpOptions{RuntimeEndpoint: opts.RuntimeEndpoint})); err != nil {
 		return err
 	}
 	if opts.NoMerge {
@@ -182,7 +160,7 @@ func Up(ctx context.Context, c *client.Client, opts UpOptions, out io.Writer) er
 // the user's kubeconfig.
 func Down(ctx context.Context, c *client.Client, out io.Writer) error {
 	kc, _ := Kubeconfig(ctx, c) // gone already is fine
-	if err := stream(ctx, c, "/berth/cluster/down", nil, out); err != nil {
+	if err := progress(out)(c.ClusterDown(ctx)); err != nil {
 		return err
 	}
 	if kc == nil {
@@ -195,31 +173,34 @@ func Down(ctx context.Context, c *client.Client, out io.Writer) error {
 	return kubecfg.Remove(path, ContextName, kubecfg.Server(kc, ContextName))
 }
 
-func stream(ctx context.Context, c *client.Client, path string, body any, out io.Writer) error {
-	resp, err := c.Do(ctx, client.Request{Method: http.MethodPost, Path: path, JSON: body})
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return jsonstream.Decode(resp.Body, func(m jsonstream.Message) error {
-		if m.Status != "" {
-			fmt.Fprintln(out, m.Status)
+// progress prints the status lines of an up or down stream to out and
+// returns the error the stream ends with, if any.
+func progress(out io.Writer) func(io.ReadCloser, error) error {
+	return func(body io.ReadCloser, err error) error {
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		defer body.Close()
+		return jsonstream.Decode(body, func(m jsonstream.Message) error {
+			if m.Status != "" {
+				fmt.Fprintln(out, m.Status)
+			}
+			return nil
+		})
+	}
 }
 
 // GetStatus reads the cluster's status.
 func GetStatus(ctx context.Context, c *client.Client) (*Status, error) {
-	var st Status
-	if err := c.Get(ctx, "/berth/cluster", nil, &st); err != nil {
+	st, err := c.ClusterStatus(ctx)
+	if err != nil {
 		var ce *client.Error
 		if errors.As(err, &ce) && ce.StatusCode == http.StatusNotFound {
 			return nil, fmt.Errorf("this daemon (%s) runs no Kubernetes cluster: it is not berthd, or an older one", c.Host())
 		}
 		return nil, err
 	}
-	return &st, nil
+	return st, nil
 }
 
 // PrintStatus prints the status as a table (or JSON).
@@ -249,12 +230,7 @@ func PrintStatus(ctx context.Context, c *client.Client, asJSON bool, out io.Writ
 
 // Kubeconfig fetches the admin kubeconfig.
 func Kubeconfig(ctx context.Context, c *client.Client) ([]byte, error) {
-	resp, err := c.Do(ctx, client.Request{Method: http.MethodGet, Path: "/berth/cluster/kubeconfig"})
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	return io.ReadAll(resp.Body)
+	return c.ClusterKubeconfig(ctx)
 }
 
 // Kubectl runs the cluster's kubectl with the admin kubeconfig (in a
