@@ -11,42 +11,31 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// PruneOptions are `builder prune`'s flags.
+// PruneOptions are `builder prune`'s own flags (-f and --filter are
+// every prune's, command.PruneFlags).
 type PruneOptions struct {
-	All, Force  bool
-	Filter      []string
+	All         bool
 	KeepStorage string
 }
 
 func newPruneCmd(e *command.Env) *cobra.Command {
 	var o PruneOptions
-	cmd := &cobra.Command{
-		Use:   "prune",
-		Short: "Remove build cache",
-		Args:  command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			warning := "WARNING! This will remove all dangling build cache."
+	var f command.PruneFlags
+	cmd := command.NewPruneCommand(e, &f, command.PruneCommand{
+		Use:           "prune",
+		Short:         "Remove build cache",
+		FilterExample: "until=24h",
+		Warning: func() string {
 			if o.All {
-				warning = "WARNING! This will remove all build cache."
+				return "WARNING! This will remove all build cache."
 			}
-			if !o.Force && !e.Confirm(warning) {
-				return nil
-			}
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
-			n, err := Prune(cmd.Context(), c, o.All, o.KeepStorage, o.Filter, e.Out)
-			if err != nil {
-				return err
-			}
-			command.PrintReclaimed(e.Out, n)
-			return nil
+			return "WARNING! This will remove all dangling build cache."
 		},
-	}
+		Prune: func(ctx context.Context, c *client.Client, out io.Writer) (int64, error) {
+			return Prune(ctx, c, o.All, o.KeepStorage, f.Filter, out)
+		},
+	})
 	cmd.Flags().BoolVarP(&o.All, "all", "a", false, "Remove all unused build cache, not just dangling ones")
-	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "Do not prompt for confirmation")
-	cmd.Flags().StringArrayVar(&o.Filter, "filter", nil, "Provide filter values (e.g. \"until=24h\")")
 	cmd.Flags().StringVar(&o.KeepStorage, "keep-storage", "", "Amount of disk space to keep for cache")
 	return cmd
 }

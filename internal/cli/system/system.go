@@ -273,54 +273,47 @@ func eventLine(ev events.Message) string {
 
 // PruneOptions are `system prune`'s flags.
 type PruneOptions struct {
-	All, Force bool
-	Filter     []string
+	All    bool
+	Filter []string
 }
 
 func newPruneCmd(e *command.Env) *cobra.Command {
 	var o PruneOptions
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove unused data",
-		Args:  command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	var f command.PruneFlags
+	cmd := command.NewPruneCommand(e, &f, command.PruneCommand{
+		Short:         "Remove unused data",
+		FilterExample: "label=<key>=<value>",
+		Warning: func() string {
 			images := "all dangling images"
 			if o.All {
 				images = "all images without at least one container associated to them"
 			}
-			warning := "WARNING! This will remove:\n  - all stopped containers\n  - " + images + "\n  - unused build cache\n"
-			if !o.Force && !e.Confirm(warning) {
-				return nil
-			}
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
-			return Prune(cmd.Context(), c, o, e.Out)
+			return "WARNING! This will remove:\n  - all stopped containers\n  - " + images + "\n  - unused build cache\n"
 		},
-	}
+		Prune: func(ctx context.Context, c *client.Client, out io.Writer) (int64, error) {
+			o.Filter = f.Filter
+			return Prune(ctx, c, o, out)
+		},
+	})
 	cmd.Flags().BoolVarP(&o.All, "all", "a", false, "Remove all unused images not just dangling ones")
-	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "Do not prompt for confirmation")
-	cmd.Flags().StringArrayVar(&o.Filter, "filter", nil, "Provide filter values (e.g. \"label=<key>=<value>\")")
 	return cmd
 }
 
 // Prune is `system prune` once confirmed: stopped containers, then
-// images, then build cache, each listed as its own prune lists it, and
-// the total reclaimed.
-func Prune(ctx context.Context, c *client.Client, o PruneOptions, out io.Writer) error {
+// images, then build cache, each listed as its own prune lists it; it
+// returns the bytes reclaimed in all.
+func Prune(ctx context.Context, c *client.Client, o PruneOptions, out io.Writer) (int64, error) {
 	n1, err := containercmd.Prune(ctx, c, out, client.ParseFilters(o.Filter))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	n2, err := imagecmd.Prune(ctx, c, o.All, o.Filter, out)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	n3, err := buildercmd.Prune(ctx, c, o.All, "", o.Filter, out)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	command.PrintReclaimed(out, n1+n2+n3)
-	return nil
+	return n1 + n2 + n3, nil
 }

@@ -81,10 +81,14 @@ func TestPruneOrderAndReport(t *testing.T) {
 		"/build/prune":      build.CachePruneReport{SpaceReclaimed: 3000},
 	})
 	var out bytes.Buffer
-	if err := Prune(context.Background(), c, PruneOptions{All: true}, &out); err != nil {
+	n, err := Prune(context.Background(), c, PruneOptions{All: true}, &out)
+	if err != nil {
 		t.Fatal(err)
 	}
-	want := "Deleted Containers:\nc1\n\nDeleted Images:\nuntagged: bb:1\ndeleted: sha256:x\n\nTotal reclaimed space: 6kB\n"
+	if n != 6000 {
+		t.Errorf("reclaimed %d bytes, want 6000", n)
+	}
+	want := "Deleted Containers:\nc1\n\nDeleted Images:\nuntagged: bb:1\ndeleted: sha256:x\n\n"
 	if out.String() != want {
 		t.Errorf("report:\n%q\nwant:\n%q", out.String(), want)
 	}
