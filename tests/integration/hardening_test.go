@@ -174,8 +174,14 @@ func TestGitContextFragmentInjection(t *testing.T) {
 		if strings.Contains(b, "TOPSECRET") {
 			t.Fatalf("#%s: host file leaked into the answer: %d %s", frag, status, b)
 		}
+		// berthd names the ref after a colon; dockerd 20.10 quotes it
+		// ("invalid refspec 'REF'"). Both refuse before git runs.
 		ref, _, _ := strings.Cut(frag, ":")
-		if status/100 == 2 || !strings.Contains(b, "invalid refspec: "+ref) {
+		want := "invalid refspec"
+		if env.daemon.Target == testutil.TargetBerthd {
+			want += ": " + ref
+		}
+		if status/100 == 2 || !strings.Contains(b, want) {
 			t.Errorf("#%s: want an invalid refspec error, got %d %s", frag, status, b)
 		}
 	}

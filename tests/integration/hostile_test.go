@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-project/berth/internal/client"
 	"github.com/berth-project/berth/internal/hostiletar"
+	"github.com/berth-project/berth/tests/testutil"
 )
 
 // TestHostileArchives feeds every archive of the hostile corpus to each API
@@ -32,6 +33,11 @@ func TestHostileArchives(t *testing.T) {
 		t.Skip("no daemon")
 	}
 	outside := t.TempDir()
+	// berthd refuses an escaping archive with a client error; dockerd
+	// 20.10 clamps its paths into the root and takes it, and answers some
+	// bad archives with 500. Only berthd's refusals are asserted; nothing
+	// written outside is asserted of both.
+	refuses := env.daemon.Target == testutil.TargetBerthd
 	api, err := env.daemon.Client(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +59,7 @@ func TestHostileArchives(t *testing.T) {
 			os.Remove("/tmp/berth-hostile-pwned")
 			t.Fatalf("%s wrote /tmp/berth-hostile-pwned", what)
 		}
-		if status >= 500 {
+		if status >= 500 && refuses {
 			t.Errorf("%s: server error %d: %s", what, status, body)
 		}
 	}
@@ -93,7 +99,7 @@ func TestHostileArchives(t *testing.T) {
 				return api.ImageImport(ctx, "-", bytes.NewReader(hc.Tar), client.ImageImportOptions{Repo: repo + ":import"})
 			})
 			check(t, "import", st, b)
-			if hc.Escape && st < 300 && !bytes.Contains(b, []byte("errorDetail")) {
+			if refuses && hc.Escape && st < 300 && !bytes.Contains(b, []byte("errorDetail")) {
 				t.Errorf("import of an escaping archive succeeded: %s", b)
 			}
 
@@ -101,7 +107,7 @@ func TestHostileArchives(t *testing.T) {
 				return api.ImageLoad(ctx, bytes.NewReader(loadArchive(t, repo+":load", hc.Tar)), client.ImageLoadOptions{Quiet: true})
 			})
 			check(t, "load", st, b)
-			if hc.Escape && st < 300 && !bytes.Contains(b, []byte("errorDetail")) && !bytes.Contains(b, []byte(`"error"`)) {
+			if refuses && hc.Escape && st < 300 && !bytes.Contains(b, []byte("errorDetail")) && !bytes.Contains(b, []byte(`"error"`)) {
 				t.Errorf("load of an escaping layer succeeded: %s", b)
 			}
 
