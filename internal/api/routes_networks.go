@@ -59,10 +59,16 @@ func (h networkHandlers) list(ctx context.Context, w http.ResponseWriter, r *htt
 		return err
 	}
 	out = append(out, sw...)
-	if out == nil {
-		out = []network.Summary{}
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, networkListJSON(ctx, out, func(id string) map[string]network.EndpointResource {
+		if h.b == nil {
+			return nil
+		}
+		n, err := h.b.NetworkInspect(ctx, id)
+		if err != nil {
+			return nil // a swarm network, or gone meanwhile
+		}
+		return n.Containers
+	}))
 }
 
 func (h networkHandlers) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {

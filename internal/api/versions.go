@@ -96,8 +96,9 @@ var (
 	chWaitHeader             = change{"1.30", "POST /containers/{id}/wait", "handles the condition parameter and returns headers immediately"}
 	chMultiplexedType        = change{"1.42", "attach, exec start, logs", "Content-Type application/vnd.docker.multiplexed-stream for a multiplexed stream"}
 	// Networks.
-	chNetworkEnableIPv4   = change{"1.48", "POST /networks/create", "EnableIPv4"}
-	chNetworkIPAMValidate = change{"1.44", "POST /networks/create", "returns a 400 if the IPAMConfig has invalid values (a subnet with host bits); marked unversioned, but dockerd 25+ takes such subnets from older clients"}
+	chNetworkEnableIPv4     = change{"1.48", "POST /networks/create", "EnableIPv4"}
+	chNetworkListContainers = change{"1.28", "GET /networks", "no longer lists each network's containers (Containers is empty; network inspect has them)"}
+	chNetworkIPAMValidate   = change{"1.44", "POST /networks/create", "returns a 400 if the IPAMConfig has invalid values (a subnet with host bits); marked unversioned, but dockerd 25+ takes such subnets from older clients"}
 	// System.
 	chInfoBridgeNf       = change{"1.50", "GET /info", "BridgeNfIptables and BridgeNfIp6tables are omitted (always false before); DiscoveredDevices added"}
 	chInfoFirewall       = change{"1.49", "GET /info", "FirewallBackend"}
@@ -455,6 +456,23 @@ func adaptNetworkCreate(ctx context.Context, req *network.CreateRequest) {
 	if chNetworkEnableIPv4.before(ctx) {
 		req.EnableIPv4 = nil
 	}
+}
+
+// networkListJSON is GET /networks' answer as dockerd 28 writes it: each
+// entry has "Containers" (moby's Summary dropped the field with API 1.52),
+// empty from 1.28 and, for older clients, the network's endpoints as
+// inspect shows them (containers asks the backend for one network's).
+func networkListJSON(ctx context.Context, list []network.Summary, containers func(id string) map[string]network.EndpointResource) []network.Inspect {
+	out := make([]network.Inspect, len(list))
+	for i, n := range list {
+		out[i] = network.Inspect{Network: n.Network, Containers: map[string]network.EndpointResource{}}
+		if chNetworkListContainers.before(ctx) {
+			if c := containers(n.ID); c != nil {
+				out[i].Containers = c
+			}
+		}
+	}
+	return out
 }
 
 // waitHeaderEarly tells whether POST /containers/{id}/wait sends its 200
@@ -854,7 +872,7 @@ func versionChanges() []change {
 		chCreateGwPriority, chCreateVolumeDriverWarn, chCreateEndpointSysctl, chCreateSubpath, chCreateMacAddress,
 		chCreateMultiEndpoint, chCreateStartInterval, chCreateRORecursive, chCreateAnnotations, chCreateMountOptions,
 		chCreateConsoleSize, chCreateCgroupns, chCreateIpcPrivate, chCreateNonRecursive, chCreateAutoRemove,
-		chUpdatePidsLimit, chExecConsoleSize, chWaitHeader, chMultiplexedType, chNetworkEnableIPv4, chNetworkIPAMValidate,
+		chUpdatePidsLimit, chExecConsoleSize, chWaitHeader, chMultiplexedType, chNetworkEnableIPv4, chNetworkIPAMValidate, chNetworkListContainers,
 		chInfoBridgeNf, chInfoFirewall, chInfoExpected, chInfoNondist, chInfoContainerd, chInfoRuntimeStatus,
 		chInfoUnknown, chInfoSecurityOpts, chEventsImageCreate, chDFBuildCacheParent, chBuildAux,
 	}

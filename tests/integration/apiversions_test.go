@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -51,6 +52,12 @@ func TestAPIVersionMatrix(t *testing.T) {
 		t.Fatalf("network create: %s", r)
 	}
 	defer docker.Run(context.Background(), nil, "network", "rm", nw)
+	// A running container on it: network lists before 1.28 name it.
+	onNet := "vm-on-" + randHex(4)
+	if r := docker.Run(ctx, nil, "run", "-d", "--name", onNet, "--network", nw, "busybox", "sleep", "300"); r.Code != 0 {
+		t.Fatalf("run on %s: %s", nw, r)
+	}
+	defer docker.Run(context.Background(), nil, "rm", "-f", onNet)
 
 	for _, v := range matrixVersions {
 		if versionLess(serverMax, v) {
@@ -285,6 +292,28 @@ func (m *matrix) goClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantKeys(t, "image inspect (go)", obj, map[string]bool{"ContainerConfig": true, "Container": m.older("1.45"), "VirtualSize": m.older("1.44")})
+
+	// GET /networks listed each network's containers before 1.28; since,
+	// "Containers" is there and empty (dockerd 28; moby's Go types of API
+	// 1.52 dropped the field, so the wire is read as is).
+	q := url.Values{"filters": {`{"name":{"` + m.nw + `":true}}`}}
+	resp, err := daemonHTTP().Get("http://berthd/v" + m.v + "/networks?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nets []map[string]json.RawMessage
+	err = json.NewDecoder(resp.Body).Decode(&nets)
+	resp.Body.Close()
+	if err != nil || len(nets) != 1 {
+		t.Fatalf("network list at %s: %v %d entries", m.v, err, len(nets))
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(nets[0]["Containers"], &members); err != nil || members == nil {
+		t.Errorf("network list at %s: Containers %s (%v)", m.v, nets[0]["Containers"], err)
+	}
+	if want := map[bool]int{true: 1, false: 0}[m.older("1.28")]; len(members) != want {
+		t.Errorf("network list at %s: %d containers listed, want %d", m.v, len(members), want)
+	}
 
 	// AutoRemove arrived in 1.25: a 1.24 client removed containers itself.
 	hc := &container.HostConfig{AutoRemove: true}
