@@ -238,27 +238,13 @@ func newPeerOf(t *testing.T, parent string, subnet netip.Prefix) *outsidePeer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bridge.DeleteNetNS(p.ns) })
-	handle := func(path string) *netlink.Handle {
-		t.Helper()
-		ns, err := netns.GetFromPath(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ns.Close()
-		h, err := netlink.NewHandleAt(ns)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(h.Close)
-		return h
-	}
 	ph, err := netns.GetFromPath(p.ns)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ph.Close()
 	up := nettest.Name("up")
-	hp, hc := handle(parent), handle(p.ns)
+	hp, hc := nsHandle(t, parent), nsHandle(t, p.ns)
 	if err := hp.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: up}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(ph))}); err != nil {
 		t.Fatal(err)
 	}
@@ -287,8 +273,9 @@ func newPeerOf(t *testing.T, parent string, subnet netip.Prefix) *outsidePeer {
 	return p
 }
 
-// nsHasLink reports whether the namespace at path has a link named name.
-func nsHasLink(t *testing.T, path, name string) bool {
+// nsHandle is a netlink handle in the namespace at path, closed when
+// the test ends.
+func nsHandle(t *testing.T, path string) *netlink.Handle {
 	t.Helper()
 	ns, err := netns.GetFromPath(path)
 	if err != nil {
@@ -299,7 +286,13 @@ func nsHasLink(t *testing.T, path, name string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
-	_, err = h.LinkByName(name)
+	t.Cleanup(h.Close)
+	return h
+}
+
+// nsHasLink reports whether the namespace at path has a link named name.
+func nsHasLink(t *testing.T, path, name string) bool {
+	t.Helper()
+	_, err := nsHandle(t, path).LinkByName(name)
 	return err == nil
 }
