@@ -185,7 +185,7 @@ func (l *legacyLoader) load(ctx context.Context, id string, depth int) (*Image, 
 		if err != nil {
 			return nil, err
 		}
-		err = l.st.unpackLayer(ctx, layerName, f)
+		err = l.st.unpackLayer(ctx, layerName, f, true) // small: hashed apart, whatever it is
 		f.Close()
 		if err != nil {
 			return nil, err

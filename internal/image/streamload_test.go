@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,4 +162,46 @@ func TestLoadRefusesPathsUnderNonDirectories(t *testing.T) {
 		t.Fatal("load hangs")
 	}
 	assertEmptyStore(t, s)
+}
+
+// A plain (uncompressed) layer is hashed once, its digest serving as both
+// its diff ID and its blob digest: an OCI blob name must still match it,
+// whatever follows the tar's end marker included.
+func TestLoadPlainLayerBlobName(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	l := makeTar(t, []entry{{hdr: tarHdr("etc/motd"), body: []byte("plain\n")}})
+	l = append(l, make([]byte, 3072)...) // padding after the end marker, as some writers add
+	id := digest.FromBytes(l)
+	cfg := pulledConfig(t, id)
+	archive := func(name string) []byte {
+		man, _ := json.Marshal([]manifestItem{{Config: "config.json", RepoTags: []string{"plain:v1"}, Layers: []string{name}}})
+		return makeTar(t, []entry{
+			{hdr: tarHdr(name), body: l},
+			{hdr: tarHdr("config.json"), body: cfg},
+			{hdr: tarHdr("manifest.json"), body: man},
+		})
+	}
+	s := newStore(t)
+	err := s.Load(ctx, bytes.NewReader(archive("blobs/sha256/"+digest.FromString("other").Encoded())), func(string) {})
+	if !errdefs.IsInvalid(err) || !strings.Contains(err.Error(), "content digest mismatch") {
+		t.Fatalf("a plain layer under another blob's name: %v", err)
+	}
+	assertEmptyStore(t, s)
+	if err := s.Load(ctx, bytes.NewReader(archive("blobs/sha256/"+id.Encoded())), func(string) {}); err != nil {
+		t.Fatal(err)
+	}
+	img, err := s.Resolve(ctx, "plain:v1")
+	if err != nil || len(img.Layers) != 1 || img.Layers[0] != id {
+		t.Fatalf("loaded: %v %v", img, err)
+	}
+	rc, _, err := s.openLayerTar(id, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(back, l) {
+		t.Fatalf("the layer's tar given back: %d bytes, %v", len(back), err)
+	}
 }
