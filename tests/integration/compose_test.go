@@ -529,14 +529,7 @@ services:
 	})
 	p.ok("up", "-d")
 	url := fmt.Sprintf("http://127.0.0.1:%d/cgi-bin/index", port)
-	// The harness's dockerd has no iptables (no published ports from the
-	// host): there the page is fetched inside the web container.
 	get := func() string { return httpBody(url) }
-	if env.daemon.Target != testutil.TargetBerthd {
-		get = func() string {
-			return p.compose("exec", "-T", "web", "wget", "-qO-", "http://127.0.0.1:8000/cgi-bin/index").Out()
-		}
-	}
 	var first string
 	p.eventually(20*time.Second, "web answering", func() bool {
 		first = get()

@@ -36,9 +36,10 @@ type Daemon struct {
 	RepoDir string
 	cmd     *exec.Cmd
 	log     *os.File
-	env     []string // added to the daemon's environment
-	netns   string   // network namespace to run the daemon in (BerthdOptions.NetNS)
-	bridge  string   // a private dockerd's default bridge, removed by Stop
+	env     []string    // added to the daemon's environment
+	netns   string      // network namespace to run the daemon in (BerthdOptions.NetNS)
+	bridge  string      // a private dockerd's default bridge, removed by Stop
+	icc     *dockerdICC // a private dockerd's inter-container rules, removed by Stop
 }
 
 // TargetFromEnv returns the daemon the tests should run against.
@@ -117,6 +118,12 @@ func StartDaemon(ctx context.Context, target string) (*Daemon, error) {
 	if err := d.waitReady(ctx, 60*time.Second); err != nil {
 		d.Stop()
 		return nil, err
+	}
+	if target == TargetDockerd {
+		if d.icc, err = startDockerdICC(ctx, d); err != nil {
+			d.Stop()
+			return nil, fmt.Errorf("private dockerd's inter-container rules: %w", err)
+		}
 	}
 	return d, nil
 }
@@ -206,6 +213,12 @@ func (d *Daemon) LogTail(n int) string {
 // removes leftovers (mounts under the temp dir) and the temp dir itself.
 func (d *Daemon) Stop() error {
 	var errs []error
+	if d.icc != nil {
+		if err := d.icc.stop(); err != nil {
+			errs = append(errs, err)
+		}
+		d.icc = nil
+	}
 	if pid := d.Pid(); pid > 0 {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 		if !waitGone(pid, 20*time.Second) {

@@ -139,8 +139,12 @@ func PSS(pid int) (int, error) {
 }
 
 // FirewallChain is the iptables chain a berthd on d's data root keeps for
-// its bridges (empty for other targets).
+// its bridges, or the one the harness keeps for a private dockerd's
+// (dockerdICC).
 func (d *Daemon) FirewallChain() string {
+	if d.Target == TargetDockerd && d.bridge != "" {
+		return iccChain(d.bridge)
+	}
 	if d.Target != TargetBerthd {
 		return ""
 	}
