@@ -128,6 +128,41 @@ func StartDaemon(ctx context.Context, target string) (*Daemon, error) {
 	return d, nil
 }
 
+// StartDockerdInNetNS starts a private dockerd, on a fresh temp dir as
+// StartDaemon does, inside the network namespace bind-mounted at netns,
+// with extra flags instead of the harness's private bridge. Only there may a
+// test give dockerd flags that act on the namespace's links: --bridge=none
+// deletes any link named docker0 when dockerd starts, which in the host's
+// namespace is the host dockerd's bridge. Stop it with Stop, then delete
+// the namespace.
+func StartDockerdInNetNS(ctx context.Context, netns string, extra ...string) (*Daemon, error) {
+	if netns == "" {
+		return nil, errors.New("StartDockerdInNetNS: no network namespace")
+	}
+	repo, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("/tmp", "dt")
+	if err != nil {
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	d := &Daemon{Target: TargetDockerd, Dir: dir, RepoDir: repo, Exec: filepath.Join(dir, "exec"),
+		Root: filepath.Join(dir, "root"), Sock: filepath.Join(dir, "d.sock"), PidFile: filepath.Join(dir, "d.pid"),
+		LogPath: filepath.Join(dir, "daemon.log"), netns: netns}
+	args := append([]string{"--data-root", d.Root, "--exec-root", d.Exec, "-H", "unix://" + d.Sock,
+		"--pidfile", d.PidFile, "--iptables=false", "--ip6tables=false"}, extra...)
+	if err := d.spawn("dockerd", args); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := d.waitReady(ctx, 60*time.Second); err != nil {
+		d.Stop()
+		return nil, err
+	}
+	return d, nil
+}
+
 func (d *Daemon) spawn(bin string, args []string) error {
 	logf, err := os.Create(d.LogPath)
 	if err != nil {
