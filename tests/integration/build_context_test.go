@@ -386,7 +386,7 @@ func buildTagsQuietIIDFile(c *tcase) {
 }
 
 func buildBadInput(c *tcase) {
-	before := c.ok("images", "-q")
+	before := c.imageIDs()
 	r := c.code(1, "build", "/no/such/dir")
 	c.wantContains(r.Stderr, `unable to prepare context: path "/no/such/dir" not found`, "missing path")
 
@@ -407,5 +407,5 @@ func buildBadInput(c *tcase) {
 	if r.Code != 1 || !strings.Contains(r.Stderr, "requires 1 argument") {
 		c.Errorf("no argument: %s", r)
 	}
-	c.wantEq(c.ok("images", "-q"), before, "images after bad input")
+	c.wantEq(c.imageIDs(), before, "images after bad input")
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +190,17 @@ func lines(s string) []string {
 		return nil
 	}
 	return strings.Split(s, "\n")
+}
+
+// imageIDs is `images -q` with args, sorted, for before/after checks:
+// the list is ordered by creation time in whole seconds, and dockerd lists
+// the images of one second in no fixed order (its sort is by that second
+// alone), so two listings of the same images may differ in order.
+func (c *tcase) imageIDs(args ...string) string {
+	c.Helper()
+	ids := lines(c.ok(append([]string{"images", "-q"}, args...)...))
+	sort.Strings(ids)
+	return strings.Join(ids, "\n")
 }
 
 // needAPI skips when the daemon's API version is older than min: used only

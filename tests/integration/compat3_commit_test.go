@@ -127,7 +127,7 @@ func TestCommitChanges(t *testing.T) {
 
 	t.Run("bad-changes", func(t *testing.T) {
 		c := newCase(t, c.dr)
-		before := c.ok("images", "-aq")
+		before := c.imageIDs("-a")
 		for _, tc := range []struct{ change, want string }{
 			{"FROM busybox", "FROM is not a valid change command"},
 			{"RUN true", "RUN is not a valid change command"},
@@ -157,7 +157,7 @@ func TestCommitChanges(t *testing.T) {
 			}
 			c.wantEq(got, want, tc.change)
 		}
-		c.wantEq(c.ok("images", "-aq"), before, "images after bad commits")
+		c.wantEq(c.imageIDs("-a"), before, "images after bad commits")
 	})
 
 	t.Run("python", func(t *testing.T) {

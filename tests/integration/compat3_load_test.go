@@ -77,7 +77,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 	dir := c.tempDir()
 	before := storeEntries(t)
-	imagesBefore := c.ok("images", "-aq", "--no-trunc")
+	imagesBefore := c.imageIDs("-a", "--no-trunc")
 	var files []string
 	for _, tc := range cases {
 		p := filepath.Join(dir, tc.name+".tar")
@@ -151,7 +151,7 @@ print(json.dumps(out))
 			match(t, tc.name, got[i][1], tc.want)
 		}
 	})
-	if after := c.ok("images", "-aq", "--no-trunc"); after != imagesBefore {
+	if after := c.imageIDs("-a", "--no-trunc"); after != imagesBefore {
 		t.Errorf("failed loads left images:\nbefore %q\nafter  %q", imagesBefore, after)
 	}
 	if after := storeEntries(t); !slices.Equal(after, before) {
