@@ -182,6 +182,16 @@ func decodeJSONBytes(b []byte, v any) error {
 	return nil
 }
 
+// emptyOK answers 200 with no body once the call that err comes from
+// succeeded, as dockerd does for actions that return nothing.
+func emptyOK(w http.ResponseWriter, err error) error {
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
 // noContent answers 204.
 func noContent(w http.ResponseWriter) error {
 	w.WriteHeader(http.StatusNoContent)

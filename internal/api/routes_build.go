@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,27 +29,13 @@ func (s *Server) registerBuild(rt *router) {
 		if err != nil {
 			return err
 		}
-		w.Header().Set("Content-Type", "application/json")
-		js := jsonstream.NewWriter(w)
+		var dst io.Writer = w
 		if !wantBuildAux(ctx) {
-			js = jsonstream.NewWriter(dropAux{w})
+			dst = dropAux{w}
 		}
-		err = bb.Build(ctx, opts, r.Body, js)
-		if err == nil {
-			if rw, ok := w.(*respWriter); ok && !rw.started {
-				w.WriteHeader(http.StatusOK)
-			}
-			return nil
-		}
-		if rw, ok := w.(*respWriter); ok && !rw.started {
-			return err
-		}
-		msg := jsonstream.Message{Error: &jsonstream.ErrorDetail{Message: err.Error()}, ErrorMessage: err.Error()}
-		var ee *engine.ExitError
-		if errors.As(err, &ee) {
-			msg.Error.Code = ee.Code
-		}
-		return js.WriteMessage(msg)
+		return progressStreamVia(w, dst, func(js *jsonstream.Writer) error {
+			return bb.Build(ctx, opts, r.Body, js)
+		})
 	})
 	rt.post("/build/prune", func(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 		all, err := boolValue(r, "all")

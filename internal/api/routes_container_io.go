@@ -95,25 +95,8 @@ func (s *Server) containerAttach(ctx context.Context, w http.ResponseWriter, r *
 func (s *Server) containerLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
 	ctx, cancel := longPoll(ctx)
 	defer cancel()
-	opts := engine.LogsOptions{Tail: r.URL.Query().Get("tail")}
-	for _, p := range []struct {
-		key string
-		dst *bool
-	}{{"stdout", &opts.Stdout}, {"stderr", &opts.Stderr}, {"follow", &opts.Follow}, {"timestamps", &opts.Timestamps}} {
-		b, err := boolValue(r, p.key)
-		if err != nil {
-			return err
-		}
-		*p.dst = b
-	}
-	if !opts.Stdout && !opts.Stderr {
-		return errdefs.Invalidf("Bad parameters: you must choose at least one stream")
-	}
-	if opts.Tail == "" {
-		opts.Tail = "all"
-	}
-	var err error
-	if opts.Since, err = timeValue(r, "since"); err != nil {
+	opts, err := logsQuery(r, nil, errdefs.Invalidf("Bad parameters: you must choose at least one stream"))
+	if err != nil {
 		return err
 	}
 	if opts.Until, err = timeValue(r, "until"); err != nil {
@@ -128,6 +111,38 @@ func (s *Server) containerLogs(ctx context.Context, w http.ResponseWriter, r *ht
 	fl := http.NewResponseController(w)
 	fl.Flush()
 	return writeLogs(ctx, w, fl, msgs, !tty, opts.Timestamps)
+}
+
+// logsQuery reads what the logs of a container, a service and a task share
+// in their query, in dockerd's order: the streams and flags (details too
+// where details is not nil), at least one stream (noStream is the error
+// otherwise: dockerd answers 400 for a container's logs and 500 for the
+// others), the tail ("all" when absent) and since.
+func logsQuery(r *http.Request, details *bool, noStream error) (engine.LogsOptions, error) {
+	opts := engine.LogsOptions{Tail: r.URL.Query().Get("tail")}
+	flags := []struct {
+		key string
+		dst *bool
+	}{{"stdout", &opts.Stdout}, {"stderr", &opts.Stderr}, {"follow", &opts.Follow}, {"timestamps", &opts.Timestamps}, {"details", details}}
+	for _, p := range flags {
+		if p.dst == nil {
+			continue
+		}
+		b, err := boolValue(r, p.key)
+		if err != nil {
+			return opts, err
+		}
+		*p.dst = b
+	}
+	if !opts.Stdout && !opts.Stderr {
+		return opts, noStream
+	}
+	if opts.Tail == "" {
+		opts.Tail = "all"
+	}
+	var err error
+	opts.Since, err = timeValue(r, "since")
+	return opts, err
 }
 
 // timestampFormat is RFC 3339 with fixed-width nanoseconds, as dockerd
@@ -245,11 +260,7 @@ func (s *Server) archiveStat(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		return err
 	}
-	if err := setPathStat(w, st); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w, setPathStat(w, st))
 }
 
 func (s *Server) archiveGet(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
@@ -283,9 +294,5 @@ func (s *Server) archivePut(ctx context.Context, w http.ResponseWriter, r *http.
 	if opts.CopyUIDGID, err = boolValue(r, "copyUIDGID"); err != nil {
 		return err
 	}
-	if err := s.be.Containers.ContainerExtract(ctx, v["name"], opts, r.Body); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w, s.be.Containers.ContainerExtract(ctx, v["name"], opts, r.Body))
 }

@@ -198,11 +198,7 @@ func resize(w http.ResponseWriter, r *http.Request, apply func(h, wd uint) error
 	if err != nil {
 		return err
 	}
-	if err := apply(h, wd); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w, apply(h, wd))
 }
 
 func (s *Server) containerTop(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {

@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/berth-project/berth/internal/engine"
@@ -151,8 +153,15 @@ func (s *Server) imagesPrune(ctx context.Context, w http.ResponseWriter, r *http
 // error is an ordinary HTTP error; afterwards the 200 is gone, so it goes
 // into the stream as an errorDetail message.
 func progressStream(w http.ResponseWriter, fn func(*jsonstream.Writer) error) error {
+	return progressStreamVia(w, w, fn)
+}
+
+// progressStreamVia is progressStream with the lines written through dst,
+// a filter in front of w (a build's stream leaves out aux messages for old
+// clients); the error message goes through it too.
+func progressStreamVia(w http.ResponseWriter, dst io.Writer, fn func(*jsonstream.Writer) error) error {
 	w.Header().Set("Content-Type", "application/json")
-	js := jsonstream.NewWriter(w)
+	js := jsonstream.NewWriter(dst)
 	err := fn(js)
 	if err == nil {
 		if rw, ok := w.(*respWriter); ok && !rw.started {
@@ -163,7 +172,14 @@ func progressStream(w http.ResponseWriter, fn func(*jsonstream.Writer) error) er
 	if rw, ok := w.(*respWriter); ok && !rw.started {
 		return err
 	}
-	return js.Error(err)
+	// A RUN step's failure carries its exit code, as dockerd's JSONError
+	// does, for the docker CLI to exit with.
+	msg := jsonstream.Message{Error: &jsonstream.ErrorDetail{Message: err.Error()}, ErrorMessage: err.Error()}
+	var ee *engine.ExitError
+	if errors.As(err, &ee) {
+		msg.Error.Code = ee.Code
+	}
+	return js.WriteMessage(msg)
 }
 
 // imageCreate is pull (fromImage) or import (fromSrc).

@@ -142,11 +142,7 @@ func (h networkHandlers) connect(ctx context.Context, w http.ResponseWriter, r *
 	if req.Container == "" {
 		return errdefs.Invalidf("container is required")
 	}
-	if err := h.b.NetworkConnect(ctx, v["id"], req); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w, h.b.NetworkConnect(ctx, v["id"], req))
 }
 
 func (h networkHandlers) disconnect(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
@@ -154,9 +150,5 @@ func (h networkHandlers) disconnect(ctx context.Context, w http.ResponseWriter, 
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	if err := h.b.NetworkDisconnect(ctx, v["id"], req); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w, h.b.NetworkDisconnect(ctx, v["id"], req))
 }

@@ -126,9 +126,11 @@ func (s *Server) swarmInspect(ctx context.Context, w http.ResponseWriter, _ *htt
 	return writeJSON(w, http.StatusOK, sw)
 }
 
-func (s *Server) swarmInit(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	var req swarm.InitRequest
-	if err := decodeJSON(r, &req, false); err != nil {
+// enteringSwarm decodes the body of an init or a join into req and checks
+// that this node can enter a swarm: 501 on a daemon without swarm mode,
+// dockerd's 503 on a node already in one.
+func (s *Server) enteringSwarm(ctx context.Context, r *http.Request, req any) error {
+	if err := decodeJSON(r, req, false); err != nil {
 		return err
 	}
 	if s.be.Swarm == nil {
@@ -136,6 +138,14 @@ func (s *Server) swarmInit(ctx context.Context, w http.ResponseWriter, r *http.R
 	}
 	if s.swarmInfo(ctx).LocalNodeState != swarm.LocalNodeStateInactive {
 		return errAlreadyInSwarm
+	}
+	return nil
+}
+
+func (s *Server) swarmInit(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	var req swarm.InitRequest
+	if err := s.enteringSwarm(ctx, r, &req); err != nil {
+		return err
 	}
 	id, err := s.be.Swarm.SwarmInit(ctx, req)
 	if err != nil {
@@ -146,20 +156,10 @@ func (s *Server) swarmInit(ctx context.Context, w http.ResponseWriter, r *http.R
 
 func (s *Server) swarmJoin(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	var req swarm.JoinRequest
-	if err := decodeJSON(r, &req, false); err != nil {
+	if err := s.enteringSwarm(ctx, r, &req); err != nil {
 		return err
 	}
-	if s.be.Swarm == nil {
-		return errdefs.NotImplemented(errors.New("swarm mode is not available on this daemon"))
-	}
-	if s.swarmInfo(ctx).LocalNodeState != swarm.LocalNodeStateInactive {
-		return errAlreadyInSwarm
-	}
-	if err := s.be.Swarm.SwarmJoin(ctx, req); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w, s.be.Swarm.SwarmJoin(ctx, req))
 }
 
 func (s *Server) swarmLeave(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
@@ -170,11 +170,7 @@ func (s *Server) swarmLeave(ctx context.Context, w http.ResponseWriter, r *http.
 	if s.be.Swarm == nil || s.swarmInfo(ctx).LocalNodeState == swarm.LocalNodeStateInactive {
 		return errNotInSwarm
 	}
-	if err := s.be.Swarm.SwarmLeave(ctx, force); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w, s.be.Swarm.SwarmLeave(ctx, force))
 }
 
 func (s *Server) swarmUpdate(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
@@ -196,11 +192,7 @@ func (s *Server) swarmUpdate(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		return err
 	}
-	if err := b.SwarmUpdate(ctx, version, spec, flags); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w, b.SwarmUpdate(ctx, version, spec, flags))
 }
 
 func (s *Server) swarmUnlockKey(ctx context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) error {
@@ -237,11 +229,7 @@ func (s *Server) nodeRemove(ctx context.Context, w http.ResponseWriter, r *http.
 	if err != nil {
 		return err
 	}
-	if err := b.NodeRemove(ctx, v["id"], force); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w, b.NodeRemove(ctx, v["id"], force))
 }
 
 func (s *Server) serviceList(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
@@ -301,11 +289,7 @@ func (s *Server) serviceRemove(ctx context.Context, w http.ResponseWriter, _ *ht
 	if err != nil {
 		return err
 	}
-	if err := b.ServiceRemove(ctx, v["id"]); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w, b.ServiceRemove(ctx, v["id"]))
 }
 
 func (s *Server) serviceUpdate(ctx context.Context, w http.ResponseWriter, r *http.Request, v map[string]string) error {
@@ -347,26 +331,9 @@ func (s *Server) taskLogs(ctx context.Context, w http.ResponseWriter, r *http.Re
 func (s *Server) swarmLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, id string, pick func(engine.SwarmBackend) func(context.Context, string, engine.LogsOptions) (<-chan engine.SwarmLogMessage, error)) error {
 	ctx, cancel := longPoll(ctx)
 	defer cancel()
-	opts := engine.LogsOptions{Tail: r.URL.Query().Get("tail")}
 	var details bool
-	for _, p := range []struct {
-		key string
-		dst *bool
-	}{{"stdout", &opts.Stdout}, {"stderr", &opts.Stderr}, {"follow", &opts.Follow}, {"timestamps", &opts.Timestamps}, {"details", &details}} {
-		b, err := boolValue(r, p.key)
-		if err != nil {
-			return err
-		}
-		*p.dst = b
-	}
-	if !opts.Stdout && !opts.Stderr {
-		return errors.New("Bad parameters: you must choose at least one stream")
-	}
-	if opts.Tail == "" {
-		opts.Tail = "all"
-	}
-	var err error
-	if opts.Since, err = timeValue(r, "since"); err != nil {
+	opts, err := logsQuery(r, &details, errors.New("Bad parameters: you must choose at least one stream"))
+	if err != nil {
 		return err
 	}
 	b, err := s.manager(ctx)
@@ -533,11 +500,7 @@ func swarmSpecUpdate[Spec any](s *Server, version func(*http.Request) (uint64, e
 		if err := decodeJSON(r, &spec, false); err != nil {
 			return err
 		}
-		if err := update(b, ctx, v["id"], ver, spec); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusOK)
-		return nil
+		return emptyOK(w, update(b, ctx, v["id"], ver, spec))
 	}
 }
 
