@@ -1,6 +1,8 @@
 package swarm
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -308,7 +310,7 @@ func TasksFromPod(pt PodTask, serviceID string, spec swarm.TaskSpec, current boo
 		// Only the last earlier run is known to Kubernetes; it stands for
 		// the restarts before it.
 		t := base
-		t.ID = ID(p.UID) + fmt.Sprintf("r%d", cs.RestartCount)
+		t.ID = HistoryTaskID(p.UID, cs.LastTerminationState.Terminated.ContainerID, cs.RestartCount)
 		t.DesiredState = swarm.TaskStateShutdown
 		t.Status = terminatedStatus(cs.LastTerminationState.Terminated)
 		out = append(out, t)
@@ -321,6 +323,20 @@ func TasksFromPod(pt PodTask, serviceID string, spec swarm.TaskSpec, current boo
 	}
 	t.Status = podStatus(p, cs)
 	return append(out, t)
+}
+
+// HistoryTaskID is the ID of the task that stands for a pod's earlier
+// run, the container that ended last: derived from the pod and that
+// container, so it stays the same while Kubernetes reports that run, and
+// it differs from the pod's task in its first 12 characters, which the
+// docker CLI shows (service ps, the service logs prefix).
+func HistoryTaskID(pod types.UID, containerID string, restarts int32) string {
+	key := string(pod) + "/" + containerID
+	if containerID == "" {
+		key = fmt.Sprintf("%s/r%d", pod, restarts)
+	}
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:16])
 }
 
 func terminatedStatus(term *corev1.ContainerStateTerminated) swarm.TaskStatus {

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -51,12 +52,14 @@ const logPollTasks = 2 * time.Second
 
 // followService is `service logs -f`: the service's tasks, and until ctx
 // ends those that start later (from their first line), as swarm follows a
-// service's new tasks too. A task is followed once its container has
-// started.
+// service's new tasks too. A pod's current run is followed once its
+// container has started (and through the pod's later runs); the runs that
+// ended before it was followed (history tasks) are sent whole, once.
 func (m *Manager) followService(ctx context.Context, kc kubernetes.Interface, serviceID string, opts engine.LogsOptions) <-chan engine.SwarmLogMessage {
 	out := make(chan engine.SwarmLogMessage, 64)
 	var wg sync.WaitGroup
 	seen := map[string]bool{}
+	followed := map[types.UID]bool{}
 	scan := func(o engine.LogsOptions) {
 		all, pods, _, err := m.tasks(ctx, kc)
 		if err != nil {
@@ -64,10 +67,22 @@ func (m *Manager) followService(ctx context.Context, kc kubernetes.Interface, se
 		}
 		for _, t := range all {
 			p := pods[t.ID]
-			if t.ServiceID != serviceID || p == nil || t.ID != ID(p.UID) || seen[t.ID] || criLogPath(p) == "" {
+			if t.ServiceID != serviceID || p == nil || seen[t.ID] {
 				continue
 			}
-			seen[t.ID] = true
+			if t.ID != ID(p.UID) {
+				// A run that ended while its pod was followed was sent
+				// as the pod's current one.
+				seen[t.ID] = true
+				if !followed[p.UID] {
+					taskLog(ctx, kc, t, p, o, out, &wg)
+				}
+				continue
+			}
+			if currentLogPath(p) == "" {
+				continue
+			}
+			seen[t.ID], followed[p.UID] = true, true
 			taskLog(ctx, kc, t, p, o, out, &wg)
 		}
 	}
@@ -88,10 +103,27 @@ func (m *Manager) followService(ctx context.Context, kc kubernetes.Interface, se
 	return out
 }
 
-// taskLog starts sending task t's log lines (of pod p) to out.
+// taskLog starts sending task t's log lines (of pod p) to out: the pod's
+// current run, or for a history task (an earlier run of the pod, see
+// TasksFromPod) that run's container, which the kubelet keeps with its log
+// until the pod's next restart.
 func taskLog(ctx context.Context, kc kubernetes.Interface, t swarm.Task, p *corev1.Pod, opts engine.LogsOptions, out chan<- engine.SwarmLogMessage, wg *sync.WaitGroup) {
 	if p == nil || p.Spec.NodeName == "" {
 		return
+	}
+	current := t.ID == ID(p.UID)
+	path := ""
+	switch {
+	case current:
+		path = currentLogPath(p)
+	case t.Status.ContainerStatus != nil && t.Status.ContainerStatus.ContainerID != "":
+		path = containerLogPath(p, t.Status.ContainerStatus.ContainerID)
+		opts.Follow = false // the run is over
+	default:
+		return
+	}
+	if path == "" && !opts.Follow {
+		return // no run yet (pulling, or waiting to restart)
 	}
 	attrs := []string{"com.docker.swarm.node.id=" + t.NodeID, "com.docker.swarm.service.id=" + t.ServiceID, "com.docker.swarm.task.id=" + t.ID}
 	emit := func(lm engine.LogMessage) bool {
@@ -108,37 +140,75 @@ func taskLog(ctx context.Context, kc kubernetes.Interface, t swarm.Task, p *core
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := criLog(ctx, kc, p, opts, emit); err == errNoCRILog {
-			mergedLog(ctx, kc, p, opts, emit)
+		if path == "" {
+			// Followed before its container runs: from the first line
+			// of the run that starts.
+			if p, path = waitRun(ctx, kc, p); path == "" {
+				return
+			}
+			opts.Tail = "all"
+		}
+		if err := criLog(ctx, kc, p, path, opts, emit); err == errNoCRILog {
+			mergedLog(ctx, kc, p, !current, opts, emit)
 		}
 	}()
 }
 
+// waitRun waits until pod p runs a container (its current run's log path
+// and the pod as read then), or is gone ("").
+func waitRun(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod) (*corev1.Pod, string) {
+	for {
+		select {
+		case <-ctx.Done():
+			return p, ""
+		case <-time.After(logLookRestart):
+		}
+		np, err := kc.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err) || (err == nil && np.UID != p.UID):
+			return p, ""
+		case err != nil:
+			continue
+		}
+		if path := currentLogPath(np); path != "" {
+			return np, path
+		}
+	}
+}
+
 var errNoCRILog = errors.New("the kubelet does not serve the container's log file")
 
-// criLogPath is the kubelet's link to the task container's log, under
-// its /logs/ (the node's /var/log).
-func criLogPath(p *corev1.Pod) string {
+// currentLogPath is the kubelet's link to the log of the pod's current
+// run, under its /logs/ (the node's /var/log); "" while no container runs
+// or has run since the last restart: while the kubelet waits to restart
+// the task (back-off) it still names the ended container, whose log is
+// its history task's.
+func currentLogPath(p *corev1.Pod) string {
 	for _, cs := range p.Status.ContainerStatuses {
-		if cs.Name == "task" && cs.ContainerID != "" {
-			_, id, _ := strings.Cut(cs.ContainerID, "://")
-			return fmt.Sprintf("containers/%s_%s_%s-%s.log", p.Name, p.Namespace, cs.Name, id)
+		if cs.Name == "task" && cs.ContainerID != "" && cs.State.Waiting == nil {
+			return containerLogPath(p, cs.ContainerID)
 		}
 	}
 	return ""
 }
 
-// criLog sends the task container's log read from its CRI log file:
-// the lines since opts.Since, the last opts.Tail of them, then with
-// opts.Follow what the file gains, and the files of the containers the
-// kubelet starts in the pod after this one (a task restarted in place,
-// restart N logging to N.log), until the pod is gone. errNoCRILog means
-// the file cannot be had (nothing was sent).
-func criLog(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod, opts engine.LogsOptions, emit func(engine.LogMessage) bool) error {
-	path := criLogPath(p)
-	if path == "" {
-		return errNoCRILog
+// containerLogPath is the kubelet's link to the log of the pod's task
+// container id ("berth://ID" or ID), which it keeps as long as the
+// container.
+func containerLogPath(p *corev1.Pod, id string) string {
+	if _, bare, ok := strings.Cut(id, "://"); ok {
+		id = bare
 	}
+	return fmt.Sprintf("containers/%s_%s_task-%s.log", p.Name, p.Namespace, id)
+}
+
+// criLog sends the log of one run of the task container read from its
+// CRI log file at path: the lines since opts.Since, the last opts.Tail of
+// them, then with opts.Follow what the file gains, and the files of the
+// containers the kubelet starts in the pod after this one (a task
+// restarted in place, restart N logging to N.log), until the pod is gone.
+// errNoCRILog means the file cannot be had (nothing was sent).
+func criLog(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod, path string, opts engine.LogsOptions, emit func(engine.LogMessage) bool) error {
 	get := func(from int64) (body []byte, size int64, status int, err error) {
 		req := kc.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", p.Spec.NodeName, "proxy", "logs", path)
 		if from > 0 {
@@ -220,12 +290,12 @@ func criLog(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod, opts en
 		case err != nil:
 			continue
 		}
-		next := criLogPath(np)
+		next := currentLogPath(np)
+		if next == path && gone {
+			return nil // the container's file is gone, and no other
+		}
 		if next == "" || next == path {
-			if gone {
-				return nil // the container's file is gone, and no other
-			}
-			continue
+			continue // still running, or waiting to restart
 		}
 		if !gone {
 			if _, _, ok := send(); !ok {
@@ -288,9 +358,10 @@ func (r *criReader) parse(chunk []byte) []engine.LogMessage {
 }
 
 // mergedLog sends the pod's log as the Kubernetes API serves it: both
-// streams merged, every line taken for stdout.
-func mergedLog(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod, opts engine.LogsOptions, emit func(engine.LogMessage) bool) {
-	plo := &corev1.PodLogOptions{Container: "task", Follow: opts.Follow, Timestamps: true}
+// streams merged, every line taken for stdout; with previous, the log of
+// the container before the current one.
+func mergedLog(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod, previous bool, opts engine.LogsOptions, emit func(engine.LogMessage) bool) {
+	plo := &corev1.PodLogOptions{Container: "task", Follow: opts.Follow && !previous, Previous: previous, Timestamps: true}
 	if n, err := strconv.ParseInt(opts.Tail, 10, 64); err == nil && n >= 0 {
 		plo.TailLines = &n
 	}

@@ -3,6 +3,9 @@ package swarm
 import (
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestCRIReader: CRI log lines keep their stream, partial lines are
@@ -29,5 +32,31 @@ func TestCRIReader(t *testing.T) {
 	}
 	if want := time.Date(2026, 12, 7, 10, 0, 0, 1, time.UTC); !got[0].Time.Equal(want) {
 		t.Errorf("time %v, want %v", got[0].Time, want)
+	}
+}
+
+// TestCurrentLogPath: the log of a pod's current run is its running (or
+// ended) container's; while the kubelet waits to restart it, the
+// container it names is the ended run's (a history task's), so the pod
+// has no current log.
+func TestCurrentLogPath(t *testing.T) {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-abc", Namespace: "default"}}
+	ended := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3, ContainerID: "berth://c1"}}
+	for _, c := range []struct {
+		cs   corev1.ContainerStatus
+		want string
+	}{
+		{corev1.ContainerStatus{Name: "task", ContainerID: "berth://c2", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}, LastTerminationState: ended}, "containers/web-abc_default_task-c2.log"},
+		{corev1.ContainerStatus{Name: "task", ContainerID: "berth://c1", State: ended}, "containers/web-abc_default_task-c1.log"},
+		{corev1.ContainerStatus{Name: "task", ContainerID: "berth://c1", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}, LastTerminationState: ended}, ""},
+		{corev1.ContainerStatus{Name: "task", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}, ""},
+	} {
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{c.cs}
+		if got := currentLogPath(p); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.cs.State, got, c.want)
+		}
+	}
+	if got := containerLogPath(p, "berth://c1"); got != "containers/web-abc_default_task-c1.log" {
+		t.Errorf("containerLogPath %q", got)
 	}
 }

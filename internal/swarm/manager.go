@@ -1011,8 +1011,9 @@ func (m *Manager) ServiceLogs(ctx context.Context, ref string, opts engine.LogsO
 	}
 	var ts []swarm.Task
 	for _, t := range all {
-		// The current run of each pod; its earlier runs have no logs left.
-		if p := pods[t.ID]; t.ServiceID == id && p != nil && t.ID == ID(p.UID) {
+		// Every task with a pod: the pods' current runs, and their
+		// earlier runs the kubelet still keeps (history tasks).
+		if t.ServiceID == id && pods[t.ID] != nil {
 			ts = append(ts, t)
 		}
 	}

@@ -514,6 +514,10 @@ func TestTasksFromPods(t *testing.T) {
 	if ts[0].DesiredState != swarm.TaskStateShutdown || ts[0].Status.State != swarm.TaskStateFailed || ts[0].Status.Err != "task: non-zero exit (137): OOM killed" || ts[0].Slot != 1 {
 		t.Errorf("history task %+v", ts[0])
 	}
+	if again := TasksFromPod(PodTask{Pod: running, Slot: 1}, "svc", spec, true); again[0].ID != ts[0].ID || len(ts[0].ID) != 32 || strings.HasPrefix(ts[1].ID, ts[0].ID[:12]) ||
+		ts[0].Status.ContainerStatus.ContainerID != "old" {
+		t.Errorf("history task %s (again %s) of task %s: the same while Kubernetes reports the run, apart in the 12 characters the CLI shows, with the run's container", ts[0].ID, again[0].ID, ts[1].ID)
+	}
 	if ts[1].Status.State != swarm.TaskStateRunning || ts[1].DesiredState != swarm.TaskStateRunning || ts[1].NodeID != "berth-1" || ts[1].Status.ContainerStatus.ContainerID != "abc123" || ts[1].ServiceID != "svc" {
 		t.Errorf("running task %+v", ts[1])
 	}
