@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -967,6 +968,10 @@ func (m *Manager) TaskList(ctx context.Context, f filters.Args) ([]swarm.Task, e
 		}
 		out = append(out, t)
 	}
+	// In ID order, as dockerd lists its store (the CLIs order tasks
+	// themselves: service ps by name and time; docker's progress bars
+	// take the slots in Go's map order).
+	slices.SortFunc(out, func(a, b swarm.Task) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,14 +140,46 @@ echo run-$n-$w; echo err-$n-$w >&2; [ $n -ge 2 ] || { sleep 1; exit 3; }; exec s
 		}
 	}
 	// A task's own log is its run only.
+	outAt := map[string]time.Time{} // each task's stdout line
+	var lastFailed time.Time        // the last line of a failed run
 	for id12, tk := range byID {
 		// The CLI writes the time before the prefix.
 		r := dr.Run(ctx, nil, "service", "logs", "--timestamps", tk.id)
-		lines := regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\dT\S+ `+regexp.QuoteMeta(tk.name)+`\.`+id12+`@\S+\s+\| run-\d-(\S+)$`).FindAllStringSubmatch(r.Stdout, -1)
-		if r.Code != 0 || len(lines) != 1 || lines[0][1] != words[id12] || strings.Count(r.Stdout, "\n") != 1 ||
-			strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, "err-") {
+		lines := regexp.MustCompile(`(?m)^(\d{4}-\d\d-\d\dT\S+) `+regexp.QuoteMeta(tk.name)+`\.`+id12+`@\S+\s+\| run-\d-(\S+)$`).FindAllStringSubmatch(r.Stdout, -1)
+		errLine := regexp.MustCompile(`^(\S+) \S+\s+\| err-`).FindStringSubmatch(r.Stderr)
+		if r.Code != 0 || len(lines) != 1 || lines[0][2] != words[id12] || strings.Count(r.Stdout, "\n") != 1 ||
+			strings.Count(r.Stderr, "\n") != 1 || errLine == nil {
 			t.Errorf("service logs --timestamps %s (%s, run word %s): %s", tk.id, tk.state, words[id12], r)
+			continue
 		}
+		at, err1 := time.Parse(time.RFC3339Nano, lines[0][1])
+		errAt, err2 := time.Parse(time.RFC3339Nano, errLine[1])
+		if err1 != nil || err2 != nil {
+			t.Errorf("service logs --timestamps %s: %v %v", tk.id, err1, err2)
+		}
+		outAt[id12] = at
+		if strings.HasPrefix(tk.state, "Failed") {
+			lastFailed = maxTime(lastFailed, at, errAt)
+		}
+	}
+	// --since: of each task's log the lines from then on; here since
+	// just after the failed runs' last line.
+	since := lastFailed.Add(time.Microsecond)
+	var want []string
+	for id12, at := range outAt {
+		if !at.Before(since) {
+			want = append(want, id12)
+		}
+	}
+	r = dr.Run(ctx, nil, "service", "logs", "--since", since.Format(time.RFC3339Nano), "hist")
+	var got []string
+	for _, m := range logRun.FindAllStringSubmatch(r.Stdout, -1) {
+		got = append(got, m[2])
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if r.Code != 0 || len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("service logs --since %s: lines of %v, want %v (times %v): %s", since.Format(time.RFC3339Nano), got, want, outAt, r)
 	}
 	// -f: the earlier runs and the current ones.
 	fctx, fcancel := context.WithCancel(ctx)
@@ -212,4 +245,14 @@ echo run-$n-$w; echo err-$n-$w >&2; [ $n -ge 2 ] || { sleep 1; exit 3; }; exec s
 	if r := dr.Run(ctx, nil, "service", "rm", "hist"); r.Code != 0 {
 		t.Errorf("service rm: %s", r)
 	}
+}
+
+func maxTime(ts ...time.Time) time.Time {
+	var m time.Time
+	for _, t := range ts {
+		if t.After(m) {
+			m = t
+		}
+	}
+	return m
 }
