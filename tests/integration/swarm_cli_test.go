@@ -88,7 +88,7 @@ func sameAsDockerSettled(t *testing.T, docker, berth testutil.Driver, args ...st
 
 // stateless drops the CURRENT STATE column's age ("Running 5 seconds
 // ago") and the CREATED/UPDATED ages, which move between two runs.
-var ages = regexp.MustCompile(`(Running|Shutdown|Failed|Preparing|Starting|Complete|Pending|Assigned|Rejected) [^ ]+( [a-z]+)? ago|[0-9]+ seconds? ago|About a minute ago|[0-9]+ minutes ago|Less than a second ago`)
+var ages = regexp.MustCompile(`(Running|Shutdown|Failed|Preparing|Starting|Complete|Pending|Assigned|Rejected) (less than a second|about an? [a-z]+|[^ ]+( [a-z]+)?) ago|[0-9]+ seconds? ago|About a minute ago|[0-9]+ minutes ago|Less than a second ago`)
 
 // columnGaps are tabwriter's paddings, whose width follows the ages'.
 var columnGaps = regexp.MustCompile(`  +`)
