@@ -26,7 +26,8 @@ import (
 // The OCI distribution-spec 1.1 referrers API, which distribution v3.1.2
 // does not implement: GET /v2/<name>/referrers/<digest> lists the manifests
 // of <name> whose subject is <digest>, and a manifest PUT with a subject
-// answers with an OCI-Subject header.
+// answers with an OCI-Subject header. The same front handler routes
+// manifest requests by a sha512 digest (aliases.go).
 //
 // The list is computed from the repository's manifests on each request
 // rather than kept in an index of our own: deletes, garbage collection and
@@ -35,7 +36,8 @@ import (
 
 // referrersMiddleware is the name of the registry middleware through which
 // the server gets hold of the application's storage namespace (the
-// application keeps it unexported; middlewares are handed it).
+// application keeps it unexported; middlewares are handed it) and wraps it
+// with sha512 digest aliases (namespace.go).
 const referrersMiddleware = "berth-referrers"
 
 // maxManifestSize matches distribution's own limit on manifest bodies.
@@ -51,16 +53,19 @@ func init() {
 
 // namespaceRef receives the application's namespace when it is built.
 type namespaceRef struct {
-	ns atomic.Pointer[distribution.Namespace]
+	ns atomic.Pointer[aliasNamespace]
 }
 
-func captureNamespace(_ context.Context, ns distribution.Namespace, _ storagedriver.StorageDriver, options map[string]any) (distribution.Namespace, error) {
+// captureNamespace is the middleware: it wraps the storage namespace with
+// digest aliases (namespace.go) and hands the result to the server.
+func captureNamespace(_ context.Context, ns distribution.Namespace, driver storagedriver.StorageDriver, options map[string]any) (distribution.Namespace, error) {
 	ref, ok := options["ref"].(*namespaceRef)
 	if !ok {
 		return nil, errors.New("berth-referrers: internal middleware, not configurable")
 	}
-	ref.ns.Store(&ns)
-	return ns, nil
+	wrapped := &aliasNamespace{Namespace: ns, links: aliasStore{driver: driver}}
+	ref.ns.Store(wrapped)
+	return wrapped, nil
 }
 
 // addReferrersMiddleware puts the capturing middleware first among cfg's
@@ -92,9 +97,17 @@ func (rf *referrers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rf.list(w, r, m[1], m[2])
 			return
 		}
-		if r.Method == http.MethodPut && manifestPath.MatchString(rest) {
-			rf.putManifest(w, r)
-			return
+		if m := manifestPath.FindStringSubmatch(rest); m != nil {
+			if r.Method == http.MethodPut {
+				rf.putManifest(w, r, m[2])
+				return
+			}
+			// A mirror stores what it fetches from upstream with a Put
+			// under this context: the alias is linked there too, so the
+			// next pull by it is served from the cache.
+			if alias, err := digest.Parse(m[2]); err == nil && isAlias(alias) {
+				r = r.WithContext(withManifestAlias(r.Context(), alias))
+			}
 		}
 	}
 	rf.next.ServeHTTP(w, r)
@@ -123,7 +136,7 @@ func (rf *referrers) list(w http.ResponseWriter, r *http.Request, name, dgst str
 		writeRegistryError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "registry storage is not ready", nil)
 		return
 	}
-	found, err := referrersOf(r.Context(), *nsp, named, subject)
+	found, err := referrersOf(r.Context(), nsp, named, subject)
 	if err != nil {
 		writeRegistryError(w, http.StatusInternalServerError, "UNKNOWN", "unknown error", err.Error())
 		return
@@ -151,9 +164,18 @@ func (rf *referrers) list(w http.ResponseWriter, r *http.Request, name, dgst str
 
 // referrersOf reads every manifest of the repository and returns the
 // descriptors of those whose subject is subject, sorted by digest. A
+// manifest pushed by a sha512 digest is listed by that digest. A
 // repository that does not exist has none.
-func referrersOf(ctx context.Context, ns distribution.Namespace, name reference.Named, subject digest.Digest) ([]ocispec.Descriptor, error) {
+func referrersOf(ctx context.Context, ns *aliasNamespace, name reference.Named, subject digest.Digest) ([]ocispec.Descriptor, error) {
 	found := []ocispec.Descriptor{}
+	aliases, err := ns.links.list(ctx, revisionLink, name.Name())
+	if err != nil {
+		return nil, err
+	}
+	aliasOf := make(map[digest.Digest]digest.Digest, len(aliases))
+	for alias, canonical := range aliases {
+		aliasOf[canonical] = alias
+	}
 	repo, err := ns.Repository(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", name, err)
@@ -181,6 +203,9 @@ func referrersOf(ctx context.Context, ns distribution.Namespace, name reference.
 		}
 		if desc, ok := referrerDescriptor(mt, payload, subject); ok {
 			desc.Digest = d
+			if alias, ok := aliasOf[d]; ok {
+				desc.Digest = alias
+			}
 			found = append(found, desc)
 		}
 		return nil
@@ -227,14 +252,27 @@ func referrerDescriptor(mediaType string, payload []byte, subject digest.Digest)
 }
 
 // putManifest passes a manifest PUT to the application and, when the
-// manifest names a subject and was stored, answers with OCI-Subject.
-func (rf *referrers) putManifest(w http.ResponseWriter, r *http.Request) {
+// manifest names a subject and was stored, answers with OCI-Subject. A PUT
+// by a sha512 digest that matches the body goes to the application by the
+// body's sha256, which is what distribution checks and stores by; the
+// manifest store links the alias (namespace.go) and the client hears its
+// own digest back. One that does not match goes through unchanged, so the
+// application refuses it (DIGEST_INVALID) after checking credentials.
+func (rf *referrers) putManifest(w http.ResponseWriter, r *http.Request, ref string) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxManifestSize+1))
 	if err != nil {
 		writeRegistryError(w, http.StatusBadRequest, "MANIFEST_INVALID", "manifest invalid", err.Error())
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	if alias, err := digest.Parse(ref); err == nil && isAlias(alias) && len(body) <= maxManifestSize && alias.Algorithm().FromBytes(body) == alias {
+		u := *r.URL
+		u.Path = strings.TrimSuffix(u.Path, ref) + digest.Canonical.FromBytes(body).String()
+		u.RawPath = ""
+		r = r.WithContext(withManifestAlias(r.Context(), alias))
+		r.URL = &u
+		w = &aliasHeaderWriter{ResponseWriter: w, alias: alias}
+	}
 	var f manifestFields
 	if len(body) <= maxManifestSize && json.Unmarshal(body, &f) == nil && f.Subject != nil && f.Subject.Digest != "" {
 		w = &subjectHeaderWriter{ResponseWriter: w, subject: f.Subject.Digest.String()}
@@ -253,6 +291,24 @@ func (s *subjectHeaderWriter) WriteHeader(code int) {
 		s.Header().Set("OCI-Subject", s.subject)
 	}
 	s.ResponseWriter.WriteHeader(code)
+}
+
+// aliasHeaderWriter answers a manifest PUT made by an alias with that
+// alias in Docker-Content-Digest and Location.
+type aliasHeaderWriter struct {
+	http.ResponseWriter
+	alias digest.Digest
+}
+
+func (a *aliasHeaderWriter) WriteHeader(code int) {
+	if code == http.StatusCreated {
+		h := a.Header()
+		h.Set("Docker-Content-Digest", a.alias.String())
+		if loc := h.Get("Location"); loc != "" {
+			h.Set("Location", loc[:strings.LastIndex(loc, "/")+1]+a.alias.String())
+		}
+	}
+	a.ResponseWriter.WriteHeader(code)
 }
 
 // authorize replays the request's credentials on the repository's tag list
