@@ -272,6 +272,76 @@ func TestSHA512WrongDigest(t *testing.T) {
 	}
 }
 
+// TestSHA512GarbageCollect checks that collection keeps what manifests
+// reference only by sha512 (the data lives under its sha256), sweeps it and
+// its aliases once unreferenced, and, with --delete-untagged, keeps an
+// untagged manifest a tagged index references by sha512.
+func TestSHA512GarbageCollect(t *testing.T) {
+	root := t.TempDir()
+	srv, stop := startStoppable(t, Options{Root: root})
+	c := ociClient{t: t, url: srv.URL()}
+
+	mdgst, _ := c.pushImage("app", 2, nil)
+	stray := c.blob("app", randomBytes(t, 1000)).Digest // referenced by nothing
+	child, childManifest := c.pushImage("multi", 1, nil)
+	index, err := json.Marshal(ocispec.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageManifest, Digest: child, Size: int64(len(childManifest))}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := c.putManifest("multi", "latest", ocispec.MediaTypeImageIndex, index); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("push index: %d %s", resp.StatusCode, body)
+	}
+	stop()
+	before := countBlobs(t, root)
+
+	gc(t, root, GCOptions{Quiet: true, RemoveUntagged: true})
+	// Swept: the stray blob, app's manifest (untagged) and its two layers;
+	// kept: the index, its child (untagged, but referenced by sha512) and
+	// the child's blobs, among them the config app's image shared.
+	if n := countBlobs(t, root); n != before-4 {
+		t.Fatalf("after gc: %d blobs, had %d; want the stray blob and app's image swept", n, before)
+	}
+	srv = startServer(t, Options{Root: root})
+	c = ociClient{t: t, url: srv.URL()}
+	c.expect(http.MethodGet, "/v2/app/blobs/"+stray.String(), http.StatusNotFound, "")
+	c.expect(http.MethodGet, "/v2/app/manifests/"+mdgst.String(), http.StatusNotFound, "")
+	c.expect(http.MethodGet, "/v2/multi/manifests/latest", http.StatusOK, "")
+	childBody := c.expect(http.MethodGet, "/v2/multi/manifests/"+child.String(), http.StatusOK, child)
+	var cm ocispec.Manifest
+	if err := json.Unmarshal(childBody, &cm); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range append([]ocispec.Descriptor{cm.Config}, cm.Layers...) {
+		c.expect(http.MethodGet, "/v2/multi/blobs/"+d.Digest.String(), http.StatusOK, d.Digest)
+	}
+	// app keeps only its link to the shared config (still marked, as
+	// distribution keeps the sha256 link of a blob marked anywhere).
+	for _, l := range aliasLinks(t, root) {
+		if strings.Contains(l, "/app/") && !strings.Contains(l, cm.Config.Digest.Encoded()) {
+			t.Errorf("alias left in app after its content was swept: %s", l)
+		}
+	}
+
+	// Unreferenced once the index is gone: everything goes, aliases too.
+	c.expect(http.MethodDelete, "/v2/multi/manifests/"+digest.Canonical.FromBytes(index).String(), http.StatusAccepted, "")
+	c.expect(http.MethodDelete, "/v2/multi/manifests/"+child.String(), http.StatusAccepted, "")
+	gc(t, root, GCOptions{Quiet: true, DryRun: true})
+	if n := countBlobs(t, root); n == 0 {
+		t.Fatal("dry run removed blobs")
+	}
+	gc(t, root, GCOptions{Quiet: true})
+	if n := countBlobs(t, root); n != 0 {
+		t.Fatalf("%d blobs left after everything was deleted", n)
+	}
+	if links := aliasLinks(t, root); len(links) != 0 {
+		t.Fatalf("aliases left after everything was deleted: %v", links)
+	}
+}
+
 // aliasLinks lists the link files of non-sha256 digests under a filesystem
 // storage root.
 func aliasLinks(t *testing.T, root string) []string {
