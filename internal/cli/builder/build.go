@@ -50,13 +50,9 @@ func NewBuildCommand(e *command.Env) *cobra.Command {
 		Use:   "build [OPTIONS] PATH | URL | -",
 		Short: "Build an image from a Dockerfile",
 		Args:  command.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Build(cmd.Context(), c, o, args[0], e.Streams)
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.VarP(&o.tags, "tag", "t", `Name and optionally a tag in the "name:tag" format`)

@@ -62,6 +62,17 @@ func (e *Env) Client() (*client.Client, error) {
 	return c, nil
 }
 
+// WithClient is a RunE body that gets the daemon client first.
+func (e *Env) WithClient(fn func(cmd *cobra.Command, c *client.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := e.Client()
+		if err != nil {
+			return err
+		}
+		return fn(cmd, c, args)
+	}
+}
+
 // Confirm asks docker's "Are you sure" question on In.
 func (e *Env) Confirm(warning string) bool {
 	fmt.Fprintf(e.Out, "%s\nAre you sure you want to continue? [y/N] ", warning)

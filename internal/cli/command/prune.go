@@ -80,13 +80,9 @@ func NewInspectCommand(e *Env, use, short string, kind InspectKind) *cobra.Comma
 		Use:   use,
 		Short: short,
 		Args:  MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Inspect(cmd.Context(), c, e.Out, args, []InspectKind{kind}, format, kind.Name)
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
 	return cmd
@@ -110,13 +106,9 @@ func NewRemoveCommand(e *Env, r RemoveCommand) *cobra.Command {
 		Short:   r.Short,
 		Long:    r.Long,
 		Args:    MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return r.Remove(cmd.Context(), c, args, force, e.Out, e.Err)
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, r.ForceHelp)
 	return cmd

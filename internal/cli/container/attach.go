@@ -26,7 +26,7 @@ func newAttachCmd(e *Env) *cobra.Command {
 		Use:   "attach [OPTIONS] CONTAINER",
 		Short: "Attach local standard input, output, and error streams to a running container",
 		Args:  command.ExactArgs(1),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Attach(cmd.Context(), c, e.Streams, o, args[0])
 		}),
 	}
@@ -69,7 +69,7 @@ func newExecCmd(e *Env) *cobra.Command {
 		Use:   "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
 		Short: "Execute a command in a running container",
 		Args:  command.MinArgs(2),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Exec(cmd.Context(), c, e.Streams, o, args[0], args[1:])
 		}),
 	}
@@ -151,7 +151,7 @@ func newLogsCmd(e *Env) *cobra.Command {
 		Use:   "logs [OPTIONS] CONTAINER",
 		Short: "Fetch the logs of a container",
 		Args:  command.ExactArgs(1),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Logs(cmd.Context(), c, e.Out, e.Err, o, args[0], time.Now())
 		}),
 	}

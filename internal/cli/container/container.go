@@ -71,14 +71,3 @@ func NewCommands(e *Env) []*cobra.Command {
 func NewCommand(e *Env) *cobra.Command {
 	return command.Group("container", "Manage containers", NewCommands(e)...)
 }
-
-// run is a RunE body that gets the client first.
-func run(e *Env, fn func(cmd *cobra.Command, c *client.Client, args []string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		c, err := e.Client()
-		if err != nil {
-			return err
-		}
-		return fn(cmd, c, args)
-	}
-}

@@ -27,7 +27,7 @@ func newCpCmd(e *Env) *cobra.Command {
 		Use:   "cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
 		Short: "Copy files/folders between a container and the local filesystem",
 		Args:  command.ExactArgs(2),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Copy(cmd.Context(), c, e.Streams, o, args[0], args[1])
 		}),
 	}

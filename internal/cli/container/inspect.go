@@ -23,7 +23,7 @@ func newInspectCmd(e *Env) *cobra.Command {
 		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Display detailed information on one or more containers",
 		Args:  command.MinArgs(1),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Inspect(cmd.Context(), c, e.Out, o, args)
 		}),
 	}

@@ -23,7 +23,7 @@ func newStartCmd(e *Env) *cobra.Command {
 		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Start one or more stopped containers",
 		Args:  command.MinArgs(1),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Start(cmd.Context(), c, e.Streams, o, args)
 		}),
 	}
@@ -82,7 +82,7 @@ func eachCmd(e *Env, use, short string, do func(ctx context.Context, c *client.C
 		Use:   use + " [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: short,
 		Args:  command.MinArgs(1),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return command.ForEach(cmd.Context(), e.Out, e.Err, args, func(ctx context.Context, n string) error {
 				return do(ctx, c, cmd, n)
 			})
@@ -138,7 +138,7 @@ func newRmCmd(e *Env) *cobra.Command {
 		Aliases: []string{"remove"},
 		Short:   "Remove one or more containers",
 		Args:    command.MinArgs(1),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return command.ForEach(cmd.Context(), e.Out, e.Err, args, func(ctx context.Context, n string) error {
 				return c.ContainerRemove(ctx, n, o)
 			})
@@ -155,7 +155,7 @@ func newWaitCmd(e *Env) *cobra.Command {
 		Use:   "wait CONTAINER [CONTAINER...]",
 		Short: "Block until one or more containers stop, then print their exit codes",
 		Args:  command.MinArgs(1),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Wait(cmd.Context(), c, e.Out, e.Err, args)
 		}),
 	}
@@ -187,7 +187,7 @@ func newRenameCmd(e *Env) *cobra.Command {
 		Use:   "rename CONTAINER NEW_NAME",
 		Short: "Rename a container",
 		Args:  command.ExactArgs(2),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return c.ContainerRename(cmd.Context(), args[0], args[1])
 		}),
 	}
@@ -199,7 +199,7 @@ func newUpdateCmd(e *Env) *cobra.Command {
 		Use:   "update [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Update configuration of one or more containers",
 		Args:  command.MinArgs(1),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			u, err := o.updateConfig(cmd.Flags())
 			if err != nil {
 				return err

@@ -22,7 +22,7 @@ func newTopCmd(e *Env) *cobra.Command {
 		Use:   "top CONTAINER [ps OPTIONS]",
 		Short: "Display the running processes of a container",
 		Args:  command.MinArgs(1),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Top(cmd.Context(), c, e.Out, args[0], args[1:])
 		}),
 	}
@@ -50,7 +50,7 @@ func newPortCmd(e *Env) *cobra.Command {
 		Use:   "port CONTAINER [PRIVATE_PORT[/PROTO]]",
 		Short: "List port mappings or a specific mapping for the container",
 		Args:  command.RangeArgs(1, 2),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Port(cmd.Context(), c, e.Out, args[0], args[1:]...)
 		}),
 	}
@@ -117,7 +117,7 @@ func newDiffCmd(e *Env) *cobra.Command {
 		Use:   "diff CONTAINER",
 		Short: "Inspect changes to files or directories on a container's filesystem",
 		Args:  command.ExactArgs(1),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Diff(cmd.Context(), c, e.Out, args[0])
 		}),
 	}
@@ -141,7 +141,7 @@ func newExportCmd(e *Env) *cobra.Command {
 		Use:   "export [OPTIONS] CONTAINER",
 		Short: "Export a container's filesystem as a tar archive",
 		Args:  command.ExactArgs(1),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Export(cmd.Context(), c, e.Out, output, args[0])
 		}),
 	}
@@ -201,7 +201,7 @@ func newCommitCmd(e *Env) *cobra.Command {
 		Use:   "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
 		Short: "Create a new image from a container's changes",
 		Args:  command.RangeArgs(1, 2),
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			ref := ""
 			if len(args) == 2 {
 				ref = args[1]

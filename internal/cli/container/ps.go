@@ -268,7 +268,7 @@ func newPsCmd(e *Env) *cobra.Command {
 		Aliases: []string{"list", "ps"},
 		Short:   "List containers",
 		Args:    command.NoArgs,
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, _ []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			return Ps(cmd.Context(), c, e.Out, o, time.Now())
 		}),
 	}

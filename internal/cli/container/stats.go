@@ -114,7 +114,7 @@ func newStatsCmd(e *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stats [OPTIONS] [CONTAINER...]",
 		Short: "Display a live stream of container(s) resource usage statistics",
-		RunE: run(e, func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Stats(cmd.Context(), c, e.Streams, o, args)
 		}),
 	}

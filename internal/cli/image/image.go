@@ -162,16 +162,12 @@ func newListCmd(e *command.Env) *cobra.Command {
 		Aliases: []string{"list"},
 		Short:   "List images",
 		Args:    command.RangeArgs(0, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			if len(args) == 1 {
 				o.Filter = append(o.Filter, "reference="+args[0])
 			}
 			return List(cmd.Context(), c, o, e.Out)
-		},
+		}),
 	}
 	fs := cmd.Flags()
 	fs.BoolVarP(&o.All, "all", "a", false, "Show all images (default hides intermediate images)")
@@ -271,13 +267,9 @@ func newHistoryCmd(e *command.Env) *cobra.Command {
 		Use:   "history [OPTIONS] IMAGE",
 		Short: "Show the history of an image",
 		Args:  command.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return History(cmd.Context(), c, args[0], o, e.Out)
-		},
+		}),
 	}
 	fs := cmd.Flags()
 	fs.Bool("help", false, "Print usage") // -H is --human, not help

@@ -73,13 +73,9 @@ func newRemoveCmd(e *command.Env) *cobra.Command {
 		Aliases: []string{"remove", "rmi"},
 		Short:   "Remove one or more images",
 		Args:    command.MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Remove(cmd.Context(), c, args, o, e.Out)
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "Force removal of the image")
 	cmd.Flags().BoolVar(&o.NoPrune, "no-prune", false, "Do not delete untagged parents")
@@ -130,17 +126,13 @@ func newImportCmd(e *command.Env) *cobra.Command {
 		Use:   "import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
 		Short: "Import the contents from a tarball to create a filesystem image",
 		Args:  command.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			o.Source = args[0]
 			if len(args) == 2 {
 				o.Repo = args[1]
 			}
 			return Import(cmd.Context(), c, o, e.In, e.Out)
-		},
+		}),
 	}
 	cmd.Flags().StringArrayVarP(&o.Changes, "change", "c", nil, "Apply Dockerfile instruction to the created image")
 	cmd.Flags().StringVarP(&o.Message, "message", "m", "", "Set commit message for imported image")
@@ -183,13 +175,9 @@ func newLoadCmd(e *command.Env) *cobra.Command {
 		Use:   "load [OPTIONS]",
 		Short: "Load an image from a tar archive or STDIN",
 		Args:  command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			return Load(cmd.Context(), c, o, e.In, e.Out)
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&o.Input, "input", "i", "", "Read from tar archive file, instead of STDIN")
 	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "Suppress the load output")

@@ -25,13 +25,9 @@ func newPullCmd(e *command.Env) *cobra.Command {
 		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
 		Short: "Download an image from a registry",
 		Args:  command.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Pull(cmd.Context(), c, args[0], o, e.Out)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&o.Platform, "platform", "", "Set platform if server is multi-platform capable")
 	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "Suppress verbose output")

@@ -214,13 +214,9 @@ func newListCmd(e *command.Env) *cobra.Command {
 		Aliases: []string{"list"},
 		Short:   "List networks",
 		Args:    command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			return List(cmd.Context(), c, o, e.Out)
-		},
+		}),
 	}
 	fs := cmd.Flags()
 	fs.BoolVarP(&o.Quiet, "quiet", "q", false, "Only display network IDs")
@@ -364,13 +360,9 @@ func newDisconnectCmd(e *command.Env) *cobra.Command {
 		Use:   "disconnect [OPTIONS] NETWORK CONTAINER",
 		Short: "Disconnect a container from a network",
 		Args:  command.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Disconnect(cmd.Context(), c, args[0], args[1], force)
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the container to disconnect from a network")
 	return cmd

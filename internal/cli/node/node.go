@@ -115,11 +115,7 @@ func newInspectCmd(e *command.Env) *cobra.Command {
 		Use:   "inspect [OPTIONS] self|NODE [NODE...]",
 		Short: "Display detailed information on one or more nodes",
 		Args:  command.MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			ctx := cmd.Context()
 			if pretty {
 				return inspectPretty(ctx, c, args, e.Out)
@@ -132,7 +128,7 @@ func newInspectCmd(e *command.Env) *cobra.Command {
 				n, raw, err := c.NodeInspect(ctx, id)
 				return n, raw, err
 			})
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", command.InspectFormatHelp)
 	cmd.Flags().BoolVar(&pretty, "pretty", false, "Print the information in a human friendly format")
@@ -195,13 +191,9 @@ func newRemoveCmd(e *command.Env) *cobra.Command {
 		Aliases: []string{"remove"},
 		Short:   "Remove one or more nodes from the swarm",
 		Args:    command.MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return command.RemoveEach(e.Out, args, func(id string) error { return c.NodeRemove(cmd.Context(), id, force) })
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force remove a node from the swarm")
 	return cmd
@@ -231,13 +223,9 @@ func newUpdateCmd(e *command.Env) *cobra.Command {
 		Use:   "update [OPTIONS] NODE",
 		Short: "Update a node",
 		Args:  command.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			fs := cmd.Flags()
-			err = update(cmd.Context(), c, args[0], func(s *swarm.NodeSpec) error {
+			err := update(cmd.Context(), c, args[0], func(s *swarm.NodeSpec) error {
 				if fs.Changed("role") {
 					s.Role = swarm.NodeRole(role)
 				}
@@ -264,7 +252,7 @@ func newUpdateCmd(e *command.Env) *cobra.Command {
 			}
 			fmt.Fprintln(e.Out, args[0])
 			return nil
-		},
+		}),
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&role, "role", "", `Role of the node ("worker", "manager")`)
@@ -285,11 +273,7 @@ func newRoleCmd(e *command.Env, verb, short string) *cobra.Command {
 		Use:   verb + " NODE [NODE...]",
 		Short: short,
 		Args:  command.MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			for _, ref := range args {
 				err := update(cmd.Context(), c, ref, func(s *swarm.NodeSpec) error {
 					if s.Role == to {
@@ -308,7 +292,7 @@ func newRoleCmd(e *command.Env, verb, short string) *cobra.Command {
 				fmt.Fprintf(e.Out, done, ref)
 			}
 			return nil
-		},
+		}),
 	}
 }
 

@@ -168,13 +168,9 @@ func NewSearchCommand(e *command.Env) *cobra.Command {
 		Use:   "search [OPTIONS] TERM",
 		Short: "Search Docker Hub for images",
 		Args:  command.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Search(cmd.Context(), c, args[0], o, e.Out, e.Err)
-		},
+		}),
 	}
 	fs := cmd.Flags()
 	fs.StringArrayVarP(&o.Filter, "filter", "f", nil, "Filter output based on conditions provided")

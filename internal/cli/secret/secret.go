@@ -112,12 +112,9 @@ func (k kind[T]) createCmd(e *command.Env) *cobra.Command {
 		Use:   use,
 		Short: "Create a " + k.name + " from a file or STDIN as content",
 		Args:  args,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			var data []byte
+			var err error
 			switch {
 			case driver != "" && len(args) > 1:
 				return errors.New("both positional file and driver options are set; only one may be used")
@@ -142,7 +139,7 @@ func (k kind[T]) createCmd(e *command.Env) *cobra.Command {
 			}
 			fmt.Fprintln(e.Out, id)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringArrayVarP(&labels, "label", "l", nil, strings.ToUpper(k.name[:1])+k.name[1:]+" labels")
 	if k.fileOptional {
@@ -258,13 +255,9 @@ func (k kind[T]) removeCmd(e *command.Env) *cobra.Command {
 		Aliases: []string{"remove"},
 		Short:   "Remove one or more " + k.name + "s",
 		Args:    command.MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return command.RemoveEach(e.Out, args, func(n string) error { return k.remove(c, cmd.Context(), n) })
-		},
+		}),
 	}
 }
 

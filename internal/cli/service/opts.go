@@ -55,13 +55,9 @@ func newSpecCmd(e *command.Env, o *specFlags, use, short string, args cobra.Posi
 		Use:   use,
 		Short: short,
 		Args:  args,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return run(cmd.Context(), c, cmd.Flags(), args)
-		},
+		}),
 	}
 	fs := cmd.Flags()
 	addSpecFlags(fs, o)

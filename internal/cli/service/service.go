@@ -63,13 +63,9 @@ func newPsCmd(e *command.Env) *cobra.Command {
 		Use:   "ps [OPTIONS] SERVICE [SERVICE...]",
 		Short: "List the tasks of one or more services",
 		Args:  command.MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return PS(cmd.Context(), c, args, client.ParseFilters(filter), o, e.Out)
-		},
+		}),
 	}
 	AddTaskFlags(cmd, &o, &filter)
 	return cmd
@@ -277,13 +273,9 @@ func newRemoveCmd(e *command.Env) *cobra.Command {
 		Aliases: []string{"remove"},
 		Short:   "Remove one or more services",
 		Args:    command.MinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return command.RemoveEach(e.Out, args, func(s string) error { return c.ServiceRemove(cmd.Context(), s) })
-		},
+		}),
 	}
 }
 
@@ -303,13 +295,9 @@ func newScaleCmd(e *command.Env) *cobra.Command {
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Scale(cmd.Context(), c, args, detach, e.Out, e.Err)
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "Exit immediately instead of waiting for the service to converge")
 	return cmd
@@ -367,11 +355,7 @@ func newRollbackCmd(e *command.Env) *cobra.Command {
 		Use:   "rollback [OPTIONS] SERVICE",
 		Short: "Revert changes to a service's configuration",
 		Args:  command.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			ctx := cmd.Context()
 			s, _, err := c.ServiceInspect(ctx, args[0], false)
 			if err != nil {
@@ -389,7 +373,7 @@ func newRollbackCmd(e *command.Env) *cobra.Command {
 				return nil
 			}
 			return WaitOnService(ctx, c, args[0], quiet, e.Out)
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "Exit immediately instead of waiting for the service to converge")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress progress output")
@@ -408,13 +392,9 @@ func newLogsCmd(e *command.Env) *cobra.Command {
 		Use:   "logs [OPTIONS] SERVICE|TASK",
 		Short: "Fetch the logs of a service or task",
 		Args:  command.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return Logs(cmd.Context(), c, args[0], o, e.Out, e.Err)
-		},
+		}),
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&o.noResolve, "no-resolve", false, "Do not map IDs to Names in output")

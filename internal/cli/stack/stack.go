@@ -71,11 +71,7 @@ func newListCmd(e *command.Env) *cobra.Command {
 		Aliases: []string{"list"},
 		Short:   "List stacks",
 		Args:    command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			l, err := c.ServiceList(cmd.Context(), client.Filters{"label": {LabelNamespace}}, false)
 			if err != nil {
 				return err
@@ -101,7 +97,7 @@ func newListCmd(e *command.Env) *cobra.Command {
 				format = "table {{.Name}}\t{{.Services}}"
 			}
 			return command.Table{Format: format, Headers: map[string]string{"Name": "NAME", "Services": "SERVICES"}}.Render(e.Out, rows)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&format, "format", "", command.FormatHelp)
 	return cmd

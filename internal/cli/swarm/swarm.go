@@ -216,13 +216,9 @@ func newJoinTokenCmd(e *command.Env) *cobra.Command {
 		Use:   "join-token [OPTIONS] (worker|manager)",
 		Short: "Manage join tokens",
 		Args:  command.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			return JoinToken(cmd.Context(), c, args[0], rotate, quiet, e.Out)
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&rotate, "rotate", false, "Rotate join token")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display token")
@@ -272,17 +268,13 @@ func newLeaveCmd(e *command.Env) *cobra.Command {
 		Use:   "leave [OPTIONS]",
 		Short: "Leave the swarm",
 		Args:  command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			if err := c.SwarmLeave(cmd.Context(), force); err != nil {
 				return err
 			}
 			fmt.Fprintln(e.Out, "Node left the swarm.")
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force this node to leave the swarm, ignoring warnings")
 	return cmd
@@ -337,11 +329,7 @@ func newUnlockCmd(e *command.Env) *cobra.Command {
 		Use:   "unlock",
 		Short: "Unlock swarm",
 		Args:  command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			info, err := c.SwarmInfo(cmd.Context())
 			if err != nil {
 				return err
@@ -358,7 +346,7 @@ func newUnlockCmd(e *command.Env) *cobra.Command {
 				return err
 			}
 			return c.SwarmUnlock(cmd.Context(), swarm.UnlockRequest{UnlockKey: strings.TrimSpace(key)})
-		},
+		}),
 	}
 }
 
@@ -368,11 +356,7 @@ func newUnlockKeyCmd(e *command.Env) *cobra.Command {
 		Use:   "unlock-key [OPTIONS]",
 		Short: "Manage the unlock key",
 		Args:  command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			ctx := cmd.Context()
 			if rotate {
 				sw, err := c.SwarmInspect(ctx)
@@ -402,7 +386,7 @@ func newUnlockKeyCmd(e *command.Env) *cobra.Command {
 			}
 			printUnlockCommand(e.Out, k.UnlockKey)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&rotate, "rotate", false, "Rotate unlock key")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display token")

@@ -104,13 +104,9 @@ func newDfCmd(e *command.Env) *cobra.Command {
 		Use:   "df [OPTIONS]",
 		Short: "Show docker disk usage",
 		Args:  command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			return Df(cmd.Context(), c, o, e.Out)
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "Show detailed information on space usage")
 	cmd.Flags().StringVar(&o.Format, "format", "", "Format output using a custom template")

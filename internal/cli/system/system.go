@@ -68,13 +68,9 @@ func NewVersionCommand(e *command.Env) *cobra.Command {
 		Use:   "version [OPTIONS]",
 		Short: "Show the Docker version information",
 		Args:  command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			return Version(cmd.Context(), c, format, e.Out)
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
 	return cmd
@@ -149,13 +145,9 @@ func NewInfoCommand(e *command.Env) *cobra.Command {
 		Use:   "info [OPTIONS]",
 		Short: "Display system-wide information",
 		Args:  command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			return Info(cmd.Context(), c, format, e.Out, e.Err)
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
 	return cmd
@@ -191,13 +183,9 @@ func NewEventsCommand(e *command.Env) *cobra.Command {
 		Use:   "events [OPTIONS]",
 		Short: "Get real time events from the server",
 		Args:  command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			return Events(cmd.Context(), c, o, e.Out)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&o.Since, "since", "", "Show all events created since timestamp")
 	cmd.Flags().StringVar(&o.Until, "until", "", "Stream events until this timestamp")

@@ -148,13 +148,9 @@ func newListCmd(e *command.Env) *cobra.Command {
 		Aliases: []string{"list"},
 		Short:   "List volumes",
 		Args:    command.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.Client()
-			if err != nil {
-				return err
-			}
+		RunE: e.WithClient(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			return List(cmd.Context(), c, f, e.Out, e.Err)
-		},
+		}),
 	}
 	fs := cmd.Flags()
 	fs.BoolVarP(&f.Quiet, "quiet", "q", false, "Only display volume names")
