@@ -55,6 +55,11 @@ type psTimes struct {
 	docker, dockerCPU time.Duration
 	berth, berthCPU   time.Duration
 	api, daemonCPU    time.Duration
+	// The docker CLI's own share: the same `ps -a` against a replay of the
+	// daemon's answers from memory, and a `ps -a` that lists no container
+	// (its fixed cost: start-up, the ping, one request).
+	replay, replayCPU time.Duration
+	none, noneCPU     time.Duration
 }
 
 // measurePs creates psContainers containers (not started) through the API,
@@ -98,28 +103,48 @@ func measurePs(ctx context.Context, s *session, runs int) (psTimes, error) {
 	if err != nil {
 		return pt, err
 	}
-	// cli runs `ps -a` through dr, checks it listed every container and
-	// notes the CLI's CPU time.
-	cli := func(dr testutil.Driver, cpu *[]time.Duration) func() error {
+	// listing runs `ps -a` (and extra) through dr, checks it listed want
+	// containers (at least; none for 0) below the header and notes the
+	// CLI's CPU time.
+	listing := func(dr testutil.Driver, cpu *[]time.Duration, want int, extra ...string) func() error {
 		return func() error {
-			cmd := dr.Command(ctx, "ps", "-a")
+			cmd := dr.Command(ctx, append([]string{"ps", "-a"}, extra...)...)
 			var out bytes.Buffer
 			cmd.Stdout = &out
 			if err := cmd.Run(); err != nil {
 				return fmt.Errorf("%s ps -a: %w", dr.Name, err)
 			}
 			*cpu = append(*cpu, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
-			if n := bytes.Count(out.Bytes(), []byte("\n")); n < psContainers {
-				return fmt.Errorf("%s ps -a listed %d lines, want %d containers", dr.Name, n, psContainers)
+			if n := bytes.Count(out.Bytes(), []byte("\n")) - 1; n < want || want == 0 && n != 0 {
+				return fmt.Errorf("%s ps -a %v listed %d containers, want %d", dr.Name, extra, n, want)
 			}
 			return nil
 		}
 	}
-	var dockerCPU, berthCPU []time.Duration
+	cli := func(dr testutil.Driver, cpu *[]time.Duration) func() error { return listing(dr, cpu, psContainers) }
+	var dockerCPU, berthCPU, replayCPU, noneCPU []time.Duration
 	if pt.docker, err = median(runs, cli(s.cli, &dockerCPU)); err != nil {
 		return pt, err
 	}
 	pt.dockerCPU = medianOf(dockerCPU)
+	if pt.none, err = median(runs, listing(s.cli, &noneCPU, 0, "--filter", "name=^berth-bench-no-such-container$")); err != nil {
+		return pt, err
+	}
+	pt.noneCPU = medianOf(noneCPU)
+	rp, err := startReplay(s.d.Sock, filepath.Join(s.d.Dir, "replay.sock"))
+	if err != nil {
+		return pt, err
+	}
+	defer rp.Close()
+	replayed := s.cli
+	replayed.Args = []string{"-H", "unix://" + filepath.Join(s.d.Dir, "replay.sock")}
+	if err := listing(replayed, new([]time.Duration), psContainers)(); err != nil { // keeps the answers
+		return pt, err
+	}
+	if pt.replay, err = median(runs, listing(replayed, &replayCPU, psContainers)); err != nil {
+		return pt, err
+	}
+	pt.replayCPU = medianOf(replayCPU)
 	for _, dr := range testutil.Drivers(s.d, filepath.Join(s.d.Dir, "cfg")) {
 		if dr.Name != "berth" {
 			continue
