@@ -181,10 +181,13 @@ func (st *streamed) unpackLayer(ctx context.Context, name string, r io.Reader, c
 	a := &arrived{}
 	st.layers[name] = a
 	var blob digest.Digester
+	var hash *layer.AsyncWriter
 	src := r
 	if compressed {
 		blob = digest.Canonical.Digester()
-		src = io.TeeReader(r, blob.Hash())
+		hash = layer.NewAsyncWriter(blob.Hash(), 1<<20)
+		defer hash.Close()
+		src = io.TeeReader(r, hash)
 	}
 	dec, err := layer.Decompress(src)
 	if err != nil {
@@ -205,6 +208,9 @@ func (st *streamed) unpackLayer(ctx context.Context, name string, r io.Reader, c
 	}
 	switch {
 	case compressed:
+		if err := hash.Close(); err != nil {
+			return err
+		}
 		a.blob = blob.Digest()
 	case a.err == nil && n == 0:
 		a.blob = a.diffID

@@ -69,10 +69,16 @@ func (s *Store) UnpackRecorded(ctx context.Context, chain digest.Digest, r io.Re
 		io.Copy(io.Discard, pr)
 		unpacked <- err
 	}()
+	// The diff ID is taken on a goroutine of its own (see AsyncWriter):
+	// reading, hashing and writing the layer each keep a core busy.
 	dg := digest.Canonical.Digester()
+	hash := NewAsyncWriter(dg.Hash(), pipeSize)
 	cnt := &counter{}
-	err = record(ctx, r, io.MultiWriter(dg.Hash(), cnt, pw), json.NewEncoder(zw), check)
+	err = record(ctx, r, io.MultiWriter(hash, cnt, pw), json.NewEncoder(zw), check)
 	pw.CloseWithError(err)
+	if herr := hash.Close(); err == nil {
+		err = herr
+	}
 	if uerr := <-unpacked; err == nil {
 		err = uerr
 	}
