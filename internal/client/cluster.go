@@ -36,6 +36,7 @@ type ClusterStatus struct {
 	Node            string             `json:"node"`
 	APIServer       string             `json:"apiServer"`
 	Kubeconfig      string             `json:"kubeconfig"`
+	NodeCertificate string             `json:"nodeCertificate,omitempty"`
 	RuntimeEndpoint string             `json:"runtimeEndpoint"`
 	BinDir          string             `json:"binDir"`
 	PodSubnet       string             `json:"podSubnet"`

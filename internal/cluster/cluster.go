@@ -242,6 +242,12 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions, progress func(string))
 		if err := m.startGroup(ctx, st, group, progress); err != nil {
 			return err
 		}
+		if group[0].name == "kube-apiserver" {
+			// The controller manager, CoreDNS and joining nodes need these.
+			if err := m.applyRBAC(ctx, st); err != nil {
+				return err
+			}
+		}
 	}
 	progress("waiting for node " + st.NodeName + " to be Ready")
 	kubelet := st.proc("kubelet")
@@ -536,6 +542,7 @@ func (m *Manager) Status(ctx context.Context) (*Status, error) {
 		// A node of another daemon's cluster: no admin kubeconfig, no
 		// service range or DNS server of its own.
 		out.Kubeconfig, out.ServiceSubnet, out.DNS = "", "", st.DNS
+		out.NodeCertificate = m.NodeCertificate()
 	}
 	for _, p := range st.Procs {
 		alive := p.Alive()

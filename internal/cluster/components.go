@@ -122,14 +122,16 @@ func (m *Manager) kubeletConfig(st *State, dns string) map[string]any {
 		"kind":       "KubeletConfiguration",
 		// The node's address is the bridge's (the kubelet refuses a
 		// loopback node IP); the apiserver reaches the kubelet there.
-		"address":                       gw,
-		"port":                          m.id.Ports.Kubelet,
-		"readOnlyPort":                  0,
-		"healthzBindAddress":            "127.0.0.1",
-		"healthzPort":                   m.id.Ports.KubeletHealth,
-		"containerRuntimeEndpoint":      st.RuntimeEndpoint,
-		"authentication":                map[string]any{"anonymous": map[string]any{"enabled": false}, "webhook": map[string]any{"enabled": false}, "x509": map[string]any{"clientCAFile": pki.CA()}},
-		"authorization":                 map[string]any{"mode": "AlwaysAllow"},
+		"address":                  gw,
+		"port":                     m.id.Ports.Kubelet,
+		"readOnlyPort":             0,
+		"healthzBindAddress":       "127.0.0.1",
+		"healthzPort":              m.id.Ports.KubeletHealth,
+		"containerRuntimeEndpoint": st.RuntimeEndpoint,
+		"authentication":           map[string]any{"anonymous": map[string]any{"enabled": false}, "webhook": map[string]any{"enabled": false}, "x509": map[string]any{"clientCAFile": pki.CA()}},
+		// The kubelet asks the apiserver whether a caller may (a node's
+		// certificate is not a key to every other node's pods).
+		"authorization":                 map[string]any{"mode": "Webhook"},
 		"cgroupDriver":                  "cgroupfs",
 		"cgroupRoot":                    m.id.CgroupRoot,
 		"cgroupsPerQOS":                 true,
@@ -181,7 +183,11 @@ func (m *Manager) components(st *State) [][]component {
 			"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
 			"--secure-port=" + strconv.Itoa(p.APIServer),
 			"--tls-cert-file=" + pki.Cert("apiserver"), "--tls-private-key-file=" + pki.Key("apiserver"),
-			"--client-ca-file=" + pki.CA(), "--anonymous-auth=false", "--authorization-mode=AlwaysAllow",
+			"--client-ca-file=" + pki.CA(), "--anonymous-auth=false",
+			// kubeadm's choice: kubelets get what the Node authorizer allows
+			// their node, everyone else what RBAC grants (rbac.go), so a
+			// join token is not a credential for the whole cluster.
+			"--authorization-mode=Node,RBAC",
 			"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 			"--service-account-key-file=" + filepath.Join(pki.Dir, "sa.pub"), "--service-account-signing-key-file=" + pki.Key("sa"),
 			"--service-cluster-ip-range=" + st.Subnets.Services.String(),
@@ -200,7 +206,9 @@ func (m *Manager) components(st *State) [][]component {
 				"--authorization-kubeconfig=" + l.kubeconfig("kube-controller-manager"),
 				"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(p.ControllerMgr),
 				"--service-account-private-key-file=" + pki.Key("sa"), "--root-ca-file=" + pki.CA(),
-				"--use-service-account-credentials=false", "--controllers=*",
+				// Each controller acts as its own service account, whose
+				// bootstrap RBAC role grants what it needs.
+				"--use-service-account-credentials=true", "--controllers=*",
 				// Signs the client and serving certificates of joining
 				// kubelets (their CSRs) with the cluster CA.
 				"--cluster-signing-cert-file=" + pki.CA(), "--cluster-signing-key-file=" + pki.Key("ca"),

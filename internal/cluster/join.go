@@ -105,10 +105,15 @@ func tokenClient(server string, caPEM []byte, token string) apiClient {
 }
 
 // api is the client `up`, `status` and `down` use for st's cluster: the
-// admin certificate on a control plane, the bootstrap token on a node.
+// admin certificate on a control plane; on a node the node's own client
+// certificate once its kubelet has one (the join token may be rotated
+// away), the bootstrap token before.
 func (m *Manager) api(st *State) apiClient {
 	if st.Role == RoleNode {
 		ca, _ := os.ReadFile(m.layout.pki().CA())
+		if cert := m.NodeCertificate(); fileExists(cert) {
+			return apiClient{base: st.APIServer(), c: m.httpsClient(cert, cert)}
+		}
 		return tokenClient(st.APIServer(), ca, st.Token)
 	}
 	pki := m.layout.pki()
@@ -466,4 +471,16 @@ func csrSubjectIs(requestB64, cn string) bool {
 		return false
 	}
 	return len(req.Subject.Organization) == 1 && req.Subject.Organization[0] == "system:nodes"
+}
+
+// NodeCertificate is the file (certificate and key) of the client
+// certificate a joined node's kubelet got by its TLS bootstrap and keeps
+// renewing: the node's credential (system:node:NAME).
+func (m *Manager) NodeCertificate() string {
+	return filepath.Join(m.layout.path("kubelet-certs"), "kubelet-client-current.pem")
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

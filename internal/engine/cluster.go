@@ -43,10 +43,14 @@ type ClusterJoin struct {
 
 // ClusterStatus is what `cluster status` reports.
 type ClusterStatus struct {
-	State           string             `json:"state"` // down, starting, running, degraded
-	Node            string             `json:"node,omitempty"`
-	APIServer       string             `json:"apiServer,omitempty"`
-	Kubeconfig      string             `json:"kubeconfig,omitempty"`
+	State      string `json:"state"` // down, starting, running, degraded
+	Node       string `json:"node,omitempty"`
+	APIServer  string `json:"apiServer,omitempty"`
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// NodeCertificate is, on a node that joined another daemon's cluster,
+	// the file holding its kubelet's client certificate and key (the
+	// node's credential, renewed by the kubelet).
+	NodeCertificate string             `json:"nodeCertificate,omitempty"`
 	RuntimeEndpoint string             `json:"runtimeEndpoint,omitempty"`
 	BinDir          string             `json:"binDir,omitempty"`
 	PodSubnet       string             `json:"podSubnet,omitempty"`
