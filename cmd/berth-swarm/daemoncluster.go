@@ -53,20 +53,20 @@ func (d *daemonCluster) Up(ctx context.Context) ([]byte, string, error) {
 }
 
 // Join makes the daemon a node of the cluster j names and returns its
-// node's name. Like Up it never builds the Kubernetes binaries.
-func (d *daemonCluster) Join(ctx context.Context, j engine.ClusterJoin) (string, error) {
+// node. Like Up it never builds the Kubernetes binaries.
+func (d *daemonCluster) Join(ctx context.Context, j engine.ClusterJoin) (swarm.JoinedNode, error) {
 	opts := client.ClusterUpOptions{NoBuild: true, Join: &client.ClusterJoin{Server: j.Server, CAHash: j.CAHash, Token: j.Token}}
 	if err := follow(d.c.ClusterUp(ctx, opts)); err != nil {
-		return "", err
+		return swarm.JoinedNode{}, err
 	}
 	st, err := d.c.ClusterStatus(ctx)
 	if err != nil {
-		return "", classify(err)
+		return swarm.JoinedNode{}, classify(err)
 	}
 	if st.Node == "" {
-		return "", errors.New("the daemon's cluster status names no node")
+		return swarm.JoinedNode{}, errors.New("the daemon's cluster status names no node")
 	}
-	return st.Node, nil
+	return swarm.JoinedNode{Name: st.Node, Certificate: st.NodeCertificate}, nil
 }
 
 // Down brings the daemon's cluster down.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/berth-project/berth/internal/api"
 	"github.com/berth-project/berth/internal/swarm"
@@ -37,7 +38,7 @@ func main() {
 func run(socket, stateDir, daemonHost, volumeRoot, kubeconfig string, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cfg := swarm.Config{StateDir: stateDir, VolumeRoot: volumeRoot, Kubeconfig: kubeconfig}
+	cfg := swarm.Config{StateDir: stateDir, VolumeRoot: volumeRoot, Kubeconfig: kubeconfig, Log: log}
 	if daemonHost != "" {
 		dc, err := newDaemonCluster(daemonHost)
 		if err != nil {
@@ -57,6 +58,7 @@ func run(socket, stateDir, daemonHost, volumeRoot, kubeconfig string, log *slog.
 	os.Chmod(socket, 0o600)
 	go swarm.NewIngress(m, log).Run(ctx)
 	go swarm.NewUpdateMonitor(m, log).Run(ctx)
+	go m.WatchRole(ctx, 2*time.Second)
 	srv := api.NewSwarmServer(m, api.Options{Version: version.Version, GitCommit: version.GitCommit, Logger: log})
 	log.Info("swarm front end listening", "socket", socket)
 	err = srv.Serve(ctx, l)

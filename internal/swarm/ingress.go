@@ -49,7 +49,7 @@ func (in *Ingress) Run(ctx context.Context) {
 	for {
 		// The routing mesh listens on the manager's host (see docs/swarm.md:
 		// a worker on the same host would collide with its ports).
-		if i := in.m.SwarmInfo(ctx); i.LocalNodeState == "active" && i.ControlAvailable {
+		if i := in.m.SwarmInfo(ctx); i.LocalNodeState == "active" && i.ControlAvailable && in.m.RunsControlPlane() {
 			if err := in.sync(ctx); err != nil {
 				in.log.Debug("ingress sync", "err", err)
 			}

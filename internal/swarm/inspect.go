@@ -438,7 +438,7 @@ const DrainTaint = "berth.swarm/drain"
 
 // NodeFromKube is the swarm view of a Node. Its ID is the node name:
 // constraints (node.id==) and `node ps NAME` then need no lookup.
-func NodeFromKube(n *corev1.Node, self string) swarm.Node {
+func NodeFromKube(n *corev1.Node, leader string) swarm.Node {
 	out := swarm.Node{
 		ID: n.Name,
 		Meta: swarm.Meta{
@@ -481,9 +481,12 @@ func NodeFromKube(n *corev1.Node, self string) swarm.Node {
 			out.Status.Addr = a.Address
 		}
 	}
-	if _, ok := n.Labels["node-role.kubernetes.io/control-plane"]; ok {
+	if _, ok := n.Labels[labelControlPlane]; ok {
 		out.Spec.Role = swarm.NodeRoleManager
-		out.ManagerStatus = &swarm.ManagerStatus{Leader: n.Name == self || self == "", Reachability: swarm.ReachabilityReachable, Addr: out.Status.Addr + ":6443"}
+		out.ManagerStatus = &swarm.ManagerStatus{Leader: n.Name == leader || leader == "", Reachability: swarm.ReachabilityReachable, Addr: out.Status.Addr + ":6443"}
+		if out.Status.State != swarm.NodeStateReady {
+			out.ManagerStatus.Reachability = swarm.ReachabilityUnreachable
+		}
 	}
 	return out
 }
@@ -541,14 +544,10 @@ func userLabels(l map[string]string) map[string]string {
 // labels kept), availability as cordon and drain taint. Changing the role
 // is not something Kubernetes nodes do.
 func ApplyNodeSpec(n *corev1.Node, spec swarm.NodeSpec) error {
-	if spec.Role != "" {
-		cur := swarm.NodeRoleWorker
-		if _, ok := n.Labels["node-role.kubernetes.io/control-plane"]; ok {
-			cur = swarm.NodeRoleManager
-		}
-		if spec.Role != cur {
-			return invalid("Role", "promoting or demoting nodes is not supported: the control plane is Kubernetes'")
-		}
+	switch spec.Role {
+	case "", swarm.NodeRoleManager, swarm.NodeRoleWorker:
+	default:
+		return invalid("Role", "%q: want manager or worker", spec.Role)
 	}
 	for k, v := range spec.Labels {
 		if systemLabel(k) {
@@ -566,6 +565,14 @@ func ApplyNodeSpec(n *corev1.Node, spec swarm.NodeSpec) error {
 	}
 	for k, v := range spec.Labels {
 		labels[k] = v
+	}
+	// The role is the manager label (the credentials that go with it are
+	// the caller's, see NodeUpdate).
+	switch spec.Role {
+	case swarm.NodeRoleManager:
+		labels[labelControlPlane] = ""
+	case swarm.NodeRoleWorker:
+		delete(labels, labelControlPlane)
 	}
 	n.Labels = labels
 	var taints []corev1.Taint

@@ -138,6 +138,13 @@ func (m *Manager) joinTokens(ctx context.Context, kc kubernetes.Interface) (swar
 	if err != nil {
 		return swarm.JoinTokens{}, err
 	}
+	if m.RunsControlPlane() || m.initializing() {
+		// The leader holds the cluster's admin credentials; a joined
+		// manager's role cannot (and need not) write roles.
+		if err := m.ensureSwarmRBAC(ctx, kc); err != nil {
+			return swarm.JoinTokens{}, fmt.Errorf("managers' roles: %w", err)
+		}
+	}
 	var out swarm.JoinTokens
 	for _, role := range []string{roleWorker, roleManager} {
 		tok, err := m.ensureBootstrapToken(ctx, kc, role)
@@ -202,10 +209,35 @@ func tokenKubeconfig(server string, caPEM []byte, token string) []byte {
 	return b
 }
 
+// certKubeconfig is a kubeconfig for server with a client certificate and
+// key in one file (a kubelet's, which the kubelet renews in place).
+func certKubeconfig(server string, caPEM []byte, certFile string) []byte {
+	b64 := base64.StdEncoding.EncodeToString
+	cfg := map[string]any{
+		"apiVersion": "v1", "kind": "Config",
+		"clusters":        []any{map[string]any{"name": "swarm", "cluster": map[string]any{"server": server, "certificate-authority-data": b64(caPEM)}}},
+		"users":           []any{map[string]any{"name": "swarm-node", "user": map[string]any{"client-certificate": certFile, "client-key": certFile}}},
+		"contexts":        []any{map[string]any{"name": "swarm", "context": map[string]any{"cluster": "swarm", "user": "swarm-node"}}},
+		"current-context": "swarm",
+	}
+	b, _ := json.MarshalIndent(cfg, "", "  ")
+	return b
+}
+
+// saveState writes the front end's credential (0600) and state.
+func (m *Manager) saveState(st *state, kubeconfig []byte) error {
+	if err := atomicfile.Write(m.kubeconfigPath(), kubeconfig, 0o600); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(st)
+	return atomicfile.Write(m.statePath(), b, 0o600)
+}
+
 // SwarmJoin makes this daemon a node of the swarm's cluster: it checks the
 // manager's identity against the token's CA hash and the token against the
 // apiserver, then has its daemon run a kubelet joined with the bootstrap
-// token. Nothing changes on this host before those checks pass.
+// token. With the manager token it then makes itself a manager (see
+// managers.go). Nothing changes on this host before those checks pass.
 func (m *Manager) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error {
 	if len(req.RemoteAddrs) == 0 {
 		return errdefs.Invalidf("at least 1 RemoteAddr is required to join")
@@ -228,55 +260,99 @@ func (m *Manager) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error {
 		}
 		return errdefs.Unavailable(fmt.Errorf("could not reach the manager: %w", err))
 	}
-	kubeconfig := tokenKubeconfig("https://"+addr, caPEM, tok.Bootstrap())
-	rc, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	server := "https://" + addr
+	rc, err := clientcmd.RESTConfigFromKubeConfig(tokenKubeconfig(server, caPEM, tok.Bootstrap()))
 	if err != nil {
 		return err
 	}
 	rc.Timeout = 10 * time.Second
-	kc, err := kubernetes.NewForConfig(rc)
-	if err != nil {
+	var kc kubernetes.Interface
+	if kc, err = kubernetes.NewForConfig(rc); err != nil {
 		return err
 	}
-	sec, err := kc.CoreV1().Secrets("kube-system").Get(ctx, "bootstrap-token-"+tok.ID, metav1.GetOptions{})
+	// The apiserver says which token this is by the groups it gives it.
+	groups, err := tokenGroups(ctx, kc)
 	switch {
-	case apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err):
-		return errdefs.Invalidf("invalid join token")
+	case apierrors.IsUnauthorized(err):
+		return errdefs.Invalidf("invalid join token: the swarm does not accept it (unknown, or rotated away by docker swarm join-token --rotate)")
 	case err != nil:
 		return errdefs.Unavailable(fmt.Errorf("could not reach the manager: %w", err))
 	}
-	if sec.Labels[LabelJoinRole] == roleManager {
-		return errdefs.Invalidf("joining as a manager is not supported: the swarm's managers are its Kubernetes control plane, which runs on the node that ran swarm init; use the worker token (docker swarm join-token worker)")
+	role := ""
+	for _, g := range groups {
+		switch g {
+		case groupWorkerTokens:
+			role = roleWorker
+		case groupManagerTokens:
+			role = roleManager
+		}
 	}
-	clusterID := ""
-	if ns, err := kc.CoreV1().Namespaces().Get(ctx, SystemNamespace, metav1.GetOptions{}); err == nil {
-		clusterID = ID(ns.UID)
+	if role == "" {
+		return errdefs.Invalidf("invalid join token: it is not one of the swarm's join tokens")
 	}
 	if err := os.MkdirAll(m.cfg.StateDir, 0o700); err != nil {
 		return err
 	}
-	nodeName, err := m.cfg.Cluster.Join(ctx, engine.ClusterJoin{Server: addr, CAHash: tok.CAHash, Token: tok.Bootstrap()})
+	joined, err := m.cfg.Cluster.Join(ctx, engine.ClusterJoin{Server: addr, CAHash: tok.CAHash, Token: tok.Bootstrap()})
 	if err != nil {
 		return err
 	}
-	st := &state{NodeID: nodeName, ClusterID: clusterID, Role: roleWorker, CreatedAt: time.Now().UTC()}
-	if n, err := kc.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{}); err == nil {
+	st := &state{NodeID: joined.Name, NodeCert: joined.Certificate, Role: roleWorker, CreatedAt: time.Now().UTC()}
+	tokenKC := kc
+	fail := func(err error) error {
+		if role == roleManager {
+			// The join token may undo what it did.
+			revokeManager(context.WithoutCancel(ctx), tokenKC, st.NodeID, false)
+		}
+		m.cfg.Cluster.Down(context.WithoutCancel(ctx))
+		m.removeCredentials()
+		return err
+	}
+	if st.NodeCert == "" {
+		return fail(errors.New("the daemon's cluster status names no node certificate"))
+	}
+	kubeconfig := certKubeconfig(server, caPEM, st.NodeCert)
+	if role == roleManager {
+		if err := grantManager(ctx, kc, st.NodeID, false); err != nil {
+			return fail(fmt.Errorf("joining as a manager: %w", kubeErr(err)))
+		}
+		token, exp, err := managerToken(ctx, kc, st.NodeID)
+		if err != nil {
+			return fail(fmt.Errorf("joining as a manager: %w", kubeErr(err)))
+		}
+		kubeconfig = tokenKubeconfig(server, caPEM, token)
+		st.Role, st.TokenExpires = roleManager, exp
+		// From here on the node acts with its own manager credentials.
+		if rc, err = clientcmd.RESTConfigFromKubeConfig(kubeconfig); err == nil {
+			kc, err = kubernetes.NewForConfig(rc)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		patch := []byte(`{"metadata":{"labels":{"` + labelControlPlane + `":""}}}`)
+		if _, err := kc.CoreV1().Nodes().Patch(ctx, st.NodeID, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return fail(fmt.Errorf("joining as a manager: %w", kubeErr(err)))
+		}
+		ns, err := kc.CoreV1().Namespaces().Get(ctx, SystemNamespace, metav1.GetOptions{})
+		if err != nil {
+			return fail(fmt.Errorf("joining as a manager: %w", kubeErr(err)))
+		}
+		st.ClusterID, st.Leader = ID(ns.UID), ns.Annotations[AnnotationLeader]
+	} else {
+		nc, err := nodeClientFor(server, caPEM, st.NodeCert)
+		if err != nil {
+			return fail(err)
+		}
+		kc = nc
+	}
+	if n, err := kc.CoreV1().Nodes().Get(ctx, st.NodeID, metav1.GetOptions{}); err == nil {
 		for _, a := range n.Status.Addresses {
 			if a.Type == corev1.NodeInternalIP {
 				st.NodeAddr = a.Address
 			}
 		}
 	}
-	fail := func(err error) error {
-		m.cfg.Cluster.Down(context.WithoutCancel(ctx))
-		os.Remove(m.kubeconfigPath())
-		return err
-	}
-	if err := atomicfile.Write(m.kubeconfigPath(), kubeconfig, 0o600); err != nil {
-		return fail(err)
-	}
-	b, _ := json.Marshal(st)
-	if err := atomicfile.Write(m.statePath(), b, 0o600); err != nil {
+	if err := m.saveState(st, kubeconfig); err != nil {
 		return fail(err)
 	}
 	m.mu.Lock()
@@ -290,9 +366,8 @@ func (m *Manager) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error {
 // Deployments start them on other nodes at once), the kubelet stops and
 // the daemon undoes everything it did on the host. The Node stays in the
 // cluster, Down, until `docker node rm` on the manager removes it.
-func (m *Manager) leaveWorker(ctx context.Context, st *state) error {
-	kc, err := m.client()
-	if err == nil {
+func (m *Manager) leaveWorker(ctx context.Context, st *state, kc kubernetes.Interface) error {
+	if kc != nil {
 		node := st.NodeID
 		patch := []byte(`{"spec":{"unschedulable":true}}`)
 		if _, err := kc.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{}); err == nil {

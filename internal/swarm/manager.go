@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -34,7 +36,7 @@ type ClusterControl interface {
 	Up(ctx context.Context) (kubeconfig []byte, nodeName string, err error)
 	// Join makes the daemon a node of another daemon's cluster (swarm
 	// join) and returns its node's name; Down undoes that too.
-	Join(ctx context.Context, j engine.ClusterJoin) (nodeName string, err error)
+	Join(ctx context.Context, j engine.ClusterJoin) (JoinedNode, error)
 	Down(ctx context.Context) error
 }
 
@@ -48,16 +50,38 @@ type Config struct {
 	// bringing up the daemon's own (daemon.json "swarm-kubeconfig").
 	Kubeconfig string
 	Cluster    ClusterControl
+	Log        *slog.Logger
+}
+
+// JoinedNode is the node a daemon became by joining: its name and the file
+// of its kubelet's client certificate and key (the node's credential).
+type JoinedNode struct {
+	Name, Certificate string
 }
 
 // state is state.json: what survives a restart of the front end.
 type state struct {
-	NodeID      string    `json:"nodeID"`
-	NodeAddr    string    `json:"nodeAddr"`
-	ClusterID   string    `json:"clusterID"`
-	OwnsCluster bool      `json:"ownsCluster"`    // leave --force brings it down
-	Role        string    `json:"role,omitempty"` // "worker" on a node that joined; "" on the manager
-	CreatedAt   time.Time `json:"createdAt"`
+	NodeID      string `json:"nodeID"`
+	NodeAddr    string `json:"nodeAddr"`
+	ClusterID   string `json:"clusterID"`
+	OwnsCluster bool   `json:"ownsCluster"` // leave --force brings it down
+	// Role is "worker" or "manager" on a node that joined, "" on the node
+	// that ran swarm init (the leader, whose host runs the control plane).
+	Role      string    `json:"role,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	// On a node that joined: its kubelet's certificate file (its own
+	// credential), the leader's node, and when its manager token expires.
+	NodeCert     string    `json:"nodeCert,omitempty"`
+	Leader       string    `json:"leader,omitempty"`
+	TokenExpires time.Time `json:"tokenExpires,omitempty"`
+}
+
+// leader is the node ID of the swarm's leader.
+func (st *state) leader() string {
+	if st.Leader != "" || st.Role != "" {
+		return st.Leader
+	}
+	return st.NodeID
 }
 
 // Manager is the swarm front end over one Kubernetes cluster. It
@@ -71,6 +95,8 @@ type Manager struct {
 
 	countsAt        time.Time
 	nodes, managers int
+	rbacDone        bool
+	leaving         bool // a leave runs: the role watcher keeps still
 }
 
 var _ engine.SwarmBackend = (*Manager)(nil)
@@ -142,7 +168,7 @@ func (m *Manager) SwarmInfo(ctx context.Context) swarm.Info {
 	if addr := m.managerAddr(); addr != "" {
 		info.RemoteManagers = []swarm.Peer{{Addr: addr}}
 		if st.Role != roleWorker {
-			info.RemoteManagers[0].NodeID = st.NodeID
+			info.RemoteManagers[0].NodeID = st.leader()
 		}
 	}
 	if st.Role == roleWorker {
@@ -174,7 +200,7 @@ func (m *Manager) counts(ctx context.Context) (nodes, managers int) {
 	}
 	nodes, managers = len(l.Items), 0
 	for i := range l.Items {
-		if _, ok := l.Items[i].Labels["node-role.kubernetes.io/control-plane"]; ok {
+		if _, ok := l.Items[i].Labels[labelControlPlane]; ok {
 			managers++
 		}
 	}
@@ -248,6 +274,13 @@ func (m *Manager) SwarmInit(ctx context.Context, req swarm.InitRequest) (string,
 	if req.AdvertiseAddr != "" && st.NodeAddr == "" {
 		st.NodeAddr = req.AdvertiseAddr
 	}
+	if ns.Annotations[AnnotationLeader] != node.Name {
+		patch := []byte(`{"metadata":{"annotations":{"` + AnnotationLeader + `":"` + node.Name + `"}}}`)
+		if _, err := kc.CoreV1().Namespaces().Patch(ctx, SystemNamespace, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return fail(kubeErr(err))
+		}
+	}
+	st.Leader = node.Name
 	if _, err := m.joinTokens(ctx, kc); err != nil {
 		return fail(fmt.Errorf("join tokens: %w", err))
 	}
@@ -302,15 +335,43 @@ func (m *Manager) selfNode(ctx context.Context, kc kubernetes.Interface, name st
 func (m *Manager) SwarmLeave(ctx context.Context, force bool) error {
 	m.mu.Lock()
 	st := m.st
+	m.leaving = true
 	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.leaving = false
+		m.mu.Unlock()
+	}()
 	var err error
 	switch {
 	case st == nil:
 		return errdefs.Unavailable(errors.New("This node is not part of a swarm"))
 	case st.Role == roleWorker:
-		err = m.leaveWorker(ctx, st)
+		kc, _ := m.client()
+		err = m.leaveWorker(ctx, st, kc)
 	case !force:
-		return errdefs.Unavailable(errors.New("You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message."))
+		reachable, unreachable := 1, 0
+		if kc, err := m.client(); err == nil {
+			if r, u, err := managerStats(ctx, kc); err == nil && r+u > 0 {
+				reachable, unreachable = r, u
+			}
+		}
+		return errdefs.Unavailable(errors.New(leaveManagerMessage(reachable, unreachable)))
+	case st.Role == roleManager:
+		// A manager that joined gives its role up (its service account
+		// goes, and with it its token), then leaves as a worker does.
+		nc, nerr := m.nodeClient(st)
+		if kc, err := m.client(); err == nil {
+			patch := []byte(`{"metadata":{"labels":{"` + labelControlPlane + `":null}}}`)
+			kc.CoreV1().Nodes().Patch(ctx, st.NodeID, types.MergePatchType, patch, metav1.PatchOptions{})
+			if err := revokeManager(ctx, kc, st.NodeID, true); err != nil && m.cfg.Log != nil {
+				m.cfg.Log.Warn("swarm leave: revoking this manager's credentials", "err", err)
+			}
+		}
+		if nerr != nil {
+			nc = nil
+		}
+		err = m.leaveWorker(ctx, st, nc)
 	case st.OwnsCluster:
 		// The cluster goes, and everything in it.
 		err = m.cfg.Cluster.Down(ctx)
@@ -322,12 +383,28 @@ func (m *Manager) SwarmLeave(ctx context.Context, force bool) error {
 	if err != nil {
 		return err
 	}
-	os.Remove(m.statePath())
-	os.Remove(m.kubeconfigPath())
+	m.removeCredentials()
 	m.mu.Lock()
 	m.st, m.kc = nil, nil
 	m.mu.Unlock()
 	return nil
+}
+
+// initializing reports whether swarm init runs (its state has no node yet).
+func (m *Manager) initializing() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.st != nil && m.st.NodeID == ""
+}
+
+// RunsControlPlane reports whether this node is the leader, whose host
+// runs the cluster's control plane: the routing mesh and the update
+// monitor run there only (a second manager on the same host would collide
+// with its ports, and two monitors would roll back twice).
+func (m *Manager) RunsControlPlane() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.st != nil && m.st.Role == ""
 }
 
 // removeAll deletes what the swarm made in an adopted cluster: the stacks'
@@ -359,6 +436,10 @@ func (m *Manager) removeAll(ctx context.Context, kc kubernetes.Interface) error 
 	}
 	kc.CoreV1().Secrets(DefaultNamespace).DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
 	kc.CoreV1().ConfigMaps(DefaultNamespace).DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
+	// The managers' roles and bindings (the service accounts went with
+	// the system namespace).
+	kc.RbacV1().ClusterRoleBindings().DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
+	kc.RbacV1().ClusterRoles().DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
 	// The join tokens (bootstrap token Secrets) swarm init made.
 	if err := kc.CoreV1().Secrets("kube-system").DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil && !apierrors.IsNotFound(err) {
 		return err
@@ -1052,11 +1133,11 @@ func (m *Manager) NodeList(ctx context.Context, f filters.Args) ([]swarm.Node, e
 	if err != nil {
 		return nil, kubeErr(err)
 	}
-	self := m.SwarmInfo(ctx).NodeID
+	leader := m.leaderID()
 	addr := m.managerAddr()
 	var out []swarm.Node
 	for i := range l.Items {
-		n := NodeFromKube(&l.Items[i], self)
+		n := NodeFromKube(&l.Items[i], leader)
 		if n.ManagerStatus != nil && addr != "" {
 			n.ManagerStatus.Addr = addr
 		}
@@ -1103,7 +1184,7 @@ func (m *Manager) NodeInspect(ctx context.Context, ref string) (swarm.Node, erro
 	if err != nil {
 		return swarm.Node{}, err
 	}
-	out := NodeFromKube(n, m.SwarmInfo(ctx).NodeID)
+	out := NodeFromKube(n, m.leaderID())
 	if addr := m.managerAddr(); out.ManagerStatus != nil && addr != "" {
 		out.ManagerStatus.Addr = addr
 	}
@@ -1122,11 +1203,42 @@ func (m *Manager) NodeUpdate(ctx context.Context, ref string, version uint64, sp
 	if nodeVersion(n) != version {
 		return errdefs.Invalidf("rpc error: code = Unknown desc = update out of sequence")
 	}
+	_, wasManager := n.Labels[labelControlPlane]
+	promote := spec.Role == swarm.NodeRoleManager && !wasManager
+	demote := spec.Role == swarm.NodeRoleWorker && wasManager
+	if demote && n.Name == m.leaderID() {
+		return errdefs.Invalidf("rpc error: code = FailedPrecondition desc = node %s is the swarm's leader: its host runs the Kubernetes control plane, which cannot move to another node", n.Name)
+	}
 	if err := ApplyNodeSpec(n, spec); err != nil {
 		return err
 	}
-	_, err = kc.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
-	return kubeErr(err)
+	if promote {
+		// The node's front end fetches its token once it sees its label.
+		if err := grantManager(ctx, kc, n.Name, true); err != nil {
+			return kubeErr(err)
+		}
+	}
+	if _, err = kc.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
+		if promote {
+			revokeManager(context.WithoutCancel(ctx), kc, n.Name, false)
+		}
+		return kubeErr(err)
+	}
+	if demote {
+		// Its service account goes, so its token is refused from now on.
+		return kubeErr(revokeManager(ctx, kc, n.Name, false))
+	}
+	return nil
+}
+
+// leaderID is the node ID of the swarm's leader ("" when not known).
+func (m *Manager) leaderID() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.st == nil {
+		return ""
+	}
+	return m.st.leader()
 }
 
 func (m *Manager) NodeRemove(ctx context.Context, ref string, force bool) error {
@@ -1138,12 +1250,19 @@ func (m *Manager) NodeRemove(ctx context.Context, ref string, force bool) error 
 	if err != nil {
 		return err
 	}
-	sn := NodeFromKube(n, m.SwarmInfo(ctx).NodeID)
+	sn := NodeFromKube(n, m.leaderID())
 	if sn.Spec.Role == swarm.NodeRoleManager {
 		return errdefs.Invalidf("rpc error: code = FailedPrecondition desc = node %s is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal", n.Name)
 	}
 	if sn.Status.State != swarm.NodeStateDown && !force {
 		return errdefs.Invalidf("rpc error: code = FailedPrecondition desc = node %s is not down and can't be removed", n.Name)
 	}
-	return kubeErr(kc.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{}))
+	if err := kc.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{}); err != nil {
+		return kubeErr(err)
+	}
+	// What a manager that left could not remove of its own role.
+	if err := revokeManager(ctx, kc, n.Name, false); err != nil && m.cfg.Log != nil {
+		m.cfg.Log.Warn("node rm: the node's manager role", "node", n.Name, "err", err)
+	}
+	return nil
 }

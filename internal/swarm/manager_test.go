@@ -358,3 +358,23 @@ func TestServiceUpdateConflict(t *testing.T) {
 		t.Fatalf("update under endless conflicts: %v", err)
 	}
 }
+
+// TestLeaveManagerMessage: dockerd's refusal of a manager's leave without
+// --force, by the managers that would be left (moby's Cluster.Leave).
+func TestLeaveManagerMessage(t *testing.T) {
+	const head = "You are attempting to leave the swarm on a node that is participating as a manager. "
+	const tail = "The only way to restore a swarm that has lost consensus is to reinitialize it with `--force-new-cluster`. Use `--force` to suppress this message."
+	for _, c := range []struct {
+		reachable, unreachable int
+		want                   string
+	}{
+		{1, 0, head + "Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. "},
+		{2, 0, head + "Removing this node leaves 1 managers out of 2. Without a Raft quorum your swarm will be inaccessible. " + tail},
+		{3, 0, head + tail},
+		{2, 1, head + "Removing this node leaves 1 managers out of 3. Without a Raft quorum your swarm will be inaccessible. " + tail},
+	} {
+		if got := leaveManagerMessage(c.reachable, c.unreachable); got != c.want {
+			t.Errorf("%d reachable, %d unreachable:\n got %q\nwant %q", c.reachable, c.unreachable, got, c.want)
+		}
+	}
+}

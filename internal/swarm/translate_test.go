@@ -575,8 +575,26 @@ func TestNodes(t *testing.T) {
 	if n.Spec.Unschedulable || NodeAvailability(n) != swarm.NodeAvailabilityActive {
 		t.Errorf("active: %+v", n.Spec)
 	}
+	// The role is the manager label.
+	spec.Role = swarm.NodeRoleWorker
+	if err := ApplyNodeSpec(n, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := n.Labels[labelControlPlane]; ok || NodeFromKube(n, "berth-1").Spec.Role != swarm.NodeRoleWorker {
+		t.Errorf("demoted node's labels %v", n.Labels)
+	}
+	spec.Role = swarm.NodeRoleManager
+	_ = ApplyNodeSpec(n, spec)
+	if sn := NodeFromKube(n, "berth-0"); sn.Spec.Role != swarm.NodeRoleManager || sn.ManagerStatus == nil || sn.ManagerStatus.Leader ||
+		sn.ManagerStatus.Reachability != swarm.ReachabilityReachable {
+		t.Errorf("promoted node, not the leader: %+v", sn.ManagerStatus)
+	}
+	n.Status.Conditions[0].Status = corev1.ConditionUnknown
+	if sn := NodeFromKube(n, "berth-0"); sn.ManagerStatus.Reachability != swarm.ReachabilityUnreachable {
+		t.Errorf("a manager that is not Ready: %+v", sn.ManagerStatus)
+	}
 	for _, bad := range []swarm.NodeSpec{
-		{Role: swarm.NodeRoleWorker},
+		{Role: "boss"},
 		{Role: swarm.NodeRoleManager, Availability: "sleep"},
 		{Role: swarm.NodeRoleManager, Annotations: swarm.Annotations{Labels: map[string]string{"kubernetes.io/hostname": "x"}}},
 	} {

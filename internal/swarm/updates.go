@@ -37,7 +37,7 @@ func NewUpdateMonitor(m *Manager, log *slog.Logger) *UpdateMonitor {
 // Run checks the services until ctx ends.
 func (u *UpdateMonitor) Run(ctx context.Context) {
 	for {
-		if i := u.m.SwarmInfo(ctx); i.LocalNodeState == swarm.LocalNodeStateActive && i.ControlAvailable {
+		if i := u.m.SwarmInfo(ctx); i.LocalNodeState == swarm.LocalNodeStateActive && i.ControlAvailable && u.m.RunsControlPlane() {
 			if kc, err := u.m.client(); err == nil {
 				u.check(ctx, kc)
 			}
