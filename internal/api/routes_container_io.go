@@ -106,11 +106,13 @@ func (s *Server) containerLogs(ctx context.Context, w http.ResponseWriter, r *ht
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", streamType(ctx, !tty))
-	w.WriteHeader(http.StatusOK)
-	fl := http.NewResponseController(w)
-	fl.Flush()
-	return writeLogs(ctx, w, fl, msgs, !tty, opts.Timestamps)
+	return streamLogs(ctx, w, msgs, !tty, func(dst []byte, m engine.LogMessage) ([]byte, string) {
+		if opts.Timestamps {
+			dst = m.Time.UTC().AppendFormat(dst, timestampFormat)
+			dst = append(dst, ' ')
+		}
+		return append(dst, m.Line...), m.Stream
+	})
 }
 
 // logsQuery reads what the logs of a container, a service and a task share
@@ -149,14 +151,22 @@ func logsQuery(r *http.Request, details *bool, noStream error) (engine.LogsOptio
 // prefixes log lines, so columns line up.
 const timestampFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
-func writeLogs(ctx context.Context, w io.Writer, fl *http.ResponseController, msgs <-chan engine.LogMessage, multiplexed, timestamps bool) error {
-	stdout, stderr := w, w
+// streamLogs answers 200 and writes each message of msgs as the line
+// format makes of it, to stdout or stderr by the stream it names
+// (multiplexed, or both straight to w for a TTY's logs), flushed, until
+// msgs ends or the client goes away.
+func streamLogs[M any](ctx context.Context, w http.ResponseWriter, msgs <-chan M, multiplexed bool, format func(dst []byte, m M) (line []byte, stream string)) error {
+	w.Header().Set("Content-Type", streamType(ctx, multiplexed))
+	w.WriteHeader(http.StatusOK)
+	fl := http.NewResponseController(w)
+	fl.Flush()
+	var stdout, stderr io.Writer = w, w
 	if multiplexed {
 		stdout, stderr = stdcopy.NewStreams(w)
 	}
 	var line []byte
 	for {
-		var m engine.LogMessage
+		var m M
 		var ok bool
 		select {
 		case <-ctx.Done():
@@ -166,14 +176,10 @@ func writeLogs(ctx context.Context, w io.Writer, fl *http.ResponseController, ms
 				return nil
 			}
 		}
-		line = line[:0]
-		if timestamps {
-			line = m.Time.UTC().AppendFormat(line, timestampFormat)
-			line = append(line, ' ')
-		}
-		line = append(line, m.Line...)
+		var stream string
+		line, stream = format(line[:0], m)
 		dst := stdout
-		if m.Stream == "stderr" {
+		if stream == "stderr" {
 			dst = stderr
 		}
 		if _, err := dst.Write(line); err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/filters"
-	"github.com/berth-project/berth/internal/stdcopy"
 	"github.com/moby/moby/api/types/swarm"
 )
 
@@ -344,33 +343,9 @@ func (s *Server) swarmLogs(ctx context.Context, w http.ResponseWriter, r *http.R
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", streamType(ctx, true))
-	w.WriteHeader(http.StatusOK)
-	fl := http.NewResponseController(w)
-	fl.Flush()
-	stdout, stderr := stdcopy.NewStreams(w)
-	var line []byte
-	for {
-		var m engine.SwarmLogMessage
-		var ok bool
-		select {
-		case <-ctx.Done():
-			return nil
-		case m, ok = <-msgs:
-			if !ok {
-				return nil
-			}
-		}
-		line = appendSwarmLogLine(line[:0], m, opts.Timestamps, details)
-		dst := stdout
-		if m.Stream == "stderr" {
-			dst = stderr
-		}
-		if _, err := dst.Write(line); err != nil {
-			return err
-		}
-		fl.Flush()
-	}
+	return streamLogs(ctx, w, msgs, true, func(dst []byte, m engine.SwarmLogMessage) ([]byte, string) {
+		return appendSwarmLogLine(dst, m, opts.Timestamps, details), m.Stream
+	})
 }
 
 // appendSwarmLogLine formats a line as dockerd's log stream writer does:
