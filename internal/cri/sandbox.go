@@ -171,6 +171,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		return nil, err
 	}
 	s.sandboxes.add(sb)
+	s.eng.PodContainersSoon()
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
 

@@ -16,6 +16,10 @@ type PodBackend interface {
 	// ContainerReopenLog makes a running pod container's monitor reopen its
 	// log file after the kubelet rotated it.
 	ContainerReopenLog(ctx context.Context, name string) error
+	// PodContainersSoon says a pod is ready and its containers will be
+	// created and started next: the engine may get what their starts need
+	// (a monitor process) ready meanwhile. It does not block.
+	PodContainersSoon()
 }
 
 // PodOptions is what a container of a Kubernetes pod needs beyond Docker's

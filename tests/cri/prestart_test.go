@@ -2,6 +2,7 @@ package cri
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-project/berth/tests/testutil"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -174,4 +176,63 @@ func TestCreatedContainerWaitsForStart(t *testing.T) {
 		t.Fatalf("RemovePodSandbox: %v", err)
 	}
 	assertPodGone(t, pod, "")
+}
+
+// TestRunPodSandboxWarmsMonitor: RunPodSandbox starts the monitor
+// supervisor the pod's first container then runs under, so that process's
+// start-up is not between CreateContainer and StartContainer.
+func TestRunPodSandboxWarmsMonitor(t *testing.T) {
+	ctx := ctxT(t)
+	mon := filepath.Join(testutil.BinDir(env.d.RepoDir), "berth-monitor")
+	// Other tests' pods are gone; a supervisor warmed for a pod that got
+	// no container exits after its 10 s idle limit.
+	for deadline := time.Now().Add(20 * time.Second); len(testutil.ProcsWithArg(mon, env.d.Exec)) > 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("monitor supervisors of earlier tests still run: %v", testutil.ProcsWithArg(mon, env.d.Exec))
+		}
+	}
+	cfg := testPod(t, "warm")
+	ns := &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER}
+	cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: ns}
+	pod := runPod(t, ctx, cfg)
+	var warmed []int
+	for deadline := time.Now().Add(10 * time.Second); len(warmed) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no monitor supervisor started for the new pod")
+		}
+		warmed = testutil.ProcsWithArg(mon, env.d.Exec)
+	}
+	if len(warmed) != 1 {
+		t.Fatalf("%d supervisors started for one pod: %v", len(warmed), warmed)
+	}
+	cr, err := env.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod, SandboxConfig: cfg, Config: &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "sleep"},
+		Image:    &runtimeapi.ImageSpec{Image: "busybox"},
+		Command:  []string{"sleep", "600"},
+		Linux:    &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: ns}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: cr.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := env.rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: cr.ContainerId, Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("container state %v after StartContainer", st.Status.State)
+	}
+	var pid int
+	fmt.Sscanf(grepAfter(st.Info["info"], `"pid":`), "%d", &pid)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatalf("container pid %d: %v", pid, err)
+	}
+	var ppid int
+	fmt.Sscanf(strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))[1], "%d", &ppid)
+	if ppid != warmed[0] {
+		t.Fatalf("the container runs under %d, not under the supervisor %d started with its pod", ppid, warmed[0])
+	}
 }
