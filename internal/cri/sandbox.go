@@ -106,8 +106,9 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	}
 	tPin := time.Now()
 	// CNI ADD is most of a pod's start (a process per plugin, the bridge
-	// plugin's iptables commands): the pause process and the files that
-	// do not need the pod's IPs are made meanwhile.
+	// plugin's iptables commands): the pause process, the files that do
+	// not need the pod's IPs and the pod's durable record are made
+	// meanwhile.
 	type sideResult struct {
 		pausePid int
 		err      error
@@ -121,7 +122,11 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 				return
 			}
 		}
-		r.err = writePodFiles(sb, hostname)
+		if r.err = writePodFiles(sb, hostname); r.err != nil {
+			side <- r
+			return
+		}
+		r.err = writeIntent(sb, r.pausePid, !hostNet)
 		side <- r
 	}()
 	var ips []net.IP
@@ -167,12 +172,30 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		}
 	}()
 	sb.State = runtimeapi.PodSandboxState_SANDBOX_READY
-	if err := sb.save(); err != nil {
+	// No fsync: the intent record is durable already, and READY and the
+	// IPs only hold while the pod's namespaces do, which a machine crash
+	// ends.
+	if err := sb.saveNoSync(); err != nil {
 		return nil, err
 	}
 	s.sandboxes.add(sb)
 	s.eng.PodContainersSoon()
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
+}
+
+// writeIntent durably records a pod whose network is being set up, as
+// NOTREADY with what a StopPodSandbox must undo (the namespaces, the
+// pause process and, when withNetwork, a CNI DEL, which is idempotent).
+// It runs while CNI ADD does, so the fsyncs are off the pod's start;
+// a berthd or machine crash before RunPodSandbox returns then leaves a
+// record the kubelet stops and removes, not an IP and namespaces that
+// nothing names.
+func writeIntent(sb *sandbox, pausePid int, withNetwork bool) error {
+	rec := *sb
+	rec.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+	rec.PausePid = pausePid
+	rec.NetworkUp = withNetwork
+	return rec.save()
 }
 
 func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {

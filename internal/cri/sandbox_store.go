@@ -41,12 +41,18 @@ func (sb *sandbox) hostnamePath() string   { return filepath.Join(sb.dir, "hostn
 func (sb *sandbox) hostsPath() string      { return filepath.Join(sb.dir, "hosts") }
 func (sb *sandbox) resolvConfPath() string { return filepath.Join(sb.dir, "resolv.conf") }
 
-func (sb *sandbox) save() error {
+func (sb *sandbox) save() error { return sb.write(atomicfile.Write) }
+
+// saveNoSync saves without fsync, for a change that a machine crash makes
+// moot (see RunPodSandbox).
+func (sb *sandbox) saveNoSync() error { return sb.write(atomicfile.WriteNoSync) }
+
+func (sb *sandbox) write(w func(string, []byte, os.FileMode) error) error {
 	b, err := json.Marshal(sb)
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(sb.dir, "sandbox.json"), b, 0o600)
+	return w(filepath.Join(sb.dir, "sandbox.json"), b, 0o600)
 }
 
 // sandboxStore holds every sandbox record in memory, keyed by id.
