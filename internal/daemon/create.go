@@ -172,7 +172,15 @@ func (d *Daemon) createContainer(ctx context.Context, name string, req *containe
 		}
 	}()
 	d.crashPoint("create-after-rw")
-	if err := c.save(dir); err != nil {
+	save := c.save
+	if pod != nil {
+		// No fsync for a pod's container: a machine crash ends its pod,
+		// whose containers are never started again (the kubelet makes a
+		// new sandbox and new containers), and a record lost with the
+		// page cache leaves a rw layer that sweepOrphans removes.
+		save = c.saveState
+	}
+	if err := save(dir); err != nil {
 		return resp, err
 	}
 	d.containers.add(c)
