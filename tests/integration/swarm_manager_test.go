@@ -75,6 +75,14 @@ func TestSwarmManagerJoin(t *testing.T) {
 	if code := apiStatus(t, api, bootstrap, "/api/v1/namespaces/kube-system/secrets"); code != http.StatusForbidden {
 		t.Errorf("the worker token lists kube-system's secrets: %d", code)
 	}
+	// Nor does the worker token make itself a manager's account.
+	sa := `{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"swarm-manager-intruder"}}`
+	if code := apiCall(t, api, bootstrap, http.MethodPost, "/api/v1/namespaces/berth-swarm/serviceaccounts", sa); code != http.StatusForbidden {
+		t.Errorf("the worker token creates a service account in berth-swarm: %d", code)
+	}
+	if code := apiCall(t, api, bootstrap, http.MethodPost, "/api/v1/namespaces/berth-swarm/serviceaccounts/default/token", `{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{}}`); code != http.StatusForbidden {
+		t.Errorf("the worker token asks for a service account token in berth-swarm: %d", code)
+	}
 
 	// Promoted from the leader, then demoted again.
 	waitControl := func(want string) {
@@ -242,8 +250,15 @@ func waitDown(t *testing.T, dr testutil.Driver, node string) {
 // address the join token pinned).
 func apiStatus(t *testing.T, api, token, path string) int {
 	t.Helper()
+	return apiCall(t, api, token, http.MethodGet, path, "")
+}
+
+// apiCall is the status of a request with a JSON body.
+func apiCall(t *testing.T, api, token, method, path, body string) int {
+	t.Helper()
 	c := http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	req, _ := http.NewRequest(http.MethodGet, api+path, nil)
+	req, _ := http.NewRequest(method, api+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := c.Do(req)
 	if err != nil {
