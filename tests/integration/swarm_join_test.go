@@ -46,6 +46,7 @@ func TestSwarmTwoNodes(t *testing.T) {
 	if testutil.KubeBinDir() == "" {
 		t.Skip("Kubernetes binaries not built: run make kube")
 	}
+	swarmBerthdOnly(t)
 	testutil.KubeLock(t)
 	ctx := context.Background()
 	d1, dr1 := swarmDaemon(t)

@@ -56,6 +56,7 @@ func TestSwarmUpdateRollback(t *testing.T) {
 	if testutil.KubeBinDir() == "" {
 		t.Skip("Kubernetes binaries not built: run make kube")
 	}
+	swarmBerthdOnly(t)
 	testutil.KubeLock(t)
 	_, dr := swarmDaemon(t)
 	ctx := context.Background()

@@ -51,9 +51,7 @@ func TestSwarmOutsideASwarm(t *testing.T) {
 // everything at the end.
 func swarmDaemon(t *testing.T, extra ...string) (*testutil.Daemon, testutil.Driver) {
 	t.Helper()
-	if testutil.TargetFromEnv() != testutil.TargetBerthd {
-		t.Skip("berthd only")
-	}
+	swarmBerthdOnly(t)
 	dir, err := os.MkdirTemp("", "berth-swarm-")
 	if err != nil {
 		t.Fatal(err)
@@ -277,6 +275,16 @@ func TestSwarmTutorial(t *testing.T) {
 	}
 }
 
+// swarmBerthdOnly skips t on another target: the swarm tests start berthds
+// of their own. Tests that take the host's cluster lock call it first, so a
+// dockerd run does not wait for another run's cluster only to skip.
+func swarmBerthdOnly(t *testing.T) {
+	t.Helper()
+	if testutil.TargetFromEnv() != testutil.TargetBerthd {
+		t.Skip("berthd only")
+	}
+}
+
 // kubeSwarmDaemon is swarmDaemon for a test that brings a cluster up: it
 // skips without the Kubernetes binaries and holds the host's cluster lock.
 // It returns the daemon, the docker CLI and berth on it, and `berth kubectl`.
@@ -285,6 +293,7 @@ func kubeSwarmDaemon(t *testing.T, extra ...string) (d *testutil.Daemon, docker,
 	if testutil.KubeBinDir() == "" {
 		t.Skip("Kubernetes binaries not built (no /var/cache/berth-kube/k8s-*/bin with kube-apiserver, kubelet...): run make kube")
 	}
+	swarmBerthdOnly(t)
 	testutil.KubeLock(t)
 	d, docker = swarmDaemon(t, extra...)
 	berth = berthDriver(t, d, docker)
