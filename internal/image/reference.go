@@ -28,7 +28,15 @@ func familiar(ref string) string {
 	if err != nil {
 		return ref
 	}
-	return reference.FamiliarString(named)
+	short := reference.FamiliarString(named)
+	// The familiar form drops "docker.io/", so a Hub path whose first part
+	// looks like a host ("docker.io/my.org/app") would come back as another
+	// registry's name ("my.org/app"), and a save's RepoTags would load under
+	// it. Such names keep their domain.
+	if back, err := reference.ParseNormalizedNamed(short); err != nil || back.String() != named.String() {
+		return named.String()
+	}
+	return short
 }
 
 // shortID is Docker's 12-character form of an ID.
