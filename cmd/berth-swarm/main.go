@@ -59,6 +59,7 @@ func run(socket, stateDir, daemonHost, volumeRoot, kubeconfig string, log *slog.
 	go swarm.NewIngress(m, log).Run(ctx)
 	go swarm.NewUpdateMonitor(m, log).Run(ctx)
 	go m.WatchRole(ctx, 2*time.Second)
+	go swarm.NewHistoryRecorder(m, log).Run(ctx)
 	srv := api.NewSwarmServer(m, api.Options{Version: version.Version, GitCommit: version.GitCommit, Logger: log})
 	log.Info("swarm front end listening", "socket", socket)
 	err = srv.Serve(ctx, l)

@@ -451,12 +451,12 @@ func (m *Manager) SwarmInspect(ctx context.Context) (swarm.Swarm, error) {
 	info := m.SwarmInfo(ctx)
 	sw := swarm.Swarm{ClusterInfo: *info.Cluster}
 	sw.Spec.Name = "default"
-	sw.Spec.Orchestration.TaskHistoryRetentionLimit = ptr(int64(5))
 	sw.Spec.Dispatcher.HeartbeatPeriod = 5 * time.Second
 	kc, err := m.client()
 	if err != nil {
 		return swarm.Swarm{}, err
 	}
+	sw.Spec.Orchestration.TaskHistoryRetentionLimit = ptr(m.taskHistoryLimit(ctx, kc))
 	if sw.JoinTokens, err = m.joinTokens(ctx, kc); err != nil {
 		return swarm.Swarm{}, fmt.Errorf("join tokens: %w", err)
 	}
@@ -467,12 +467,17 @@ func (m *Manager) SwarmUpdate(ctx context.Context, version uint64, spec swarm.Sp
 	if spec.EncryptionConfig.AutoLockManagers {
 		return errdefs.Invalidf("autolock: the swarm's keys are the Kubernetes cluster's PKI")
 	}
-	if !flags.RotateWorkerToken && !flags.RotateManagerToken {
-		return nil
-	}
 	kc, err := m.client()
 	if err != nil {
 		return err
+	}
+	if n := spec.Orchestration.TaskHistoryRetentionLimit; n != nil && *n != m.taskHistoryLimit(ctx, kc) {
+		if err := m.setTaskHistoryLimit(ctx, kc, *n); err != nil {
+			return err
+		}
+	}
+	if !flags.RotateWorkerToken && !flags.RotateManagerToken {
+		return nil
 	}
 	for role, rotate := range map[string]bool{roleWorker: flags.RotateWorkerToken, roleManager: flags.RotateManagerToken} {
 		if rotate {
@@ -906,6 +911,9 @@ func (m *Manager) ServiceRemove(ctx context.Context, ref string) error {
 	if err != nil && !apierrors.IsNotFound(err) {
 		return kubeErr(err)
 	}
+	if err := removeHistory(ctx, kc, s.w); err != nil {
+		return kubeErr(err)
+	}
 	if s.svc != nil {
 		if err := kc.CoreV1().Services(meta.Namespace).Delete(ctx, s.svc.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return kubeErr(err)
@@ -971,7 +979,7 @@ func (m *Manager) tasks(ctx context.Context, kc kubernetes.Interface) ([]swarm.T
 				rev = pt.Pod.Labels["controller-revision-hash"]
 			}
 			upToDate := current == "" || rev == current
-			for _, t := range TasksFromPod(pt, ID(meta.UID), spec.TaskTemplate, upToDate) {
+			for _, t := range TasksFromPod(pt, ID(meta.UID), revisionSpec(s.w, rev, current), upToDate) {
 				t.Annotations.Labels = copyMap(spec.Labels)
 				if !upToDate {
 					old[t.ID] = true
@@ -980,6 +988,20 @@ func (m *Manager) tasks(ctx context.Context, kc kubernetes.Interface) ([]swarm.T
 				podOf[t.ID] = pt.Pod
 			}
 		}
+	}
+	// The tasks of deleted pods, from the services' task history.
+	hist, desired, err := m.historyTasks(ctx, kc, all, podOf)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for i := range out {
+		if d, ok := desired[out[i].ID]; ok {
+			out[i].DesiredState = d // a pod being scaled away: remove
+		}
+	}
+	for _, t := range hist {
+		old[t.ID] = true
+		out = append(out, t)
 	}
 	return out, podOf, old, nil
 }
@@ -1025,6 +1047,10 @@ func (m *Manager) TaskList(ctx context.Context, f filters.Args) ([]swarm.Task, e
 			svcIDs[ID(s.w.Meta().UID)] = true
 		}
 	}
+	names, err := m.serviceNames(ctx, kc, f)
+	if err != nil {
+		return nil, err
+	}
 	var out []swarm.Task
 	for _, t := range all {
 		if svcIDs != nil && !svcIDs[t.ServiceID] {
@@ -1037,6 +1063,9 @@ func (m *Manager) TaskList(ctx context.Context, f filters.Args) ([]swarm.Task, e
 			continue
 		}
 		if f.Contains("id") && !anyPrefix(f.Get("id"), t.ID) {
+			continue
+		}
+		if f.Contains("name") && !anyPrefix(f.Get("name"), taskName(names[t.ServiceID], t)) {
 			continue
 		}
 		if f.Contains("label") && !f.MatchKVList("label", t.Annotations.Labels) {
