@@ -624,6 +624,12 @@ func (m *Manager) setTaskHistoryLimit(ctx context.Context, kc kubernetes.Interfa
 			cm.Data[orchestrationKey] = string(b)
 			_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
 		}
+		if err == nil {
+			// docker info shows it at once.
+			m.mu.Lock()
+			m.historyLimit = n
+			m.mu.Unlock()
+		}
 		if err == nil || try >= 5 || !(apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) {
 			return kubeErr(err)
 		}

@@ -96,7 +96,8 @@ type Manager struct {
 	countsAt        time.Time
 	nodes, managers int
 	rbacDone        bool
-	leaving         bool // a leave runs: the role watcher keeps still
+	leaving         bool  // a leave runs: the role watcher keeps still
+	historyLimit    int64 // TaskHistoryRetentionLimit as of countsAt
 }
 
 var _ engine.SwarmBackend = (*Manager)(nil)
@@ -177,6 +178,13 @@ func (m *Manager) SwarmInfo(ctx context.Context) swarm.Info {
 		return info
 	}
 	info.Nodes, info.Managers = m.counts(ctx)
+	m.mu.Lock()
+	limit := m.historyLimit
+	if m.countsAt.IsZero() {
+		limit = DefaultTaskHistory
+	}
+	m.mu.Unlock()
+	info.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit = &limit
 	return info
 }
 
@@ -204,8 +212,9 @@ func (m *Manager) counts(ctx context.Context) (nodes, managers int) {
 			managers++
 		}
 	}
+	limit := m.taskHistoryLimit(ctx, kc)
 	m.mu.Lock()
-	m.nodes, m.managers, m.countsAt = nodes, managers, time.Now()
+	m.nodes, m.managers, m.countsAt, m.historyLimit = nodes, managers, time.Now(), limit
 	m.mu.Unlock()
 	return nodes, managers
 }
