@@ -116,9 +116,9 @@ func slotKey(t swarm.Task) string {
 // limit-1 recorded tasks per slot, the newest: the slot's current task is
 // the limit's last one, as in swarm (a negative limit keeps all, up to
 // maxHistory). A new record of a revision whose tasks were recorded
-// before takes a slot none of them holds (slots are counted per revision
-// among the pods that exist, so a pod deleted after another of its
-// revision would otherwise take its slot). A scaled-away task (desired
+// before, while its pod existed, takes a slot none of them holds (slots
+// are counted per revision among the pods that exist, so a pod deleted
+// after another of its revision would otherwise take its slot). A scaled-away task (desired
 // state remove) is kept only while its pod exists: swarm deletes such a
 // task once it is down, and keeps its slot's older tasks.
 func (d *historyDoc) add(tasks []recordedTask, gone bool, limit int64) {
@@ -131,7 +131,10 @@ func (d *historyDoc) add(tasks []recordedTask, gone bool, limit int64) {
 			if r.Task.Slot > 0 {
 				taken := map[int]bool{}
 				for _, o := range d.Tasks {
-					if o.Rev == r.Rev && o.Pod != r.Pod {
+					// Another pod of the revision that still existed when
+					// this one was made (a Deployment rolled back reuses
+					// an old revision: its earlier pods do not count).
+					if o.Rev == r.Rev && o.Pod != r.Pod && !o.Task.Meta.UpdatedAt.Before(r.Task.Meta.CreatedAt) {
 						taken[o.Task.Slot] = true
 					}
 				}

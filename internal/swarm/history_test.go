@@ -220,3 +220,28 @@ func TestHistoryDocTrim(t *testing.T) {
 		t.Fatalf("limit 0 keeps none: %d", len(d.Tasks))
 	}
 }
+
+// TestHistoryDocSlots: a record of a revision takes a slot none of the
+// revision's pods that existed with it holds; pods of the revision from
+// before a rollback do not count.
+func TestHistoryDocSlots(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	rec := func(id string, slot int, created, recorded time.Time) recordedTask {
+		tk := swarm.Task{ID: id, Slot: slot, DesiredState: swarm.TaskStateShutdown}
+		tk.Meta.CreatedAt, tk.Meta.UpdatedAt = created, recorded
+		return recordedTask{Task: tk, Pod: id, Rev: "r"}
+	}
+	d := historyDoc{Specs: map[string]swarm.TaskSpec{}}
+	d.add([]recordedTask{rec("p1", 1, t0, t0.Add(time.Minute))}, true, 5)
+	// p2 ran beside p1 and is counted into slot 1 once p1 is gone.
+	d.add([]recordedTask{rec("p2", 1, t0.Add(time.Second), t0.Add(2*time.Minute))}, true, 5)
+	// p3 is of the same revision after a rollback, made after p1 and p2 went.
+	d.add([]recordedTask{rec("p3", 1, t0.Add(time.Hour), t0.Add(2*time.Hour))}, true, 5)
+	slots := map[string]int{}
+	for _, r := range d.Tasks {
+		slots[r.Task.ID] = r.Task.Slot
+	}
+	if slots["p1"] != 1 || slots["p2"] != 2 || slots["p3"] != 1 {
+		t.Fatalf("slots %v", slots)
+	}
+}
