@@ -821,8 +821,8 @@ services:
 
 // pull fetches the services' images from a registry, push sends built ones.
 func TestComposePullPush(t *testing.T) {
-	if env == nil || env.daemon.Target != testutil.TargetBerthd {
-		t.Skip("the harness's dockerd would need this registry in its insecure list")
+	if env == nil {
+		t.Skip("no daemon")
 	}
 	host := pushFixture(t)
 	ref := host + "/demo/bb:v1"

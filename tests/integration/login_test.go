@@ -24,8 +24,8 @@ import (
 // refused and stores nothing; the right one is stored by the CLI and then
 // carried by pull as X-Registry-Auth.
 func TestLoginAndAuthenticatedPull(t *testing.T) {
-	if env == nil || env.daemon.Target != testutil.TargetBerthd {
-		t.Skip("the harness's dockerd would need this registry in its insecure list")
+	if env == nil {
+		t.Skip("no daemon")
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
@@ -40,12 +40,12 @@ func TestLoginAndAuthenticatedPull(t *testing.T) {
 		t.Run(dr.Name, func(t *testing.T) {
 			cfgDir := t.TempDir()
 			dr.Env = append(append([]string{}, dr.Env...), "DOCKER_CONFIG="+cfgDir)
-			loginScenario(t, dr, cfgDir, host)
+			loginScenario(t, dr, cfgDir, host, false)
 		})
 	}
 }
 
-func loginScenario(t *testing.T, dr testutil.Driver, cfgDir, host string) {
+func loginScenario(t *testing.T, dr testutil.Driver, cfgDir, host string, bearer bool) {
 	ctx := context.Background()
 	ref := host + "/demo/bb:v1"
 	t.Cleanup(func() { dr.Run(ctx, nil, "rmi", "-f", ref) })
@@ -55,7 +55,12 @@ func loginScenario(t *testing.T, dr testutil.Driver, cfgDir, host string) {
 		t.Fatalf("anonymous pull from an htpasswd registry must fail: %s", r)
 	}
 	r = dr.Run(ctx, nil, "login", host, "-u", "alice", "-p", "wrong")
-	if r.Code == 0 || !strings.Contains(r.Stderr, "401") {
+	want := "401"
+	if env.daemon.Target == testutil.TargetDockerd && bearer {
+		// dockerd 20.10 reports the token server's refusal without the status.
+		want = `/v2/": unauthorized`
+	}
+	if r.Code == 0 || !strings.Contains(r.Stderr, want) {
 		t.Fatalf("wrong password: %s", r)
 	}
 	if b, _ := os.ReadFile(filepath.Join(cfgDir, "config.json")); strings.Contains(string(b), host) {
@@ -83,8 +88,8 @@ func loginScenario(t *testing.T, dr testutil.Driver, cfgDir, host string) {
 // bearer tokens: the client gets a token from the realm with the user's
 // password, then presents it (the Docker Hub flow).
 func TestLoginAndPullWithBearerToken(t *testing.T) {
-	if env == nil || env.daemon.Target != testutil.TargetBerthd {
-		t.Skip("the harness's dockerd would need this registry in its insecure list")
+	if env == nil {
+		t.Skip("no daemon")
 	}
 	host := startTokenRegistry(t, "alice", "s3cret")
 	pushImage(t, host, remote.WithAuth(&authn.Basic{Username: "alice", Password: "s3cret"}))
@@ -92,7 +97,7 @@ func TestLoginAndPullWithBearerToken(t *testing.T) {
 		t.Run(dr.Name, func(t *testing.T) {
 			cfgDir := t.TempDir()
 			dr.Env = append(append([]string{}, dr.Env...), "DOCKER_CONFIG="+cfgDir)
-			loginScenario(t, dr, cfgDir, host)
+			loginScenario(t, dr, cfgDir, host, true)
 		})
 	}
 }

@@ -32,8 +32,8 @@ import (
 // with the same layer runs: it must get the honest content, and the bad
 // content must never become the stored layer.
 func TestPullLayerPoisoning(t *testing.T) {
-	if env == nil || env.daemon.Target != testutil.TargetBerthd {
-		t.Skip("the harness's dockerd would need this registry in its insecure list")
+	if env == nil {
+		t.Skip("no daemon")
 	}
 	fileTar := func(content string) []byte {
 		var b bytes.Buffer
