@@ -5,7 +5,6 @@ import (
 
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/shell"
 )
 
 // FuzzDockerfile parses arbitrary Dockerfiles and evaluates what the
@@ -33,7 +32,7 @@ func FuzzDockerfile(f *testing.F) {
 			}
 			return
 		}
-		r := &buildRun{df: df, lex: shell.NewLex(df.escape), usedArgs: map[string]bool{}}
+		r := &buildRun{df: df, usedArgs: map[string]bool{}}
 		r.opts.BuildArgs = map[string]*string{argKey: &argVal}
 		if err := r.evalMetaArgs(); err != nil {
 			if !errdefs.IsInvalid(err) {

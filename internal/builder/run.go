@@ -61,7 +61,6 @@ type buildRun struct {
 	// whatever reads context files calls deferred.materialize first.
 	deferred *deferredContent
 	df       *dockerfile
-	lex      *shell.Lex
 
 	meta      map[string]string // global ARGs (before the first FROM)
 	cacheFrom []*image.Image    // --cache-from images found here
@@ -97,7 +96,6 @@ func (r *buildRun) markUsed(k string) {
 // output is released in Dockerfile order so the stream reads like a
 // sequential build.
 func (r *buildRun) execute(ctx context.Context, w *jsonstream.Writer) (*image.Image, error) {
-	r.lex = shell.NewLex(r.df.escape)
 	r.resolveCacheFrom(ctx)
 	if err := r.evalMetaArgs(); err != nil {
 		return nil, err
@@ -267,7 +265,15 @@ func (r *buildRun) expandMeta(word string) (string, error) {
 	for k, v := range r.meta {
 		env = append(env, k+"="+v)
 	}
-	out, _, err := r.lex.ProcessWord(word, shell.EnvsFromSlice(env))
+	return r.processWord(word, shell.EnvsFromSlice(env))
+}
+
+// processWord expands variables in word. Each call takes a lexer of its
+// own: shell.Lex keeps the word being scanned in itself, and parallel
+// stages expanding at once through one lexer read each other's words (a
+// RUN --mount's target came back empty).
+func (r *buildRun) processWord(word string, env shell.EnvGetter) (string, error) {
+	out, _, err := shell.NewLex(r.df.escape).ProcessWord(word, env)
 	return out, err
 }
 

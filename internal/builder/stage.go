@@ -205,8 +205,7 @@ func (s *stageRun) onBuild(ctx context.Context, st *state) error {
 // dispatch runs one instruction.
 func (s *stageRun) dispatch(ctx context.Context, st *state, c instructions.Command) error {
 	expand := func(word string) (string, error) {
-		out, _, err := s.r.lex.ProcessWord(word, st.env())
-		return out, err
+		return s.r.processWord(word, st.env())
 	}
 	if e, ok := c.(instructions.SupportsSingleWordExpansion); ok {
 		if err := e.Expand(expand); err != nil {
