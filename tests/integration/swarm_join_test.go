@@ -49,22 +49,7 @@ func TestSwarmTwoNodes(t *testing.T) {
 	swarmBerthdOnly(t)
 	testutil.KubeLock(t)
 	ctx := context.Background()
-	d1, dr1 := swarmDaemon(t)
-	d2, dr2 := swarmDaemon(t)
-	// No registry: each node has the image, as after a `docker build` on each.
-	buildFriendlyhello(t, dr1)
-	buildFriendlyhello(t, dr2)
-	initCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	if r := runLong(initCtx, dr1, "swarm", "init"); r.Code != 0 {
-		t.Fatalf("swarm init: %s", r)
-	}
-	r := dr1.Run(ctx, nil, "swarm", "join-token", "worker")
-	m := regexp.MustCompile(`^To add a worker to this swarm, run the following command:\n\n    docker swarm join --token (SWMTKN-1-[0-9a-f]{64}-[a-z0-9]{6}-[a-z0-9]{16}) (127\.0\.0\.1:\d+)\n\n$`).FindStringSubmatch(r.Stdout)
-	if r.Code != 0 || m == nil {
-		t.Fatalf("swarm join-token worker: %s", r)
-	}
-	token, addr := m[1], m[2]
+	d1, dr1, d2, dr2, token, addr := twoSwarmDaemons(ctx, t, "worker")
 	managerToken := dr1.Run(ctx, nil, "swarm", "join-token", "-q", "manager").Out()
 	if !strings.HasPrefix(managerToken, "SWMTKN-1-") || managerToken == token {
 		t.Errorf("swarm join-token -q manager: %q", managerToken)
@@ -103,7 +88,7 @@ func TestSwarmTwoNodes(t *testing.T) {
 		t.Fatalf("cluster status of the worker: %+v", st2)
 	}
 	node1 := clusterStatus(t, d1).Node
-	r = dr1.Run(ctx, nil, "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}")
+	r := dr1.Run(ctx, nil, "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}")
 	lines := map[string]bool{}
 	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
 		lines[strings.TrimSpace(l)] = true
@@ -229,4 +214,27 @@ func TestSwarmTwoNodes(t *testing.T) {
 	if r := dr1.Run(ctx, nil, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}", "web"); strings.Count(r.Stdout, node1) != 6 {
 		t.Errorf("tasks after the worker left: %s", r)
 	}
+}
+
+// twoSwarmDaemons starts two berthds with the tutorial's image built on
+// each (no registry, as after a `docker build` on each node), runs swarm
+// init on the first and returns the join token for role ("worker" or
+// "manager") and the address `docker swarm join-token` prints.
+func twoSwarmDaemons(ctx context.Context, t *testing.T, role string) (d1 *testutil.Daemon, dr1 testutil.Driver, d2 *testutil.Daemon, dr2 testutil.Driver, token, addr string) {
+	t.Helper()
+	d1, dr1 = swarmDaemon(t)
+	d2, dr2 = swarmDaemon(t)
+	buildFriendlyhello(t, dr1)
+	buildFriendlyhello(t, dr2)
+	initCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	if r := runLong(initCtx, dr1, "swarm", "init"); r.Code != 0 {
+		t.Fatalf("swarm init: %s", r)
+	}
+	r := dr1.Run(ctx, nil, "swarm", "join-token", role)
+	m := regexp.MustCompile(`^To add a ` + role + ` to this swarm, run the following command:\n\n    docker swarm join --token (SWMTKN-1-[0-9a-f]{64}-[a-z0-9]{6}-[a-z0-9]{16}) (127\.0\.0\.1:\d+)\n\n$`).FindStringSubmatch(r.Stdout)
+	if r.Code != 0 || m == nil {
+		t.Fatalf("swarm join-token %s: %s", role, r)
+	}
+	return d1, dr1, d2, dr2, m[1], m[2]
 }

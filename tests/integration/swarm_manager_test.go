@@ -30,21 +30,7 @@ func TestSwarmManagerJoin(t *testing.T) {
 	}
 	testutil.KubeLock(t)
 	ctx := context.Background()
-	d1, dr1 := swarmDaemon(t)
-	d2, dr2 := swarmDaemon(t)
-	buildFriendlyhello(t, dr1)
-	buildFriendlyhello(t, dr2)
-	initCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	if r := runLong(initCtx, dr1, "swarm", "init"); r.Code != 0 {
-		t.Fatalf("swarm init: %s", r)
-	}
-	r := dr1.Run(ctx, nil, "swarm", "join-token", "manager")
-	m := regexp.MustCompile(`^To add a manager to this swarm, run the following command:\n\n    docker swarm join --token (SWMTKN-1-[0-9a-f]{64}-[a-z0-9]{6}-[a-z0-9]{16}) (127\.0\.0\.1:\d+)\n\n$`).FindStringSubmatch(r.Stdout)
-	if r.Code != 0 || m == nil {
-		t.Fatalf("swarm join-token manager: %s", r)
-	}
-	managerToken, addr := m[1], m[2]
+	d1, dr1, d2, dr2, managerToken, addr := twoSwarmDaemons(ctx, t, "manager")
 	workerToken := dr1.Run(ctx, nil, "swarm", "join-token", "-q", "worker").Out()
 	node1 := clusterStatus(t, d1).Node
 	kubeconfig2 := filepath.Join(d2.Root, "swarm", "kubeconfig")
