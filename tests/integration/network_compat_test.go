@@ -183,7 +183,12 @@ func TestNetworkIPv6(t *testing.T) {
 	}
 	c := newCase(t, testutil.DockerDriver(env.daemon, env.cfgDir))
 	v4 := freeSubnets(t, 1)[0]
-	base := "fd00:b3:" + randHex(2)
+	// The group is written as the kernel and dockerd print it, with no
+	// leading zero (a random "0f8e" came back as "f8e" and failed CI).
+	base := "fd00:b3:" + strings.TrimLeft(randHex(2), "0")
+	if strings.HasSuffix(base, ":") {
+		base += "1"
+	}
 	v6 := base + ":1::/64"
 	prefix := base + ":1::"
 	c.wantFail("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network",
