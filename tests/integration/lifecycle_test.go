@@ -11,9 +11,23 @@ func TestLifecycle(t *testing.T) { forEachDriver(t, lifecycleScenarios) }
 // loop runs forever in small sleeps so a trap fires promptly.
 const loop = "while true; do sleep 0.1; done"
 
+// trapper starts a detached shell that sets trap, says so, then loops, and
+// returns once the trap is set. The shell is the container's PID 1, which
+// the kernel spares the signals it has no handler for: a signal sent before
+// the trap builtin ran would be dropped, and on a loaded machine the next
+// CLI command can come first.
+func (c *tcase) trapper(prefix, trap string) string {
+	c.Helper()
+	n := c.detached(prefix, nil, "sh", "-c", trap+"; echo trap-set; "+loop)
+	c.eventually(20*time.Second, n+"'s trap", func() bool {
+		return strings.Contains(c.ok("logs", n), "trap-set")
+	})
+	return n
+}
+
 var lifecycleScenarios = []scenario{
 	{"stop-sigterm", func(c *tcase) {
-		n := c.detached("stopt", nil, "sh", "-c", "trap 'exit 0' TERM; "+loop)
+		n := c.trapper("stopt", "trap 'exit 0' TERM")
 		start := time.Now()
 		c.wantEq(c.ok("stop", n), n, "stop prints the name")
 		if d := time.Since(start); d > 8*time.Second {
@@ -22,19 +36,19 @@ var lifecycleScenarios = []scenario{
 		c.wantEq(c.inspect(n, "{{.State.Status}} {{.State.ExitCode}}"), "exited 0", "state")
 	}},
 	{"stop-timeout-sigkill", func(c *tcase) {
-		n := c.detached("stopk", nil, "sh", "-c", "trap '' TERM; "+loop)
+		n := c.trapper("stopk", "trap '' TERM")
 		c.ok("stop", "-t", "1", n)
 		c.wantEq(c.inspect(n, "{{.State.Status}} {{.State.ExitCode}}"), "exited 137", "state")
 	}},
 	{"stop-signal", func(c *tcase) {
 		// The stop signal query parameter is API 1.42 (Docker 22+); dockerd 20.10 ignores it.
 		c.needAPI("1.42")
-		n := c.detached("stops", nil, "sh", "-c", "trap 'exit 5' USR1; "+loop)
+		n := c.trapper("stops", "trap 'exit 5' USR1")
 		c.ok("stop", "--signal", "USR1", "-t", "10", n)
 		c.wantEq(c.inspect(n, "{{.State.ExitCode}}"), "5", "exit code from USR1 trap")
 	}},
 	{"kill-signal", func(c *tcase) {
-		n := c.detached("kill", nil, "sh", "-c", "trap 'echo got-usr1' USR1; "+loop)
+		n := c.trapper("kill", "trap 'echo got-usr1' USR1")
 		c.wantEq(c.ok("kill", "-s", "USR1", n), n, "kill output")
 		c.eventually(10*time.Second, "trap output", func() bool {
 			return strings.Contains(c.ok("logs", n), "got-usr1")
