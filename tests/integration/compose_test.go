@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -781,7 +780,7 @@ services:
 `)
 	cmd := exec.CommandContext(p.ctx, p.bin, "compose", "up")
 	cmd.Dir, cmd.Env = p.dir, p.env
-	var so, se bytes.Buffer
+	var so, se syncBuffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -797,9 +796,12 @@ services:
 		r := testutil.DockerDriver(env.daemon, env.cfgDir).Run(p.ctx, nil, "inspect", "-f", "{{.State.Running}}", name)
 		return r.Out() == "true"
 	})
-	// The output arrives through the log stream; give it a moment rather
-	// than reading the buffer while the process writes it.
-	time.Sleep(time.Second)
+	// The output arrives through the log stream, some time after the start
+	// (a fixed second was too short on a loaded machine); up is attached
+	// once it shows.
+	p.eventually(20*time.Second, "the ticker's output", func() bool {
+		return strings.Contains(so.String(), name+"  | tick-start")
+	})
 	cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-done:

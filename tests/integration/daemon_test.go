@@ -138,8 +138,15 @@ func TestDaemonCrashKeepsContainers(t *testing.T) {
 func TestDaemonPicksUpExitWhileDown(t *testing.T) {
 	o := newOwnDaemon(t)
 	o.ok("run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 1; exit 7")
+	pid, _ := strconv.Atoi(o.ok("inspect", "-f", "{{.State.Pid}}", "quitter"))
 	o.d.Kill()
-	time.Sleep(2 * time.Second)
+	// Until the process is gone, not a fixed time: a daemon started while
+	// it still ran (a slow start on a loaded machine) would see it running.
+	for deadline := time.Now().Add(30 * time.Second); pid > 0 && alive(pid); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("container process %d still alive 30 s after its sleep 1", pid)
+		}
+	}
 	o.start()
 	if got := o.ok("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "quitter"); got != "exited 7" {
 		t.Fatalf("got %q", got)
