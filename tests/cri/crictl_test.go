@@ -149,7 +149,8 @@ func TestCrictl(t *testing.T) {
 	}
 	defer func() { pf.Process.Kill(); pf.Wait() }()
 	var got string
-	for i := 0; i < 50 && got != "page"; i++ {
+	// Until crictl listens: up to 30 s (50 refused tries took 5 s).
+	for deadline := time.Now().Add(30 * time.Second); got != "page" && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
 		got = httpGetQuiet(fmt.Sprintf("http://127.0.0.1:%d/", 18089))
 	}

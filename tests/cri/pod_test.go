@@ -297,7 +297,7 @@ func TestPodLifecycle(t *testing.T) {
 	// The log in the CRI format at the kubelet's path.
 	logPath := filepath.Join(cfg.LogDirectory, "main", "0.log")
 	var logData string
-	for i := 0; i < 50; i++ {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		b, _ := os.ReadFile(logPath)
 		if logData = string(b); strings.Contains(logData, "err-line") {
 			break
@@ -405,10 +405,13 @@ func httpGetQuiet(url string) string {
 	return strings.TrimSpace(string(b))
 }
 
+// httpGet fetches url, retrying while the server starts: for up to 30 s,
+// not a count of tries (30 refused tries took 3 s, which a container's
+// start can outlast on a loaded machine).
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
 	var out string
-	for i := 0; i < 30 && out == ""; i++ {
+	for deadline := time.Now().Add(30 * time.Second); out == "" && time.Now().Before(deadline); {
 		if out = httpGetQuiet(url); out == "" {
 			time.Sleep(100 * time.Millisecond)
 		}

@@ -280,7 +280,9 @@ func TestDaemonNetworkRestoreAndCleanup(t *testing.T) {
 		"mkdir -p /www && echo up > /www/index.html && exec httpd -f -p 80 -h /www")
 	get := func() string {
 		cl := &http.Client{Timeout: time.Second}
-		for i := 0; i < 50; i++ {
+		// Until the server answers, for up to 30 s (a count of 50 quick
+		// refusals lasted 5 s).
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 			if resp, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/", p)); err == nil {
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()

@@ -43,12 +43,14 @@ func (c *tcase) network(prefix string, extra ...string) string {
 	return n
 }
 
-// httpGet fetches url from the host, retrying while the server starts.
+// httpGet fetches url from the host, retrying while the server starts:
+// for up to 30 s, not a count of tries (50 refused tries took 5 s, which a
+// container's start can outlast on a loaded machine).
 func (c *tcase) httpGet(url string) string {
 	c.Helper()
 	cl := &http.Client{Timeout: 2 * time.Second}
 	var last error
-	for i := 0; i < 50; i++ {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		resp, err := cl.Get(url)
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
