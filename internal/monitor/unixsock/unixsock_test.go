@@ -70,13 +70,16 @@ func TestRecvFds(t *testing.T) {
 	}
 	defer r.Close()
 	defer w.Close()
+	// The fd is read here, not in the sender: the race detector cannot see
+	// that the message orders the sender's read before the deferred Close.
+	wfd := int(w.Fd())
 	go func() {
 		c, err := net.Dial("unix", path)
 		if err != nil {
 			return
 		}
 		defer c.Close()
-		c.(*net.UnixConn).WriteMsgUnix([]byte("name"), unix.UnixRights(int(w.Fd())), nil)
+		c.(*net.UnixConn).WriteMsgUnix([]byte("name"), unix.UnixRights(wfd), nil)
 	}()
 	conn, err := l.Accept()
 	if err != nil {
