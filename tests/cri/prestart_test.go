@@ -37,7 +37,8 @@ func assertContainerGone(t *testing.T, id string, pid int) {
 	t.Helper()
 	if pid > 0 {
 		gone := false
-		for i := 0; i < 100 && !gone; i++ {
+		// Up to 30 s: a count of 100 naps lasted 5 s, short under load.
+		for deadline := time.Now().Add(30 * time.Second); !gone && time.Now().Before(deadline); {
 			// A zombie is gone too: its parent (the monitor) reaps it.
 			b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 			gone = err != nil || strings.Contains(string(b), ") Z ")
@@ -119,7 +120,7 @@ func TestCreatedContainerWaitsForStart(t *testing.T) {
 	if st := state(a); st != runtimeapi.ContainerState_CONTAINER_RUNNING {
 		t.Fatalf("state after start = %v", st)
 	}
-	for i := 0; i < 100 && !ran("a"); i++ {
+	for deadline := time.Now().Add(30 * time.Second); !ran("a") && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if !ran("a") {
