@@ -176,11 +176,10 @@ func Run(ctx context.Context, c *client.Client, s command.Streams, pull PullFunc
 		return err
 	}
 	if o.Detach {
-		if err := c.ContainerStart(ctx, id); err != nil {
-			return err
-		}
+		// The docker CLI prints the ID as the start goes out, so a start
+		// that fails (a busy port) still names the container it created.
 		fmt.Fprintln(s.Out, id)
-		return nil
+		return c.ContainerStart(ctx, id)
 	}
 	tty := o.Request.Config.Tty
 	ao := AttachOptions{TTY: tty, DetachKeys: o.DetachKeys, Stdout: true, Stderr: true, Stdin: o.Interactive}
