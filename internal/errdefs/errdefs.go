@@ -64,6 +64,10 @@ func Unavailable(err error) error { return wrap(ErrUnavailable, err) }
 // NotImplemented marks a feature Berth does not have.
 func NotImplemented(err error) error { return wrap(ErrNotImplemented, err) }
 
+// System marks a failure of the daemon or the host rather than of the
+// request (the default for an unclassed error, said explicitly).
+func System(err error) error { return wrap(ErrSystem, err) }
+
 // NotFoundf, Invalidf and Conflictf format a message and class it in one step.
 func NotFoundf(format string, a ...any) error { return NotFound(fmt.Errorf(format, a...)) }
 func Invalidf(format string, a ...any) error  { return Invalid(fmt.Errorf(format, a...)) }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -193,30 +194,70 @@ func TestPortInUseLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Forget(ctx, "cccccccccccc3") })
-	_, err = m.Setup(ctx, "cccccccccccc3", SetupOptions{PortBindings: network.PortMap{network.MustParsePort("80/tcp"): {{HostPort: strconv.Itoa(port)}}}})
-	want := "Bind for 0.0.0.0:" + strconv.Itoa(port) + " failed: port is already allocated"
-	if err == nil || err.Error() != want {
-		t.Fatalf("got %v, want %s", err, want)
+	pm := network.PortMap{network.MustParsePort("80/tcp"): {{HostPort: strconv.Itoa(port)}}}
+	_, err = m.Setup(ctx, "cccccccccccc3", SetupOptions{PortBindings: pm})
+	// dockerd 28's words: the endpoint's name and ID, then the binding
+	// with the container's address, then the errno; a 500.
+	wantRE := regexp.MustCompile(`^failed to set up container networking: driver failed programming external connectivity on endpoint busy \([0-9a-f]{64}\): failed to bind host port for 0\.0\.0\.0:` +
+		strconv.Itoa(port) + `:([0-9.]+):80/tcp: address already in use$`)
+	sub := wantRE.FindStringSubmatch(fmt.Sprint(err))
+	if sub == nil || !errors.Is(err, errdefs.ErrSystem) || errdefs.IsConflict(err) {
+		t.Fatalf("got %v, want %s", err, wantRE)
 	}
-	if _, serr := os.Stat(m.NetNSPath("cccccccccccc3")); !os.IsNotExist(serr) {
+	if ip, perr := netip.ParseAddr(sub[1]); perr != nil || !m.byName("bridge").Pool.Subnet.Contains(ip) {
+		t.Fatalf("container address %s not on the bridge", sub[1])
+	}
+	checkSetupLeftNothing(t, m, "cccccccccccc3", 0)
+
+	// A port another container holds keeps the allocator's words.
+	l.Close()
+	if err := m.Register("eeeeeeeeeeee5", "/holder", "default", map[string]*network.EndpointSettings{"default": {}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Teardown(ctx, "eeeeeeeeeeee5"); m.Forget(ctx, "eeeeeeeeeeee5") })
+	if _, err := m.Setup(ctx, "eeeeeeeeeeee5", SetupOptions{PortBindings: pm}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Setup(ctx, "cccccccccccc3", SetupOptions{PortBindings: pm})
+	wantRE = regexp.MustCompile(`^failed to set up container networking: driver failed programming external connectivity on endpoint busy \([0-9a-f]{64}\): Bind for 0\.0\.0\.0:` +
+		strconv.Itoa(port) + ` failed: port is already allocated$`)
+	if !wantRE.MatchString(fmt.Sprint(err)) || !errors.Is(err, errdefs.ErrSystem) || errdefs.IsConflict(err) {
+		t.Fatalf("got %v, want %s", err, wantRE)
+	}
+	checkSetupLeftNothing(t, m, "cccccccccccc3", 1)
+}
+
+// checkSetupLeftNothing: a failed Setup of id left no namespace, address
+// on the default bridge, veth or nft rule; others is how many containers
+// of the test run on the bridge meanwhile.
+func checkSetupLeftNothing(t *testing.T, m *Manager, id string, others int) {
+	t.Helper()
+	if _, serr := os.Stat(m.NetNSPath(id)); !os.IsNotExist(serr) {
 		t.Fatalf("netns left: %v", serr)
 	}
 	br := m.byName("bridge")
-	if br.Pool.InUse() != 0 {
+	if br.Pool.InUse() != others {
 		t.Fatalf("addresses held: %v", br.Pool.Allocated)
 	}
-	links, _ := net.Interfaces()
-	for _, li := range links {
-		if strings.HasPrefix(li.Name, "veth") {
-			if ifs, _ := li.Addrs(); len(ifs) == 0 && bridge.Exists(li.Name) {
-				// Other veths may exist on a shared host; ours would be master of our bridge.
-				if master, _ := net.InterfaceByName(br.Bridge); master != nil && isPort(li.Name, br.Bridge) {
-					t.Fatalf("veth %s left on %s", li.Name, br.Bridge)
-				}
+	// The veth goes with its namespace: the kernel's netns cleanup, one
+	// queue for the host, can lag seconds behind under load.
+	veths := func() (n int) {
+		links, _ := net.Interfaces()
+		for _, li := range links {
+			if strings.HasPrefix(li.Name, "veth") && isPort(li.Name, br.Bridge) {
+				n++
 			}
 		}
+		return n
 	}
-	if n, _ := m.table.Count("ctr:cccccccccccc3"); n != 0 {
+	deadline := time.Now().Add(30 * time.Second)
+	for veths() != others && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := veths(); n != others {
+		t.Fatalf("%d veths on %s, want %d", n, br.Bridge, others)
+	}
+	if n, _ := m.table.Count("ctr:" + id); n != 0 {
 		t.Fatalf("rules left: %d", n)
 	}
 }

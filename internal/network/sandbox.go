@@ -130,9 +130,15 @@ func (m *Manager) publish(c *Container, reqs []portmap.Request) error {
 	if primary == nil {
 		return errdefs.Invalidf("cannot publish ports of a container without a bridge network")
 	}
+	for i := range reqs {
+		reqs[i].ContainerIP = primary.IP
+	}
 	ms, err := m.ports.Allocate(c.ID, reqs)
 	if err != nil {
-		return err
+		// dockerd 28's words and class for a port it cannot publish, held
+		// by a container or by another process alike: a 500 (%v drops the
+		// allocator's conflict class, as dockerd's errdefs.System does).
+		return errdefs.System(fmt.Errorf("failed to set up container networking: driver failed programming external connectivity on endpoint %s (%s): %v", c.Name, primary.ID, err))
 	}
 	c.Sandbox.Ports = ms
 	var rules []nft.Rule

@@ -6,8 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -112,34 +117,82 @@ var networkScenarios = []scenario{
 		out = c.ok("run", "--rm", "--network", "container:"+srv, "busybox", "sh", "-c", fmt.Sprintf(ncGet, "127.0.0.1"))
 		c.wantEq(out, "hello-"+srv, "--network container: shares localhost")
 	}},
-	{"port-already-allocated", func(c *tcase) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			c.Fatal(err)
+	{"port-already-allocated", portAlreadyAllocated},
+}
+
+// portAlreadyAllocated: a published port another process holds fails the
+// start with dockerd 28's bind words (the binding with the container's
+// address, then the errno), one another container holds with the
+// allocator's; both leave the container created with exit code 128 and
+// its State.Error, and nothing behind: the port is free for the next start.
+func portAlreadyAllocated(c *tcase) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.Fatal(err)
+	}
+	defer l.Close()
+	p := l.Addr().(*net.TCPAddr).Port
+	pub := fmt.Sprintf("127.0.0.1:%d:80", p)
+	berthd := env.daemon.Target == testutil.TargetBerthd
+	// Count only what this daemon owns: other daemons on the host (a
+	// dockerd, parallel test runs) add and remove veths and rules meanwhile.
+	bridge, table := network.DefaultNames(env.daemon.Root)
+	vethsBefore, rulesBefore := countVeths(bridge), countNftRules(table)
+	subnet := netip.MustParsePrefix(c.inspect("bridge", "{{(index .IPAM.Config 0).Subnet}}"))
+	// wantFailed checks a failed run's CLI answer (exit 125; -d printed the
+	// new container's ID first) and the container's state, and returns the
+	// daemon's message.
+	wantFailed := func(r testutil.Result, n string, detach bool, words *regexp.Regexp) []string {
+		c.Helper()
+		// The CLI names itself: docker or berth.
+		msg, ok := strings.CutPrefix(r.Stderr, c.dr.Name+": Error response from daemon: ")
+		msg, tail, _ := strings.Cut(msg, "\n")
+		sub := words.FindStringSubmatch(msg)
+		if r.Code != 125 || !ok || sub == nil || tail != "\nRun '"+c.dr.Name+" run --help' for more information\n" {
+			c.Fatalf("want exit 125 and %s: %s", words, r)
 		}
-		defer l.Close()
-		p := l.Addr().(*net.TCPAddr).Port
-		n := c.name("clash")
-		if env.daemon.Target != testutil.TargetBerthd {
-			// dockerd 20.10's docker-proxy fails to bind the port another
-			// process holds; berthd's count of veths and nft rules below is
-			// of its own bridge and table.
-			r := c.run("run", "-d", "--name", n, "-p", fmt.Sprintf("127.0.0.1:%d:80", p), "busybox", "sleep", "60")
-			if r.Code != 125 || !strings.Contains(r.Stderr, fmt.Sprintf("127.0.0.1:%d: bind: address already in use", p)) {
-				c.Errorf("publishing a port another process holds must fail saying so: %s", r)
+		id := c.inspect(n, "{{.Id}}")
+		// The docker CLI prints the ID from a goroutine it does not wait
+		// for when the start fails: the ID or nothing.
+		want := ""
+		if detach {
+			want = id
+		}
+		if r.Out() != want && (c.dr.Name != "docker" || r.Out() != "") {
+			c.Errorf("stdout %q, want %q", r.Out(), want)
+		}
+		c.wantEq(c.inspect(n, "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}"), "created 128 "+msg, "state after the failed start")
+		if berthd {
+			if _, err := os.Stat(filepath.Join(env.daemon.Exec, "netns", id)); !os.IsNotExist(err) {
+				c.Errorf("netns left after the failed start: %v", err)
 			}
-			c.wantEq(c.inspect(n, "{{.State.Running}}"), "false", "container did not start")
-			return
 		}
-		// Count only what this daemon owns: other daemons on the host (a
-		// dockerd, parallel test runs) add and remove veths and rules meanwhile.
-		bridge, table := network.DefaultNames(env.daemon.Root)
-		vethsBefore, rulesBefore := countVeths(bridge), countNftRules(table)
-		r := c.run("run", "-d", "--name", n, "-p", fmt.Sprintf("127.0.0.1:%d:80", p), "busybox", "sleep", "60")
-		if r.Code == 0 || !strings.Contains(r.Stderr, "already allocated") {
-			c.Fatalf("publishing a busy port must fail saying so: %s", r)
+		return sub
+	}
+	var first string
+	for _, detach := range []bool{true, false} {
+		n := c.name("clash")
+		args := []string{"run", "--name", n, "-p", pub, "busybox", "sleep", "60"}
+		if detach {
+			args = slices.Insert(args, 1, "-d")
+			first = n
 		}
-		c.wantEq(c.inspect(n, "{{.State.Running}}"), "false", "container did not start")
+		r := c.run(args...)
+		if !berthd {
+			// dockerd 20.10's docker-proxy fails to bind the port another
+			// process holds.
+			wantFailed(r, n, detach, regexp.MustCompile(`^driver failed programming external connectivity on endpoint `+
+				regexp.QuoteMeta(n)+` \([0-9a-f]{64}\): Error starting userland proxy: listen tcp4 127\.0\.0\.1:`+strconv.Itoa(p)+`: bind: address already in use$`))
+			continue
+		}
+		sub := wantFailed(r, n, detach, regexp.MustCompile(`^failed to set up container networking: driver failed programming external connectivity on endpoint `+
+			regexp.QuoteMeta(n)+` \([0-9a-f]{64}\): failed to bind host port for 127\.0\.0\.1:`+strconv.Itoa(p)+
+			`:([0-9.]+):80/tcp: address already in use$`))
+		if ip, err := netip.ParseAddr(sub[1]); err != nil || !subnet.Contains(ip) {
+			c.Errorf("container address %s is not on the bridge %s", sub[1], subnet)
+		}
+	}
+	if berthd {
 		// The namespace takes its veth with it in the background: the
 		// kernel's netns cleanup, one queue for the host, can lag seconds
 		// behind under load.
@@ -147,7 +200,22 @@ var networkScenarios = []scenario{
 		if n := countNftRules(table); n != rulesBefore {
 			c.Errorf("nft rules %d -> %d after the failed start", rulesBefore, n)
 		}
-	}},
+	}
+	// Freed by the other process, the port is the failed container's at its
+	// next start, which clears the error.
+	l.Close()
+	c.ok("start", first)
+	c.wantEq(c.inspect(first, "{{.State.Status}} {{.State.ExitCode}} [{{.State.Error}}]"), "running 0 []", "state after a start")
+	// Held by a container, the port fails with the allocator's words;
+	// dockerd 20.10 does not say "failed to set up container networking".
+	n := c.name("clash")
+	prefix := ""
+	if berthd {
+		prefix = "failed to set up container networking: "
+	}
+	wantFailed(c.run("run", "-d", "--name", n, "-p", pub, "busybox", "sleep", "60"), n, true,
+		regexp.MustCompile(`^`+prefix+`driver failed programming external connectivity on endpoint `+regexp.QuoteMeta(n)+
+			` \([0-9a-f]{64}\): `+regexp.QuoteMeta(fmt.Sprintf("Bind for 127.0.0.1:%d failed: port is already allocated", p))+`$`))
 }
 
 // countVeths counts the veth interfaces enslaved to bridge.

@@ -4,9 +4,15 @@
 // ours holds it and a socket can be bound to it right now (so services of
 // the host itself are respected too); empty host ports get a random port of
 // the kernel's ephemeral range.
+//
+// The two ways a port is busy fail differently, as in dockerd 28: a port
+// one of our containers holds is "port is already allocated" (the
+// allocator's words), one that another process of the host holds is the
+// bind's own error (BindError).
 package portmap
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -16,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/moby/moby/api/types/network"
@@ -36,6 +43,9 @@ type Request struct {
 	HostPortStart uint16 // 0: any
 	HostPortEnd   uint16
 	ContainerPort uint16
+	// ContainerIP is the address the port is forwarded to; the caller sets
+	// it, for the words of a BindError.
+	ContainerIP netip.Addr
 }
 
 // Requests lists what to publish, sorted by container port then protocol.
@@ -88,7 +98,7 @@ func parseHostPort(s string) (uint16, uint16, error) {
 type Allocator struct {
 	mu    sync.Mutex
 	held  map[string]string // "proto/ip/port" -> owner
-	probe func(proto string, ip netip.Addr, port uint16) bool
+	probe func(proto string, ip netip.Addr, port uint16) error
 }
 
 // NewAllocator returns an allocator that probes the host with real sockets.
@@ -97,29 +107,36 @@ func NewAllocator() *Allocator {
 }
 
 func key(proto string, ip netip.Addr, port uint16) string {
-	if !ip.IsValid() {
-		ip = netip.IPv4Unspecified()
-	}
-	return fmt.Sprintf("%s/%s/%d", proto, ip, port)
+	return fmt.Sprintf("%s/%s/%d", proto, orUnspecified(ip), port)
 }
 
-// taken reports whether (proto, ip, port) clashes with one of ours: an
-// unspecified address clashes with every address and vice versa.
-func (a *Allocator) taken(proto string, ip netip.Addr, port uint16) bool {
+func orUnspecified(ip netip.Addr) netip.Addr {
+	if !ip.IsValid() {
+		return netip.IPv4Unspecified()
+	}
+	return ip
+}
+
+// taken reports whether (proto, ip, port) clashes with one of ours, and
+// with which held address: an unspecified address clashes with every
+// address and vice versa.
+func (a *Allocator) taken(proto string, ip netip.Addr, port uint16) (netip.Addr, bool) {
+	ip = orUnspecified(ip)
 	if _, ok := a.held[key(proto, ip, port)]; ok {
-		return true
+		return ip, true
 	}
-	if ip.IsValid() && !ip.IsUnspecified() {
+	if !ip.IsUnspecified() {
 		_, ok := a.held[key(proto, netip.Addr{}, port)]
-		return ok
+		return netip.IPv4Unspecified(), ok
 	}
-	suffix := "/" + strconv.Itoa(int(port))
+	prefix, suffix := proto+"/", "/"+strconv.Itoa(int(port))
 	for k := range a.held {
-		if strings.HasPrefix(k, proto+"/") && strings.HasSuffix(k, suffix) {
-			return true
+		if strings.HasPrefix(k, prefix) && strings.HasSuffix(k, suffix) {
+			held, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(k, prefix), suffix))
+			return held, err == nil
 		}
 	}
-	return false
+	return netip.Addr{}, false
 }
 
 // Allocate resolves every request for owner; on error nothing stays held.
@@ -148,23 +165,78 @@ func (a *Allocator) Reserve(owner string, ms []Mapping) {
 	}
 }
 
+// BindError is a host port that another process of the host holds (or
+// that cannot be bound at all): dockerd 28's "failed to bind host port"
+// failure, which names the whole binding, container side included.
+type BindError struct {
+	Req  Request
+	Port uint16 // the port tried, within Req's range
+	Err  error  // the bind's errno
+}
+
+func (e *BindError) Error() string {
+	r := e.Req
+	if r.HostPortEnd != r.HostPortStart {
+		return fmt.Sprintf("failed to bind host port %d for %s: %v", e.Port, r.binding(), e.Err)
+	}
+	return fmt.Sprintf("failed to bind host port for %s: %v", r.binding(), e.Err)
+}
+
+// binding prints r as dockerd prints a port binding:
+// HOSTIP:HOSTPORT[-END]:CONTAINERIP:PORT/proto, IPv6 addresses bracketed
+// and an unset container address left out.
+func (r Request) binding() string {
+	var b strings.Builder
+	addr := func(ip netip.Addr) {
+		if ip.Is6() {
+			b.WriteString("[" + ip.String() + "]:")
+		} else {
+			b.WriteString(ip.String() + ":")
+		}
+	}
+	addr(orUnspecified(r.HostIP))
+	b.WriteString(strconv.Itoa(int(r.HostPortStart)))
+	if r.HostPortEnd != r.HostPortStart {
+		b.WriteString("-" + strconv.Itoa(int(r.HostPortEnd)))
+	}
+	b.WriteString(":")
+	if r.ContainerIP.IsValid() {
+		addr(r.ContainerIP)
+	}
+	b.WriteString(strconv.Itoa(int(r.ContainerPort)) + "/" + r.Proto)
+	return b.String()
+}
+
+func (e *BindError) Unwrap() error { return e.Err }
+
 func (a *Allocator) pick(r Request) (uint16, error) {
 	ip := r.HostIP
-	shown := "0.0.0.0"
-	if ip.IsValid() {
-		shown = ip.String()
+	// bindErr is the last port of the range another process held.
+	var bindErr error
+	free := func(p uint16) bool {
+		if _, ok := a.taken(r.Proto, ip, p); ok {
+			return false
+		}
+		if err := a.probe(r.Proto, ip, p); err != nil {
+			bindErr = &BindError{Req: r, Port: p, Err: err}
+			return false
+		}
+		return true
 	}
-	free := func(p uint16) bool { return !a.taken(r.Proto, ip, p) && a.probe(r.Proto, ip, p) }
 	if r.HostPortStart != 0 {
 		for p := uint32(r.HostPortStart); p <= uint32(r.HostPortEnd); p++ {
 			if free(uint16(p)) {
 				return uint16(p), nil
 			}
 		}
-		if r.HostPortStart == r.HostPortEnd {
-			return 0, errdefs.Conflictf("Bind for %s:%d failed: port is already allocated", shown, r.HostPortStart)
+		if bindErr != nil {
+			return 0, bindErr
 		}
-		return 0, errdefs.Conflictf("Bind for %s:%d-%d failed: port is already allocated", shown, r.HostPortStart, r.HostPortEnd)
+		if r.HostPortStart == r.HostPortEnd {
+			held, _ := a.taken(r.Proto, ip, r.HostPortStart)
+			return 0, errdefs.Conflictf("Bind for %s:%d failed: port is already allocated", held, r.HostPortStart)
+		}
+		return 0, errdefs.Conflictf("Bind for %s:%d-%d failed: port is already allocated", orUnspecified(ip), r.HostPortStart, r.HostPortEnd)
 	}
 	lo, hi := ephemeralRange()
 	start := lo + rand.IntN(hi-lo+1)
@@ -174,7 +246,7 @@ func (a *Allocator) pick(r Request) (uint16, error) {
 			return p, nil
 		}
 	}
-	return 0, errdefs.Conflictf("Bind for %s:0 failed: no free host port", shown)
+	return 0, errdefs.Conflictf("Bind for %s:0 failed: no free host port", orUnspecified(ip))
 }
 
 // Release frees every port held by owner.
@@ -192,28 +264,31 @@ func (a *Allocator) releaseLocked(owner string) {
 	}
 }
 
-// canBind tries to listen on the port; sctp is not probed.
-func canBind(proto string, ip netip.Addr, port uint16) bool {
-	host := "0.0.0.0"
-	if ip.IsValid() {
-		host = ip.String()
-	}
-	addr := net.JoinHostPort(host, strconv.Itoa(int(port)))
+// canBind tries to listen on the port and returns the bind's errno when
+// it cannot (EADDRINUSE: another process holds it); sctp is not probed.
+func canBind(proto string, ip netip.Addr, port uint16) error {
+	addr := net.JoinHostPort(orUnspecified(ip).String(), strconv.Itoa(int(port)))
+	var err error
 	switch proto {
 	case "tcp":
-		l, err := net.Listen("tcp4", addr)
-		if err != nil {
-			return false
+		var l net.Listener
+		if l, err = net.Listen("tcp4", addr); err == nil {
+			l.Close()
 		}
-		l.Close()
 	case "udp":
-		c, err := net.ListenPacket("udp4", addr)
-		if err != nil {
-			return false
+		var c net.PacketConn
+		if c, err = net.ListenPacket("udp4", addr); err == nil {
+			c.Close()
 		}
-		c.Close()
 	}
-	return true
+	if err == nil {
+		return nil
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
 }
 
 // ephemeralRange is the kernel's local port range (32768-60999 if unreadable).
