@@ -15,10 +15,13 @@ import (
 )
 
 // hijackAttach attaches to name with stdin over a raw upgraded connection,
-// writes input, closes its write side and returns what came back before
-// the daemon ended the stream, and whether it ended within d. Raw on
-// purpose: the test is about the upgrade and the half-close on the wire.
-func hijackAttach(t *testing.T, name, input string, d time.Duration) (string, bool) {
+// writes input, waits (up to 10 s) for want to come back, closes its write
+// side and returns what came back before the daemon ended the stream, and
+// whether it ended within d. Raw on purpose: the test is about the upgrade
+// and the half-close on the wire. The input is closed only once its answer
+// arrived: a fixed pause could end before a shell slowed by a loaded
+// machine answered, and the answer would then be lost with the stream.
+func hijackAttach(t *testing.T, name, input, want string, d time.Duration) (string, bool) {
 	t.Helper()
 	conn, err := net.Dial("unix", env.daemon.Sock)
 	if err != nil {
@@ -42,17 +45,22 @@ func hijackAttach(t *testing.T, name, input string, d time.Duration) (string, bo
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
+	var out syncBuffer
+	readErr := make(chan error, 1)
+	go func() { _, err := io.Copy(&out, br); readErr <- err }()
 	io.WriteString(conn, input)
-	time.Sleep(300 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); len(readErr) == 0 && !strings.Contains(out.String(), want) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err := conn.(*net.UnixConn).CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
 	conn.SetReadDeadline(time.Now().Add(d))
-	out, err := io.ReadAll(br)
+	err = <-readErr
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return string(out), false
+		return out.String(), false
 	}
-	return string(out), true
+	return out.String(), true
 }
 
 // The end of the client's input ends an attach to a container with a
@@ -73,14 +81,14 @@ func TestAttachEndsWithInput(t *testing.T) {
 			c := newCase(t, c.dr)
 			n := c.name("att")
 			c.ok(runArgs(tt.flag, "--name", n, "busybox", "sh")...)
-			out, ended := hijackAttach(t, n, "echo hi-there\n", 10*time.Second)
+			out, ended := hijackAttach(t, n, "echo hi-there\n", "hi-there", 10*time.Second)
 			if !ended {
 				t.Fatalf("the attach did not end after the client closed its input; got %q", out)
 			}
 			c.wantContains(out, "hi-there", "output before the end")
 			c.wantEq(c.inspect(n, "{{.State.Status}}"), "running", "the container runs on")
 			// Attaching again still works.
-			out, ended = hijackAttach(t, n, "echo again\n", 10*time.Second)
+			out, ended = hijackAttach(t, n, "echo again\n", "again", 10*time.Second)
 			if !ended || !strings.Contains(out, "again") {
 				t.Errorf("second attach: ended %v, %q", ended, out)
 			}
