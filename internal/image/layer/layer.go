@@ -28,8 +28,8 @@ import (
 	"syscall"
 
 	"github.com/berth-project/berth/internal/errdefs"
-	"github.com/moby/go-archive"
 	digest "github.com/opencontainers/go-digest"
+	tstar "github.com/vbatts/tar-split/archive/tar"
 	"golang.org/x/sys/unix"
 )
 
@@ -131,17 +131,50 @@ func (s *Store) newPending(chain digest.Digest) (*Pending, error) {
 
 // unpack unpacks the tar r into p's directory and notes its size.
 func (p *Pending) unpack(ctx context.Context, r io.Reader) error {
-	diff := filepath.Join(p.tmp, "diff")
-	opts := &archive.TarOptions{WhiteoutFormat: archive.OverlayWhiteoutFormat}
-	if err := archive.Unpack(ctxReader{ctx, r}, diff, opts); err != nil {
-		if p.chain == "" {
-			return classifyUnpackError(ctx, fmt.Errorf("unpack layer: %w", err))
-		}
-		return classifyUnpackError(ctx, fmt.Errorf("unpack layer %s: %w", p.chain, err))
+	x, err := newExtractor(filepath.Join(p.tmp, "diff"))
+	if err != nil {
+		return fmt.Errorf("unpack layer: %w", err)
 	}
-	var wb writeback
-	size, err := dirSize(diff, wb.add)
-	wb.start()
+	tr := tstar.NewReader(ctxReader{ctx, r})
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err == nil {
+			err = x.entry(hdr, tr, io.Discard)
+		} else {
+			err = &TarError{err}
+		}
+		if err != nil {
+			x.abort()
+			return p.unpackError(ctx, err)
+		}
+	}
+	if err := x.close(); err != nil {
+		return p.unpackError(ctx, err)
+	}
+	return p.finish()
+}
+
+// unpackError names the layer in an unpack's error, and says whose fault
+// it is (see classifyUnpackError).
+func (p *Pending) unpackError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errdefs.IsClassified(err) {
+		return err
+	}
+	if p.chain == "" {
+		return classifyUnpackError(ctx, fmt.Errorf("unpack layer: %w", err))
+	}
+	return classifyUnpackError(ctx, fmt.Errorf("unpack layer %s: %w", p.chain, err))
+}
+
+// finish notes the size of the unpacked layer.
+func (p *Pending) finish() error {
+	size, err := DirSize(filepath.Join(p.tmp, "diff"))
 	if err != nil {
 		return fmt.Errorf("unpack layer: %w", err)
 	}
@@ -245,11 +278,7 @@ func (s *Store) Layers() ([]digest.Digest, error) {
 
 // DirSize adds up the bytes of regular files under dir, counting a file
 // with several hard links once, like Docker's overlay2 driver.
-func DirSize(dir string) (int64, error) { return dirSize(dir, nil) }
-
-// dirSize is DirSize that also calls each(path, size) for every regular
-// file it counts.
-func dirSize(dir string, each func(string, int64)) (int64, error) {
+func DirSize(dir string) (int64, error) {
 	seen := map[uint64]bool{}
 	var size int64
 	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
@@ -269,53 +298,14 @@ func dirSize(dir string, each func(string, int64)) (int64, error) {
 			seen[st.Ino] = true
 		}
 		size += fi.Size()
-		if each != nil {
-			each(p, fi.Size())
-		}
 		return nil
 	})
 	return size, err
 }
 
-// writebackMin is the smallest file whose writeback an unpack starts.
+// writebackMin is the smallest file whose writeback an unpack starts
+// before the final sync.
 const writebackMin = 1 << 20
-
-// writeback asks the kernel to start writing an unpacked layer's files to
-// disk now. Nothing is made durable here (one syncfs does that before an
-// image record names the layer, see Sync), but a pull unpacks its layers
-// a few at a time, and the disk writes the layers done so far while the
-// others still arrive, instead of all of them in the final sync (which
-// took a quarter of a 200 MB pull). Small files are left to the final
-// sync: an open each would cost more than it saves.
-type writeback struct{ fds []int }
-
-// add opens the file p for its writeback.
-func (w *writeback) add(p string, size int64) {
-	if size < writebackMin {
-		return
-	}
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if err == nil {
-		w.fds = append(w.fds, fd)
-	}
-}
-
-// start starts writing the files out on a goroutine of their own:
-// submitting the writes can wait for the disk's queue, and neither the
-// unpack nor the next layer should.
-func (w *writeback) start() {
-	if len(w.fds) == 0 {
-		return
-	}
-	fds := w.fds
-	w.fds = nil
-	go func() {
-		for _, fd := range fds {
-			unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
-			unix.Close(fd)
-		}
-	}()
-}
 
 // ctxReader stops a long unpack when the request goes away.
 type ctxReader struct {

@@ -60,28 +60,28 @@ func (s *Store) UnpackRecorded(ctx context.Context, chain digest.Digest, r io.Re
 	defer meta.Close()
 	zw := gzip.NewWriter(meta)
 
-	pr, pw := newBufPipe(pipeSize)
-	unpacked := make(chan error, 1)
-	go func() {
-		err := p.unpack(ctx, pr)
-		// The unpacker stops at the tar's end marker: take the rest, so
-		// the recording below reads the stream to its end.
-		io.Copy(io.Discard, pr)
-		unpacked <- err
-	}()
+	x, err := newExtractor(filepath.Join(p.tmp, "diff"))
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("unpack layer: %w", err)
+	}
 	// The diff ID is taken on a goroutine of its own (see AsyncWriter):
-	// reading, hashing and writing the layer each keep a core busy.
+	// reading and writing the layer keep one core busy, hashing another.
 	dg := digest.Canonical.Digester()
 	hash := NewAsyncWriter(dg.Hash(), pipeSize)
 	cnt := &counter{}
-	err = record(ctx, r, io.MultiWriter(hash, cnt, pw), json.NewEncoder(zw), check)
-	pw.CloseWithError(err)
+	err = record(ctx, r, io.MultiWriter(hash, cnt), json.NewEncoder(zw), check, x)
+	if err == nil {
+		err = x.close()
+	} else {
+		x.abort()
+	}
 	if herr := hash.Close(); err == nil {
 		err = herr
 	}
-	if uerr := <-unpacked; err == nil {
-		err = uerr
+	if err != nil {
+		return nil, "", 0, p.unpackError(ctx, err)
 	}
+	err = p.finish()
 	if err == nil {
 		err = zw.Close()
 	}
@@ -96,10 +96,9 @@ func (s *Store) UnpackRecorded(ctx context.Context, chain digest.Digest, r io.Re
 }
 
 // record reads the tar src to its end, writing one tar-split entry per
-// header, padding block and file body to enc, and passing the bytes on to
-// out. A header reaches out only after check accepted it, so the unpacker
-// reading out never acts on an entry the check refused.
-func record(ctx context.Context, src io.Reader, out io.Writer, enc *json.Encoder, check func(*stdtar.Header) error) error {
+// header, padding block and file body to enc, passing the bytes on to
+// out, and creating each entry check accepted with x.
+func record(ctx context.Context, src io.Reader, out io.Writer, enc *json.Encoder, check func(*stdtar.Header) error, x *extractor) error {
 	tr := tstar.NewReader(ctxReader{ctx, src})
 	tr.RawAccounting = true
 	segment := func() error {
@@ -134,6 +133,13 @@ func record(ctx context.Context, src io.Reader, out io.Writer, enc *json.Encoder
 		}
 		e := storage.Entry{Type: storage.FileType, Size: hdr.Size}
 		e.SetName(hdr.Name)
+		if err := x.entry(hdr, tr, out); err != nil {
+			if te := (*TarError)(nil); errors.As(err, &te) {
+				return errdefs.Invalid(err)
+			}
+			return err
+		}
+		// What the entry did not take (a body of a non-regular file).
 		if hdr.Size > 0 {
 			if _, err := io.Copy(out, tr); err != nil {
 				if errors.Is(err, io.ErrClosedPipe) {
