@@ -82,5 +82,8 @@ func (b *blobInfo) add(diffID digest.Digest, src blobSource) {
 	if err := os.MkdirAll(b.dir, 0o700); err != nil {
 		return
 	}
-	_ = atomicfile.Write(b.path(diffID), raw, 0o600)
+	// No fsync: the record is a hint (a lost one costs a later push its
+	// shortcut, a torn one reads as none), and two fsyncs per layer held
+	// each pulled layer's download slot for tens of milliseconds.
+	_ = atomicfile.WriteNoSync(b.path(diffID), raw, 0o600)
 }
