@@ -333,14 +333,9 @@ func (p *puller) fetchLayer(ctx context.Context, in *image.Ingest, desc v1.Descr
 		return fmt.Errorf("layer %s: %w", desc.Digest, err)
 	}
 	defer rc.Close()
-	// The blob's digest is taken on a goroutine of its own, as the diff
-	// ID is (see layer.AsyncWriter): the layer that streams alone at the
-	// end of a pull then keeps both cores busy.
 	ver := want.Verifier()
-	hash := layer.NewAsyncWriter(ver, 1<<20)
-	defer hash.Close()
 	cnt := &countingReader{r: &progressReader{r: rc, rep: p.rep, id: id, total: desc.Size}}
-	src := io.TeeReader(cnt, hash)
+	src := io.TeeReader(cnt, ver)
 	dec, err := layer.Decompress(src)
 	if err != nil {
 		return errdefs.Invalidf("layer %s: %v", desc.Digest, err)
@@ -352,9 +347,6 @@ func (p *puller) fetchLayer(ctx context.Context, in *image.Ingest, desc v1.Descr
 			return err
 		}
 		p.rep.layer(id, "Verifying Checksum")
-		if err := hash.Close(); err != nil {
-			return err
-		}
 		if cnt.n != desc.Size || !ver.Verified() {
 			return errdefs.Invalidf("filesystem layer verification failed for digest %s", desc.Digest)
 		}
