@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -127,21 +128,32 @@ func (d *Daemon) recordHealth(c *Container, res *container.HealthcheckResult, re
 	}
 }
 
-// limitedBuffer keeps the first n bytes written to it.
+// limitedBuffer keeps the first n bytes written to it. The probe's stdout
+// and stderr both write here, from two copying goroutines (the runtime
+// wraps stderr, so os/exec does not serialise them): hence the lock.
 type limitedBuffer struct {
-	bytes.Buffer
-	n int
+	mu  sync.Mutex
+	buf bytes.Buffer
+	n   int
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.n - b.Len(); room > 0 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.n - b.buf.Len(); room > 0 {
 		if len(p) > room {
-			b.Buffer.Write(p[:room])
+			b.buf.Write(p[:room])
 		} else {
-			b.Buffer.Write(p)
+			b.buf.Write(p)
 		}
 	}
 	return len(p), nil
+}
+
+func (b *limitedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // runProbe runs one probe in the container like an exec, bounded by
