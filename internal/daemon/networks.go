@@ -294,7 +294,8 @@ func portSummaries(ns *container.NetworkSettings) []container.PortSummary {
 			out = append(out, container.PortSummary{IP: b.HostIP, PrivatePort: p.Num(), PublicPort: uint16(pub), Type: string(p.Proto())})
 		}
 	}
-	slices.SortFunc(out, func(a, b container.PortSummary) int {
+	// Stable: a binding's 0.0.0.0 half stays before its :: half.
+	slices.SortStableFunc(out, func(a, b container.PortSummary) int {
 		if a.PrivatePort != b.PrivatePort {
 			return int(a.PrivatePort) - int(b.PrivatePort)
 		}

@@ -57,6 +57,7 @@ import (
 	"github.com/berth-project/berth/internal/network/ipam"
 	"github.com/berth-project/berth/internal/network/nft"
 	"github.com/berth-project/berth/internal/network/portmap"
+	"github.com/berth-project/berth/internal/network/portproxy"
 )
 
 // Config configures a Manager.
@@ -79,13 +80,19 @@ type Config struct {
 // Manager owns networks, endpoints, port mappings, the nft table and the
 // DNS servers. It is safe for concurrent use.
 type Manager struct {
-	cfg      Config
-	log      *slog.Logger
-	table    *nft.Table
-	table6   *nft.Table        // the forward rules of IPv6 networks (same name, family ip6)
-	fw       *hostfw.Firewall  // accepts our bridges in iptables' FORWARD path
-	fwd      *firewalld.Binder // binds our bridges to firewalld's zone; nil without firewalld
-	ports    *portmap.Allocator
+	cfg    Config
+	log    *slog.Logger
+	table  *nft.Table
+	table6 *nft.Table        // the forward rules of IPv6 networks (same name, family ip6)
+	fw     *hostfw.Firewall  // accepts our bridges in iptables' FORWARD path
+	fwd    *firewalld.Binder // binds our bridges to firewalld's zone; nil without firewalld
+	ports  *portmap.Allocator
+	// proxies serve the IPv6 host addresses of published ports, by
+	// container ID (see package portproxy).
+	proxies map[string][]*portproxy.Proxy
+	// v6 is whether the host can listen on IPv6 (asked once at start, as
+	// dockerd does): without it a port is published on 0.0.0.0 alone.
+	v6       bool
 	bridge0  string
 	mu       sync.Mutex
 	networks map[string]*Network   // by ID
@@ -119,6 +126,7 @@ func New(ctx context.Context, cfg Config) (_ *Manager, retErr error) {
 	br, tbl := DefaultNames(cfg.DataRoot)
 	m := &Manager{
 		cfg: cfg, log: cfg.Logger, table: &nft.Table{Name: tbl}, table6: &nft.Table{Name: tbl, IPv6: true}, fw: hostfw.New(hostfw.ChainName(tbl)), ports: portmap.NewAllocator(), bridge0: br,
+		proxies: map[string][]*portproxy.Proxy{}, v6: portmap.V6Listenable(),
 		networks: map[string]*Network{}, ctrs: map[string]*Container{}, dns: map[string]*dns.Server{},
 	}
 	for _, d := range []string{m.netDir(), m.ctrDir(), m.nsDir()} {
@@ -377,7 +385,12 @@ func (m *Manager) Close(ctx context.Context, keep bool) error {
 	}
 	if keep && slices.ContainsFunc(slices.Collect(maps.Values(m.ctrs)), func(c *Container) bool { return c.Sandbox != nil }) {
 		// The running containers keep their bridges, and the bridges
-		// their zone.
+		// their zone. Their IPv6 proxies end with berthd, as
+		// docker-proxy ends with dockerd (its parent-death signal);
+		// the next start listens again.
+		for id := range m.proxies {
+			m.stopProxies(id)
+		}
 		return errors.Join(append(errs, m.fwd.Detach())...)
 	}
 	for _, c := range m.ctrs {

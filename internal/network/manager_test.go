@@ -298,7 +298,7 @@ func serveIn(t *testing.T, nsPath, port, msg string) {
 }
 
 func fetch(t *testing.T, addr string) string {
-	c, err := net.DialTimeout("tcp4", addr, 3*time.Second)
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
 	if err != nil {
 		t.Errorf("dial %s: %v", addr, err)
 		return ""

@@ -14,6 +14,7 @@ import (
 	"github.com/berth-project/berth/internal/network/bridge"
 	"github.com/berth-project/berth/internal/network/nft"
 	"github.com/berth-project/berth/internal/network/portmap"
+	"github.com/berth-project/berth/internal/network/portproxy"
 	"github.com/moby/moby/api/types/network"
 )
 
@@ -86,17 +87,15 @@ func (m *Manager) Setup(ctx context.Context, containerID string, opts SetupOptio
 	}
 	if len(reqs) > 0 {
 		// The primary network's host_binding_ipv4 is the default host
-		// address of its published ports.
+		// address of its published ports; without one a port is
+		// published on 0.0.0.0 and, where the host has IPv6, on :: too.
+		var def netip.Addr
 		if n := m.networks[c.Primary]; n != nil {
 			if o, _ := parseBridgeOptions(n.Options); o.HostBinding.IsValid() {
-				for i := range reqs {
-					if !reqs[i].HostIP.IsValid() {
-						reqs[i].HostIP = o.HostBinding
-					}
-				}
+				def = o.HostBinding
 			}
 		}
-		if err := m.publish(c, reqs); err != nil {
+		if err := m.publish(c, portmap.Expand(reqs, def, m.v6)); err != nil {
 			return nil, err
 		}
 	}
@@ -122,35 +121,97 @@ func (m *Manager) order(c *Container) []string {
 }
 
 func (m *Manager) publish(c *Container, reqs []portmap.Request) error {
-	var primary *Endpoint
-	for _, id := range m.order(c) {
-		primary = c.Sandbox.Endpoints[id]
-		break
-	}
+	primary := m.primaryEndpoint(c)
 	if primary == nil {
 		return errdefs.Invalidf("cannot publish ports of a container without a bridge network")
 	}
 	for i := range reqs {
-		reqs[i].ContainerIP = primary.IP
+		reqs[i].ContainerIP = proxyTarget(primary, reqs[i].HostIP)
 	}
-	ms, err := m.ports.Allocate(c.ID, reqs)
-	if err != nil {
+	failed := func(err error) error {
 		// dockerd 28's words and class for a port it cannot publish, held
 		// by a container or by another process alike: a 500 (%v drops the
 		// allocator's conflict class, as dockerd's errdefs.System does).
 		return errdefs.System(fmt.Errorf("failed to set up container networking: driver failed programming external connectivity on endpoint %s (%s): %v", c.Name, primary.ID, err))
 	}
+	ms, err := m.ports.Allocate(c.ID, reqs)
+	if err != nil {
+		return failed(err)
+	}
 	c.Sandbox.Ports = ms
+	if err := m.startProxies(c, primary); err != nil {
+		return failed(err)
+	}
+	return m.table.Add(m.portRules(c, primary)...)
+}
+
+// primaryEndpoint is the endpoint published ports lead to: the first of
+// the container's networks in order.
+func (m *Manager) primaryEndpoint(c *Container) *Endpoint {
+	for _, id := range m.order(c) {
+		if ep := c.Sandbox.Endpoints[id]; ep != nil {
+			return ep
+		}
+	}
+	return nil
+}
+
+// proxyTarget is the container address a binding on hostIP leads to: its
+// IPv6 address for an IPv6 host address when it has one, else its IPv4
+// address (dockerd 28's proxying of host IPv6 to an IPv4-only container).
+func proxyTarget(ep *Endpoint, hostIP netip.Addr) netip.Addr {
+	if hostIP.Is6() && ep.IP6.IsValid() {
+		return ep.IP6
+	}
+	return ep.IP
+}
+
+// portRules are the DNAT rules of c's IPv4 bindings (the IPv6 ones go
+// through the proxy).
+func (m *Manager) portRules(c *Container, primary *Endpoint) []nft.Rule {
 	var rules []nft.Rule
-	for _, p := range ms {
-		if p.Proto == "sctp" {
+	for _, p := range c.Sandbox.Ports {
+		if p.Proto == "sctp" || p.HostIP.Is6() {
 			continue
 		}
 		rules = append(rules, nft.PortRules("ctr:"+c.ID, nft.PortMapping{
 			Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, ContainerIP: primary.IP, ContainerPort: p.ContainerPort,
 		})...)
 	}
-	return m.table.Add(rules...)
+	return rules
+}
+
+// startProxies listens on c's IPv6 host addresses and forwards to the
+// container. A listen that fails is dockerd's bind error for that binding;
+// the proxies already started stay recorded for releaseLocked.
+func (m *Manager) startProxies(c *Container, primary *Endpoint) error {
+	for _, p := range c.Sandbox.Ports {
+		if !p.HostIP.Is6() {
+			continue
+		}
+		if p.Proto != "tcp" && p.Proto != "udp" {
+			m.log.Info("no IPv6 proxy for the protocol; the binding is recorded but not served", "container", c.ID, "proto", p.Proto, "port", p.HostPort)
+			continue
+		}
+		target := proxyTarget(primary, p.HostIP)
+		px, err := portproxy.Start(p.Proto, netip.AddrPortFrom(p.HostIP, p.HostPort), netip.AddrPortFrom(target, p.ContainerPort), m.log)
+		if err != nil {
+			return &portmap.BindError{Req: portmap.Request{
+				Proto: p.Proto, HostIP: p.HostIP, HostPortStart: p.HostPort, HostPortEnd: p.HostPort,
+				ContainerPort: p.ContainerPort, ContainerIP: target,
+			}, Port: p.HostPort, Err: err}
+		}
+		m.proxies[c.ID] = append(m.proxies[c.ID], px)
+	}
+	return nil
+}
+
+// stopProxies closes c's proxies: their listeners and connections end.
+func (m *Manager) stopProxies(id string) {
+	for _, px := range m.proxies[id] {
+		px.Close()
+	}
+	delete(m.proxies, id)
 }
 
 func (m *Manager) result(c *Container) *SetupResult {
@@ -372,6 +433,7 @@ func (m *Manager) Teardown(ctx context.Context, containerID string) error {
 // releaseLocked undoes Setup: rules, ports, veths, addresses, namespace.
 func (m *Manager) releaseLocked(c *Container) error {
 	errs := []error{m.table.RemoveOwner("ctr:" + c.ID)}
+	m.stopProxies(c.ID)
 	m.ports.Release(c.ID)
 	// The veths are not deleted on this path: deleting a veth waits for the
 	// kernel's RCU grace periods (15-30 ms here, on the exit path of every
@@ -427,21 +489,15 @@ func (m *Manager) restoreContainers(ctx context.Context) {
 			continue
 		}
 		m.ports.Reserve(c.ID, c.Sandbox.Ports)
-		var primary *Endpoint
-		for _, id := range m.order(c) {
-			if primary = c.Sandbox.Endpoints[id]; primary != nil {
-				break
-			}
-		}
+		primary := m.primaryEndpoint(c)
 		if primary == nil {
 			continue
 		}
-		var rules []nft.Rule
-		for _, p := range c.Sandbox.Ports {
-			rules = append(rules, nft.PortRules("ctr:"+c.ID, nft.PortMapping{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, ContainerIP: primary.IP, ContainerPort: p.ContainerPort})...)
-		}
-		if err := m.table.Add(rules...); err != nil {
+		if err := m.table.Add(m.portRules(c, primary)...); err != nil {
 			m.log.Warn("restore port rules", "container", c.ID, "err", err)
+		}
+		if err := m.startProxies(c, primary); err != nil {
+			m.log.Warn("restore IPv6 port proxies", "container", c.ID, "err", err)
 		}
 	}
 	m.sweepNetNS()

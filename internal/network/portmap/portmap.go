@@ -119,41 +119,77 @@ func orUnspecified(ip netip.Addr) netip.Addr {
 
 // taken reports whether (proto, ip, port) clashes with one of ours, and
 // with which held address: an unspecified address clashes with every
-// address and vice versa.
+// address of its family and they with it (0.0.0.0 and [::] do not clash:
+// dockerd 28 holds both for one binding).
 func (a *Allocator) taken(proto string, ip netip.Addr, port uint16) (netip.Addr, bool) {
 	ip = orUnspecified(ip)
 	if _, ok := a.held[key(proto, ip, port)]; ok {
 		return ip, true
 	}
 	if !ip.IsUnspecified() {
-		_, ok := a.held[key(proto, netip.Addr{}, port)]
-		return netip.IPv4Unspecified(), ok
+		unspec := unspecifiedOf(ip)
+		_, ok := a.held[key(proto, unspec, port)]
+		return unspec, ok
 	}
 	prefix, suffix := proto+"/", "/"+strconv.Itoa(int(port))
+	var found []netip.Addr
 	for k := range a.held {
 		if strings.HasPrefix(k, prefix) && strings.HasSuffix(k, suffix) {
 			held, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(k, prefix), suffix))
-			return held, err == nil
+			if err == nil && held.Is4() == ip.Is4() {
+				found = append(found, held)
+			}
 		}
 	}
-	return netip.Addr{}, false
+	if len(found) == 0 {
+		return netip.Addr{}, false
+	}
+	// The same answer every time, though the map has no order.
+	return slices.MinFunc(found, netip.Addr.Compare), true
+}
+
+// unspecifiedOf is 0.0.0.0 or :: for ip's family.
+func unspecifiedOf(ip netip.Addr) netip.Addr {
+	if ip.Is6() {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
 }
 
 // Allocate resolves every request for owner; on error nothing stays held.
+// Adjacent requests that differ only in their host address (as Expand
+// leaves 0.0.0.0 and :: of one binding) get one host port free for all of
+// them, as dockerd 28 allocates the pair.
 func (a *Allocator) Allocate(owner string, reqs []Request) ([]Mapping, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []Mapping
-	for _, r := range reqs {
-		port, err := a.pick(r)
+	for i := 0; i < len(reqs); {
+		j := i + 1
+		for j < len(reqs) && samePort(reqs[i], reqs[j]) {
+			j++
+		}
+		group := reqs[i:j]
+		port, err := a.pick(group)
 		if err != nil {
 			a.releaseLocked(owner)
 			return nil, err
 		}
-		a.held[key(r.Proto, r.HostIP, port)] = owner
-		out = append(out, Mapping{Proto: r.Proto, HostIP: r.HostIP, HostPort: port, ContainerPort: r.ContainerPort})
+		for _, r := range group {
+			a.held[key(r.Proto, r.HostIP, port)] = owner
+			out = append(out, Mapping{Proto: r.Proto, HostIP: r.HostIP, HostPort: port, ContainerPort: r.ContainerPort})
+		}
+		i = j
 	}
 	return out, nil
+}
+
+// samePort reports whether a and b differ in their host address alone
+// (moby's needSamePort).
+func samePort(a, b Request) bool {
+	return a.Proto == b.Proto && a.ContainerPort == b.ContainerPort &&
+		a.HostPortStart == b.HostPortStart && a.HostPortEnd == b.HostPortEnd &&
+		orUnspecified(a.HostIP) != orUnspecified(b.HostIP)
 }
 
 // Reserve marks mappings restored from disk as held by owner.
@@ -209,17 +245,23 @@ func (r Request) binding() string {
 
 func (e *BindError) Unwrap() error { return e.Err }
 
-func (a *Allocator) pick(r Request) (uint16, error) {
-	ip := r.HostIP
+// pick finds one host port that every request of group (same protocol,
+// container port and host port range) can have.
+func (a *Allocator) pick(group []Request) (uint16, error) {
+	r := group[0]
 	// bindErr is the last port of the range another process held.
 	var bindErr error
 	free := func(p uint16) bool {
-		if _, ok := a.taken(r.Proto, ip, p); ok {
-			return false
+		for _, g := range group {
+			if _, ok := a.taken(g.Proto, g.HostIP, p); ok {
+				return false
+			}
 		}
-		if err := a.probe(r.Proto, ip, p); err != nil {
-			bindErr = &BindError{Req: r, Port: p, Err: err}
-			return false
+		for _, g := range group {
+			if err := a.probe(g.Proto, g.HostIP, p); err != nil {
+				bindErr = &BindError{Req: g, Port: p, Err: err}
+				return false
+			}
 		}
 		return true
 	}
@@ -233,10 +275,15 @@ func (a *Allocator) pick(r Request) (uint16, error) {
 			return 0, bindErr
 		}
 		if r.HostPortStart == r.HostPortEnd {
-			held, _ := a.taken(r.Proto, ip, r.HostPortStart)
-			return 0, errdefs.Conflictf("Bind for %s:%d failed: port is already allocated", held, r.HostPortStart)
+			for _, g := range group {
+				if held, ok := a.taken(g.Proto, g.HostIP, r.HostPortStart); ok {
+					// dockerd's words, an IPv6 address unbracketed
+					// ("Bind for :::8080 failed").
+					return 0, errdefs.Conflictf("Bind for %s:%d failed: port is already allocated", held, r.HostPortStart)
+				}
+			}
 		}
-		return 0, errdefs.Conflictf("Bind for %s:%d-%d failed: port is already allocated", orUnspecified(ip), r.HostPortStart, r.HostPortEnd)
+		return 0, errdefs.Conflictf("Bind for %s:%d-%d failed: port is already allocated", orUnspecified(r.HostIP), r.HostPortStart, r.HostPortEnd)
 	}
 	lo, hi := ephemeralRange()
 	start := lo + rand.IntN(hi-lo+1)
@@ -246,7 +293,7 @@ func (a *Allocator) pick(r Request) (uint16, error) {
 			return p, nil
 		}
 	}
-	return 0, errdefs.Conflictf("Bind for %s:0 failed: no free host port", orUnspecified(ip))
+	return 0, errdefs.Conflictf("Bind for %s:0 failed: no free host port", orUnspecified(r.HostIP))
 }
 
 // Release frees every port held by owner.
@@ -266,18 +313,25 @@ func (a *Allocator) releaseLocked(owner string) {
 
 // canBind tries to listen on the port and returns the bind's errno when
 // it cannot (EADDRINUSE: another process holds it); sctp is not probed.
+// An IPv6 address is probed IPv6-only, as dockerd binds it, so that
+// 0.0.0.0 and :: are separate.
 func canBind(proto string, ip netip.Addr, port uint16) error {
-	addr := net.JoinHostPort(orUnspecified(ip).String(), strconv.Itoa(int(port)))
+	ip = orUnspecified(ip)
+	addr := net.JoinHostPort(ip.String(), strconv.Itoa(int(port)))
+	family := "4"
+	if ip.Is6() {
+		family = "6"
+	}
 	var err error
 	switch proto {
 	case "tcp":
 		var l net.Listener
-		if l, err = net.Listen("tcp4", addr); err == nil {
+		if l, err = net.Listen("tcp"+family, addr); err == nil {
 			l.Close()
 		}
 	case "udp":
 		var c net.PacketConn
-		if c, err = net.ListenPacket("udp4", addr); err == nil {
+		if c, err = net.ListenPacket("udp"+family, addr); err == nil {
 			c.Close()
 		}
 	}
@@ -289,6 +343,71 @@ func canBind(proto string, ip netip.Addr, port uint16) error {
 		return errno
 	}
 	return err
+}
+
+// V6Listenable reports whether this network namespace can listen on ::1,
+// moby's test for an implicit [::] binding: false where IPv6 is disabled
+// (ipv6.disable=1, disable_ipv6=1 on lo) or lo has no ::1.
+func V6Listenable() bool {
+	l, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// Expand gives every request without a host address the default one, as
+// dockerd 28 does: def when it is a specific address, else (def unset or
+// 0.0.0.0) both 0.0.0.0 and ::, the latter only when v6 (the host can
+// listen on IPv6). Requests with an address keep it, IPv4 or IPv6 alone.
+// The result is in moby's order, so the two halves of a binding are
+// adjacent and Allocate gives them one port: exact host ports before
+// ranges, then container port, protocol, host ports, host address.
+func Expand(reqs []Request, def netip.Addr, v6 bool) []Request {
+	out := make([]Request, 0, 2*len(reqs))
+	for _, r := range reqs {
+		if r.HostIP.IsValid() {
+			out = append(out, r)
+			continue
+		}
+		if def.IsValid() && !(def.Is4() && def.IsUnspecified()) {
+			r.HostIP = def
+			out = append(out, r)
+			continue
+		}
+		r.HostIP = netip.IPv4Unspecified()
+		out = append(out, r)
+		if v6 {
+			r.HostIP = netip.IPv6Unspecified()
+			out = append(out, r)
+		}
+	}
+	slices.SortStableFunc(out, compareRequests)
+	return out
+}
+
+func compareRequests(a, b Request) int {
+	aRange := a.HostPortStart == 0 || a.HostPortStart != a.HostPortEnd
+	bRange := b.HostPortStart == 0 || b.HostPortStart != b.HostPortEnd
+	if aRange != bRange {
+		if aRange {
+			return 1
+		}
+		return -1
+	}
+	protoRank := func(p string) int { return map[string]int{"tcp": 0, "udp": 1, "sctp": 2}[p] }
+	switch {
+	case a.ContainerPort != b.ContainerPort:
+		return int(a.ContainerPort) - int(b.ContainerPort)
+	case a.Proto != b.Proto:
+		return protoRank(a.Proto) - protoRank(b.Proto)
+	case a.HostPortStart != b.HostPortStart:
+		return int(a.HostPortStart) - int(b.HostPortStart)
+	case a.HostPortEnd != b.HostPortEnd:
+		return int(a.HostPortEnd) - int(b.HostPortEnd)
+	}
+	return a.HostIP.Compare(b.HostIP)
 }
 
 // ephemeralRange is the kernel's local port range (32768-60999 if unreadable).
@@ -308,7 +427,8 @@ func ephemeralRange() (int, int) {
 }
 
 // PortMap renders mappings as NetworkSettings.Ports: every exposed or
-// published port appears, published ones with their bindings (IPv4 only).
+// published port appears, published ones with their bindings in mapping
+// order (0.0.0.0 before :: for a binding without a host address).
 func PortMap(ms []Mapping, exposed network.PortSet) network.PortMap {
 	out := network.PortMap{}
 	for p := range exposed {

@@ -1,0 +1,114 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/network/portmap"
+	"github.com/moby/moby/api/types/network"
+)
+
+// freePort46 is a TCP port free on 0.0.0.0 and [::] now.
+func freePort46(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		l4, err := net.Listen("tcp4", "0.0.0.0:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l4.Addr().(*net.TCPAddr).Port
+		l6, err := net.Listen("tcp6", "[::]:"+strconv.Itoa(p))
+		l4.Close()
+		if err == nil {
+			l6.Close()
+			return p
+		}
+	}
+	t.Fatal("no port free on both families")
+	return 0
+}
+
+// TestPublishBothFamilies: a binding without a host address is published
+// on 0.0.0.0 (DNAT) and [::] (the proxy, to the IPv4-only container), as
+// dockerd 28 does; [::] held by another process fails Setup with the bind
+// words and leaves nothing; Teardown closes the listener; a host that
+// cannot listen on IPv6 publishes 0.0.0.0 alone.
+func TestPublishBothFamilies(t *testing.T) {
+	if !portmap.V6Listenable() {
+		t.Skip("no IPv6 on this host")
+	}
+	m, _ := newTestManager(t)
+	ctx := context.Background()
+	const id = "ffffffffffff6"
+	if err := m.Register(id, "/both", "default", nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Teardown(ctx, id); m.Forget(ctx, id) })
+	port := freePort46(t)
+	pm := network.PortMap{network.MustParsePort("80/tcp"): {{HostPort: strconv.Itoa(port)}}}
+
+	l6, err := net.Listen("tcp6", fmt.Sprintf("[::]:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Setup(ctx, id, SetupOptions{PortBindings: pm})
+	l6.Close()
+	wantRE := regexp.MustCompile(`: failed to bind host port for \[::\]:` + strconv.Itoa(port) + `:[0-9.]+:80/tcp: address already in use$`)
+	if !wantRE.MatchString(fmt.Sprint(err)) || !errors.Is(err, errdefs.ErrSystem) {
+		t.Fatalf("[::] held: got %v, want %s", err, wantRE)
+	}
+	checkSetupLeftNothing(t, m, id, 0)
+
+	res, err := m.Setup(ctx, id, SetupOptions{PortBindings: pm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ports, _ := m.Settings(id, nil)
+	bs := ports[network.MustParsePort("80/tcp")]
+	if len(bs) != 2 || bs[0].HostIP != netip.IPv4Unspecified() || bs[1].HostIP != netip.IPv6Unspecified() ||
+		bs[0].HostPort != strconv.Itoa(port) || bs[1].HostPort != strconv.Itoa(port) {
+		t.Fatalf("Ports %v", ports)
+	}
+	serveIn(t, res.NSPath, "80", "both says hi\n")
+	for _, addr := range []string{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("[::1]:%d", port)} {
+		if got := fetch(t, addr); got != "both says hi\n" {
+			t.Fatalf("%s: %q", addr, got)
+		}
+	}
+	if n, _ := m.table.Count("ctr:" + id); n != 2 {
+		t.Fatalf("want the 0.0.0.0 half's 2 DNAT rules, got %d", n)
+	}
+	if err := m.Teardown(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("[::1]:%d", port), time.Second); err == nil {
+		c.Close()
+		t.Fatal("[::1] still served after Teardown")
+	}
+	l, err := net.Listen("tcp6", fmt.Sprintf("[::]:%d", port))
+	if err != nil {
+		t.Fatalf("[::]:%d held after Teardown: %v", port, err)
+	}
+	l.Close()
+
+	// As on a host without IPv6 (moby's IsV6Listenable false).
+	m.v6 = false
+	if _, err := m.Setup(ctx, id, SetupOptions{PortBindings: pm}); err != nil {
+		t.Fatal(err)
+	}
+	_, ports, _ = m.Settings(id, nil)
+	if bs := ports[network.MustParsePort("80/tcp")]; len(bs) != 1 || bs[0].HostIP != netip.IPv4Unspecified() {
+		t.Fatalf("without IPv6: %v", ports)
+	}
+	if len(m.proxies[id]) != 0 {
+		t.Fatalf("proxies without IPv6: %v", m.proxies[id])
+	}
+}
