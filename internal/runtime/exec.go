@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/berth-project/berth/internal/console"
 	"github.com/creack/pty"
@@ -62,11 +64,35 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts ExecOpts) (*Process,
 	defer watch.close()
 
 	p := &Process{exited: make(chan struct{}), copyDone: make(chan struct{})}
+	var sock *console.Socket
+	if opts.Tty && r.isCrun() {
+		// crun relays a foreground exec's terminal itself, but stops at
+		// the process's exit without draining it (and copies nothing when
+		// the process exited before its loop began): a quick `exec -t`
+		// lost its output on a loaded machine. With a console socket we
+		// hold the container's pty master and read it to the end.
+		if sock, err = console.NewSocket(filepath.Join(opts.Dir, "console.sock")); err != nil {
+			return nil, err
+		}
+		defer sock.Close()
+		i := slices.Index(args, "exec")
+		args = slices.Insert(args, i+1, "--console-socket", sock.Path())
+	}
 	p.cmd = r.command(context.Background(), args...)
 	errGate := &gate{w: opts.Stderr}
-	childEnd, err := p.setupStdio(opts, errGate)
-	if err != nil {
+	var childEnd *os.File
+	if sock != nil {
+		p.cmd.Stderr = errGate // the runtime's own words; the process's go to the pty
+	} else if childEnd, err = p.setupStdio(opts, errGate); err != nil {
 		return nil, err
+	}
+	var masterc chan *os.File
+	if sock != nil {
+		masterc = make(chan *os.File, 1)
+		go func() {
+			m, _ := sock.ReceiveMaster() // fails once sock is closed
+			masterc <- m
+		}()
 	}
 	err = p.cmd.Start()
 	if childEnd != nil {
@@ -94,12 +120,49 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts ExecOpts) (*Process,
 		if p.master != nil {
 			p.master.Close()
 		}
+		if masterc != nil {
+			sock.Close()
+			if m := <-masterc; m != nil {
+				m.Close()
+			}
+		}
 		if msg := execMessage(logPath); msg != "" {
 			return nil, classify(msg)
 		}
 		return nil, fmt.Errorf("%s exec: %w", r.Name, err)
 	}
 	p.pid = pid
+	if masterc != nil {
+		// crun sends the master before the process runs. Once crun has
+		// exited, a master it sent waits in the socket's queue: accept it
+		// before closing the socket, which would drop it.
+		select {
+		case p.master = <-masterc:
+		case <-p.exited:
+			select {
+			case p.master = <-masterc:
+			case <-time.After(5 * time.Second):
+				sock.Close()
+				p.master = <-masterc
+			}
+		}
+		if p.master == nil {
+			p.cmd.Process.Kill()
+			<-p.exited
+			errGate.release(false)
+			return nil, fmt.Errorf("%s exec: no terminal from the console socket", r.Name)
+		}
+		if opts.ConsoleHeight > 0 && opts.ConsoleWidth > 0 {
+			console.Resize(p.master, opts.ConsoleHeight, opts.ConsoleWidth)
+		}
+		// The process and what it started hold the pty's other end: a
+		// child that outlives it would keep the copy open, so the copy
+		// stops a moment after the exit, once what was written is read.
+		go func() {
+			<-p.exited
+			p.master.SetReadDeadline(time.Now().Add(2 * time.Second))
+		}()
+	}
 	errGate.release(true)
 	if p.master != nil {
 		p.startTTYCopy(opts)
@@ -286,4 +349,11 @@ func (g *gate) release(pass bool) {
 		g.w.Write(g.buf)
 	}
 	g.buf, g.open = nil, true
+}
+
+// isCrun reports whether the runtime is crun, run directly or through
+// berth-crun.
+func (r *Runtime) isCrun() bool {
+	base := filepath.Base(r.Path)
+	return base == "crun" || base == "berth-crun" || r.Inner != ""
 }
