@@ -313,7 +313,7 @@ func (m *Manager) activate(ctx context.Context, n *Network) error {
 		return err
 	}
 	if n.Pool6 != nil {
-		if err := m.table6.Add(nft.IsolationRules("net:"+n.ID, n.Bridge, policy)...); err != nil {
+		if err := m.table6.Add(append(nft.IsolationRules("net:"+n.ID, n.Bridge, policy), nft.HairpinRules6("net:"+n.ID, n.Bridge, n.Pool6.Subnet)...)...); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/network/nettest"
 	"github.com/berth-project/berth/internal/network/portmap"
 	"github.com/moby/moby/api/types/network"
 )
@@ -110,5 +111,104 @@ func TestPublishBothFamilies(t *testing.T) {
 	}
 	if len(m.proxies[id]) != 0 {
 		t.Fatalf("proxies without IPv6: %v", m.proxies[id])
+	}
+}
+
+// TestPublishIPv6Container: a container with an IPv6 address gets ip6
+// DNAT rules for its [::] half (the client's address reaches it, as with
+// dockerd's ip6tables NAT), while [::1] still goes through the proxy;
+// Teardown removes the rules from the ip6 table.
+func TestPublishIPv6Container(t *testing.T) {
+	if !portmap.V6Listenable() {
+		t.Skip("no IPv6 on this host")
+	}
+	m, user := newTestManager(t)
+	ctx := context.Background()
+	sub6 := netip.MustParsePrefix(fmt.Sprintf("fd%02x:%x:%x::/64", user.Addr().As4()[1], user.Addr().As4()[2], time.Now().UnixNano()&0xffff))
+	en := true
+	if _, err := m.Create(ctx, network.CreateRequest{Name: "bt-v6", EnableIPv6: &en, IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: user}, {Subnet: sub6}}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Remove(ctx, "bt-v6") })
+	const id = "666666666666a"
+	if err := m.Register(id, "/six", "bt-v6", nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Teardown(ctx, id); m.Forget(ctx, id) })
+	port := freePort46(t)
+	res, err := m.Setup(ctx, id, SetupOptions{PortBindings: network.PortMap{network.MustParsePort("80/tcp"): {{HostPort: strconv.Itoa(port)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.IPs) != 2 || !sub6.Contains(res.IPs[1]) {
+		t.Fatalf("addresses %v", res.IPs)
+	}
+	// The server answers with the address it sees.
+	var ln net.Listener
+	if err := nettest.InNS(res.NSPath, func() (err error) {
+		ln, err = net.Listen("tcp", ":80")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+			fmt.Fprintln(c, ap.Addr().Unmap())
+			c.Close()
+		}
+	}()
+	gw6 := sub6.Addr().Next()
+	// [::1]: the proxy, which connects from the bridge's gateway.
+	if got := fetch(t, fmt.Sprintf("[::1]:%d", port)); got != gw6.String()+"\n" {
+		t.Fatalf("[::1] through the proxy: seen as %q, want %s", got, gw6)
+	}
+	if n, _ := m.table6.Count("ctr:" + id); n != 2 {
+		t.Fatalf("ip6 DNAT rules: %d, want 2", n)
+	}
+	// A global address of the host: DNAT keeps the client's address.
+	var host netip.Addr
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is6() && !p.Addr().Is4In6() && p.Addr().IsGlobalUnicast() && !sub6.Contains(p.Addr()) {
+			host = p.Addr()
+			break
+		}
+	}
+	if host.IsValid() {
+		if got := fetch(t, net.JoinHostPort(host.String(), strconv.Itoa(port))); got != host.String()+"\n" {
+			t.Fatalf("[%s] by DNAT: seen as %q, want the client's own address", host, got)
+		}
+	} else {
+		t.Log("no global IPv6 address on the host: the DNAT path is checked by its rules only")
+	}
+	// Hairpin: another container of the network through the gateway.
+	const other = "666666666666b"
+	if err := m.Register(other, "/peer", "bt-v6", nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Teardown(ctx, other); m.Forget(ctx, other) })
+	ro, err := m.Setup(ctx, other, SetupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nettest.InNS(ro.NSPath, func() error {
+		if got := fetch(t, net.JoinHostPort(gw6.String(), strconv.Itoa(port))); got != gw6.String()+"\n" {
+			t.Errorf("hairpin: seen as %q, want the gateway %s (masqueraded)", got, gw6)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Teardown(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := m.table6.Count("ctr:" + id); n != 0 {
+		t.Fatalf("ip6 rules left: %d", n)
 	}
 }

@@ -139,10 +139,15 @@ func (m *Manager) publish(c *Container, reqs []portmap.Request) error {
 		return failed(err)
 	}
 	c.Sandbox.Ports = ms
+	// The rules before the listeners, as dockerd: a listener accepting
+	// first would take connections the rules are meant to carry.
+	if err := m.addPortRules(c, primary); err != nil {
+		return err
+	}
 	if err := m.startProxies(c, primary); err != nil {
 		return failed(err)
 	}
-	return m.table.Add(m.portRules(c, primary)...)
+	return nil
 }
 
 // primaryEndpoint is the endpoint published ports lead to: the first of
@@ -166,19 +171,37 @@ func proxyTarget(ep *Endpoint, hostIP netip.Addr) netip.Addr {
 	return ep.IP
 }
 
-// portRules are the DNAT rules of c's IPv4 bindings (the IPv6 ones go
-// through the proxy).
-func (m *Manager) portRules(c *Container, primary *Endpoint) []nft.Rule {
-	var rules []nft.Rule
+// portRules are the DNAT rules of c's bindings: its IPv4 ones for the ip
+// table, and for the ip6 table the IPv6 ones of a container with an IPv6
+// address (an IPv4-only container's are the proxy's alone, as are
+// loopback host addresses, which no packet rule can serve).
+func (m *Manager) portRules(c *Container, primary *Endpoint) (v4, v6 []nft.Rule) {
 	for _, p := range c.Sandbox.Ports {
-		if p.Proto == "sctp" || p.HostIP.Is6() {
+		if p.Proto == "sctp" {
 			continue
 		}
-		rules = append(rules, nft.PortRules("ctr:"+c.ID, nft.PortMapping{
-			Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, ContainerIP: primary.IP, ContainerPort: p.ContainerPort,
-		})...)
+		pm := nft.PortMapping{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, ContainerIP: primary.IP, ContainerPort: p.ContainerPort}
+		switch {
+		case !p.HostIP.Is6():
+			v4 = append(v4, nft.PortRules("ctr:"+c.ID, pm)...)
+		case primary.IP6.IsValid() && !p.HostIP.IsLoopback():
+			pm.ContainerIP = primary.IP6
+			v6 = append(v6, nft.PortRules("ctr:"+c.ID, pm)...)
+		}
 	}
-	return rules
+	return v4, v6
+}
+
+// addPortRules installs c's DNAT rules in both tables.
+func (m *Manager) addPortRules(c *Container, primary *Endpoint) error {
+	v4, v6 := m.portRules(c, primary)
+	if err := m.table.Add(v4...); err != nil {
+		return err
+	}
+	if len(v6) > 0 {
+		return m.table6.Add(v6...)
+	}
+	return nil
 }
 
 // startProxies listens on c's IPv6 host addresses and forwards to the
@@ -432,7 +455,7 @@ func (m *Manager) Teardown(ctx context.Context, containerID string) error {
 
 // releaseLocked undoes Setup: rules, ports, veths, addresses, namespace.
 func (m *Manager) releaseLocked(c *Container) error {
-	errs := []error{m.table.RemoveOwner("ctr:" + c.ID)}
+	errs := []error{m.table.RemoveOwner("ctr:" + c.ID), m.table6.RemoveOwner("ctr:" + c.ID)}
 	m.stopProxies(c.ID)
 	m.ports.Release(c.ID)
 	// The veths are not deleted on this path: deleting a veth waits for the
@@ -493,7 +516,7 @@ func (m *Manager) restoreContainers(ctx context.Context) {
 		if primary == nil {
 			continue
 		}
-		if err := m.table.Add(m.portRules(c, primary)...); err != nil {
+		if err := m.addPortRules(c, primary); err != nil {
 			m.log.Warn("restore port rules", "container", c.ID, "err", err)
 		}
 		if err := m.startProxies(c, primary); err != nil {

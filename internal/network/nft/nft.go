@@ -204,6 +204,21 @@ func prefixMatch(offset uint32, p netip.Prefix) []expr.Any {
 	}
 }
 
+// prefixMatch6 compares the IPv6 address at offset (8 source, 24
+// destination) with p.
+func prefixMatch6(offset uint32, p netip.Prefix, op expr.CmpOp) []expr.Any {
+	m := make([]byte, 16)
+	for i := 0; i < p.Bits(); i++ {
+		m[i/8] |= 0x80 >> (i % 8)
+	}
+	a := p.Masked().Addr().As16()
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 16},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 16, Mask: m, Xor: make([]byte, 16)},
+		&expr.Cmp{Op: op, Register: 1, Data: a[:]},
+	}
+}
+
 func metaIf(key expr.MetaKey, op expr.CmpOp, name string) []expr.Any {
 	return []expr.Any{
 		&expr.Meta{Key: key, Register: 1},

@@ -75,30 +75,50 @@ type PortMapping struct {
 }
 
 // PortRules DNATs host port traffic to the container, in prerouting (from
-// other hosts and containers) and output (from the host itself).
+// other hosts and containers) and output (from the host itself). A
+// mapping to an IPv6 container address is for the ip6 table: its output
+// rule leaves ::1 alone, which the kernel never routes off the loopback
+// device (no IPv6 route_localnet); berthd's proxy serves it.
 func PortRules(owner string, m PortMapping) []Rule {
 	proto := byte(unix.IPPROTO_TCP)
 	if m.Proto == "udp" {
 		proto = unix.IPPROTO_UDP
 	}
-	var match []expr.Any
-	if m.HostIP.IsValid() && !m.HostIP.IsUnspecified() {
+	v6 := m.ContainerIP.Is6()
+	var match, output []expr.Any
+	switch {
+	case m.HostIP.IsValid() && !m.HostIP.IsUnspecified() && v6:
+		match = prefixMatch6(24, netip.PrefixFrom(m.HostIP, 128), expr.CmpOpEq)
+	case m.HostIP.IsValid() && !m.HostIP.IsUnspecified():
 		match = prefixMatch(16, netip.PrefixFrom(m.HostIP, 32))
-	} else {
+	default:
 		match = localAddrType(false)
+		if v6 {
+			output = prefixMatch6(24, netip.PrefixFrom(netip.IPv6Loopback(), 128), expr.CmpOpNeq)
+		}
 	}
-	ca := m.ContainerIP.As4()
-	exprs := join(match,
-		[]expr.Any{
-			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
-			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: be16(m.HostPort)},
-			&expr.Immediate{Register: 1, Data: ca[:]},
-			&expr.Immediate{Register: 2, Data: be16(m.ContainerPort)},
-			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
-		})
-	return []Rule{{chainPrerouting, owner, exprs}, {chainOutput, owner, exprs}}
+	family := uint32(unix.NFPROTO_IPV4)
+	if v6 {
+		family = unix.NFPROTO_IPV6
+	}
+	ca := m.ContainerIP.AsSlice()
+	dnat := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: be16(m.HostPort)},
+		&expr.Immediate{Register: 1, Data: ca},
+		&expr.Immediate{Register: 2, Data: be16(m.ContainerPort)},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: family, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+	}
+	return []Rule{{chainPrerouting, owner, join(match, dnat)}, {chainOutput, owner, join(match, output, dnat)}}
+}
+
+// HairpinRules6 are the ip6 table's rules of an IPv6 network: masquerade
+// of a container's connection that a published port DNATed back into its
+// own network, so the answer comes back through the host.
+func HairpinRules6(owner, bridge string, subnet netip.Prefix) []Rule {
+	return []Rule{{chainPostrouting, owner, join(metaIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), prefixMatch6(8, subnet, expr.CmpOpEq), ctStatusDNAT(), []expr.Any{&expr.Masq{}})}}
 }
 
 func be16(v uint16) []byte { return []byte{byte(v >> 8), byte(v)} }
