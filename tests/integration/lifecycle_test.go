@@ -122,7 +122,15 @@ var lifecycleScenarios = []scenario{
 		c.eventually(10*time.Second, "output", func() bool { return count() > 2 })
 		c.ok("pause", n)
 		c.wantEq(c.inspect(n, "{{.State.Status}} {{.State.Paused}} {{.State.Running}}"), "paused true true", "paused state")
-		before := count()
+		// Lines written before the freeze may still be on their way to the
+		// log (its writer can lag on a loaded machine): count from when
+		// the log stands still, which it never would if the loop ran on.
+		var before int
+		c.eventually(20*time.Second, "the log to stand still", func() bool {
+			before = count()
+			time.Sleep(300 * time.Millisecond)
+			return count() == before
+		})
 		time.Sleep(700 * time.Millisecond)
 		if after := count(); after != before {
 			c.Errorf("paused container made progress: %d → %d lines", before, after)
