@@ -3,7 +3,9 @@ package integration
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -241,4 +243,47 @@ func TestPublishIPv6Network(t *testing.T) {
 		}
 	}
 	c.eventually(10*time.Second, "[::1] refused after rm", func() bool { return refused(fmt.Sprintf("[::1]:%d", p)) })
+}
+
+// TestDaemonRestoreIPv6Ports: the IPv6 half of a published port dies with
+// a crashed berthd (as docker-proxy dies with dockerd) and is served again
+// once the next berthd restored the running container.
+func TestDaemonRestoreIPv6Ports(t *testing.T) {
+	if !portmap.V6Listenable() {
+		t.Skip("the host cannot listen on IPv6")
+	}
+	o := newOwnDaemon(t)
+	c := &tcase{T: t}
+	p := freePort46(c)
+	o.ok("run", "-d", "--name", "web", "-p", fmt.Sprintf("%d:80", p), "busybox", "sh", "-c",
+		"mkdir -p /www && echo up > /www/index.html && exec httpd -f -p 80 -h /www")
+	get := func(host string) string {
+		cl := &http.Client{Timeout: time.Second}
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+			if resp, err := cl.Get(fmt.Sprintf("http://%s/", net.JoinHostPort(host, strconv.Itoa(p)))); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return strings.TrimSpace(string(b))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return ""
+	}
+	if got := get("::1"); got != "up" {
+		t.Fatalf("before the crash: %q", got)
+	}
+	o.d.Kill()
+	// Kill returns when the main thread is a zombie; the sockets close
+	// with the last thread, a moment later.
+	c.eventually(10*time.Second, "[::1] refused with berthd dead", func() bool { return refused(fmt.Sprintf("[::1]:%d", p)) })
+	o.start()
+	for _, h := range []string{"::1", "127.0.0.1"} {
+		if got := get(h); got != "up" {
+			t.Fatalf("%s after the restart: %q\n%s", h, got, o.d.LogTail(2000))
+		}
+	}
+	o.ok("rm", "-f", "web")
+	if !refused(fmt.Sprintf("[::1]:%d", p)) {
+		t.Errorf("[::1]:%d still served after rm", p)
+	}
 }

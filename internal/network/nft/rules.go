@@ -100,6 +100,9 @@ func PortRules(owner string, m PortMapping) []Rule {
 	family := uint32(unix.NFPROTO_IPV4)
 	if v6 {
 		family = unix.NFPROTO_IPV6
+		// As dockerd's ip6tables DNAT (! -s fe80::/10): a link-local
+		// source has no route to the container's network.
+		match = join(prefixMatch6(8, netip.MustParsePrefix("fe80::/10"), expr.CmpOpNeq), match)
 	}
 	ca := m.ContainerIP.AsSlice()
 	dnat := []expr.Any{

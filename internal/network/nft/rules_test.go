@@ -93,6 +93,18 @@ func TestPortRules6(t *testing.T) {
 		}
 		return false
 	}
+	ll := netip.MustParseAddr("fe80::").As16()
+	for _, r := range rs {
+		var skipsLinkLocal bool
+		for _, e := range r.Exprs {
+			if c, ok := e.(*expr.Cmp); ok && c.Op == expr.CmpOpNeq && string(c.Data) == string(ll[:]) {
+				skipsLinkLocal = true
+			}
+		}
+		if !skipsLinkLocal {
+			t.Fatalf("%s: no ! saddr fe80::/10", r.Chain)
+		}
+	}
 	if skipsLoopback(rs[0]) || !skipsLoopback(rs[1]) {
 		t.Fatalf("::1 test: prerouting %v output %v", skipsLoopback(rs[0]), skipsLoopback(rs[1]))
 	}
