@@ -290,8 +290,15 @@ func waitGone(pid int, timeout time.Duration) bool {
 			return true
 		}
 		// A zombie child of ours still answers kill(0): check its state.
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err != nil || strings.Contains(string(b), ") Z ") {
+		// The leader shows Z as soon as it exits, while its other threads
+		// may still be exiting with the files (the pid file's lock, the
+		// listeners) open: gone means no thread but the zombie leader.
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err != nil {
 			return true
+		} else if strings.Contains(string(b), ") Z ") {
+			if tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid)); err != nil || len(tasks) <= 1 {
+				return true
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
