@@ -188,6 +188,11 @@ func (m *Manager) components(st *State) [][]component {
 			// their node, everyone else what RBAC grants (rbac.go), so a
 			// join token is not a credential for the whole cluster.
 			"--authorization-mode=Node,RBAC",
+			// ...and, as kubeadm enables it, NodeRestriction confines a
+			// kubelet's writes to its own Node (no node-role labels, no
+			// taints) and the pods bound to it, and refuses it tokens
+			// not bound to such a pod.
+			"--enable-admission-plugins=NodeRestriction",
 			"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 			"--service-account-key-file=" + filepath.Join(pki.Dir, "sa.pub"), "--service-account-signing-key-file=" + pki.Key("sa"),
 			"--service-cluster-ip-range=" + st.Subnets.Services.String(),

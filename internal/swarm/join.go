@@ -372,9 +372,13 @@ func (m *Manager) leaveWorker(ctx context.Context, st *state, kc kubernetes.Inte
 		patch := []byte(`{"spec":{"unschedulable":true}}`)
 		if _, err := kc.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{}); err == nil {
 			sel := metav1.ListOptions{FieldSelector: "spec.nodeName=" + node}
+			// The node's credential may delete the pods bound to it
+			// (NodeRestriction), and only those.
 			if pods, err := kc.CoreV1().Pods("").List(ctx, sel); err == nil {
 				for _, p := range pods.Items {
-					kc.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
+					if err := kc.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) && m.cfg.Log != nil {
+						m.cfg.Log.Warn("swarm leave: deleting a task's pod", "pod", p.Namespace+"/"+p.Name, "err", err)
+					}
 				}
 			}
 			// The kubelet stops them (grace periods apply); what is left

@@ -33,9 +33,12 @@ import (
 //     berth-swarm:managers, which the worker token's group may not; so only
 //     the manager token yields manager credentials. Rotating it deletes its
 //     bootstrap token: joined managers keep their own credentials.
-//   - `node promote`: a manager makes the node's service account and lets
-//     the node itself (system:node:NODE, its kubelet's certificate) create a
-//     token for it; the node's front end sees its label and fetches it.
+//   - `node promote`: a manager makes the node's service account, asks for
+//     a token of it and leaves that in Secret berth-swarm/swarm-manager-NODE,
+//     which the node itself (system:node:NODE, its kubelet's certificate)
+//     may read and delete; the node's front end sees its label, takes the
+//     token and deletes the Secret. (NodeRestriction refuses a kubelet's
+//     credential a token of its own asking.)
 //   - `node demote` and a manager's leave delete the service account, which
 //     invalidates its tokens at once; the node's front end drops the file.
 const (
@@ -188,11 +191,16 @@ func setManagerSubject(ctx context.Context, kc kubernetes.Interface, node string
 	})
 }
 
-// grantManager makes node's service account a manager's; forNode also lets
-// the node itself (its kubelet's identity) fetch a token for it, which is
-// how a promoted node gets its credentials.
+// grantManager makes node's service account a manager's; forNode also
+// hands the node itself (its kubelet's identity) a token of it, which is
+// how a promoted node gets its credentials. The node cannot ask for the
+// token itself: NodeRestriction refuses a kubelet's credential every
+// token not bound to a pod on its node. So the promoting manager asks for
+// it and leaves it in a Secret that only that node (and the managers, who
+// may make such tokens anyway) may read; the node deletes it once taken.
 func grantManager(ctx context.Context, kc kubernetes.Interface, node string, forNode bool) error {
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: managerAccount(node), Namespace: SystemNamespace,
+	name := managerAccount(node)
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: SystemNamespace,
 		Labels: map[string]string{LabelManaged: "true"}, Annotations: map[string]string{"berth.swarm/node": node}}}
 	if _, err := kc.CoreV1().ServiceAccounts(SystemNamespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
@@ -203,18 +211,45 @@ func grantManager(ctx context.Context, kc kubernetes.Interface, node string, for
 	if !forNode {
 		return nil
 	}
-	name := managerAccount(node)
-	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: SystemNamespace, Labels: map[string]string{LabelManaged: "true"}},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"serviceaccounts/token"}, Verbs: []string{"create"}, ResourceNames: []string{name}}}}
-	if _, err := kc.RbacV1().Roles(SystemNamespace).Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	tok, exp, err := managerToken(ctx, kc, node)
+	if err != nil {
 		return err
 	}
-	rb := &rbacv1.RoleBinding{ObjectMeta: role.ObjectMeta, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+	meta := metav1.ObjectMeta{Name: name, Namespace: SystemNamespace, Labels: map[string]string{LabelManaged: "true"}}
+	sec := &corev1.Secret{ObjectMeta: meta, Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{"token": []byte(tok), "expires": []byte(exp.UTC().Format(time.RFC3339))}}
+	secs := kc.CoreV1().Secrets(SystemNamespace)
+	if err := upsert(ctx, secs.Create, secs.Get, secs.Update, sec, func(cur, want *corev1.Secret) { cur.Type, cur.Data = want.Type, want.Data }); err != nil {
+		return err
+	}
+	role := &rbacv1.Role{ObjectMeta: meta,
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "delete"}, ResourceNames: []string{name}}}}
+	roles := kc.RbacV1().Roles(SystemNamespace)
+	if err := upsert(ctx, roles.Create, roles.Get, roles.Update, role, func(cur, want *rbacv1.Role) { cur.Rules = want.Rules }); err != nil {
+		return err
+	}
+	rb := &rbacv1.RoleBinding{ObjectMeta: meta, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "system:node:" + node}}}
 	if _, err := kc.RbacV1().RoleBindings(SystemNamespace).Create(ctx, rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 	return nil
+}
+
+// promotedToken reads, with the node's own credential, the manager token
+// grantManager left for it.
+func promotedToken(ctx context.Context, nc kubernetes.Interface, node string) (string, time.Time, error) {
+	secs := nc.CoreV1().Secrets(SystemNamespace)
+	s, err := secs.Get(ctx, managerAccount(node), metav1.GetOptions{})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	tok := string(s.Data["token"])
+	exp, err := time.Parse(time.RFC3339, string(s.Data["expires"]))
+	if tok == "" || err != nil {
+		return "", time.Time{}, fmt.Errorf("the manager token left for this node is malformed (%v)", err)
+	}
+	return tok, exp, nil
 }
 
 // revokeManager undoes grantManager: deleting the service account
@@ -235,6 +270,7 @@ func revokeManager(ctx context.Context, kc kubernetes.Interface, node string, se
 			return kc.RbacV1().RoleBindings(SystemNamespace).Delete(ctx, name, metav1.DeleteOptions{})
 		},
 		func() error { return kc.RbacV1().Roles(SystemNamespace).Delete(ctx, name, metav1.DeleteOptions{}) },
+		func() error { return kc.CoreV1().Secrets(SystemNamespace).Delete(ctx, name, metav1.DeleteOptions{}) },
 		func() error {
 			return kc.CoreV1().ServiceAccounts(SystemNamespace).Delete(ctx, name, metav1.DeleteOptions{})
 		},
@@ -398,7 +434,7 @@ func (m *Manager) checkRole(ctx context.Context, st *state) error {
 	_, labelled := n.Labels[labelControlPlane]
 	switch {
 	case st.Role == roleWorker && labelled:
-		tok, exp, err := managerToken(ctx, nc, st.NodeID)
+		tok, exp, err := promotedToken(ctx, nc, st.NodeID)
 		if err != nil {
 			return fmt.Errorf("promoted, but no manager token yet: %w", err)
 		}
@@ -421,7 +457,14 @@ func (m *Manager) checkRole(ctx context.Context, st *state) error {
 		}
 		next := *st
 		next.ClusterID, next.Leader = ID(ns.UID), ns.Annotations[AnnotationLeader]
-		return m.setRole(st, &next, roleManager, tok, exp)
+		if err := m.setRole(st, &next, roleManager, tok, exp); err != nil {
+			return err
+		}
+		// Taken: from now on the token is only in this node's kubeconfig.
+		if err := nc.CoreV1().Secrets(SystemNamespace).Delete(ctx, managerAccount(st.NodeID), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) && m.cfg.Log != nil {
+			m.cfg.Log.Warn("swarm promote: deleting the manager token left for this node", "err", err)
+		}
+		return nil
 	case st.Role == roleManager && !labelled:
 		return m.setRole(st, st, roleWorker, "", time.Time{})
 	case st.Role == roleManager:

@@ -106,6 +106,28 @@ spec:
     imagePullPolicy: IfNotPresent
 `
 
+// nodeRestrictObjects are a second Node (%[1]s, no kubelet behind it), a
+// pod bound to it and one bound to this node (%[2]s).
+const nodeRestrictObjects = `apiVersion: v1
+kind: Node
+metadata: {name: %[1]s}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: on-other}
+spec:
+  nodeName: %[1]s
+  containers: [{name: c, image: busybox:latest, imagePullPolicy: IfNotPresent, command: ["sleep", "3600"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: on-self}
+spec:
+  nodeName: %[2]s
+  terminationGracePeriodSeconds: 1
+  containers: [{name: c, image: busybox:latest, imagePullPolicy: IfNotPresent, command: ["sleep", "3600"]}]
+`
+
 type env struct {
 	t       *testing.T
 	d       *testutil.Daemon
@@ -559,6 +581,68 @@ func TestClusterOnBerth(t *testing.T) {
 			t.Fatalf("events of the built pod: %s", ev)
 		}
 		e.kubectl(ctx, "delete", "-f", f, "--wait=true", "--timeout=60s")
+	})
+
+	t.Run("a node's credential reaches its own node only", func(t *testing.T) {
+		// The kubelet's kubeconfig (system:node:NAME) against a second Node
+		// and a pod bound to it, both made by the admin: the Node
+		// authorizer alone lets a kubelet update any Node and delete any
+		// pod; NodeRestriction confines it to its own.
+		self := e.kubectl(ctx, "get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")
+		other := "berth-test-other-node"
+		f := filepath.Join(dir, "restrict.yaml")
+		os.WriteFile(f, []byte(fmt.Sprintf(nodeRestrictObjects, other, self)), 0o644)
+		e.kubectl(ctx, "apply", "-f", f)
+		defer func() {
+			e.run(ctx, filepath.Join(kube, "kubectl"), "-n", e.ns, "delete", "pod", "on-other", "--force", "--grace-period=0", "--ignore-not-found")
+			e.run(ctx, filepath.Join(kube, "kubectl"), "delete", "node", other, "--ignore-not-found")
+			e.run(ctx, filepath.Join(kube, "kubectl"), "label", "node", self, "berth.test/own-")
+		}()
+		e.kubectl(ctx, "wait", "--for=condition=Ready", "pod/on-self", "--timeout=120s")
+		asNode := func(args ...string) (string, error) {
+			return e.run(ctx, filepath.Join(kube, "kubectl"), append([]string{"--kubeconfig", filepath.Join(clusterDir, "kubeconfig", "kubelet.kubeconfig"), "-n", e.ns}, args...)...)
+		}
+		if out, err := asNode("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"); err != nil || out != "system:node:"+self {
+			t.Fatalf("the kubelet's credential is %q (%v)", out, err)
+		}
+		refused := []struct {
+			args []string
+			want string
+		}{
+			{[]string{"label", "node", other, "berth.test/x=1"}, `node "` + self + `" is not allowed to modify node "` + other + `"`},
+			{[]string{"annotate", "node", other, "berth.test/x=1"}, `is not allowed to modify node`},
+			{[]string{"delete", "pod", "on-other", "--wait=false"}, `can only delete pods with spec.nodeName set to itself`},
+			{[]string{"label", "node", self, "node-role.kubernetes.io/worker="}, `is not allowed to modify labels: node-role.kubernetes.io/worker`},
+			{[]string{"label", "node", self, "node-role.kubernetes.io/control-plane-"}, `is not allowed to modify labels: node-role.kubernetes.io/control-plane`},
+			{[]string{"label", "node", self, "node-restriction.kubernetes.io/x=1"}, `is not allowed to modify labels: node-restriction.kubernetes.io/x`},
+			{[]string{"taint", "node", self, "berth.test/x=1:NoSchedule"}, `is not allowed to modify taints`},
+			{[]string{"create", "token", "default"}, `node requested token not bound to a pod`},
+		}
+		for _, r := range refused {
+			out, err := asNode(r.args...)
+			if err == nil || !strings.Contains(strings.ToLower(out), "forbidden") || !strings.Contains(out, r.want) {
+				t.Errorf("as the node, kubectl %s: %v\n%s\nwant Forbidden: %s", strings.Join(r.args, " "), err, out, r.want)
+			}
+		}
+		if v := e.kubectl(ctx, "get", "node", other, "-o", "jsonpath={.metadata.labels.berth\\.test/x}"); v != "" {
+			t.Errorf("the other node got a label from the node's credential: %q", v)
+		}
+		if v := e.kubectl(ctx, "get", "pod", "on-other", "-o", "jsonpath={.metadata.deletionTimestamp}"); v != "" {
+			t.Errorf("the pod on the other node is being deleted: %q", v)
+		}
+		// Its own node and pods it may change.
+		if out, err := asNode("label", "node", self, "berth.test/own=1"); err != nil {
+			t.Errorf("as the node, label its own node: %v\n%s", err, out)
+		}
+		if out, err := asNode("delete", "pod", "on-self", "--wait=true", "--timeout=60s"); err != nil {
+			t.Errorf("as the node, delete a pod bound to it: %v\n%s", err, out)
+		}
+		if v := e.kubectl(ctx, "get", "node", self, "-o", "jsonpath={.metadata.labels.berth\\.test/own}"); v != "1" {
+			t.Errorf("own label: %q", v)
+		}
+		if out := e.kubectl(ctx, "get", "pod", "on-self", "--ignore-not-found"); out != "" {
+			t.Errorf("the node's own pod is still there: %s", out)
+		}
 	})
 
 	t.Run("delete -f leaves no pod container", func(t *testing.T) {

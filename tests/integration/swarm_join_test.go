@@ -129,6 +129,13 @@ func TestSwarmTwoNodes(t *testing.T) {
 		t.Fatalf("node 1 task → node 2 task %s: %s", ip2, r)
 	}
 
+	// The worker's credential is its node's (NodeRestriction): it may not
+	// touch node 1 or the tasks bound there, nor make itself a manager; it
+	// may change its own node and delete its own tasks' pods, which its
+	// leave below does.
+	nodeConfinedToItself(ctx, t, d1, filepath.Join(d2.Root, "swarm", "kubeconfig"), node1, node2)
+	waitTasks(t, dr1, "web", 4)
+
 	// Drain moves the worker's tasks to node 1; back to active, a scale-up
 	// puts tasks on it again.
 	onNodes := func() string {
@@ -213,6 +220,66 @@ func TestSwarmTwoNodes(t *testing.T) {
 	waitTasks(t, dr1, "web", 6)
 	if r := dr1.Run(ctx, nil, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}", "web"); strings.Count(r.Stdout, node1) != 6 {
 		t.Errorf("tasks after the worker left: %s", r)
+	}
+}
+
+// nodeConfinedToItself checks, with kubectl and a node's kubeconfig
+// (self's kubelet certificate), that the apiserver refuses that node every
+// change of the other node and of the pods bound to it (403), and the
+// labels that make a node a manager, and allows it its own node and pods.
+// The Node authorizer alone would allow all of it: NodeRestriction refuses.
+func nodeConfinedToItself(ctx context.Context, t *testing.T, manager *testutil.Daemon, nodeKubeconfig, other, self string) {
+	t.Helper()
+	kubectl := filepath.Join(testutil.KubeBinDir(), "kubectl")
+	run := func(kubeconfig string, args ...string) (string, error) {
+		out, err := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", kubeconfig, "--request-timeout=20s"}, args...)...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	admin := filepath.Join(manager.Root, "cluster", "kubeconfig", "admin.kubeconfig")
+	asNode := func(args ...string) (string, error) { return run(nodeKubeconfig, args...) }
+	if out, err := asNode("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"); err != nil || out != "system:node:"+self {
+		t.Fatalf("the worker's credential is %q (%v)", out, err)
+	}
+	pods := func(node string) []string {
+		out, err := run(admin, "get", "pods", "-n", "default", "--field-selector", "spec.nodeName="+node+",status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}")
+		if err != nil {
+			t.Fatalf("pods on %s: %v %s", node, err, out)
+		}
+		return strings.Fields(out)
+	}
+	onOther, onSelf := pods(other), pods(self)
+	if len(onOther) == 0 || len(onSelf) == 0 {
+		t.Fatalf("tasks on %s %v, on %s %v", other, onOther, self, onSelf)
+	}
+	refused := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"label", "node", other, "berth.test/x=1"}, `node "` + self + `" is not allowed to modify node "` + other + `"`},
+		{[]string{"patch", "node", other, "-p", `{"spec":{"unschedulable":true}}`}, `is not allowed to modify node`},
+		{[]string{"delete", "pod", "-n", "default", onOther[0], "--wait=false"}, `can only delete pods with spec.nodeName set to itself`},
+		{[]string{"label", "node", self, "node-role.kubernetes.io/control-plane="}, `is not allowed to modify labels: node-role.kubernetes.io/control-plane`},
+	}
+	for _, r := range refused {
+		out, err := asNode(r.args...)
+		if err == nil || !strings.Contains(strings.ToLower(out), "forbidden") || !strings.Contains(out, r.want) {
+			t.Errorf("as the worker's node, kubectl %s: %v\n%s\nwant Forbidden: %s", strings.Join(r.args, " "), err, out, r.want)
+		}
+	}
+	if out, _ := run(admin, "get", "node", other, "-o", "jsonpath={.spec.unschedulable} {.metadata.labels.berth\\.test/x}"); strings.TrimSpace(out) != "" {
+		t.Errorf("node %s changed by the worker's credential: %q", other, out)
+	}
+	if out, _ := run(admin, "get", "pod", "-n", "default", onOther[0], "-o", "jsonpath={.metadata.deletionTimestamp}"); out != "" {
+		t.Errorf("pod %s on %s deleted by the worker's credential: %q", onOther[0], other, out)
+	}
+	for _, args := range [][]string{
+		{"label", "node", self, "berth.test/own=1"},
+		{"label", "node", self, "berth.test/own-"},
+		{"delete", "pod", "-n", "default", onSelf[0], "--wait=false"},
+	} {
+		if out, err := asNode(args...); err != nil {
+			t.Errorf("as the worker's node, kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }
 

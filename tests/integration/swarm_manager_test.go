@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -89,6 +90,20 @@ func TestSwarmManagerJoin(t *testing.T) {
 		t.Fatalf("node promote: %s", r)
 	}
 	waitControl("true")
+	// The token the leader left for the node (NodeRestriction refuses a
+	// kubelet's credential a token of its own asking) is taken and gone.
+	secretGone := false
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		out, err := exec.CommandContext(ctx, filepath.Join(testutil.KubeBinDir(), "kubectl"), "--kubeconfig", filepath.Join(d1.Root, "cluster", "kubeconfig", "admin.kubeconfig"),
+			"get", "secret", "-n", "berth-swarm", "swarm-manager-"+node2, "--ignore-not-found", "-o", "name").CombinedOutput()
+		if err == nil && len(strings.TrimSpace(string(out))) == 0 {
+			secretGone = true
+			break
+		}
+	}
+	if !secretGone {
+		t.Errorf("the promoted node's token Secret berth-swarm/swarm-manager-%s is still there", node2)
+	}
 	if r := dr2.Run(ctx, nil, "node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}}"); r.Code != 0 || !strings.Contains(r.Stdout, node2+" Reachable") || !strings.Contains(r.Stdout, node1+" Leader") {
 		t.Errorf("node ls on the promoted node: %s", r)
 	}
