@@ -2,7 +2,9 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -133,7 +135,16 @@ func TestSwarmTaskHistory(t *testing.T) {
 		got := slotRows(rows, name)
 		var envs []string
 		for _, r := range got {
-			envs = append(envs, strings.TrimSpace(dr.Run(ctx, nil, "inspect", "--format", "{{json .Spec.ContainerSpec.Env}}", r.id).Stdout))
+			// The docker CLI's --env-add rebuilds the list from a map, so
+			// its order is random: compare each task's env sorted.
+			var env []string
+			raw := strings.TrimSpace(dr.Run(ctx, nil, "inspect", "--format", "{{json .Spec.ContainerSpec.Env}}", r.id).Stdout)
+			if err := json.Unmarshal([]byte(raw), &env); err != nil {
+				t.Fatalf("%s: env %q: %v", name, raw, err)
+			}
+			sort.Strings(env)
+			b, _ := json.Marshal(env)
+			envs = append(envs, string(b))
 		}
 		if strings.Join(envs, " ") != `["X=1","Y=1"] ["X=1"] null` {
 			t.Errorf("%s: the tasks' env, newest first: %v", name, envs)
