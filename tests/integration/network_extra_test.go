@@ -43,7 +43,9 @@ var networkExtraScenarios = []scenario{
 		ip := c.inspect(a, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
 		b := c.name("linger")
 		c.ok("run", "-d", "--name", b, "busybox", "sh", "-c",
-			"cat /sys/class/net/eth0/iflink; (echo hello; sleep 600) | nc "+ip+" 7777")
+			// A's nc may not listen yet when B starts (a loaded machine):
+			// B tries again until it connects.
+			"cat /sys/class/net/eth0/iflink; until (echo hello; sleep 600) | nc "+ip+" 7777 2>/dev/null; do sleep 0.2; done")
 		c.eventually(20*time.Second, "B connected to A", func() bool { return strings.Contains(c.ok("logs", a), "hello") })
 		idx := strings.TrimSpace(c.ok("logs", b))
 		hostLink := func() bool {
