@@ -17,26 +17,6 @@ import (
 	"github.com/moby/moby/api/types/network"
 )
 
-// freePort46 is a TCP port free on 0.0.0.0 and [::] now.
-func freePort46(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		l4, err := net.Listen("tcp4", "0.0.0.0:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l4.Addr().(*net.TCPAddr).Port
-		l6, err := net.Listen("tcp6", "[::]:"+strconv.Itoa(p))
-		l4.Close()
-		if err == nil {
-			l6.Close()
-			return p
-		}
-	}
-	t.Fatal("no port free on both families")
-	return 0
-}
-
 // TestPublishBothFamilies: a binding without a host address is published
 // on 0.0.0.0 (DNAT) and [::] (the proxy, to the IPv4-only container), as
 // dockerd 28 does; [::] held by another process fails Setup with the bind
@@ -53,7 +33,7 @@ func TestPublishBothFamilies(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Teardown(ctx, id); m.Forget(ctx, id) })
-	port := freePort46(t)
+	port := nettest.FreePort46(t)
 	pm := network.PortMap{network.MustParsePort("80/tcp"): {{HostPort: strconv.Itoa(port)}}}
 
 	l6, err := net.Listen("tcp6", fmt.Sprintf("[::]:%d", port))
@@ -135,7 +115,7 @@ func TestPublishIPv6Container(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Teardown(ctx, id); m.Forget(ctx, id) })
-	port := freePort46(t)
+	port := nettest.FreePort46(t)
 	res, err := m.Setup(ctx, id, SetupOptions{PortBindings: network.PortMap{network.MustParsePort("80/tcp"): {{HostPort: strconv.Itoa(port)}}}})
 	if err != nil {
 		t.Fatal(err)

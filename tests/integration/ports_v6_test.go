@@ -15,32 +15,13 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/network"
+	"github.com/berth-project/berth/internal/network/nettest"
 	"github.com/berth-project/berth/internal/network/portmap"
 	"github.com/berth-project/berth/tests/testutil"
 )
 
 func init() {
 	networkScenarios = append(networkScenarios, scenario{"published-port-ipv6", publishedPortIPv6})
-}
-
-// freePort46 is a TCP port free on both 0.0.0.0 and [::] now.
-func freePort46(c *tcase) int {
-	c.Helper()
-	for range 50 {
-		l4, err := net.Listen("tcp4", "0.0.0.0:0")
-		if err != nil {
-			c.Fatal(err)
-		}
-		p := l4.Addr().(*net.TCPAddr).Port
-		l6, err := net.Listen("tcp6", "[::]:"+strconv.Itoa(p))
-		l4.Close()
-		if err == nil {
-			l6.Close()
-			return p
-		}
-	}
-	c.Fatal("no port free on both families")
-	return 0
 }
 
 // refused reports whether a TCP connection to addr is refused now.
@@ -70,7 +51,7 @@ func publishedPortIPv6(c *tcase) {
 
 	// A fixed host port: both families reach the container, docker port,
 	// inspect and ps list both halves.
-	p := freePort46(c)
+	p := nettest.FreePort46(c)
 	n := c.web("v6", "-p", fmt.Sprintf("%d:80", p))
 	c.wantEq(c.httpGet(fmt.Sprintf("http://127.0.0.1:%d/", p)), "hello-"+n, "IPv4 side")
 	c.wantEq(c.httpGet(fmt.Sprintf("http://[::1]:%d/", p)), "hello-"+n, "IPv6 side, [::1] to an IPv4-only container")
@@ -114,14 +95,14 @@ func publishedPortIPv6(c *tcase) {
 	c.wantEq(c.httpGet("http://[::1]:"+p6+"/"), "hello-"+rnd, "random port over IPv6")
 
 	// A host address publishes on it alone.
-	p0 := freePort46(c)
+	p0 := nettest.FreePort46(c)
 	only4 := c.web("v6only4", "-p", fmt.Sprintf("0.0.0.0:%d:80", p0))
 	c.wantEq(c.ok("port", only4, "80"), fmt.Sprintf("0.0.0.0:%d", p0), "-p 0.0.0.0:PORT: IPv4 alone")
 	c.wantEq(c.httpGet(fmt.Sprintf("http://127.0.0.1:%d/", p0)), "hello-"+only4, "0.0.0.0 binding")
 	if !refused(fmt.Sprintf("[::1]:%d", p0)) {
 		c.Errorf("[::1]:%d not refused for a 0.0.0.0 binding", p0)
 	}
-	p1 := freePort46(c)
+	p1 := nettest.FreePort46(c)
 	only6 := c.web("v6only6", "-p", fmt.Sprintf("[::1]:%d:80", p1))
 	c.wantEq(c.ok("port", only6, "80"), fmt.Sprintf("[::1]:%d", p1), "-p [::1]:PORT: that address alone")
 	c.wantEq(c.httpGet(fmt.Sprintf("http://[::1]:%d/", p1)), "hello-"+only6, "[::1] binding")
@@ -131,7 +112,7 @@ func publishedPortIPv6(c *tcase) {
 
 	// [::]:PORT held by another process: the start fails, naming the
 	// IPv6 half, and leaves no rule and the IPv4 side free.
-	p2 := freePort46(c)
+	p2 := nettest.FreePort46(c)
 	l6, err := net.Listen("tcp6", fmt.Sprintf("[::]:%d", p2))
 	if err != nil {
 		c.Fatal(err)
@@ -205,7 +186,7 @@ func TestPublishIPv6Network(t *testing.T) {
 	}
 	n := c.netCreate("pub6", "--ipv6", "--subnet", v4.String(), "--subnet", base+":1::/64")
 	gw6 := base + ":1::1"
-	p := freePort46(c)
+	p := nettest.FreePort46(c)
 	srv := c.name("pub6srv")
 	// busybox httpd's CGI tells the client's address.
 	c.ok("run", "-d", "--name", srv, "--network", n, "-p", fmt.Sprintf("%d:80", p), "busybox", "sh", "-c",
@@ -254,7 +235,7 @@ func TestDaemonRestoreIPv6Ports(t *testing.T) {
 	}
 	o := newOwnDaemon(t)
 	c := &tcase{T: t}
-	p := freePort46(c)
+	p := nettest.FreePort46(c)
 	o.ok("run", "-d", "--name", "web", "-p", fmt.Sprintf("%d:80", p), "busybox", "sh", "-c",
 		"mkdir -p /www && echo up > /www/index.html && exec httpd -f -p 80 -h /www")
 	get := func(host string) string {

@@ -7,13 +7,36 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/vishvananda/netns"
 )
+
+// FreePort46 is a TCP port free on both 0.0.0.0 and [::] now (a port
+// published without a host address is bound on both).
+func FreePort46(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		l4, err := net.Listen("tcp4", "0.0.0.0:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l4.Addr().(*net.TCPAddr).Port
+		l6, err := net.Listen("tcp6", "[::]:"+strconv.Itoa(p))
+		l4.Close()
+		if err == nil {
+			l6.Close()
+			return p
+		}
+	}
+	t.Fatal("no port free on both families")
+	return 0
+}
 
 // RequireRoot skips t when not root.
 func RequireRoot(t testing.TB) {
